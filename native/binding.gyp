@@ -1,0 +1,21 @@
+{
+  "targets": [
+    {
+      "target_name": "drover_native",
+      "sources": ["src/addon.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "../shepherd"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fstack-protector-strong"]
+    },
+    {
+      "target_name": "shepherd",
+      "type": "executable",
+      "sources": ["../shepherd/src/shepherd.c"],
+      "include_dirs": ["../shepherd"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_c": ["-std=gnu99", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", "-O2", "-fstack-protector-strong"],
+      "ldflags": ["-Wl,-z,relro,-z,now"]
+    }
+  ]
+}

@@ -1,0 +1,90 @@
+/*
+ * drover manager <-> shepherd protocol, version 1.
+ *
+ * This header is the one specification of the wire format. `native/protocol.ts` mirrors it for the
+ * manager; a change here is a change there, and PROTOCOL_VERSION goes up when a layout changes.
+ *
+ * Transport: the shepherd inherits one end of an AF_UNIX SOCK_SEQPACKET socketpair as fd 3
+ * (SHEPHERD_CONTROL_FD). One message per SEQPACKET record, so records never split or merge.
+ *
+ * Frame: an 8-byte header followed by `length` payload bytes. All integers little-endian.
+ *
+ *   offset 0  u16 version   PROTOCOL_VERSION; a peer refuses any other (ERROR / ERR_PROTOCOL)
+ *   offset 2  u16 type      one of enum shepherd_msg_type
+ *   offset 4  u32 length    payload bytes after the header; must equal record size - 8
+ *
+ * Strings are encoded as u32 byte length + bytes, no terminating NUL, and may not contain NUL.
+ *
+ * Manager -> shepherd
+ *   SPAWN   (1)  exactly once, first message:
+ *                  u8  stdin mode    (STDIO_PIPE | STDIO_NULL)
+ *                  u8  stdout mode
+ *                  u8  stderr mode
+ *                  u8  reserved (0)
+ *                  u32 kill grace ms  used when the manager hangs up (SIGTERM -> grace -> SIGKILL)
+ *                  u32 argc (1..SHEPHERD_MAX_ARGS)
+ *                  u32 envc (0..SHEPHERD_MAX_ARGS)
+ *                  str cwd (may be empty: inherit the shepherd's cwd)
+ *                  str argv[argc]  argv[0] is looked up in PATH of the *child's* env if it has no '/'
+ *                  str env[envc]   "KEY=VALUE"; the child's whole environment
+ *   SIGNAL  (2)  i32 signo (1..64), u8 scope (SCOPE_LEADER | SCOPE_GROUP)
+ *   STOP    (3)  i32 signo (1..64), u32 grace ms: signal the group, SIGKILL the group after the
+ *                grace; the shepherd runs the escalation itself so it completes if the manager dies
+ *
+ * Shepherd -> manager
+ *   STARTED     (16) i32 pid, i32 pgid, u8 fd mask (bit0 stdin, bit1 stdout, bit2 stderr), 3 x u8 0;
+ *                    SCM_RIGHTS carries the parent ends of the pipes in mask order
+ *                    (stdin write end, stdout read end, stderr read end)
+ *   EXEC_FAILED (17) i32 errno, u8 stage (STAGE_*), 3 x u8 0: the child never ran the command;
+ *                    the shepherd exits after sending it
+ *   EXITED      (18) i32 exit code (-1 when signaled), i32 signal (0 when exited),
+ *                    u8 core dumped, u8 forced kill (the STOP grace ran out), 2 x u8 0,
+ *                    u64 user CPU us, u64 system CPU us, u64 max RSS KiB,
+ *                    u64 minor faults, u64 major faults, u64 voluntary ctx switches,
+ *                    u64 involuntary ctx switches; the shepherd exits after sending it
+ *   ERROR       (19) i32 errno, str message: shepherd-internal failure; the shepherd then kills the
+ *                    child's group (if any) and exits with SHEPHERD_EXIT_INTERNAL
+ */
+#ifndef DROVER_SHEPHERD_PROTOCOL_H
+#define DROVER_SHEPHERD_PROTOCOL_H
+
+#define PROTOCOL_VERSION 1
+#define SHEPHERD_CONTROL_FD 3
+#define PROTOCOL_HEADER_SIZE 8
+/* Largest record either side sends or accepts. SOCK_SEQPACKET records must fit the socket buffer;
+ * the addon sets SO_SNDBUF/SO_RCVBUF to at least this. */
+#define PROTOCOL_MAX_MESSAGE (192 * 1024)
+#define SHEPHERD_MAX_ARGS 4096
+#define SHEPHERD_MAX_SIGNAL 64
+
+enum shepherd_msg_type {
+  MSG_SPAWN = 1,
+  MSG_SIGNAL = 2,
+  MSG_STOP = 3,
+  MSG_STARTED = 16,
+  MSG_EXEC_FAILED = 17,
+  MSG_EXITED = 18,
+  MSG_ERROR = 19
+};
+
+enum shepherd_stdio_mode { STDIO_PIPE = 0, STDIO_NULL = 1 };
+
+enum shepherd_signal_scope { SCOPE_LEADER = 0, SCOPE_GROUP = 1 };
+
+/* Where in the child's start-up an EXEC_FAILED came from. */
+enum shepherd_exec_stage {
+  STAGE_EXEC = 0,  /* execve(2) of argv[0] */
+  STAGE_CHDIR = 1, /* chdir(2) to cwd */
+  STAGE_SETUP = 2, /* pipes, dup2, fork or another step before exec */
+};
+
+#define STARTED_PAYLOAD_SIZE 12
+#define EXEC_FAILED_PAYLOAD_SIZE 8
+#define EXITED_PAYLOAD_SIZE 68
+#define SIGNAL_PAYLOAD_SIZE 5
+#define STOP_PAYLOAD_SIZE 8
+
+/* Exit status of the shepherd itself when it fails internally (tini reserves one status too). */
+#define SHEPHERD_EXIT_INTERNAL 70
+
+#endif
