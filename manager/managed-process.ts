@@ -1,0 +1,250 @@
+import net from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { getSignalName, SCOPE_GROUP, SCOPE_LEADER, STDIO_NULL, STDIO_PIPE } from '../native/index.js';
+import { DroverError } from './errors.js';
+import { normalizeSignal, normalizeSpawnOptions, type NormalizedSpawnOptions, type SpawnOptions } from './options.js';
+import { OutputBuffer } from './output-buffer.js';
+import { ShepherdClient, type ShepherdOutcome, type StartedChild } from './shepherd-client.js';
+import type { ExitInfo, OutputStream, ProcessStats } from './types.js';
+
+/** How a supervised process ended. Extends {@link ExitInfo}. */
+export interface ProcessResult extends ExitInfo {
+  /** Set when the end was not an observed exit: ERR_SHEPHERD_LOST or ERR_PROTOCOL. */
+  readonly error: DroverError | null;
+  /** True when stdout/stderr did not reach EOF within `drainTimeoutMs` after the exit (a descendant kept the pipe open). */
+  readonly drainTimedOut: boolean;
+}
+
+interface Counter {
+  bytes: number;
+  ops: number;
+}
+
+/**
+ * One supervised OS process, started through its own shepherd. Created by {@link spawn}.
+ */
+export class ManagedProcess {
+  /** Child pid (also its process group id). */
+  readonly pid: number;
+  readonly pgid: number;
+  /** Epoch ms when the child was started. */
+  readonly startedAt: number;
+  /** Writable to the child's stdin when `stdin: 'pipe'`. */
+  readonly stdin: Writable | null;
+  /** Readable of the child's stdout when `stdout: 'stream'`. */
+  readonly stdout: Readable | null;
+  /** Readable of the child's stderr when `stderr: 'stream'`. */
+  readonly stderr: Readable | null;
+  /** Ring buffer of output lines of every stream in `buffer` mode. */
+  readonly output: OutputBuffer;
+  /** Resolves (never rejects) once the exit status is in AND buffered output is drained (bounded by `drainTimeoutMs`). */
+  readonly exited: Promise<ProcessResult>;
+  private result: ProcessResult | null = null;
+  private stopPromise: Promise<ProcessResult> | null = null;
+  private readonly counters: Record<'stdin' | OutputStream, Counter> = {
+    stdin: { bytes: 0, ops: 0 },
+    stdout: { bytes: 0, ops: 0 },
+    stderr: { bytes: 0, ops: 0 },
+  };
+  private readonly sockets: net.Socket[] = [];
+
+  /** @internal use {@link spawn}. */
+  constructor(
+    private readonly options: NormalizedSpawnOptions,
+    private readonly client: ShepherdClient,
+    child: StartedChild,
+    startedAt: number,
+  ) {
+    this.pid = child.pid;
+    this.pgid = child.pgid;
+    this.startedAt = startedAt;
+    this.output = new OutputBuffer(options.output);
+    const [stdinFd, stdoutFd, stderrFd] = child.fds;
+    this.stdin = stdinFd === null ? null : this.wrap(stdinFd, false);
+    if (this.stdin) this.stdin.on('error', () => {
+      // EPIPE when the child exits before reading everything; the exit report says why.
+    });
+    const drains: Promise<void>[] = [];
+    this.stdout = this.setupOutput('stdout', stdoutFd, drains);
+    this.stderr = this.setupOutput('stderr', stderrFd, drains);
+    this.exited = this.client.outcome.then((outcome) => this.finish(outcome, drains));
+  }
+
+  /** I/O counters so far (exact for `buffer` streams; `stream` streams count bytes only). */
+  stats(): ProcessStats {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      if (this.options[stream] === 'stream') {
+        const socket = stream === 'stdout' ? this.stdout : this.stderr;
+        this.counters[stream].bytes = (socket as net.Socket | null)?.bytesRead ?? 0;
+      }
+    }
+    if (this.stdin) this.counters.stdin.bytes = (this.stdin as net.Socket).bytesWritten;
+    return {
+      stdin: { ...this.counters.stdin },
+      stdout: { ...this.counters.stdout },
+      stderr: { ...this.counters.stderr },
+      droppedLines: this.output.droppedLines,
+      droppedBytes: this.output.droppedBytes,
+      bufferedLines: this.output.lineCount,
+      bufferedBytes: this.output.byteCount,
+    };
+  }
+
+  /** The result once known, else null. */
+  get exitResult(): ProcessResult | null {
+    return this.result;
+  }
+
+  /**
+   * Sends `signal` to the child (scope `leader`, execa's `kill()`) or its whole process group.
+   * Returns false once the exit is known: a reaped pid is never signalled.
+   * @throws {DroverError} ERR_INVALID_OPTION for an unknown signal.
+   */
+  kill(signal: string = 'SIGTERM', options: { scope?: 'leader' | 'group' } = {}): boolean {
+    const { signo } = normalizeSignal('signal', signal);
+    if (this.result !== null) return false;
+    this.client.signal(signo, options.scope === 'group' ? SCOPE_GROUP : SCOPE_LEADER);
+    return true;
+  }
+
+  /**
+   * Stops the process: the shepherd sends `signal` to the process group and SIGKILL after
+   * `timeoutMs` (the shepherd runs this escalation itself, so it completes even if the manager
+   * dies). Idempotent: later calls return the first call's promise.
+   */
+  stop(options: { signal?: string; timeoutMs?: number } = {}): Promise<ProcessResult> {
+    if (this.stopPromise) return this.stopPromise;
+    const { signo } = normalizeSignal('stop.signal', options.signal ?? this.options.stop.signal);
+    const timeoutMs = options.timeoutMs ?? this.options.stop.timeoutMs;
+    if (this.result === null) this.client.stop(signo, timeoutMs);
+    this.stopPromise = this.exited;
+    return this.stopPromise;
+  }
+
+  /** Ends the child's stdin (EOF). */
+  closeStdin(): void {
+    this.stdin?.end();
+  }
+
+  /** Whether the shepherd watch keeps the event loop alive. @default true */
+  setRef(ref: boolean): void {
+    this.client.setRef(ref);
+  }
+
+  private wrap(fd: number, readable: boolean): net.Socket {
+    // net.Socket owns the fd from here; it is closed only by destroy().
+    const socket = new net.Socket({ fd, readable, writable: !readable, allowHalfOpen: false });
+    this.sockets.push(socket);
+    return socket;
+  }
+
+  private setupOutput(stream: OutputStream, fd: number | null, drains: Promise<void>[]): Readable | null {
+    if (fd === null) return null;
+    const socket = this.wrap(fd, true);
+    if (this.options[stream] === 'stream') return socket;
+    const counter = this.counters[stream];
+    socket.on('data', (chunk: Buffer) => {
+      counter.bytes += chunk.length;
+      counter.ops++;
+      this.output.write(stream, chunk);
+    });
+    drains.push(
+      new Promise<void>((resolve) => {
+        socket.once('close', () => {
+          this.output.end(stream);
+          resolve();
+        });
+        socket.on('error', () => {
+          // ECONNRESET-like errors end the stream; 'close' follows and resolves the drain.
+        });
+      }),
+    );
+    return null;
+  }
+
+  private async finish(outcome: ShepherdOutcome, drains: Promise<void>[]): Promise<ProcessResult> {
+    const endedAt = Date.now();
+    let drainTimedOut = false;
+    if (drains.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), this.options.drainTimeoutMs);
+      });
+      drainTimedOut = (await Promise.race([Promise.all(drains), bound])) === 'timeout';
+      clearTimeout(timer);
+    }
+    for (const socket of this.sockets) {
+      if (socket !== this.stdout && socket !== this.stderr) socket.destroy();
+      else if (drainTimedOut) socket.destroy();
+    }
+    if (drainTimedOut) {
+      this.output.end('stdout');
+      this.output.end('stderr');
+    }
+    const durationMs = endedAt - this.startedAt;
+    if (outcome.kind === 'lost') {
+      this.result = {
+        exitCode: null,
+        signal: null,
+        coreDumped: false,
+        forcedKill: false,
+        durationMs,
+        rusage: null,
+        error: outcome.error,
+        drainTimedOut,
+      };
+      return this.result;
+    }
+    const r = outcome.report;
+    this.result = {
+      exitCode: r.exitCode,
+      signal: r.signal === null ? null : getSignalName(r.signal),
+      coreDumped: r.coreDumped,
+      forcedKill: r.forcedKill,
+      durationMs,
+      rusage: {
+        userCpuSeconds: r.userCpuUs / 1e6,
+        systemCpuSeconds: r.systemCpuUs / 1e6,
+        maxRssKiB: r.maxRssKiB,
+        minorFaults: r.minorFaults,
+        majorFaults: r.majorFaults,
+        voluntaryContextSwitches: r.voluntaryContextSwitches,
+        involuntaryContextSwitches: r.involuntaryContextSwitches,
+      },
+      error: null,
+      drainTimedOut,
+    };
+    return this.result;
+  }
+}
+
+/**
+ * Starts one supervised process through its own shepherd. Resolves once the child runs (pid and
+ * pipes in hand).
+ *
+ * @example
+ * const p = await spawn(['node', 'server.js'], { cwd: './srv' });
+ * console.log(p.pid, p.output.tail(5));
+ * await p.stop();
+ *
+ * @throws {DroverError} ERR_INVALID_OPTION, ERR_COMMAND_NOT_FOUND (ENOENT), ERR_PERMISSION_DENIED
+ *   (EACCES), ERR_CWD (bad working directory), ERR_SPAWN_FAILED (anything else, e.g. argv/env too
+ *   large), ERR_NATIVE_LOAD (addon or shepherd missing).
+ */
+export async function spawn(command: readonly string[], options: SpawnOptions = {}): Promise<ManagedProcess> {
+  const normalized = normalizeSpawnOptions(command, options);
+  const startedAt = Date.now();
+  const client = new ShepherdClient({
+    stdio: [
+      normalized.stdin === 'pipe' ? STDIO_PIPE : STDIO_NULL,
+      normalized.stdout === 'ignore' ? STDIO_NULL : STDIO_PIPE,
+      normalized.stderr === 'ignore' ? STDIO_NULL : STDIO_PIPE,
+    ],
+    killGraceMs: normalized.stop.timeoutMs,
+    cwd: normalized.cwd,
+    argv: normalized.argv,
+    env: normalized.env,
+  });
+  const child = await client.started;
+  return new ManagedProcess(normalized, client, child, startedAt);
+}

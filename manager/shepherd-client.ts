@@ -1,0 +1,260 @@
+import { spawn as spawnChild } from 'node:child_process';
+import type { Socket } from 'node:net';
+import {
+  closeFd,
+  createSocketPair,
+  decodeMessage,
+  encodeSignal,
+  encodeSpawn,
+  encodeStop,
+  getErrnoName,
+  getShepherdPath,
+  sendRecord,
+  STAGE_CHDIR,
+  STAGE_EXEC,
+  watchRecords,
+  type RecordWatcher,
+  type ShepherdMessage,
+  type SpawnMessage,
+} from '../native/index.js';
+import { DroverError, type DroverErrorCode } from './errors.js';
+
+/** What the shepherd reported once the child runs. */
+export interface StartedChild {
+  readonly pid: number;
+  readonly pgid: number;
+  /** Parent ends in order stdin, stdout, stderr; null where the mode was not `pipe`. */
+  readonly fds: readonly [number | null, number | null, number | null];
+}
+
+type ExitedMessage = Extract<ShepherdMessage, { type: 'exited' }>;
+
+/** The end of a shepherd session: the child's exit report, or the shepherd's loss. */
+export type ShepherdOutcome = { readonly kind: 'exited'; readonly report: ExitedMessage } | { readonly kind: 'lost'; readonly error: DroverError };
+
+function getExecErrorCode(errno: string, stage: number): DroverErrorCode {
+  if (stage === STAGE_CHDIR) return 'ERR_CWD';
+  if (stage === STAGE_EXEC && errno === 'ENOENT') return 'ERR_COMMAND_NOT_FOUND';
+  if (stage === STAGE_EXEC && errno === 'EACCES') return 'ERR_PERMISSION_DENIED';
+  return 'ERR_SPAWN_FAILED';
+}
+
+function describeExecFailure(code: DroverErrorCode, errno: string, message: SpawnMessage): string {
+  const command = message.argv[0]!;
+  switch (code) {
+    case 'ERR_CWD':
+      return `cannot enter working directory ${message.cwd}: ${errno}`;
+    case 'ERR_COMMAND_NOT_FOUND':
+      return `command not found: ${command} (${errno})`;
+    case 'ERR_PERMISSION_DENIED':
+      return `permission denied executing ${command} (${errno})`;
+    default:
+      return `could not start ${command}: ${errno}`;
+  }
+}
+
+/**
+ * One shepherd: spawns the watchdog with a SEQPACKET control socket as fd 3, sends SPAWN, and
+ * turns its reports into a promise (`started`) and an outcome (`outcome`).
+ *
+ * Safety layer two (DESIGN.md "The shepherd" step 8): when the control socket ends without
+ * EXITED, the manager kills the recorded process group itself and reports ERR_SHEPHERD_LOST.
+ */
+export class ShepherdClient {
+  /** Resolves when the child runs; rejects with ERR_COMMAND_NOT_FOUND / ERR_PERMISSION_DENIED / ERR_CWD / ERR_SPAWN_FAILED. */
+  readonly started: Promise<StartedChild>;
+  /** Resolves once, after `started` resolved, when the child's exit (or the shepherd's loss) is known. */
+  readonly outcome: Promise<ShepherdOutcome>;
+  /** Shepherd process id. */
+  readonly shepherdPid: number | undefined;
+  private fd: number;
+  private watcher: RecordWatcher | null = null;
+  private child: StartedChild | null = null;
+  private finished = false;
+  private resolveStarted!: (child: StartedChild) => void;
+  private rejectStarted!: (error: DroverError) => void;
+  private resolveOutcome!: (outcome: ShepherdOutcome) => void;
+  private readonly diagnostics: string[] = [];
+
+  constructor(private readonly message: SpawnMessage) {
+    this.started = new Promise((resolve, reject) => {
+      this.resolveStarted = resolve;
+      this.rejectStarted = reject;
+    });
+    this.outcome = new Promise((resolve) => {
+      this.resolveOutcome = resolve;
+    });
+    const record = encodeSpawnOrThrow(message);
+    const [managerFd, shepherdFd] = createSocketPair();
+    this.fd = managerFd;
+    let shepherd;
+    try {
+      shepherd = spawnChild(getShepherdPath(), [], {
+        // detached: its own session, so a terminal's Ctrl-C reaches the manager only and the
+        // manager decides how to stop. fd 3 is the control socket.
+        detached: true,
+        stdio: ['ignore', 'ignore', 'pipe', shepherdFd],
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SHEPHERD_VERBOSITY: process.env.DROVER_SHEPHERD_VERBOSITY ?? '1' },
+      });
+    } catch (error) {
+      closeFd(shepherdFd);
+      closeFd(managerFd);
+      throw new DroverError('ERR_SPAWN_FAILED', `could not start the shepherd: ${(error as Error).message}`, { cause: error });
+    } finally {
+      // The shepherd holds its own copy now (or failed to start).
+    }
+    closeFd(shepherdFd);
+    this.shepherdPid = shepherd.pid;
+    shepherd.stderr?.setEncoding('utf8');
+    shepherd.stderr?.on('data', (text: string) => this.recordDiagnostics(text));
+    shepherd.on('error', (error) => this.fail(new DroverError('ERR_SPAWN_FAILED', `could not start the shepherd: ${error.message}`, { cause: error })));
+    shepherd.unref();
+    // The watcher, not the diagnostics pipe, decides whether the loop stays alive.
+    (shepherd.stderr as Socket | null)?.unref();
+    this.watcher = watchRecords(
+      managerFd,
+      (data, fds) => this.handleRecord(data, fds),
+      (error) => this.handleEnd(error),
+    );
+    try {
+      sendRecord(managerFd, record);
+    } catch (error) {
+      this.fail(new DroverError('ERR_SPAWN_FAILED', `could not send SPAWN to the shepherd: ${(error as Error).message}`, { cause: error }));
+    }
+  }
+
+  /** Last lines the shepherd wrote to its stderr (diagnostics). */
+  getDiagnostics(): string {
+    return this.diagnostics.join('');
+  }
+
+  /** Sends SIGNAL; ignored once the outcome is known (never signal a reaped pid). */
+  signal(signo: number, scope: 0 | 1): void {
+    this.send(encodeSignal(signo, scope));
+  }
+
+  /** Sends STOP: the shepherd signals the group and escalates to SIGKILL after `graceMs` itself. */
+  stop(signo: number, graceMs: number): void {
+    this.send(encodeStop(signo, graceMs));
+  }
+
+  /** Keeps (or stops keeping) the event loop alive for this shepherd. */
+  setRef(ref: boolean): void {
+    if (ref) this.watcher?.ref();
+    else this.watcher?.unref();
+  }
+
+  private send(record: Buffer): void {
+    if (this.finished || this.watcher === null) return;
+    try {
+      sendRecord(this.fd, record);
+    } catch (error) {
+      // EPIPE/ECONNRESET: the shepherd is gone; the watcher's EOF reports that as lost.
+      this.recordDiagnostics(`send failed: ${(error as Error).message}\n`);
+    }
+  }
+
+  private recordDiagnostics(text: string): void {
+    this.diagnostics.push(text);
+    if (this.diagnostics.length > 20) this.diagnostics.shift();
+  }
+
+  private handleRecord(data: Buffer | null, fds: number[]): void {
+    let message: ShepherdMessage;
+    try {
+      if (data === null) throw new RangeError('truncated record');
+      message = decodeMessage(data);
+    } catch (error) {
+      for (const fd of fds) closeFd(fd);
+      this.fail(new DroverError('ERR_PROTOCOL', `bad message from the shepherd: ${(error as Error).message}`, { cause: error }));
+      return;
+    }
+    if (message.type !== 'started') for (const fd of fds) closeFd(fd);
+    switch (message.type) {
+      case 'started': {
+        const expected = [1, 2, 4].filter((bit) => (message.fdMask & bit) !== 0).length;
+        if (this.child !== null || fds.length !== expected) {
+          for (const fd of fds) closeFd(fd);
+          this.fail(new DroverError('ERR_PROTOCOL', `STARTED carried ${fds.length} fds, expected ${expected}`));
+          return;
+        }
+        const queue = [...fds];
+        const take = (bit: number) => ((message.fdMask & bit) !== 0 ? queue.shift()! : null);
+        this.child = { pid: message.pid, pgid: message.pgid, fds: [take(1), take(2), take(4)] };
+        this.resolveStarted(this.child);
+        return;
+      }
+      case 'exec-failed': {
+        const errno = getErrnoName(message.errno);
+        const code = getExecErrorCode(errno, message.stage);
+        const path = message.stage === STAGE_CHDIR ? this.message.cwd : this.message.argv[0];
+        this.fail(new DroverError(code, describeExecFailure(code, errno, this.message), { errno, path }));
+        return;
+      }
+      case 'exited':
+        this.finish({ kind: 'exited', report: message });
+        return;
+      case 'error':
+        this.recordDiagnostics(`shepherd error ${getErrnoName(message.errno)}: ${message.message}\n`);
+        if (this.child === null) {
+          this.fail(new DroverError('ERR_SPAWN_FAILED', `shepherd refused SPAWN: ${message.message} (${getErrnoName(message.errno)})`));
+        }
+        return;
+    }
+  }
+
+  private handleEnd(error: string | null): void {
+    this.watcher = null;
+    if (this.finished) return;
+    const detail = error === null ? 'closed its control socket' : `control socket error ${error}`;
+    const diagnostics = this.getDiagnostics().trim();
+    const lost = new DroverError(
+      this.child === null ? 'ERR_SPAWN_FAILED' : 'ERR_SHEPHERD_LOST',
+      `shepherd ${this.shepherdPid ?? '?'} ${detail} without reporting the child's exit${diagnostics ? `: ${diagnostics}` : ''}`,
+      this.child === null ? {} : { pid: this.child.pid },
+    );
+    if (this.child !== null) {
+      // Second safety layer: the group may still run with nobody watching it.
+      try {
+        process.kill(-this.child.pgid, 'SIGKILL');
+      } catch (killError) {
+        // ESRCH: the group is gone already, which is the state we want.
+        if ((killError as NodeJS.ErrnoException).code !== 'ESRCH') lost.message += `; kill(-${this.child.pgid}) failed: ${(killError as Error).message}`;
+      }
+    }
+    this.fail(lost);
+  }
+
+  private fail(error: DroverError): void {
+    if (this.child === null) {
+      this.finished = true;
+      this.closeWatcher();
+      this.rejectStarted(error);
+      return;
+    }
+    this.finish({ kind: 'lost', error });
+  }
+
+  private finish(outcome: ShepherdOutcome): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.closeWatcher();
+    this.resolveOutcome(outcome);
+  }
+
+  private closeWatcher(): void {
+    const watcher = this.watcher;
+    this.watcher = null;
+    watcher?.close();
+  }
+}
+
+function encodeSpawnOrThrow(message: SpawnMessage): Buffer {
+  try {
+    return encodeSpawn(message);
+  } catch (error) {
+    throw new DroverError('ERR_SPAWN_FAILED', `cannot start ${message.argv[0] ?? '(no command)'}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}

@@ -1,0 +1,18 @@
+/** Exact shape of the raw addon (native/src/addon.cc). Internal: only native/index.ts uses it. */
+export interface RawWatcher {
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface RawBinding {
+  readonly protocolVersion: number;
+  socketpair(): [number, number];
+  send(fd: number, data: Buffer): number;
+  closeFd(fd: number): void;
+  Watcher: new (
+    fd: number,
+    onMessage: (data: Buffer | null, fds: number[]) => void,
+    onEof: (error: string | null) => void,
+  ) => RawWatcher;
+}

@@ -1,0 +1,143 @@
+/**
+ * Loader and typed wrapper of drover's native addon, and the path of the shepherd binary.
+ * The loader tries each build location and throws ERR_NATIVE_LOAD listing every path it tried
+ * (node-pty `src/utils.ts` habit).
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DroverError } from '../manager/errors.js';
+import type { RawBinding, RawWatcher } from './binding.js';
+
+export {
+  decodeMessage,
+  encodeSignal,
+  encodeSpawn,
+  encodeStop,
+  getErrnoName,
+  getSignalName,
+  getSignalNumber,
+  PROTOCOL_VERSION,
+  SCOPE_GROUP,
+  SCOPE_LEADER,
+  STAGE_CHDIR,
+  STAGE_EXEC,
+  STAGE_SETUP,
+  STDIO_NULL,
+  STDIO_PIPE,
+} from './protocol.js';
+export type { ShepherdMessage, SpawnMessage, StdioMode } from './protocol.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Build directories, in the order tried: next to the source (vitest), then from dist/native. */
+function getBuildDirs(): string[] {
+  const roots = [here, path.resolve(here, '..', '..', 'native')];
+  const dirs: string[] = [];
+  for (const root of roots) {
+    for (const sub of ['build/Release', 'build/Debug', `prebuilds/${process.platform}-${process.arch}`]) {
+      dirs.push(path.join(root, sub));
+    }
+  }
+  return [...new Set(dirs)];
+}
+
+let binding: RawBinding | undefined;
+
+/**
+ * Loads the addon once.
+ * @throws {DroverError} ERR_NATIVE_LOAD naming every path tried.
+ */
+export function loadBinding(): RawBinding {
+  if (binding) return binding;
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  let lastError: unknown;
+  for (const dir of getBuildDirs()) {
+    const file = path.join(dir, 'drover_native.node');
+    tried.push(file);
+    if (!existsSync(file)) continue;
+    try {
+      binding = require(file) as RawBinding;
+      return binding;
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw new DroverError(
+    'ERR_NATIVE_LOAD',
+    `drover's native addon could not be loaded; run \`npm run build\`. Tried:\n  ${tried.join('\n  ')}`,
+    { cause: lastError },
+  );
+}
+
+/**
+ * Absolute path of the shepherd binary (`$DROVER_SHEPHERD` overrides it).
+ * @throws {DroverError} ERR_NATIVE_LOAD naming every path tried.
+ */
+export function getShepherdPath(): string {
+  const override = process.env.DROVER_SHEPHERD;
+  if (override) return override;
+  const tried: string[] = [];
+  for (const dir of getBuildDirs()) {
+    const file = path.join(dir, 'shepherd');
+    tried.push(file);
+    if (existsSync(file)) return file;
+  }
+  throw new DroverError('ERR_NATIVE_LOAD', `shepherd binary not found; run \`npm run build\`. Tried:\n  ${tried.join('\n  ')}`);
+}
+
+function rethrow(error: unknown): never {
+  const code = (error as { code?: string }).code;
+  throw new DroverError('ERR_SPAWN_FAILED', (error as Error).message, { errno: code, cause: error });
+}
+
+/** An `AF_UNIX SOCK_SEQPACKET` socketpair: `[managerFd, shepherdFd]`, both close-on-exec. */
+export function createSocketPair(): [number, number] {
+  try {
+    return loadBinding().socketpair();
+  } catch (error) {
+    return rethrow(error);
+  }
+}
+
+/** Closes an fd the addon handed out and nothing else owns. */
+export function closeFd(fd: number): void {
+  if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`closeFd: fd must be a non-negative integer, got ${fd}`);
+  loadBinding().closeFd(fd);
+}
+
+/** One SEQPACKET record, non-blocking. Errors keep the errno name as `code` (EAGAIN, EPIPE …). */
+export function sendRecord(fd: number, data: Buffer): void {
+  if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`sendRecord: fd must be a non-negative integer, got ${fd}`);
+  if (!Buffer.isBuffer(data)) throw new TypeError('sendRecord: data must be a Buffer');
+  loadBinding().send(fd, data);
+}
+
+export interface RecordWatcher {
+  /** Stops watching and closes the fd. Idempotent. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+/**
+ * Watches a SEQPACKET socket on the event loop (uv_poll). Each record arrives as
+ * `onRecord(data, fds)` with any SCM_RIGHTS fds (close-on-exec; the receiver owns them), `data`
+ * null when the record was truncated (its fds already closed). `onEnd(error)` fires once on EOF
+ * (error null) or a socket error (errno name). The watcher owns `fd` and closes it.
+ */
+export function watchRecords(
+  fd: number,
+  onRecord: (data: Buffer | null, fds: number[]) => void,
+  onEnd: (error: string | null) => void,
+): RecordWatcher {
+  if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`watchRecords: fd must be a non-negative integer, got ${fd}`);
+  if (typeof onRecord !== 'function' || typeof onEnd !== 'function') {
+    throw new TypeError('watchRecords: onRecord and onEnd must be functions');
+  }
+  const { Watcher } = loadBinding();
+  const watcher: RawWatcher = new Watcher(fd, onRecord, onEnd);
+  return watcher;
+}

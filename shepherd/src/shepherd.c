@@ -1,0 +1,764 @@
+/*
+ * shepherd — drover's per-child watchdog.
+ *
+ * The manager starts one shepherd per child with one end of a SOCK_SEQPACKET socketpair as fd 3.
+ * The shepherd receives a SPAWN message, starts the child in its own process group with real
+ * pipes, hands the parent ends of the pipes back over SCM_RIGHTS (it is then out of the data
+ * path), relays SIGNAL, runs STOP escalation itself, reports EXITED with rusage, and kills the
+ * child's process group if the manager goes away (hangup on fd 3). See ../protocol.h.
+ *
+ * Habits from tini (src/tini.c): main() reads as the algorithm, every helper returns 0 on success
+ * and 1 on failure, every syscall is checked and logged with its name and strerror(errno).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "protocol.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* ---------------------------------------------------------------- logging */
+
+static int verbosity = 1; /* 0 fatal, 1 warn, 2 info, 3 debug */
+
+static void print_log(int level, const char *tag, const char *fmt, ...) {
+  if (level > verbosity) return;
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  dprintf(STDERR_FILENO, "[shepherd %d %s] %s\n", (int)getpid(), tag, buf);
+}
+#define PRINT_FATAL(...) print_log(0, "FATAL", __VA_ARGS__)
+#define PRINT_WARN(...) print_log(1, "WARN", __VA_ARGS__)
+#define PRINT_INFO(...) print_log(2, "INFO", __VA_ARGS__)
+#define PRINT_DEBUG(...) print_log(3, "DEBUG", __VA_ARGS__)
+
+/* ---------------------------------------------------------------- wire helpers */
+
+static void put_u16(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+}
+static void put_u32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t get_u32(const uint8_t *p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- SPAWN parsing */
+
+struct spawn_request {
+  uint8_t stdio_mode[3];
+  uint32_t kill_grace_ms;
+  char *cwd;   /* NUL-terminated, points into arena; "" = inherit */
+  char **argv; /* NULL-terminated */
+  char **envp; /* NULL-terminated */
+  char *arena; /* owns all strings and the two pointer arrays */
+};
+
+struct reader {
+  const uint8_t *p;
+  size_t left;
+};
+
+static int read_u8(struct reader *r, uint8_t *out) {
+  if (r->left < 1) return 1;
+  *out = r->p[0];
+  r->p += 1;
+  r->left -= 1;
+  return 0;
+}
+
+static int read_u32(struct reader *r, uint32_t *out) {
+  if (r->left < 4) return 1;
+  *out = get_u32(r->p);
+  r->p += 4;
+  r->left -= 4;
+  return 0;
+}
+
+/* Copies a length-prefixed string into *arena_ptr (NUL-terminated) and advances it. */
+static int read_str(struct reader *r, char **arena_ptr, char **out) {
+  uint32_t len;
+  if (read_u32(r, &len) || len > r->left) return 1;
+  if (memchr(r->p, '\0', len) != NULL) return 1; /* embedded NUL would truncate silently */
+  memcpy(*arena_ptr, r->p, len);
+  (*arena_ptr)[len] = '\0';
+  *out = *arena_ptr;
+  *arena_ptr += len + 1;
+  r->p += len;
+  r->left -= len;
+  return 0;
+}
+
+/*
+ * Parses a SPAWN payload. Pure function of its input (fuzzable): on success fills *req, whose
+ * arena the caller frees; on failure returns 1 with a static reason in *why and allocates nothing.
+ */
+int parse_spawn(const uint8_t *payload, size_t len, struct spawn_request *req, const char **why) {
+  struct reader r = {payload, len};
+  uint8_t reserved;
+  uint32_t argc, envc;
+  memset(req, 0, sizeof *req);
+  *why = "truncated SPAWN";
+  if (read_u8(&r, &req->stdio_mode[0]) || read_u8(&r, &req->stdio_mode[1]) ||
+      read_u8(&r, &req->stdio_mode[2]) || read_u8(&r, &reserved) ||
+      read_u32(&r, &req->kill_grace_ms) || read_u32(&r, &argc) || read_u32(&r, &envc))
+    return 1;
+  for (int i = 0; i < 3; i++) {
+    if (req->stdio_mode[i] != STDIO_PIPE && req->stdio_mode[i] != STDIO_NULL) {
+      *why = "stdio mode out of range";
+      return 1;
+    }
+  }
+  if (argc < 1 || argc > SHEPHERD_MAX_ARGS || envc > SHEPHERD_MAX_ARGS) {
+    *why = "argc or envc out of range";
+    return 1;
+  }
+  /* Each string is at least 4 bytes on the wire, so the counts bound the arena. */
+  if ((size_t)(argc + envc + 1) * 4 > len) return 1;
+  size_t pointers = (size_t)(argc + 1 + envc + 1) * sizeof(char *);
+  size_t text = len + argc + envc + 1; /* every string plus its NUL fits in payload + count */
+  char *arena = malloc(pointers + text);
+  if (arena == NULL) {
+    *why = "out of memory";
+    return 1;
+  }
+  char **argv = (char **)(void *)arena;
+  char **envp = argv + argc + 1;
+  char *strings = arena + pointers;
+  if (read_str(&r, &strings, &req->cwd)) goto bad;
+  for (uint32_t i = 0; i < argc; i++)
+    if (read_str(&r, &strings, &argv[i])) goto bad;
+  argv[argc] = NULL;
+  for (uint32_t i = 0; i < envc; i++) {
+    if (read_str(&r, &strings, &envp[i])) goto bad;
+    if (strchr(envp[i], '=') == NULL || envp[i][0] == '=') {
+      *why = "env entry without KEY=";
+      goto bad;
+    }
+  }
+  envp[envc] = NULL;
+  if (r.left != 0) {
+    *why = "trailing bytes in SPAWN";
+    goto bad;
+  }
+  if (argv[0][0] == '\0') {
+    *why = "empty argv[0]";
+    goto bad;
+  }
+  req->argv = argv;
+  req->envp = envp;
+  req->arena = arena;
+  return 0;
+bad:
+  free(arena);
+  memset(req, 0, sizeof *req);
+  return 1;
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static int send_message(int fd, uint16_t type, const uint8_t *payload, uint32_t len, const int *fds,
+                        int nfds) {
+  uint8_t buf[PROTOCOL_HEADER_SIZE + 512];
+  if (len > sizeof buf - PROTOCOL_HEADER_SIZE) return 1;
+  put_u16(buf, PROTOCOL_VERSION);
+  put_u16(buf + 2, type);
+  put_u32(buf + 4, len);
+  if (len) memcpy(buf + PROTOCOL_HEADER_SIZE, payload, len);
+  struct iovec iov = {.iov_base = buf, .iov_len = PROTOCOL_HEADER_SIZE + len};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * 3)];
+  } control;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (nfds > 0) {
+    memset(&control, 0, sizeof control);
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+    memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)nfds);
+  }
+  for (;;) {
+    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n >= 0) return 0;
+    if (errno == EINTR) continue;
+    /* EPIPE/ECONNRESET: the manager is gone; the main loop's hangup path takes over. EAGAIN: the
+     * SO_SNDTIMEO deadline passed with a full socket buffer. */
+    PRINT_WARN("sendmsg(type %u) failed: %s", (unsigned)type, strerror(errno));
+    return 1;
+  }
+}
+
+static void send_error(int fd, int err, const char *message) {
+  uint8_t payload[8 + 256];
+  size_t len = strlen(message);
+  if (len > 256) len = 256;
+  put_u32(payload, (uint32_t)err);
+  put_u32(payload + 4, (uint32_t)len);
+  memcpy(payload + 8, message, len);
+  send_message(fd, MSG_ERROR, payload, (uint32_t)(8 + len), NULL, 0);
+}
+
+/* ---------------------------------------------------------------- child start */
+
+struct child {
+  pid_t pid;
+  pid_t pgid;
+  int reaped;
+};
+
+static void child_report_and_exit(int status_fd, int err, int stage) {
+  int32_t report[2] = {err, stage};
+  ssize_t ignored = write(status_fd, report, sizeof report);
+  (void)ignored; /* nothing left to do if the shepherd stopped listening */
+  _exit(127);
+}
+
+/* execve argv[0], searching PATH from the child's own environment when it has no '/'. */
+static int exec_in_path(char **argv, char **envp) {
+  const char *file = argv[0];
+  if (strchr(file, '/') != NULL) {
+    execve(file, argv, envp);
+    return errno;
+  }
+  const char *path = "/usr/local/bin:/usr/bin:/bin";
+  for (char **e = envp; *e != NULL; e++) {
+    if (strncmp(*e, "PATH=", 5) == 0) {
+      path = *e + 5;
+      break;
+    }
+  }
+  int saw_eacces = 0;
+  int last = ENOENT;
+  size_t flen = strlen(file);
+  char candidate[PATH_MAX];
+  for (const char *p = path;; p++) {
+    const char *end = strchrnul(p, ':');
+    size_t dlen = (size_t)(end - p);
+    if (dlen == 0) { /* empty PATH element means the current directory */
+      if (flen + 1 <= sizeof candidate) memcpy(candidate, file, flen + 1);
+    } else if (dlen + 1 + flen + 1 <= sizeof candidate) {
+      memcpy(candidate, p, dlen);
+      candidate[dlen] = '/';
+      memcpy(candidate + dlen + 1, file, flen + 1);
+    } else {
+      last = ENAMETOOLONG;
+      goto next;
+    }
+    execve(candidate, argv, envp);
+    if (errno == EACCES) saw_eacces = 1;
+    else if (errno != ENOENT && errno != ENOTDIR) last = errno;
+  next:
+    if (*end == '\0') break;
+    p = end;
+  }
+  return saw_eacces ? EACCES : last;
+}
+
+/* Runs in the forked child; never returns. Only the child's own state is touched. */
+static void run_child(const struct spawn_request *req, int stdio_fds[3], int status_fd) {
+  /* Signal dispositions and mask are inherited across exec: hand the child a clean slate
+   * (the shepherd ignores SIGPIPE and blocks SIGCHLD for itself). */
+  sigset_t empty;
+  sigemptyset(&empty);
+  for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL); /* EINVAL for SIGKILL/SIGSTOP is fine */
+  sigprocmask(SIG_SETMASK, &empty, NULL);
+  if (setpgid(0, 0) != 0) child_report_and_exit(status_fd, errno, STAGE_SETUP);
+  for (int i = 0; i < 3; i++) {
+    if (dup2(stdio_fds[i], i) < 0) child_report_and_exit(status_fd, errno, STAGE_SETUP);
+  }
+  if (req->cwd[0] != '\0' && chdir(req->cwd) != 0)
+    child_report_and_exit(status_fd, errno, STAGE_CHDIR);
+  int err = exec_in_path(req->argv, req->envp);
+  child_report_and_exit(status_fd, err, STAGE_EXEC);
+}
+
+static int open_null(int flags, int *fd_ptr) {
+  int fd = open("/dev/null", flags | O_CLOEXEC);
+  if (fd < 0) {
+    PRINT_FATAL("open(/dev/null) failed: %s", strerror(errno));
+    return 1;
+  }
+  *fd_ptr = fd;
+  return 0;
+}
+
+/*
+ * Creates the pipes, forks, and waits for the child to exec. On success *child is filled and
+ * parent_fds holds the parent ends (-1 for STDIO_NULL). On exec failure exec_errno and exec_stage
+ * are set and the child is reaped. Returns 1 only on shepherd-internal failure.
+ */
+static int start_child(const struct spawn_request *req, struct child *child, int parent_fds[3],
+                       int *exec_errno, int *exec_stage) {
+  int child_fds[3] = {-1, -1, -1};
+  int status_pipe[2] = {-1, -1};
+  int rc = 1;
+  *exec_errno = 0;
+  parent_fds[0] = parent_fds[1] = parent_fds[2] = -1;
+  for (int i = 0; i < 3; i++) {
+    if (req->stdio_mode[i] == STDIO_NULL) {
+      if (open_null(i == 0 ? O_RDONLY : O_WRONLY, &child_fds[i])) goto out;
+      continue;
+    }
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+      PRINT_FATAL("pipe2 failed: %s", strerror(errno));
+      goto out;
+    }
+    /* stdin: child reads p[0], manager writes p[1]; stdout/stderr: child writes p[1]. */
+    child_fds[i] = i == 0 ? p[0] : p[1];
+    parent_fds[i] = i == 0 ? p[1] : p[0];
+  }
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) {
+    PRINT_FATAL("pipe2(status) failed: %s", strerror(errno));
+    goto out;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    *exec_errno = errno;
+    *exec_stage = STAGE_SETUP;
+    rc = 0;
+    goto out;
+  }
+  if (pid == 0) {
+    close(status_pipe[0]);
+    run_child(req, child_fds, status_pipe[1]);
+  }
+  /* Both sides call setpgid so the group exists before either proceeds (the classic job-control
+   * race); EACCES means the child already exec'd, which it only does after its own setpgid. */
+  if (setpgid(pid, pid) != 0 && errno != EACCES)
+    PRINT_DEBUG("setpgid(%d) in parent: %s", (int)pid, strerror(errno));
+  close(status_pipe[1]);
+  status_pipe[1] = -1;
+  int32_t report[2];
+  ssize_t n;
+  do {
+    n = read(status_pipe[0], report, sizeof report);
+  } while (n < 0 && errno == EINTR);
+  child->pid = pid;
+  child->pgid = pid;
+  child->reaped = 0;
+  if (n == (ssize_t)sizeof report) {
+    *exec_errno = report[0];
+    *exec_stage = report[1];
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    child->reaped = 1;
+  }
+  rc = 0; /* EOF: exec succeeded (the status pipe is close-on-exec) */
+out:
+  for (int i = 0; i < 3; i++)
+    if (child_fds[i] >= 0) close(child_fds[i]);
+  if (status_pipe[0] >= 0) close(status_pipe[0]);
+  if (status_pipe[1] >= 0) close(status_pipe[1]);
+  if (rc != 0 || *exec_errno != 0) {
+    for (int i = 0; i < 3; i++)
+      if (parent_fds[i] >= 0) close(parent_fds[i]);
+    parent_fds[0] = parent_fds[1] = parent_fds[2] = -1;
+  }
+  return rc;
+}
+
+/* ---------------------------------------------------------------- group control */
+
+/* Signals the whole process group. Only called while the leader is unreaped (alive or zombie), so
+ * the pgid cannot have been recycled. ESRCH: every member is gone already. */
+static void signal_group(const struct child *child, int signo) {
+  if (child->reaped) return;
+  if (kill(-child->pgid, signo) != 0 && errno != ESRCH)
+    PRINT_WARN("kill(-%d, %d) failed: %s", (int)child->pgid, signo, strerror(errno));
+}
+
+static void signal_leader(const struct child *child, int signo) {
+  if (child->reaped) return;
+  if (kill(child->pid, signo) != 0 && errno != ESRCH)
+    PRINT_WARN("kill(%d, %d) failed: %s", (int)child->pid, signo, strerror(errno));
+}
+
+struct exit_report {
+  int code;
+  int signo;
+  int core;
+  struct rusage ru;
+};
+
+/* Reaps every waitable child without blocking; returns 1 if the main child was reaped. */
+static int reap(struct child *child, struct exit_report *report) {
+  int got_main = 0;
+  for (;;) {
+    if (!child->reaped) {
+      /* Peek first without reaping: while the leader is a zombie its pid stays reserved, so the
+       * group kill below cannot hit a recycled pgid. */
+      siginfo_t info;
+      memset(&info, 0, sizeof info);
+      if (waitid(P_PID, (id_t)child->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          info.si_pid == child->pid) {
+        /* Group policy "kill": the rest of the group dies with the leader. */
+        signal_group(child, SIGKILL);
+        int status;
+        pid_t r;
+        do {
+          r = wait4(child->pid, &status, 0, &report->ru);
+        } while (r < 0 && errno == EINTR);
+        child->reaped = 1;
+        got_main = 1;
+        if (WIFEXITED(status)) {
+          report->code = WEXITSTATUS(status);
+          report->signo = 0;
+          report->core = 0;
+        } else {
+          report->code = -1;
+          report->signo = WTERMSIG(status);
+          report->core = WCOREDUMP(status) ? 1 : 0;
+        }
+      }
+    }
+    /* Orphans re-parented to us (we are their subreaper). */
+    int status;
+    pid_t r = waitpid(-1, &status, WNOHANG);
+    if (r > 0) continue;
+    if (r < 0 && errno == EINTR) continue;
+    return got_main;
+  }
+}
+
+static int send_exited(int fd, const struct exit_report *report, int forced) {
+  uint8_t p[EXITED_PAYLOAD_SIZE];
+  memset(p, 0, sizeof p);
+  put_u32(p, (uint32_t)report->code);
+  put_u32(p + 4, (uint32_t)report->signo);
+  p[8] = (uint8_t)report->core;
+  p[9] = (uint8_t)forced;
+  const struct rusage *ru = &report->ru;
+  put_u64(p + 12, (uint64_t)ru->ru_utime.tv_sec * 1000000 + (uint64_t)ru->ru_utime.tv_usec);
+  put_u64(p + 20, (uint64_t)ru->ru_stime.tv_sec * 1000000 + (uint64_t)ru->ru_stime.tv_usec);
+  put_u64(p + 28, (uint64_t)ru->ru_maxrss);
+  put_u64(p + 36, (uint64_t)ru->ru_minflt);
+  put_u64(p + 44, (uint64_t)ru->ru_majflt);
+  put_u64(p + 52, (uint64_t)ru->ru_nvcsw);
+  put_u64(p + 60, (uint64_t)ru->ru_nivcsw);
+  return send_message(fd, MSG_EXITED, p, sizeof p, NULL, 0);
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static int configure_signals(sigset_t *chld_set, int *sfd_ptr) {
+  /* A write to a closed pipe must be an error, not death; the child gets SIG_DFL back. */
+  if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+    PRINT_FATAL("signal(SIGPIPE) failed: %s", strerror(errno));
+    return 1;
+  }
+  sigemptyset(chld_set);
+  sigaddset(chld_set, SIGCHLD);
+  if (sigprocmask(SIG_BLOCK, chld_set, NULL) != 0) {
+    PRINT_FATAL("sigprocmask failed: %s", strerror(errno));
+    return 1;
+  }
+  int sfd = signalfd(-1, chld_set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) {
+    PRINT_FATAL("signalfd failed: %s", strerror(errno));
+    return 1;
+  }
+  *sfd_ptr = sfd;
+  return 0;
+}
+
+static void mark_inherited_fds_cloexec(void) {
+  /* Nothing the manager leaked to us (other nodes' pipes, sockets) may reach the child. fd 3 is
+   * the control socket: close-on-exec too, the child must never hold it. */
+  if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  /* Kernels before 5.11: walk the table. */
+  long max = sysconf(_SC_OPEN_MAX);
+  if (max < 0 || max > 65536) max = 65536;
+  for (int fd = 3; fd < max; fd++) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  }
+}
+
+static void drain_signalfd(int sfd) {
+  struct signalfd_siginfo si;
+  while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+  }
+}
+
+static int receive_spawn(int ctrl, uint8_t *buf, size_t cap, size_t *len_ptr) {
+  ssize_t n;
+  struct iovec iov = {.iov_base = buf, .iov_len = cap};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  do {
+    n = recvmsg(ctrl, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) {
+    PRINT_INFO("manager hung up before SPAWN");
+    return 1;
+  }
+  if (n < 0) {
+    PRINT_FATAL("recvmsg(SPAWN) failed: %s", strerror(errno));
+    return 1;
+  }
+  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+    send_error(ctrl, EMSGSIZE, "SPAWN larger than PROTOCOL_MAX_MESSAGE");
+    return 1;
+  }
+  *len_ptr = (size_t)n;
+  return 0;
+}
+
+static int check_header(const uint8_t *buf, size_t n, uint16_t *type_ptr) {
+  if (n < PROTOCOL_HEADER_SIZE) return 1;
+  if (get_u16(buf) != PROTOCOL_VERSION) return 1;
+  if (get_u32(buf + 4) != n - PROTOCOL_HEADER_SIZE) return 1;
+  *type_ptr = get_u16(buf + 2);
+  return 0;
+}
+
+static void print_usage(const char *name) {
+  fprintf(stderr,
+          "Usage: %s [-v]...\n"
+          "drover's per-child watchdog. Not run by hand: the drover manager starts it with a\n"
+          "SOCK_SEQPACKET control socket as fd %d and sends a SPAWN message (shepherd/protocol.h,\n"
+          "protocol version %d).\n\n"
+          "  -v                  more diagnostics on stderr (repeat for debug)\n"
+          "  -h                  this help\n\n"
+          "Environment:\n"
+          "  SHEPHERD_VERBOSITY  0 fatal, 1 warnings (default), 2 info, 3 debug\n",
+          name, SHEPHERD_CONTROL_FD, PROTOCOL_VERSION);
+}
+
+static int parse_args(int argc, char **argv) {
+  const char *env = getenv("SHEPHERD_VERBOSITY");
+  if (env != NULL) verbosity = atoi(env);
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-v") == 0) verbosity++;
+    else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      print_usage(argv[0]);
+      exit(0);
+    } else {
+      print_usage(argv[0]);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- main loop */
+
+/* Manager gone: SIGTERM the group, wait the grace on SIGCHLD, SIGKILL, reap, exit. */
+static void handle_hangup(struct child *child, int sfd, uint32_t grace_ms) {
+  struct exit_report report;
+  memset(&report, 0, sizeof report);
+  PRINT_INFO("manager hung up; stopping group %d", (int)child->pgid);
+  signal_group(child, SIGTERM);
+  signal_group(child, SIGCONT); /* a stopped group would never see the SIGTERM */
+  int64_t deadline = now_ms() + grace_ms;
+  int killed = 0;
+  while (!child->reaped) {
+    int64_t left = deadline - now_ms();
+    if (left <= 0) {
+      if (killed) {
+        /* SIGKILL cannot be caught; a child still here is in uninterruptible sleep. Leave rather
+         * than wait without a deadline. */
+        PRINT_WARN("child %d survived SIGKILL for 5 s; leaving", (int)child->pid);
+        return;
+      }
+      signal_group(child, SIGKILL);
+      killed = 1;
+      deadline = now_ms() + 5000;
+      continue;
+    }
+    struct pollfd p = {.fd = sfd, .events = POLLIN};
+    if (poll(&p, 1, (int)left) < 0 && errno != EINTR) {
+      PRINT_WARN("poll(signalfd) failed: %s", strerror(errno));
+    }
+    drain_signalfd(sfd);
+    reap(child, &report);
+  }
+}
+
+int main(int argc, char **argv) {
+  static uint8_t buf[PROTOCOL_MAX_MESSAGE];
+  sigset_t chld_set;
+  int sfd;
+  int ctrl = SHEPHERD_CONTROL_FD;
+  size_t len;
+  uint16_t type;
+  struct spawn_request req;
+  const char *why;
+  struct child child = {0, 0, 1};
+
+  if (parse_args(argc, argv)) return SHEPHERD_EXIT_INTERNAL;
+  if (fcntl(ctrl, F_GETFD) < 0) {
+    PRINT_FATAL("fd %d is not open: run by the drover manager only (-h for help)", ctrl);
+    return SHEPHERD_EXIT_INTERNAL;
+  }
+  mark_inherited_fds_cloexec();
+  if (configure_signals(&chld_set, &sfd)) return SHEPHERD_EXIT_INTERNAL;
+  /* Double-forked descendants re-parent to us instead of init, so we can reap them. */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+    PRINT_WARN("prctl(PR_SET_CHILD_SUBREAPER) failed: %s", strerror(errno));
+  struct timeval send_timeout = {.tv_sec = 5, .tv_usec = 0};
+  if (setsockopt(ctrl, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout) != 0)
+    PRINT_WARN("setsockopt(SO_SNDTIMEO) failed: %s", strerror(errno));
+
+  if (receive_spawn(ctrl, buf, sizeof buf, &len)) return SHEPHERD_EXIT_INTERNAL;
+  if (check_header(buf, len, &type) || type != MSG_SPAWN) {
+    send_error(ctrl, EPROTO, "expected a version 1 SPAWN message");
+    return SHEPHERD_EXIT_INTERNAL;
+  }
+  if (parse_spawn(buf + PROTOCOL_HEADER_SIZE, len - PROTOCOL_HEADER_SIZE, &req, &why)) {
+    send_error(ctrl, EPROTO, why);
+    return SHEPHERD_EXIT_INTERNAL;
+  }
+
+  int parent_fds[3];
+  int exec_errno = 0, exec_stage = STAGE_SETUP;
+  if (start_child(&req, &child, parent_fds, &exec_errno, &exec_stage)) {
+    send_error(ctrl, errno, "could not create pipes");
+    return SHEPHERD_EXIT_INTERNAL;
+  }
+  if (exec_errno != 0) {
+    uint8_t p[EXEC_FAILED_PAYLOAD_SIZE] = {0};
+    put_u32(p, (uint32_t)exec_errno);
+    p[4] = (uint8_t)exec_stage;
+    send_message(ctrl, MSG_EXEC_FAILED, p, sizeof p, NULL, 0);
+    return 0;
+  }
+  uint32_t grace_ms = req.kill_grace_ms;
+  free(req.arena);
+
+  {
+    uint8_t p[STARTED_PAYLOAD_SIZE] = {0};
+    int fds[3];
+    int nfds = 0;
+    uint8_t mask = 0;
+    put_u32(p, (uint32_t)child.pid);
+    put_u32(p + 4, (uint32_t)child.pgid);
+    for (int i = 0; i < 3; i++) {
+      if (parent_fds[i] >= 0) {
+        mask |= (uint8_t)(1 << i);
+        fds[nfds++] = parent_fds[i];
+      }
+    }
+    p[8] = mask;
+    int sent = send_message(ctrl, MSG_STARTED, p, sizeof p, fds, nfds);
+    /* Out of the data path: the manager owns the parent ends now. */
+    for (int i = 0; i < nfds; i++) close(fds[i]);
+    if (sent != 0) {
+      handle_hangup(&child, sfd, grace_ms);
+      return SHEPHERD_EXIT_INTERNAL;
+    }
+  }
+
+  int forced = 0;
+  int64_t stop_deadline = -1;
+  struct exit_report report;
+  memset(&report, 0, sizeof report);
+  for (;;) {
+    struct pollfd pfds[2] = {{.fd = ctrl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+    int timeout = -1;
+    if (stop_deadline >= 0) {
+      int64_t left = stop_deadline - now_ms();
+      timeout = left > 0 ? (int)left : 0;
+    }
+    int r = poll(pfds, 2, timeout);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      PRINT_FATAL("poll failed: %s", strerror(errno));
+      handle_hangup(&child, sfd, grace_ms);
+      return SHEPHERD_EXIT_INTERNAL;
+    }
+    if (stop_deadline >= 0 && now_ms() >= stop_deadline && !child.reaped) {
+      PRINT_INFO("stop grace expired; SIGKILL to group %d", (int)child.pgid);
+      signal_group(&child, SIGKILL);
+      forced = 1;
+      stop_deadline = -1;
+    }
+    if (pfds[1].revents & POLLIN) {
+      drain_signalfd(sfd);
+      if (reap(&child, &report)) {
+        send_exited(ctrl, &report, forced);
+        /* Give lingering subreaped orphans a bounded moment to be reaped, then leave. */
+        return 0;
+      }
+    }
+    if (pfds[0].revents & POLLIN) {
+      ssize_t n;
+      do {
+        n = recv(ctrl, buf, sizeof buf, MSG_TRUNC);
+      } while (n < 0 && errno == EINTR);
+      if (n == 0 || (n < 0 && errno != EAGAIN)) {
+        handle_hangup(&child, sfd, grace_ms);
+        return 0;
+      }
+      if (n < 0) continue;
+      if ((size_t)n > sizeof buf || check_header(buf, (size_t)n, &type)) {
+        send_error(ctrl, EPROTO, "bad header");
+        continue;
+      }
+      const uint8_t *p = buf + PROTOCOL_HEADER_SIZE;
+      size_t plen = (size_t)n - PROTOCOL_HEADER_SIZE;
+      int32_t signo = plen >= 4 ? (int32_t)get_u32(p) : 0;
+      if (type == MSG_SIGNAL && plen == SIGNAL_PAYLOAD_SIZE && signo >= 1 &&
+          signo <= SHEPHERD_MAX_SIGNAL && p[4] <= SCOPE_GROUP) {
+        if (p[4] == SCOPE_GROUP) signal_group(&child, signo);
+        else signal_leader(&child, signo);
+      } else if (type == MSG_STOP && plen == STOP_PAYLOAD_SIZE && signo >= 1 &&
+                 signo <= SHEPHERD_MAX_SIGNAL) {
+        uint32_t stop_grace = get_u32(p + 4);
+        signal_group(&child, signo);
+        if (signo != SIGKILL) {
+          signal_group(&child, SIGCONT);
+          int64_t deadline = now_ms() + stop_grace;
+          if (stop_deadline < 0 || deadline < stop_deadline) stop_deadline = deadline;
+        }
+      } else {
+        send_error(ctrl, EPROTO, "unknown message or field out of range");
+      }
+    } else if (pfds[0].revents & (POLLHUP | POLLERR)) {
+      handle_hangup(&child, sfd, grace_ms);
+      return 0;
+    }
+  }
+}
