@@ -35,6 +35,8 @@ export class ManagedProcess {
   readonly stdout: Readable | null;
   /** Readable of the child's stderr when `stderr: 'stream'`. */
   readonly stderr: Readable | null;
+  /** Pid of this process's shepherd (its watchdog parent). */
+  readonly shepherdPid: number | undefined;
   /** Ring buffer of output lines of every stream in `buffer` mode. */
   readonly output: OutputBuffer;
   /** Resolves (never rejects) once the exit status is in AND buffered output is drained (bounded by `drainTimeoutMs`). */
@@ -54,11 +56,13 @@ export class ManagedProcess {
     private readonly client: ShepherdClient,
     child: StartedChild,
     startedAt: number,
+    output: OutputBuffer,
   ) {
     this.pid = child.pid;
     this.pgid = child.pgid;
     this.startedAt = startedAt;
-    this.output = new OutputBuffer(options.output);
+    this.shepherdPid = client.shepherdPid;
+    this.output = output;
     const [stdinFd, stdoutFd, stderrFd] = child.fds;
     this.stdin = stdinFd === null ? null : this.wrap(stdinFd, false);
     if (this.stdin) this.stdin.on('error', () => {
@@ -233,6 +237,15 @@ export class ManagedProcess {
  */
 export async function spawn(command: readonly string[], options: SpawnOptions = {}): Promise<ManagedProcess> {
   const normalized = normalizeSpawnOptions(command, options);
+  return startManagedProcess(normalized, new OutputBuffer(normalized.output));
+}
+
+/**
+ * Starts a process from normalized options, writing its output into `output` (a cluster node keeps
+ * one buffer across restarts).
+ * @internal
+ */
+export async function startManagedProcess(normalized: NormalizedSpawnOptions, output: OutputBuffer): Promise<ManagedProcess> {
   const startedAt = Date.now();
   const client = new ShepherdClient({
     stdio: [
@@ -246,5 +259,5 @@ export async function spawn(command: readonly string[], options: SpawnOptions = 
     env: normalized.env,
   });
   const child = await client.started;
-  return new ManagedProcess(normalized, client, child, startedAt);
+  return new ManagedProcess(normalized, client, child, startedAt, output);
 }

@@ -54,6 +54,11 @@ export class OutputBuffer {
     return this.count;
   }
 
+  /** Sequence number the next line will get. */
+  get nextSequence(): number {
+    return this.nextSeq;
+  }
+
   /** Bytes currently held. */
   get byteCount(): number {
     return this.bytes;

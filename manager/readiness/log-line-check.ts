@@ -1,0 +1,59 @@
+import type { OutputLine, OutputStream } from '../types.js';
+import type { ReadinessCheck, ReadinessContext } from './readiness-check.js';
+
+/** Ready once `count` output lines match `pattern` (testcontainers `Wait.forLogMessage`). */
+export class LogLineCheck implements ReadinessCheck {
+  private matched = 0;
+  private last: string | null = null;
+
+  constructor(
+    private readonly pattern: RegExp,
+    private readonly options: { stream: OutputStream | 'both'; count: number; timeoutMs: number },
+  ) {}
+
+  get timeoutMs(): number {
+    return this.options.timeoutMs;
+  }
+
+  describe(): string {
+    const where = this.options.stream === 'both' ? 'output' : this.options.stream;
+    return `${this.options.count === 1 ? 'a line' : `${this.options.count} lines`} of ${where} matching ${this.pattern}`;
+  }
+
+  lastSeen(): string | null {
+    return this.last === null ? null : `${this.matched} matching so far; last line ${JSON.stringify(this.last)}`;
+  }
+
+  waitUntilReady(ctx: ReadinessContext): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const test = (line: OutputLine): boolean => {
+        if (this.options.stream !== 'both' && line.stream !== this.options.stream) return false;
+        this.last = line.text;
+        this.pattern.lastIndex = 0;
+        if (this.pattern.test(line.text)) this.matched++;
+        return this.matched >= this.options.count;
+      };
+      // Lines that arrived before the check started count too.
+      for (const line of ctx.tail()) {
+        if (test(line)) {
+          resolve();
+          return;
+        }
+      }
+      const unsubscribe = ctx.subscribe((line) => {
+        if (test(line)) {
+          unsubscribe();
+          resolve();
+        }
+      });
+      ctx.signal.addEventListener(
+        'abort',
+        () => {
+          unsubscribe();
+          reject(ctx.signal.reason);
+        },
+        { once: true },
+      );
+    });
+  }
+}

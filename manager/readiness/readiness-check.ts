@@ -1,0 +1,45 @@
+import type { OutputLine } from '../types.js';
+
+/** What a readiness check may look at while it waits. */
+export interface ReadinessContext {
+  /** Lines already read from the process, oldest first. */
+  tail(): readonly OutputLine[];
+  /** Calls `listener` for every new line; returns the unsubscribe function. */
+  subscribe(listener: (line: OutputLine) => void): () => void;
+  /** Aborted when the wait ends (timeout, process exit, stop). */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * A readiness check (testcontainers `WaitStrategy`). `waitUntilReady` resolves when the condition
+ * holds and rejects only with an AbortError when `ctx.signal` aborts; timeouts are applied by
+ * {@link waitForReady}, which also builds the failure message from `describe()` and `lastSeen()`.
+ */
+export interface ReadinessCheck {
+  /** Overall time allowed, ms. */
+  readonly timeoutMs: number;
+  /** What is awaited, e.g. `HTTP GET http://127.0.0.1:8080/health → 2xx`. */
+  describe(): string;
+  /** What was last observed (an error, a status), for failure messages; null if nothing yet. */
+  lastSeen(): string | null;
+  waitUntilReady(ctx: ReadinessContext): Promise<void>;
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+export function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,42 @@
+import { loadConfig, normalizeConfig } from '../config/index.js';
+import { Cluster, type ClusterOptions } from './cluster.js';
+import type { ClusterSpec } from './types.js';
+
+/** Options of {@link startCluster}. */
+export interface StartClusterOptions extends ClusterOptions {
+  /** Cancels the start: nodes already started are stopped and the promise rejects with ERR_STOPPED. */
+  readonly signal?: AbortSignal;
+  /** Unknown config keys are errors instead of warnings. @default false */
+  readonly strict?: boolean;
+  /** Directory relative `cwd`s of a config object resolve against. @default process.cwd() */
+  readonly baseDir?: string;
+}
+
+/**
+ * Starts a cluster from a path to drover.yaml (or .json), a config object, or a normalized
+ * {@link ClusterSpec}, and resolves when every node is ready. On failure it stops what it started
+ * and rejects with the node, the reason and its output tail.
+ *
+ * @example
+ * await using cluster = await startCluster('examples/ring/drover.yaml');
+ * await cluster.node('a').waitFor('ready');
+ *
+ * @throws {DroverError} ERR_CONFIG_READ, ERR_CONFIG_INVALID, and every start error of {@link Cluster.start}.
+ */
+export async function startCluster(configOrPath: string | ClusterSpec | Record<string, unknown>, options: StartClusterOptions = {}): Promise<Cluster> {
+  const { signal, strict = false, baseDir = process.cwd(), ...clusterOptions } = options;
+  let spec: ClusterSpec;
+  if (typeof configOrPath === 'string') {
+    spec = (await loadConfig(configOrPath, { strict })).spec;
+  } else if (isClusterSpec(configOrPath)) {
+    spec = configOrPath;
+  } else {
+    spec = normalizeConfig(configOrPath, { baseDir, configPath: null, strict }).spec;
+  }
+  const cluster = new Cluster(spec, clusterOptions);
+  return cluster.start(signal ? { signal } : {});
+}
+
+function isClusterSpec(value: object): value is ClusterSpec {
+  return Array.isArray((value as { nodes?: unknown }).nodes) && 'configPath' in value;
+}
