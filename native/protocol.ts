@@ -30,6 +30,8 @@ export const STAGE_SETUP = 2;
 export const STARTED_PAYLOAD_SIZE = 12;
 export const EXEC_FAILED_PAYLOAD_SIZE = 8;
 export const EXITED_PAYLOAD_SIZE = 68;
+export const SIGNAL_PAYLOAD_SIZE = 5;
+export const STOP_PAYLOAD_SIZE = 8;
 export const SHEPHERD_EXIT_INTERNAL = 70;
 
 export type StdioMode = typeof STDIO_PIPE | typeof STDIO_NULL;
@@ -114,7 +116,7 @@ function validateSignal(signo: number): void {
 
 export function encodeSignal(signo: number, scope: typeof SCOPE_LEADER | typeof SCOPE_GROUP): Buffer {
   validateSignal(signo);
-  const buf = header(MSG_SIGNAL, 5);
+  const buf = header(MSG_SIGNAL, SIGNAL_PAYLOAD_SIZE);
   buf.writeInt32LE(signo, PROTOCOL_HEADER_SIZE);
   buf.writeUInt8(scope, PROTOCOL_HEADER_SIZE + 4);
   return buf;
@@ -122,7 +124,7 @@ export function encodeSignal(signo: number, scope: typeof SCOPE_LEADER | typeof 
 
 export function encodeStop(signo: number, graceMs: number): Buffer {
   validateSignal(signo);
-  const buf = header(MSG_STOP, 8);
+  const buf = header(MSG_STOP, STOP_PAYLOAD_SIZE);
   buf.writeInt32LE(signo, PROTOCOL_HEADER_SIZE);
   buf.writeUInt32LE(Math.max(0, Math.min(0xffffffff, Math.round(graceMs))), PROTOCOL_HEADER_SIZE + 4);
   return buf;

@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import * as protocol from '../../native/protocol.js';
+
+const header = readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shepherd/protocol.h'), 'utf8');
+
+function getDefines(): Map<string, number> {
+  const values = new Map<string, number>();
+  for (const match of header.matchAll(/^#define (\w+) \(?(\d+)(?: \* (\d+))?\)?$/gm)) {
+    values.set(match[1]!, Number(match[2]) * (match[3] ? Number(match[3]) : 1));
+  }
+  for (const match of header.matchAll(/\b([A-Z_]+) = (\d+)/g)) values.set(match[1]!, Number(match[2]));
+  return values;
+}
+
+describe('protocol mirror', () => {
+  it('matches every constant of shepherd/protocol.h', () => {
+    const defines = getDefines();
+    expect(defines.size).toBeGreaterThan(20);
+    const ts = protocol as unknown as Record<string, unknown>;
+    const missing: string[] = [];
+    for (const [name, value] of defines) {
+      if (name === 'DROVER_SHEPHERD_PROTOCOL_H') continue;
+      if (ts[name] !== value) missing.push(`${name}: header ${value}, ts ${String(ts[name])}`);
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('round-trips SIGNAL and STOP and range-checks signals', () => {
+    const stop = protocol.encodeStop(15, 2500);
+    expect([...stop]).toEqual([1, 0, 3, 0, 8, 0, 0, 0, 15, 0, 0, 0, 0xc4, 0x09, 0, 0]);
+    expect(() => protocol.encodeSignal(0, protocol.SCOPE_GROUP)).toThrow(RangeError);
+    expect(() => protocol.encodeSignal(65, protocol.SCOPE_GROUP)).toThrow(RangeError);
+  });
+
+  it('encodes SPAWN with length-prefixed strings and refuses NUL and oversize', () => {
+    const buf = protocol.encodeSpawn({ stdio: [1, 0, 0], killGraceMs: 5, cwd: '/', argv: ['ab'], env: ['K=V'] });
+    expect(buf.readUInt16LE(2)).toBe(protocol.MSG_SPAWN);
+    expect(buf.readUInt32LE(4)).toBe(buf.length - 8);
+    expect(buf.subarray(8, 24)).toEqual(Buffer.from([1, 0, 0, 0, 5, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]));
+    expect(buf.subarray(24)).toEqual(Buffer.from([1, 0, 0, 0, 0x2f, 2, 0, 0, 0, 0x61, 0x62, 3, 0, 0, 0, 0x4b, 0x3d, 0x56]));
+    expect(() => protocol.encodeSpawn({ stdio: [1, 0, 0], killGraceMs: 0, cwd: '', argv: ['a\0b'], env: [] })).toThrow(/NUL/);
+    expect(() => protocol.encodeSpawn({ stdio: [1, 0, 0], killGraceMs: 0, cwd: '', argv: ['x'.repeat(200_000)], env: [] })).toThrow(/maximum/);
+  });
+
+  it('decodes EXITED and refuses other versions, lengths and types', () => {
+    const buf = Buffer.alloc(8 + protocol.EXITED_PAYLOAD_SIZE);
+    buf.writeUInt16LE(1, 0);
+    buf.writeUInt16LE(protocol.MSG_EXITED, 2);
+    buf.writeUInt32LE(protocol.EXITED_PAYLOAD_SIZE, 4);
+    buf.writeInt32LE(-1, 8);
+    buf.writeInt32LE(9, 12);
+    buf.writeUInt8(1, 17);
+    buf.writeBigUInt64LE(1_500_000n, 20);
+    expect(protocol.decodeMessage(buf)).toMatchObject({ type: 'exited', exitCode: null, signal: 9, forcedKill: true, coreDumped: false, userCpuUs: 1_500_000 });
+    const v2 = Buffer.from(buf);
+    v2.writeUInt16LE(2, 0);
+    expect(() => protocol.decodeMessage(v2)).toThrow(/version 2/);
+    expect(() => protocol.decodeMessage(buf.subarray(0, 20))).toThrow(/payload/);
+    const unknown = Buffer.from([1, 0, 99, 0, 0, 0, 0, 0]);
+    expect(() => protocol.decodeMessage(unknown)).toThrow(/unknown message type 99/);
+  });
+});
