@@ -1,0 +1,151 @@
+import getPort from 'get-port';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Cluster } from '../../manager/cluster.js';
+import type { ClusterEvent } from '../../manager/types.js';
+import { fixture } from '../helpers/fixtures.js';
+import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
+import { makeCluster, makeNode } from '../helpers/specs.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const clusters: Cluster[] = [];
+const pids = new Set<number>();
+
+function track(cluster: Cluster): Cluster {
+  clusters.push(cluster);
+  cluster.on('event', (e) => {
+    if (e.type === 'state' && e.pid !== null) pids.add(e.pid);
+  });
+  return cluster;
+}
+
+afterEach(async () => {
+  await Promise.all(clusters.map((c) => c.stop()));
+  clusters.length = 0;
+  if (pids.size > 0) await expectAllGone(pids);
+  pids.clear();
+  await expectNoShepherds();
+});
+
+describe('Cluster', () => {
+  it('starts nodes, waits for log/tcp/http readiness, and stops them all', async () => {
+    const [tcpPort, httpPort] = [await getPort(), await getPort()];
+    const cluster = track(
+      new Cluster(
+        makeCluster([
+          makeNode('log', fixture('forever'), { ready: { kind: 'log', pattern: '^ready$', stream: 'stdout', count: 1, timeoutMs: 5000 } }),
+          makeNode('tcp', fixture('http-server', tcpPort), { ready: { kind: 'tcp', host: '127.0.0.1', port: tcpPort, timeoutMs: 5000, intervalMs: 20 } }),
+          makeNode('http', fixture('http-server', httpPort, 300), {
+            ready: { kind: 'http', url: `http://127.0.0.1:${httpPort}/health`, timeoutMs: 5000, intervalMs: 20 },
+          }),
+          makeNode('plain', fixture('forever')),
+        ]),
+      ),
+    );
+    const events: ClusterEvent[] = [];
+    cluster.on('event', (e) => events.push(e));
+    await cluster.start();
+    expect(cluster.snapshot().nodes.map((n) => [n.name, n.state])).toEqual([
+      ['log', 'ready'],
+      ['tcp', 'ready'],
+      ['http', 'ready'],
+      ['plain', 'ready'],
+    ]);
+    // The http node answered 503 for 300 ms: readiness waited for the 200.
+    const http = cluster.node('http');
+    expect(http.pid).toBeGreaterThan(0);
+    const states = events.filter((e) => e.type === 'state' && e.node === 'http').map((e) => (e.type === 'state' ? e.to : ''));
+    expect(states).toEqual(['starting', 'running', 'ready']);
+    await cluster.stop();
+    expect(cluster.snapshot().nodes.every((n) => n.state === 'stopped')).toBe(true);
+    expect(cluster.snapshot().nodes.every((n) => n.lastExit?.signal === 'SIGTERM')).toBe(true);
+  });
+
+  it('restarts a crashed node with backoff and counts the restart', async () => {
+    const cluster = track(new Cluster(makeCluster([makeNode('a', fixture('forever'), { ready: { kind: 'log', pattern: 'ready', stream: 'both', count: 1, timeoutMs: 5000 } })])));
+    const events: ClusterEvent[] = [];
+    cluster.on('event', (e) => events.push(e));
+    await cluster.start();
+    const a = cluster.node('a');
+    const firstPid = a.pid!;
+    a.kill('SIGKILL');
+    await waitFor(() => ({ state: a.state, restarts: a.restarts, pid: a.pid }), (s) => s.state === 'ready' && s.restarts === 1, { describe: 'a restarted and ready' });
+    expect(a.pid).not.toBe(firstPid);
+    const restarting = events.find((e) => e.type === 'restarting');
+    expect(restarting).toMatchObject({ type: 'restarting', node: 'a', attempt: 1, delayMs: 10, reason: 'crashed' });
+    const backoff = events.find((e) => e.type === 'state' && e.to === 'backoff');
+    expect(backoff).toMatchObject({ exit: { signal: 'SIGKILL', exitCode: null } });
+  });
+
+  it('marks a node failed after more than maxRestarts in the window', async () => {
+    const cluster = track(new Cluster(makeCluster([makeNode('crashy', fixture('exit-with', 3), { restart: { maxRestarts: 2 } })])));
+    // The node becomes ready (no check) and then keeps crashing.
+    await cluster.start();
+    const node = cluster.node('crashy');
+    await waitFor(() => node.state, (s) => s === 'failed', { describe: 'crashy failed' });
+    expect(node.restarts).toBe(2);
+    expect(node.error?.code).toBe('ERR_RESTART_LIMIT');
+    expect(cluster.snapshot().nodes[0]!.error).toMatch(/^ERR_RESTART_LIMIT: node crashy restarted more than 2 times/);
+    expect(cluster.snapshot().nodes[0]!.lastExit?.exitCode).toBe(3);
+  });
+
+  it('fails a node whose command does not exist at once, without restarts', async () => {
+    const cluster = track(
+      new Cluster(makeCluster([makeNode('ok', fixture('forever')), makeNode('missing', ['drover-no-such-binary'], { restart: { policy: 'always' } })])),
+    );
+    await expect(cluster.start()).rejects.toMatchObject({ code: 'ERR_COMMAND_NOT_FOUND', node: 'missing' });
+    const missing = cluster.node('missing');
+    expect(missing.state).toBe('failed');
+    expect(missing.restarts).toBe(0);
+    // What it started was stopped before the rejection.
+    expect(cluster.node('ok').state).toBe('stopped');
+  });
+
+  it('rejects a start whose readiness times out, with the output tail, leaving nothing running', async () => {
+    const cluster = track(
+      new Cluster(
+        makeCluster([makeNode('slow', fixture('forever', 'still booting'), { ready: { kind: 'log', pattern: 'never', stream: 'both', count: 1, timeoutMs: 300 } })]),
+      ),
+    );
+    const error = await cluster.start().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: 'ERR_READY_TIMEOUT', node: 'slow' });
+    expect((error as Error).message).toMatch(/not ready after \d+ ms: waited for a line of output matching \/never\//);
+    expect((error as Error).message).toContain('stdout: still booting');
+    expect(cluster.node('slow').state).toBe('failed');
+    expect(cluster.node('slow').pid).toBeNull();
+  });
+
+  it('lets a stop during backoff win over the pending relaunch', async () => {
+    const cluster = track(
+      new Cluster(makeCluster([makeNode('b', fixture('exit-with', 1), { restart: { backoff: { initialMs: 60_000, maxMs: 60_000, multiplier: 1, jitter: 0 } } })])),
+    );
+    await cluster.start();
+    const b = cluster.node('b');
+    await waitFor(() => b.state, (s) => s === 'backoff', { describe: 'b in backoff' });
+    const started = Date.now();
+    await cluster.stop();
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(b.state).toBe('stopped');
+    expect(b.pid).toBeNull();
+  });
+
+  it('restarts a node on request and delivers a snapshot then events to subscribers', async () => {
+    const cluster = track(new Cluster(makeCluster([makeNode('a', fixture('forever'))])));
+    await cluster.start();
+    const seen: string[] = [];
+    const sub = cluster.subscribe({
+      onSnapshot: (s) => seen.push(`snapshot:${s.nodes[0]!.state}`),
+      onEvent: (e) => {
+        if (e.type === 'state') seen.push(e.to);
+        if (e.type === 'restarting') seen.push(`restarting:${e.reason}`);
+      },
+    });
+    await cluster.restartNode('a');
+    sub.unsubscribe();
+    expect(seen).toEqual(['snapshot:ready', 'stopping', 'stopped', 'restarting:manual', 'starting', 'running', 'ready']);
+    expect(cluster.node('a').restarts).toBe(1);
+    expect(() => cluster.node('nope')).toThrow(/no node "nope"/);
+  });
+});
