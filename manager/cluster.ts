@@ -50,18 +50,20 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
 
   /**
    * Starts every node and resolves when all are ready. On failure it stops what it started and
-   * rejects with the failing node's error (node, reason, output tail in the message).
+   * rejects with the failing node's error (node, reason, output tail in the message). With
+   * `stopOnFailure: false` (what `drover up` uses) the other nodes keep running, the failed node
+   * stays `failed`, and the promise resolves.
    * @throws {DroverError} ERR_COMMAND_NOT_FOUND, ERR_READY_TIMEOUT, ERR_PROCESS_EXITED, ERR_RESTART_LIMIT, ERR_STOPPED …
    */
-  async start(options: { signal?: AbortSignal } = {}): Promise<this> {
-    const { signal } = options;
+  async start(options: { signal?: AbortSignal; stopOnFailure?: boolean } = {}): Promise<this> {
+    const { signal, stopOnFailure = true } = options;
     signal?.throwIfAborted();
     const onAbort = () => void this.stop();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const results = await Promise.allSettled(this.members.map((node) => node.start()));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) {
+      if (failed && (stopOnFailure || signal?.aborted)) {
         await this.stop();
         if (signal?.aborted) throw new DroverError('ERR_STOPPED', `starting cluster ${this.name} was aborted`, { cause: signal.reason });
         throw failed.reason;
