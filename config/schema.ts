@@ -1,0 +1,356 @@
+/**
+ * The one schema for drover.yaml (DESIGN.md "Config contract (v1)").
+ *
+ * Everything about the config's shape derives from `configSchema`: the TS types (`ConfigInput`,
+ * `ValidatedConfig`), runtime validation (`validation.ts`), the unknown-key check (which reads the
+ * object shapes below), and the committed `config/schema.json` for editors
+ * (`createConfigJsonSchema()`; test/config/schema-json.test.ts fails when it is stale).
+ *
+ * The schema validates and converts units (durations → ms, sizes → bytes, signal names →
+ * `SIGTERM`, env values → strings). It applies no defaults: those live in the normalizers in
+ * `cluster-spec.ts`, one per options type. The defaults quoted in the descriptions below are for
+ * editors and must match those normalizers.
+ *
+ * Each schema words its own "expected …" phrase through zod's `error` parameter; anything not
+ * worded here falls back to `getExpectedPhrase()` (issues.ts).
+ */
+import * as z from 'zod';
+import { getClosestSignalName, getSignalName } from './signal.js';
+import { DURATION_EXPECTED, getDurationResult } from './duration.js';
+import { getSizeResult, SIZE_EXPECTED } from './size.js';
+
+/** Cluster and node names. Spelled out rather than with the `i` flag, which JSON Schema's `pattern` cannot carry. */
+const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/** NUL cannot cross execve(2): argv, env and paths are C strings. */
+const NO_NUL_PATTERN = /^[^\0]*$/;
+const ENV_NAME_PATTERN = /^[^=\0]+$/;
+
+/** Readiness check kinds; a `ready` block holds exactly one of them. */
+export const READY_KINDS = ['log', 'tcp', 'http'] as const;
+export const RESTART_POLICIES = ['no', 'on-failure', 'always'] as const;
+export const OUTPUT_STREAM_CHOICES = ['stdout', 'stderr', 'both'] as const;
+
+/**
+ * Runs an object-level check even when a child value failed, so every problem is reported at once
+ * (zod skips checks after such failures by default). Not when the value is no object at all: that
+ * already has its own issue.
+ */
+const WHEN_OBJECT = {
+  when: (payload: z.core.ParsePayload): boolean =>
+    typeof payload.value === 'object' && payload.value !== null && !Array.isArray(payload.value),
+};
+
+function nonEmptyString(phrase = 'a non-empty string') {
+  return z.string({ error: phrase }).min(1).regex(NO_NUL_PATTERN, { error: 'a string without NUL characters' });
+}
+
+function integer(phrase: string, min: number, max?: number) {
+  const schema = z.number({ error: phrase }).int().min(min);
+  return max === undefined ? schema : schema.max(max);
+}
+
+/** A duration (number of ms or `"1.5s"`), converted to milliseconds. */
+function duration(description: string) {
+  return z
+    .union([z.number(), z.string()], { error: DURATION_EXPECTED })
+    .transform((value, ctx) => {
+      const result = getDurationResult(value);
+      if (result.ok) return result.ms;
+      ctx.issues.push({
+        code: 'custom',
+        input: value,
+        message: DURATION_EXPECTED,
+        ...(result.hint === undefined ? {} : { params: { hint: result.hint } }),
+      });
+      return z.NEVER;
+    })
+    .optional()
+    .meta({ description });
+}
+
+/** A size (number of bytes or `"64KiB"`), converted to bytes. */
+function size(minBytes: number, description: string) {
+  return z
+    .union([z.number(), z.string()], { error: SIZE_EXPECTED })
+    .transform((value, ctx) => {
+      const result = getSizeResult(value);
+      if (result.ok && result.bytes >= minBytes) return result.bytes;
+      ctx.issues.push({
+        code: 'custom',
+        input: value,
+        message: result.ok ? `a size of at least ${minBytes} B` : SIZE_EXPECTED,
+        ...(result.ok || result.hint === undefined ? {} : { params: { hint: result.hint } }),
+      });
+      return z.NEVER;
+    })
+    .optional()
+    .meta({ description });
+}
+
+/** An object section; `null` (an empty YAML key) reads as absent. */
+function optionalSection<T extends z.ZodType>(schema: T, description: string) {
+  return schema
+    .nullish()
+    .transform((value) => value ?? undefined)
+    .optional()
+    .meta({ description });
+}
+
+function joinWithAnd(words: readonly string[]): string {
+  return words.length <= 1 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
+}
+
+const commandArgvSchema = z
+  .array(nonEmptyString(), { error: 'an array of strings' })
+  .min(1, { error: 'a non-empty array of strings' });
+
+const logReadySchema = z.object(
+  {
+    pattern: nonEmptyString('a regular expression (string)')
+      .superRefine((pattern, ctx) => {
+        try {
+          new RegExp(pattern);
+        } catch (error) {
+          ctx.addIssue({
+            code: 'custom',
+            input: pattern,
+            message: 'a valid regular expression',
+            params: { hint: (error as Error).message },
+          });
+        }
+      })
+      .meta({ description: 'RegExp source matched against each output line.' }),
+    stream: z
+      .enum(OUTPUT_STREAM_CHOICES)
+      .optional()
+      .meta({ description: 'Which output to match: stdout, stderr or both. Default both.' }),
+    count: integer('an integer of at least 1', 1)
+      .optional()
+      .meta({ description: 'Number of matching lines required. Default 1.' }),
+  },
+  { error: 'an object with pattern, stream, count' },
+);
+
+const tcpReadySchema = z.object(
+  {
+    host: nonEmptyString().optional().meta({ description: 'Host to connect to. Default "127.0.0.1".' }),
+    port: integer('an integer from 1 to 65535', 1, 65_535).meta({ description: 'TCP port that must accept a connection.' }),
+  },
+  { error: 'an object with host, port' },
+);
+
+const httpReadySchema = z.object(
+  {
+    url: z
+      .string({ error: 'an http:// or https:// URL' })
+      .refine(isHttpUrl)
+      .meta({ description: 'URL to GET.' }),
+    status: integer('an integer from 100 to 599', 100, 599)
+      .optional()
+      .meta({ description: 'Expected status. Default: any 2xx.' }),
+  },
+  { error: 'an object with url, status' },
+);
+
+function isHttpUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const { protocol } = new URL(value);
+  return protocol === 'http:' || protocol === 'https:';
+}
+
+const readySchema = z
+  .object(
+    {
+      log: logReadySchema.optional().meta({ description: 'Ready once an output line matches a pattern.' }),
+      tcp: tcpReadySchema.optional().meta({ description: 'Ready once a TCP connection succeeds.' }),
+      http: httpReadySchema.optional().meta({ description: 'Ready once an HTTP GET answers with the expected status.' }),
+      timeout: duration('How long to wait for readiness. Default 30s.'),
+      interval: duration('Delay between tcp/http attempts (not used by log). Default 250ms.'),
+    },
+    { error: 'an object with one of log, tcp, http' },
+  )
+  .superRefine((ready, ctx) => {
+    const kinds = READY_KINDS.filter((kind) => ready[kind] !== undefined);
+    if (kinds.length === 1) return;
+    ctx.addIssue({
+      code: 'custom',
+      input: ready,
+      message: 'exactly one of log, tcp or http',
+      params: { received: kinds.length === 0 ? 'none of them' : joinWithAnd(kinds) },
+    });
+  }, WHEN_OBJECT);
+
+const backoffSchema = z.object(
+  {
+    initial: duration('First restart delay. Default 100ms.'),
+    max: duration('Cap on any restart delay. Default 30s.'),
+    multiplier: z
+      .number({ error: 'a number of at least 1' })
+      .min(1)
+      .optional()
+      .meta({ description: 'Growth factor per attempt (≥ 1). Default 2.' }),
+    jitter: z
+      .number({ error: 'a number from 0 to 1' })
+      .min(0)
+      .max(1)
+      .optional()
+      .meta({ description: 'Proportional jitter in [0, 1]. Default 0.2.' }),
+  },
+  { error: 'an object with initial, max, multiplier, jitter' },
+);
+
+const restartSchema = z.object(
+  {
+    policy: z
+      .enum(RESTART_POLICIES)
+      .optional()
+      .meta({ description: 'When to restart: no, on-failure or always. Default on-failure.' }),
+    backoff: optionalSection(backoffSchema, 'Exponential backoff between restarts.'),
+    maxRestarts: integer('an integer of at least 0', 0)
+      .optional()
+      .meta({ description: 'More restarts than this inside `window` → the node fails. Default 5.' }),
+    window: duration('Window for maxRestarts. Default 60s.'),
+  },
+  { error: 'an object with policy, backoff, maxRestarts, window' },
+);
+
+const SIGNAL_EXPECTED = 'a signal name from os.constants.signals such as SIGTERM, SIGINT or SIGKILL';
+
+const stopSchema = z.object(
+  {
+    signal: z
+      .string({ error: SIGNAL_EXPECTED })
+      .transform((value, ctx) => {
+        const name = getSignalName(value);
+        if (name !== undefined) return name;
+        const suggestion = getClosestSignalName(value);
+        ctx.issues.push({
+          code: 'custom',
+          input: value,
+          message: SIGNAL_EXPECTED,
+          ...(suggestion === undefined ? {} : { params: { hint: `did you mean "${suggestion}"?` } }),
+        });
+        return z.NEVER;
+      })
+      .optional()
+      .meta({ description: 'First signal sent to the process group; "TERM" means "SIGTERM". Default SIGTERM.' }),
+    timeout: duration('Grace before SIGKILL. Default 10s.'),
+  },
+  { error: 'an object with signal, timeout' },
+);
+
+const outputSchema = z.object(
+  {
+    maxLines: integer('an integer of at least 1', 1)
+      .optional()
+      .meta({ description: 'Ring buffer bound in lines (both streams). Default 1000.' }),
+    maxBytes: size(1, 'Ring buffer bound in bytes (both streams): bytes or "64KiB", "1MiB". Default 1MiB.'),
+  },
+  { error: 'an object with maxLines, maxBytes' },
+);
+
+const envSchema = z.record(
+  z.string().regex(ENV_NAME_PATTERN, { error: 'an environment variable name (non-empty, without "=")' }),
+  z.union([z.string(), z.number(), z.boolean()], { error: 'a string, number or boolean' }).transform((value, ctx) => {
+    const text = String(value);
+    if (NO_NUL_PATTERN.test(text)) return text;
+    ctx.issues.push({ code: 'custom', input: value, message: 'a value without NUL characters' });
+    return z.NEVER;
+  }),
+  { error: (issue) => (issue.code === 'invalid_type' ? 'an object of environment variables' : undefined) },
+);
+
+const nodeSchema = z
+  .object(
+    {
+      command: z
+        .union([commandArgvSchema, nonEmptyString()], { error: 'an array of strings' })
+        .meta({ description: 'argv, run without a shell; a string when shell: true.' }),
+      shell: z
+        .boolean({ error: 'a boolean (true or false)' })
+        .optional()
+        .meta({ description: 'Run the string command through /bin/sh -c. Default false.' }),
+      cwd: nonEmptyString()
+        .optional()
+        .meta({ description: "Working directory, relative to the config file's directory. Default that directory." }),
+      env: optionalSection(envSchema, "Extra environment on top of the manager's; numbers and booleans become strings."),
+      ready: optionalSection(readySchema, 'Readiness check: exactly one of log, tcp, http. Default none (ready once running).'),
+      restart: optionalSection(restartSchema, 'Restart policy and backoff.'),
+      stop: optionalSection(stopSchema, 'How to stop the node.'),
+      output: optionalSection(outputSchema, 'Output ring buffer bounds.'),
+    },
+    { error: 'an object with command and optional shell, cwd, env, ready, restart, stop, output' },
+  )
+  .superRefine((node, ctx) => {
+    const { command, shell } = node;
+    if (typeof command === 'string' && command !== '' && shell !== true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['command'],
+        input: command,
+        message: 'an array of strings',
+        params: { hint: 'use an array such as [node, server.js], or set shell: true to run a string through /bin/sh -c' },
+      });
+    } else if (Array.isArray(command) && shell === true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['command'],
+        input: command,
+        message: 'a string (shell: true runs it through /bin/sh -c)',
+        params: { hint: 'or remove shell: true to run the array as argv' },
+      });
+    }
+  }, WHEN_OBJECT);
+
+const NAME_RULE = 'of letters, digits, "_", "." and "-" that starts with a letter or digit';
+
+/** drover.yaml, v1. */
+export const configSchema = z
+  .object(
+    {
+      $schema: z.string().optional().meta({ description: 'JSON Schema reference for editors; ignored by drover.' }),
+      name: z
+        .string({ error: `a cluster name ${NAME_RULE}` })
+        .regex(NAME_PATTERN)
+        .meta({ description: 'Cluster name (service.namespace in telemetry).' }),
+      nodes: z
+        .record(z.string().regex(NAME_PATTERN, { error: `a node name ${NAME_RULE}` }), nodeSchema, {
+          error: (issue) => (issue.code === 'invalid_type' ? 'an object mapping node names to nodes' : undefined),
+        })
+        .refine((nodes) => Object.keys(nodes).length > 0, { error: 'at least one node' })
+        .meta({ description: 'Nodes by name, in start order.' }),
+    },
+    { error: 'an object with name and nodes' },
+  )
+  .meta({ title: 'drover.yaml', description: 'drover cluster config (v1).' });
+
+/** drover.yaml as written: the type of a config object passed to `normalizeConfig()`. */
+export type ConfigInput = z.input<typeof configSchema>;
+
+/**
+ * A config after validation: durations in ms, sizes in bytes, signals canonical, env values as
+ * strings, empty sections as undefined. No defaults applied yet.
+ */
+export type ValidatedConfig = z.output<typeof configSchema>;
+export type ValidatedNode = ValidatedConfig['nodes'][string];
+export type ValidatedReady = NonNullable<ValidatedNode['ready']>;
+export type ValidatedRestart = NonNullable<ValidatedNode['restart']>;
+export type ValidatedBackoff = NonNullable<ValidatedRestart['backoff']>;
+export type ValidatedStop = NonNullable<ValidatedNode['stop']>;
+export type ValidatedOutput = NonNullable<ValidatedNode['output']>;
+
+/**
+ * The JSON Schema of drover.yaml's input shape (draft 2020-12) for editors, committed as
+ * `config/schema.json`. Unknown keys are marked `additionalProperties: false` so editors flag
+ * them the way `strict` mode does.
+ */
+export function createConfigJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(configSchema, {
+    io: 'input',
+    target: 'draft-2020-12',
+    unrepresentable: 'any',
+    override: ({ zodSchema, jsonSchema }) => {
+      if (zodSchema instanceof z.ZodObject) jsonSchema.additionalProperties = false;
+    },
+  }) as Record<string, unknown>;
+}
