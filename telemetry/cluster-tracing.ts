@@ -1,0 +1,440 @@
+/**
+ * Lifecycle spans for a cluster's nodes, made from controller events. Spans cover operations
+ * (start, stop, restart), not states, and take their start and end times from the events' `time`.
+ */
+
+import { diag, ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Attributes, Link, Span, SpanContext, Tracer, TracerProvider } from '@opentelemetry/api';
+import type {
+  ClusterController,
+  ClusterEvent,
+  ClusterObserver,
+  ClusterSnapshot,
+  ExitInfo,
+  Subscription,
+} from '../manager/types.js';
+import { getNodeAttributes, getNodeKey } from './node-attributes.js';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_NODE_RUN,
+  ATTR_PROCESS_EXIT_CODE,
+  ATTR_PROCESS_PID,
+  ATTR_RESTART_ATTEMPT,
+  ATTR_RESTART_REASON,
+  ERROR_TYPE_VALUE_OTHER,
+  ERROR_TYPE_VALUE_PROCESS_EXITED,
+  ERROR_TYPE_VALUE_STOPPED,
+  INSTRUMENTATION_SCOPE_NAME,
+  NODE_STATE_VALUE_BACKOFF,
+  NODE_STATE_VALUE_EXITED,
+  NODE_STATE_VALUE_FAILED,
+  NODE_STATE_VALUE_PENDING,
+  NODE_STATE_VALUE_READY,
+  NODE_STATE_VALUE_RUNNING,
+  NODE_STATE_VALUE_STARTING,
+  NODE_STATE_VALUE_STOPPED,
+  NODE_STATE_VALUE_STOPPING,
+  RESTART_REASON_VALUE_MANUAL,
+  SPAN_NAME_RESTART,
+  SPAN_NAME_START,
+  SPAN_NAME_STOP,
+} from './semconv.js';
+
+/** Options of {@link ClusterTracing}. */
+export interface ClusterTracingOptions {
+  /** The cluster to observe. Read only through `subscribe()`. */
+  readonly controller: ClusterController;
+  /**
+   * Where spans are created.
+   * @default the global tracer provider (`trace.getTracerProvider()` from `@opentelemetry/api`),
+   * looked up at `register()` time
+   */
+  readonly tracerProvider?: TracerProvider;
+  /**
+   * Wall clock in epoch milliseconds; ends the spans still open at `unregister()`.
+   * @default Date.now
+   */
+  readonly clock?: () => number;
+}
+
+type StateEvent = Extract<ClusterEvent, { type: 'state' }>;
+type RestartingEvent = Extract<ClusterEvent, { type: 'restarting' }>;
+
+interface RestartOperation {
+  readonly span: Span;
+  /** Stops that belong to this restart (a manual restart stops the node first): 1 or 0. */
+  stopsAllowed: number;
+  /** True while a stop that belongs to this restart is in progress. */
+  ownsStop: boolean;
+}
+
+/** Open spans of one node replica. */
+interface NodeSpans {
+  start: Span | null;
+  stop: Span | null;
+  restart: RestartOperation | null;
+  /** The last top-level start/restart span: the next restart links to it. */
+  previous: SpanContext | null;
+}
+
+interface SpanFailure {
+  readonly errorType: string;
+  readonly message?: string;
+  readonly exit?: ExitInfo;
+}
+
+/**
+ * Spans of every node of one cluster. See `telemetry/README.md` for the table.
+ *
+ * - `start <node>`: transition to `starting` → `ready`. Error status and `error.type` (the error
+ *   code, else `ERR_PROCESS_EXITED` / `ERR_STOPPED`) when the run exits, fails or is stopped first.
+ * - `stop <node>`: transition to `stopping` → `stopped` or `exited`.
+ * - `restart <node>`: `restarting` event → the node is `ready` again, with a span link to the
+ *   previous `start`/`restart` span of the same node. The `start` (and, for a manual restart, the
+ *   `stop`) inside it are its children.
+ *
+ * Attributes: `drover.node.name`, `drover.node.replica`, `process.pid` and `process.exit.code`
+ * when known, `drover.node.run` on start spans, `drover.restart.attempt` and
+ * `drover.restart.reason` on restart spans. Top-level spans are roots: events arrive in whatever
+ * context the manager happens to run, which says nothing about who caused them.
+ *
+ * @example
+ * ```ts
+ * const tracing = new ClusterTracing({ controller: cluster });
+ * tracing.register();
+ * // …
+ * tracing.unregister(); // ends the spans still open
+ * ```
+ */
+export class ClusterTracing {
+  private readonly controller: ClusterController;
+  private readonly clock: () => number;
+  private tracerProvider: TracerProvider | undefined;
+  private tracer: Tracer | null = null;
+  private subscription: Subscription | null = null;
+  private readonly nodes = new Map<string, NodeSpans>();
+
+  constructor(options: ClusterTracingOptions) {
+    this.controller = options.controller;
+    this.tracerProvider = options.tracerProvider;
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /** True between `register()` and `unregister()`. */
+  get isRegistered(): boolean {
+    return this.tracer !== null;
+  }
+
+  /**
+   * Subscribes to the controller. Operations already in progress (a node `starting`/`running`
+   * or `stopping`) get a span from the snapshot's timestamps. Calling it again while registered
+   * does nothing.
+   */
+  register(): void {
+    if (this.tracer !== null) {
+      return;
+    }
+    this.tracer = (this.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_SCOPE_NAME);
+    try {
+      this.subscription = this.controller.subscribe(this.observer);
+    } catch (error) {
+      this.unregister();
+      throw error;
+    }
+  }
+
+  /** Unsubscribes and ends every open span at `clock()`. Safe to call when not registered. */
+  unregister(): void {
+    if (this.tracer === null) {
+      return;
+    }
+    this.tracer = null;
+    this.subscription?.unsubscribe();
+    this.subscription = null;
+    const end = new Date(this.clock());
+    for (const spans of this.nodes.values()) {
+      spans.start?.end(end);
+      spans.stop?.end(end);
+      spans.restart?.span.end(end);
+    }
+    this.nodes.clear();
+  }
+
+  /** Moves to another tracer provider (re-registering if registered; open spans are ended). */
+  setTracerProvider(tracerProvider: TracerProvider): void {
+    const wasRegistered = this.tracer !== null;
+    this.unregister();
+    this.tracerProvider = tracerProvider;
+    if (wasRegistered) {
+      this.register();
+    }
+  }
+
+  private readonly observer: ClusterObserver = {
+    onSnapshot: (snapshot) => {
+      try {
+        this.handleSnapshot(snapshot);
+      } catch (error) {
+        // The manager calls observers inline; a bug here must not break its subscribe().
+        diag.error('drover ClusterTracing: failed to handle the initial snapshot', error);
+      }
+    },
+    onEvent: (event) => {
+      try {
+        this.handleEvent(event);
+      } catch (error) {
+        // The manager calls observers inline; a bug here must not break its event dispatch.
+        diag.error('drover ClusterTracing: failed to handle a cluster event', error);
+      }
+    },
+  };
+
+  private handleSnapshot(snapshot: ClusterSnapshot): void {
+    for (const node of snapshot.nodes) {
+      const spans = this.getNodeSpans(node.name, node.replica);
+      const attributes = getNodeAttributes(node.name, node.replica);
+      if (node.pid !== null) {
+        attributes[ATTR_PROCESS_PID] = node.pid;
+      }
+      if (node.state === NODE_STATE_VALUE_STARTING || node.state === NODE_STATE_VALUE_RUNNING) {
+        spans.start = this.startSpan(SPAN_NAME_START, node.name, node.startedAt ?? node.stateSince, attributes, null, []);
+        spans.previous = spans.start.spanContext();
+      } else if (node.state === NODE_STATE_VALUE_STOPPING) {
+        spans.stop = this.startSpan(SPAN_NAME_STOP, node.name, node.stateSince, attributes, null, []);
+      }
+    }
+  }
+
+  private handleEvent(event: ClusterEvent): void {
+    if (this.tracer === null) {
+      return;
+    }
+    switch (event.type) {
+      case 'state':
+        this.handleStateEvent(event);
+        return;
+      case 'restarting':
+        this.handleRestartingEvent(event);
+        return;
+      case 'output':
+        // Output lines are not operations.
+        return;
+    }
+  }
+
+  private handleStateEvent(event: StateEvent): void {
+    const spans = this.getNodeSpans(event.node, event.replica);
+    if (event.pid !== null) {
+      for (const span of [spans.start, spans.stop, spans.restart?.span]) {
+        span?.setAttribute(ATTR_PROCESS_PID, event.pid);
+      }
+    }
+    const { time } = event;
+    switch (event.to) {
+      case NODE_STATE_VALUE_PENDING:
+      case NODE_STATE_VALUE_RUNNING:
+        return;
+
+      case NODE_STATE_VALUE_STARTING: {
+        if (spans.start !== null) {
+          // A new run began before we saw the previous one end.
+          endSpanWithError(spans.start, time, { errorType: ERROR_TYPE_VALUE_OTHER });
+        }
+        const parent = spans.restart?.span ?? null;
+        const attributes = getNodeAttributes(event.node, event.replica);
+        attributes[ATTR_NODE_RUN] = event.run;
+        if (event.pid !== null) {
+          attributes[ATTR_PROCESS_PID] = event.pid;
+        }
+        const links = parent === null ? getLinks(spans.previous) : [];
+        spans.start = this.startSpan(SPAN_NAME_START, event.node, time, attributes, parent, links);
+        if (parent === null) {
+          spans.previous = spans.start.spanContext();
+        }
+        return;
+      }
+
+      case NODE_STATE_VALUE_READY:
+        spans.start?.end(new Date(time));
+        spans.start = null;
+        spans.restart?.span.end(new Date(time));
+        spans.restart = null;
+        return;
+
+      case NODE_STATE_VALUE_STOPPING: {
+        const stopped: SpanFailure = { errorType: ERROR_TYPE_VALUE_STOPPED };
+        this.failStart(spans, time, stopped);
+        const restart = spans.restart;
+        if (restart !== null) {
+          if (restart.stopsAllowed > 0) {
+            restart.stopsAllowed -= 1;
+            restart.ownsStop = true;
+          } else {
+            this.failRestart(spans, time, stopped);
+          }
+        }
+        if (spans.stop === null) {
+          const parent = spans.restart?.span ?? null;
+          const attributes = getNodeAttributes(event.node, event.replica);
+          if (event.pid !== null) {
+            attributes[ATTR_PROCESS_PID] = event.pid;
+          }
+          spans.stop = this.startSpan(SPAN_NAME_STOP, event.node, time, attributes, parent, []);
+        }
+        return;
+      }
+
+      case NODE_STATE_VALUE_STOPPED:
+      case NODE_STATE_VALUE_EXITED: {
+        const stop = spans.stop;
+        if (stop !== null) {
+          setExitCode(stop, event.exit);
+          stop.end(new Date(time));
+          spans.stop = null;
+        }
+        const failure: SpanFailure =
+          event.to === NODE_STATE_VALUE_STOPPED
+            ? { errorType: event.error?.code ?? ERROR_TYPE_VALUE_STOPPED, message: event.error?.message, exit: event.exit }
+            : getExitFailure(event);
+        this.failStart(spans, time, failure);
+        const restart = spans.restart;
+        if (restart !== null) {
+          if (restart.ownsStop) {
+            // The stop half of a manual restart is done; the restart goes on to `ready`.
+            restart.ownsStop = false;
+          } else {
+            this.failRestart(spans, time, failure);
+          }
+        }
+        return;
+      }
+
+      case NODE_STATE_VALUE_BACKOFF: {
+        // The run ended; a restart (if one is open) goes on through the backoff.
+        const failure = getExitFailure(event);
+        this.failStart(spans, time, failure);
+        if (spans.stop !== null) {
+          setExitCode(spans.stop, event.exit);
+          spans.stop.end(new Date(time));
+          spans.stop = null;
+        }
+        return;
+      }
+
+      case NODE_STATE_VALUE_FAILED: {
+        const failure: SpanFailure = {
+          errorType: event.error?.code ?? ERROR_TYPE_VALUE_OTHER,
+          message: event.error?.message,
+          exit: event.exit,
+        };
+        this.failStart(spans, time, failure);
+        if (spans.stop !== null) {
+          endSpanWithError(spans.stop, time, failure);
+          spans.stop = null;
+        }
+        this.failRestart(spans, time, failure);
+        return;
+      }
+    }
+  }
+
+  private handleRestartingEvent(event: RestartingEvent): void {
+    const spans = this.getNodeSpans(event.node, event.replica);
+    // Restarting again before `ready`: the previous attempt did not make it.
+    this.failRestart(spans, event.time, { errorType: ERROR_TYPE_VALUE_PROCESS_EXITED });
+    const attributes = getNodeAttributes(event.node, event.replica);
+    attributes[ATTR_RESTART_ATTEMPT] = event.attempt;
+    attributes[ATTR_RESTART_REASON] = event.reason;
+    const span = this.startSpan(SPAN_NAME_RESTART, event.node, event.time, attributes, null, getLinks(spans.previous));
+    spans.restart = {
+      span,
+      stopsAllowed: event.reason === RESTART_REASON_VALUE_MANUAL ? 1 : 0,
+      ownsStop: false,
+    };
+    spans.previous = span.spanContext();
+  }
+
+  private failStart(spans: NodeSpans, timeMs: number, failure: SpanFailure): void {
+    if (spans.start !== null) {
+      endSpanWithError(spans.start, timeMs, failure);
+      spans.start = null;
+    }
+  }
+
+  private failRestart(spans: NodeSpans, timeMs: number, failure: SpanFailure): void {
+    if (spans.restart !== null) {
+      endSpanWithError(spans.restart.span, timeMs, failure);
+      spans.restart = null;
+    }
+  }
+
+  private getNodeSpans(name: string, replica: number): NodeSpans {
+    const key = getNodeKey(name, replica);
+    let spans = this.nodes.get(key);
+    if (spans === undefined) {
+      spans = { start: null, stop: null, restart: null, previous: null };
+      this.nodes.set(key, spans);
+    }
+    return spans;
+  }
+
+  private startSpan(
+    operation: string,
+    node: string,
+    startMs: number,
+    attributes: Attributes,
+    parent: Span | null,
+    links: Link[],
+  ): Span {
+    if (this.tracer === null) {
+      throw new Error('ClusterTracing is not registered');
+    }
+    const parentContext = parent === null ? ROOT_CONTEXT : trace.setSpan(ROOT_CONTEXT, parent);
+    // A Date, not a number: the SDK reads small numbers as performance.now() offsets.
+    return this.tracer.startSpan(
+      `${operation} ${node}`,
+      { startTime: new Date(startMs), attributes, links },
+      parentContext,
+    );
+  }
+}
+
+function getLinks(previous: SpanContext | null): Link[] {
+  return previous === null ? [] : [{ context: previous }];
+}
+
+/** Why a run that left by exiting (or into backoff) did not complete an operation. */
+function getExitFailure(event: StateEvent): SpanFailure {
+  return {
+    errorType: event.error?.code ?? ERROR_TYPE_VALUE_PROCESS_EXITED,
+    message: event.error?.message ?? describeExit(event.exit),
+    exit: event.exit,
+  };
+}
+
+function describeExit(exit: ExitInfo | undefined): string | undefined {
+  if (exit === undefined) {
+    return undefined;
+  }
+  if (exit.signal !== null) {
+    return `process was killed by ${exit.signal}`;
+  }
+  return exit.exitCode === null ? 'process exited' : `process exited with code ${exit.exitCode}`;
+}
+
+function setExitCode(span: Span, exit: ExitInfo | undefined): void {
+  if (exit !== undefined && exit.exitCode !== null) {
+    span.setAttribute(ATTR_PROCESS_EXIT_CODE, exit.exitCode);
+  }
+}
+
+function endSpanWithError(span: Span, timeMs: number, failure: SpanFailure): void {
+  span.setAttribute(ATTR_ERROR_TYPE, failure.errorType);
+  setExitCode(span, failure.exit);
+  span.setStatus(
+    failure.message === undefined
+      ? { code: SpanStatusCode.ERROR }
+      : { code: SpanStatusCode.ERROR, message: failure.message },
+  );
+  span.end(new Date(timeMs));
+}

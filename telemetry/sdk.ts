@@ -1,0 +1,404 @@
+/**
+ * OpenTelemetry SDK setup for a cluster: a `NodeSDK` configured from the standard `OTEL_*`
+ * variables, exporting nothing unless asked, with drover's metric and span producers on top.
+ */
+
+import { diag, DiagLogLevel, metrics, trace } from '@opentelemetry/api';
+import type { ContextManager, ProxyTracerProvider, TracerProvider } from '@opentelemetry/api';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  hostDetector,
+  osDetector,
+  processDetector,
+  resourceFromAttributes,
+  serviceInstanceIdDetector,
+} from '@opentelemetry/resources';
+import type { Resource, ResourceDetector } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
+import type { ClusterController } from '../manager/types.js';
+import { ClusterTracing } from './cluster-tracing.js';
+import { OncePerKindDiagLogger } from './diag-logger.js';
+import { ProcessMetrics } from './process-metrics.js';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_NAMESPACE } from './semconv.js';
+
+/** Options of {@link startTelemetry}. */
+export interface StartTelemetryOptions {
+  /** The cluster to observe. */
+  readonly controller: ClusterController;
+  /**
+   * `service.name` of the resource, unless `OTEL_SERVICE_NAME` (or `service.name` in
+   * `OTEL_RESOURCE_ATTRIBUTES`) is set. `service.namespace` is the cluster name.
+   */
+  readonly serviceName: string;
+  /**
+   * Where the `OTEL_*` variables are read from. Only `OTEL_*` keys are used.
+   * @default process.env
+   */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Sink for telemetry's own problems: exporter failures (each kind once) and shutdown failures.
+   * @default writes the line to process.stderr
+   */
+  readonly log?: (message: string) => void;
+  /**
+   * Longest `shutdown()` waits for the final flush before giving up on pending exports, in ms.
+   * @default 5000
+   */
+  readonly shutdownTimeoutMs?: number;
+}
+
+/** A started telemetry pipeline. */
+export interface TelemetryHandle {
+  /**
+   * Ends open spans, flushes and shuts the SDK down, and removes the global providers it
+   * registered. Idempotent (every call returns the same promise); never rejects; bounded by
+   * `shutdownTimeoutMs`.
+   */
+  shutdown(): Promise<void>;
+  /** Same as `shutdown()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Which signals get exporters, and the `OTEL_*` view the SDK is built under. */
+export interface NormalizedOtelEnv {
+  /** True when the user asked for trace export (`OTEL_TRACES_EXPORTER` or an OTLP endpoint). */
+  readonly isTracesExported: boolean;
+  /** True when the user asked for metric export (`OTEL_METRICS_EXPORTER` or an OTLP endpoint). */
+  readonly isMetricsExported: boolean;
+  /** True when the user asked for log export (`OTEL_LOGS_EXPORTER` or an OTLP endpoint). */
+  readonly isLogsExported: boolean;
+  /** True when `prometheus` is among the metric exporters. */
+  readonly isPrometheusExported: boolean;
+  /** Diag level from `OTEL_LOG_LEVEL`; `ERROR` by default. */
+  readonly logLevel: DiagLogLevel;
+  /** The complete set of `OTEL_*` variables the SDK sees while it is built and started. */
+  readonly otelEnv: Readonly<Record<string, string>>;
+}
+
+/** Host the Prometheus exporter binds to: never all interfaces. */
+export const PROMETHEUS_HOST = '127.0.0.1';
+/** Default Prometheus port (the exporter's and the OpenTelemetry spec's default). */
+export const PROMETHEUS_DEFAULT_PORT = 9464;
+
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
+const OTEL_PREFIX = 'OTEL_';
+const EXPORTER_NONE = 'none';
+const EXPORTER_PROMETHEUS = 'prometheus';
+
+const LOG_LEVELS: Readonly<Record<string, DiagLogLevel>> = {
+  NONE: DiagLogLevel.NONE,
+  ERROR: DiagLogLevel.ERROR,
+  WARN: DiagLogLevel.WARN,
+  INFO: DiagLogLevel.INFO,
+  DEBUG: DiagLogLevel.DEBUG,
+  VERBOSE: DiagLogLevel.VERBOSE,
+  ALL: DiagLogLevel.ALL,
+};
+
+/**
+ * Decides what the SDK may export from the `OTEL_*` variables in `env`. Nothing is exported
+ * unless asked for: a signal is off unless its `OTEL_<SIGNAL>_EXPORTER` names an exporter other
+ * than `none`, or an OTLP endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT` or the signal's own) is set.
+ * The Prometheus exporter is always bound to 127.0.0.1 (`OTEL_EXPORTER_PROMETHEUS_HOST` is
+ * overridden); its port is `OTEL_EXPORTER_PROMETHEUS_PORT`, default 9464.
+ */
+export function normalizeOtelEnv(env: Readonly<Record<string, string | undefined>>): NormalizedOtelEnv {
+  const otelEnv: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const [key, value] of Object.entries(env)) {
+    if (key.startsWith(OTEL_PREFIX) && value !== undefined) {
+      otelEnv[key] = value;
+    }
+  }
+
+  const isTracesExported = isSignalRequested(otelEnv, 'OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const isMetricsExported = isSignalRequested(otelEnv, 'OTEL_METRICS_EXPORTER', 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT');
+  const isLogsExported = isSignalRequested(otelEnv, 'OTEL_LOGS_EXPORTER', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT');
+  const isPrometheusExported = isMetricsExported && getList(otelEnv['OTEL_METRICS_EXPORTER']).includes(EXPORTER_PROMETHEUS);
+
+  // Traces and metrics that are off get explicit empty processor/reader lists (see
+  // createNodeSdk); logs have no such option that avoids registering a provider, so say `none`.
+  if (!isLogsExported) {
+    otelEnv['OTEL_LOGS_EXPORTER'] = EXPORTER_NONE;
+  }
+  otelEnv['OTEL_EXPORTER_PROMETHEUS_HOST'] = PROMETHEUS_HOST;
+  otelEnv['OTEL_EXPORTER_PROMETHEUS_PORT'] ??= String(PROMETHEUS_DEFAULT_PORT);
+
+  // NodeSDK would install a console diag logger of its own for OTEL_LOG_LEVEL; ours honours it.
+  const logLevel = LOG_LEVELS[(otelEnv['OTEL_LOG_LEVEL'] ?? '').trim().toUpperCase()] ?? DiagLogLevel.ERROR;
+  delete otelEnv['OTEL_LOG_LEVEL'];
+
+  return {
+    isTracesExported,
+    isMetricsExported,
+    isLogsExported,
+    isPrometheusExported,
+    logLevel,
+    otelEnv: Object.freeze({ ...otelEnv }),
+  };
+}
+
+/**
+ * Starts OpenTelemetry for a cluster: a `NodeSDK` from `@opentelemetry/sdk-node` configured from
+ * the standard `OTEL_*` variables (see {@link normalizeOtelEnv}: nothing is exported unless
+ * asked), no auto-instrumentations, no global context manager or propagator, and the resource
+ * `service.name` = `serviceName` (unless `OTEL_SERVICE_NAME` is set), `service.namespace` = the
+ * cluster name. {@link ProcessMetrics} and {@link ClusterTracing} are registered against the
+ * providers the SDK installs.
+ *
+ * Exporter failures never throw or block: OpenTelemetry's diag logger is set to report each kind
+ * of problem once through `log`. When Prometheus is asked for, the promise resolves once its
+ * endpoint listens (or failed to, which is reported through `log`).
+ *
+ * The SDK reads `process.env` itself, so while it is built and started (synchronously) the
+ * caller's `OTEL_*` variables are swapped for the normalized view of `env`, and restored right
+ * after.
+ *
+ * @example
+ * ```ts
+ * const telemetry = await startTelemetry({ controller: cluster, serviceName: 'drover' });
+ * // OTEL_METRICS_EXPORTER=prometheus → http://127.0.0.1:9464/metrics
+ * await telemetry.shutdown();
+ * ```
+ */
+export async function startTelemetry(options: StartTelemetryOptions): Promise<TelemetryHandle> {
+  const {
+    controller,
+    serviceName,
+    env = process.env,
+    log = writeToStderr,
+    shutdownTimeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  } = options;
+  const normalized = normalizeOtelEnv(env);
+  const clusterName = controller.snapshot().name;
+
+  diag.setLogger(new OncePerKindDiagLogger(log), { logLevel: normalized.logLevel, suppressOverrideMessage: true });
+
+  const meterProviderBefore = metrics.getMeterProvider();
+  const tracerProviderBefore = getTracerProviderDelegate();
+  let sdk: NodeSDK | null = null;
+  try {
+    const resource = await createResource(normalized, serviceName, clusterName, shutdownTimeoutMs);
+    sdk = withOtelEnv(normalized.otelEnv, () => {
+      const created = createNodeSdk(normalized, resource);
+      created.start();
+      return created;
+    });
+  } catch (error) {
+    // Telemetry is an observer: a broken OTEL_* setup must not stop the cluster. The producers
+    // below then run against whatever providers are global (no-ops by default).
+    log(`drover telemetry: could not start the OpenTelemetry SDK: ${getErrorText(error)}`);
+  }
+  const isMeterProviderOwned = metrics.getMeterProvider() !== meterProviderBefore;
+  const isTracerProviderOwned = getTracerProviderDelegate() !== tracerProviderBefore;
+
+  const processMetrics = new ProcessMetrics({ controller, meterProvider: metrics.getMeterProvider() });
+  const clusterTracing = new ClusterTracing({ controller, tracerProvider: trace.getTracerProvider() });
+  processMetrics.register();
+  clusterTracing.register();
+
+  if (normalized.isPrometheusExported && sdk !== null) {
+    // The exporter binds 127.0.0.1 asynchronously: the IP-literal lookup and the 'listening'
+    // callback both run on process.nextTick, so one macrotask later it listens (or has reported
+    // its error through diag). This is not a sleep: nothing else has to happen first.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  let shutdownPromise: Promise<void> | null = null;
+  const shutdown = (): Promise<void> => {
+    shutdownPromise ??= (async () => {
+      // One line at most, whatever goes wrong: the first problem is the useful one.
+      let hasReported = false;
+      const reportOnce = (message: string): void => {
+        if (!hasReported) {
+          hasReported = true;
+          log(message);
+        }
+      };
+      try {
+        clusterTracing.unregister();
+        if (sdk !== null) {
+          // The last metric collection happens during the SDK's shutdown, so the batch callback
+          // stays installed until it is done.
+          const outcome = await settleWithin(sdk.shutdown(), shutdownTimeoutMs);
+          if (outcome === 'timeout') {
+            reportOnce(`drover telemetry: shutdown did not finish within ${shutdownTimeoutMs} ms; pending telemetry was dropped`);
+          }
+        }
+      } catch (error) {
+        reportOnce(`drover telemetry: shutdown could not flush everything: ${getErrorText(error)}`);
+      } finally {
+        try {
+          processMetrics.unregister();
+        } catch (error) {
+          reportOnce(`drover telemetry: shutdown could not unregister metrics: ${getErrorText(error)}`);
+        }
+        if (isMeterProviderOwned) {
+          metrics.disable();
+        }
+        if (isTracerProviderOwned) {
+          trace.disable();
+        }
+        diag.disable();
+      }
+    })();
+    return shutdownPromise;
+  };
+  return { shutdown, [Symbol.asyncDispose]: shutdown };
+}
+
+/**
+ * The resource, detected here rather than by NodeSDK so that its asynchronous attributes (the
+ * host id) can settle before anything exports: an early Prometheus scrape would otherwise read
+ * the resource too soon and report a diag error. Detection follows NodeSDK's rules
+ * (`OTEL_NODE_RESOURCE_DETECTORS`, default env + process + host). Detected attributes
+ * (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, …) are merged over drover's, so the user's
+ * variables win.
+ */
+async function createResource(
+  normalized: NormalizedOtelEnv,
+  serviceName: string,
+  clusterName: string,
+  timeoutMs: number,
+): Promise<Resource> {
+  const detected = withOtelEnv(normalized.otelEnv, () =>
+    detectResources({ detectors: getResourceDetectors(normalized.otelEnv['OTEL_NODE_RESOURCE_DETECTORS']) }),
+  );
+  const resource = defaultResource()
+    .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName, [ATTR_SERVICE_NAMESPACE]: clusterName }))
+    .merge(detected);
+  if (resource.waitForAsyncAttributes !== undefined) {
+    await settleWithin(resource.waitForAsyncAttributes(), timeoutMs);
+  }
+  return resource;
+}
+
+const RESOURCE_DETECTORS: ReadonlyMap<string, ResourceDetector> = new Map([
+  ['env', envDetector],
+  ['host', hostDetector],
+  ['os', osDetector],
+  ['process', processDetector],
+  ['serviceinstance', serviceInstanceIdDetector],
+]);
+
+/** NodeSDK's reading of `OTEL_NODE_RESOURCE_DETECTORS`. */
+function getResourceDetectors(value: string | undefined): ResourceDetector[] {
+  const names = getList(value);
+  if (names.length === 0) {
+    return [envDetector, processDetector, hostDetector];
+  }
+  if (names.includes('all')) {
+    return [...RESOURCE_DETECTORS.values()];
+  }
+  if (names.includes(EXPORTER_NONE)) {
+    return [];
+  }
+  return names.flatMap((name) => {
+    const detector = RESOURCE_DETECTORS.get(name);
+    if (detector === undefined) {
+      diag.warn(`Invalid resource detector "${name}" in OTEL_NODE_RESOURCE_DETECTORS`);
+      return [];
+    }
+    return [detector];
+  });
+}
+
+function createNodeSdk(normalized: NormalizedOtelEnv, resource: Resource): NodeSDK {
+  const configuration: Partial<NodeSDKConfiguration> = {
+    resource,
+    autoDetectResources: false,
+    instrumentations: [],
+    // drover passes span parents explicitly; a global context manager or propagator would be a
+    // process-wide side effect that outlives shutdown(). `null` means "do not register" to
+    // NodeSDK, though its type does not say so.
+    contextManager: null as unknown as ContextManager,
+    textMapPropagator: null,
+  };
+  if (!normalized.isTracesExported) {
+    configuration.spanProcessors = [];
+  }
+  if (!normalized.isMetricsExported) {
+    configuration.metricReaders = [];
+  }
+  return new NodeSDK(configuration);
+}
+
+/** Runs `fn` with the `OTEL_*` part of `process.env` replaced by `otelEnv`, then restores it. */
+function withOtelEnv<T>(otelEnv: Readonly<Record<string, string>>, fn: () => T): T {
+  const saved = new Map<string, string | undefined>();
+  for (const key of Object.keys(process.env)) {
+    if (key.startsWith(OTEL_PREFIX)) {
+      saved.set(key, process.env[key]);
+      delete process.env[key];
+    }
+  }
+  Object.assign(process.env, otelEnv);
+  try {
+    return fn();
+  } finally {
+    for (const key of Object.keys(process.env)) {
+      if (key.startsWith(OTEL_PREFIX)) {
+        delete process.env[key];
+      }
+    }
+    for (const [key, value] of saved) {
+      if (value !== undefined) {
+        process.env[key] = value;
+      }
+    }
+  }
+}
+
+function isSignalRequested(
+  otelEnv: Readonly<Record<string, string>>,
+  exporterKey: string,
+  signalEndpointKey: string,
+): boolean {
+  const exporters = getList(otelEnv[exporterKey]);
+  if (exporters.length > 0) {
+    return !exporters.includes(EXPORTER_NONE);
+  }
+  return isSet(otelEnv['OTEL_EXPORTER_OTLP_ENDPOINT']) || isSet(otelEnv[signalEndpointKey]);
+}
+
+function getList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+function isSet(value: string | undefined): boolean {
+  return value !== undefined && value.trim() !== '';
+}
+
+/**
+ * The provider behind the API's proxy. Duck-typed: the proxy may come from another copy of
+ * `@opentelemetry/api` (CJS vs ESM build), so `instanceof ProxyTracerProvider` is unreliable.
+ */
+function getTracerProviderDelegate(): TracerProvider {
+  const provider: TracerProvider & Partial<Pick<ProxyTracerProvider, 'getDelegate'>> = trace.getTracerProvider();
+  return typeof provider.getDelegate === 'function' ? provider.getDelegate() : provider;
+}
+
+async function settleWithin(promise: Promise<unknown>, timeoutMs: number): Promise<'settled' | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise.then(() => 'settled' as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function getErrorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function writeToStderr(message: string): void {
+  process.stderr.write(`${message}\n`);
+}

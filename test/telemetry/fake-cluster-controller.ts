@@ -1,0 +1,171 @@
+/**
+ * An in-memory ClusterController for telemetry tests: a mutable snapshot, a list of observers and
+ * `emit()`. No processes; the tests drive the lifecycle by hand.
+ */
+
+import type {
+  ClusterController,
+  ClusterEvent,
+  ClusterObserver,
+  ClusterSnapshot,
+  ExitInfo,
+  NodeSnapshot,
+  NodeState,
+  OutputLine,
+  ProcessStats,
+  RestartReason,
+  Subscription,
+} from '../../manager/types.js';
+
+export function createStats(overrides: Partial<ProcessStats> = {}): ProcessStats {
+  return {
+    stdin: { bytes: 0, ops: 0 },
+    stdout: { bytes: 0, ops: 0 },
+    stderr: { bytes: 0, ops: 0 },
+    droppedLines: 0,
+    droppedBytes: 0,
+    bufferedBytes: 0,
+    bufferedLines: 0,
+    ...overrides,
+  };
+}
+
+export function createNode(overrides: Partial<NodeSnapshot> & { name: string }): NodeSnapshot {
+  return {
+    replica: 0,
+    state: 'pending',
+    pid: null,
+    restarts: 0,
+    startedAt: null,
+    stateSince: 0,
+    lastExit: null,
+    error: null,
+    stats: createStats(),
+    ...overrides,
+  };
+}
+
+export function createExit(overrides: Partial<ExitInfo> = {}): ExitInfo {
+  return {
+    exitCode: 0,
+    signal: null,
+    coreDumped: false,
+    forcedKill: false,
+    durationMs: 0,
+    rusage: null,
+    ...overrides,
+  };
+}
+
+export interface TransitionOptions {
+  readonly replica?: number;
+  readonly pid?: number | null;
+  readonly run?: number;
+  readonly error?: { code: string; message: string };
+  readonly exit?: ExitInfo;
+}
+
+export class FakeClusterController implements ClusterController {
+  name: string;
+  nodes: NodeSnapshot[];
+  /** When set, snapshot() throws it (a misbehaving controller). */
+  snapshotError: Error | null = null;
+  private readonly observers = new Set<ClusterObserver>();
+
+  constructor(name: string, nodes: NodeSnapshot[]) {
+    this.name = name;
+    this.nodes = nodes;
+  }
+
+  get observerCount(): number {
+    return this.observers.size;
+  }
+
+  snapshot(): ClusterSnapshot {
+    if (this.snapshotError !== null) {
+      throw this.snapshotError;
+    }
+    return { name: this.name, configPath: null, nodes: this.nodes.map((node) => ({ ...node })) };
+  }
+
+  subscribe(observer: ClusterObserver): Subscription {
+    observer.onSnapshot?.(this.snapshot());
+    this.observers.add(observer);
+    return { unsubscribe: () => void this.observers.delete(observer) };
+  }
+
+  emit(event: ClusterEvent): void {
+    for (const observer of [...this.observers]) {
+      observer.onEvent(event);
+    }
+  }
+
+  /** Replaces fields of one node in the snapshot. */
+  updateNode(name: string, replica: number, patch: Partial<NodeSnapshot>): void {
+    this.nodes = this.nodes.map((node) =>
+      node.name === name && node.replica === replica ? { ...node, ...patch } : node,
+    );
+  }
+
+  getNode(name: string, replica = 0): NodeSnapshot {
+    const node = this.nodes.find((candidate) => candidate.name === name && candidate.replica === replica);
+    if (node === undefined) {
+      throw new Error(`fake controller has no node ${name}/${replica}`);
+    }
+    return node;
+  }
+
+  /** Moves a node to `to` in the snapshot and emits the matching `state` event. */
+  transition(name: string, to: NodeState, time: number, options: TransitionOptions = {}): void {
+    const replica = options.replica ?? 0;
+    const node = this.getNode(name, replica);
+    const pid = options.pid === undefined ? node.pid : options.pid;
+    const run = options.run ?? 1;
+    this.updateNode(name, replica, {
+      state: to,
+      pid,
+      stateSince: time,
+      startedAt: to === 'starting' ? time : node.startedAt,
+      ...(options.exit === undefined ? {} : { lastExit: options.exit, startedAt: null }),
+    });
+    this.emit({
+      type: 'state',
+      node: name,
+      replica,
+      from: node.state,
+      to,
+      time,
+      pid,
+      run,
+      ...(options.error === undefined ? {} : { error: options.error }),
+      ...(options.exit === undefined ? {} : { exit: options.exit }),
+    });
+  }
+
+  /** Emits a `restarting` event and counts the restart in the snapshot. */
+  restarting(name: string, time: number, attempt: number, reason: RestartReason, replica = 0): void {
+    const node = this.getNode(name, replica);
+    this.updateNode(name, replica, { restarts: node.restarts + 1 });
+    this.emit({ type: 'restarting', node: name, replica, time, attempt, delayMs: 100, reason });
+  }
+
+  restartNode(): Promise<void> {
+    return Promise.reject(new Error('not supported by the fake controller'));
+  }
+
+  stopNode(): Promise<void> {
+    return Promise.reject(new Error('not supported by the fake controller'));
+  }
+
+  startNode(): Promise<void> {
+    return Promise.reject(new Error('not supported by the fake controller'));
+  }
+
+  tail(): OutputLine[] {
+    return [];
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+}

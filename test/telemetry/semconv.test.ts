@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import * as stable from '@opentelemetry/semantic-conventions';
+import * as incubating from '@opentelemetry/semantic-conventions/incubating';
+import { NODE_STATES } from '../../manager/types.js';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_PROCESS_EXECUTABLE_NAME,
+  ATTR_PROCESS_EXIT_CODE,
+  ATTR_PROCESS_PID,
+  ATTR_SERVICE_NAME,
+  ATTR_SERVICE_NAMESPACE,
+  ERROR_TYPE_VALUE_OTHER,
+  METRIC_PROCESS_UPTIME,
+  NODE_STATE_VALUES,
+  RESTART_REASON_VALUES,
+} from '../../telemetry/index.js';
+import * as semconv from '../../telemetry/semconv.js';
+
+describe('semconv', () => {
+  it('matches the OpenTelemetry semantic conventions package where a name exists', () => {
+    expect(ATTR_ERROR_TYPE).toBe(stable.ATTR_ERROR_TYPE);
+    expect(ATTR_SERVICE_NAME).toBe(stable.ATTR_SERVICE_NAME);
+    expect(ERROR_TYPE_VALUE_OTHER).toBe(stable.ERROR_TYPE_VALUE_OTHER);
+    expect(ATTR_SERVICE_NAMESPACE).toBe(incubating.ATTR_SERVICE_NAMESPACE);
+    expect(ATTR_PROCESS_PID).toBe(incubating.ATTR_PROCESS_PID);
+    expect(ATTR_PROCESS_EXIT_CODE).toBe(incubating.ATTR_PROCESS_EXIT_CODE);
+    expect(ATTR_PROCESS_EXECUTABLE_NAME).toBe(incubating.ATTR_PROCESS_EXECUTABLE_NAME);
+    expect(METRIC_PROCESS_UPTIME).toBe(incubating.METRIC_PROCESS_UPTIME);
+  });
+
+  it('lists every node state of the manager contract, in order', () => {
+    expect(NODE_STATE_VALUES).toEqual(NODE_STATES);
+  });
+
+  it('lists every restart reason plus unknown', () => {
+    expect(RESTART_REASON_VALUES).toEqual(['exited', 'crashed', 'shepherd-lost', 'manual', 'unknown']);
+  });
+
+  it('keeps project metric and attribute names under drover. and lowercase dotted', () => {
+    const names = Object.entries(semconv)
+      .filter(([key]) => key.startsWith('METRIC_') || key.startsWith('ATTR_'))
+      .map(([, value]) => value as string);
+    for (const name of names) {
+      expect(name).toMatch(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/);
+      expect(name.startsWith('drover.') || /^(process|error|service)\./.test(name)).toBe(true);
+    }
+  });
+});
