@@ -67,6 +67,8 @@ export function probeSocket(socketPath: string): Promise<'live' | 'stale' | 'abs
  */
 export class ControlServer {
   private readonly server: http.Server;
+  /** Open `logs --follow` responses, ended on close so they do not hold the server open. */
+  private readonly followers = new Set<http.ServerResponse>();
 
   constructor(
     private readonly controller: ClusterController,
@@ -104,9 +106,12 @@ export class ControlServer {
     chmodSync(this.paths.socket, 0o600);
   }
 
+  /** Stops accepting; in-flight answers (such as the one to `drover down`) are still delivered. */
   async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const res of this.followers) res.end();
+    this.server.closeIdleConnections();
+    await closed;
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -156,6 +161,10 @@ export class ControlServer {
         if (event.type === 'output' && event.node === name) res.write(`${JSON.stringify({ node: name, ...event.line })}\n`);
       },
     });
-    req.on('close', () => subscription.unsubscribe());
+    this.followers.add(res);
+    req.on('close', () => {
+      this.followers.delete(res);
+      subscription.unsubscribe();
+    });
   }
 }

@@ -197,9 +197,10 @@ export class ClusterNode {
 
   /** Stops (if running) and starts again; counts as a restart with reason `manual`. */
   async restart(): Promise<void> {
-    await this.stop();
+    // The restart operation begins with the request, so `restarting` comes before the stop.
     this.restartCount++;
     this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.clock(), attempt: this.restartCount, delayMs: 0, reason: 'manual' });
+    await this.stop();
     await this.start();
   }
 

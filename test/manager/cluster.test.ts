@@ -144,7 +144,7 @@ describe('Cluster', () => {
     });
     await cluster.restartNode('a');
     sub.unsubscribe();
-    expect(seen).toEqual(['snapshot:ready', 'stopping', 'stopped', 'restarting:manual', 'starting', 'running', 'ready']);
+    expect(seen).toEqual(['snapshot:ready', 'restarting:manual', 'stopping', 'stopped', 'starting', 'running', 'ready']);
     expect(cluster.node('a').restarts).toBe(1);
     expect(() => cluster.node('nope')).toThrow(/no node "nope"/);
   });

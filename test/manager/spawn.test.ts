@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, type ManagedProcess } from '../../manager/managed-process.js';
+import { spawn, type ManagedProcess } from '../../manager/index.js';
 import { fixture } from '../helpers/fixtures.js';
 import { expectAllGone, expectNoShepherds, isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
