@@ -22,7 +22,7 @@ const TRANSITIONS: Readonly<Record<NodeState, readonly NodeState[]>> = {
 };
 
 /** Spawn errors that no retry can fix: the node fails at once (DESIGN.md "CLI contract"). */
-const PERMANENT_SPAWN_ERRORS = new Set(['ERR_COMMAND_NOT_FOUND', 'ERR_PERMISSION_DENIED', 'ERR_CWD']);
+const PERMANENT_SPAWN_ERRORS = new Set(['ERR_COMMAND_NOT_FOUND', 'ERR_PERMISSION_DENIED', 'ERR_CWD', 'ERR_NATIVE_LOAD', 'ERR_INVALID_OPTION']);
 
 const MAX_LINE_BYTES = 64 * 1024;
 

@@ -85,11 +85,12 @@ export class ShepherdClient {
       this.resolveOutcome = resolve;
     });
     const record = encodeSpawnOrThrow(message);
+    const shepherdPath = getShepherdPath(); // ERR_NATIVE_LOAD propagates as is: no retry fixes it
     const [managerFd, shepherdFd] = createSocketPair();
     this.fd = managerFd;
     let shepherd;
     try {
-      shepherd = spawnChild(getShepherdPath(), [], {
+      shepherd = spawnChild(shepherdPath, [], {
         // detached: its own session, so a terminal's Ctrl-C reaches the manager only and the
         // manager decides how to stop. fd 3 is the control socket.
         detached: true,
@@ -100,8 +101,6 @@ export class ShepherdClient {
       closeFd(shepherdFd);
       closeFd(managerFd);
       throw new DroverError('ERR_SPAWN_FAILED', `could not start the shepherd: ${(error as Error).message}`, { cause: error });
-    } finally {
-      // The shepherd holds its own copy now (or failed to start).
     }
     closeFd(shepherdFd);
     this.shepherdPid = shepherd.pid;

@@ -78,7 +78,10 @@ export function loadBinding(): RawBinding {
  */
 export function getShepherdPath(): string {
   const override = process.env.DROVER_SHEPHERD;
-  if (override) return override;
+  if (override) {
+    if (existsSync(override)) return override;
+    throw new DroverError('ERR_NATIVE_LOAD', `shepherd binary not found at DROVER_SHEPHERD=${override}`);
+  }
   const tried: string[] = [];
   for (const dir of getBuildDirs()) {
     const file = path.join(dir, 'shepherd');

@@ -149,3 +149,19 @@ describe('Cluster', () => {
     expect(() => cluster.node('nope')).toThrow(/no node "nope"/);
   });
 });
+
+describe('Cluster without a usable shepherd', () => {
+  it('fails a node at once on ERR_NATIVE_LOAD instead of retrying it', async () => {
+    const previous = process.env.DROVER_SHEPHERD;
+    process.env.DROVER_SHEPHERD = '/nonexistent/drover-shepherd';
+    try {
+      const cluster = track(new Cluster(makeCluster([makeNode('a', fixture('forever'), { restart: { policy: 'always' } })])));
+      await expect(cluster.start()).rejects.toMatchObject({ node: 'a', code: 'ERR_NATIVE_LOAD' });
+      expect(cluster.node('a').restarts).toBe(0);
+      expect(cluster.node('a').state).toBe('failed');
+    } finally {
+      if (previous === undefined) delete process.env.DROVER_SHEPHERD;
+      else process.env.DROVER_SHEPHERD = previous;
+    }
+  });
+});
