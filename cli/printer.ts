@@ -19,6 +19,8 @@ function describeExit(exit: ExitInfo): string {
 export class Printer {
   private readonly width: number;
   private readonly colorOf = new Map<string, number>();
+  /** `restarting` arrives just before the `backoff` state that carries the exit: print them as one line. */
+  private readonly pendingRestart = new Map<string, string>();
 
   constructor(
     private readonly out: NodeJS.WritableStream,
@@ -40,7 +42,7 @@ export class Printer {
         this.write(event.node, this.colorOf.get(event.node) ?? 0, event.line.text);
         return;
       case 'restarting':
-        if (event.reason !== 'manual') this.info(`${event.node}: restarting in ${event.delayMs} ms (attempt ${event.attempt}, ${event.reason})`);
+        if (event.reason !== 'manual') this.pendingRestart.set(event.node, `restarting in ${event.delayMs} ms (attempt ${event.attempt})`);
         return;
       case 'state': {
         const node = event.node;
@@ -51,9 +53,12 @@ export class Printer {
           case 'exited':
             this.info(`${node}: ${event.exit ? describeExit(event.exit) : 'exited'}`);
             return;
-          case 'backoff':
-            if (event.exit) this.info(`${node}: ${describeExit(event.exit)}`);
+          case 'backoff': {
+            const restart = this.pendingRestart.get(node) ?? 'restarting';
+            this.pendingRestart.delete(node);
+            this.info(`${node}: ${event.exit ? describeExit(event.exit) : 'could not start'}; ${restart}`);
             return;
+          }
           case 'failed':
             this.info(`${node}: FAILED: ${event.error ? `${event.error.code}: ${event.error.message}` : 'unknown error'}`);
             return;

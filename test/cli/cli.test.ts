@@ -121,7 +121,7 @@ describe('drover CLI', () => {
     process.kill(first, 'SIGKILL');
     const after = await waitFor(() => ps(file), (r) => r[0]!.restarts === 1 && r[0]!.state === 'ready', { timeoutMs: 15_000, describe: 'a restarted once and ready' });
     expect(after[0]!.pid).not.toBe(first);
-    await waitFor(() => up.stdout, (out) => out.includes('a: restarting in'), { describe: 'restart announced in up output' });
+    await waitFor(() => up.stdout, (out) => out.includes('a: killed by SIGKILL; restarting in'), { describe: 'restart announced in up output' });
     findShepherds().forEach((p) => pids.add(p));
 
     const second = await runCli(['up', '-f', file], env);
