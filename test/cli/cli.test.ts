@@ -161,6 +161,24 @@ describe('drover CLI', () => {
     expect(up.stdout).toMatch(/a: stopped \(killed by SIGTERM\)|a: stopped \(exited with code 0\)/);
   });
 
+  it('exports node metrics through the real OpenTelemetry SDK when OTEL_* asks (Prometheus on 127.0.0.1)', async () => {
+    const file = await writeRing();
+    const port = await getPort();
+    env = { ...env, OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port) };
+    const up = startUp(file);
+    await waitUntilReady(up);
+    await ps(file);
+    findShepherds().forEach((p) => pids.add(p));
+    const text = await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
+      (body) => /drover_node_state\{[^}]*drover_node_name="a"[^}]*drover_node_state="ready"[^}]*\} 1/.test(body) && /drover_stdio_io_total\{[^}]*drover_node_name="b"/.test(body),
+      { timeoutMs: 10_000, describe: 'ready state and stdio series for the ring nodes' },
+    );
+    expect(text).toMatch(/process_uptime\{[^}]*drover_node_name="c"/);
+    up.child.kill('SIGTERM');
+    expect(await up.closed).toBe(0);
+  });
+
   it('an unknown command is a usage error without a stack trace', async () => {
     const result = await runCli(['frobnicate']);
     expect(result.code).toBe(1);
