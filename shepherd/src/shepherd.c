@@ -423,6 +423,66 @@ struct exit_report {
   struct rusage ru;
 };
 
+static void drain_signalfd(int sfd) {
+  struct signalfd_siginfo si;
+  while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+  }
+}
+
+/*
+ * Sends signo to every current child of the shepherd except the main child. As child subreaper
+ * the shepherd inherits every orphaned descendant, including daemons that left the process group
+ * with setsid, so this reaches what a group kill cannot. A listed child is unreaped, so its pid
+ * cannot have been recycled. Returns the number of children found.
+ */
+static int for_each_orphan(const struct child *child, int signo) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    PRINT_DEBUG("open(%s) failed: %s", path, strerror(errno));
+    return 0;
+  }
+  char buf[8192];
+  ssize_t n;
+  do {
+    n = read(fd, buf, sizeof buf - 1);
+  } while (n < 0 && errno == EINTR);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  int found = 0;
+  char *p = buf;
+  for (;;) {
+    char *end;
+    long pid = strtol(p, &end, 10);
+    if (end == p) break;
+    p = end;
+    if (pid <= 0 || (!child->reaped && pid == child->pid)) continue;
+    found++;
+    if (kill((pid_t)pid, signo) != 0 && errno != ESRCH)
+      PRINT_WARN("kill(%ld, %d) failed: %s", pid, signo, strerror(errno));
+  }
+  return found;
+}
+
+/* SIGKILLs and reaps every remaining descendant, generation by generation (the children of a
+ * killed orphan re-parent to us and show up on the next pass), until none is left or 2 s pass. */
+static void kill_orphans(const struct child *child, int sfd) {
+  int64_t deadline = now_ms() + 2000;
+  while (for_each_orphan(child, SIGKILL) > 0) {
+    if (now_ms() >= deadline) {
+      PRINT_WARN("descendants still present after 2 s of SIGKILL; leaving");
+      return;
+    }
+    struct pollfd p = {.fd = sfd, .events = POLLIN};
+    if (poll(&p, 1, 50) < 0 && errno != EINTR) return;
+    drain_signalfd(sfd);
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+  }
+}
+
 /* Reaps every waitable child without blocking; returns 1 if the main child was reaped. */
 static int reap(struct child *child, struct exit_report *report) {
   int got_main = 0;
@@ -517,11 +577,6 @@ static void mark_inherited_fds_cloexec(void) {
   }
 }
 
-static void drain_signalfd(int sfd) {
-  struct signalfd_siginfo si;
-  while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-  }
-}
 
 static int receive_spawn(int ctrl, uint8_t *buf, size_t cap, size_t *len_ptr) {
   ssize_t n;
@@ -591,6 +646,7 @@ static void handle_hangup(struct child *child, int sfd, uint32_t grace_ms) {
   memset(&report, 0, sizeof report);
   PRINT_INFO("manager hung up; stopping group %d", (int)child->pgid);
   signal_group(child, SIGTERM);
+  for_each_orphan(child, SIGTERM);
   signal_group(child, SIGCONT); /* a stopped group would never see the SIGTERM */
   int64_t deadline = now_ms() + grace_ms;
   int killed = 0;
@@ -604,6 +660,7 @@ static void handle_hangup(struct child *child, int sfd, uint32_t grace_ms) {
         return;
       }
       signal_group(child, SIGKILL);
+      for_each_orphan(child, SIGKILL);
       killed = 1;
       deadline = now_ms() + 5000;
       continue;
@@ -615,6 +672,7 @@ static void handle_hangup(struct child *child, int sfd, uint32_t grace_ms) {
     drain_signalfd(sfd);
     reap(child, &report);
   }
+  kill_orphans(child, sfd);
 }
 
 int main(int argc, char **argv) {
@@ -719,7 +777,9 @@ int main(int argc, char **argv) {
       drain_signalfd(sfd);
       if (reap(&child, &report)) {
         send_exited(ctrl, &report, forced);
-        /* Give lingering subreaped orphans a bounded moment to be reaped, then leave. */
+        /* Group policy "kill" reaches beyond the group: descendants that escaped it with setsid
+         * are ours as subreaper, and die with the leader too. */
+        kill_orphans(&child, sfd);
         return 0;
       }
     }
@@ -748,6 +808,7 @@ int main(int argc, char **argv) {
                  signo <= SHEPHERD_MAX_SIGNAL) {
         uint32_t stop_grace = get_u32(p + 4);
         signal_group(&child, signo);
+        for_each_orphan(&child, signo);
         if (signo != SIGKILL) {
           signal_group(&child, SIGCONT);
           int64_t deadline = now_ms() + stop_grace;

@@ -1,9 +1,10 @@
+import { spawn as nodeSpawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ManagedProcess } from '../../manager/index.js';
-import { fixture } from '../helpers/fixtures.js';
+import { FIXTURES_DIR, fixture } from '../helpers/fixtures.js';
 import { expectAllGone, expectNoShepherds, isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -94,6 +95,39 @@ describe('spawn', () => {
     const grandchild = Number(line!.text.split(' ')[2]);
     extraPids.push(grandchild);
     await expectAllGone([grandchild]);
+  });
+
+  it('kills a setsid daemon (outside the group) when the leader exits: the shepherd is its subreaper', async () => {
+    const p = await start(fixture('daemonize'));
+    expect((await p.exited).exitCode).toBe(0);
+    const line = p.output.tail().find((l) => l.text.startsWith('daemon '));
+    const daemon = Number(line!.text.split(' ')[1]);
+    extraPids.push(daemon);
+    await expectAllGone([daemon]);
+  });
+
+  it('kills a setsid daemon on stop', async () => {
+    const p = await start(fixture('daemonize', 'stay'));
+    const line = await waitFor(() => p.output.tail().find((l) => l.text.startsWith('daemon ')), Boolean, { describe: 'daemon line' });
+    const daemon = Number(line!.text.split(' ')[1]);
+    extraPids.push(daemon);
+    expect(isAlive(daemon)).toBe(true);
+    await p.stop();
+    await expectAllGone([daemon]);
+  });
+
+  it('when the manager is SIGKILLed, the shepherd stops the child and its setsid daemon', async () => {
+    const manager = nodeSpawn(process.execPath, [path.join(FIXTURES_DIR, 'nested-manager.mjs'), ...fixture('daemonize', 'stay')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    manager.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const text = await waitFor(() => out, (o) => /manager \d+ \d+/.test(o) && /daemon \d+/.test(o), { describe: 'nested manager and daemon pids' });
+    const [, child, shepherd] = /manager (\d+) (\d+)/.exec(text)!.map(Number);
+    const daemon = Number(/daemon (\d+)/.exec(text)![1]);
+    extraPids.push(child!, shepherd!, daemon);
+    expect([child, shepherd, daemon].every((pid) => isAlive(pid!))).toBe(true);
+    manager.kill('SIGKILL');
+    await new Promise((resolve) => manager.once('close', resolve));
+    await expectAllGone([child!, shepherd!, daemon], 3000);
   });
 
   it('escalates to SIGKILL after the stop timeout and says it had to', async () => {
