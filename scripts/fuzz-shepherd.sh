@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Fuzzes the shepherd's SPAWN parser with libFuzzer + ASan + UBSan (clang from Debian's packages).
+# Usage: scripts/fuzz-shepherd.sh [seconds]   (default 30; FUZZ_SECONDS overrides)
+# Exit status is libFuzzer's: non-zero when it found a crash, leak or sanitizer report, whose
+# reproducer it leaves in native/build/fuzz/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-${FUZZ_SECONDS:-30}}"
+out=native/build/fuzz
+mkdir -p "$out/corpus"
+if ! command -v clang >/dev/null; then
+  echo "fuzz-shepherd: clang not found; install it with: apt-get install -y clang" >&2
+  exit 1
+fi
+clang -g -O1 -std=gnu99 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -Ishepherd shepherd/fuzz/parse-spawn-fuzzer.c -o "$out/parse-spawn-fuzzer"
+# Seed corpus: real SPAWN payloads from the TypeScript encoder (header stripped).
+node --input-type=module -e '
+  import { encodeSpawn } from "./dist/native/protocol.js";
+  import { writeFileSync } from "node:fs";
+  const seeds = [
+    { stdio: [1, 0, 0], killGraceMs: 10000, cwd: "/tmp", argv: ["node", "server.js"], env: ["PATH=/usr/bin", "A=1"] },
+    { stdio: [0, 1, 1], killGraceMs: 0, cwd: "", argv: ["/bin/true"], env: [] },
+    { stdio: [0, 0, 0], killGraceMs: 5, cwd: "/", argv: ["sh", "-c", "echo hi"], env: ["X="] },
+  ];
+  seeds.forEach((s, i) => writeFileSync(`'"$out"'/corpus/seed-${i}`, encodeSpawn(s).subarray(8)));
+'
+cd "$out"
+./parse-spawn-fuzzer -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 corpus
