@@ -8,3 +8,4 @@ export { parseDurationMs } from './duration.js';
 export { parseSizeBytes } from './size.js';
 export type { ConfigInvalidError, ConfigIssue } from './issues.js';
 export type { ConfigInput } from './schema.js';
+export { getSignalName } from './signal.js';

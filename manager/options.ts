@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { constants as osConstants } from 'node:os';
+import { getSignalName } from '../config/index.js';
 import { DroverError } from './errors.js';
 
 /** Output policy of one stream. */
@@ -70,12 +71,9 @@ function validateNonNegative(option: string, value: number): void {
 
 /** Normalizes a signal name (`TERM` or `SIGTERM`) to `SIGTERM` and its number. */
 export function normalizeSignal(option: string, value: unknown): { name: string; signo: number } {
-  if (typeof value === 'string') {
-    const name = value.toUpperCase().startsWith('SIG') ? value.toUpperCase() : `SIG${value.toUpperCase()}`;
-    const signo = (osConstants.signals as Record<string, number | undefined>)[name];
-    if (signo !== undefined) return { name, signo };
-  }
-  return invalid(option, 'a signal name such as SIGTERM', value);
+  const name = typeof value === 'string' ? getSignalName(value) : undefined;
+  if (name === undefined) return invalid(option, 'a signal name such as SIGTERM', value);
+  return { name, signo: (osConstants.signals as Record<string, number>)[name]! };
 }
 
 /**
