@@ -1,4 +1,5 @@
-import type { ClusterEvent, ExitInfo } from '../manager/types.js';
+import { describeExit } from '../manager/index.js';
+import type { ClusterEvent } from '../manager/types.js';
 
 const COLORS = [36, 33, 35, 32, 34, 91, 96, 93, 95, 92];
 
@@ -7,12 +8,6 @@ export function shouldUseColor(stream: NodeJS.WriteStream, env: NodeJS.ProcessEn
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
   return stream.isTTY === true;
-}
-
-function describeExit(exit: ExitInfo): string {
-  if (exit.signal !== null) return `killed by ${exit.signal}${exit.forcedKill ? ' (stop timeout ran out)' : ''}`;
-  if (exit.exitCode !== null) return `exited with code ${exit.exitCode}`;
-  return 'lost';
 }
 
 /** Prints node output prefixed with the node name (one color per node) and lifecycle lines. */

@@ -1,6 +1,6 @@
 import { nextDelayMs } from './backoff.js';
 import { DroverError, isDroverError } from './errors.js';
-import { startManagedProcess, type ManagedProcess, type ProcessResult } from './managed-process.js';
+import { describeExit, startManagedProcess, type ManagedProcess, type ProcessResult } from './managed-process.js';
 import { normalizeSpawnOptions, type NormalizedSpawnOptions } from './options.js';
 import { OutputBuffer, type BufferedLine } from './output-buffer.js';
 import { delay } from './readiness/readiness-check.js';
@@ -55,10 +55,6 @@ function addStats(a: ProcessStats, b: ProcessStats): ProcessStats {
 function toExitInfo(result: ProcessResult): ExitInfo {
   const { error: _error, drainTimedOut: _drain, ...exit } = result;
   return exit;
-}
-
-function describeExit(exit: ExitInfo): string {
-  return exit.signal !== null ? `killed by ${exit.signal}` : exit.exitCode !== null ? `exited with code ${exit.exitCode}` : 'lost';
 }
 
 /**

@@ -3,7 +3,7 @@ export type { ClusterOptions } from './cluster.js';
 export { ClusterNode } from './cluster-node.js';
 export { DroverError, isDroverError } from './errors.js';
 export type { DroverErrorCode, DroverErrorFields } from './errors.js';
-export { ManagedProcess, spawn } from './managed-process.js';
+export { describeExit, ManagedProcess, spawn } from './managed-process.js';
 export type { ProcessResult } from './managed-process.js';
 export type { OutputPolicy, SpawnOptions } from './options.js';
 export { OutputBuffer } from './output-buffer.js';

@@ -15,6 +15,13 @@ export interface ProcessResult extends ExitInfo {
   readonly drainTimedOut: boolean;
 }
 
+/** One phrase for how a run ended: `exited with code 3`, `killed by SIGKILL (stop timeout ran out)`, `lost`. */
+export function describeExit(exit: ExitInfo): string {
+  if (exit.signal !== null) return `killed by ${exit.signal}${exit.forcedKill ? ' (stop timeout ran out)' : ''}`;
+  if (exit.exitCode !== null) return `exited with code ${exit.exitCode}`;
+  return 'lost';
+}
+
 interface Counter {
   bytes: number;
   ops: number;

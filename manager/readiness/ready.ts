@@ -55,13 +55,12 @@ export async function waitForReady(
 ): Promise<void> {
   const started = clock();
   const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
   let outcome: 'timeout' | 'exited' | 'stopped' | undefined;
   const end = (why: 'timeout' | 'exited' | 'stopped') => {
     outcome ??= why;
     controller.abort(new WaitAborted(why));
   };
-  timer = setTimeout(() => end('timeout'), check.timeoutMs);
+  const timer = setTimeout(() => end('timeout'), check.timeoutMs);
   void exited.then(() => end('exited'));
   const onAbort = () => end('stopped');
   signal.addEventListener('abort', onAbort, { once: true });

@@ -1,4 +1,4 @@
-import { spawn as nodeSpawn } from 'node:child_process';
+import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,8 @@ import { waitFor } from '../helpers/wait-for.js';
 
 const started: ManagedProcess[] = [];
 const extraPids: number[] = [];
+/** Nested manager processes; SIGKILLed in afterEach so a failing test leaves none behind. */
+const nestedManagers: ChildProcess[] = [];
 
 async function start(...args: Parameters<typeof spawn>): Promise<ManagedProcess> {
   const p = await spawn(...args);
@@ -18,6 +20,13 @@ async function start(...args: Parameters<typeof spawn>): Promise<ManagedProcess>
 }
 
 afterEach(async () => {
+  for (const manager of nestedManagers.splice(0)) {
+    if (manager.exitCode === null && manager.signalCode === null) {
+      const closed = new Promise((resolve) => manager.once('close', resolve));
+      manager.kill('SIGKILL');
+      await closed;
+    }
+  }
   await Promise.all(started.map((p) => p.stop({ timeoutMs: 1000 })));
   const pids = started.flatMap((p) => [p.pid, ...(p.shepherdPid ? [p.shepherdPid] : [])]).concat(extraPids);
   started.length = 0;
@@ -118,6 +127,7 @@ describe('spawn', () => {
 
   it('when the manager is SIGKILLed, the shepherd stops the child and its setsid daemon', async () => {
     const manager = nodeSpawn(process.execPath, [path.join(FIXTURES_DIR, 'nested-manager.mjs'), ...fixture('daemonize', 'stay')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    nestedManagers.push(manager);
     let out = '';
     manager.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const text = await waitFor(() => out, (o) => /manager \d+ \d+/.test(o) && /daemon \d+/.test(o), { describe: 'nested manager and daemon pids' });
