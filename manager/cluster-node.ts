@@ -204,7 +204,7 @@ export class ClusterNode {
    * Sends a signal to the current run (fault injection: `kill('SIGKILL')` triggers the restart
    * policy like a crash). Returns false when nothing runs.
    */
-  kill(signal = 'SIGTERM', options: { scope?: 'leader' | 'group' } = {}): boolean {
+  kill(signal: string | number = 'SIGTERM', options: { scope?: 'leader' | 'group' } = {}): boolean {
     return this.process?.kill(signal, options) ?? false;
   }
 

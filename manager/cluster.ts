@@ -116,6 +116,11 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     await Promise.all(this.requireNodes(name).map((n) => n.start()));
   }
 
+  async killNode(name: string, signal: string | number): Promise<number> {
+    const nodes = this.requireNodes(name);
+    return nodes.filter((n) => n.kill(signal, { scope: 'group' })).length;
+  }
+
   tail(name: string, limit: number): OutputLine[] {
     return this.requireNodes(name)
       .flatMap((n) => n.output.tail(limit))

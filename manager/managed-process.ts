@@ -111,7 +111,7 @@ export class ManagedProcess {
    * Returns false once the exit is known: a reaped pid is never signalled.
    * @throws {DroverError} ERR_INVALID_OPTION for an unknown signal.
    */
-  kill(signal: string = 'SIGTERM', options: { scope?: 'leader' | 'group' } = {}): boolean {
+  kill(signal: string | number = 'SIGTERM', options: { scope?: 'leader' | 'group' } = {}): boolean {
     const { signo } = normalizeSignal('signal', signal);
     if (this.result !== null) return false;
     this.client.signal(signo, options.scope === 'group' ? SCOPE_GROUP : SCOPE_LEADER);

@@ -71,6 +71,12 @@ function validateNonNegative(option: string, value: number): void {
 
 /** Normalizes a signal name (`TERM` or `SIGTERM`) to `SIGTERM` and its number. */
 export function normalizeSignal(option: string, value: unknown): { name: string; signo: number } {
+  if (typeof value === 'number') {
+    // Realtime signals have no name in os.constants; 1..64 is Linux's range (signal(7)).
+    if (!Number.isInteger(value) || value < 1 || value > 64) return invalid(option, 'a signal number from 1 to 64', value);
+    const known = Object.entries(osConstants.signals).find(([, signo]) => signo === value);
+    return { name: known?.[0] ?? `SIG${value}`, signo: value };
+  }
   const name = typeof value === 'string' ? getSignalName(value) : undefined;
   if (name === undefined) return invalid(option, 'a signal name such as SIGTERM', value);
   return { name, signo: (osConstants.signals as Record<string, number>)[name]! };

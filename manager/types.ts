@@ -255,6 +255,13 @@ export interface ClusterController {
   restartNode(name: string): Promise<void>;
   stopNode(name: string): Promise<void>;
   startNode(name: string): Promise<void>;
+  /**
+   * Sends `signal` (a name such as `SIGUSR1`, or a number) to the process group of every running
+   * replica of node `name`. Resolves to the number of replicas signalled. The supervisor treats a
+   * resulting exit like any other (restart policy applies).
+   * @throws DroverError `ERR_UNKNOWN_NODE`, `ERR_INVALID_OPTION` for an unknown signal.
+   */
+  killNode(name: string, signal: string | number): Promise<number>;
   /** Output lines of a node (all replicas), oldest first, at most `limit`. */
   tail(name: string, limit: number): OutputLine[];
   stop(): Promise<void>;

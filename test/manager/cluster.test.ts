@@ -76,6 +76,18 @@ describe('Cluster', () => {
     expect(backoff).toMatchObject({ exit: { signal: 'SIGKILL', exitCode: null } });
   });
 
+  it('killNode signals every replica by name or number, and rejects unknown signals and nodes', async () => {
+    const cluster = track(new Cluster(makeCluster([makeNode('a', fixture('forever'), { ready: { kind: 'log', pattern: 'ready', stream: 'both', count: 1, timeoutMs: 5000 } })])));
+    await cluster.start();
+    const a = cluster.node('a');
+    await expect(cluster.killNode('a', 'SIGNOPE')).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    await expect(cluster.killNode('a', 65)).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    await expect(cluster.killNode('zz', 'SIGKILL')).rejects.toMatchObject({ code: 'ERR_UNKNOWN_NODE' });
+    expect(await cluster.killNode('a', 9)).toBe(1);
+    await waitFor(() => ({ state: a.state, restarts: a.restarts }), (s) => s.state === 'ready' && s.restarts === 1, { describe: 'a restarted after SIGKILL' });
+    expect(a.snapshot().lastExit).toMatchObject({ signal: 'SIGKILL' });
+  });
+
   it('marks a node failed after more than maxRestarts in the window', async () => {
     const cluster = track(new Cluster(makeCluster([makeNode('crashy', fixture('exit-with', 3), { restart: { maxRestarts: 2 } })])));
     // The node becomes ready (no check) and then keeps crashing.

@@ -157,6 +157,10 @@ export class FakeClusterController implements ClusterController {
     return Promise.reject(new Error('not supported by the fake controller'));
   }
 
+  killNode(): Promise<number> {
+    return Promise.reject(new Error('not supported by the fake controller'));
+  }
+
   startNode(): Promise<void> {
     return Promise.reject(new Error('not supported by the fake controller'));
   }
