@@ -35,7 +35,9 @@ export type DroverErrorCode =
   /** The cluster or process was stopped while the operation waited. */
   | 'ERR_STOPPED'
   /** The control API could not be reached or answered with an error. */
-  | 'ERR_CONTROL_API';
+  | 'ERR_CONTROL_API'
+  /** getsockopt(SO_PEERCRED) failed on a control-API connection (`errno` names the cause). */
+  | 'ERR_PEER_CRED';
 
 export interface DroverErrorFields {
   node?: string;
