@@ -3,11 +3,41 @@ import type { ClusterEvent } from '../manager/types.js';
 
 const COLORS = [36, 33, 35, 32, 34, 91, 96, 93, 95, 92];
 
-/** Whether to color output: NO_COLOR wins, FORCE_COLOR forces, else a TTY. */
-export function shouldUseColor(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): boolean {
+/** Whether to color output: NO_COLOR (non-empty) wins, FORCE_COLOR (not `0`) forces, else a TTY. */
+export function shouldUseColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
-  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false') return true;
   return stream.isTTY === true;
+}
+
+/** Wraps `text` in an SGR color when `color` is on. */
+export function paint(text: string, sgr: number | string, color: boolean): string {
+  return color ? `\x1b[${sgr}m${text}\x1b[0m` : text;
+}
+
+/** `HH:MM:SS.mmm` in local time. */
+export function formatClock(time: number): string {
+  const d = new Date(time);
+  const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** Where finished lines go: a plain stream, or a {@link StatusView} that keeps a footer below them. */
+export interface LineSink {
+  writeLine(line: string): void;
+}
+
+/** Writes each line to a stream. */
+export function createStreamSink(out: NodeJS.WritableStream): LineSink {
+  return { writeLine: (line) => void out.write(`${line}\n`) };
+}
+
+export interface PrinterOptions {
+  readonly color: boolean;
+  /** Prefix every line with the local time it was read (`HH:MM:SS.mmm`). @default false */
+  readonly timestamps?: boolean;
+  /** Epoch-ms clock for drover's own lines. @default Date.now */
+  readonly clock?: () => number;
 }
 
 /** Prints node output prefixed with the node name (one color per node) and lifecycle lines. */
@@ -16,25 +46,36 @@ export class Printer {
   private readonly colorOf = new Map<string, number>();
   /** `restarting` arrives just before the `backoff` state that carries the exit: print them as one line. */
   private readonly pendingRestart = new Map<string, string>();
+  private readonly color: boolean;
+  private readonly timestamps: boolean;
+  private readonly clock: () => number;
 
   constructor(
-    private readonly out: NodeJS.WritableStream,
+    private readonly sink: LineSink,
     nodeNames: readonly string[],
-    private readonly color: boolean,
+    options: PrinterOptions,
   ) {
+    this.color = options.color;
+    this.timestamps = options.timestamps ?? false;
+    this.clock = options.clock ?? Date.now;
     this.width = Math.max(6, ...nodeNames.map((n) => n.length));
     nodeNames.forEach((name, i) => this.colorOf.set(name, COLORS[i % COLORS.length]!));
   }
 
   /** A line from drover itself. */
   info(text: string): void {
-    this.write('drover', 1, text);
+    this.write('drover', 1, text, this.clock());
+  }
+
+  /** A line of a node's output. */
+  output(node: string, text: string, time: number): void {
+    this.write(node, this.colorOf.get(node) ?? 0, text, time);
   }
 
   event(event: ClusterEvent): void {
     switch (event.type) {
       case 'output':
-        this.write(event.node, this.colorOf.get(event.node) ?? 0, event.line.text);
+        this.output(event.node, event.line.text, event.line.time);
         return;
       case 'restarting':
         if (event.reason !== 'manual') this.pendingRestart.set(event.node, `restarting in ${event.delayMs} ms (attempt ${event.attempt})`);
@@ -67,9 +108,9 @@ export class Printer {
     }
   }
 
-  private write(name: string, color: number, text: string): void {
-    const label = name.padEnd(this.width);
-    const prefix = this.color ? `\x1b[${color}m${label} |\x1b[0m` : `${label} |`;
-    this.out.write(`${prefix} ${text}\n`);
+  private write(name: string, color: number, text: string, time: number): void {
+    const label = `${name.padEnd(this.width)} |`;
+    const stamp = this.timestamps ? `${paint(formatClock(time), 2, this.color)} ` : '';
+    this.sink.writeLine(`${stamp}${paint(label, color, this.color)} ${text}`);
   }
 }
