@@ -1,5 +1,4 @@
 import readline from 'node:readline';
-import { getSignalName } from '../config/index.js';
 import { DroverError, isDroverError } from '../manager/errors.js';
 import type { NodeState } from '../manager/types.js';
 import { request, requestJson } from './control-client.js';
@@ -118,7 +117,8 @@ export type NodeAction = 'start' | 'stop' | 'restart' | 'kill';
 const DONE: Record<Exclude<NodeAction, 'kill'>, string> = { start: 'started', stop: 'stopped', restart: 'restarted' };
 
 /** A signal name (any case, `SIG` optional) or number 1..64, normalized; throws naming `--signal`. */
-export function normalizeSignalOption(value: string): string {
+export async function normalizeSignalOption(value: string): Promise<string> {
+  const { getSignalName } = await import('../config/index.js'); // loaded on use: zod is slow to import
   if (/^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 64) return value;
   const name = getSignalName(value);
   if (name === undefined) {
@@ -134,7 +134,7 @@ export function normalizeSignalOption(value: string): string {
  */
 export async function runNodeAction(options: { file: string; nodes: readonly string[]; action: NodeAction; signal: string | null }): Promise<number> {
   const paths = getStatePaths(options.file);
-  const signal = options.action === 'kill' ? normalizeSignalOption(options.signal ?? 'SIGKILL') : null;
+  const signal = options.action === 'kill' ? await normalizeSignalOption(options.signal ?? 'SIGKILL') : null;
   const before = await getCluster(options.file);
   validateNodeNames(before, options.nodes, options.file);
   const query = signal === null ? '' : `?signal=${encodeURIComponent(signal)}`;

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { loadConfig, parseDurationMs } from '../config/index.js';
 import { DroverError } from '../manager/errors.js';
-import { runDown, runLogs, runNodeAction, type NodeAction, runPs } from './client-commands.js';
+import type { NodeAction } from './client-commands.js';
 import { EXIT_CODE_HELP, EXIT_INTERNAL, EXIT_NODE_FAILED, EXIT_USAGE } from './exit-codes.js';
-import { runUp } from './up.js';
-import { runValidate } from './validate.js';
+
+// Command modules load on use: a client command never pays for the OpenTelemetry SDK `up` loads.
+const loadClient = () => import('./client-commands.js');
 
 /** Codes that mean the user has something to fix (exit 1); other DroverErrors are node failures (exit 2). */
 const USER_ERRORS = new Set(['ERR_CONFIG_INVALID', 'ERR_CONFIG_READ', 'ERR_INVALID_OPTION', 'ERR_UNKNOWN_NODE', 'ERR_CONTROL_API']);
@@ -39,15 +39,14 @@ async function run(file: string, action: () => Promise<number>): Promise<void> {
 }
 
 /** A duration flag (`30s`, `1.5m`, `250ms`, or milliseconds) in ms; the error names the flag. */
-function coerceDuration(flag: string): (value: unknown) => number | undefined {
-  return (value) => {
-    if (value === undefined) return undefined;
-    try {
-      return parseDurationMs(typeof value === 'string' && /^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
-    } catch {
-      throw new DroverError('ERR_INVALID_OPTION', `Expected \`--${flag}\` to be a duration such as 30s, 1.5m, 250ms or a number of milliseconds, got ${JSON.stringify(value)} (${typeof value})`);
-    }
-  };
+async function parseDurationFlag(flag: string, value: unknown): Promise<number | null> {
+  if (value === undefined) return null;
+  const { parseDurationMs } = await import('../config/index.js');
+  try {
+    return parseDurationMs(typeof value === 'string' && /^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
+  } catch {
+    throw new DroverError('ERR_INVALID_OPTION', `Expected \`--${flag}\` to be a duration such as 30s, 1.5m, 250ms or a number of milliseconds, got ${JSON.stringify(value)} (${typeof value})`);
+  }
 }
 
 const fileOption = {
@@ -92,7 +91,7 @@ function nodeAction(action: NodeAction, describe: string): CommandModule<{ file:
       return b as unknown as Argv<NodeActionArgs>;
     },
     handler: (argv) =>
-      run(argv.file, () => runNodeAction({ file: argv.file, nodes: argv.nodes ?? [], action, signal: argv.signal ?? null })),
+      run(argv.file, async () => (await loadClient()).runNodeAction({ file: argv.file, nodes: argv.nodes ?? [], action, signal: argv.signal ?? null })),
   };
 }
 
@@ -112,13 +111,13 @@ await yargs(hideBin(process.argv))
         .example('$0 up -f examples/ring/drover.yaml', 'run the example ring in this terminal')
         .example('$0 up -d', 'start ./drover.yaml in the background, wait until ready')
         .example('$0 up --no-tty -t', 'plain, timestamped output (for logs and CI)'),
-    (argv) => run(argv.file, () => runUp({ file: argv.file, strict: argv.strict, detach: argv.detach, timestamps: argv.timestamps, tty: argv.tty })),
+    (argv) => run(argv.file, async () => (await import('./up.js')).runUp({ file: argv.file, strict: argv.strict, detach: argv.detach, timestamps: argv.timestamps, tty: argv.tty })),
   )
   .command(
     'ps',
     'list nodes: name, replica, state, pid, restarts, uptime, ports, error',
     (y) => y.option('json', jsonOption).example('$0 ps', 'table of the nodes').example('$0 ps --json', 'the same as JSON rows'),
-    (argv) => run(argv.file, () => runPs({ file: argv.file, json: argv.json })),
+    (argv) => run(argv.file, async () => (await loadClient()).runPs({ file: argv.file, json: argv.json })),
   )
   .command(
     'logs [nodes..]',
@@ -136,17 +135,17 @@ await yargs(hideBin(process.argv))
         .example('$0 logs a b --since 30s --stream stderr', "stderr of a and b from the last 30 s")
         .example('$0 logs --json -n all', 'everything buffered, as NDJSON'),
     (argv) =>
-      run(argv.file, () => {
+      run(argv.file, async () => {
         const lines = argv.lines === 'all' ? null : Number(argv.lines);
         if (lines !== null && !(Number.isSafeInteger(lines) && lines >= 0)) {
           throw new DroverError('ERR_INVALID_OPTION', `Expected \`--lines\` to be a whole number ≥ 0 or "all", got ${JSON.stringify(argv.lines)} (string)`);
         }
-        return runLogs({
+        return (await loadClient()).runLogs({
           file: argv.file,
           nodes: argv.nodes ?? [],
           lines,
           follow: argv.follow,
-          sinceMs: coerceDuration('since')(argv.since) ?? null,
+          sinceMs: await parseDurationFlag('since', argv.since),
           stream: argv.stream ?? null,
           json: argv.json,
           timestamps: argv.timestamps,
@@ -165,7 +164,7 @@ await yargs(hideBin(process.argv))
         .option('timeout', { type: 'string', describe: 'after this long, SIGKILL the nodes still stopping (30s, 1m …)' })
         .example('$0 down', 'stop the cluster of ./drover.yaml')
         .example('$0 down --timeout 5s -f examples/ring/drover.yaml', 'stop the ring; SIGKILL what is still running after 5 s'),
-    (argv) => run(argv.file, async () => runDown({ file: argv.file, timeoutMs: coerceDuration('timeout')(argv.timeout) ?? null })),
+    (argv) => run(argv.file, async () => (await loadClient()).runDown({ file: argv.file, timeoutMs: await parseDurationFlag('timeout', argv.timeout) })),
   )
   .command(
     'validate',
@@ -176,12 +175,12 @@ await yargs(hideBin(process.argv))
         .option('json', { ...jsonOption, describe: 'print { valid, errors, warnings, … } as JSON' })
         .example('$0 validate -f drover.yaml --strict', 'validate strictly')
         .example('$0 validate --json', 'machine-readable result'),
-    (argv) => run(argv.file, () => runValidate({ file: argv.file, strict: argv.strict, json: argv.json })),
+    (argv) => run(argv.file, async () => (await import('./validate.js')).runValidate({ file: argv.file, strict: argv.strict, json: argv.json })),
   )
   .completion('completion', 'print a bash/zsh completion script (source it from ~/.bashrc or ~/.zshrc)', (current: string, argv: { _: unknown[]; file?: string }, defaultCompletion: () => void, done: (completions: string[]) => void) => {
-    const command = String(argv._[1] ?? '');
+    const command = String(argv._[0] ?? '');
     if (NODE_COMMANDS.has(command) && !current.startsWith('-')) {
-      loadConfig(argv.file ?? 'drover.yaml').then(
+      import('../config/index.js').then(({ loadConfig }) => loadConfig(argv.file ?? 'drover.yaml')).then(
         ({ spec }) => done(spec.nodes.map((n) => n.name)),
         () => done([]), // no readable config here: nothing to offer
       );
