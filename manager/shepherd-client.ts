@@ -114,7 +114,7 @@ export class ShepherdClient {
         // manager decides how to stop. fd 3 is the control socket.
         detached: true,
         stdio: ['ignore', 'ignore', 'pipe', shepherdFd],
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SHEPHERD_VERBOSITY: process.env.DROVER_SHEPHERD_VERBOSITY ?? '1' },
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SHEPHERD_VERBOSITY: process.env.DROVER_SHEPHERD_VERBOSITY ?? '1', ...getSanitizerEnv() },
       });
     } catch (error) {
       closeFd(shepherdFd);
@@ -279,6 +279,16 @@ export class ShepherdClient {
     this.watcher = null;
     watcher?.close();
   }
+}
+
+/** ASan/UBSan settings reach a sanitizer-built shepherd (npm run sanitize); nothing else leaks in. */
+function getSanitizerEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return env;
 }
 
 function encodeSpawnOrThrow(message: SpawnMessage): Buffer {
