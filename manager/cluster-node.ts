@@ -419,7 +419,7 @@ export class ClusterNode {
     this.restartCount++;
     const delayMs = nextDelayMs(this.attempt, restart.backoff, this.random);
     this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.clock(), attempt: this.attempt, delayMs, reason });
-    this.setState('backoff', exit ? { exit } : {});
+    this.setState('backoff', { ...(exit ? { exit } : {}), ...(cause ? { error: cause } : {}) });
     try {
       await delay(delayMs, signal);
       return true;
