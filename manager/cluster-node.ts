@@ -24,13 +24,13 @@ import type {
 
 /** Allowed state transitions (one choke point: {@link ClusterNode.setState}). */
 const TRANSITIONS: Readonly<Record<NodeState, readonly NodeState[]>> = {
-  pending: ['starting', 'stopped'],
+  pending: ['starting', 'stopped', 'failed'],
   starting: ['running', 'backoff', 'failed', 'stopped', 'exited'],
   running: ['ready', 'stopping', 'backoff', 'exited', 'failed', 'stopped'],
   ready: ['stopping', 'backoff', 'exited', 'failed', 'stopped'],
   stopping: ['stopped', 'failed'],
   backoff: ['starting', 'stopped', 'failed'],
-  stopped: ['starting'],
+  stopped: ['starting', 'failed'],
   exited: ['starting', 'stopped'],
   failed: ['starting', 'stopped'],
 };
@@ -94,7 +94,8 @@ export class ClusterNode {
   /** Output of every run of this node, one ring buffer across restarts. */
   readonly output: OutputBuffer;
   private portMap: Readonly<Record<string, number>> = Object.freeze({});
-  private pendingStopReport: StopReport | null = null;
+  /** Clock time of the current stop request while its process is being stopped, else null. */
+  private stopStartedAt: number | null = null;
   private livenessFailed = false;
   /** Why the last liveness restart happened (shown in the restart-limit error). */
   private lastLivenessMessage: string | null = null;
@@ -252,19 +253,24 @@ export class ClusterNode {
       const process = this.process;
       if (process !== null && process.exitResult === null) {
         this.setState('stopping');
-        this.pendingStopReport = await this.stopWithProgress(process);
+        await this.stopWithProgress(process);
       }
       await this.loop;
-      this.pendingStopReport = null;
+      this.stopStartedAt = null;
       if (this.currentState === 'pending') this.setState('stopped');
     })();
     return this.stopping;
   }
 
+  private createStopReport(exit: ExitInfo): StopReport {
+    return { signal: this.options.spec.stop.signal, waitedMs: this.clock() - this.stopStartedAt!, forcedKill: exit.forcedKill };
+  }
+
   /** Stops `process`, emitting a `stopping` progress event every interval while it is still alive. */
-  private async stopWithProgress(process: ManagedProcess): Promise<StopReport> {
+  private async stopWithProgress(process: ManagedProcess): Promise<void> {
     const { signal, timeoutMs } = this.options.spec.stop;
     const started = this.clock();
+    this.stopStartedAt = started;
     const intervalMs = this.options.stopProgressIntervalMs ?? 1000;
     const command = this.spawnArgv ?? this.options.spec.command;
     const timer = setInterval(() => {
@@ -285,8 +291,7 @@ export class ClusterNode {
       });
     }, intervalMs);
     try {
-      const result = await process.stop();
-      return { signal, waitedMs: this.clock() - started, forcedKill: result.forcedKill };
+      await process.stop();
     } finally {
       clearInterval(timer);
     }
@@ -495,9 +500,9 @@ export class ClusterNode {
       run: this.run,
       ...(extra.exit ? { exit: extra.exit } : {}),
       ...(extra.error ? { error: { code: extra.error.code, message: extra.error.message } } : {}),
-      ...(to === 'stopped' && this.pendingStopReport !== null ? { stop: this.pendingStopReport } : {}),
+      ...(to === 'stopped' && this.stopStartedAt !== null && extra.exit ? { stop: this.createStopReport(extra.exit) } : {}),
     };
-    if (to === 'stopped') this.pendingStopReport = null;
+    if (to === 'stopped') this.stopStartedAt = null;
     this.options.emit(event);
     for (const waiter of [...this.waiters]) {
       const decision = waiter.decide(to, extra);
