@@ -138,9 +138,13 @@ interface ReadyInput {
   initialDelay?: unknown;
 }
 
+/** argv: the program must be named; later arguments may be empty (`redis-server --save ""`). */
 const commandArgvSchema = z
-  .array(nonEmptyString(), { error: 'an array of strings' })
-  .min(1, { error: 'a non-empty array of strings' });
+  .array(z.string({ error: 'a string' }).regex(NO_NUL_PATTERN, { error: 'a string without NUL characters' }), { error: 'an array of strings' })
+  .min(1, { error: 'a non-empty array of strings' })
+  .superRefine((argv, ctx) => {
+    if (argv[0] === '') ctx.addIssue({ code: 'custom', path: [0], input: '', message: 'a non-empty string' });
+  });
 
 const logReadySchema = z.object(
   {

@@ -216,7 +216,7 @@ describe('normalizeConfig: errors', () => {
       nodes: {
         a: { command: [], restart: { policy: 'sometimes', backoff: { jitter: 2 } } },
         b: {
-          command: ['node', ''],
+          command: ['', 'x'],
           ready: { tcp: { port: 70_000 }, timeout: '5 minutes' },
           output: { maxBytes: '1MB' },
         },
@@ -228,7 +228,7 @@ describe('normalizeConfig: errors', () => {
       { path: 'nodes.a.command', message: 'expected a non-empty array of strings, got [] (array)' },
       { path: 'nodes.a.restart.policy', message: 'expected one of no, on-failure, always, got "sometimes" (string)' },
       { path: 'nodes.a.restart.backoff.jitter', message: 'expected a number from 0 to 1, got 2 (number)' },
-      { path: 'nodes.b.command.1', message: 'expected a non-empty string, got "" (string)' },
+      { path: 'nodes.b.command.0', message: 'expected a non-empty string, got "" (string)' },
       { path: 'nodes.b.ready.tcp.port', message: 'expected an integer from 1 to 65535, got 70000 (number)' },
       { path: 'nodes.b.ready.timeout', message: expect.stringContaining('got "5 minutes" (string); unit "minutes" is not one of ms, s, m, h') },
       { path: 'nodes.b.output.maxBytes', message: expect.stringContaining('got "1MB" (string); unit "MB" is not one of B, KiB, MiB, GiB') },
