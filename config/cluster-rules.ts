@@ -5,14 +5,27 @@
  */
 import { getClosestMatch } from './closest-match.js';
 import { describeValue, formatPath, type ConfigIssue } from './issues.js';
-import type { ValidatedConfig, ValidatedNode } from './schema.js';
+import type { ValidatedConfig, ValidatedNode, ValidatedReady } from './schema.js';
 import { getTemplateReferences } from './template.js';
 
 type Path = readonly PropertyKey[];
 
 /** Every cross-field problem of a schema-valid config. */
 export function validateClusterRules(config: ValidatedConfig): ConfigIssue[] {
-  return [...validatePortNames(config), ...validateDependencies(config), ...validateTemplates(config)];
+  return [...validatePortNames(config), ...validateDependencies(config), ...validateTemplates(config), ...validateExitChecks(config)];
+}
+
+/** `exit` ends the process it waits for, so it cannot be one of several checks in all/any. */
+function validateExitChecks(config: ValidatedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const visit = (ready: ValidatedReady, path: Path, nested: boolean): void => {
+    if (nested && ready.exit !== undefined) {
+      issues.push({ path: formatPath([...path, 'exit']), message: 'expected exit only as the whole ready check (for jobs), not inside all/any' });
+    }
+    for (const kind of ['all', 'any'] as const) ready[kind]?.forEach((check, index) => visit(check, [...path, kind, index], true));
+  };
+  for (const [name, node] of Object.entries(config.nodes)) if (node.ready) visit(node.ready, ['nodes', name, 'ready'], false);
+  return issues;
 }
 
 function issue(path: Path, expected: string, received: unknown, hint?: string): ConfigIssue {

@@ -110,6 +110,7 @@ function joinWithOr(words: readonly string[]): string {
 
 /** A tcp port given as a template: exactly one `{{ports.x}}` or `{{nodes.b.ports.x}}`. */
 const PORT_TEMPLATE_PATTERN = /^\{\{\s*(ports\.[^{}\s]+|nodes\.[^{}\s]+\.ports\.[^{}\s]+)\s*\}\}$/;
+const TCP_PORT_EXPECTED = 'an integer from 1 to 65535 or a port template such as "{{ports.http}}"';
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
 function regexSource(description: string) {
@@ -177,8 +178,8 @@ const tcpReadySchema = z.object(
   {
     host: nonEmptyString().optional().meta({ description: 'Host to connect to. Default "127.0.0.1".' }),
     port: z
-      .union([integer('an integer from 1 to 65535', 1, 65_535), z.string().regex(PORT_TEMPLATE_PATTERN)], {
-        error: 'an integer from 1 to 65535 or a port template such as "{{ports.http}}"',
+      .union([integer('an integer from 1 to 65535', 1, 65_535), z.string().regex(PORT_TEMPLATE_PATTERN, { error: TCP_PORT_EXPECTED })], {
+        error: TCP_PORT_EXPECTED,
       })
       .meta({ description: 'TCP port that must accept a connection: a number or "{{ports.<name>}}".' }),
   },
