@@ -10,6 +10,7 @@ import type {
   ClusterSnapshot,
   ExitInfo,
   NodeSnapshot,
+  ResolvedConfig,
   NodeState,
   OutputLine,
   ProcessStats,
@@ -41,6 +42,7 @@ export function createNode(overrides: Partial<NodeSnapshot> & { name: string }):
     lastExit: null,
     error: null,
     stats: createStats(),
+    ports: {},
     ...overrides,
   };
 }
@@ -75,6 +77,14 @@ export class FakeClusterController implements ClusterController {
   constructor(name: string, nodes: NodeSnapshot[]) {
     this.name = name;
     this.nodes = nodes;
+  }
+
+  async scale(): Promise<void> {
+    throw new Error('FakeClusterController.scale is not used by telemetry tests');
+  }
+
+  resolvedConfig(): ResolvedConfig {
+    return { name: this.name, configPath: null, onNodeFailure: 'continue', nodes: [] };
   }
 
   get observerCount(): number {
