@@ -72,6 +72,8 @@ function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string, 
     restart,
     stop,
     output,
+    pty = false,
+    limits = {},
   } = copyOptions(input);
   return {
     name,
@@ -87,6 +89,9 @@ function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string, 
     replicas,
     dependsOn: normalizeDependsOn(dependsOn),
     liveness: liveness === undefined ? null : normalizeLivenessSpec(liveness),
+    // Present only when asked for, so specs without them stay as they were.
+    ...(pty === false ? {} : { pty: pty === true ? true : { columns: pty.columns ?? 80, rows: pty.rows ?? 24 } }),
+    ...(Object.keys(limits).length === 0 ? {} : { limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) }),
   };
 }
 

@@ -365,6 +365,47 @@ const outputSchema = z.object(
   { error: 'an object with maxLines, maxBytes' },
 );
 
+/** One limit: a count, a size string ("2GiB", for byte limits), or "unlimited". */
+const limitValueSchema = z
+  .union([z.literal('unlimited'), z.number(), z.string()], { error: 'a non-negative integer, a size such as "2GiB", or "unlimited"' })
+  .transform((value, ctx) => {
+    if (value === 'unlimited') return value;
+    const result = getSizeResult(value);
+    if (result.ok && Number.isSafeInteger(result.bytes)) return result.bytes;
+    ctx.issues.push({ code: 'custom', input: value, message: 'a non-negative integer, a size such as "2GiB", or "unlimited"' });
+    return z.NEVER;
+  });
+
+const limitSchema = z.union(
+  [limitValueSchema, z.object({ soft: limitValueSchema, hard: limitValueSchema }, { error: 'an object with soft and hard' }).strict()],
+  { error: 'a limit (number, size or "unlimited") or { soft, hard }' },
+);
+
+/** setrlimit(2) resources by their prlimit(1) names. */
+export const RESOURCE_LIMIT_KEYS = [
+  'cpu', 'fsize', 'data', 'stack', 'core', 'rss', 'nproc', 'nofile', 'memlock', 'as', 'locks', 'sigpending', 'msgqueue', 'nice', 'rtprio', 'rttime',
+] as const;
+
+const limitsSchema = z
+  .object(Object.fromEntries(RESOURCE_LIMIT_KEYS.map((key) => [key, limitSchema.optional()])) as Record<(typeof RESOURCE_LIMIT_KEYS)[number], z.ZodOptional<typeof limitSchema>>, {
+    error: `an object with ${RESOURCE_LIMIT_KEYS.join(', ')}`,
+  })
+  .meta({ description: 'Resource limits set with setrlimit(2) in the child before exec (prlimit names): a number, a size string, "unlimited", or { soft, hard }.' });
+
+const ptySchema = z.union(
+  [
+    z.boolean(),
+    z.object(
+      {
+        columns: integer('an integer from 1 to 65535', 1, 65535).optional().meta({ description: 'Terminal width. Default 80.' }),
+        rows: integer('an integer from 1 to 65535', 1, 65535).optional().meta({ description: 'Terminal height. Default 24.' }),
+      },
+      { error: 'an object with columns, rows' },
+    ),
+  ],
+  { error: 'true, false, or { columns, rows }' },
+);
+
 const envSchema = z.record(
   z.string().regex(ENV_NAME_PATTERN, { error: 'an environment variable name (non-empty, without "=")' }),
   z.union([z.string(), z.number(), z.boolean()], { error: 'a string, number or boolean' }).transform((value, ctx) => {
@@ -416,8 +457,10 @@ const nodeSchema = z
       restart: optionalSection(restartSchema, 'Restart policy and backoff.'),
       stop: optionalSection(stopSchema, 'How to stop the node.'),
       output: optionalSection(outputSchema, 'Output ring buffer bounds.'),
+      pty: ptySchema.optional().meta({ description: 'Run the command on a pseudo-terminal (its output is one stream, stdout). Default false.' }),
+      limits: optionalSection(limitsSchema, 'Resource limits (setrlimit) for the command.'),
     },
-    { error: 'an object with command and optional shell, cwd, env, env_file, ports, replicas, dependsOn, ready, liveness, restart, stop, output' },
+    { error: 'an object with command and optional shell, cwd, env, env_file, ports, replicas, dependsOn, ready, liveness, restart, stop, output, pty, limits' },
   )
   .superRefine((node, ctx) => {
     const { command, shell } = node;

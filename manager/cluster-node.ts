@@ -171,6 +171,8 @@ export class ClusterNode {
       env: { ...spec.env, ...this.droverEnv() },
       stop: { signal: spec.stop.signal, timeoutMs: spec.stop.timeoutMs },
       output: { maxLines: spec.output.maxLines, maxBytes: spec.output.maxBytes, maxLineBytes: MAX_LINE_BYTES },
+      pty: spec.pty ?? false,
+      limits: spec.limits ?? {},
     });
   }
 

@@ -4,6 +4,8 @@
  * `src/types` for the same reason).
  */
 
+import type { ResourceLimits } from './options.js';
+
 /** Node lifecycle states (DESIGN.md "CLI contract"). */
 export type NodeState =
   | 'pending'
@@ -163,6 +165,10 @@ export interface NodeSpec {
   readonly dependsOn: Readonly<Record<string, DependencyCondition>>;
   /** Periodic health probe after ready, or null. @default null */
   readonly liveness: LivenessSpec | null;
+  /** Run on a pseudo-terminal (`true` = 80x24); output arrives as stdout. @default false */
+  readonly pty?: boolean | { readonly columns: number; readonly rows: number };
+  /** setrlimit(2) limits for the child, by prlimit name (see `SpawnOptions.limits`). @default {} */
+  readonly limits?: Readonly<ResourceLimits>;
 }
 
 /** A cluster, fully normalized; what `config/` produces and `Cluster` consumes. */
