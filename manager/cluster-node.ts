@@ -32,6 +32,8 @@ export interface ClusterNodeOptions {
   readonly clusterName: string;
   /** Receives every lifecycle event of this node. */
   readonly emit: (event: ClusterEvent) => void;
+  /** Extra child environment per run, asked right before each spawn (telemetry's TRACEPARENT). */
+  readonly getSpawnEnvironment?: (node: string, replica: number, run: number) => Readonly<Record<string, string>> | undefined;
   readonly clock?: () => number;
   readonly random?: () => number;
 }
@@ -50,6 +52,12 @@ function zeroStats(): ProcessStats {
 function addStats(a: ProcessStats, b: ProcessStats): ProcessStats {
   const add = (x: { bytes: number; ops: number }, y: { bytes: number; ops: number }) => ({ bytes: x.bytes + y.bytes, ops: x.ops + y.ops });
   return { ...a, stdin: add(a.stdin, b.stdin), stdout: add(a.stdout, b.stdout), stderr: add(a.stderr, b.stderr) };
+}
+
+/** `options` with `extra` variables added to the child's env (replacing same-named ones). */
+function withExtraEnv(options: NormalizedSpawnOptions, extra: Readonly<Record<string, string>>): NormalizedSpawnOptions {
+  const kept = options.env.filter((entry) => !Object.hasOwn(extra, entry.slice(0, entry.indexOf('='))));
+  return { ...options, env: [...kept, ...Object.entries(extra).map(([key, value]) => `${key}=${value}`)] };
 }
 
 function toExitInfo(result: ProcessResult): ExitInfo {
@@ -322,7 +330,8 @@ export class ClusterNode {
       const firstSeq = this.output.nextSequence;
       let process: ManagedProcess;
       try {
-        process = await startManagedProcess(this.spawnOptions, this.output);
+        const extraEnv = this.options.getSpawnEnvironment?.(this.name, this.replica, this.run);
+        process = await startManagedProcess(extraEnv ? withExtraEnv(this.spawnOptions, extraEnv) : this.spawnOptions, this.output);
       } catch (error) {
         const droverError = isDroverError(error) ? error : new DroverError('ERR_SPAWN_FAILED', String(error), { cause: error });
         if (PERMANENT_SPAWN_ERRORS.has(droverError.code) || !shouldRestart(this.options.spec.restart.policy, { exitCode: null })) {

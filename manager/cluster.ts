@@ -42,6 +42,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
           replica: 0,
           clusterName: spec.name,
           emit,
+          getSpawnEnvironment: (node, replica, run) => this.getSpawnEnvironment(node, replica, run),
           ...(options.clock ? { clock: options.clock } : {}),
           ...(options.random ? { random: options.random } : {}),
         }),
@@ -142,6 +143,20 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     const found = this.nodes(name);
     if (found.length === 0) this.node(name); // throws ERR_UNKNOWN_NODE
     return found;
+  }
+
+  /** Merged extra child environment from every observer that offers one (telemetry's TRACEPARENT). */
+  private getSpawnEnvironment(node: string, replica: number, run: number): Record<string, string> | undefined {
+    let merged: Record<string, string> | undefined;
+    for (const observer of this.observers) {
+      try {
+        const extra = observer.getSpawnEnvironment?.(node, replica, run);
+        if (extra !== undefined) merged = { ...merged, ...extra };
+      } catch (error) {
+        process.emitWarning(`drover: cluster observer getSpawnEnvironment threw: ${(error as Error).message}`, 'DroverWarning');
+      }
+    }
+    return merged;
   }
 
   private publish(event: ClusterEvent): void {

@@ -1,5 +1,5 @@
 /**
- * drover telemetry: OpenTelemetry metrics and lifecycle spans for a cluster, read through the
+ * drover telemetry: OpenTelemetry metrics, lifecycle spans, output log records and lifecycle events for a cluster, read through the
  * `ClusterController` interface only. Names and units: `telemetry/README.md` and `./semconv.ts`.
  */
 
@@ -11,7 +11,14 @@ export { readProcTree } from './proc-tree.js';
 export type { ProcTreeSample, ReadProcTreeOptions } from './proc-tree.js';
 export { ClusterTracing } from './cluster-tracing.js';
 export type { ClusterTracingOptions } from './cluster-tracing.js';
-export { startTelemetry, normalizeOtelEnv, PROMETHEUS_HOST, PROMETHEUS_DEFAULT_PORT } from './sdk.js';
+export { OutputLogs } from './output-logs.js';
+export type { OutputLogsOptions } from './output-logs.js';
+export { LifecycleEvents } from './lifecycle-events.js';
+export type { LifecycleEventsOptions } from './lifecycle-events.js';
+export { getLogSeverity } from './log-severity.js';
+export type { LogSeverity } from './log-severity.js';
+export { getCommandAttributes, redact, DEFAULT_REDACT_PATTERNS } from './command-attributes.js';
+export { startTelemetry, normalizeOtelEnv, getCardinalityLimit, PROMETHEUS_HOST, PROMETHEUS_DEFAULT_PORT } from './sdk.js';
 export type { NormalizedOtelEnv, StartTelemetryOptions, TelemetryHandle } from './sdk.js';
 export {
   INSTRUMENTATION_SCOPE_NAME,
@@ -50,6 +57,7 @@ export {
   SPAN_NAME_START,
   SPAN_NAME_STOP,
   SPAN_NAME_RESTART,
+  EVENT_NAME_SPAWNED,
   SPAN_NAME_CLUSTER_UP,
   ATTR_NODE_NAME,
   ATTR_NODE_REPLICA,
@@ -60,6 +68,7 @@ export {
   ATTR_RESTART_ATTEMPT,
   ATTR_PROCESS_PID,
   ATTR_PROCESS_EXIT_CODE,
+  ATTR_PROCESS_EXIT_SIGNAL,
   ATTR_PROCESS_EXECUTABLE_NAME,
   ATTR_ERROR_TYPE,
   ATTR_PROCESS_COMMAND_ARGS,
@@ -70,6 +79,7 @@ export {
   ATTR_LOG_IOSTREAM,
   ATTR_OUTPUT_SEQUENCE,
   ATTR_RESTART_DELAY_MS,
+  ATTR_CLUSTER_NAME,
   ATTR_CLUSTER_NODE_COUNT,
   ATTR_SERVICE_NAME,
   ATTR_SERVICE_NAMESPACE,

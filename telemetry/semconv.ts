@@ -236,6 +236,8 @@ export const SPAN_NAME_STOP = 'stop';
 /** Span name prefix of a node restart: from the `restarting` event until the node is `ready` again. */
 export const SPAN_NAME_RESTART = 'restart';
 
+/** Span event on `start <node>`: the process was spawned (state `running`), with its pid. */
+export const EVENT_NAME_SPAWNED = 'process.spawned';
 /** Span name of the whole cluster start: from `startTelemetry` until every node is ready or ended. */
 export const SPAN_NAME_CLUSTER_UP = 'cluster up';
 
@@ -262,7 +264,9 @@ export const ATTR_RESTART_ATTEMPT = 'drover.restart.attempt';
 export const ATTR_PROCESS_PID = 'process.pid';
 /** Exit code of the process (semconv). Spans only. */
 export const ATTR_PROCESS_EXIT_CODE = 'process.exit.code';
-/** Name of the process executable (semconv). Reserved: the snapshot does not carry the command yet. */
+/** Signal that ended the process, e.g. `SIGKILL` (drover; semconv has no such attribute yet). Spans and events only. */
+export const ATTR_PROCESS_EXIT_SIGNAL = 'drover.process.exit.signal';
+/** Name of the process executable (semconv): the base name of the node's `command[0]`. On `start` spans. */
 export const ATTR_PROCESS_EXECUTABLE_NAME = 'process.executable.name';
 /** Class of error an operation ended with (semconv, stable): a `DroverError` code. */
 export const ATTR_ERROR_TYPE = 'error.type';
@@ -282,6 +286,8 @@ export const ATTR_LOG_IOSTREAM = 'log.iostream';
 export const ATTR_OUTPUT_SEQUENCE = 'drover.output.seq';
 /** Delay before a restart, in ms (on `drover.node.restarting` events). */
 export const ATTR_RESTART_DELAY_MS = 'drover.restart.delay_ms';
+/** Name of the cluster (on the `cluster up` span; metrics carry it as `service.namespace`). */
+export const ATTR_CLUSTER_NAME = 'drover.cluster.name';
 /** Number of nodes the cluster was started with (on the `cluster up` span). */
 export const ATTR_CLUSTER_NODE_COUNT = 'drover.cluster.node_count';
 /** Logical service name (semconv, stable), on the resource. */
