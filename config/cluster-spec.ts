@@ -9,6 +9,8 @@ import { resolve } from 'node:path';
 import type {
   BackoffSpec,
   ClusterSpec,
+  ClusterTelemetrySpec,
+  NodeTelemetrySpec,
   NodeSpec,
   OutputSpec,
   ReadySpec,
@@ -17,7 +19,9 @@ import type {
 } from '../manager/types.js';
 import type {
   ValidatedBackoff,
+  ValidatedClusterTelemetry,
   ValidatedConfig,
+  ValidatedNodeTelemetry,
   ValidatedNode,
   ValidatedOutput,
   ValidatedReady,
@@ -47,11 +51,23 @@ export function normalizeClusterSpec(config: ValidatedConfig, source: ConfigSour
     name: config.name,
     configPath: source.configPath,
     nodes: Object.entries(config.nodes).map(([name, node]) => normalizeNodeSpec(name, node, source.baseDir)),
+    // Present only when written, so specs without telemetry stay as they were.
+    ...(config.telemetry === undefined ? {} : { telemetry: normalizeClusterTelemetrySpec(config.telemetry) }),
   };
 }
 
+function normalizeClusterTelemetrySpec(input: ValidatedClusterTelemetry): ClusterTelemetrySpec {
+  const { serviceName = null, resourceAttributes = {}, prometheus } = copyOptions(input);
+  return { serviceName, resourceAttributes: { ...resourceAttributes }, prometheusPort: prometheus?.port ?? null };
+}
+
+function normalizeNodeTelemetrySpec(input: ValidatedNodeTelemetry): NodeTelemetrySpec {
+  const { logs = false, recordArgs = false, redact = [] } = copyOptions(input);
+  return { logs, recordArgs, redact: [...redact] };
+}
+
 function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string): NodeSpec {
-  const { command, cwd = '.', env = {}, ready, restart, stop, output } = copyOptions(input);
+  const { command, cwd = '.', env = {}, ready, restart, stop, output, telemetry } = copyOptions(input);
   return {
     name,
     // Validation lets a string through only with `shell: true`.
@@ -62,6 +78,7 @@ function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string):
     restart: normalizeRestartSpec(restart),
     stop: normalizeStopSpec(stop),
     output: normalizeOutputSpec(output),
+    ...(telemetry === undefined ? {} : { telemetry: normalizeNodeTelemetrySpec(telemetry) }),
   };
 }
 

@@ -316,7 +316,7 @@ describe('normalizeConfig: unknown keys', () => {
       { path: 'nodse', message: 'unknown key; did you mean "nodes"?' },
       { path: 'nodes.a.restart.maxRestart', message: 'unknown key; did you mean "maxRestarts"?' },
       { path: 'nodes.a.restart.backoff.factor', message: 'unknown key; known keys: initial, max, multiplier, jitter' },
-      { path: 'nodes.a.colour', message: 'unknown key; known keys: command, shell, cwd, env, ready, restart, stop, output' },
+      { path: 'nodes.a.colour', message: 'unknown key; known keys: command, shell, cwd, env, ready, restart, stop, output, telemetry' },
     ]);
     expect(spec.nodes[0]?.restart.maxRestarts).toBe(5);
   });
