@@ -387,6 +387,10 @@ export class ProcessMetrics {
         if (event.to === NODE_STATE_VALUE_STARTING) {
           this.pendingStarts.set(key, { run: event.run, timeMs: event.time });
         } else if (event.to === NODE_STATE_VALUE_READY) {
+          if (this.groups.has('process')) {
+            // A node that just became ready gets its first sample now, not an interval later.
+            void this.sampler.sampleNow();
+          }
           const pending = this.pendingStarts.get(key);
           this.pendingStarts.delete(key);
           if (pending !== undefined && pending.run === event.run) {
