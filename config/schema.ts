@@ -417,6 +417,61 @@ const envSchema = z.record(
   { error: (issue) => (issue.code === 'invalid_type' ? 'an object of environment variables' : undefined) },
 );
 
+/** RegExp sources, each checked to compile. */
+const regexListSchema = z.array(
+  nonEmptyString('a regular expression (string)').superRefine((pattern, ctx) => {
+    try {
+      new RegExp(pattern, 'g');
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', input: pattern, message: 'a valid regular expression', params: { hint: (error as Error).message } });
+    }
+  }),
+  { error: 'an array of regular expressions (strings)' },
+);
+
+const nodeTelemetrySchema = z.object(
+  {
+    logs: z
+      .boolean({ error: 'a boolean (true or false)' })
+      .optional()
+      .meta({ description: 'Export each output line as an OpenTelemetry log record. Default false.' }),
+    recordArgs: z
+      .boolean({ error: 'a boolean (true or false)' })
+      .optional()
+      .meta({ description: 'Record the command arguments on spans (process.command_args), redacted. Default false.' }),
+    redact: regexListSchema
+      .optional()
+      .meta({ description: 'RegExp sources; matches in recorded arguments become [REDACTED] (on top of built-in password/token/URL-credential patterns). Default [].' }),
+  },
+  { error: 'an object with logs, recordArgs, redact' },
+);
+
+const clusterTelemetrySchema = z.object(
+  {
+    serviceName: nonEmptyString()
+      .optional()
+      .meta({ description: 'service.name of the telemetry resource; OTEL_SERVICE_NAME wins. Default "drover".' }),
+    resourceAttributes: z
+      .record(nonEmptyString(), z.union([z.string(), z.number(), z.boolean()], { error: 'a string, number or boolean' }).transform(String), {
+        error: (issue) => (issue.code === 'invalid_type' ? 'an object of resource attributes' : undefined),
+      })
+      .optional()
+      .meta({ description: 'Extra resource attributes; OTEL_RESOURCE_ATTRIBUTES wins per key.' }),
+    prometheus: optionalSection(
+      z.object(
+        {
+          port: integer('an integer from 1 to 65535', 1, 65_535).meta({
+            description: 'Port of the Prometheus exporter on 127.0.0.1; OTEL_EXPORTER_PROMETHEUS_PORT wins.',
+          }),
+        },
+        { error: 'an object with port' },
+      ),
+      'Serve Prometheus metrics on 127.0.0.1 (in addition to any OTEL_METRICS_EXPORTER; "none" there turns it off).',
+    ),
+  },
+  { error: 'an object with serviceName, resourceAttributes, prometheus' },
+);
+
 const nodeSchema = z
   .object(
     {
@@ -459,8 +514,9 @@ const nodeSchema = z
       output: optionalSection(outputSchema, 'Output ring buffer bounds.'),
       pty: ptySchema.optional().meta({ description: 'Run the command on a pseudo-terminal (its output is one stream, stdout). Default false.' }),
       limits: optionalSection(limitsSchema, 'Resource limits (setrlimit) for the command.'),
+      telemetry: optionalSection(nodeTelemetrySchema, 'Telemetry of this node: output as log records, recorded arguments.'),
     },
-    { error: 'an object with command and optional shell, cwd, env, env_file, ports, replicas, dependsOn, ready, liveness, restart, stop, output, pty, limits' },
+    { error: 'an object with command and optional shell, cwd, env, env_file, ports, replicas, dependsOn, ready, liveness, restart, stop, output, pty, limits, telemetry' },
   )
   .superRefine((node, ctx) => {
     const { command, shell } = node;
@@ -504,6 +560,7 @@ export const configSchema = z
         .enum(NODE_FAILURE_POLICIES)
         .optional()
         .meta({ description: 'When a node fails after the start: continue (keep the others) or stop-cluster. Default continue.' }),
+      telemetry: optionalSection(clusterTelemetrySchema, 'OpenTelemetry settings on top of the standard OTEL_* variables.'),
     },
     { error: 'an object with name and nodes' },
   )
@@ -536,6 +593,8 @@ export type ValidatedRestart = NonNullable<ValidatedNode['restart']>;
 export type ValidatedBackoff = NonNullable<ValidatedRestart['backoff']>;
 export type ValidatedStop = NonNullable<ValidatedNode['stop']>;
 export type ValidatedOutput = NonNullable<ValidatedNode['output']>;
+export type ValidatedNodeTelemetry = NonNullable<ValidatedNode['telemetry']>;
+export type ValidatedClusterTelemetry = NonNullable<ValidatedConfig['telemetry']>;
 
 /**
  * The JSON Schema of drover.yaml's input shape (draft 2020-12) for editors, committed as
