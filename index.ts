@@ -43,5 +43,13 @@ export type {
   SpawnOptions,
   StartClusterOptions,
   StreamStats,
+  CheckTiming,
+  DependencyCondition,
+  LivenessSpec,
+  NodeFailurePolicy,
+  ResolvedConfig,
+  ResolvedNodeConfig,
+  StopProgressEvent,
+  StopReport,
 } from './manager/index.js';
 export { loadConfig, normalizeConfig } from './config/index.js';
