@@ -31,7 +31,7 @@ const TRANSITIONS: Readonly<Record<NodeState, readonly NodeState[]>> = {
   stopping: ['stopped', 'failed'],
   backoff: ['starting', 'stopped', 'failed'],
   stopped: ['starting', 'failed'],
-  exited: ['starting', 'stopped'],
+  exited: ['starting', 'stopped', 'failed'],
   failed: ['starting', 'stopped'],
 };
 

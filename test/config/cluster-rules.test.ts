@@ -9,6 +9,7 @@ import { normalizeConfig, type ConfigInvalidError } from '../../config/index.js'
 import { getTemplateReferences, renderTemplate } from '../../config/template.js';
 import { getStartOrder, getDependents } from '../../manager/dependency-graph.js';
 import { shouldRestart } from '../../manager/restart-policy.js';
+import type { NodeSpec } from '../../manager/types.js';
 
 const FIXTURES = resolve(fileURLToPath(new URL('.', import.meta.url)), 'fixtures');
 
@@ -142,7 +143,7 @@ describe('templates', () => {
 
 describe('dependency graph and restart policy', () => {
   test('start order puts dependencies first and keeps declaration order otherwise; dependents for the stop', () => {
-    const nodes = [
+    const nodes: Pick<NodeSpec, 'name' | 'dependsOn'>[] = [
       { name: 'web', dependsOn: { api: 'ready' as const } },
       { name: 'api', dependsOn: { db: 'ready' as const, cache: 'started' as const } },
       { name: 'db', dependsOn: {} },

@@ -2,6 +2,7 @@
  * Cluster semantics with real processes: ports and templates across replicas, dependsOn order,
  * the readiness set, liveness, jobs, ordered stop with diagnostics, scale, abort, onNodeFailure.
  */
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster } from '../../manager/cluster.js';
 import { startCluster } from '../../manager/start-cluster.js';
@@ -106,6 +107,43 @@ describe('ports and templates', () => {
     const all = [...one.cluster.nodes(), ...two.cluster.nodes()].map((n) => n.ports.http);
     expect(new Set(all).size).toBe(6);
     expect([...one.cluster.nodes(), ...two.cluster.nodes()].every((n) => n.state === 'ready')).toBe(true);
+  });
+});
+
+describe('port re-allocation', () => {
+  it('a node whose port was taken (EADDRINUSE) gets a fresh port before its relaunch', async () => {
+    const { normalizeConfig } = await import('../../config/index.js');
+    const { spec } = normalizeConfig(
+      {
+        name: 'taken',
+        nodes: {
+          web: {
+            command: [NODE, 'http-server.mjs', '{{ports.http}}'],
+            ports: ['http'],
+            ready: { http: { url: 'http://127.0.0.1:{{ports.http}}/health' }, interval: '20ms', timeout: '10s' },
+            restart: { backoff: { initial: '10ms', max: '50ms' } },
+          },
+        },
+      },
+      { baseDir: FIXTURES_DIR },
+    );
+    const cluster = track(new Cluster(spec));
+    const web = cluster.node('web');
+    await web.allocatePorts();
+    const taken = web.ports.http!;
+    // Someone else binds the allocated port before the node starts.
+    const squatter = net.createServer();
+    await new Promise<void>((resolve) => squatter.listen(taken, '127.0.0.1', resolve));
+    try {
+      await cluster.start();
+    } finally {
+      squatter.close();
+    }
+    expect(web.state).toBe('ready');
+    expect(web.restarts).toBe(1);
+    expect(web.ports.http).not.toBe(taken);
+    expect(web.output.tail().some((l) => l.stream === 'stderr' && l.text.includes('EADDRINUSE'))).toBe(true);
+    expect(cluster.resolvedConfig().nodes[0]!.ready).toMatchObject({ url: `http://127.0.0.1:${web.ports.http}/health` });
   });
 });
 
