@@ -1,22 +1,17 @@
 import readline from 'node:readline';
 import { DroverError, isDroverError } from '../manager/errors.js';
-import type { NodeState } from '../manager/types.js';
+import type { NodeState, ResolvedConfig } from '../manager/types.js';
 import { request, requestJson } from './control-client.js';
 import type { ClusterAnswer, LogEntry, NodeRow } from './control-server.js';
 import { EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { createStreamSink, formatClock, Printer, paint, shouldUseColor } from './printer.js';
 import { getStatePaths } from './state-dir.js';
-import { formatDuration } from './status-view.js';
+import { formatDuration, formatPorts } from './status-view.js';
 
 const STATE_COLORS: Partial<Record<NodeState, number>> = { ready: 32, running: 36, starting: 33, backoff: 33, stopping: 35, failed: 31 };
 
 function getCluster(file: string): Promise<ClusterAnswer> {
   return requestJson<ClusterAnswer>(getStatePaths(file), file, 'GET', '/v1/cluster');
-}
-
-function formatPorts(ports: Record<string, number>): string {
-  const entries = Object.entries(ports);
-  return entries.length === 0 ? '-' : entries.map(([name, port]) => `${name}=${port}`).join(',');
 }
 
 /** Prints rows as columns separated by two spaces; the last column is not padded. */
@@ -171,5 +166,43 @@ export async function runDown(options: { file: string; timeoutMs: number | null 
   const query = options.timeoutMs === null ? '' : `?timeoutMs=${options.timeoutMs}`;
   await requestJson(getStatePaths(options.file), options.file, 'POST', `/v1/down${query}`);
   process.stdout.write(`cluster ${answer.name} stopped (${answer.nodes.length} node${answer.nodes.length === 1 ? '' : 's'})\n`);
+  return EXIT_OK;
+}
+
+/**
+ * `drover scale NODE N`: sets the replica count; returns once added replicas are ready (each with
+ * its own ports) or removed ones (highest index first) have stopped.
+ */
+export async function runScale(options: { file: string; node: string; replicas: number }): Promise<number> {
+  const paths = getStatePaths(options.file);
+  const answer = await requestJson<{ from: number; to: number }>(paths, options.file, 'POST', `/v1/nodes/${encodeURIComponent(options.node)}/scale?replicas=${options.replicas}`);
+  const rows = (await getCluster(options.file)).nodes.filter((n) => n.name === options.node);
+  const detail = rows.map((n) => `${n.name}[${n.replica}] ${n.state}${n.pid === null ? '' : ` pid ${n.pid}`}${Object.keys(n.ports).length > 0 ? ` ${formatPorts(n.ports)}` : ''}`).join('; ');
+  process.stdout.write(`${options.node}: scaled ${answer.from} → ${answer.to}${detail === '' ? '' : ` (${detail})`}\n`);
+  return EXIT_OK;
+}
+
+/**
+ * `drover config`: the resolved config of the running cluster (templates filled in, allocated
+ * ports, the environment drover adds), as YAML or `--json`. Without a running cluster: the config
+ * as `up` would start it, before ports are allocated (a note on stderr says so).
+ */
+export async function runConfig(options: { file: string; json: boolean }): Promise<number> {
+  let config: ResolvedConfig;
+  try {
+    config = await requestJson<ResolvedConfig>(getStatePaths(options.file), options.file, 'GET', '/v1/config');
+  } catch (error) {
+    if (!isDroverError(error, 'ERR_CONTROL_API') || !error.message.startsWith('no running cluster')) throw error;
+    const [{ loadConfig }, { Cluster }] = await Promise.all([import('../config/index.js'), import('../manager/cluster.js')]);
+    const { spec } = await loadConfig(options.file);
+    config = new Cluster(spec).resolvedConfig();
+    process.stderr.write(`drover: no running cluster for ${options.file}: ports are allocated by \`drover up\`, templates that use them are shown as written\n`);
+  }
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    return EXIT_OK;
+  }
+  const { stringify } = await import('yaml');
+  process.stdout.write(stringify(config));
   return EXIT_OK;
 }

@@ -1,4 +1,5 @@
-import type { ClusterController, ClusterSpec, NodeSnapshot } from '../manager/types.js';
+import { formatSeconds } from './printer.js';
+import type { ClusterController, ClusterSpec, NodeSnapshot, StopProgressEvent, Subscription } from '../manager/types.js';
 
 /** A node that has not finished stopping, and why. */
 export interface PendingStop {
@@ -11,9 +12,6 @@ export interface PendingStop {
 
 const FINAL_STATES = new Set(['stopped', 'exited', 'failed', 'pending']);
 
-function formatSeconds(ms: number): string {
-  return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
-}
 
 /**
  * The way down of a `drover up` cluster: one graceful stop shared by Ctrl-C, SIGTERM and
@@ -28,6 +26,8 @@ export class ClusterShutdown {
   /** Set once SIGKILL went to every node. */
   private forcedBy: string | null = null;
   private resolveFinished!: () => void;
+  private subscription: Subscription | null = null;
+  private readonly progress = new Map<string, StopProgressEvent>();
   /** Resolves once a stop (begun by anyone) has finished; never starts one. */
   readonly finished = new Promise<void>((resolve) => {
     this.resolveFinished = resolve;
@@ -54,8 +54,10 @@ export class ClusterShutdown {
   stop(timeoutMs: number | null = null): Promise<void> {
     if (this.stopping === null) {
       this.beganAt = this.clock();
+      this.watchProgress();
       this.stopping = this.controller.stop().finally(() => {
         if (this.deadline !== null) clearTimeout(this.deadline);
+        this.subscription?.unsubscribe();
         this.resolveFinished();
       });
     }
@@ -83,27 +85,42 @@ export class ClusterShutdown {
     await stopped;
   }
 
+  /** Keeps the manager's latest `stopping` progress event per replica (what it sent, how long ago). */
+  private watchProgress(): void {
+    this.subscription = this.controller.subscribe({
+      onEvent: (event) => {
+        if (event.type === 'stopping') this.progress.set(`${event.node}:${event.replica}`, event);
+        else if (event.type === 'state' && FINAL_STATES.has(event.to)) this.progress.delete(`${event.node}:${event.replica}`);
+      },
+    });
+  }
+
   /** Nodes not stopped yet and what each is waiting for. */
   getPending(): PendingStop[] {
     const now = this.clock();
-    return this.controller
-      .snapshot()
-      .nodes.filter((n) => !FINAL_STATES.has(n.state))
-      .map((n) => ({ name: n.name, replica: n.replica, pid: n.pid, reason: this.describe(n, now) }));
+    const pending = this.controller.snapshot().nodes.filter((n) => !FINAL_STATES.has(n.state));
+    return pending.map((n) => ({ name: n.name, replica: n.replica, pid: n.pid, reason: this.describe(n, now, pending) }));
   }
 
-  private describe(node: NodeSnapshot, now: number): string {
-    const stop = this.spec.nodes.find((s) => s.name === node.name)?.stop;
+  private describe(node: NodeSnapshot, now: number, pending: readonly NodeSnapshot[]): string {
+    const spec = this.spec.nodes.find((s) => s.name === node.name);
     if (this.forcedBy !== null) return `SIGKILL sent (${this.forcedBy}); waiting for the process to be reaped`;
-    if (node.state === 'stopping' && stop) {
-      const sinceMs = now - node.stateSince;
-      const leftMs = stop.timeoutMs - sinceMs;
+    if (node.state === 'stopping' && spec) {
+      // The manager's progress event when there is one (it knows when the signal went out), else the state's age.
+      const event = this.progress.get(`${node.name}:${node.replica}`);
+      const signal = event?.signal ?? spec.stop.signal;
+      const timeoutMs = event?.timeoutMs ?? spec.stop.timeoutMs;
+      const sinceMs = event ? event.waitedMs + (now - event.time) : now - node.stateSince;
+      const leftMs = timeoutMs - sinceMs;
       return leftMs > 0
-        ? `${stop.signal} sent ${formatSeconds(sinceMs)} ago, still running; SIGKILL in ${formatSeconds(leftMs)}`
-        : `${stop.signal} sent ${formatSeconds(sinceMs)} ago; SIGKILL sent after the stop timeout of ${formatSeconds(stop.timeoutMs)}`;
+        ? `${signal} sent ${formatSeconds(sinceMs)} ago, still running; SIGKILL in ${formatSeconds(leftMs)}`
+        : `${signal} sent ${formatSeconds(sinceMs)} ago; SIGKILL sent after the stop timeout of ${formatSeconds(timeoutMs)}`;
     }
     if (node.state === 'backoff') return 'cancelling its pending restart';
-    return `${node.state}; stop not sent yet`;
+    // Stop goes in reverse dependency order: a node waits for the nodes that depend on it.
+    const dependents = this.spec.nodes.filter((s) => node.name in (s.dependsOn ?? {}) && pending.some((p) => p.name === s.name)).map((s) => s.name);
+    if (dependents.length > 0) return `${node.state}; waits for ${dependents.join(', ')} (which depend on it) to stop first`;
+    return `${node.state}; stop signal not sent yet`;
   }
 }
 

@@ -46,7 +46,7 @@ export function toNodeRow(node: NodeSnapshot, now: number): NodeRow {
     state: node.state,
     pid: node.pid,
     restarts: node.restarts,
-    ports: {},
+    ports: { ...node.ports },
     uptimeMs: node.startedAt === null ? null : now - node.startedAt,
     exitCode: node.lastExit?.exitCode ?? null,
     signal: node.lastExit?.signal ?? null,
@@ -106,6 +106,8 @@ function getSocketFd(socket: net.Socket): number | undefined {
  * | GET  | /v1/nodes/:name/logs?… | the same for one node |
  * | POST | /v1/nodes/:name/{start,stop,restart} | `{ ok: true }` once done |
  * | POST | /v1/nodes/:name/kill?signal=S | `{ ok: true, signalled: N }` (replicas signalled) |
+ * | POST | /v1/nodes/:name/scale?replicas=N | `{ ok: true, from, to }` once added replicas are ready / removed ones stopped |
+ * | GET  | /v1/config | `ResolvedConfig`: the spec after ports and templates, one entry per replica |
  * | POST | /v1/down[?timeoutMs=N] | `{ ok: true }` once every node stopped; then the `up` process exits |
  *
  * Errors: `{ error: { code, message } }` with 400 (bad option), 403 (other uid), 404 (unknown
@@ -200,6 +202,10 @@ export class ControlServer {
       sendJson(res, 200, answer);
       return;
     }
+    if (req.method === 'GET' && url.pathname === '/v1/config') {
+      sendJson(res, 200, controller.resolvedConfig());
+      return;
+    }
     if (req.method === 'GET' && url.pathname === '/v1/logs') {
       this.streamLogs(url.searchParams.getAll('node'), url, req, res);
       return;
@@ -239,6 +245,15 @@ export class ControlServer {
             const signal = url.searchParams.get('signal') ?? 'SIGKILL';
             const signalled = await controller.killNode(name, /^\d+$/.test(signal) ? Number(signal) : signal);
             sendJson(res, 200, { ok: true, signalled });
+            return;
+          }
+          case 'scale': {
+            const value = url.searchParams.get('replicas');
+            const replicas = value !== null && /^\d+$/.test(value) ? Number(value) : Number.NaN;
+            if (Number.isNaN(replicas)) throw new DroverError('ERR_INVALID_OPTION', `Expected \`replicas\` to be a whole number, got ${JSON.stringify(value)}`);
+            const from = controller.snapshot().nodes.filter((n) => n.name === name).length;
+            await controller.scale(name, replicas);
+            sendJson(res, 200, { ok: true, from, to: replicas });
             return;
           }
           default:

@@ -157,6 +157,34 @@ await yargs(hideBin(process.argv))
   .command(nodeAction('restart', 'stop and start nodes; returns once they are ready again'))
   .command(nodeAction('kill', "send a signal to nodes' process groups (default SIGKILL; restart policy applies)"))
   .command(
+    'scale <node> <replicas>',
+    'set the number of replicas of a node; returns once added replicas are ready',
+    (y) =>
+      y
+        .positional('node', { type: 'string', demandOption: true, describe: 'node name' })
+        .positional('replicas', { type: 'string', demandOption: true, describe: 'replica count (0 stops them all)' })
+        .example('$0 scale b 3', 'run three replicas of b, each with its own ports')
+        .example('$0 scale b 1', 'back to one (the highest replicas stop first)'),
+    (argv) =>
+      run(argv.file, async () => {
+        const replicas = Number(argv.replicas);
+        if (!/^\d+$/.test(argv.replicas)) {
+          throw new DroverError('ERR_INVALID_OPTION', `Expected \`replicas\` to be a whole number ≥ 0, got ${JSON.stringify(argv.replicas)} (string)`);
+        }
+        return (await loadClient()).runScale({ file: argv.file, node: argv.node, replicas });
+      }),
+  )
+  .command(
+    'config',
+    'print the resolved config: templates filled in, allocated ports, the env drover adds',
+    (y) =>
+      y
+        .option('json', { ...jsonOption, describe: 'JSON instead of YAML' })
+        .example('$0 config', 'the running cluster as it was started, in YAML')
+        .example('$0 config --json', 'the same as JSON'),
+    (argv) => run(argv.file, async () => (await loadClient()).runConfig({ file: argv.file, json: argv.json })),
+  )
+  .command(
     'down',
     'gracefully stop the running cluster; the `up` process exits 0',
     (y) =>

@@ -22,6 +22,11 @@ export function formatClock(time: number): string {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
+/** `1.2 s` */
+export function formatSeconds(ms: number): string {
+  return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
+}
+
 /** Where finished lines go: a plain stream, or a {@link StatusView} that keeps a footer below them. */
 export interface LineSink {
   writeLine(line: string): void;
@@ -77,6 +82,9 @@ export class Printer {
       case 'output':
         this.output(event.node, event.line.text, event.line.time);
         return;
+      case 'scaled':
+        this.info(`${event.node}: scaled from ${event.from} to ${event.to} replica${event.to === 1 ? '' : 's'}`);
+        return;
       case 'restarting':
         if (event.reason !== 'manual') this.pendingRestart.set(event.node, `restarting in ${event.delayMs} ms (attempt ${event.attempt})`);
         return;
@@ -98,9 +106,12 @@ export class Printer {
           case 'failed':
             this.info(`${node}: FAILED: ${event.error ? `${event.error.code}: ${event.error.message}` : 'unknown error'}`);
             return;
-          case 'stopped':
-            this.info(`${node}: stopped${event.exit ? ` (${describeExit(event.exit)})` : ''}`);
+          case 'stopped': {
+            // How the stop went: how long after the stop signal, or that SIGKILL was needed.
+            const stop = event.stop ? (event.stop.forcedKill ? `, SIGKILL after ${formatSeconds(event.stop.waitedMs)} (${event.stop.signal} did not stop it)` : `, ${formatSeconds(event.stop.waitedMs)} after ${event.stop.signal}`) : '';
+            this.info(`${node}: stopped${event.exit ? ` (${describeExit(event.exit)}${stop})` : ''}`);
             return;
+          }
           default:
             return;
         }

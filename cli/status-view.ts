@@ -41,6 +41,12 @@ export function fitLine(line: string, columns: number): string {
   return `${out}…\x1b[0m`;
 }
 
+/** `http=4101,admin=4102`, or `-` for none. */
+export function formatPorts(ports: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(ports);
+  return entries.length === 0 ? '-' : entries.map(([name, port]) => `${name}=${port}`).join(',');
+}
+
 export function formatDuration(ms: number | null): string {
   if (ms === null) return '-';
   const s = Math.floor(ms / 1000);
@@ -79,6 +85,7 @@ export function getStatusLines(model: StatusModel): string[] {
       ? waiting.reason
       : [
           n.pid === null ? null : `pid ${n.pid}`,
+          Object.keys(n.ports).length === 0 ? null : formatPorts(n.ports),
           n.startedAt === null ? null : `up ${formatDuration(now - n.startedAt)}`,
           n.restarts > 0 ? `restarts ${n.restarts}` : null,
           n.error,

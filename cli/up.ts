@@ -32,7 +32,8 @@ const PROGRESS_INTERVAL_MS = 1000;
  * `drover up`: starts the cluster in the foreground, prints node-prefixed output, serves the
  * control API, and on SIGINT/SIGTERM/SIGHUP (or `drover down`) stops every node and exits 0.
  * While stopping it says which nodes are still stopping and why; a second SIGINT sends SIGKILL to
- * every node and exits 130 once they are reaped. With `detach`, see {@link runDetached}.
+ * every node and exits 130 once they are reaped. When a failed node stops the cluster
+ * (`onNodeFailure: stop-cluster`) it exits 2. With `detach`, see {@link runDetached}.
  */
 export async function runUp(options: UpOptions): Promise<number> {
   if (options.detach) return runDetached(options);
@@ -78,8 +79,18 @@ export async function runUp(options: UpOptions): Promise<number> {
     down: (timeoutMs) => beginDown('drover down', timeoutMs),
   });
   await server.listen();
-  const telemetry = await startTelemetry({ controller: cluster, serviceName: 'drover' });
-  cluster.subscribe({ onEvent: (event) => printer.event(event) });
+  const telemetry = await startTelemetry({ controller: cluster, spec });
+  let failedNode: string | null = null;
+  cluster.subscribe({
+    onEvent: (event) => {
+      printer.event(event);
+      // onNodeFailure: stop-cluster — the cluster stops itself; `up` reports it and exits 2.
+      if (event.type === 'cluster-stopping' && event.reason === 'node-failed') {
+        failedNode = event.node;
+        void beginDown(`node ${event.node} failed and onNodeFailure is stop-cluster`);
+      }
+    },
+  });
   let killed: Promise<void> | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
     if (shutdown.isStopping && signal === 'SIGINT') {
@@ -115,7 +126,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     if (progress !== null) clearInterval(progress);
     view?.close();
     printer.info(`cluster ${spec.name} stopped${shutdown.isForced ? ' (forced with SIGKILL)' : ''}`);
-    return killed === null ? EXIT_OK : EXIT_INTERRUPTED;
+    return killed !== null ? EXIT_INTERRUPTED : failedNode !== null ? EXIT_NODE_FAILED : EXIT_OK;
   } finally {
     if (progress !== null) clearInterval(progress);
     view?.close();

@@ -138,7 +138,7 @@ describe('drover CLI', () => {
     findShepherds().forEach((p) => pids.add(p));
     up.child.kill('SIGTERM');
     expect(await up.closed).toBe(0);
-    expect(up.stdout).toMatch(/a: stopped \(killed by SIGTERM\)|a: stopped \(exited with code 0\)/);
+    expect(up.stdout).toMatch(/a: stopped \((killed by SIGTERM|exited with code 0), \d+\.\d s after SIGTERM\)/);
   });
 
   it('exports node metrics through the real OpenTelemetry SDK when OTEL_* asks (Prometheus on 127.0.0.1)', async () => {

@@ -237,7 +237,63 @@ describe('drover commands against a running ring', () => {
     expect(Date.now() - began).toBeLessThan(20_000); // far below the 60 s stop timeout
     expect(await up.closed).toBe(0);
     expect(up.stdout).toMatch(/still stopping: s pid \d+: SIGTERM sent \d+\.\d s ago, still running; SIGKILL in 5\d\.\d s/);
-    expect(up.stdout).toContain('s: stopped (killed by SIGKILL)');
+    expect(up.stdout).toMatch(/^drover \| s: stopped \(killed by SIGKILL, \d+\.\d s after SIGTERM\)$/m);
+  });
+});
+
+describe('ports, scale and config against examples/ring (ports allocated by drover)', () => {
+  it('ps shows allocated ports, config resolves templates with them, scale adds and removes replicas with their own ports', { timeout: 90_000 }, async () => {
+    const file = path.resolve('examples', 'ring', 'drover.yaml');
+    await upDetached(file);
+    const rows = await ps(file);
+    const portOf = (name: string, replica = 0) => rows.find((r) => r.name === name && r.replica === replica)!.ports.http!;
+    expect(rows.map((r) => typeof r.ports.http)).toEqual(['number', 'number', 'number']);
+    const table = await runCli(['ps', '-f', file], env);
+    expect(table.stdout).toMatch(new RegExp(`^a +0 +ready +\\d+ +0 +\\d+s +http=${portOf('a')}$`, 'm'));
+
+    const config = await runCli(['config', '--json', '-f', file], env);
+    expect([config.code, config.stderr]).toEqual([0, '']);
+    const resolved = JSON.parse(config.stdout) as { name: string; nodes: { name: string; replica: number; ports: Record<string, number>; env: Record<string, string>; droverEnv: Record<string, string> }[] };
+    expect(resolved.name).toBe('ring');
+    const a = resolved.nodes.find((n) => n.name === 'a')!;
+    expect(a.ports).toEqual({ http: portOf('a') });
+    expect(a.env.PORT).toBe(String(portOf('a')));
+    expect(a.env.PEERS).toBe(`127.0.0.1:${portOf('b')},127.0.0.1:${portOf('c')}`);
+    expect(a.droverEnv.DROVER_PORT_HTTP).toBe(String(portOf('a')));
+    const yaml = await runCli(['config', '-f', file], env);
+    expect(yaml.stdout).toMatch(/^name: ring$/m);
+    expect(yaml.stdout).toContain(`PORT: "${portOf('a')}"`);
+
+    const up3 = await runCli(['scale', 'b', '3', '-f', file], env);
+    expect([up3.code, up3.stderr]).toEqual([0, '']);
+    expect(up3.stdout).toMatch(/^b: scaled 1 → 3 \(b\[0\] ready pid \d+ http=\d+; b\[1\] ready pid \d+ http=\d+; b\[2\] ready pid \d+ http=\d+\)\n$/);
+    const scaled = await ps(file);
+    findShepherds().forEach((p) => pids.add(p));
+    const bs = scaled.filter((r) => r.name === 'b');
+    expect(bs.map((r) => [r.replica, r.state])).toEqual([
+      [0, 'ready'],
+      [1, 'ready'],
+      [2, 'ready'],
+    ]);
+    expect(new Set(bs.map((r) => r.ports.http)).size).toBe(3);
+    const down1 = await runCli(['scale', 'b', '1', '-f', file], env);
+    expect(down1.stdout).toMatch(/^b: scaled 3 → 1 \(b\[0\] ready pid \d+ http=\d+\)\n$/);
+    expect((await ps(file)).filter((r) => r.name === 'b')).toHaveLength(1);
+    for (const [args, message] of [
+      [['scale', 'zz', '2'], 'no node "zz"'],
+      [['scale', 'b', 'many'], 'Expected `replicas` to be a whole number ≥ 0, got "many" (string)'],
+    ] as const) {
+      const bad = await runCli([...args, '-f', file], env);
+      expect(bad.code, args.join(' ')).toBe(1);
+      expect(bad.stderr).toContain(message);
+    }
+    expect((await runCli(['down', '-f', file], env)).code).toBe(0);
+
+    // Without a running cluster: the config as `up` would start it, ports not yet allocated.
+    const offline = await runCli(['config', '--json', '-f', file], env);
+    expect(offline.code).toBe(0);
+    expect(offline.stderr).toContain('no running cluster');
+    expect((JSON.parse(offline.stdout) as { nodes: { ports: object }[] }).nodes.map((n) => n.ports)).toEqual([{}, {}, {}]);
   });
 });
 
@@ -272,7 +328,7 @@ describe('drover without a running cluster', () => {
   });
 
   it('--help of every command shows examples; completion prints a script and completes node names', async () => {
-    for (const command of ['up', 'ps', 'logs', 'start', 'stop', 'restart', 'kill', 'down', 'validate']) {
+    for (const command of ['up', 'ps', 'logs', 'start', 'stop', 'restart', 'kill', 'scale', 'config', 'down', 'validate']) {
       const help = await runCli([command, '--help']);
       expect(help.code, command).toBe(0);
       expect(help.stdout, command).toContain('Examples:');

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -59,7 +59,7 @@ describe('Ctrl-C on drover up', () => {
       new RegExp(`^drover \\| still stopping: s pid ${stubborn}: SIGTERM sent \\d+\\.\\d s ago, still running; SIGKILL in 5\\d\\.\\d s$`, 'm'),
       'a progress line naming s and why',
     );
-    expect(progress).toMatch(/^drover \| a: stopped \(exited with code 0\)$/m);
+    expect(progress).toMatch(/^drover \| a: stopped \(exited with code 0, \d+\.\d s after SIGTERM\)$/m);
     expect(progress).not.toMatch(/still stopping: [^\n]*\ba pid/);
     expect(up.isRunning).toBe(true);
 
@@ -68,9 +68,33 @@ describe('Ctrl-C on drover up', () => {
     expect(await up.closed).toBe(130);
     expect(Date.now() - killedAt).toBeLessThan(10_000); // not the 60 s stop timeout
     expect(up.stdout).toMatch(new RegExp(`^drover \\| second Ctrl-C: SIGKILL to every node still running: s pid ${stubborn}: SIGTERM sent`, 'm'));
-    expect(up.stdout).toMatch(/^drover \| s: stopped \(killed by SIGKILL\)$/m);
+    expect(up.stdout).toMatch(/^drover \| s: stopped \(killed by SIGKILL, \d+\.\d s after SIGTERM\)$/m);
     expect(up.stdout).toMatch(/^drover \| cluster ring stopped \(forced with SIGKILL\)$/m);
     expect(up.stderr).toBe('');
     await expectAllGone(pids, 3000);
+  });
+});
+
+describe('drover up exit status', () => {
+  it('exits 2 when a failed node stops the cluster (onNodeFailure: stop-cluster), after stopping the others', async () => {
+    const file = await writeRing(dir, {
+      extraNodes: `  flaky:
+    command: [${JSON.stringify(process.execPath)}, -e, "console.log('ready'); setTimeout(() => process.exit(3), 300)"]
+    ready: { log: { pattern: ready } }
+    restart: { policy: on-failure, backoff: { initial: 10ms, max: 10ms }, maxRestarts: 1, window: 60s }
+`,
+    });
+    writeFileSync(file, readFileSync(file, 'utf8').replace('name: ring\n', 'name: ring\nonNodeFailure: stop-cluster\n'));
+    const up = new CliProcess(['up', '--no-tty', '-f', file], env);
+    ups.push(up);
+    pids.add(up.child.pid!);
+    await up.waitForStdout(/^drover \| a: ready \(pid (\d+)\)$/m, 'a ready');
+    for (const match of up.stdout.matchAll(/: ready \(pid (\d+)\)/g)) pids.add(Number(match[1]));
+    findShepherds().forEach((p) => pids.add(p));
+    expect(await up.closed).toBe(2);
+    expect(up.stdout).toMatch(/^drover \| flaky: FAILED: ERR_RESTART_LIMIT/m);
+    expect(up.stdout).toContain('drover | stopping cluster ring (node flaky failed and onNodeFailure is stop-cluster)');
+    expect(up.stdout).toMatch(/^drover \| a: stopped \(exited with code 0, \d+\.\d s after SIGTERM\)$/m);
+    expect(up.stdout).toMatch(/^drover \| cluster ring stopped$/m);
   });
 });

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterShutdown, formatPending } from '../../cli/cluster-shutdown.js';
 import { Printer, shouldUseColor } from '../../cli/printer.js';
 import { fitLine, getStatusLines, StatusView } from '../../cli/status-view.js';
-import type { ClusterController, ClusterSnapshot, NodeSnapshot } from '../../manager/types.js';
+import type { ClusterController, ClusterEvent, ClusterObserver, ClusterSnapshot, NodeSnapshot } from '../../manager/types.js';
 import { CLI, runCli, writeRing } from '../helpers/cli.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';
 import { expectAllGone, expectNoShepherds, findShepherds } from '../helpers/processes.js';
@@ -24,21 +24,29 @@ function node(name: string, state: NodeSnapshot['state'], extra: Partial<NodeSna
     stateSince: 1_000,
     lastExit: null,
     error: null,
+    ports: {},
     stats: { stdin: { bytes: 0, ops: 0 }, stdout: { bytes: 0, ops: 0 }, stderr: { bytes: 0, ops: 0 }, droppedLines: 0, droppedBytes: 0, bufferedBytes: 0, bufferedLines: 0 },
     ...extra,
   };
 }
 
 /** A controller whose snapshot the test sets; records kills. */
-function createFakeController(nodes: NodeSnapshot[]): ClusterController & { kills: string[]; nodes: NodeSnapshot[]; finishStop(): void } {
+function createFakeController(nodes: NodeSnapshot[]): ClusterController & { kills: string[]; nodes: NodeSnapshot[]; finishStop(): void; emit(event: ClusterEvent): void } {
   let finishStop!: () => void;
   const stopped = new Promise<void>((resolve) => (finishStop = resolve));
+  const observers = new Set<ClusterObserver>();
   const fake = {
     nodes,
     kills: [] as string[],
     finishStop: () => finishStop(),
+    emit: (event: ClusterEvent) => observers.forEach((o) => o.onEvent(event)),
     snapshot: (): ClusterSnapshot => ({ name: 'ring', configPath: null, nodes: fake.nodes }),
-    subscribe: () => ({ unsubscribe: () => undefined }),
+    subscribe: (observer: ClusterObserver) => {
+      observers.add(observer);
+      return { unsubscribe: () => observers.delete(observer) };
+    },
+    scale: async () => undefined,
+    resolvedConfig: () => ({ name: 'ring', configPath: null, onNodeFailure: 'continue' as const, nodes: [] }),
     restartNode: async () => undefined,
     stopNode: async () => undefined,
     startNode: async () => undefined,
@@ -53,18 +61,33 @@ function createFakeController(nodes: NodeSnapshot[]): ClusterController & { kill
 }
 
 describe('status view and shutdown progress (pure)', () => {
-  it('says which node is still stopping and why, from the stop spec and an injected clock', async () => {
-    const spec = makeCluster([makeNode('a', ['x']), makeNode('b', ['x'], { stop: { signal: 'SIGINT', timeoutMs: 5000 } }), makeNode('c', ['x'])], 'ring');
-    const controller = createFakeController([node('a', 'stopped', { pid: null }), node('b', 'stopping', { pid: 42, stateSince: 10_000 }), node('c', 'backoff', { pid: null })]);
+  it('says which node is still stopping and why, from the stop spec, the manager\'s progress events and an injected clock', async () => {
+    const spec = makeCluster(
+      [makeNode('a', ['x']), makeNode('b', ['x'], { stop: { signal: 'SIGINT', timeoutMs: 5000 } }), makeNode('c', ['x']), makeNode('d', ['x'], { dependsOn: { e: 'ready' } }), makeNode('e', ['x'])],
+      'ring',
+    );
+    const controller = createFakeController([
+      node('a', 'stopped', { pid: null }),
+      node('b', 'stopping', { pid: 42, stateSince: 10_000 }),
+      node('c', 'backoff', { pid: null }),
+      node('d', 'stopping', { pid: 43, stateSince: 11_000 }),
+      node('e', 'ready', { pid: 44 }),
+    ]);
     let now = 11_200;
     const shutdown = new ClusterShutdown(controller, spec, () => now);
     const done = shutdown.stop();
     expect(shutdown.isStopping).toBe(true);
-    expect(formatPending(shutdown.getPending())).toBe('b pid 42: SIGINT sent 1.2 s ago, still running; SIGKILL in 3.8 s; c: cancelling its pending restart');
+    expect(formatPending(shutdown.getPending())).toBe(
+      'b pid 42: SIGINT sent 1.2 s ago, still running; SIGKILL in 3.8 s; c: cancelling its pending restart; d pid 43: SIGTERM sent 0.2 s ago, still running; SIGKILL in 1.8 s; e pid 44: ready; waits for d (which depend on it) to stop first',
+    );
+    // The manager's progress event knows when the signal really went out.
+    controller.emit({ type: 'stopping', node: 'b', replica: 0, time: 11_100, pid: 42, command: ['x'], signal: 'SIGINT', waitedMs: 1500, timeoutMs: 5000, message: '' });
+    expect(shutdown.getPending()[0]!.reason).toBe('SIGINT sent 1.6 s ago, still running; SIGKILL in 3.4 s');
+    controller.emit({ type: 'state', node: 'b', replica: 0, from: 'stopping', to: 'stopped', time: 11_150, pid: 42, run: 1 });
     now = 16_000;
     expect(shutdown.getPending()[0]!.reason).toBe('SIGINT sent 6.0 s ago; SIGKILL sent after the stop timeout of 5.0 s');
     const killed = shutdown.killAll('second Ctrl-C');
-    expect(controller.kills).toEqual(['b:SIGKILL', 'c:SIGKILL']);
+    expect(controller.kills).toEqual(['b:SIGKILL', 'c:SIGKILL', 'd:SIGKILL', 'e:SIGKILL']);
     expect(shutdown.getPending()[0]!.reason).toBe('SIGKILL sent (second Ctrl-C); waiting for the process to be reaped');
     controller.finishStop();
     await Promise.all([done, killed, shutdown.finished]);
@@ -72,9 +95,9 @@ describe('status view and shutdown progress (pure)', () => {
   });
 
   it('renders one footer line per node, cut to the terminal width without breaking color codes', () => {
-    const snapshot: ClusterSnapshot = { name: 'ring', configPath: null, nodes: [node('a', 'ready', { restarts: 2 }), node('bb', 'failed', { pid: null, startedAt: null, error: 'ERR_COMMAND_NOT_FOUND: nope' })] };
+    const snapshot: ClusterSnapshot = { name: 'ring', configPath: null, nodes: [node('a', 'ready', { restarts: 2, ports: { http: 4101 } }), node('bb', 'failed', { pid: null, startedAt: null, error: 'ERR_COMMAND_NOT_FOUND: nope' })] };
     const lines = getStatusLines({ snapshot, phase: 'running', pending: null, now: 66_000, color: false });
-    expect(lines).toEqual(['── ring · 1/2 ready · Ctrl-C stops the cluster ──', '  a   ready    pid 100  up 1m5s  restarts 2', '  bb  failed   ERR_COMMAND_NOT_FOUND: nope']);
+    expect(lines).toEqual(['── ring · 1/2 ready · Ctrl-C stops the cluster ──', '  a   ready    pid 100  http=4101  up 1m5s  restarts 2', '  bb  failed   ERR_COMMAND_NOT_FOUND: nope']);
     const colored = getStatusLines({ snapshot, phase: 'stopping', pending: [{ name: 'a', replica: 0, pid: 100, reason: 'SIGTERM sent 1.0 s ago' }], now: 66_000, color: true });
     expect(colored[0]).toContain('stopping · Ctrl-C again kills every node now');
     expect(colored[1]).toBe('  a   \x1b[32mready   \x1b[0m SIGTERM sent 1.0 s ago');
@@ -146,7 +169,7 @@ describe('drover up on a terminal (tmux)', () => {
       'exec sleep 600',
     ].join('; ');
     tmux('new-session', '-d', '-s', 't', '-x', '120', '-y', '40', script);
-    const ready = await waitFor(screen, (s) => s.includes('── ring · 3/3 ready · Ctrl-C stops the cluster ──') && /^ {2}c {2}ready +pid \d+ {2}up \d+s$/m.test(s), {
+    const ready = await waitFor(screen, (s) => s.includes('── ring · 3/3 ready · Ctrl-C stops the cluster ──') && /^ {2}c {2}ready +pid \d+ {2}up \d+s$/m.test(s) && s.includes('cluster ring: 3/3 nodes ready'), {
       timeoutMs: 20_000,
       describe: 'the footer to show 3/3 ready with a row per node',
     });
