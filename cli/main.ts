@@ -60,13 +60,14 @@ const jsonOption = { type: 'boolean', default: false, describe: 'machine-readabl
 const timestampsOption = { alias: 't', type: 'boolean', default: false, describe: 'prefix lines with the time they were read (HH:MM:SS.mmm)' } as const;
 
 /** Commands whose positionals are node names, for shell completion. */
-const NODE_COMMANDS = new Set(['logs', 'start', 'stop', 'restart', 'kill']);
+const NODE_COMMANDS = new Set(['logs', 'start', 'stop', 'restart', 'kill', 'scale']);
 
 const ENVIRONMENT_HELP = [
   'Environment:',
-  '  DROVER_STATE_DIR           where the control socket lives (default: a per-config dir under the temp dir)',
-  '  DROVER_SHEPHERD            path of the shepherd binary (default: the one built by npm install)',
-  '  DROVER_SHEPHERD_VERBOSITY  shepherd diagnostics: 0 fatal, 1 warnings (default), 2 info, 3 debug',
+  '  DROVER_STATE_DIR           control socket dir (default: one per config under the temp dir)',
+  '  DROVER_SHEPHERD            shepherd binary (default: the one npm install built)',
+  '  DROVER_SHEPHERD_VERBOSITY  shepherd diagnostics: 0 fatal, 1 warn (default), 2 info, 3 debug',
+  '  DROVER_CGROUP              off: no cgroup v2 containment; a path: the parent cgroup',
   '  DROVER_DEBUG               print stack traces of internal errors',
   '  NO_COLOR, FORCE_COLOR      color control (NO_COLOR wins)',
   '  OTEL_*                     OpenTelemetry SDK settings (nothing is exported unless set)',

@@ -22,6 +22,11 @@ export function formatClock(time: number): string {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
+/** `b` for replica 0, `b[1]` for the others. */
+export function getReplicaLabel(node: string, replica: number): string {
+  return replica === 0 ? node : `${node}[${replica}]`;
+}
+
 /** `1.2 s` */
 export function formatSeconds(ms: number): string {
   return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
@@ -41,6 +46,8 @@ export interface PrinterOptions {
   readonly color: boolean;
   /** Prefix every line with the local time it was read (`HH:MM:SS.mmm`). @default false */
   readonly timestamps?: boolean;
+  /** Every prefix the output will carry (e.g. `b[1]` for replicas), for the column width. @default the node names */
+  readonly labels?: readonly string[];
   /** Epoch-ms clock for drover's own lines. @default Date.now */
   readonly clock?: () => number;
 }
@@ -63,7 +70,7 @@ export class Printer {
     this.color = options.color;
     this.timestamps = options.timestamps ?? false;
     this.clock = options.clock ?? Date.now;
-    this.width = Math.max(6, ...nodeNames.map((n) => n.length));
+    this.width = Math.max(6, ...(options.labels ?? nodeNames).map((n) => n.length));
     nodeNames.forEach((name, i) => this.colorOf.set(name, COLORS[i % COLORS.length]!));
   }
 
@@ -72,24 +79,24 @@ export class Printer {
     this.write('drover', 1, text, this.clock());
   }
 
-  /** A line of a node's output. */
-  output(node: string, text: string, time: number): void {
-    this.write(node, this.colorOf.get(node) ?? 0, text, time);
+  /** A line of a node's output; `label` may name a replica (`b[1]`), `node` picks the color. */
+  output(label: string, text: string, time: number, node = label): void {
+    this.write(label, this.colorOf.get(node) ?? 0, text, time);
   }
 
   event(event: ClusterEvent): void {
     switch (event.type) {
       case 'output':
-        this.output(event.node, event.line.text, event.line.time);
+        this.output(getReplicaLabel(event.node, event.replica), event.line.text, event.line.time, event.node);
         return;
       case 'scaled':
         this.info(`${event.node}: scaled from ${event.from} to ${event.to} replica${event.to === 1 ? '' : 's'}`);
         return;
       case 'restarting':
-        if (event.reason !== 'manual') this.pendingRestart.set(event.node, `restarting in ${event.delayMs} ms (attempt ${event.attempt})`);
+        if (event.reason !== 'manual') this.pendingRestart.set(getReplicaLabel(event.node, event.replica), `restarting in ${event.delayMs} ms (attempt ${event.attempt})`);
         return;
       case 'state': {
-        const node = event.node;
+        const node = getReplicaLabel(event.node, event.replica);
         switch (event.to) {
           case 'ready':
             this.info(`${node}: ready (pid ${event.pid ?? '?'})`);

@@ -10,7 +10,7 @@ import { ClusterShutdown, formatPending } from './cluster-shutdown.js';
 import { requestJson } from './control-client.js';
 import { ControlServer, probeSocket, type ClusterAnswer, type ClusterStatus } from './control-server.js';
 import { EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK } from './exit-codes.js';
-import { createStreamSink, Printer, shouldUseColor, type LineSink } from './printer.js';
+import { createStreamSink, getReplicaLabel, Printer, shouldUseColor, type LineSink } from './printer.js';
 import { createStateDir, getStatePaths, type StatePaths } from './state-dir.js';
 import { getStatusLines, StatusView } from './status-view.js';
 
@@ -51,7 +51,8 @@ export async function runUp(options: UpOptions): Promise<number> {
         )
       : null;
   const sink: LineSink = view ?? createStreamSink(process.stdout);
-  const printer = new Printer(sink, spec.nodes.map((n) => n.name), { color, timestamps: options.timestamps });
+  const labels = spec.nodes.flatMap((n) => Array.from({ length: Math.max(1, n.replicas) }, (_, replica) => getReplicaLabel(n.name, replica)));
+  const printer = new Printer(sink, spec.nodes.map((n) => n.name), { color, timestamps: options.timestamps, labels });
   for (const warning of warnings) printer.info(`warning: ${options.file}: ${warning.path}: ${warning.message}`);
 
   let progress: NodeJS.Timeout | null = null;
