@@ -37,9 +37,13 @@ export interface LineSink {
   writeLine(line: string): void;
 }
 
-/** Writes each line to a stream. */
-export function createStreamSink(out: NodeJS.WritableStream): LineSink {
-  return { writeLine: (line) => void out.write(`${line}\n`) };
+/** Writes each line to a stream; once the stream failed (EPIPE: the reader went away) lines are dropped. */
+export function createStreamSink(out: NodeJS.WritableStream & { destroyed?: boolean }): LineSink {
+  return {
+    writeLine: (line) => {
+      if (out.destroyed !== true) out.write(`${line}\n`);
+    },
+  };
 }
 
 export interface PrinterOptions {

@@ -123,6 +123,7 @@ export class StatusView implements LineSink {
   }
 
   writeLine(line: string): void {
+    if (this.out.destroyed) return; // the terminal went away (EIO): nothing to draw on
     if (this.closed) {
       this.out.write(`${line}\n`);
       return;
@@ -131,7 +132,7 @@ export class StatusView implements LineSink {
   }
 
   redraw(): void {
-    if (!this.closed) this.out.write(`${this.erase()}${this.draw()}`);
+    if (!this.closed && !this.out.destroyed) this.out.write(`${this.erase()}${this.draw()}`);
   }
 
   /** Removes the footer and stops redrawing; later lines are written plainly. Idempotent. */
@@ -140,7 +141,7 @@ export class StatusView implements LineSink {
     this.closed = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.out.off('resize', this.onResize);
-    this.out.write(this.erase());
+    if (!this.out.destroyed) this.out.write(this.erase());
   }
 
   private erase(): string {

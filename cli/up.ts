@@ -105,6 +105,10 @@ export async function runUp(options: UpOptions): Promise<number> {
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const signal of signals) process.on(signal, onSignal);
+  // stdout gone (`drover up | head`, a closed terminal: EPIPE, EIO): nobody watches any more, so
+  // stop the cluster the graceful way instead of dying on an unhandled 'error'. The listener stays
+  // until the process exits: the error of the last write is emitted a tick later.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => void beginDown(`output ${error.code ?? 'error'}`));
   // Whatever ends this process, the footer goes first so the shell prompt lands on a clean line.
   const closeView = () => view?.close();
   process.on('exit', closeView);

@@ -121,6 +121,11 @@ describe('drover commands against a running ring', () => {
     expect(both.stdout).toMatch(/^a +\| a listening on 127\.0\.0\.1:\d+$/m);
     expect(both.stdout).toMatch(/^e +\| out-line$/m);
     expect(both.stderr).toMatch(/^e +\| err-line$/m);
+    // Color: FORCE_COLOR colors a pipe, NO_COLOR wins over it.
+    const forced = await runCli(['logs', 'a', 'e', '-n', '1', '-f', file], { ...env, NO_COLOR: '', FORCE_COLOR: '1' });
+    expect(forced.stdout).toMatch(/^\x1b\[\d+ma +\|\x1b\[0m /m);
+    const noColor = await runCli(['logs', 'a', 'e', '-n', '1', '-f', file], { ...env, NO_COLOR: '1', FORCE_COLOR: '1' });
+    expect(noColor.stdout).not.toContain('\x1b[');
     const json = await runCli(['logs', 'e', '--json', '-f', file], env);
     const entries = json.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as LogEntry);
     expect(entries.map((x) => [x.node, x.stream, x.text])).toEqual([

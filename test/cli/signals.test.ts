@@ -97,4 +97,18 @@ describe('drover up exit status', () => {
     expect(up.stdout).toMatch(/^drover \| a: stopped \(exited with code 0, \d+\.\d s after SIGTERM\)$/m);
     expect(up.stdout).toMatch(/^drover \| cluster ring stopped$/m);
   });
+
+  it('stops the cluster gracefully and exits 0 when its output reader goes away (`drover up | head`)', async () => {
+    const file = await writeRing(dir);
+    const up = new CliProcess(['up', '--no-tty', '-f', file], env);
+    ups.push(up);
+    pids.add(up.child.pid!);
+    await up.waitForStdout('3/3 nodes ready', 'ring ready');
+    for (const match of up.stdout.matchAll(/: ready \(pid (\d+)\)/g)) pids.add(Number(match[1]));
+    findShepherds().forEach((p) => pids.add(p));
+    up.child.stdout!.destroy(); // the next line up writes fails with EPIPE (the ring logs every second)
+    expect(await up.closed).toBe(0);
+    expect(up.stderr).not.toContain('EPIPE');
+    await expectAllGone(pids, 5000);
+  });
 });
