@@ -99,7 +99,8 @@ describe('containment', () => {
     const own = readFileSync(`/proc/${p.pid}/cgroup`, 'utf8');
     expect(own).toContain(`0::${p.cgroup!.slice(p.cgroup!.indexOf('/drover-'))}`);
     await p.stop();
-    expect(existsSync(p.cgroup!)).toBe(false);
+    // The shepherd reports EXITED first (latency) and removes the leaf right after.
+    await waitFor(() => existsSync(p.cgroup!), (exists) => !exists, { describe: `${p.cgroup} removed` });
   });
 
   it('hands the child only fds 0, 1 and 2 (pipes and pty), never the control socket or other pipes', async () => {
