@@ -79,6 +79,9 @@ describe('containment', () => {
     const shepherd = getParentPid(child);
     extraPids.push(child, daemon, shepherd);
     expect([child, daemon, shepherd].every(isAlive)).toBe(true);
+    const root = getCgroupSupport().root;
+    const oldLeaf = root === null ? null : root.slice(0, root.indexOf('/drover-')) + readFileSync(`/proc/${child}/cgroup`, 'utf8').trim().split('\n').find((l) => l.startsWith('0::'))!.slice(3);
+    if (oldLeaf !== null) expect(existsSync(oldLeaf)).toBe(true);
     process.kill(shepherd, 'SIGKILL');
     // The daemon left the process group with setsid and loses its subreaper with the shepherd:
     // only the cgroup (where writable) or nothing reaches it.
@@ -86,6 +89,10 @@ describe('containment', () => {
     await waitFor(() => ({ state: node.state, restarts: node.restarts, pid: node.pid }), (s) => s.state === 'ready' && s.restarts === 1 && s.pid !== child, {
       describe: 'node d restarted after its shepherd was lost',
     });
+    if (oldLeaf !== null) {
+      // Its shepherd is dead, so the manager removes the emptied leaf itself.
+      await waitFor(() => existsSync(oldLeaf), (exists) => !exists, { describe: `${oldLeaf} removed by the manager` });
+    }
     const lost = events.find((e) => e.type === 'restarting');
     expect(lost).toMatchObject({ node: 'd', reason: 'shepherd-lost' });
     const backoff = events.find((e) => e.type === 'state' && e.to === 'backoff');
