@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster } from '../../manager/cluster.js';
 import { startCluster } from '../../manager/start-cluster.js';
 import type { ClusterEvent } from '../../manager/types.js';
-import { fixture, FIXTURES_DIR } from '../helpers/fixtures.js';
+import { FIXTURES_DIR } from '../helpers/fixtures.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
