@@ -11,6 +11,8 @@ import type {
   ClusterSpec,
   DependencyCondition,
   LivenessSpec,
+  ClusterTelemetrySpec,
+  NodeTelemetrySpec,
   NodeSpec,
   OutputSpec,
   ReadySpec,
@@ -19,8 +21,10 @@ import type {
 } from '../manager/types.js';
 import type {
   ValidatedBackoff,
+  ValidatedClusterTelemetry,
   ValidatedConfig,
   ValidatedLiveness,
+  ValidatedNodeTelemetry,
   ValidatedNode,
   ValidatedOutput,
   ValidatedReady,
@@ -56,8 +60,21 @@ export function normalizeClusterSpec(config: ValidatedConfig, source: ConfigSour
     nodes: Object.entries(nodes).map(([nodeName, node]) =>
       normalizeNodeSpec(nodeName, node, source.baseDir, source.envFiles?.get(nodeName) ?? {}),
     ),
+    // Present only when written, so specs without telemetry stay as they were.
+    ...(config.telemetry === undefined ? {} : { telemetry: normalizeClusterTelemetrySpec(config.telemetry) }),
   };
 }
+
+function normalizeClusterTelemetrySpec(input: ValidatedClusterTelemetry): ClusterTelemetrySpec {
+  const { serviceName = null, resourceAttributes = {}, prometheus } = copyOptions(input);
+  return { serviceName, resourceAttributes: { ...resourceAttributes }, prometheusPort: prometheus?.port ?? null };
+}
+
+function normalizeNodeTelemetrySpec(input: ValidatedNodeTelemetry): NodeTelemetrySpec {
+  const { logs = false, recordArgs = false, redact = [] } = copyOptions(input);
+  return { logs, recordArgs, redact: [...redact] };
+}
+
 
 function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string, fileEnv: Readonly<Record<string, string>>): NodeSpec {
   const {
@@ -72,6 +89,9 @@ function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string, 
     restart,
     stop,
     output,
+    pty = false,
+    limits = {},
+    telemetry,
   } = copyOptions(input);
   return {
     name,
@@ -87,6 +107,10 @@ function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string, 
     replicas,
     dependsOn: normalizeDependsOn(dependsOn),
     liveness: liveness === undefined ? null : normalizeLivenessSpec(liveness),
+    // Present only when asked for, so specs without them stay as they were.
+    ...(pty === false ? {} : { pty: pty === true ? true : { columns: pty.columns ?? 80, rows: pty.rows ?? 24 } }),
+    ...(Object.keys(limits).length === 0 ? {} : { limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) }),
+    ...(telemetry === undefined ? {} : { telemetry: normalizeNodeTelemetrySpec(telemetry) }),
   };
 }
 

@@ -365,6 +365,47 @@ const outputSchema = z.object(
   { error: 'an object with maxLines, maxBytes' },
 );
 
+/** One limit: a count, a size string ("2GiB", for byte limits), or "unlimited". */
+const limitValueSchema = z
+  .union([z.literal('unlimited'), z.number(), z.string()], { error: 'a non-negative integer, a size such as "2GiB", or "unlimited"' })
+  .transform((value, ctx) => {
+    if (value === 'unlimited') return value;
+    const result = getSizeResult(value);
+    if (result.ok && Number.isSafeInteger(result.bytes)) return result.bytes;
+    ctx.issues.push({ code: 'custom', input: value, message: 'a non-negative integer, a size such as "2GiB", or "unlimited"' });
+    return z.NEVER;
+  });
+
+const limitSchema = z.union(
+  [limitValueSchema, z.object({ soft: limitValueSchema, hard: limitValueSchema }, { error: 'an object with soft and hard' }).strict()],
+  { error: 'a limit (number, size or "unlimited") or { soft, hard }' },
+);
+
+/** setrlimit(2) resources by their prlimit(1) names. */
+export const RESOURCE_LIMIT_KEYS = [
+  'cpu', 'fsize', 'data', 'stack', 'core', 'rss', 'nproc', 'nofile', 'memlock', 'as', 'locks', 'sigpending', 'msgqueue', 'nice', 'rtprio', 'rttime',
+] as const;
+
+const limitsSchema = z
+  .object(Object.fromEntries(RESOURCE_LIMIT_KEYS.map((key) => [key, limitSchema.optional()])) as Record<(typeof RESOURCE_LIMIT_KEYS)[number], z.ZodOptional<typeof limitSchema>>, {
+    error: `an object with ${RESOURCE_LIMIT_KEYS.join(', ')}`,
+  })
+  .meta({ description: 'Resource limits set with setrlimit(2) in the child before exec (prlimit names): a number, a size string, "unlimited", or { soft, hard }.' });
+
+const ptySchema = z.union(
+  [
+    z.boolean(),
+    z.object(
+      {
+        columns: integer('an integer from 1 to 65535', 1, 65535).optional().meta({ description: 'Terminal width. Default 80.' }),
+        rows: integer('an integer from 1 to 65535', 1, 65535).optional().meta({ description: 'Terminal height. Default 24.' }),
+      },
+      { error: 'an object with columns, rows' },
+    ),
+  ],
+  { error: 'true, false, or { columns, rows }' },
+);
+
 const envSchema = z.record(
   z.string().regex(ENV_NAME_PATTERN, { error: 'an environment variable name (non-empty, without "=")' }),
   z.union([z.string(), z.number(), z.boolean()], { error: 'a string, number or boolean' }).transform((value, ctx) => {
@@ -374,6 +415,61 @@ const envSchema = z.record(
     return z.NEVER;
   }),
   { error: (issue) => (issue.code === 'invalid_type' ? 'an object of environment variables' : undefined) },
+);
+
+/** RegExp sources, each checked to compile. */
+const regexListSchema = z.array(
+  nonEmptyString('a regular expression (string)').superRefine((pattern, ctx) => {
+    try {
+      new RegExp(pattern, 'g');
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', input: pattern, message: 'a valid regular expression', params: { hint: (error as Error).message } });
+    }
+  }),
+  { error: 'an array of regular expressions (strings)' },
+);
+
+const nodeTelemetrySchema = z.object(
+  {
+    logs: z
+      .boolean({ error: 'a boolean (true or false)' })
+      .optional()
+      .meta({ description: 'Export each output line as an OpenTelemetry log record. Default false.' }),
+    recordArgs: z
+      .boolean({ error: 'a boolean (true or false)' })
+      .optional()
+      .meta({ description: 'Record the command arguments on spans (process.command_args), redacted. Default false.' }),
+    redact: regexListSchema
+      .optional()
+      .meta({ description: 'RegExp sources; matches in recorded arguments become [REDACTED] (on top of built-in password/token/URL-credential patterns). Default [].' }),
+  },
+  { error: 'an object with logs, recordArgs, redact' },
+);
+
+const clusterTelemetrySchema = z.object(
+  {
+    serviceName: nonEmptyString()
+      .optional()
+      .meta({ description: 'service.name of the telemetry resource; OTEL_SERVICE_NAME wins. Default "drover".' }),
+    resourceAttributes: z
+      .record(nonEmptyString(), z.union([z.string(), z.number(), z.boolean()], { error: 'a string, number or boolean' }).transform(String), {
+        error: (issue) => (issue.code === 'invalid_type' ? 'an object of resource attributes' : undefined),
+      })
+      .optional()
+      .meta({ description: 'Extra resource attributes; OTEL_RESOURCE_ATTRIBUTES wins per key.' }),
+    prometheus: optionalSection(
+      z.object(
+        {
+          port: integer('an integer from 1 to 65535', 1, 65_535).meta({
+            description: 'Port of the Prometheus exporter on 127.0.0.1; OTEL_EXPORTER_PROMETHEUS_PORT wins.',
+          }),
+        },
+        { error: 'an object with port' },
+      ),
+      'Serve Prometheus metrics on 127.0.0.1 (in addition to any OTEL_METRICS_EXPORTER; "none" there turns it off).',
+    ),
+  },
+  { error: 'an object with serviceName, resourceAttributes, prometheus' },
 );
 
 const nodeSchema = z
@@ -416,8 +512,11 @@ const nodeSchema = z
       restart: optionalSection(restartSchema, 'Restart policy and backoff.'),
       stop: optionalSection(stopSchema, 'How to stop the node.'),
       output: optionalSection(outputSchema, 'Output ring buffer bounds.'),
+      pty: ptySchema.optional().meta({ description: 'Run the command on a pseudo-terminal (its output is one stream, stdout). Default false.' }),
+      limits: optionalSection(limitsSchema, 'Resource limits (setrlimit) for the command.'),
+      telemetry: optionalSection(nodeTelemetrySchema, 'Telemetry of this node: output as log records, recorded arguments.'),
     },
-    { error: 'an object with command and optional shell, cwd, env, env_file, ports, replicas, dependsOn, ready, liveness, restart, stop, output' },
+    { error: 'an object with command and optional shell, cwd, env, env_file, ports, replicas, dependsOn, ready, liveness, restart, stop, output, pty, limits, telemetry' },
   )
   .superRefine((node, ctx) => {
     const { command, shell } = node;
@@ -461,6 +560,7 @@ export const configSchema = z
         .enum(NODE_FAILURE_POLICIES)
         .optional()
         .meta({ description: 'When a node fails after the start: continue (keep the others) or stop-cluster. Default continue.' }),
+      telemetry: optionalSection(clusterTelemetrySchema, 'OpenTelemetry settings on top of the standard OTEL_* variables.'),
     },
     { error: 'an object with name and nodes' },
   )
@@ -493,6 +593,8 @@ export type ValidatedRestart = NonNullable<ValidatedNode['restart']>;
 export type ValidatedBackoff = NonNullable<ValidatedRestart['backoff']>;
 export type ValidatedStop = NonNullable<ValidatedNode['stop']>;
 export type ValidatedOutput = NonNullable<ValidatedNode['output']>;
+export type ValidatedNodeTelemetry = NonNullable<ValidatedNode['telemetry']>;
+export type ValidatedClusterTelemetry = NonNullable<ValidatedConfig['telemetry']>;
 
 /**
  * The JSON Schema of drover.yaml's input shape (draft 2020-12) for editors, committed as

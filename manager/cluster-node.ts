@@ -46,6 +46,8 @@ export interface ClusterNodeOptions {
   readonly clusterName: string;
   /** Receives every lifecycle event of this node. */
   readonly emit: (event: ClusterEvent) => void;
+  /** Extra child environment per run, asked right before each spawn (telemetry's TRACEPARENT). */
+  readonly getSpawnEnvironment?: (node: string, replica: number, run: number) => Readonly<Record<string, string>> | undefined;
   readonly clock?: () => number;
   readonly random?: () => number;
   /** Ports of replica 0 of another node, for `{{nodes.b.ports.x}}`. @default () => undefined */
@@ -76,6 +78,12 @@ function zeroStats(): ProcessStats {
 function addStats(a: ProcessStats, b: ProcessStats): ProcessStats {
   const add = (x: { bytes: number; ops: number }, y: { bytes: number; ops: number }) => ({ bytes: x.bytes + y.bytes, ops: x.ops + y.ops });
   return { ...a, stdin: add(a.stdin, b.stdin), stdout: add(a.stdout, b.stdout), stderr: add(a.stderr, b.stderr) };
+}
+
+/** `options` with `extra` variables added to the child's env (replacing same-named ones). */
+function withExtraEnv(options: NormalizedSpawnOptions, extra: Readonly<Record<string, string>>): NormalizedSpawnOptions {
+  const kept = options.env.filter((entry) => !Object.hasOwn(extra, entry.slice(0, entry.indexOf('='))));
+  return { ...options, env: [...kept, ...Object.entries(extra).map(([key, value]) => `${key}=${value}`)] };
 }
 
 function toExitInfo(result: ProcessResult): ExitInfo {
@@ -171,6 +179,8 @@ export class ClusterNode {
       env: { ...spec.env, ...this.droverEnv() },
       stop: { signal: spec.stop.signal, timeoutMs: spec.stop.timeoutMs },
       output: { maxLines: spec.output.maxLines, maxBytes: spec.output.maxBytes, maxLineBytes: MAX_LINE_BYTES },
+      pty: spec.pty ?? false,
+      limits: spec.limits ?? {},
     });
   }
 
@@ -559,7 +569,8 @@ export class ClusterNode {
         spec = this.resolvedSpec();
         const spawnOptions = this.createSpawnOptions(spec);
         this.spawnArgv = spawnOptions.argv;
-        process = await startManagedProcess(spawnOptions, this.output);
+        const extraEnv = this.options.getSpawnEnvironment?.(this.name, this.replica, this.run);
+        process = await startManagedProcess(extraEnv ? withExtraEnv(spawnOptions, extraEnv) : spawnOptions, this.output);
       } catch (error) {
         const droverError = isDroverError(error) ? error : new DroverError('ERR_SPAWN_FAILED', String(error), { cause: error });
         if (PERMANENT_SPAWN_ERRORS.has(droverError.code) || !shouldRestart(restart.policy, { exitCode: null })) {
@@ -694,7 +705,7 @@ export class ClusterNode {
     this.restartCount++;
     const delayMs = nextDelayMs(this.attempt, restart.backoff, this.random);
     this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.clock(), attempt: this.attempt, delayMs, reason, ...(why ? { cause: why } : {}) });
-    this.setState('backoff', exit ? { exit } : {});
+    this.setState('backoff', { ...(exit ? { exit } : {}), ...(cause ? { error: cause } : {}) });
     try {
       await delay(delayMs, signal);
       return true;

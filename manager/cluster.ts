@@ -74,6 +74,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       replica,
       clusterName: this.spec.name,
       emit: (event) => this.publish(event),
+      getSpawnEnvironment: (node, replica, run) => this.getSpawnEnvironment(node, replica, run),
       peerPorts: (name) => this.members.find((m) => m.name === name && m.replica === 0)?.ports,
       ...(clock ? { clock } : {}),
       ...(random ? { random } : {}),
@@ -315,6 +316,20 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     const found = this.nodes(name);
     if (found.length === 0 && !this.specs.has(name)) this.node(name); // throws ERR_UNKNOWN_NODE
     return found;
+  }
+
+  /** Merged extra child environment from every observer that offers one (telemetry's TRACEPARENT). */
+  private getSpawnEnvironment(node: string, replica: number, run: number): Record<string, string> | undefined {
+    let merged: Record<string, string> | undefined;
+    for (const observer of this.observers) {
+      try {
+        const extra = observer.getSpawnEnvironment?.(node, replica, run);
+        if (extra !== undefined) merged = { ...merged, ...extra };
+      } catch (error) {
+        process.emitWarning(`drover: cluster observer getSpawnEnvironment threw: ${(error as Error).message}`, 'DroverWarning');
+      }
+    }
+    return merged;
   }
 
   private publish(event: ClusterEvent): void {

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { getSignalName, SCOPE_GROUP, SCOPE_LEADER, STDIO_NULL, STDIO_PIPE } from '../native/index.js';
+import { closeFd, getSignalName, SCOPE_GROUP, SCOPE_LEADER, STDIO_NULL, STDIO_PIPE } from '../native/index.js';
+import { createCgroupLeafPath } from './cgroup.js';
 import { DroverError } from './errors.js';
 import { normalizeSignal, normalizeSpawnOptions, type NormalizedSpawnOptions, type SpawnOptions } from './options.js';
 import { OutputBuffer } from './output-buffer.js';
@@ -42,6 +43,12 @@ export class ManagedProcess {
   readonly stdout: Readable | null;
   /** Readable of the child's stderr when `stderr: 'stream'`. */
   readonly stderr: Readable | null;
+  /** F_GETPIPE_SZ of the stdin, stdout and stderr pipes in bytes (0: no pipe, or a pty). */
+  readonly pipeSizes: readonly [number, number, number];
+  /** True in pty mode: `stdout` carries the terminal's output (stderr merged). */
+  readonly isPty: boolean;
+  /** The child's cgroup v2 directory, or null when containment uses process groups only. */
+  readonly cgroup: string | null;
   /** Pid of this process's shepherd (its watchdog parent). */
   readonly shepherdPid: number | undefined;
   /** Ring buffer of output lines of every stream in `buffer` mode. */
@@ -69,9 +76,15 @@ export class ManagedProcess {
     this.pgid = child.pgid;
     this.startedAt = startedAt;
     this.shepherdPid = client.shepherdPid;
+    this.pipeSizes = child.pipeSizes;
+    this.isPty = child.pty;
+    this.cgroup = child.cgroup;
     this.output = output;
     const [stdinFd, stdoutFd, stderrFd] = child.fds;
-    this.stdin = stdinFd === null ? null : this.wrap(stdinFd, false);
+    // In pty mode the stdin slot always carries the terminal's writer; without `stdin: 'pipe'`
+    // nobody writes to it.
+    if (stdinFd !== null && options.stdin !== 'pipe') closeFd(stdinFd);
+    this.stdin = stdinFd === null || options.stdin !== 'pipe' ? null : this.wrap(stdinFd, false);
     if (this.stdin) this.stdin.on('error', () => {
       // EPIPE when the child exits before reading everything; the exit report says why.
     });
@@ -137,14 +150,30 @@ export class ManagedProcess {
     this.stdin?.end();
   }
 
+  /**
+   * Sets the pty's window size (TIOCSWINSZ; the child gets SIGWINCH).
+   * @throws {DroverError} ERR_INVALID_OPTION without `pty`, or for sizes outside 1..65535.
+   */
+  resize(columns: number, rows: number): void {
+    if (!this.isPty) throw new DroverError('ERR_INVALID_OPTION', 'resize() needs a process started with `pty`');
+    for (const [name, v] of [['columns', columns], ['rows', rows]] as const) {
+      if (!Number.isInteger(v) || v < 1 || v > 65535) throw new DroverError('ERR_INVALID_OPTION', `Expected \`${name}\` to be an integer from 1 to 65535, got ${String(v)}`);
+    }
+    if (this.result === null) this.client.resize(columns, rows);
+  }
+
   /** Whether the shepherd watch keeps the event loop alive. @default true */
   setRef(ref: boolean): void {
     this.client.setRef(ref);
   }
 
   private wrap(fd: number, readable: boolean): net.Socket {
-    // net.Socket owns the fd from here; it is closed only by destroy().
-    const socket = new net.Socket({ fd, readable, writable: !readable, allowHalfOpen: false });
+    // net.Socket owns the fd from here; it is closed only by destroy(). A pty master is not a
+    // pipe to net.Socket's type check, so it gets a libuv pipe handle opened on the fd, as
+    // node-pty does (src/unixTerminal.ts): non-blocking reads and writes, unlike tty.WriteStream.
+    const socket = this.isPty
+      ? new net.Socket({ handle: openPipeHandle(fd), readable, writable: !readable, allowHalfOpen: false } as net.SocketConstructorOpts)
+      : new net.Socket({ fd, readable, writable: !readable, allowHalfOpen: false });
     this.sockets.push(socket);
     return socket;
   }
@@ -229,6 +258,19 @@ export class ManagedProcess {
   }
 }
 
+interface PipeHandle {
+  open(fd: number): number;
+}
+
+/** A libuv pipe handle on `fd` (Node's internal pipe_wrap, which `process.binding` allows). */
+function openPipeHandle(fd: number): PipeHandle {
+  const { Pipe, constants } = (process as unknown as { binding(name: 'pipe_wrap'): { Pipe: new (type: number) => PipeHandle; constants: { SOCKET: number } } }).binding('pipe_wrap');
+  const handle = new Pipe(constants.SOCKET);
+  const status = handle.open(fd);
+  if (status !== 0) throw new DroverError('ERR_SPAWN_FAILED', `could not open the pty master (uv error ${status})`);
+  return handle;
+}
+
 /**
  * Starts one supervised process through its own shepherd. Resolves once the child runs (pid and
  * pipes in hand).
@@ -264,6 +306,9 @@ export async function startManagedProcess(normalized: NormalizedSpawnOptions, ou
     cwd: normalized.cwd,
     argv: normalized.argv,
     env: normalized.env,
+    pty: normalized.pty,
+    rlimits: normalized.limits,
+    cgroup: (normalized.cgroup ? createCgroupLeafPath(normalized.argv[0]!.split('/').pop()!) : null) ?? '',
   });
   const child = await client.started;
   return new ManagedProcess(normalized, client, child, startedAt, output);

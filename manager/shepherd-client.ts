@@ -7,16 +7,21 @@ import {
   encodeSignal,
   encodeSpawn,
   encodeStop,
+  encodeWinsize,
   getErrnoName,
   getShepherdPath,
   sendRecord,
+  STAGE_CGROUP,
   STAGE_CHDIR,
   STAGE_EXEC,
+  STAGE_PTY,
+  STAGE_RLIMIT,
   watchRecords,
   type RecordWatcher,
   type ShepherdMessage,
   type SpawnMessage,
 } from '../native/index.js';
+import { killCgroup } from './cgroup.js';
 import { DroverError, type DroverErrorCode } from './errors.js';
 
 /** What the shepherd reported once the child runs. */
@@ -25,6 +30,12 @@ export interface StartedChild {
   readonly pgid: number;
   /** Parent ends in order stdin, stdout, stderr; null where the mode was not `pipe`. */
   readonly fds: readonly [number | null, number | null, number | null];
+  /** F_GETPIPE_SZ of the stdin, stdout and stderr pipes as created (0: no pipe). */
+  readonly pipeSizes: readonly [number, number, number];
+  /** True when fds[1] (and fds[0]) are the pty master. */
+  readonly pty: boolean;
+  /** The child's cgroup v2 directory, or null when it runs without one. */
+  readonly cgroup: string | null;
 }
 
 type ExitedMessage = Extract<ShepherdMessage, { type: 'exited' }>;
@@ -39,8 +50,16 @@ function getExecErrorCode(errno: string, stage: number): DroverErrorCode {
   return 'ERR_SPAWN_FAILED';
 }
 
-function describeExecFailure(code: DroverErrorCode, errno: string, message: SpawnMessage): string {
+const STAGE_NAMES: Record<number, string> = {
+  [STAGE_RLIMIT]: 'setting a resource limit',
+  [STAGE_CGROUP]: 'creating or joining its cgroup',
+  [STAGE_PTY]: 'opening its pty',
+};
+
+function describeExecFailure(code: DroverErrorCode, errno: string, stage: number, message: SpawnMessage): string {
   const command = message.argv[0]!;
+  if (STAGE_NAMES[stage] !== undefined) return `could not start ${command}: ${STAGE_NAMES[stage]} failed with ${errno}`;
+  if (errno === 'E2BIG') return `could not start ${command}: its arguments and environment are too large for execve (E2BIG)`;
   switch (code) {
     case 'ERR_CWD':
       return `cannot enter working directory ${message.cwd}: ${errno}`;
@@ -95,7 +114,7 @@ export class ShepherdClient {
         // manager decides how to stop. fd 3 is the control socket.
         detached: true,
         stdio: ['ignore', 'ignore', 'pipe', shepherdFd],
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SHEPHERD_VERBOSITY: process.env.DROVER_SHEPHERD_VERBOSITY ?? '1' },
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SHEPHERD_VERBOSITY: process.env.DROVER_SHEPHERD_VERBOSITY ?? '1', ...getSanitizerEnv() },
       });
     } catch (error) {
       closeFd(shepherdFd);
@@ -135,6 +154,11 @@ export class ShepherdClient {
   /** Sends STOP: the shepherd signals the group and escalates to SIGKILL after `graceMs` itself. */
   stop(signo: number, graceMs: number): void {
     this.send(encodeStop(signo, graceMs));
+  }
+
+  /** Sends WINSIZE (pty mode): TIOCSWINSZ on the child's terminal. */
+  resize(columns: number, rows: number): void {
+    this.send(encodeWinsize(columns, rows));
   }
 
   /** Keeps (or stops keeping) the event loop alive for this shepherd. */
@@ -179,7 +203,14 @@ export class ShepherdClient {
         }
         const queue = [...fds];
         const take = (bit: number) => ((message.fdMask & bit) !== 0 ? queue.shift()! : null);
-        this.child = { pid: message.pid, pgid: message.pgid, fds: [take(1), take(2), take(4)] };
+        this.child = {
+          pid: message.pid,
+          pgid: message.pgid,
+          fds: [take(1), take(2), take(4)],
+          pipeSizes: message.pipeSizes,
+          pty: message.pty,
+          cgroup: message.cgroup ? (this.message.cgroup ?? null) : null,
+        };
         this.resolveStarted(this.child);
         return;
       }
@@ -187,7 +218,7 @@ export class ShepherdClient {
         const errno = getErrnoName(message.errno);
         const code = getExecErrorCode(errno, message.stage);
         const path = message.stage === STAGE_CHDIR ? this.message.cwd : this.message.argv[0];
-        this.fail(new DroverError(code, describeExecFailure(code, errno, this.message), { errno, path }));
+        this.fail(new DroverError(code, describeExecFailure(code, errno, message.stage, this.message), { errno, path }));
         return;
       }
       case 'exited':
@@ -213,7 +244,9 @@ export class ShepherdClient {
       this.child === null ? {} : { pid: this.child.pid },
     );
     if (this.child !== null) {
-      // Second safety layer: the group may still run with nobody watching it.
+      // Second safety layer: the tree may still run with nobody watching it. The cgroup reaches
+      // every descendant; the group kill covers machines without one.
+      if (this.child.cgroup !== null) killCgroup(this.child.cgroup);
       try {
         process.kill(-this.child.pgid, 'SIGKILL');
       } catch (killError) {
@@ -248,12 +281,25 @@ export class ShepherdClient {
   }
 }
 
+/** ASan/UBSan settings reach a sanitizer-built shepherd (npm run sanitize); nothing else leaks in. */
+function getSanitizerEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return env;
+}
+
 function encodeSpawnOrThrow(message: SpawnMessage): Buffer {
   try {
     return encodeSpawn(message);
   } catch (error) {
+    const tooLarge = /maximum/.test((error as Error).message);
     throw new DroverError('ERR_SPAWN_FAILED', `cannot start ${message.argv[0] ?? '(no command)'}: ${(error as Error).message}`, {
       cause: error,
+      path: message.argv[0],
+      ...(tooLarge ? { errno: 'E2BIG' } : {}),
     });
   }
 }

@@ -4,6 +4,8 @@
  * `src/types` for the same reason).
  */
 
+import type { ResourceLimits } from './options.js';
+
 /** Node lifecycle states (DESIGN.md "CLI contract"). */
 export type NodeState =
   | 'pending'
@@ -142,6 +144,26 @@ export type DependencyCondition = 'started' | 'ready' | 'completed' | 'completed
 /** Cluster reaction to a node going `failed` after the start: keep the others running, or stop everything. */
 export type NodeFailurePolicy = 'continue' | 'stop-cluster';
 
+/** Per-node telemetry settings (drover.yaml `nodes.<name>.telemetry`), normalized. */
+export interface NodeTelemetrySpec {
+  /** Each output line becomes an OpenTelemetry log record. */
+  readonly logs: boolean;
+  /** Command arguments are recorded on spans (`process.command_args`), after redaction. */
+  readonly recordArgs: boolean;
+  /** RegExp sources; matches inside recorded arguments are replaced by `[REDACTED]`. */
+  readonly redact: readonly string[];
+}
+
+/** Cluster-wide telemetry settings (drover.yaml `telemetry`), normalized. */
+export interface ClusterTelemetrySpec {
+  /** `service.name` of the resource, unless `OTEL_SERVICE_NAME` says otherwise; null: drover's default. */
+  readonly serviceName: string | null;
+  /** Resource attributes, under `OTEL_RESOURCE_ATTRIBUTES` (the variable wins per key). */
+  readonly resourceAttributes: Readonly<Record<string, string>>;
+  /** Port of the Prometheus exporter on 127.0.0.1 (enables it); null: only `OTEL_*` decide. */
+  readonly prometheusPort: number | null;
+}
+
 /** One node of a cluster, fully normalized (every default applied, paths absolute). */
 export interface NodeSpec {
   readonly name: string;
@@ -163,6 +185,12 @@ export interface NodeSpec {
   readonly dependsOn: Readonly<Record<string, DependencyCondition>>;
   /** Periodic health probe after ready, or null. @default null */
   readonly liveness: LivenessSpec | null;
+  /** Run on a pseudo-terminal (`true` = 80x24); output arrives as stdout. @default false */
+  readonly pty?: boolean | { readonly columns: number; readonly rows: number };
+  /** setrlimit(2) limits for the child, by prlimit name (see `SpawnOptions.limits`). @default {} */
+  readonly limits?: Readonly<ResourceLimits>;
+  /** Telemetry settings; absent means logs off, no args recorded. */
+  readonly telemetry?: NodeTelemetrySpec;
 }
 
 /** A cluster, fully normalized; what `config/` produces and `Cluster` consumes. */
@@ -174,6 +202,8 @@ export interface ClusterSpec {
   readonly nodes: readonly NodeSpec[];
   /** What a node failure after the start does to the cluster. @default 'continue' */
   readonly onNodeFailure?: NodeFailurePolicy;
+  /** Telemetry settings; absent means OTEL_* alone decide. */
+  readonly telemetry?: ClusterTelemetrySpec;
 }
 
 /** Per-stream I/O counters. */
@@ -374,6 +404,12 @@ export interface ClusterObserver {
   /** Called once, synchronously inside subscribe(), before any event. */
   onSnapshot?(snapshot: ClusterSnapshot): void;
   onEvent(event: ClusterEvent): void;
+  /**
+   * Extra environment for the child of node `node`/`replica`, asked right before each spawn (after
+   * that run's `starting` event). Keys override the node's own env. Telemetry uses it to pass the
+   * W3C `TRACEPARENT` of the run's start span. Must not throw; a throw is reported as a warning.
+   */
+  getSpawnEnvironment?(node: string, replica: number, run: number): Readonly<Record<string, string>> | undefined;
 }
 
 export interface Subscription {

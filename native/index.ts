@@ -14,6 +14,7 @@ export {
   decodeMessage,
   encodeSignal,
   encodeSpawn,
+  encodeWinsize,
   encodeStop,
   getErrnoName,
   getSignalName,
@@ -24,6 +25,9 @@ export {
   STAGE_CHDIR,
   STAGE_EXEC,
   STAGE_SETUP,
+  STAGE_RLIMIT,
+  STAGE_CGROUP,
+  STAGE_PTY,
   STDIO_NULL,
   STDIO_PIPE,
 } from './protocol.js';
@@ -46,7 +50,7 @@ function getBuildDirs(): string[] {
 let binding: RawBinding | undefined;
 
 /**
- * Loads the addon once.
+ * Loads the addon once (`$DROVER_NATIVE_ADDON` overrides the path).
  * @throws {DroverError} ERR_NATIVE_LOAD naming every path tried.
  */
 export function loadBinding(): RawBinding {
@@ -54,8 +58,10 @@ export function loadBinding(): RawBinding {
   const require = createRequire(import.meta.url);
   const tried: string[] = [];
   let lastError: unknown;
-  for (const dir of getBuildDirs()) {
-    const file = path.join(dir, 'drover_native.node');
+  // $DROVER_NATIVE_ADDON names one .node file instead (the sanitizer build, npm run sanitize).
+  const override = process.env.DROVER_NATIVE_ADDON;
+  const files = override ? [path.resolve(override)] : getBuildDirs().map((dir) => path.join(dir, 'drover_native.node'));
+  for (const file of files) {
     tried.push(file);
     if (!existsSync(file)) continue;
     try {

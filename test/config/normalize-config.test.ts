@@ -335,7 +335,7 @@ describe('normalizeConfig: unknown keys', () => {
       { path: 'nodse', message: 'unknown key; did you mean "nodes"?' },
       { path: 'nodes.a.restart.maxRestart', message: 'unknown key; did you mean "maxRestarts"?' },
       { path: 'nodes.a.restart.backoff.factor', message: 'unknown key; known keys: initial, max, multiplier, jitter' },
-      { path: 'nodes.a.colour', message: 'unknown key; known keys: command, shell, cwd, env, env_file, ports, replicas, dependsOn, ready, liveness, restart, stop, output' },
+      { path: 'nodes.a.colour', message: 'unknown key; known keys: command, shell, cwd, env, env_file, ports, replicas, dependsOn, ready, liveness, restart, stop, output, pty, limits, telemetry' },
     ]);
     expect(spec.nodes[0]?.restart.maxRestarts).toBe(5);
   });
@@ -352,5 +352,28 @@ describe('normalizeConfig: unknown keys', () => {
       { path: 'nodes.a.command', message: 'expected an array of strings, got nothing (missing)' },
       { path: 'nodes.a.comand', message: 'unknown key; did you mean "command"?' },
     ]);
+  });
+});
+
+describe('normalizeConfig: pty and limits (issue 3)', () => {
+  test('pass through to the node spec, with sizes and "unlimited"', () => {
+    const { spec } = normalizeConfig(
+      { name: 'x', nodes: { a: { command: ['sh'], pty: { columns: 100 }, limits: { nofile: 64, as: '1GiB', core: { soft: 0, hard: 'unlimited' } } }, b: { command: ['sh'] } } },
+      FROM_FILE,
+    );
+    expect(spec.nodes[0]).toMatchObject({ pty: { columns: 100, rows: 24 }, limits: { nofile: 64, as: 1024 ** 3, core: { soft: 0, hard: 'unlimited' } } });
+    expect(spec.nodes[1]).not.toHaveProperty('pty');
+    expect(spec.nodes[1]).not.toHaveProperty('limits');
+  });
+
+  test('bad values are errors naming their path', () => {
+    let caught: unknown;
+    try {
+      normalizeConfig({ name: 'x', nodes: { a: { command: ['sh'], pty: 'yes', limits: { nofile: -1, core: { soft: 1 } } } } }, FROM_FILE);
+    } catch (error) {
+      caught = error;
+    }
+    const paths = (caught as ConfigInvalidError).issues.map((i) => i.path).sort();
+    expect(paths).toEqual(['nodes.a.limits.core', 'nodes.a.limits.nofile', 'nodes.a.pty']);
   });
 });

@@ -110,6 +110,20 @@ export class FakeClusterController implements ClusterController {
     }
   }
 
+  /** What the manager asks right before a spawn: every observer's extra env, merged. */
+  getSpawnEnvironment(node: string, replica: number, run: number): Record<string, string> {
+    const merged: Record<string, string> = {};
+    for (const observer of this.observers) {
+      Object.assign(merged, observer.getSpawnEnvironment?.(node, replica, run));
+    }
+    return merged;
+  }
+
+  /** Emits an output line of a node. */
+  output(node: string, line: OutputLine, replica = 0): void {
+    this.emit({ type: 'output', node, replica, line });
+  }
+
   /** Replaces fields of one node in the snapshot. */
   updateNode(name: string, replica: number, patch: Partial<NodeSnapshot>): void {
     this.nodes = this.nodes.map((node) =>
