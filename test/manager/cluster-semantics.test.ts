@@ -223,6 +223,25 @@ describe('readiness set', () => {
     expect(error!.message).toContain('stdout: booting');
   });
 
+  it('tcp, any and exit time out saying what they awaited and what they last saw', async () => {
+    const failure = (config: Record<string, unknown>) => start(config).then(() => null, (e: unknown) => e as Error & { code: string });
+    const [tcp, any, exit] = await Promise.all([
+      failure({ name: 't1', nodes: { a: { command: [NODE, 'forever.mjs'], ports: ['p'], ready: { tcp: { port: '{{ports.p}}' }, interval: '50ms', timeout: '1s' } } } }),
+      failure({
+        name: 't2',
+        nodes: { a: { command: [NODE, 'forever.mjs'], ready: { any: [{ log: { pattern: 'never' } }, { exec: { command: [NODE, '-e', 'process.exit(2)'] }, interval: '50ms' }], timeout: '1500ms' } } },
+      }),
+      failure({ name: 't3', nodes: { a: { command: [NODE, 'forever.mjs'], restart: { policy: 'no' }, ready: { exit: { code: 0 }, timeout: '1s' } } } }),
+    ]);
+    expect(tcp).toMatchObject({ code: 'ERR_READY_TIMEOUT', node: 'a' });
+    expect(tcp!.message).toMatch(/not ready after \d+ ms: waited for a TCP connection to 127\.0\.0\.1:\d+ \(last seen: connect failed: ECONNREFUSED\)/);
+    expect(tcp!.message).toContain('stdout: ready');
+    expect(any).toMatchObject({ code: 'ERR_READY_TIMEOUT' });
+    expect(any!.message).toMatch(/waited for any of \[a line of output matching \/never\/; command .* to exit 0\] \(last seen: a line of output matching \/never\/: 0 matching so far; last line "ready"; command .* to exit 0: exit code 2\)/);
+    expect(exit).toMatchObject({ code: 'ERR_READY_TIMEOUT' });
+    expect(exit!.message).toMatch(/waited for the process to exit with code 0 \(last seen: still running\)/);
+  });
+
   it('http body mismatch times out naming the body it saw', async () => {
     const error = await start({
       name: 'http-body',
