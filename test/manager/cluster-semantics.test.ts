@@ -184,6 +184,7 @@ describe('dependsOn', () => {
     expect(error!.message).toMatch(/exited with code 3 \(expected exit code 0\)/);
     expect(cluster.node('web').state).toBe('failed');
     expect(cluster.node('web').error).toMatchObject({ code: 'ERR_DEPENDENCY_FAILED' });
+    expect(cluster.node('web').error!.message).toMatch(/^node web was not started: dependency migrate \(completed-successfully\) was not met: node migrate did not become completed-successfully: exited with code 3$/);
     expect(cluster.node('web').pid).toBeNull();
   });
 });
