@@ -383,6 +383,18 @@ describe('scale', () => {
   });
 });
 
+describe('await using', () => {
+  it('disposing the cluster at the end of the block stops every node', async () => {
+    let pid: number | null = null;
+    {
+      await using cluster = await startCluster({ name: 'dispose', nodes: { a: { command: [NODE, 'forever.mjs'] } } }, { baseDir: FIXTURES_DIR, onCreate: (c) => void track(c) });
+      pid = cluster.node('a').pid;
+      expect(pid).toBeGreaterThan(0);
+    }
+    await expectAllGone([pid!]);
+  });
+});
+
 describe('node handle', () => {
   it('iterates output lines and waits for a line', async () => {
     const { cluster } = await start({ name: 'lines', nodes: { a: { command: [NODE, 'forever.mjs', 'tick'] } } });
