@@ -4,6 +4,7 @@ import { getSignalName, SCOPE_GROUP, SCOPE_LEADER, STDIO_NULL, STDIO_PIPE } from
 import { DroverError } from './errors.js';
 import { normalizeSignal, normalizeSpawnOptions, type NormalizedSpawnOptions, type SpawnOptions } from './options.js';
 import { OutputBuffer } from './output-buffer.js';
+import { PipeReader, PipeWriter, readPipe, type IoCounter } from './pipe-streams.js';
 import { ShepherdClient, type ShepherdOutcome, type StartedChild } from './shepherd-client.js';
 import type { ExitInfo, OutputStream, ProcessStats } from './types.js';
 
@@ -20,11 +21,6 @@ export function describeExit(exit: ExitInfo): string {
   if (exit.signal !== null) return `killed by ${exit.signal}${exit.forcedKill ? ' (stop timeout ran out)' : ''}`;
   if (exit.exitCode !== null) return `exited with code ${exit.exitCode}`;
   return 'lost';
-}
-
-interface Counter {
-  bytes: number;
-  ops: number;
 }
 
 /**
@@ -46,15 +42,22 @@ export class ManagedProcess {
   readonly shepherdPid: number | undefined;
   /** Ring buffer of output lines of every stream in `buffer` mode. */
   readonly output: OutputBuffer;
-  /** Resolves (never rejects) once the exit status is in AND buffered output is drained (bounded by `drainTimeoutMs`). */
+  /**
+   * Resolves (never rejects) once the exit status is in AND every `buffer` stream reached EOF, so
+   * `output` and `stats()` hold everything the child wrote. A descendant (or anything else) that
+   * keeps a pipe open bounds the wait at `drainTimeoutMs`; the result then says `drainTimedOut`.
+   * `stream` streams are not awaited: their consumer drives them to EOF (awaiting them would
+   * deadlock a caller that awaits `exited` before reading).
+   */
   readonly exited: Promise<ProcessResult>;
   private result: ProcessResult | null = null;
   private stopPromise: Promise<ProcessResult> | null = null;
-  private readonly counters: Record<'stdin' | OutputStream, Counter> = {
+  private readonly counters: Record<'stdin' | OutputStream, IoCounter> = {
     stdin: { bytes: 0, ops: 0 },
     stdout: { bytes: 0, ops: 0 },
     stderr: { bytes: 0, ops: 0 },
   };
+  /** Sockets of stdin and of `buffer` streams: the manager owns and closes them. */
   private readonly sockets: net.Socket[] = [];
 
   /** @internal use {@link spawn}. */
@@ -71,25 +74,27 @@ export class ManagedProcess {
     this.shepherdPid = client.shepherdPid;
     this.output = output;
     const [stdinFd, stdoutFd, stderrFd] = child.fds;
-    this.stdin = stdinFd === null ? null : this.wrap(stdinFd, false);
-    if (this.stdin) this.stdin.on('error', () => {
-      // EPIPE when the child exits before reading everything; the exit report says why.
-    });
+    if (stdinFd === null) this.stdin = null;
+    else {
+      const writer = new PipeWriter(stdinFd, this.counters.stdin);
+      this.sockets.push(writer.handle);
+      writer.on('error', () => {
+        // EPIPE when the child exits before reading everything; the exit report says why.
+      });
+      this.stdin = writer;
+    }
     const drains: Promise<void>[] = [];
     this.stdout = this.setupOutput('stdout', stdoutFd, drains);
     this.stderr = this.setupOutput('stderr', stderrFd, drains);
     this.exited = this.client.outcome.then((outcome) => this.finish(outcome, drains));
   }
 
-  /** I/O counters so far (exact for `buffer` streams; `stream` streams count bytes only). */
+  /**
+   * I/O counters so far, exact in every mode: stdout/stderr bytes and read(2) calls that returned
+   * data (for `stream` streams, reads from the pipe, whether or not the consumer took them yet);
+   * stdin bytes and writes the kernel accepted.
+   */
   stats(): ProcessStats {
-    for (const stream of ['stdout', 'stderr'] as const) {
-      if (this.options[stream] === 'stream') {
-        const socket = stream === 'stdout' ? this.stdout : this.stderr;
-        this.counters[stream].bytes = (socket as net.Socket | null)?.bytesRead ?? 0;
-      }
-    }
-    if (this.stdin) this.counters.stdin.bytes = (this.stdin as net.Socket).bytesWritten;
     return {
       stdin: { ...this.counters.stdin },
       stdout: { ...this.counters.stdout },
@@ -142,32 +147,26 @@ export class ManagedProcess {
     this.client.setRef(ref);
   }
 
-  private wrap(fd: number, readable: boolean): net.Socket {
-    // net.Socket owns the fd from here; it is closed only by destroy().
-    const socket = new net.Socket({ fd, readable, writable: !readable, allowHalfOpen: false });
-    this.sockets.push(socket);
-    return socket;
-  }
-
   private setupOutput(stream: OutputStream, fd: number | null, drains: Promise<void>[]): Readable | null {
     if (fd === null) return null;
-    const socket = this.wrap(fd, true);
-    if (this.options[stream] === 'stream') return socket;
     const counter = this.counters[stream];
-    socket.on('data', (chunk: Buffer) => {
-      counter.bytes += chunk.length;
-      counter.ops++;
-      this.output.write(stream, chunk);
-    });
+    // net.Socket owns the fd from here; it is closed only by destroy().
+    if (this.options[stream] === 'stream') {
+      // The consumer owns a `stream` reader; the manager never destroys it (its EOF is the consumer's).
+      return new PipeReader(fd, counter);
+    }
     drains.push(
       new Promise<void>((resolve) => {
-        socket.once('close', () => {
-          this.output.end(stream);
-          resolve();
-        });
-        socket.on('error', () => {
-          // ECONNRESET-like errors end the stream; 'close' follows and resolves the drain.
-        });
+        const socket = readPipe(
+          fd,
+          counter,
+          (chunk) => this.output.write(stream, chunk),
+          () => {
+            this.output.end(stream);
+            resolve();
+          },
+        );
+        this.sockets.push(socket);
       }),
     );
     return null;
@@ -184,10 +183,9 @@ export class ManagedProcess {
       drainTimedOut = (await Promise.race([Promise.all(drains), bound])) === 'timeout';
       clearTimeout(timer);
     }
-    for (const socket of this.sockets) {
-      if (socket !== this.stdout && socket !== this.stderr) socket.destroy();
-      else if (drainTimedOut) socket.destroy();
-    }
+    // stdin is done once the child is gone; `buffer` sockets are closed already unless the drain
+    // timed out (a descendant holds the pipe), in which case we stop reading now.
+    for (const socket of this.sockets) socket.destroy();
     if (drainTimedOut) {
       this.output.end('stdout');
       this.output.end('stderr');

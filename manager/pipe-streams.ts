@@ -1,0 +1,148 @@
+/**
+ * The I/O path between the manager and a child's pipes. The shepherd hands real pipe fds back over
+ * SCM_RIGHTS; each is owned by one `net.Socket` (libuv reads/writes it on the event loop). Every
+ * stream counts bytes and operations exactly, at the point where the kernel moved them.
+ *
+ * - {@link readPipe} (`buffer` policy): always reads, into ONE reused buffer (`net.Socket`'s
+ *   `onread` option; no allocation per read), and hands each chunk to a sink. Never blocks the child.
+ * - {@link PipeReader} (`stream` policy): a Readable whose consumer drives the reads. When the
+ *   consumer stops, reading stops and the kernel pipe fills, so the child blocks in write(2): real
+ *   backpressure (seeds/001 "Backpressure Deep-Dive"). At most the pipe plus `highWaterMark` + one
+ *   read are ever buffered.
+ * - {@link PipeWriter} (`stdin: 'pipe'`): a Writable counting bytes the kernel accepted. libuv
+ *   retries partial writes at once and waits for POLLOUT on EAGAIN, so `write()` returning false is
+ *   the real backpressure signal.
+ */
+import net from 'node:net';
+import { Readable, Writable } from 'node:stream';
+
+/** Mutable counter of one stream: bytes moved and read(2)/write(2) operations that moved them. */
+export interface IoCounter {
+  bytes: number;
+  ops: number;
+}
+
+/** `new net.Socket({ fd, onread })`: supported since Node 18 (net.md), missing from @types/node 20's constructor options. */
+function createReadSocket(fd: number, onread: net.OnReadOpts): net.Socket {
+  const options: net.SocketConstructorOpts & { onread: net.OnReadOpts } = { fd, readable: true, writable: false, allowHalfOpen: false, onread };
+  return new net.Socket(options);
+}
+
+/** Size of the reused read buffer. Pipes are enlarged up to 1 MiB; one read takes up to this much. */
+export const READ_BUFFER_BYTES = 256 * 1024;
+
+/**
+ * Reads `fd` to EOF into a reused buffer. `onChunk` gets a view that is only valid during the call
+ * (copy what you keep). `onEnd` fires once, after the last chunk, on EOF or error.
+ * Returns the socket (it owns the fd; `destroy()` closes it).
+ */
+export function readPipe(fd: number, counter: IoCounter, onChunk: (chunk: Buffer) => void, onEnd: () => void): net.Socket {
+  const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  const socket = createReadSocket(fd, {
+    buffer,
+    callback: (n: number, buf: Uint8Array) => {
+      counter.bytes += n;
+      counter.ops++;
+      onChunk((buf as Buffer).subarray(0, n));
+      return true;
+    },
+  });
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    onEnd();
+  };
+  socket.once('close', end);
+  socket.on('error', () => {
+    // A read error (EIO and the like) ends the stream like EOF; 'close' follows and calls onEnd.
+  });
+  return socket;
+}
+
+/**
+ * Consumer-driven Readable over a pipe fd. Reading pauses (`readStop`) as soon as the consumer's
+ * buffer is above `highWaterMark` and resumes when it asks for more.
+ */
+export class PipeReader extends Readable {
+  private readonly socket: net.Socket;
+  private paused = false;
+
+  constructor(fd: number, private readonly counter: IoCounter, highWaterMark = 64 * 1024) {
+    super({ highWaterMark });
+    const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    this.socket = createReadSocket(fd, { buffer, callback: (n: number, buf: Uint8Array) => this.handleRead(n, buf as Buffer) });
+    this.socket.once('end', () => this.push(null));
+    this.socket.once('error', (error) => this.destroy(error));
+  }
+
+  /** The underlying socket (owns the fd). */
+  get handle(): net.Socket {
+    return this.socket;
+  }
+
+  override _read(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    // Socket#_read restarts libuv reading (tryReadStart) after an onread callback returned false.
+    // With `onread`, the socket's own Readable state never sees data, so resume() would not.
+    this.socket._read(0);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.socket.destroy();
+    callback(error);
+  }
+
+  private handleRead(n: number, buf: Buffer): boolean {
+    this.counter.bytes += n;
+    this.counter.ops++;
+    // The read buffer is reused: hand the consumer its own copy of exactly n bytes.
+    const more = this.push(Buffer.from(buf.subarray(0, n)));
+    if (!more) this.paused = true;
+    return more;
+  }
+}
+
+/**
+ * Writable to a child's stdin pipe. Bytes and operations count when the kernel took them (the
+ * write callback), so `stats()` never includes data still queued in the manager.
+ */
+export class PipeWriter extends Writable {
+  private readonly socket: net.Socket;
+
+  constructor(fd: number, private readonly counter: IoCounter) {
+    super({ highWaterMark: 64 * 1024, decodeStrings: true });
+    this.socket = new net.Socket({ fd, readable: false, writable: true, allowHalfOpen: false });
+    this.socket.on('error', (error) => this.destroy(error));
+  }
+
+  /** The underlying socket (owns the fd). */
+  get handle(): net.Socket {
+    return this.socket;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.socket.write(chunk, (error) => {
+      if (!error) {
+        this.counter.bytes += chunk.length;
+        this.counter.ops++;
+      }
+      callback(error);
+    });
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
+    this._write(data, 'binary', callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.socket.end(() => callback());
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.socket.destroy();
+    callback(error);
+  }
+}
