@@ -217,13 +217,15 @@ export function getLauncherPid(): number | null {
  * @throws {DroverError} ERR_SPAWN_FAILED when neither path can start a shepherd.
  */
 export async function startShepherd(shepherdPath: string, onDirectError: (error: DroverError) => void): Promise<LaunchedShepherd> {
-  const launcher = getLauncher(shepherdPath);
-  if (launcher !== null) {
+  // A launcher found dead on this request (killed since the last spawn, noticed only now) is
+  // replaced once at once; a second loss sends this request down the direct path.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const launcher = getLauncher(shepherdPath);
+    if (launcher === null) break;
     try {
       return await launcher.launch();
     } catch (error) {
       if (!(error instanceof LauncherLostError)) throw error;
-      // The launcher died under this request; this one goes direct, the next spawn restarts it.
     }
   }
   return spawnShepherdDirect(shepherdPath, onDirectError);
