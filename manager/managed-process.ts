@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { getSignalName, SCOPE_GROUP, SCOPE_LEADER, STDIO_NULL, STDIO_PIPE } from '../native/index.js';
+import { closeFd, getSignalName, SCOPE_GROUP, SCOPE_LEADER, STDIO_NULL, STDIO_PIPE } from '../native/index.js';
+import { createCgroupLeafPath } from './cgroup.js';
 import { DroverError } from './errors.js';
 import { normalizeSignal, normalizeSpawnOptions, type NormalizedSpawnOptions, type SpawnOptions } from './options.js';
 import { OutputBuffer } from './output-buffer.js';
@@ -38,6 +39,12 @@ export class ManagedProcess {
   readonly stdout: Readable | null;
   /** Readable of the child's stderr when `stderr: 'stream'`. */
   readonly stderr: Readable | null;
+  /** F_GETPIPE_SZ of the stdin, stdout and stderr pipes in bytes (0: no pipe, or a pty). */
+  readonly pipeSizes: readonly [number, number, number];
+  /** True in pty mode: `stdout` carries the terminal's output (stderr merged). */
+  readonly isPty: boolean;
+  /** The child's cgroup v2 directory, or null when containment uses process groups only. */
+  readonly cgroup: string | null;
   /** Pid of this process's shepherd (its watchdog parent). */
   readonly shepherdPid: number | undefined;
   /** Ring buffer of output lines of every stream in `buffer` mode. */
@@ -72,11 +79,17 @@ export class ManagedProcess {
     this.pgid = child.pgid;
     this.startedAt = startedAt;
     this.shepherdPid = client.shepherdPid;
+    this.pipeSizes = child.pipeSizes;
+    this.isPty = child.pty;
+    this.cgroup = child.cgroup;
     this.output = output;
     const [stdinFd, stdoutFd, stderrFd] = child.fds;
-    if (stdinFd === null) this.stdin = null;
+    // In pty mode the stdin slot always carries the terminal's writer; without `stdin: 'pipe'`
+    // nobody writes to it.
+    if (stdinFd !== null && options.stdin !== 'pipe') closeFd(stdinFd);
+    if (stdinFd === null || options.stdin !== 'pipe') this.stdin = null;
     else {
-      const writer = new PipeWriter(stdinFd, this.counters.stdin);
+      const writer = new PipeWriter({ fd: stdinFd, isPty: this.isPty }, this.counters.stdin);
       this.sockets.push(writer.handle);
       writer.on('error', () => {
         // EPIPE when the child exits before reading everything; the exit report says why.
@@ -142,6 +155,18 @@ export class ManagedProcess {
     this.stdin?.end();
   }
 
+  /**
+   * Sets the pty's window size (TIOCSWINSZ; the child gets SIGWINCH).
+   * @throws {DroverError} ERR_INVALID_OPTION without `pty`, or for sizes outside 1..65535.
+   */
+  resize(columns: number, rows: number): void {
+    if (!this.isPty) throw new DroverError('ERR_INVALID_OPTION', 'resize() needs a process started with `pty`');
+    for (const [name, v] of [['columns', columns], ['rows', rows]] as const) {
+      if (!Number.isInteger(v) || v < 1 || v > 65535) throw new DroverError('ERR_INVALID_OPTION', `Expected \`${name}\` to be an integer from 1 to 65535, got ${String(v)}`);
+    }
+    if (this.result === null) this.client.resize(columns, rows);
+  }
+
   /** Whether the shepherd watch keeps the event loop alive. @default true */
   setRef(ref: boolean): void {
     this.client.setRef(ref);
@@ -153,12 +178,12 @@ export class ManagedProcess {
     // net.Socket owns the fd from here; it is closed only by destroy().
     if (this.options[stream] === 'stream') {
       // The consumer owns a `stream` reader; the manager never destroys it (its EOF is the consumer's).
-      return new PipeReader(fd, counter);
+      return new PipeReader({ fd, isPty: this.isPty }, counter);
     }
     drains.push(
       new Promise<void>((resolve) => {
         const socket = readPipe(
-          fd,
+          { fd, isPty: this.isPty },
           counter,
           (chunk) => this.output.write(stream, chunk),
           () => {
@@ -262,6 +287,9 @@ export async function startManagedProcess(normalized: NormalizedSpawnOptions, ou
     cwd: normalized.cwd,
     argv: normalized.argv,
     env: normalized.env,
+    pty: normalized.pty,
+    rlimits: normalized.limits,
+    cgroup: (normalized.cgroup ? createCgroupLeafPath(normalized.argv[0]!.split('/').pop()!) : null) ?? '',
   });
   const child = await client.started;
   return new ManagedProcess(normalized, client, child, startedAt, output);

@@ -40,8 +40,44 @@ export interface SpawnOptions {
   };
   /** After the exit status is in, how long to wait for stdout/stderr EOF (a grandchild may hold the pipe), ms. @default 2000 */
   drainTimeoutMs?: number;
-  /** Pseudo-terminal mode; not available yet (issue 3). @default false */
-  pty?: false;
+  /**
+   * Pseudo-terminal mode: the child's stdin, stdout and stderr are the slave of a new pty, which is
+   * its controlling terminal (setsid + TIOCSCTTY, as node-pty does); output arrives as `stdout`
+   * (stderr is merged), `stdin: 'pipe'` writes to the terminal, and `resize()` sets the window
+   * size. `true` means 80x24. @default false
+   */
+  pty?: boolean | { columns?: number; rows?: number };
+  /**
+   * Resource limits applied with setrlimit(2) in the child before exec: a number sets soft and hard
+   * limit, `'unlimited'` is RLIM_INFINITY, `{ soft, hard }` sets them apart. Sizes (`as`, `core`,
+   * `data`, `fsize`, `memlock`, `rss`, `stack`) are bytes; `cpu` seconds. A limit above the
+   * manager's own hard limit fails the start with ERR_SPAWN_FAILED (EPERM) unless run as root.
+   * @example { nofile: 1024, core: 0, as: 2 ** 31 }
+   */
+  limits?: ResourceLimits;
+  /**
+   * Put the child in a cgroup v2 of its own where one is writable (detected at run time; see
+   * README "Containment"), so every descendant is killed with `cgroup.kill`. Where none is
+   * writable, process group + subreaper containment is used alone. @default true
+   */
+  cgroup?: boolean;
+}
+
+/** Names of setrlimit(2) resources, as in prlimit(1) and `ulimit`. */
+export const RESOURCE_LIMIT_NAMES = [
+  'cpu', 'fsize', 'data', 'stack', 'core', 'rss', 'nproc', 'nofile', 'memlock', 'as', 'locks', 'sigpending', 'msgqueue', 'nice', 'rtprio', 'rttime',
+] as const;
+
+export type ResourceLimitName = (typeof RESOURCE_LIMIT_NAMES)[number];
+export type ResourceLimitValue = number | 'unlimited' | { soft: number | 'unlimited'; hard: number | 'unlimited' };
+export type ResourceLimits = Partial<Record<ResourceLimitName, ResourceLimitValue>>;
+
+/** One normalized limit: the resource's Linux number (RLIMIT_*, generic ABI), null = unlimited. */
+export interface NormalizedResourceLimit {
+  readonly name: ResourceLimitName;
+  readonly resource: number;
+  readonly soft: number | null;
+  readonly hard: number | null;
 }
 
 export interface NormalizedSpawnOptions {
@@ -54,6 +90,9 @@ export interface NormalizedSpawnOptions {
   readonly output: { readonly maxLines: number; readonly maxBytes: number; readonly maxLineBytes: number };
   readonly stop: { readonly signal: string; readonly signo: number; readonly timeoutMs: number };
   readonly drainTimeoutMs: number;
+  readonly pty: { readonly columns: number; readonly rows: number } | null;
+  readonly limits: readonly NormalizedResourceLimit[];
+  readonly cgroup: boolean;
 }
 
 function invalid(option: string, expected: string, value: unknown): never {
@@ -102,6 +141,8 @@ export function normalizeSpawnOptions(argv: readonly string[], options: SpawnOpt
     stop: { signal = 'SIGTERM', timeoutMs = 10_000 } = {},
     drainTimeoutMs = 2000,
     pty = false,
+    limits = {},
+    cgroup = true,
   } = { ...options };
   if (stdin !== 'pipe' && stdin !== 'ignore') invalid('stdin', "'pipe' or 'ignore'", stdin);
   for (const [name, value] of [['stdout', stdout], ['stderr', stderr]] as const) {
@@ -115,7 +156,12 @@ export function normalizeSpawnOptions(argv: readonly string[], options: SpawnOpt
   const stopSignal = normalizeSignal('stop.signal', signal);
   validateNonNegative('stop.timeoutMs', timeoutMs);
   validateNonNegative('drainTimeoutMs', drainTimeoutMs);
-  if (pty !== false) invalid('pty', 'false (pty mode is not available yet)', pty);
+  const normalizedPty = normalizePty(pty);
+  if (normalizedPty !== null && (stdout === 'ignore' || stderr === 'ignore')) {
+    invalid(stdout === 'ignore' ? 'stdout' : 'stderr', "'buffer' or 'stream' with `pty` (the terminal is one stream)", 'ignore');
+  }
+  const normalizedLimits = normalizeLimits(limits);
+  if (typeof cgroup !== 'boolean') invalid('cgroup', 'a boolean', cgroup);
   const merged: Record<string, string | undefined> = extendEnv ? { ...process.env, ...env } : { ...env };
   const envList: string[] = [];
   for (const [key, value] of Object.entries(merged)) {
@@ -134,5 +180,47 @@ export function normalizeSpawnOptions(argv: readonly string[], options: SpawnOpt
     output: { maxLines, maxBytes, maxLineBytes },
     stop: { signal: stopSignal.name, signo: stopSignal.signo, timeoutMs },
     drainTimeoutMs,
+    pty: normalizedPty,
+    limits: normalizedLimits,
+    cgroup,
   });
+}
+
+function normalizePty(value: unknown): { columns: number; rows: number } | null {
+  if (value === false) return null;
+  if (value === true) return { columns: 80, rows: 24 };
+  if (value === null || typeof value !== 'object') return invalid('pty', 'a boolean or { columns, rows }', value);
+  const { columns = 80, rows = 24 } = value as { columns?: number; rows?: number };
+  for (const [name, v] of [['pty.columns', columns], ['pty.rows', rows]] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > 65535) invalid(name, 'an integer from 1 to 65535', v);
+  }
+  return { columns, rows };
+}
+
+function normalizeLimitValue(option: string, value: unknown): number | null {
+  if (value === 'unlimited') return null;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) return invalid(option, "a non-negative integer or 'unlimited'", value);
+  return value;
+}
+
+/** Validates `limits` and maps names to Linux's RLIMIT_* numbers (their order in RESOURCE_LIMIT_NAMES). */
+export function normalizeLimits(limits: unknown): NormalizedResourceLimit[] {
+  if (limits === null || typeof limits !== 'object' || Array.isArray(limits)) return invalid('limits', 'an object', limits);
+  const result: NormalizedResourceLimit[] = [];
+  for (const [name, value] of Object.entries(limits)) {
+    const resource = (RESOURCE_LIMIT_NAMES as readonly string[]).indexOf(name);
+    if (resource < 0) invalid(`limits.${name}`, `one of ${RESOURCE_LIMIT_NAMES.join(', ')}`, name);
+    if (value === undefined) continue;
+    let soft: number | null;
+    let hard: number | null;
+    if (value !== null && typeof value === 'object') {
+      soft = normalizeLimitValue(`limits.${name}.soft`, (value as { soft?: unknown }).soft);
+      hard = normalizeLimitValue(`limits.${name}.hard`, (value as { hard?: unknown }).hard);
+      if (hard !== null && (soft === null || soft > hard)) invalid(`limits.${name}.soft`, `at most hard (${hard})`, soft ?? 'unlimited');
+    } else {
+      soft = hard = normalizeLimitValue(`limits.${name}`, value);
+    }
+    result.push({ name: name as ResourceLimitName, resource, soft, hard });
+  }
+  return result;
 }

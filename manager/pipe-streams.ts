@@ -15,6 +15,36 @@
  */
 import net from 'node:net';
 import { Readable, Writable } from 'node:stream';
+import { DroverError } from './errors.js';
+
+/** A parent end from the shepherd: a pipe fd, or a pty master (`isPty`). */
+export interface PipeEnd {
+  readonly fd: number;
+  readonly isPty: boolean;
+}
+
+interface PipeHandle {
+  open(fd: number): number;
+}
+
+/** A libuv pipe handle on `fd` (Node's internal pipe_wrap, which `process.binding` allows). */
+function openPipeHandle(fd: number): PipeHandle {
+  const { Pipe, constants } = (process as unknown as { binding(name: 'pipe_wrap'): { Pipe: new (type: number) => PipeHandle; constants: { SOCKET: number } } }).binding('pipe_wrap');
+  const handle = new Pipe(constants.SOCKET);
+  const status = handle.open(fd);
+  if (status !== 0) throw new DroverError('ERR_SPAWN_FAILED', `could not open the pty master (uv error ${status})`);
+  return handle;
+}
+
+/**
+ * The socket options owning `end`. A pty master is not a pipe to net.Socket's type check, so it
+ * gets a libuv pipe handle opened on the fd, as node-pty does (src/unixTerminal.ts): non-blocking
+ * reads and writes, unlike tty.WriteStream.
+ */
+function getSocketOptions(end: PipeEnd, readable: boolean): net.SocketConstructorOpts {
+  const base = { readable, writable: !readable, allowHalfOpen: false };
+  return end.isPty ? ({ ...base, handle: openPipeHandle(end.fd) } as net.SocketConstructorOpts) : { ...base, fd: end.fd };
+}
 
 /** Mutable counter of one stream: bytes moved and read(2)/write(2) operations that moved them. */
 export interface IoCounter {
@@ -23,8 +53,8 @@ export interface IoCounter {
 }
 
 /** `new net.Socket({ fd, onread })`: supported since Node 18 (net.md), missing from @types/node 20's constructor options. */
-function createReadSocket(fd: number, onread: net.OnReadOpts): net.Socket {
-  const options: net.SocketConstructorOpts & { onread: net.OnReadOpts } = { fd, readable: true, writable: false, allowHalfOpen: false, onread };
+function createReadSocket(end: PipeEnd, onread: net.OnReadOpts): net.Socket {
+  const options: net.SocketConstructorOpts & { onread: net.OnReadOpts } = { ...getSocketOptions(end, true), onread };
   return new net.Socket(options);
 }
 
@@ -32,13 +62,13 @@ function createReadSocket(fd: number, onread: net.OnReadOpts): net.Socket {
 export const READ_BUFFER_BYTES = 256 * 1024;
 
 /**
- * Reads `fd` to EOF into a reused buffer. `onChunk` gets a view that is only valid during the call
+ * Reads `end` to EOF into a reused buffer. `onChunk` gets a view that is only valid during the call
  * (copy what you keep). `onEnd` fires once, after the last chunk, on EOF or error.
  * Returns the socket (it owns the fd; `destroy()` closes it).
  */
-export function readPipe(fd: number, counter: IoCounter, onChunk: (chunk: Buffer) => void, onEnd: () => void): net.Socket {
+export function readPipe(end: PipeEnd, counter: IoCounter, onChunk: (chunk: Buffer) => void, onEnd: () => void): net.Socket {
   const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-  const socket = createReadSocket(fd, {
+  const socket = createReadSocket(end, {
     buffer,
     callback: (n: number, buf: Uint8Array) => {
       counter.bytes += n;
@@ -48,12 +78,11 @@ export function readPipe(fd: number, counter: IoCounter, onChunk: (chunk: Buffer
     },
   });
   let ended = false;
-  const end = () => {
+  socket.once('close', () => {
     if (ended) return;
     ended = true;
     onEnd();
-  };
-  socket.once('close', end);
+  });
   socket.on('error', () => {
     // A read error (EIO and the like) ends the stream like EOF; 'close' follows and calls onEnd.
   });
@@ -68,10 +97,10 @@ export class PipeReader extends Readable {
   private readonly socket: net.Socket;
   private paused = false;
 
-  constructor(fd: number, private readonly counter: IoCounter, highWaterMark = 64 * 1024) {
+  constructor(end: PipeEnd, private readonly counter: IoCounter, highWaterMark = 64 * 1024) {
     super({ highWaterMark });
     const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-    this.socket = createReadSocket(fd, { buffer, callback: (n: number, buf: Uint8Array) => this.handleRead(n, buf as Buffer) });
+    this.socket = createReadSocket(end, { buffer, callback: (n: number, buf: Uint8Array) => this.handleRead(n, buf as Buffer) });
     this.socket.once('end', () => this.push(null));
     this.socket.once('error', (error) => this.destroy(error));
   }
@@ -111,9 +140,9 @@ export class PipeReader extends Readable {
 export class PipeWriter extends Writable {
   private readonly socket: net.Socket;
 
-  constructor(fd: number, private readonly counter: IoCounter) {
+  constructor(end: PipeEnd, private readonly counter: IoCounter) {
     super({ highWaterMark: 64 * 1024, decodeStrings: true });
-    this.socket = new net.Socket({ fd, readable: false, writable: true, allowHalfOpen: false });
+    this.socket = new net.Socket(getSocketOptions(end, false));
     this.socket.on('error', (error) => this.destroy(error));
   }
 

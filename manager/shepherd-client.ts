@@ -4,16 +4,21 @@ import {
   encodeSignal,
   encodeSpawn,
   encodeStop,
+  encodeWinsize,
   getErrnoName,
   getShepherdPath,
   sendRecord,
+  STAGE_CGROUP,
   STAGE_CHDIR,
   STAGE_EXEC,
+  STAGE_PTY,
+  STAGE_RLIMIT,
   watchRecords,
   type RecordWatcher,
   type ShepherdMessage,
   type SpawnMessage,
 } from '../native/index.js';
+import { killCgroup } from './cgroup.js';
 import { DroverError, type DroverErrorCode } from './errors.js';
 import { startShepherd, type LaunchedShepherd } from './launcher-client.js';
 
@@ -23,6 +28,12 @@ export interface StartedChild {
   readonly pgid: number;
   /** Parent ends in order stdin, stdout, stderr; null where the mode was not `pipe`. */
   readonly fds: readonly [number | null, number | null, number | null];
+  /** F_GETPIPE_SZ of the stdin, stdout and stderr pipes as created (0: no pipe). */
+  readonly pipeSizes: readonly [number, number, number];
+  /** True when fds[1] (and fds[0]) are the pty master. */
+  readonly pty: boolean;
+  /** The child's cgroup v2 directory, or null when it runs without one. */
+  readonly cgroup: string | null;
 }
 
 type ExitedMessage = Extract<ShepherdMessage, { type: 'exited' }>;
@@ -37,8 +48,16 @@ function getExecErrorCode(errno: string, stage: number): DroverErrorCode {
   return 'ERR_SPAWN_FAILED';
 }
 
-function describeExecFailure(code: DroverErrorCode, errno: string, message: SpawnMessage): string {
+const STAGE_NAMES: Record<number, string> = {
+  [STAGE_RLIMIT]: 'setting a resource limit',
+  [STAGE_CGROUP]: 'creating or joining its cgroup',
+  [STAGE_PTY]: 'opening its pty',
+};
+
+function describeExecFailure(code: DroverErrorCode, errno: string, stage: number, message: SpawnMessage): string {
   const command = message.argv[0]!;
+  if (STAGE_NAMES[stage] !== undefined) return `could not start ${command}: ${STAGE_NAMES[stage]} failed with ${errno}`;
+  if (errno === 'E2BIG') return `could not start ${command}: its arguments and environment are too large for execve (E2BIG)`;
   switch (code) {
     case 'ERR_CWD':
       return `cannot enter working directory ${message.cwd}: ${errno}`;
@@ -134,6 +153,11 @@ export class ShepherdClient {
     this.send(encodeStop(signo, graceMs));
   }
 
+  /** Sends WINSIZE (pty mode): TIOCSWINSZ on the child's terminal. */
+  resize(columns: number, rows: number): void {
+    this.send(encodeWinsize(columns, rows));
+  }
+
   /** Keeps (or stops keeping) the event loop alive for this shepherd. */
   setRef(ref: boolean): void {
     this.isRef = ref;
@@ -177,7 +201,14 @@ export class ShepherdClient {
         }
         const queue = [...fds];
         const take = (bit: number) => ((message.fdMask & bit) !== 0 ? queue.shift()! : null);
-        this.child = { pid: message.pid, pgid: message.pgid, fds: [take(1), take(2), take(4)] };
+        this.child = {
+          pid: message.pid,
+          pgid: message.pgid,
+          fds: [take(1), take(2), take(4)],
+          pipeSizes: message.pipeSizes,
+          pty: message.pty,
+          cgroup: message.cgroup ? (this.message.cgroup ?? null) : null,
+        };
         this.resolveStarted(this.child);
         return;
       }
@@ -185,7 +216,7 @@ export class ShepherdClient {
         const errno = getErrnoName(message.errno);
         const code = getExecErrorCode(errno, message.stage);
         const path = message.stage === STAGE_CHDIR ? this.message.cwd : this.message.argv[0];
-        this.fail(new DroverError(code, describeExecFailure(code, errno, this.message), { errno, path }));
+        this.fail(new DroverError(code, describeExecFailure(code, errno, message.stage, this.message), { errno, path }));
         return;
       }
       case 'exited':
@@ -211,7 +242,9 @@ export class ShepherdClient {
       this.child === null ? {} : { pid: this.child.pid },
     );
     if (this.child !== null) {
-      // Second safety layer: the group may still run with nobody watching it.
+      // Second safety layer: the tree may still run with nobody watching it. The cgroup reaches
+      // every descendant; the group kill covers machines without one.
+      if (this.child.cgroup !== null) killCgroup(this.child.cgroup);
       try {
         process.kill(-this.child.pgid, 'SIGKILL');
       } catch (killError) {
@@ -250,8 +283,11 @@ function encodeSpawnOrThrow(message: SpawnMessage): Buffer {
   try {
     return encodeSpawn(message);
   } catch (error) {
+    const tooLarge = /maximum/.test((error as Error).message);
     throw new DroverError('ERR_SPAWN_FAILED', `cannot start ${message.argv[0] ?? '(no command)'}: ${(error as Error).message}`, {
       cause: error,
+      path: message.argv[0],
+      ...(tooLarge ? { errno: 'E2BIG' } : {}),
     });
   }
 }

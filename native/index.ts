@@ -14,6 +14,7 @@ export {
   decodeMessage,
   encodeSignal,
   encodeSpawn,
+  encodeWinsize,
   encodeStop,
   getErrnoName,
   getSignalName,
@@ -24,6 +25,9 @@ export {
   STAGE_CHDIR,
   STAGE_EXEC,
   STAGE_SETUP,
+  STAGE_RLIMIT,
+  STAGE_CGROUP,
+  STAGE_PTY,
   STDIO_NULL,
   STDIO_PIPE,
 } from './protocol.js';

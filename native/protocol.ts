@@ -4,16 +4,24 @@
  */
 import { constants as osConstants } from 'node:os';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const SHEPHERD_CONTROL_FD = 3;
 export const PROTOCOL_HEADER_SIZE = 8;
 export const PROTOCOL_MAX_MESSAGE = 192 * 1024;
 export const SHEPHERD_MAX_ARGS = 4096;
 export const SHEPHERD_MAX_SIGNAL = 64;
+/** Largest pipe size a SPAWN may request (bytes). */
+export const SHEPHERD_MAX_PIPE_SIZE = 64 * 1024 * 1024;
+/** Number of RLIMIT_* resources on Linux (0..15). */
+export const SHEPHERD_MAX_RLIMITS = 16;
+/** `u64` value meaning RLIM_INFINITY on the wire. */
+export const SHEPHERD_RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
+export const SHEPHERD_MAX_PATH = 4096;
 
 export const MSG_SPAWN = 1;
 export const MSG_SIGNAL = 2;
 export const MSG_STOP = 3;
+export const MSG_WINSIZE = 4;
 export const MSG_STARTED = 16;
 export const MSG_EXEC_FAILED = 17;
 export const MSG_EXITED = 18;
@@ -26,12 +34,20 @@ export const SCOPE_GROUP = 1;
 export const STAGE_EXEC = 0;
 export const STAGE_CHDIR = 1;
 export const STAGE_SETUP = 2;
+export const STAGE_RLIMIT = 3;
+export const STAGE_CGROUP = 4;
+export const STAGE_PTY = 5;
+export const SPAWN_FLAG_PTY = 1;
+export const STARTED_FLAG_PTY = 1;
+export const STARTED_FLAG_CGROUP = 2;
 
-export const STARTED_PAYLOAD_SIZE = 12;
+export const STARTED_PAYLOAD_SIZE = 24;
 export const EXEC_FAILED_PAYLOAD_SIZE = 8;
 export const EXITED_PAYLOAD_SIZE = 68;
 export const SIGNAL_PAYLOAD_SIZE = 5;
 export const STOP_PAYLOAD_SIZE = 8;
+export const WINSIZE_PAYLOAD_SIZE = 4;
+export const RLIMIT_ENTRY_SIZE = 20;
 export const SHEPHERD_EXIT_INTERNAL = 70;
 
 export type StdioMode = typeof STDIO_PIPE | typeof STDIO_NULL;
@@ -43,10 +59,27 @@ export interface SpawnMessage {
   readonly argv: readonly string[];
   /** `KEY=VALUE` entries: the child's whole environment. */
   readonly env: readonly string[];
+  /** Bytes requested with F_SETPIPE_SZ for every pipe; 0 = kernel default. */
+  readonly pipeSize?: number;
+  /** Give the child a pty (stdin/stdout/stderr on its slave) with this window size. */
+  readonly pty?: { readonly columns: number; readonly rows: number } | null;
+  /** Absolute cgroup v2 directory the shepherd creates and the child joins before exec. */
+  readonly cgroup?: string;
+  /** setrlimit(2) entries: resource number and soft/hard (null = unlimited). */
+  readonly rlimits?: readonly { readonly resource: number; readonly soft: number | null; readonly hard: number | null }[];
 }
 
 export type ShepherdMessage =
-  | { readonly type: 'started'; readonly pid: number; readonly pgid: number; readonly fdMask: number }
+  | {
+      readonly type: 'started';
+      readonly pid: number;
+      readonly pgid: number;
+      readonly fdMask: number;
+      readonly pty: boolean;
+      readonly cgroup: boolean;
+      /** F_GETPIPE_SZ of the stdin, stdout and stderr pipes (0: no pipe). */
+      readonly pipeSizes: readonly [number, number, number];
+    }
   | { readonly type: 'exec-failed'; readonly errno: number; readonly stage: number }
   | {
       readonly type: 'exited';
@@ -74,14 +107,35 @@ function header(type: number, payloadLength: number): Buffer {
 
 /** Encodes SPAWN. Throws RangeError when a string holds NUL or the record exceeds the maximum. */
 export function encodeSpawn(message: SpawnMessage): Buffer {
-  const strings = [message.cwd, ...message.argv, ...message.env].map((s) => {
+  const cgroup = message.cgroup ?? '';
+  const strings = [message.cwd, cgroup, ...message.argv, ...message.env].map((s) => {
     if (s.includes('\0')) throw new RangeError(`string contains NUL: ${JSON.stringify(s.slice(0, 40))}`);
     return Buffer.from(s, 'utf8');
   });
   if (message.argv.length < 1 || message.argv.length > SHEPHERD_MAX_ARGS || message.env.length > SHEPHERD_MAX_ARGS) {
     throw new RangeError(`argv (${message.argv.length}) or env (${message.env.length}) count out of range`);
   }
-  const payloadLength = 16 + strings.reduce((sum, s) => sum + 4 + s.length, 0);
+  if (cgroup !== '' && (!cgroup.startsWith('/') || Buffer.byteLength(cgroup) >= SHEPHERD_MAX_PATH)) {
+    throw new RangeError(`cgroup must be an absolute path shorter than ${SHEPHERD_MAX_PATH} bytes, got ${JSON.stringify(cgroup)}`);
+  }
+  const pipeSize = message.pipeSize ?? 0;
+  if (!Number.isInteger(pipeSize) || pipeSize < 0 || pipeSize > SHEPHERD_MAX_PIPE_SIZE) {
+    throw new RangeError(`pipe size ${pipeSize} outside 0..${SHEPHERD_MAX_PIPE_SIZE}`);
+  }
+  const pty = message.pty ?? null;
+  if (pty !== null) validateWinsize(pty.columns, pty.rows);
+  const rlimits = message.rlimits ?? [];
+  if (rlimits.length > SHEPHERD_MAX_RLIMITS) throw new RangeError(`${rlimits.length} rlimits, at most ${SHEPHERD_MAX_RLIMITS}`);
+  for (const { resource, soft, hard } of rlimits) {
+    if (!Number.isInteger(resource) || resource < 0 || resource >= SHEPHERD_MAX_RLIMITS) {
+      throw new RangeError(`rlimit resource ${resource} outside 0..${SHEPHERD_MAX_RLIMITS - 1}`);
+    }
+    for (const v of [soft, hard]) {
+      if (v !== null && (!Number.isSafeInteger(v) || v < 0)) throw new RangeError(`rlimit value ${v} is not a non-negative integer`);
+    }
+    if (hard !== null && (soft === null || soft > hard)) throw new RangeError(`rlimit ${resource}: soft ${soft ?? 'unlimited'} above hard ${hard}`);
+  }
+  const payloadLength = 28 + strings.reduce((sum, s) => sum + 4 + s.length, 0) + rlimits.length * RLIMIT_ENTRY_SIZE;
   if (PROTOCOL_HEADER_SIZE + payloadLength > PROTOCOL_MAX_MESSAGE) {
     throw new RangeError(
       `argv and env take ${PROTOCOL_HEADER_SIZE + payloadLength} bytes, more than the ${PROTOCOL_MAX_MESSAGE}-byte SPAWN maximum`,
@@ -92,12 +146,19 @@ export function encodeSpawn(message: SpawnMessage): Buffer {
   buf.writeUInt8(message.stdio[0], o++);
   buf.writeUInt8(message.stdio[1], o++);
   buf.writeUInt8(message.stdio[2], o++);
-  buf.writeUInt8(0, o++);
+  buf.writeUInt8(pty !== null ? SPAWN_FLAG_PTY : 0, o++);
   buf.writeUInt32LE(Math.max(0, Math.min(0xffffffff, Math.round(message.killGraceMs))), o);
+  o += 4;
+  buf.writeUInt32LE(pipeSize, o);
+  o += 4;
+  buf.writeUInt16LE(pty?.columns ?? 0, o);
+  buf.writeUInt16LE(pty?.rows ?? 0, o + 2);
   o += 4;
   buf.writeUInt32LE(message.argv.length, o);
   o += 4;
   buf.writeUInt32LE(message.env.length, o);
+  o += 4;
+  buf.writeUInt32LE(rlimits.length, o);
   o += 4;
   for (const s of strings) {
     buf.writeUInt32LE(s.length, o);
@@ -105,6 +166,27 @@ export function encodeSpawn(message: SpawnMessage): Buffer {
     s.copy(buf, o);
     o += s.length;
   }
+  for (const { resource, soft, hard } of rlimits) {
+    buf.writeUInt32LE(resource, o);
+    buf.writeBigUInt64LE(soft === null ? SHEPHERD_RLIM_INFINITY : BigInt(soft), o + 4);
+    buf.writeBigUInt64LE(hard === null ? SHEPHERD_RLIM_INFINITY : BigInt(hard), o + 12);
+    o += RLIMIT_ENTRY_SIZE;
+  }
+  return buf;
+}
+
+function validateWinsize(columns: number, rows: number): void {
+  for (const v of [columns, rows]) {
+    if (!Number.isInteger(v) || v < 1 || v > 0xffff) throw new RangeError(`window size ${columns}x${rows}: each side must be 1..65535`);
+  }
+}
+
+/** WINSIZE: TIOCSWINSZ on the child's pty. */
+export function encodeWinsize(columns: number, rows: number): Buffer {
+  validateWinsize(columns, rows);
+  const buf = header(MSG_WINSIZE, WINSIZE_PAYLOAD_SIZE);
+  buf.writeUInt16LE(columns, PROTOCOL_HEADER_SIZE);
+  buf.writeUInt16LE(rows, PROTOCOL_HEADER_SIZE + 2);
   return buf;
 }
 
@@ -147,7 +229,15 @@ export function decodeMessage(buf: Buffer): ShepherdMessage {
   switch (type) {
     case MSG_STARTED:
       expect(STARTED_PAYLOAD_SIZE, 'STARTED');
-      return { type: 'started', pid: p.readInt32LE(0), pgid: p.readInt32LE(4), fdMask: p.readUInt8(8) };
+      return {
+        type: 'started',
+        pid: p.readInt32LE(0),
+        pgid: p.readInt32LE(4),
+        fdMask: p.readUInt8(8),
+        pty: (p.readUInt8(9) & STARTED_FLAG_PTY) !== 0,
+        cgroup: (p.readUInt8(9) & STARTED_FLAG_CGROUP) !== 0,
+        pipeSizes: [p.readUInt32LE(12), p.readUInt32LE(16), p.readUInt32LE(20)],
+      };
     case MSG_EXEC_FAILED:
       expect(EXEC_FAILED_PAYLOAD_SIZE, 'EXEC_FAILED');
       return { type: 'exec-failed', errno: p.readInt32LE(0), stage: p.readUInt8(4) };

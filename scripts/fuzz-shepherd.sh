@@ -22,6 +22,8 @@ node --input-type=module -e '
     { stdio: [1, 0, 0], killGraceMs: 10000, cwd: "/tmp", argv: ["node", "server.js"], env: ["PATH=/usr/bin", "A=1"] },
     { stdio: [0, 1, 1], killGraceMs: 0, cwd: "", argv: ["/bin/true"], env: [] },
     { stdio: [0, 0, 0], killGraceMs: 5, cwd: "/", argv: ["sh", "-c", "echo hi"], env: ["X="] },
+    { stdio: [0, 0, 0], killGraceMs: 5, cwd: "", argv: ["bash"], env: ["TERM=xterm"], pty: { columns: 120, rows: 40 },
+      pipeSize: 1048576, cgroup: "/sys/fs/cgroup/drover-1/a-1", rlimits: [{ resource: 7, soft: 64, hard: 128 }, { resource: 4, soft: 0, hard: null }] },
   ];
   seeds.forEach((s, i) => writeFileSync(`'"$out"'/corpus/seed-${i}`, encodeSpawn(s).subarray(8)));
 '

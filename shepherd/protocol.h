@@ -1,5 +1,5 @@
 /*
- * drover manager <-> shepherd protocol, version 1.
+ * drover manager <-> shepherd protocol, version 2.
  *
  * This header is the one specification of the wire format. `native/protocol.ts` mirrors it for the
  * manager; a change here is a change there, and PROTOCOL_VERSION goes up when a layout changes.
@@ -20,21 +20,39 @@
  *                  u8  stdin mode    (STDIO_PIPE | STDIO_NULL)
  *                  u8  stdout mode
  *                  u8  stderr mode
- *                  u8  reserved (0)
+ *                  u8  flags         SPAWN_FLAG_PTY: the child's stdin/stdout/stderr are the slave
+ *                                    of a new pty, which becomes its controlling terminal; the
+ *                                    three modes must then be STDIO_PIPE
  *                  u32 kill grace ms  used when the manager hangs up (SIGTERM -> grace -> SIGKILL)
+ *                  u32 pipe size     bytes requested with F_SETPIPE_SZ for every pipe; 0 = the
+ *                                    kernel default; at most SHEPHERD_MAX_PIPE_SIZE
+ *                  u16 pty columns, u16 pty rows   (1..65535; 0 = 80x24); ignored without a pty
  *                  u32 argc (1..SHEPHERD_MAX_ARGS)
  *                  u32 envc (0..SHEPHERD_MAX_ARGS)
+ *                  u32 rlimit count (0..SHEPHERD_MAX_RLIMITS)
  *                  str cwd (may be empty: inherit the shepherd's cwd)
+ *                  str cgroup: absolute path of a cgroup v2 directory to create for the child
+ *                      (empty = none). The child moves itself into it before exec, so the command
+ *                      never runs outside it; the shepherd kills it with cgroup.kill and removes
+ *                      the directory when the child's tree is gone
  *                  str argv[argc]  argv[0] is looked up in PATH of the *child's* env if it has no '/'
  *                  str env[envc]   "KEY=VALUE"; the child's whole environment
+ *                  rlimit[count]   u32 resource (RLIMIT_*, 0..SHEPHERD_MAX_RLIMITS-1), u64 soft,
+ *                                  u64 hard (SHEPHERD_RLIM_INFINITY = unlimited); soft <= hard;
+ *                                  applied with setrlimit(2) in the child before exec
  *   SIGNAL  (2)  i32 signo (1..64), u8 scope (SCOPE_LEADER | SCOPE_GROUP)
  *   STOP    (3)  i32 signo (1..64), u32 grace ms: signal the group, SIGKILL the group after the
  *                grace; the shepherd runs the escalation itself so it completes if the manager dies
+ *   WINSIZE (4)  u16 columns, u16 rows (1..65535): TIOCSWINSZ on the pty (ignored without one)
  *
  * Shepherd -> manager
- *   STARTED     (16) i32 pid, i32 pgid, u8 fd mask (bit0 stdin, bit1 stdout, bit2 stderr), 3 x u8 0;
+ *   STARTED     (16) i32 pid, i32 pgid, u8 fd mask (bit0 stdin, bit1 stdout, bit2 stderr),
+ *                    u8 flags (STARTED_FLAG_PTY, STARTED_FLAG_CGROUP: the child runs in the
+ *                    SPAWN's cgroup), 2 x u8 0, u32 pipe size[3] (F_GETPIPE_SZ of each pipe as
+ *                    created, 0 for STDIO_NULL or a pty);
  *                    SCM_RIGHTS carries the parent ends of the pipes in mask order
- *                    (stdin write end, stdout read end, stderr read end)
+ *                    (stdin write end, stdout read end, stderr read end). With a pty, the stdout
+ *                    slot carries the pty master and the stdin slot a second descriptor of it
  *   EXEC_FAILED (17) i32 errno, u8 stage (STAGE_*), 3 x u8 0: the child never ran the command;
  *                    the shepherd exits after sending it
  *   EXITED      (18) i32 exit code (-1 when signaled), i32 signal (0 when exited),
@@ -48,7 +66,7 @@
 #ifndef DROVER_SHEPHERD_PROTOCOL_H
 #define DROVER_SHEPHERD_PROTOCOL_H
 
-#define PROTOCOL_VERSION 1
+#define PROTOCOL_VERSION 2
 #define SHEPHERD_CONTROL_FD 3
 #define PROTOCOL_HEADER_SIZE 8
 /* Largest record either side sends or accepts. SOCK_SEQPACKET records must fit the socket buffer;
@@ -56,11 +74,19 @@
 #define PROTOCOL_MAX_MESSAGE (192 * 1024)
 #define SHEPHERD_MAX_ARGS 4096
 #define SHEPHERD_MAX_SIGNAL 64
+/* Linux caps unprivileged pipes at /proc/sys/fs/pipe-max-size (1 MiB by default); root may go
+ * higher, but a manager never needs more than this per pipe. */
+#define SHEPHERD_MAX_PIPE_SIZE (64 * 1024 * 1024)
+/* RLIMIT_NLIMITS on Linux is 16 (resource numbers 0..15). */
+#define SHEPHERD_MAX_RLIMITS 16
+#define SHEPHERD_RLIM_INFINITY UINT64_MAX
+#define SHEPHERD_MAX_PATH 4096
 
 enum shepherd_msg_type {
   MSG_SPAWN = 1,
   MSG_SIGNAL = 2,
   MSG_STOP = 3,
+  MSG_WINSIZE = 4,
   MSG_STARTED = 16,
   MSG_EXEC_FAILED = 17,
   MSG_EXITED = 18,
@@ -69,6 +95,10 @@ enum shepherd_msg_type {
 
 enum shepherd_stdio_mode { STDIO_PIPE = 0, STDIO_NULL = 1 };
 
+enum shepherd_spawn_flags { SPAWN_FLAG_PTY = 1 };
+
+enum shepherd_started_flags { STARTED_FLAG_PTY = 1, STARTED_FLAG_CGROUP = 2 };
+
 enum shepherd_signal_scope { SCOPE_LEADER = 0, SCOPE_GROUP = 1 };
 
 /* Where in the child's start-up an EXEC_FAILED came from. */
@@ -76,13 +106,18 @@ enum shepherd_exec_stage {
   STAGE_EXEC = 0,  /* execve(2) of argv[0] */
   STAGE_CHDIR = 1, /* chdir(2) to cwd */
   STAGE_SETUP = 2, /* pipes, dup2, fork or another step before exec */
+  STAGE_RLIMIT = 3, /* setrlimit(2) of a requested limit */
+  STAGE_CGROUP = 4, /* creating or joining the requested cgroup */
+  STAGE_PTY = 5,    /* opening the pty or making it the controlling terminal */
 };
 
-#define STARTED_PAYLOAD_SIZE 12
+#define STARTED_PAYLOAD_SIZE 24
 #define EXEC_FAILED_PAYLOAD_SIZE 8
 #define EXITED_PAYLOAD_SIZE 68
 #define SIGNAL_PAYLOAD_SIZE 5
 #define STOP_PAYLOAD_SIZE 8
+#define WINSIZE_PAYLOAD_SIZE 4
+#define RLIMIT_ENTRY_SIZE 20
 
 /* Exit status of the shepherd itself when it fails internally (tini reserves one status too). */
 #define SHEPHERD_EXIT_INTERNAL 70

@@ -30,6 +30,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (eq == NULL || eq == *e) abort();
   }
   (void)strlen(req.cwd);
+  if (req.cgroup[0] != '\0' && (req.cgroup[0] != '/' || strlen(req.cgroup) >= SHEPHERD_MAX_PATH)) abort();
+  if (req.pipe_size > SHEPHERD_MAX_PIPE_SIZE || req.rlimit_count > SHEPHERD_MAX_RLIMITS) abort();
+  for (uint32_t i = 0; i < req.rlimit_count; i++)
+    if (req.rlimits[i].resource >= SHEPHERD_MAX_RLIMITS || req.rlimits[i].soft > req.rlimits[i].hard) abort();
+  if ((req.flags & SPAWN_FLAG_PTY) &&
+      (req.stdio_mode[0] | req.stdio_mode[1] | req.stdio_mode[2]) != STDIO_PIPE)
+    abort();
   free(req.arena);
   return 0;
 }

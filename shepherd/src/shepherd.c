@@ -21,18 +21,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "protocol.h"
+
+#ifndef F_SETPIPE_SZ
+#define F_SETPIPE_SZ 1031
+#define F_GETPIPE_SZ 1032
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -82,10 +93,22 @@ static int64_t now_ms(void) {
 
 /* ---------------------------------------------------------------- SPAWN parsing */
 
+struct rlimit_request {
+  uint32_t resource;
+  uint64_t soft;
+  uint64_t hard;
+};
+
 struct spawn_request {
   uint8_t stdio_mode[3];
+  uint8_t flags; /* SPAWN_FLAG_* */
   uint32_t kill_grace_ms;
+  uint32_t pipe_size;
+  uint16_t columns, rows;
+  uint32_t rlimit_count;
+  struct rlimit_request rlimits[SHEPHERD_MAX_RLIMITS];
   char *cwd;   /* NUL-terminated, points into arena; "" = inherit */
+  char *cgroup; /* NUL-terminated absolute path, or "" for none */
   char **argv; /* NULL-terminated */
   char **envp; /* NULL-terminated */
   char *arena; /* owns all strings and the two pointer arrays */
@@ -101,6 +124,24 @@ static int read_u8(struct reader *r, uint8_t *out) {
   *out = r->p[0];
   r->p += 1;
   r->left -= 1;
+  return 0;
+}
+
+static int read_u16(struct reader *r, uint16_t *out) {
+  if (r->left < 2) return 1;
+  *out = get_u16(r->p);
+  r->p += 2;
+  r->left -= 2;
+  return 0;
+}
+
+static int read_u64(struct reader *r, uint64_t *out) {
+  if (r->left < 8) return 1;
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | r->p[i];
+  *out = v;
+  r->p += 8;
+  r->left -= 8;
   return 0;
 }
 
@@ -132,28 +173,46 @@ static int read_str(struct reader *r, char **arena_ptr, char **out) {
  */
 int parse_spawn(const uint8_t *payload, size_t len, struct spawn_request *req, const char **why) {
   struct reader r = {payload, len};
-  uint8_t reserved;
   uint32_t argc, envc;
   memset(req, 0, sizeof *req);
   *why = "truncated SPAWN";
   if (read_u8(&r, &req->stdio_mode[0]) || read_u8(&r, &req->stdio_mode[1]) ||
-      read_u8(&r, &req->stdio_mode[2]) || read_u8(&r, &reserved) ||
-      read_u32(&r, &req->kill_grace_ms) || read_u32(&r, &argc) || read_u32(&r, &envc))
+      read_u8(&r, &req->stdio_mode[2]) || read_u8(&r, &req->flags) ||
+      read_u32(&r, &req->kill_grace_ms) || read_u32(&r, &req->pipe_size) ||
+      read_u16(&r, &req->columns) || read_u16(&r, &req->rows) || read_u32(&r, &argc) ||
+      read_u32(&r, &envc) || read_u32(&r, &req->rlimit_count))
     return 1;
   for (int i = 0; i < 3; i++) {
     if (req->stdio_mode[i] != STDIO_PIPE && req->stdio_mode[i] != STDIO_NULL) {
       *why = "stdio mode out of range";
       return 1;
     }
+    if ((req->flags & SPAWN_FLAG_PTY) && req->stdio_mode[i] != STDIO_PIPE) {
+      *why = "a pty needs every stdio mode to be STDIO_PIPE";
+      return 1;
+    }
+  }
+  if ((req->flags & ~(uint8_t)SPAWN_FLAG_PTY) != 0) {
+    *why = "unknown SPAWN flags";
+    return 1;
+  }
+  if (req->pipe_size > SHEPHERD_MAX_PIPE_SIZE) {
+    *why = "pipe size out of range";
+    return 1;
   }
   if (argc < 1 || argc > SHEPHERD_MAX_ARGS || envc > SHEPHERD_MAX_ARGS) {
     *why = "argc or envc out of range";
     return 1;
   }
+  if (req->rlimit_count > SHEPHERD_MAX_RLIMITS) {
+    *why = "rlimit count out of range";
+    return 1;
+  }
   /* Each string is at least 4 bytes on the wire, so the counts bound the arena. */
-  if ((size_t)(argc + envc + 1) * 4 > len) return 1;
+  if ((size_t)(argc + envc + 2) * 4 + (size_t)req->rlimit_count * RLIMIT_ENTRY_SIZE > r.left)
+    return 1;
   size_t pointers = (size_t)(argc + 1 + envc + 1) * sizeof(char *);
-  size_t text = len + argc + envc + 1; /* every string plus its NUL fits in payload + count */
+  size_t text = len + argc + envc + 2; /* every string plus its NUL fits in payload + count */
   char *arena = malloc(pointers + text);
   if (arena == NULL) {
     *why = "out of memory";
@@ -162,7 +221,11 @@ int parse_spawn(const uint8_t *payload, size_t len, struct spawn_request *req, c
   char **argv = (char **)(void *)arena;
   char **envp = argv + argc + 1;
   char *strings = arena + pointers;
-  if (read_str(&r, &strings, &req->cwd)) goto bad;
+  if (read_str(&r, &strings, &req->cwd) || read_str(&r, &strings, &req->cgroup)) goto bad;
+  if (req->cgroup[0] != '\0' && (req->cgroup[0] != '/' || strlen(req->cgroup) >= SHEPHERD_MAX_PATH)) {
+    *why = "cgroup is not an absolute path below SHEPHERD_MAX_PATH";
+    goto bad;
+  }
   for (uint32_t i = 0; i < argc; i++)
     if (read_str(&r, &strings, &argv[i])) goto bad;
   argv[argc] = NULL;
@@ -174,6 +237,14 @@ int parse_spawn(const uint8_t *payload, size_t len, struct spawn_request *req, c
     }
   }
   envp[envc] = NULL;
+  for (uint32_t i = 0; i < req->rlimit_count; i++) {
+    struct rlimit_request *rl = &req->rlimits[i];
+    if (read_u32(&r, &rl->resource) || read_u64(&r, &rl->soft) || read_u64(&r, &rl->hard)) goto bad;
+    if (rl->resource >= SHEPHERD_MAX_RLIMITS || rl->soft > rl->hard) {
+      *why = "rlimit resource out of range or soft above hard";
+      goto bad;
+    }
+  }
   if (r.left != 0) {
     *why = "trailing bytes in SPAWN";
     goto bad;
@@ -245,6 +316,10 @@ struct child {
   pid_t pid;
   pid_t pgid;
   int reaped;
+  int pidfd;       /* pidfd_open(2) of pid, or -1 where the kernel lacks it */
+  int pty_master;  /* the shepherd's own descriptor of the pty master (WINSIZE), or -1 */
+  char cgroup[SHEPHERD_MAX_PATH]; /* the child's cgroup directory, or "" */
+  uint32_t pipe_sizes[3];
 };
 
 static void child_report_and_exit(int status_fd, int err, int stage) {
@@ -295,17 +370,55 @@ static int exec_in_path(char **argv, char **envp) {
   return saw_eacces ? EACCES : last;
 }
 
-/* Runs in the forked child; never returns. Only the child's own state is touched. */
-static void run_child(const struct spawn_request *req, int stdio_fds[3], int status_fd) {
+/* Writes a short string to a file (cgroup control files); 0 on success, else errno. */
+static int write_file(const char *dir, const char *name, const char *text) {
+  char path[SHEPHERD_MAX_PATH + 32];
+  if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) return ENAMETOOLONG;
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  size_t len = strlen(text);
+  ssize_t n;
+  do {
+    n = write(fd, text, len);
+  } while (n < 0 && errno == EINTR);
+  int err = n == (ssize_t)len ? 0 : (n < 0 ? errno : EIO);
+  close(fd);
+  return err;
+}
+
+/* Runs in the forked child; never returns. Only the child's own state is touched, and only
+ * async-signal-safe calls are made (the shepherd is single-threaded, but habits matter). */
+static void run_child(const struct spawn_request *req, int stdio_fds[3], int pty_slave,
+                      int status_fd) {
+  /* Join the cgroup first: nothing of the command may run outside it (exec is gated on it). */
+  if (req->cgroup[0] != '\0') {
+    int err = write_file(req->cgroup, "cgroup.procs", "0");
+    if (err != 0) child_report_and_exit(status_fd, err, STAGE_CGROUP);
+  }
   /* Signal dispositions and mask are inherited across exec: hand the child a clean slate
    * (the shepherd ignores SIGPIPE and blocks SIGCHLD for itself). */
   sigset_t empty;
   sigemptyset(&empty);
   for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL); /* EINVAL for SIGKILL/SIGSTOP is fine */
   sigprocmask(SIG_SETMASK, &empty, NULL);
-  if (setpgid(0, 0) != 0) child_report_and_exit(status_fd, errno, STAGE_SETUP);
+  if (pty_slave >= 0) {
+    /* A new session with the pty as controlling terminal; setsid also makes the child a process
+     * group leader, so the group policy works as without a pty. */
+    if (setsid() < 0) child_report_and_exit(status_fd, errno, STAGE_PTY);
+    if (ioctl(pty_slave, TIOCSCTTY, 0) != 0) child_report_and_exit(status_fd, errno, STAGE_PTY);
+  } else if (setpgid(0, 0) != 0) {
+    child_report_and_exit(status_fd, errno, STAGE_SETUP);
+  }
   for (int i = 0; i < 3; i++) {
     if (dup2(stdio_fds[i], i) < 0) child_report_and_exit(status_fd, errno, STAGE_SETUP);
+  }
+  for (uint32_t i = 0; i < req->rlimit_count; i++) {
+    const struct rlimit_request *rl = &req->rlimits[i];
+    struct rlimit lim = {
+        .rlim_cur = rl->soft == SHEPHERD_RLIM_INFINITY ? RLIM_INFINITY : (rlim_t)rl->soft,
+        .rlim_max = rl->hard == SHEPHERD_RLIM_INFINITY ? RLIM_INFINITY : (rlim_t)rl->hard,
+    };
+    if (setrlimit((int)rl->resource, &lim) != 0) child_report_and_exit(status_fd, errno, STAGE_RLIMIT);
   }
   if (req->cwd[0] != '\0' && chdir(req->cwd) != 0)
     child_report_and_exit(status_fd, errno, STAGE_CHDIR);
@@ -323,31 +436,102 @@ static int open_null(int flags, int *fd_ptr) {
   return 0;
 }
 
+/* Opens a pty pair: master and slave both close-on-exec (the child gets the slave by dup2). */
+static int open_pty(const struct spawn_request *req, int *master_ptr, int *slave_ptr) {
+  char name[128];
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return errno;
+  if (grantpt(master) != 0 || unlockpt(master) != 0 || ptsname_r(master, name, sizeof name) != 0) {
+    int err = errno;
+    close(master);
+    return err;
+  }
+  int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    int err = errno;
+    close(master);
+    return err;
+  }
+  struct winsize ws = {.ws_col = req->columns ? req->columns : 80, .ws_row = req->rows ? req->rows : 24};
+  if (ioctl(master, TIOCSWINSZ, &ws) != 0) PRINT_WARN("ioctl(TIOCSWINSZ) failed: %s", strerror(errno));
+  *master_ptr = master;
+  *slave_ptr = slave;
+  return 0;
+}
+
+/* Creates a pipe, sized as requested: a failed F_SETPIPE_SZ (EPERM above pipe-max-size for
+ * unprivileged users, EBUSY over the per-user budget) keeps the default and is only logged. */
+static int open_pipe(uint32_t size, int p[2], uint32_t *actual_ptr) {
+  if (pipe2(p, O_CLOEXEC) != 0) return errno;
+  if (size > 0 && fcntl(p[1], F_SETPIPE_SZ, (int)size) < 0)
+    PRINT_INFO("fcntl(F_SETPIPE_SZ, %u) failed: %s", size, strerror(errno));
+  int actual = fcntl(p[1], F_GETPIPE_SZ);
+  *actual_ptr = actual > 0 ? (uint32_t)actual : 0;
+  return 0;
+}
+
 /*
- * Creates the pipes, forks, and waits for the child to exec. On success *child is filled and
- * parent_fds holds the parent ends (-1 for STDIO_NULL). On exec failure exec_errno and exec_stage
- * are set and the child is reaped. Returns 1 only on shepherd-internal failure.
+ * Creates the pipes (or pty), the cgroup, forks, and waits for the child to exec. On success
+ * *child is filled and parent_fds holds the parent ends (-1 for STDIO_NULL). On exec failure
+ * exec_errno and exec_stage are set and the child is reaped. Returns 1 only on shepherd-internal
+ * failure.
  */
 static int start_child(const struct spawn_request *req, struct child *child, int parent_fds[3],
                        int *exec_errno, int *exec_stage) {
   int child_fds[3] = {-1, -1, -1};
   int status_pipe[2] = {-1, -1};
+  int pty_slave = -1;
   int rc = 1;
+  int err;
   *exec_errno = 0;
   parent_fds[0] = parent_fds[1] = parent_fds[2] = -1;
-  for (int i = 0; i < 3; i++) {
-    if (req->stdio_mode[i] == STDIO_NULL) {
-      if (open_null(i == 0 ? O_RDONLY : O_WRONLY, &child_fds[i])) goto out;
-      continue;
-    }
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) {
-      PRINT_FATAL("pipe2 failed: %s", strerror(errno));
+  child->pty_master = -1;
+  child->pidfd = -1;
+  child->cgroup[0] = '\0';
+  memset(child->pipe_sizes, 0, sizeof child->pipe_sizes);
+  if (req->flags & SPAWN_FLAG_PTY) {
+    int master = -1;
+    if ((err = open_pty(req, &master, &pty_slave)) != 0) {
+      *exec_errno = err;
+      *exec_stage = STAGE_PTY;
+      rc = 0;
       goto out;
     }
-    /* stdin: child reads p[0], manager writes p[1]; stdout/stderr: child writes p[1]. */
-    child_fds[i] = i == 0 ? p[0] : p[1];
-    parent_fds[i] = i == 0 ? p[1] : p[0];
+    child->pty_master = master;
+    /* stdout slot: the master, read by the manager; stdin slot: a second descriptor of it, so the
+     * manager's reader and writer are separate handles. */
+    parent_fds[1] = fcntl(master, F_DUPFD_CLOEXEC, 3);
+    parent_fds[0] = fcntl(master, F_DUPFD_CLOEXEC, 3);
+    if (parent_fds[0] < 0 || parent_fds[1] < 0) {
+      PRINT_FATAL("fcntl(F_DUPFD_CLOEXEC) failed: %s", strerror(errno));
+      goto out;
+    }
+    child_fds[0] = child_fds[1] = child_fds[2] = pty_slave;
+  } else {
+    for (int i = 0; i < 3; i++) {
+      if (req->stdio_mode[i] == STDIO_NULL) {
+        if (open_null(i == 0 ? O_RDONLY : O_WRONLY, &child_fds[i])) goto out;
+        continue;
+      }
+      int p[2];
+      if ((err = open_pipe(req->pipe_size, p, &child->pipe_sizes[i])) != 0) {
+        PRINT_FATAL("pipe2 failed: %s", strerror(err));
+        errno = err;
+        goto out;
+      }
+      /* stdin: child reads p[0], manager writes p[1]; stdout/stderr: child writes p[1]. */
+      child_fds[i] = i == 0 ? p[0] : p[1];
+      parent_fds[i] = i == 0 ? p[1] : p[0];
+    }
+  }
+  if (req->cgroup[0] != '\0') {
+    if (mkdir(req->cgroup, 0755) != 0 && errno != EEXIST) {
+      *exec_errno = errno;
+      *exec_stage = STAGE_CGROUP;
+      rc = 0;
+      goto out;
+    }
+    memcpy(child->cgroup, req->cgroup, strlen(req->cgroup) + 1);
   }
   if (pipe2(status_pipe, O_CLOEXEC) != 0) {
     PRINT_FATAL("pipe2(status) failed: %s", strerror(errno));
@@ -362,12 +546,15 @@ static int start_child(const struct spawn_request *req, struct child *child, int
   }
   if (pid == 0) {
     close(status_pipe[0]);
-    run_child(req, child_fds, status_pipe[1]);
+    run_child(req, child_fds, pty_slave, status_pipe[1]);
   }
   /* Both sides call setpgid so the group exists before either proceeds (the classic job-control
-   * race); EACCES means the child already exec'd, which it only does after its own setpgid. */
-  if (setpgid(pid, pid) != 0 && errno != EACCES)
+   * race); EACCES means the child already exec'd, which it only does after its own setpgid. With
+   * a pty the child makes its own session instead, and setpgid here would make its setsid fail. */
+  if (pty_slave < 0 && setpgid(pid, pid) != 0 && errno != EACCES)
     PRINT_DEBUG("setpgid(%d) in parent: %s", (int)pid, strerror(errno));
+  child->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (child->pidfd < 0) PRINT_DEBUG("pidfd_open failed: %s; SIGCHLD only", strerror(errno));
   close(status_pipe[1]);
   status_pipe[1] = -1;
   int32_t report[2];
@@ -388,6 +575,10 @@ static int start_child(const struct spawn_request *req, struct child *child, int
   }
   rc = 0; /* EOF: exec succeeded (the status pipe is close-on-exec) */
 out:
+  if (pty_slave >= 0) {
+    close(pty_slave);
+    child_fds[0] = child_fds[1] = child_fds[2] = -1;
+  }
   for (int i = 0; i < 3; i++)
     if (child_fds[i] >= 0) close(child_fds[i]);
   if (status_pipe[0] >= 0) close(status_pipe[0]);
@@ -396,6 +587,13 @@ out:
     for (int i = 0; i < 3; i++)
       if (parent_fds[i] >= 0) close(parent_fds[i]);
     parent_fds[0] = parent_fds[1] = parent_fds[2] = -1;
+    if (child->pidfd >= 0) close(child->pidfd);
+    child->pidfd = -1;
+    if (child->pty_master >= 0) close(child->pty_master);
+    child->pty_master = -1;
+    if (child->cgroup[0] != '\0' && rmdir(child->cgroup) != 0)
+      PRINT_DEBUG("rmdir(%s) failed: %s", child->cgroup, strerror(errno));
+    child->cgroup[0] = '\0';
   }
   return rc;
 }
@@ -412,8 +610,58 @@ static void signal_group(const struct child *child, int signo) {
 
 static void signal_leader(const struct child *child, int signo) {
   if (child->reaped) return;
-  if (kill(child->pid, signo) != 0 && errno != ESRCH)
-    PRINT_WARN("kill(%d, %d) failed: %s", (int)child->pid, signo, strerror(errno));
+  /* Through the pidfd where we have one: it names this process, never a recycled pid. */
+  int r = child->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, child->pidfd, signo, NULL, 0)
+                            : kill(child->pid, signo);
+  if (r != 0 && errno != ESRCH)
+    PRINT_WARN("signal %d to %d failed: %s", signo, (int)child->pid, strerror(errno));
+}
+
+/*
+ * Signals every process in the child's cgroup (where one is used): this reaches descendants that
+ * left both the process group (setsid) and our subreaper reach (their parent still lives). A pid
+ * read from cgroup.procs belongs to a member that is alive or an unreaped zombie of some parent in
+ * the cgroup, so the window for a recycled pid is the few microseconds between read and kill.
+ */
+static void signal_cgroup(const struct child *child, int signo) {
+  if (child->cgroup[0] == '\0') return;
+  char path[SHEPHERD_MAX_PATH + 32];
+  snprintf(path, sizeof path, "%s/cgroup.procs", child->cgroup);
+  FILE *f = fopen(path, "re");
+  if (f == NULL) {
+    PRINT_DEBUG("fopen(%s) failed: %s", path, strerror(errno));
+    return;
+  }
+  long pid;
+  while (fscanf(f, "%ld", &pid) == 1) {
+    if (pid > 0 && kill((pid_t)pid, signo) != 0 && errno != ESRCH)
+      PRINT_WARN("kill(%ld, %d) failed: %s", pid, signo, strerror(errno));
+  }
+  fclose(f);
+}
+
+/* SIGKILLs the whole cgroup at once (cgroup.kill, Linux 5.14+; a procs walk before that). */
+static void kill_cgroup(const struct child *child) {
+  if (child->cgroup[0] == '\0') return;
+  int err = write_file(child->cgroup, "cgroup.kill", "1");
+  if (err != 0) {
+    PRINT_DEBUG("cgroup.kill in %s failed: %s; signalling members", child->cgroup, strerror(err));
+    signal_cgroup(child, SIGKILL);
+  }
+}
+
+/* 1 while the cgroup still has members ("populated 1" in cgroup.events). */
+static int cgroup_populated(const struct child *child) {
+  char path[SHEPHERD_MAX_PATH + 32];
+  snprintf(path, sizeof path, "%s/cgroup.events", child->cgroup);
+  FILE *f = fopen(path, "re");
+  if (f == NULL) return 0;
+  char key[64];
+  int value, populated = 0;
+  while (fscanf(f, "%63s %d", key, &value) == 2)
+    if (strcmp(key, "populated") == 0) populated = value;
+  fclose(f);
+  return populated;
 }
 
 struct exit_report {
@@ -483,6 +731,23 @@ static void kill_orphans(const struct child *child, int sfd) {
   }
 }
 
+/* Kills what is left in the cgroup, reaps what re-parents to us, and removes the directory. Bounded
+ * to 2 s: a member stuck in uninterruptible sleep leaves the (empty-later) directory behind. */
+static void remove_cgroup(struct child *child, int sfd) {
+  if (child->cgroup[0] == '\0') return;
+  int64_t deadline = now_ms() + 2000;
+  kill_cgroup(child);
+  while (cgroup_populated(child) && now_ms() < deadline) {
+    struct pollfd p = {.fd = sfd, .events = POLLIN};
+    if (poll(&p, 1, 10) < 0 && errno != EINTR) break;
+    drain_signalfd(sfd);
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+  }
+  if (rmdir(child->cgroup) != 0) PRINT_WARN("rmdir(%s) failed: %s", child->cgroup, strerror(errno));
+  child->cgroup[0] = '\0';
+}
+
 /* Reaps every waitable child without blocking; returns 1 if the main child was reaped. */
 static int reap(struct child *child, struct exit_report *report) {
   int got_main = 0;
@@ -503,6 +768,8 @@ static int reap(struct child *child, struct exit_report *report) {
         } while (r < 0 && errno == EINTR);
         child->reaped = 1;
         got_main = 1;
+        if (child->pidfd >= 0) close(child->pidfd);
+        child->pidfd = -1;
         if (WIFEXITED(status)) {
           report->code = WEXITSTATUS(status);
           report->signo = 0;
@@ -647,7 +914,9 @@ static void handle_hangup(struct child *child, int sfd, uint32_t grace_ms) {
   PRINT_INFO("manager hung up; stopping group %d", (int)child->pgid);
   signal_group(child, SIGTERM);
   for_each_orphan(child, SIGTERM);
+  signal_cgroup(child, SIGTERM);
   signal_group(child, SIGCONT); /* a stopped group would never see the SIGTERM */
+  signal_cgroup(child, SIGCONT);
   int64_t deadline = now_ms() + grace_ms;
   int killed = 0;
   while (!child->reaped) {
@@ -661,18 +930,20 @@ static void handle_hangup(struct child *child, int sfd, uint32_t grace_ms) {
       }
       signal_group(child, SIGKILL);
       for_each_orphan(child, SIGKILL);
+      kill_cgroup(child);
       killed = 1;
       deadline = now_ms() + 5000;
       continue;
     }
-    struct pollfd p = {.fd = sfd, .events = POLLIN};
-    if (poll(&p, 1, (int)left) < 0 && errno != EINTR) {
+    struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = child->pidfd, .events = POLLIN}};
+    if (poll(p, child->pidfd >= 0 ? 2 : 1, (int)left) < 0 && errno != EINTR) {
       PRINT_WARN("poll(signalfd) failed: %s", strerror(errno));
     }
     drain_signalfd(sfd);
     reap(child, &report);
   }
   kill_orphans(child, sfd);
+  remove_cgroup(child, sfd);
 }
 
 int main(int argc, char **argv) {
@@ -684,7 +955,11 @@ int main(int argc, char **argv) {
   uint16_t type;
   struct spawn_request req;
   const char *why;
-  struct child child = {0, 0, 1};
+  struct child child;
+  memset(&child, 0, sizeof child);
+  child.reaped = 1;
+  child.pidfd = -1;
+  child.pty_master = -1;
 
   if (parse_args(argc, argv)) return SHEPHERD_EXIT_INTERNAL;
   if (fcntl(ctrl, F_GETFD) < 0) {
@@ -702,7 +977,7 @@ int main(int argc, char **argv) {
 
   if (receive_spawn(ctrl, buf, sizeof buf, &len)) return SHEPHERD_EXIT_INTERNAL;
   if (check_header(buf, len, &type) || type != MSG_SPAWN) {
-    send_error(ctrl, EPROTO, "expected a version 1 SPAWN message");
+    send_error(ctrl, EPROTO, "expected a SPAWN message of this protocol version");
     return SHEPHERD_EXIT_INTERNAL;
   }
   if (parse_spawn(buf + PROTOCOL_HEADER_SIZE, len - PROTOCOL_HEADER_SIZE, &req, &why)) {
@@ -738,8 +1013,11 @@ int main(int argc, char **argv) {
         mask |= (uint8_t)(1 << i);
         fds[nfds++] = parent_fds[i];
       }
+      put_u32(p + 12 + 4 * i, child.pipe_sizes[i]);
     }
     p[8] = mask;
+    p[9] = (uint8_t)((child.pty_master >= 0 ? STARTED_FLAG_PTY : 0) |
+                     (child.cgroup[0] != '\0' ? STARTED_FLAG_CGROUP : 0));
     int sent = send_message(ctrl, MSG_STARTED, p, sizeof p, fds, nfds);
     /* Out of the data path: the manager owns the parent ends now. */
     for (int i = 0; i < nfds; i++) close(fds[i]);
@@ -754,13 +1032,17 @@ int main(int argc, char **argv) {
   struct exit_report report;
   memset(&report, 0, sizeof report);
   for (;;) {
-    struct pollfd pfds[2] = {{.fd = ctrl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+    /* The pidfd wakes us for the main child's exit; SIGCHLD (signalfd) for re-parented orphans.
+     * poll ignores a negative fd. */
+    struct pollfd pfds[3] = {{.fd = ctrl, .events = POLLIN},
+                             {.fd = sfd, .events = POLLIN},
+                             {.fd = child.pidfd, .events = POLLIN}};
     int timeout = -1;
     if (stop_deadline >= 0) {
       int64_t left = stop_deadline - now_ms();
       timeout = left > 0 ? (int)left : 0;
     }
-    int r = poll(pfds, 2, timeout);
+    int r = poll(pfds, 3, timeout);
     if (r < 0) {
       if (errno == EINTR) continue;
       PRINT_FATAL("poll failed: %s", strerror(errno));
@@ -770,16 +1052,19 @@ int main(int argc, char **argv) {
     if (stop_deadline >= 0 && now_ms() >= stop_deadline && !child.reaped) {
       PRINT_INFO("stop grace expired; SIGKILL to group %d", (int)child.pgid);
       signal_group(&child, SIGKILL);
+      for_each_orphan(&child, SIGKILL);
+      kill_cgroup(&child);
       forced = 1;
       stop_deadline = -1;
     }
-    if (pfds[1].revents & POLLIN) {
+    if ((pfds[1].revents & POLLIN) || (pfds[2].revents & POLLIN)) {
       drain_signalfd(sfd);
       if (reap(&child, &report)) {
         send_exited(ctrl, &report, forced);
         /* Group policy "kill" reaches beyond the group: descendants that escaped it with setsid
-         * are ours as subreaper, and die with the leader too. */
+         * are ours as subreaper, and die with the leader too, as does all of its cgroup. */
         kill_orphans(&child, sfd);
+        remove_cgroup(&child, sfd);
         return 0;
       }
     }
@@ -809,11 +1094,18 @@ int main(int argc, char **argv) {
         uint32_t stop_grace = get_u32(p + 4);
         signal_group(&child, signo);
         for_each_orphan(&child, signo);
+        signal_cgroup(&child, signo);
         if (signo != SIGKILL) {
           signal_group(&child, SIGCONT);
+          signal_cgroup(&child, SIGCONT);
           int64_t deadline = now_ms() + stop_grace;
           if (stop_deadline < 0 || deadline < stop_deadline) stop_deadline = deadline;
         }
+      } else if (type == MSG_WINSIZE && plen == WINSIZE_PAYLOAD_SIZE && get_u16(p) >= 1 &&
+                 get_u16(p + 2) >= 1) {
+        struct winsize ws = {.ws_col = get_u16(p), .ws_row = get_u16(p + 2)};
+        if (child.pty_master >= 0 && ioctl(child.pty_master, TIOCSWINSZ, &ws) != 0)
+          PRINT_WARN("ioctl(TIOCSWINSZ) failed: %s", strerror(errno));
       } else {
         send_error(ctrl, EPROTO, "unknown message or field out of range");
       }

@@ -115,7 +115,7 @@ describe('Cluster', () => {
   it('rejects a start whose readiness times out, with the output tail, leaving nothing running', async () => {
     const cluster = track(
       new Cluster(
-        makeCluster([makeNode('slow', fixture('forever', 'still booting'), { ready: { kind: 'log', pattern: 'never', stream: 'both', count: 1, timeoutMs: 300 } })]),
+        makeCluster([makeNode('slow', fixture('forever', 'still booting'), { ready: { kind: 'log', pattern: 'never', stream: 'both', count: 1, timeoutMs: 2000 } })]),
       ),
     );
     const error = await cluster.start().then(

@@ -30,7 +30,7 @@ describe('protocol mirror', () => {
 
   it('round-trips SIGNAL and STOP and range-checks signals', () => {
     const stop = protocol.encodeStop(15, 2500);
-    expect([...stop]).toEqual([1, 0, 3, 0, 8, 0, 0, 0, 15, 0, 0, 0, 0xc4, 0x09, 0, 0]);
+    expect([...stop]).toEqual([2, 0, 3, 0, 8, 0, 0, 0, 15, 0, 0, 0, 0xc4, 0x09, 0, 0]);
     expect(() => protocol.encodeSignal(0, protocol.SCOPE_GROUP)).toThrow(RangeError);
     expect(() => protocol.encodeSignal(65, protocol.SCOPE_GROUP)).toThrow(RangeError);
   });
@@ -39,15 +39,45 @@ describe('protocol mirror', () => {
     const buf = protocol.encodeSpawn({ stdio: [1, 0, 0], killGraceMs: 5, cwd: '/', argv: ['ab'], env: ['K=V'] });
     expect(buf.readUInt16LE(2)).toBe(protocol.MSG_SPAWN);
     expect(buf.readUInt32LE(4)).toBe(buf.length - 8);
-    expect(buf.subarray(8, 24)).toEqual(Buffer.from([1, 0, 0, 0, 5, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]));
-    expect(buf.subarray(24)).toEqual(Buffer.from([1, 0, 0, 0, 0x2f, 2, 0, 0, 0, 0x61, 0x62, 3, 0, 0, 0, 0x4b, 0x3d, 0x56]));
+    // modes, flags, grace 5, pipe size 0, pty 0x0, argc 1, envc 1, rlimits 0
+    expect(buf.subarray(8, 36)).toEqual(Buffer.from([1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]));
+    // cwd "/", cgroup "", argv "ab", env "K=V"
+    expect(buf.subarray(36)).toEqual(Buffer.from([1, 0, 0, 0, 0x2f, 0, 0, 0, 0, 2, 0, 0, 0, 0x61, 0x62, 3, 0, 0, 0, 0x4b, 0x3d, 0x56]));
     expect(() => protocol.encodeSpawn({ stdio: [1, 0, 0], killGraceMs: 0, cwd: '', argv: ['a\0b'], env: [] })).toThrow(/NUL/);
     expect(() => protocol.encodeSpawn({ stdio: [1, 0, 0], killGraceMs: 0, cwd: '', argv: ['x'.repeat(200_000)], env: [] })).toThrow(/maximum/);
   });
 
+  it('encodes the v2 SPAWN fields (pty, pipe size, cgroup, rlimits) and range-checks them', () => {
+    const buf = protocol.encodeSpawn({
+      stdio: [0, 0, 0],
+      killGraceMs: 0,
+      cwd: '',
+      argv: ['x'],
+      env: [],
+      pipeSize: 1 << 20,
+      pty: { columns: 100, rows: 30 },
+      cgroup: '/sys/fs/cgroup/a',
+      rlimits: [{ resource: 7, soft: 64, hard: null }],
+    });
+    expect(buf.readUInt8(11)).toBe(protocol.SPAWN_FLAG_PTY);
+    expect(buf.readUInt32LE(16)).toBe(1 << 20);
+    expect([buf.readUInt16LE(20), buf.readUInt16LE(22)]).toEqual([100, 30]);
+    expect(buf.readUInt32LE(32)).toBe(1);
+    const tail = buf.subarray(buf.length - protocol.RLIMIT_ENTRY_SIZE);
+    expect([tail.readUInt32LE(0), tail.readBigUInt64LE(4), tail.readBigUInt64LE(12)]).toEqual([7, 64n, protocol.SHEPHERD_RLIM_INFINITY]);
+    expect(buf.includes(Buffer.from('/sys/fs/cgroup/a'))).toBe(true);
+    const base = { stdio: [0, 0, 0] as const, killGraceMs: 0, cwd: '', argv: ['x'], env: [] };
+    expect(() => protocol.encodeSpawn({ ...base, cgroup: 'relative' })).toThrow(/absolute/);
+    expect(() => protocol.encodeSpawn({ ...base, pipeSize: protocol.SHEPHERD_MAX_PIPE_SIZE + 1 })).toThrow(/pipe size/);
+    expect(() => protocol.encodeSpawn({ ...base, pty: { columns: 0, rows: 1 } })).toThrow(/window size/);
+    expect(() => protocol.encodeSpawn({ ...base, rlimits: [{ resource: 16, soft: 1, hard: 1 }] })).toThrow(/resource/);
+    expect(() => protocol.encodeSpawn({ ...base, rlimits: [{ resource: 7, soft: 2, hard: 1 }] })).toThrow(/above hard/);
+    expect([...protocol.encodeWinsize(120, 40)]).toEqual([2, 0, protocol.MSG_WINSIZE, 0, 4, 0, 0, 0, 120, 0, 40, 0]);
+  });
+
   it('decodes EXITED and refuses other versions, lengths and types', () => {
     const buf = Buffer.alloc(8 + protocol.EXITED_PAYLOAD_SIZE);
-    buf.writeUInt16LE(1, 0);
+    buf.writeUInt16LE(protocol.PROTOCOL_VERSION, 0);
     buf.writeUInt16LE(protocol.MSG_EXITED, 2);
     buf.writeUInt32LE(protocol.EXITED_PAYLOAD_SIZE, 4);
     buf.writeInt32LE(-1, 8);
@@ -55,11 +85,11 @@ describe('protocol mirror', () => {
     buf.writeUInt8(1, 17);
     buf.writeBigUInt64LE(1_500_000n, 20);
     expect(protocol.decodeMessage(buf)).toMatchObject({ type: 'exited', exitCode: null, signal: 9, forcedKill: true, coreDumped: false, userCpuUs: 1_500_000 });
-    const v2 = Buffer.from(buf);
-    v2.writeUInt16LE(2, 0);
-    expect(() => protocol.decodeMessage(v2)).toThrow(/version 2/);
+    const v1 = Buffer.from(buf);
+    v1.writeUInt16LE(1, 0);
+    expect(() => protocol.decodeMessage(v1)).toThrow(/version 1, expected 2/);
     expect(() => protocol.decodeMessage(buf.subarray(0, 20))).toThrow(/payload/);
-    const unknown = Buffer.from([1, 0, 99, 0, 0, 0, 0, 0]);
+    const unknown = Buffer.from([2, 0, 99, 0, 0, 0, 0, 0]);
     expect(() => protocol.decodeMessage(unknown)).toThrow(/unknown message type 99/);
   });
 });
