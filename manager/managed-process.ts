@@ -5,6 +5,7 @@ import { createCgroupLeafPath } from './cgroup.js';
 import { DroverError } from './errors.js';
 import { normalizeSignal, normalizeSpawnOptions, type NormalizedSpawnOptions, type SpawnOptions } from './options.js';
 import { OutputBuffer } from './output-buffer.js';
+import { getAutoPipeSize, warnPipeBudgetOnce } from './pipe-budget.js';
 import { PipeReader, PipeWriter, readPipe, type IoCounter } from './pipe-streams.js';
 import { ShepherdClient, type ShepherdOutcome, type StartedChild } from './shepherd-client.js';
 import type { ExitInfo, OutputStream, ProcessStats } from './types.js';
@@ -15,6 +16,8 @@ export interface ProcessResult extends ExitInfo {
   readonly error: DroverError | null;
   /** True when stdout/stderr did not reach EOF within `drainTimeoutMs` after the exit (a descendant kept the pipe open). */
   readonly drainTimedOut: boolean;
+  /** F_GETPIPE_SZ of the stdin, stdout and stderr pipes in bytes, as obtained at start (0: no pipe, or a pty). */
+  readonly pipeSizes: readonly [number, number, number];
 }
 
 /** One phrase for how a run ended: `exited with code 3`, `killed by SIGKILL (stop timeout ran out)`, `lost`. */
@@ -80,6 +83,7 @@ export class ManagedProcess {
     this.startedAt = startedAt;
     this.shepherdPid = client.shepherdPid;
     this.pipeSizes = child.pipeSizes;
+    warnPipeBudgetOnce(child.pipeSizes);
     this.isPty = child.pty;
     this.cgroup = child.cgroup;
     this.output = output;
@@ -116,6 +120,7 @@ export class ManagedProcess {
       droppedBytes: this.output.droppedBytes,
       bufferedLines: this.output.lineCount,
       bufferedBytes: this.output.byteCount,
+      pipeSizes: { stdin: this.pipeSizes[0], stdout: this.pipeSizes[1], stderr: this.pipeSizes[2] },
     };
   }
 
@@ -226,6 +231,7 @@ export class ManagedProcess {
         rusage: null,
         error: outcome.error,
         drainTimedOut,
+        pipeSizes: this.pipeSizes,
       };
       return this.result;
     }
@@ -247,6 +253,7 @@ export class ManagedProcess {
       },
       error: null,
       drainTimedOut,
+      pipeSizes: this.pipeSizes,
     };
     return this.result;
   }
@@ -287,6 +294,8 @@ export async function startManagedProcess(normalized: NormalizedSpawnOptions, ou
     cwd: normalized.cwd,
     argv: normalized.argv,
     env: normalized.env,
+    // One size for every pipe of the child (the shepherd's SPAWN has one field); a pty has none.
+    pipeSize: normalized.pty !== null ? 0 : normalized.pipeSizeBytes === 'auto' ? getAutoPipeSize() : normalized.pipeSizeBytes,
     pty: normalized.pty,
     rlimits: normalized.limits,
     cgroup: (normalized.cgroup ? createCgroupLeafPath(normalized.argv[0]!.split('/').pop()!) : null) ?? '',

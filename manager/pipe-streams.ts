@@ -58,8 +58,23 @@ function createReadSocket(end: PipeEnd, onread: net.OnReadOpts): net.Socket {
   return new net.Socket(options);
 }
 
-/** Size of the reused read buffer. Pipes are enlarged up to 1 MiB; one read takes up to this much. */
-export const READ_BUFFER_BYTES = 256 * 1024;
+/**
+ * Size of the read buffer of `buffer` streams: one read(2) can empty a 1 MiB pipe. ONE buffer is
+ * shared by every such stream of the manager: libuv reads one stream at a time on the loop thread
+ * and each chunk is consumed synchronously in its callback, so 1000 idle processes cost no read
+ * buffers at all.
+ */
+export const READ_BUFFER_BYTES = 1024 * 1024;
+/**
+ * Read size of `stream` streams (Node's own stream read size). A read of at least
+ * {@link STREAM_HANDOFF_BYTES} is handed to the consumer as is and the next read goes to a fresh
+ * buffer (the kernel's copy is the only one, as in Node's own sockets); a smaller read is copied
+ * into a right-sized buffer and the read buffer is reused, so tiny chunks never pin 64 KiB.
+ */
+export const STREAM_READ_BYTES = 64 * 1024;
+export const STREAM_HANDOFF_BYTES = 16 * 1024;
+
+let sharedReadBuffer: Buffer | undefined;
 
 /**
  * Reads `end` to EOF into a reused buffer. `onChunk` gets a view that is only valid during the call
@@ -67,7 +82,7 @@ export const READ_BUFFER_BYTES = 256 * 1024;
  * Returns the socket (it owns the fd; `destroy()` closes it).
  */
 export function readPipe(end: PipeEnd, counter: IoCounter, onChunk: (chunk: Buffer) => void, onEnd: () => void): net.Socket {
-  const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  const buffer = (sharedReadBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES));
   const socket = createReadSocket(end, {
     buffer,
     callback: (n: number, buf: Uint8Array) => {
@@ -96,11 +111,14 @@ export function readPipe(end: PipeEnd, counter: IoCounter, onChunk: (chunk: Buff
 export class PipeReader extends Readable {
   private readonly socket: net.Socket;
   private paused = false;
+  private readBuffer = Buffer.allocUnsafeSlow(STREAM_READ_BYTES);
 
   constructor(end: PipeEnd, private readonly counter: IoCounter, highWaterMark = 64 * 1024) {
     super({ highWaterMark });
-    const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
-    this.socket = createReadSocket(end, { buffer, callback: (n: number, buf: Uint8Array) => this.handleRead(n, buf as Buffer) });
+    this.socket = createReadSocket(end, {
+      buffer: () => this.readBuffer,
+      callback: (n: number, buf: Uint8Array) => this.handleRead(n, buf as Buffer),
+    });
     this.socket.once('end', () => this.push(null));
     this.socket.once('error', (error) => this.destroy(error));
   }
@@ -126,8 +144,15 @@ export class PipeReader extends Readable {
   private handleRead(n: number, buf: Buffer): boolean {
     this.counter.bytes += n;
     this.counter.ops++;
-    // The read buffer is reused: hand the consumer its own copy of exactly n bytes.
-    const more = this.push(Buffer.from(buf.subarray(0, n)));
+    let chunk: Buffer;
+    if (n >= STREAM_HANDOFF_BYTES) {
+      chunk = buf.subarray(0, n);
+      this.readBuffer = Buffer.allocUnsafeSlow(STREAM_READ_BYTES);
+    } else {
+      chunk = Buffer.allocUnsafe(n);
+      buf.copy(chunk, 0, 0, n);
+    }
+    const more = this.push(chunk);
     if (!more) this.paused = true;
     return more;
   }

@@ -5,7 +5,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ManagedProcess } from '../../manager/index.js';
-import { READ_BUFFER_BYTES } from '../../manager/pipe-streams.js';
+import { STREAM_READ_BYTES } from '../../manager/pipe-streams.js';
 import { fixture } from '../helpers/fixtures.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -67,7 +67,7 @@ describe('byte-exact delivery and exact counters', () => {
     expect(stats.stdout.bytes).toBe(size);
     // One push per read(2) that returned data: the consumer saw exactly `ops` chunks.
     expect(stats.stdout.ops).toBe(chunks.length);
-    expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(READ_BUFFER_BYTES);
+    expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(STREAM_READ_BYTES);
   });
 
   it('buffer mode: 4 MiB of lines arrive byte-exact in the ring buffer; bytes equal the size', async () => {
@@ -133,6 +133,22 @@ describe('byte-exact delivery and exact counters', () => {
   });
 });
 
+describe('pipe sizes', () => {
+  it('requests pipeSizeBytes with F_SETPIPE_SZ and reports the sizes obtained at start, in stats() and at exit', async () => {
+    const p = await start(['cat'], { stdin: 'pipe', pipeSizeBytes: 256 * 1024 });
+    expect(p.pipeSizes).toEqual([262144, 262144, 262144]);
+    expect(p.stats().pipeSizes).toEqual({ stdin: 262144, stdout: 262144, stderr: 262144 });
+    p.closeStdin();
+    expect((await p.exited).pipeSizes).toEqual([262144, 262144, 262144]);
+    const plain = await start(['true'], { pipeSizeBytes: 0, stdout: 'ignore' });
+    expect(plain.pipeSizes).toEqual([0, 0, 65536]);
+  });
+
+  it('rejects a pipe size outside 0..64 MiB naming the option', async () => {
+    await expect(spawn(['true'], { pipeSizeBytes: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringContaining('`pipeSizeBytes`') });
+  });
+});
+
 describe('stream mode backpressure', () => {
   it('a consumer that does not read leaves the child blocked in write(2), with at most the pipe plus one read buffered', async () => {
     const total = 32 * 1024 * 1024;
@@ -147,10 +163,11 @@ describe('stream mode backpressure', () => {
     );
     const wrote = () => Number(p.output.tail(1)[0]?.text.split(' ')[1] ?? 0);
     const blockedAt = wrote();
-    const pipeBytes = Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8'));
+    const pipeBytes = p.pipeSizes[1];
+    expect(pipeBytes).toBeGreaterThan(0);
     // Not the 32 MiB a reader without backpressure would have taken.
-    expect(blockedAt).toBeLessThanOrEqual(pipeBytes + 64 * 1024 + READ_BUFFER_BYTES + 4096);
-    expect(p.stats().stdout.bytes).toBeLessThanOrEqual(64 * 1024 + READ_BUFFER_BYTES);
+    expect(blockedAt).toBeLessThanOrEqual(pipeBytes + 64 * 1024 + STREAM_READ_BYTES + 4096);
+    expect(p.stats().stdout.bytes).toBeLessThanOrEqual(64 * 1024 + STREAM_READ_BYTES);
     // Now consume: the child continues and everything arrives.
     let received = 0;
     for await (const chunk of p.stdout!) received += (chunk as Buffer).length;
