@@ -4,7 +4,8 @@
  * Measures drover against node:child_process (and execa where it fits) in the same run on the same
  * machine: every measurement in a fresh Node process, contenders interleaved round by round (the
  * order rotates), medians over rounds. Prints a table, the targets of issue 4 with met / NOT MET,
- * and the JSON of everything.
+ * and the JSON of everything (to stdout, or to the `--json` file). Exits 0 whether or not targets
+ * are met: on a loaded machine they are noisy, and CI runs `--quick` to prove the bench works.
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -37,13 +38,14 @@ const HEAVY = new Set<ScenarioName>(['stall', 'idle', 'slow-consumer']);
 function getRounds(name: ScenarioName): number {
   if (args.rounds) return Number(args.rounds);
   if (args.quick) return name === 'throughput' || name === 'spawn' ? 2 : 1;
+  if (name === 'slow-consumer') return 1; // 10 GiB per contender
   return HEAVY.has(name) ? 3 : 5;
 }
 
 type Results = Partial<Record<ScenarioName, Partial<Record<Contender, Figures>>>>;
 
 function runOne(name: ScenarioName, contender: Contender): Figures {
-  const argv = [path.join(here, 'run-scenario.js'), name, contender, ...(args.quick ? ['--quick'] : [])];
+  const argv = ['--expose-gc', path.join(here, 'run-scenario.js'), name, contender, ...(args.quick ? ['--quick'] : [])];
   const env = { ...process.env };
   delete env.DROVER_LAUNCHER;
   const result = spawnSync(process.execPath, argv, { encoding: 'utf8', env, maxBuffer: 1024 * 1024, timeout: 600_000 });
@@ -88,10 +90,11 @@ function get(name: ScenarioName, contender: Contender, key: string): number {
 interface Target {
   readonly target: string;
   readonly measured: string;
+  /** null: a figure shown for information, with no target. */
   readonly met: boolean | null;
 }
 const targets: Target[] = [];
-function addTarget(target: string, value: number, met: boolean, detail: string): void {
+function addTarget(target: string, value: number, met: boolean | null, detail: string): void {
   if (Number.isNaN(value)) return;
   targets.push({ target, measured: detail, met });
 }
@@ -102,20 +105,31 @@ function addTarget(target: string, value: number, met: boolean, detail: string):
   addTarget('stream mode throughput ≥ 1.25× child_process', stream / cp, stream / cp >= 1.25, `${round(stream / cp)}× (${stream} vs ${cp} GB/s)`);
   addTarget('buffer mode throughput ≥ 2× child_process', buffer / cp, buffer / cp >= 2, `${round(buffer / cp)}× (${buffer} vs ${cp} GB/s)`);
   const rt = get('round-trip', 'drover-stream', 'gbPerSecond') / get('round-trip', 'child_process', 'gbPerSecond');
-  addTarget('stdin→cat→stdout vs child_process (no target)', rt, true, `${round(rt)}×`);
+  addTarget('stdin→cat→stdout vs child_process (no target)', rt, null, `${round(rt)}× (${get('round-trip', 'drover-stream', 'gbPerSecond')} vs ${get('round-trip', 'child_process', 'gbPerSecond')} GB/s)`);
   const p50 = get('spawn', 'drover', 'runningP50Ms');
   const cpExit = get('spawn', 'child_process', 'exitP50Ms');
   addTarget('spawn→running p50 ≤ 1.5× child_process spawn→exit', p50 / cpExit, p50 / cpExit <= 1.5, `${round(p50 / cpExit)}× (${p50} vs ${cpExit} ms)`);
   const p99 = get('spawn', 'drover', 'runningP99Ms');
   addTarget('spawn→running p99 ≤ 10 ms', p99, p99 <= 10, `${p99} ms`);
-  const stall = get('stall', 'drover', 'maxStallMs');
-  addTarget('event-loop stall per spawn, 2 GiB held ≤ 5 ms', stall, stall <= 5, `${stall} ms (child_process ${get('stall', 'child_process', 'maxStallMs')} ms)`);
+  const stall = get('stall', 'drover', 'stallP50Ms');
+  addTarget(
+    'event-loop stall per spawn, 2 GiB held ≤ 5 ms (median of per-spawn max)',
+    stall,
+    stall <= 5,
+    `${stall} ms, worst ${get('stall', 'drover', 'stallMaxMs')} ms (child_process ${get('stall', 'child_process', 'stallP50Ms')} ms)`,
+  );
   const exit = get('exit-latency', 'drover', 'exitP50Ms');
   addTarget('child exit → exited p50 ≤ 1 ms (DESIGN.md)', exit, exit <= 1, `${exit} ms (child_process ${get('exit-latency', 'child_process', 'exitP50Ms')} ms)`);
   const rss = get('slow-consumer', 'drover-stream', 'rssGrowthMiB');
-  addTarget('slow consumer of a 10 GiB producer: RSS growth < 16 MiB (stream)', rss, rss < 16, `${rss} MiB`);
+  const retained = (c: Contender) => get('slow-consumer', c, 'retainedAfterGcMiB');
+  addTarget(
+    'slow consumer of a 10 GiB producer: RSS growth < 16 MiB (stream)',
+    rss,
+    rss < 16,
+    `${rss} MiB peak, ${retained('drover-stream')} MiB heap+external after a full GC (child_process ${get('slow-consumer', 'child_process', 'rssGrowthMiB')} / ${retained('child_process')} MiB)`,
+  );
   const rssBuffer = get('slow-consumer', 'drover-buffer', 'rssGrowthMiB');
-  addTarget('same producer, buffer mode: RSS growth < 16 MiB', rssBuffer, rssBuffer < 16, `${rssBuffer} MiB`);
+  addTarget('same producer, buffer mode: RSS growth < 16 MiB', rssBuffer, rssBuffer < 16, `${rssBuffer} MiB peak, ${retained('drover-buffer')} MiB heap+external after a full GC`);
   const idle = get('idle', 'drover', 'idleCpuPercent');
   addTarget('idle supervised processes: manager CPU < 1 %', idle, idle < 1, `${idle} % (child_process ${get('idle', 'child_process', 'idleCpuPercent')} %)`);
 }
@@ -130,7 +144,7 @@ for (const name of names) {
 const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
 for (const row of rows) console.log(`${row[0]!.padEnd(widths[0]!)}  ${row[1]!.padEnd(widths[1]!)}  ${row[2]}`);
 console.log('');
-for (const t of targets) console.log(`${t.met ? 'met    ' : 'NOT MET'}  ${t.target}: ${t.measured}`);
+for (const t of targets) console.log(`${t.met === null ? 'info   ' : t.met ? 'met    ' : 'NOT MET'}  ${t.target}: ${t.measured}`);
 const report = {
   mode: args.quick ? 'quick' : 'full',
   node: process.version,
@@ -142,6 +156,8 @@ const report = {
   targets,
 };
 const json = JSON.stringify(report, null, 2);
-if (args.json) writeFileSync(args.json, `${json}\n`);
 console.log('');
-console.log(json);
+if (args.json) {
+  writeFileSync(args.json, `${json}\n`);
+  console.log(`JSON written to ${args.json}`);
+} else console.log(json);
