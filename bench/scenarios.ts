@@ -92,6 +92,7 @@ async function warmUp(contender: Contender): Promise<void> {
 export async function measureThroughput(contender: Contender, sizes: Sizes): Promise<Figures> {
   const bytes = sizes.throughputBytes;
   await warmUp(contender);
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let received = 0;
   switch (contender) {
@@ -125,8 +126,10 @@ export async function measureThroughput(contender: Contender, sizes: Sizes): Pro
       throw new Error(`no throughput contender ${contender}`);
   }
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   if (received !== bytes) throw new Error(`${contender} received ${received} of ${bytes} bytes`);
-  return { gbPerSecond: bytes / seconds / 1e9 };
+  // Manager CPU per GiB: what the read path costs, less sensitive than GB/s to a loaded machine.
+  return { gbPerSecond: bytes / seconds / 1e9, managerCpuMsPerGiB: ((cpu.user + cpu.system) / 1000) * (1024 ** 3 / bytes) };
 }
 
 /** stdin → cat → stdout, GB/s: N bytes written in 64 KiB chunks honoring backpressure, all read back. */
