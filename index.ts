@@ -43,5 +43,24 @@ export type {
   SpawnOptions,
   StartClusterOptions,
   StreamStats,
+  CheckTiming,
+  DependencyCondition,
+  LivenessSpec,
+  NodeFailurePolicy,
+  ResolvedConfig,
+  ResolvedNodeConfig,
+  StopProgressEvent,
+  StopReport,
 } from './manager/index.js';
 export { loadConfig, normalizeConfig } from './config/index.js';
+export { startTelemetry, ProcessMetrics, ClusterTracing, OutputLogs, LifecycleEvents, METRIC_GROUPS } from './telemetry/index.js';
+export type {
+  StartTelemetryOptions,
+  TelemetryHandle,
+  ProcessMetricsOptions,
+  MetricGroup,
+  ClusterTracingOptions,
+  OutputLogsOptions,
+  LifecycleEventsOptions,
+} from './telemetry/index.js';
+export type { ClusterTelemetrySpec, NodeTelemetrySpec } from './manager/types.js';

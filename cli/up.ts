@@ -38,7 +38,7 @@ export async function runUp(options: UpOptions): Promise<number> {
   };
   const server = new ControlServer(cluster, paths, () => down('drover down'));
   await server.listen();
-  const telemetry = await startTelemetry({ controller: cluster, serviceName: 'drover' });
+  const telemetry = await startTelemetry({ controller: cluster, spec });
   cluster.subscribe({ onEvent: (event) => printer.event(event) });
   const onSignal = (signal: NodeJS.Signals) => {
     if (downPromise !== null && signal === 'SIGINT') {

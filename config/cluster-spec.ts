@@ -9,6 +9,10 @@ import { resolve } from 'node:path';
 import type {
   BackoffSpec,
   ClusterSpec,
+  DependencyCondition,
+  LivenessSpec,
+  ClusterTelemetrySpec,
+  NodeTelemetrySpec,
   NodeSpec,
   OutputSpec,
   ReadySpec,
@@ -17,7 +21,10 @@ import type {
 } from '../manager/types.js';
 import type {
   ValidatedBackoff,
+  ValidatedClusterTelemetry,
   ValidatedConfig,
+  ValidatedLiveness,
+  ValidatedNodeTelemetry,
   ValidatedNode,
   ValidatedOutput,
   ValidatedReady,
@@ -31,6 +38,8 @@ export interface ConfigSource {
   readonly baseDir: string;
   /** Absolute path of the config file, or null for a config object. */
   readonly configPath: string | null;
+  /** Variables read from each node's `env_file`s (by node name), merged under its `env`. */
+  readonly envFiles?: ReadonlyMap<string, Readonly<Record<string, string>>>;
 }
 
 /** The shell a `shell: true` string command runs through. */
@@ -43,48 +52,145 @@ function copyOptions<T extends object>(input: T): T {
 
 /** Validated config → ClusterSpec: nodes in declaration order, every default applied. */
 export function normalizeClusterSpec(config: ValidatedConfig, source: ConfigSource): ClusterSpec {
+  const { name, nodes, onNodeFailure = 'continue' } = copyOptions(config);
   return {
-    name: config.name,
+    name,
     configPath: source.configPath,
-    nodes: Object.entries(config.nodes).map(([name, node]) => normalizeNodeSpec(name, node, source.baseDir)),
+    onNodeFailure,
+    nodes: Object.entries(nodes).map(([nodeName, node]) =>
+      normalizeNodeSpec(nodeName, node, source.baseDir, source.envFiles?.get(nodeName) ?? {}),
+    ),
+    // Present only when written, so specs without telemetry stay as they were.
+    ...(config.telemetry === undefined ? {} : { telemetry: normalizeClusterTelemetrySpec(config.telemetry) }),
   };
 }
 
-function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string): NodeSpec {
-  const { command, cwd = '.', env = {}, ready, restart, stop, output } = copyOptions(input);
+function normalizeClusterTelemetrySpec(input: ValidatedClusterTelemetry): ClusterTelemetrySpec {
+  const { serviceName = null, resourceAttributes = {}, prometheus } = copyOptions(input);
+  return { serviceName, resourceAttributes: { ...resourceAttributes }, prometheusPort: prometheus?.port ?? null };
+}
+
+function normalizeNodeTelemetrySpec(input: ValidatedNodeTelemetry): NodeTelemetrySpec {
+  const { logs = false, recordArgs = false, redact = [] } = copyOptions(input);
+  return { logs, recordArgs, redact: [...redact] };
+}
+
+
+function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string, fileEnv: Readonly<Record<string, string>>): NodeSpec {
+  const {
+    command,
+    cwd = '.',
+    env = {},
+    ports = [],
+    replicas = 1,
+    dependsOn = {},
+    ready,
+    liveness,
+    restart,
+    stop,
+    output,
+    pty = false,
+    limits = {},
+    telemetry,
+  } = copyOptions(input);
   return {
     name,
     // Validation lets a string through only with `shell: true`.
-    command: typeof command === 'string' ? [...SHELL_ARGV_PREFIX, command] : [...command],
+    command: toArgv(command),
     cwd: resolve(baseDir, cwd),
-    env: { ...env },
+    env: { ...fileEnv, ...env },
     ready: ready === undefined ? null : normalizeReadySpec(ready),
     restart: normalizeRestartSpec(restart),
     stop: normalizeStopSpec(stop),
     output: normalizeOutputSpec(output),
+    ports: [...ports],
+    replicas,
+    dependsOn: normalizeDependsOn(dependsOn),
+    liveness: liveness === undefined ? null : normalizeLivenessSpec(liveness),
+    // Present only when asked for, so specs without them stay as they were.
+    ...(pty === false ? {} : { pty: pty === true ? true : { columns: pty.columns ?? 80, rows: pty.rows ?? 24 } }),
+    ...(Object.keys(limits).length === 0 ? {} : { limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) }),
+    ...(telemetry === undefined ? {} : { telemetry: normalizeNodeTelemetrySpec(telemetry) }),
   };
 }
 
-function normalizeReadySpec(input: ValidatedReady): ReadySpec {
-  const { log, tcp, http, timeout: timeoutMs = 30_000, interval: intervalMs = 250 } = copyOptions(input);
+function toArgv(command: string | readonly string[]): string[] {
+  return typeof command === 'string' ? [...SHELL_ARGV_PREFIX, command] : [...command];
+}
+
+/** A list of names is shorthand for `ready` on each (docker compose's list form means "started"; ready is what tests want). */
+function normalizeDependsOn(input: Record<string, DependencyCondition> | readonly string[]): Record<string, DependencyCondition> {
+  if (Array.isArray(input)) return Object.fromEntries(input.map((name) => [name, 'ready' as const]));
+  return { ...(input as Record<string, DependencyCondition>) };
+}
+
+const READY_DEFAULTS = { timeoutMs: 30_000, intervalMs: 250, initialDelayMs: 0 } as const;
+const LIVENESS_DEFAULTS = { timeoutMs: 1000, intervalMs: 10_000, initialDelayMs: 0 } as const;
+
+function normalizeReadySpec(input: ValidatedReady, defaults: { timeoutMs: number; intervalMs: number; initialDelayMs: number } = READY_DEFAULTS): ReadySpec {
+  const {
+    log,
+    tcp,
+    http,
+    exec,
+    exit,
+    all,
+    any,
+    timeout: timeoutMs = defaults.timeoutMs,
+    interval: intervalMs = defaults.intervalMs,
+    initialDelay: initialDelayMs = defaults.initialDelayMs,
+  } = copyOptions(input);
+  const timing = { timeoutMs, intervalMs, initialDelayMs };
   if (log !== undefined) {
     const { pattern, stream = 'both', count = 1 } = copyOptions(log);
-    return { kind: 'log', pattern, stream, count, timeoutMs };
+    return { kind: 'log', pattern, stream, count, ...timing };
   }
   if (tcp !== undefined) {
     const { host = '127.0.0.1', port } = copyOptions(tcp);
-    return { kind: 'tcp', host, port, timeoutMs, intervalMs };
+    return { kind: 'tcp', host, port, ...timing };
   }
   if (http !== undefined) {
-    const { url, status } = copyOptions(http);
-    return { kind: 'http', url, ...(status === undefined ? {} : { status }), timeoutMs, intervalMs };
+    const { url, method = 'GET', status, body, headers = {} } = copyOptions(http);
+    return {
+      kind: 'http',
+      url,
+      method,
+      ...(status === undefined ? {} : { status }),
+      ...(body === undefined ? {} : { body }),
+      headers: { ...headers },
+      ...timing,
+    };
   }
-  throw new Error('normalizeReadySpec: validation guarantees exactly one of log, tcp, http');
+  if (exec !== undefined) {
+    return { kind: 'exec', command: toArgv(exec.command), ...timing };
+  }
+  if (exit !== undefined) {
+    const { code = 0 } = copyOptions(exit);
+    return { kind: 'exit', codes: typeof code === 'number' ? [code] : [...code], ...timing };
+  }
+  const checks = all ?? any;
+  if (checks !== undefined) {
+    return { kind: all !== undefined ? 'all' : 'any', checks: checks.map((check) => normalizeReadySpec(check)), ...timing };
+  }
+  throw new Error('normalizeReadySpec: validation guarantees exactly one readiness kind');
+}
+
+function normalizeLivenessSpec(input: ValidatedLiveness): LivenessSpec {
+  const { failureThreshold = 3, ...check } = copyOptions(input);
+  return { check: normalizeReadySpec(check as ValidatedReady, LIVENESS_DEFAULTS), failureThreshold };
 }
 
 function normalizeRestartSpec(input: ValidatedRestart | undefined): RestartSpec {
-  const { policy = 'on-failure', backoff, maxRestarts = 5, window: windowMs = 60_000 } = copyOptions<ValidatedRestart>(input ?? {});
-  return { policy, backoff: normalizeBackoffSpec(backoff), maxRestarts, windowMs };
+  const {
+    policy = 'on-failure',
+    backoff: backoffInput,
+    maxRestarts = 5,
+    window: windowMs = 60_000,
+    successExitCodes = [0],
+    stableAfter,
+  } = copyOptions<ValidatedRestart>(input ?? {});
+  const backoff = normalizeBackoffSpec(backoffInput);
+  return { policy, backoff, maxRestarts, windowMs, successExitCodes: [...successExitCodes], stableAfterMs: stableAfter ?? backoff.maxMs };
 }
 
 function normalizeBackoffSpec(input: ValidatedBackoff | undefined): BackoffSpec {

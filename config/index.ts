@@ -9,3 +9,5 @@ export { parseSizeBytes } from './size.js';
 export type { ConfigInvalidError, ConfigIssue } from './issues.js';
 export type { ConfigInput } from './schema.js';
 export { getSignalName } from './signal.js';
+export { getPortEnvName, getTemplateReferences, renderTemplate } from './template.js';
+export type { TemplateContext, TemplateReference } from './template.js';

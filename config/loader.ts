@@ -2,13 +2,16 @@
  * Config loading as one visible pipeline (STYLE.md habit 20):
  * read file → parse YAML → validate → normalize → freeze.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { parseEnv } from 'node:util';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { DroverError } from '../manager/errors.js';
 import type { ClusterSpec } from '../manager/types.js';
 import { normalizeClusterSpec } from './cluster-spec.js';
 import { createConfigInvalidError, type ConfigIssue } from './issues.js';
+import type { ValidatedConfig } from './schema.js';
 import { validateConfig } from './validation.js';
 
 /** Options of `loadConfig()`. */
@@ -90,8 +93,36 @@ export function normalizeConfig(input: unknown, options: NormalizeConfigOptions 
     options;
   const absoluteConfigPath = configPath === null ? null : resolve(configPath);
   const { config, warnings } = validateConfig(input, { configPath: absoluteConfigPath, strict });
-  const spec = normalizeClusterSpec(config, { baseDir: resolve(baseDir), configPath: absoluteConfigPath });
+  const envFiles = readEnvFiles(config, resolve(baseDir), absoluteConfigPath);
+  const spec = normalizeClusterSpec(config, { baseDir: resolve(baseDir), configPath: absoluteConfigPath, envFiles });
   return deepFreeze({ spec, warnings: [...warnings] });
+}
+
+/**
+ * Reads every node's `env_file`s (dotenv syntax, parsed by `util.parseEnv`), relative to the config
+ * directory; later files win. Every unreadable file is reported with its path.
+ * @throws {DroverError} ERR_CONFIG_INVALID listing each file that could not be read.
+ */
+function readEnvFiles(config: ValidatedConfig, baseDir: string, configPath: string | null): Map<string, Record<string, string>> {
+  const result = new Map<string, Record<string, string>>();
+  const issues: ConfigIssue[] = [];
+  for (const [name, node] of Object.entries(config.nodes)) {
+    const files = node.env_file === undefined ? [] : typeof node.env_file === 'string' ? [node.env_file] : node.env_file;
+    const env: Record<string, string> = {};
+    files.forEach((file, index) => {
+      const path = resolve(baseDir, file);
+      try {
+        Object.assign(env, parseEnv(readFileSync(path, 'utf8')));
+      } catch (error) {
+        const { code, message } = error as NodeJS.ErrnoException;
+        const where = typeof node.env_file === 'string' ? `nodes.${name}.env_file` : `nodes.${name}.env_file.${index}`;
+        issues.push({ path: where, message: `expected a readable env file, got ${JSON.stringify(file)} (${path}: ${code === 'ENOENT' ? 'no such file' : message})` });
+      }
+    });
+    result.set(name, env);
+  }
+  if (issues.length > 0) throw createConfigInvalidError(configPath, issues);
+  return result;
 }
 
 async function readConfigFile(configPath: string): Promise<string> {

@@ -26,7 +26,11 @@ const NO_NUL_PATTERN = /^[^\0]*$/;
 const ENV_NAME_PATTERN = /^[^=\0]+$/;
 
 /** Readiness check kinds; a `ready` block holds exactly one of them. */
-export const READY_KINDS = ['log', 'tcp', 'http'] as const;
+export const READY_KINDS = ['log', 'tcp', 'http', 'exec', 'exit', 'all', 'any'] as const;
+/** Probe kinds a `liveness` block may hold (exactly one). */
+export const LIVENESS_KINDS = ['tcp', 'http', 'exec'] as const;
+export const DEPENDENCY_CONDITIONS = ['started', 'ready', 'completed', 'completed-successfully'] as const;
+export const NODE_FAILURE_POLICIES = ['continue', 'stop-cluster'] as const;
 export const RESTART_POLICIES = ['no', 'on-failure', 'always'] as const;
 export const OUTPUT_STREAM_CHOICES = ['stdout', 'stderr', 'both'] as const;
 
@@ -100,9 +104,48 @@ function joinWithAnd(words: readonly string[]): string {
   return words.length <= 1 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
 }
 
+function joinWithOr(words: readonly string[]): string {
+  return words.length <= 1 ? words.join('') : `${words.slice(0, -1).join(', ')} or ${words.at(-1)}`;
+}
+
+/** A tcp port given as a template: exactly one `{{ports.x}}` or `{{nodes.b.ports.x}}`. */
+const PORT_TEMPLATE_PATTERN = /^\{\{\s*(ports\.[^{}\s]+|nodes\.[^{}\s]+\.ports\.[^{}\s]+)\s*\}\}$/;
+const TCP_PORT_EXPECTED = 'an integer from 1 to 65535 or a port template such as "{{ports.http}}"';
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+
+function regexSource(description: string) {
+  return nonEmptyString('a regular expression (string)')
+    .superRefine((pattern, ctx) => {
+      try {
+        new RegExp(pattern);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', input: pattern, message: 'a valid regular expression', params: { hint: (error as Error).message } });
+      }
+    })
+    .meta({ description });
+}
+
+/** The input shape of a ready block (recursive through all/any), spelled out for z.lazy. */
+interface ReadyInput {
+  log?: unknown;
+  tcp?: unknown;
+  http?: unknown;
+  exec?: unknown;
+  exit?: unknown;
+  all?: ReadyInput[];
+  any?: ReadyInput[];
+  timeout?: unknown;
+  interval?: unknown;
+  initialDelay?: unknown;
+}
+
+/** argv: the program must be named; later arguments may be empty (`redis-server --save ""`). */
 const commandArgvSchema = z
-  .array(nonEmptyString(), { error: 'an array of strings' })
-  .min(1, { error: 'a non-empty array of strings' });
+  .array(z.string({ error: 'a string' }).regex(NO_NUL_PATTERN, { error: 'a string without NUL characters' }), { error: 'an array of strings' })
+  .min(1, { error: 'a non-empty array of strings' })
+  .superRefine((argv, ctx) => {
+    if (argv[0] === '') ctx.addIssue({ code: 'custom', path: [0], input: '', message: 'a non-empty string' });
+  });
 
 const logReadySchema = z.object(
   {
@@ -134,7 +177,11 @@ const logReadySchema = z.object(
 const tcpReadySchema = z.object(
   {
     host: nonEmptyString().optional().meta({ description: 'Host to connect to. Default "127.0.0.1".' }),
-    port: integer('an integer from 1 to 65535', 1, 65_535).meta({ description: 'TCP port that must accept a connection.' }),
+    port: z
+      .union([integer('an integer from 1 to 65535', 1, 65_535), z.string().regex(PORT_TEMPLATE_PATTERN, { error: TCP_PORT_EXPECTED })], {
+        error: TCP_PORT_EXPECTED,
+      })
+      .meta({ description: 'TCP port that must accept a connection: a number or "{{ports.<name>}}".' }),
   },
   { error: 'an object with host, port' },
 );
@@ -144,41 +191,104 @@ const httpReadySchema = z.object(
     url: z
       .string({ error: 'an http:// or https:// URL' })
       .refine(isHttpUrl)
-      .meta({ description: 'URL to GET.' }),
+      .meta({ description: 'URL to request; templates such as {{ports.http}} allowed.' }),
+    method: z
+      .enum(HTTP_METHODS)
+      .optional()
+      .meta({ description: 'HTTP method. Default GET.' }),
     status: integer('an integer from 100 to 599', 100, 599)
       .optional()
       .meta({ description: 'Expected status. Default: any 2xx.' }),
+    body: regexSource('RegExp source the response body must match. Default: body not checked.').optional(),
+    headers: optionalSection(
+      z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'an HTTP header name' }), z.string({ error: 'a string' })),
+      'Request headers.',
+    ),
   },
-  { error: 'an object with url, status' },
+  { error: 'an object with url, method, status, body, headers' },
+);
+
+const execReadySchema = z.object(
+  {
+    command: z
+      .union([commandArgvSchema, nonEmptyString()], { error: 'an array of strings or a shell command string' })
+      .meta({ description: 'argv (or a string run through /bin/sh -c) that must exit 0; runs in the node\'s cwd and env.' }),
+  },
+  { error: 'an object with command' },
+);
+
+const exitReadySchema = z.object(
+  {
+    code: z
+      .union([integer('an integer from 0 to 255', 0, 255), z.array(integer('an integer from 0 to 255', 0, 255)).min(1)], {
+        error: 'an exit code from 0 to 255 or a non-empty array of them',
+      })
+      .optional()
+      .meta({ description: 'Exit code(s) that mean success. Default 0.' }),
+  },
+  { error: 'an object with code' },
 );
 
 function isHttpUrl(value: string): boolean {
+  // Templates ({{ports.http}}) are filled in later; check the URL with a stand-in port.
+  value = value.replace(/\{\{[^{}]*\}\}/g, '1');
   if (!URL.canParse(value)) return false;
   const { protocol } = new URL(value);
   return protocol === 'http:' || protocol === 'https:';
 }
 
-const readySchema = z
-  .object(
-    {
-      log: logReadySchema.optional().meta({ description: 'Ready once an output line matches a pattern.' }),
-      tcp: tcpReadySchema.optional().meta({ description: 'Ready once a TCP connection succeeds.' }),
-      http: httpReadySchema.optional().meta({ description: 'Ready once an HTTP GET answers with the expected status.' }),
-      timeout: duration('How long to wait for readiness. Default 30s.'),
-      interval: duration('Delay between tcp/http attempts (not used by log). Default 250ms.'),
-    },
-    { error: 'an object with one of log, tcp, http' },
-  )
-  .superRefine((ready, ctx) => {
-    const kinds = READY_KINDS.filter((kind) => ready[kind] !== undefined);
-    if (kinds.length === 1) return;
+const checkTimingShape = {
+  timeout: duration('How long to wait for readiness (liveness: for one probe). Default 30s (liveness 1s).'),
+  interval: duration('Delay between attempts of tcp/http/exec (liveness: probe period). Default 250ms (liveness 10s).'),
+  initialDelay: duration('Delay before the first attempt. Default 0.'),
+};
+
+function exactlyOneKind(kinds: readonly string[]) {
+  return (value: Record<string, unknown>, ctx: z.RefinementCtx) => {
+    const present = kinds.filter((kind) => value[kind] !== undefined);
+    if (present.length === 1) return;
     ctx.addIssue({
       code: 'custom',
-      input: ready,
-      message: 'exactly one of log, tcp or http',
-      params: { received: kinds.length === 0 ? 'none of them' : joinWithAnd(kinds) },
+      input: value,
+      message: `exactly one of ${joinWithOr(kinds)}`,
+      params: { received: present.length === 0 ? 'none of them' : joinWithAnd(present) },
     });
-  }, WHEN_OBJECT);
+  };
+}
+
+/** A readiness block: one kind plus timing; `all`/`any` nest further blocks. */
+const readySchema: z.ZodType<ValidatedReady, ReadyInput> = z.lazy(() =>
+  z
+    .object(
+      {
+        log: logReadySchema.optional().meta({ description: 'Ready once an output line matches a pattern.' }),
+        tcp: tcpReadySchema.optional().meta({ description: 'Ready once a TCP connection succeeds.' }),
+        http: httpReadySchema.optional().meta({ description: 'Ready once an HTTP request answers with the expected status (and body).' }),
+        exec: execReadySchema.optional().meta({ description: 'Ready once a command exits 0.' }),
+        exit: exitReadySchema.optional().meta({ description: 'For one-shot jobs: done once the process exits with an expected code.' }),
+        all: z.array(readySchema).min(1).optional().meta({ description: 'Ready once every check passes.' }),
+        any: z.array(readySchema).min(1).optional().meta({ description: 'Ready once one check passes.' }),
+        ...checkTimingShape,
+      },
+      { error: `an object with one of ${READY_KINDS.join(', ')}` },
+    )
+    .superRefine(exactlyOneKind(READY_KINDS), WHEN_OBJECT),
+) as never;
+
+const livenessSchema = z
+  .object(
+    {
+      tcp: tcpReadySchema.optional().meta({ description: 'Probe: a TCP connection.' }),
+      http: httpReadySchema.optional().meta({ description: 'Probe: an HTTP request.' }),
+      exec: execReadySchema.optional().meta({ description: 'Probe: a command that exits 0.' }),
+      ...checkTimingShape,
+      failureThreshold: integer('an integer of at least 1', 1)
+        .optional()
+        .meta({ description: 'Failed probes in a row that restart the node. Default 3.' }),
+    },
+    { error: `an object with one of ${LIVENESS_KINDS.join(', ')}` },
+  )
+  .superRefine(exactlyOneKind(LIVENESS_KINDS), WHEN_OBJECT);
 
 const backoffSchema = z.object(
   {
@@ -210,8 +320,14 @@ const restartSchema = z.object(
       .optional()
       .meta({ description: 'More restarts than this inside `window` → the node fails. Default 5.' }),
     window: duration('Window for maxRestarts. Default 60s.'),
+    successExitCodes: z
+      .array(integer('an integer from 0 to 255', 0, 255), { error: 'an array of exit codes' })
+      .min(1)
+      .optional()
+      .meta({ description: 'Exit codes that count as success (on-failure does not restart them). Default [0].' }),
+    stableAfter: duration('Uptime after which a run counts as stable and the backoff starts over. Default backoff.max.'),
   },
-  { error: 'an object with policy, backoff, maxRestarts, window' },
+  { error: 'an object with policy, backoff, maxRestarts, window, successExitCodes, stableAfter' },
 );
 
 const SIGNAL_EXPECTED = 'a signal name from os.constants.signals such as SIGTERM, SIGINT or SIGKILL';
@@ -249,6 +365,47 @@ const outputSchema = z.object(
   { error: 'an object with maxLines, maxBytes' },
 );
 
+/** One limit: a count, a size string ("2GiB", for byte limits), or "unlimited". */
+const limitValueSchema = z
+  .union([z.literal('unlimited'), z.number(), z.string()], { error: 'a non-negative integer, a size such as "2GiB", or "unlimited"' })
+  .transform((value, ctx) => {
+    if (value === 'unlimited') return value;
+    const result = getSizeResult(value);
+    if (result.ok && Number.isSafeInteger(result.bytes)) return result.bytes;
+    ctx.issues.push({ code: 'custom', input: value, message: 'a non-negative integer, a size such as "2GiB", or "unlimited"' });
+    return z.NEVER;
+  });
+
+const limitSchema = z.union(
+  [limitValueSchema, z.object({ soft: limitValueSchema, hard: limitValueSchema }, { error: 'an object with soft and hard' }).strict()],
+  { error: 'a limit (number, size or "unlimited") or { soft, hard }' },
+);
+
+/** setrlimit(2) resources by their prlimit(1) names. */
+export const RESOURCE_LIMIT_KEYS = [
+  'cpu', 'fsize', 'data', 'stack', 'core', 'rss', 'nproc', 'nofile', 'memlock', 'as', 'locks', 'sigpending', 'msgqueue', 'nice', 'rtprio', 'rttime',
+] as const;
+
+const limitsSchema = z
+  .object(Object.fromEntries(RESOURCE_LIMIT_KEYS.map((key) => [key, limitSchema.optional()])) as Record<(typeof RESOURCE_LIMIT_KEYS)[number], z.ZodOptional<typeof limitSchema>>, {
+    error: `an object with ${RESOURCE_LIMIT_KEYS.join(', ')}`,
+  })
+  .meta({ description: 'Resource limits set with setrlimit(2) in the child before exec (prlimit names): a number, a size string, "unlimited", or { soft, hard }.' });
+
+const ptySchema = z.union(
+  [
+    z.boolean(),
+    z.object(
+      {
+        columns: integer('an integer from 1 to 65535', 1, 65535).optional().meta({ description: 'Terminal width. Default 80.' }),
+        rows: integer('an integer from 1 to 65535', 1, 65535).optional().meta({ description: 'Terminal height. Default 24.' }),
+      },
+      { error: 'an object with columns, rows' },
+    ),
+  ],
+  { error: 'true, false, or { columns, rows }' },
+);
+
 const envSchema = z.record(
   z.string().regex(ENV_NAME_PATTERN, { error: 'an environment variable name (non-empty, without "=")' }),
   z.union([z.string(), z.number(), z.boolean()], { error: 'a string, number or boolean' }).transform((value, ctx) => {
@@ -258,6 +415,61 @@ const envSchema = z.record(
     return z.NEVER;
   }),
   { error: (issue) => (issue.code === 'invalid_type' ? 'an object of environment variables' : undefined) },
+);
+
+/** RegExp sources, each checked to compile. */
+const regexListSchema = z.array(
+  nonEmptyString('a regular expression (string)').superRefine((pattern, ctx) => {
+    try {
+      new RegExp(pattern, 'g');
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', input: pattern, message: 'a valid regular expression', params: { hint: (error as Error).message } });
+    }
+  }),
+  { error: 'an array of regular expressions (strings)' },
+);
+
+const nodeTelemetrySchema = z.object(
+  {
+    logs: z
+      .boolean({ error: 'a boolean (true or false)' })
+      .optional()
+      .meta({ description: 'Export each output line as an OpenTelemetry log record. Default false.' }),
+    recordArgs: z
+      .boolean({ error: 'a boolean (true or false)' })
+      .optional()
+      .meta({ description: 'Record the command arguments on spans (process.command_args), redacted. Default false.' }),
+    redact: regexListSchema
+      .optional()
+      .meta({ description: 'RegExp sources; matches in recorded arguments become [REDACTED] (on top of built-in password/token/URL-credential patterns). Default [].' }),
+  },
+  { error: 'an object with logs, recordArgs, redact' },
+);
+
+const clusterTelemetrySchema = z.object(
+  {
+    serviceName: nonEmptyString()
+      .optional()
+      .meta({ description: 'service.name of the telemetry resource; OTEL_SERVICE_NAME wins. Default "drover".' }),
+    resourceAttributes: z
+      .record(nonEmptyString(), z.union([z.string(), z.number(), z.boolean()], { error: 'a string, number or boolean' }).transform(String), {
+        error: (issue) => (issue.code === 'invalid_type' ? 'an object of resource attributes' : undefined),
+      })
+      .optional()
+      .meta({ description: 'Extra resource attributes; OTEL_RESOURCE_ATTRIBUTES wins per key.' }),
+    prometheus: optionalSection(
+      z.object(
+        {
+          port: integer('an integer from 1 to 65535', 1, 65_535).meta({
+            description: 'Port of the Prometheus exporter on 127.0.0.1; OTEL_EXPORTER_PROMETHEUS_PORT wins.',
+          }),
+        },
+        { error: 'an object with port' },
+      ),
+      'Serve Prometheus metrics on 127.0.0.1 (in addition to any OTEL_METRICS_EXPORTER; "none" there turns it off).',
+    ),
+  },
+  { error: 'an object with serviceName, resourceAttributes, prometheus' },
 );
 
 const nodeSchema = z
@@ -274,12 +486,37 @@ const nodeSchema = z
         .optional()
         .meta({ description: "Working directory, relative to the config file's directory. Default that directory." }),
       env: optionalSection(envSchema, "Extra environment on top of the manager's; numbers and booleans become strings."),
-      ready: optionalSection(readySchema, 'Readiness check: exactly one of log, tcp, http. Default none (ready once running).'),
+      env_file: z
+        .union([nonEmptyString(), z.array(nonEmptyString()).min(1)], { error: 'a path or an array of paths' })
+        .optional()
+        .meta({ description: 'dotenv file(s), relative to the config file, read at load; `env` wins over them.' }),
+      ports: z
+        .array(z.string().regex(NAME_PATTERN, { error: `a port name ${'of letters, digits, "_", "." and "-"'}` }), { error: 'an array of port names' })
+        .optional()
+        .meta({ description: 'Names of free ports allocated per replica: {{ports.<name>}}, DROVER_PORT_<NAME>. Default [].' }),
+      replicas: integer('an integer from 0 to 1000', 0, 1000)
+        .optional()
+        .meta({ description: 'Number of replicas, each with its own ports. Default 1.' }),
+      dependsOn: z
+        .union(
+          [
+            z.record(z.string(), z.enum(DEPENDENCY_CONDITIONS)),
+            z.array(z.string({ error: 'a node name' })),
+          ],
+          { error: `an object mapping node names to ${DEPENDENCY_CONDITIONS.join(' | ')}, or an array of node names` },
+        )
+        .optional()
+        .meta({ description: 'Nodes that must be started/ready/completed/completed-successfully first; a list means ready.' }),
+      ready: optionalSection(readySchema, 'Readiness check: exactly one of log, tcp, http, exec, exit, all, any. Default none (ready once running).'),
+      liveness: optionalSection(livenessSchema, 'Health probe after ready (tcp, http or exec); failureThreshold failures in a row restart the node.'),
       restart: optionalSection(restartSchema, 'Restart policy and backoff.'),
       stop: optionalSection(stopSchema, 'How to stop the node.'),
       output: optionalSection(outputSchema, 'Output ring buffer bounds.'),
+      pty: ptySchema.optional().meta({ description: 'Run the command on a pseudo-terminal (its output is one stream, stdout). Default false.' }),
+      limits: optionalSection(limitsSchema, 'Resource limits (setrlimit) for the command.'),
+      telemetry: optionalSection(nodeTelemetrySchema, 'Telemetry of this node: output as log records, recorded arguments.'),
     },
-    { error: 'an object with command and optional shell, cwd, env, ready, restart, stop, output' },
+    { error: 'an object with command and optional shell, cwd, env, env_file, ports, replicas, dependsOn, ready, liveness, restart, stop, output, pty, limits, telemetry' },
   )
   .superRefine((node, ctx) => {
     const { command, shell } = node;
@@ -319,6 +556,11 @@ export const configSchema = z
         })
         .refine((nodes) => Object.keys(nodes).length > 0, { error: 'at least one node' })
         .meta({ description: 'Nodes by name, in start order.' }),
+      onNodeFailure: z
+        .enum(NODE_FAILURE_POLICIES)
+        .optional()
+        .meta({ description: 'When a node fails after the start: continue (keep the others) or stop-cluster. Default continue.' }),
+      telemetry: optionalSection(clusterTelemetrySchema, 'OpenTelemetry settings on top of the standard OTEL_* variables.'),
     },
     { error: 'an object with name and nodes' },
   )
@@ -333,11 +575,26 @@ export type ConfigInput = z.input<typeof configSchema>;
  */
 export type ValidatedConfig = z.output<typeof configSchema>;
 export type ValidatedNode = ValidatedConfig['nodes'][string];
-export type ValidatedReady = NonNullable<ValidatedNode['ready']>;
+/** A ready block after validation (the recursive schema's output, spelled out). */
+export interface ValidatedReady {
+  log?: { pattern: string; stream?: 'stdout' | 'stderr' | 'both'; count?: number };
+  tcp?: { host?: string; port: number | string };
+  http?: { url: string; method?: string; status?: number; body?: string; headers?: Record<string, string> };
+  exec?: { command: string[] | string };
+  exit?: { code?: number | number[] };
+  all?: ValidatedReady[];
+  any?: ValidatedReady[];
+  timeout?: number;
+  interval?: number;
+  initialDelay?: number;
+}
+export type ValidatedLiveness = NonNullable<ValidatedNode['liveness']>;
 export type ValidatedRestart = NonNullable<ValidatedNode['restart']>;
 export type ValidatedBackoff = NonNullable<ValidatedRestart['backoff']>;
 export type ValidatedStop = NonNullable<ValidatedNode['stop']>;
 export type ValidatedOutput = NonNullable<ValidatedNode['output']>;
+export type ValidatedNodeTelemetry = NonNullable<ValidatedNode['telemetry']>;
+export type ValidatedClusterTelemetry = NonNullable<ValidatedConfig['telemetry']>;
 
 /**
  * The JSON Schema of drover.yaml's input shape (draft 2020-12) for editors, committed as

@@ -10,6 +10,7 @@ import {
   getExpectedPhrase,
   type ConfigIssue,
 } from './issues.js';
+import { validateClusterRules } from './cluster-rules.js';
 import { configSchema, type ValidatedConfig } from './schema.js';
 
 export interface ValidateConfigOptions {
@@ -26,7 +27,8 @@ export interface ValidatedConfigResult {
 }
 
 /**
- * Validates a parsed config: schema problems and unknown keys, all of them at once.
+ * Validates a parsed config: schema problems and unknown keys, all of them at once; once the shape
+ * is valid, the cross-field rules (`cluster-rules.ts`: ports, dependencies, templates).
  *
  * @throws {DroverError} ERR_CONFIG_INVALID with `issues` listing every problem (in strict mode,
  *   unknown keys too).
@@ -35,7 +37,7 @@ export function validateConfig(input: unknown, options: ValidateConfigOptions): 
   const { configPath, strict } = options;
   const unknownKeys = findUnknownKeys(configSchema, input, []);
   const result = configSchema.safeParse(input, { reportInput: true, error: getExpectedPhrase });
-  const errors = result.success ? [] : result.error.issues.map(createConfigIssueFromZod);
+  const errors = result.success ? validateClusterRules(result.data) : result.error.issues.map(createConfigIssueFromZod);
   if (strict) errors.push(...unknownKeys);
   if (!result.success || errors.length > 0) throw createConfigInvalidError(configPath, errors);
   return { config: result.data, warnings: strict ? [] : unknownKeys };
@@ -71,7 +73,7 @@ function findUnknownKeys(schema: z.ZodType, input: unknown, path: readonly Prope
 function unwrapSchema(schema: z.ZodType): z.ZodType {
   let current = schema;
   for (;;) {
-    if (current instanceof z.ZodOptional || current instanceof z.ZodNullable || current instanceof z.ZodDefault) {
+    if (current instanceof z.ZodOptional || current instanceof z.ZodNullable || current instanceof z.ZodDefault || current instanceof z.ZodLazy) {
       current = current.unwrap() as z.ZodType;
     } else if (current instanceof z.ZodPipe) {
       current = current.in as z.ZodType;

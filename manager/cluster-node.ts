@@ -6,18 +6,32 @@ import { OutputBuffer, type BufferedLine } from './output-buffer.js';
 import { delay } from './readiness/readiness-check.js';
 import { Ready, waitForReady } from './readiness/ready.js';
 import { RestartWindow, shouldRestart } from './restart-policy.js';
-import type { ClusterEvent, ExitInfo, NodeSnapshot, NodeSpec, NodeState, ProcessStats, RestartReason } from './types.js';
+import { getDroverEnv, resolveNodeSpec } from './node-templates.js';
+import { allocatePorts, isAddressInUseLine } from './ports.js';
+import type {
+  ClusterEvent,
+  DependencyCondition,
+  ExitInfo,
+  NodeSnapshot,
+  NodeSpec,
+  NodeState,
+  OutputLine,
+  OutputStream,
+  ProcessStats,
+  RestartReason,
+  StopReport,
+} from './types.js';
 
 /** Allowed state transitions (one choke point: {@link ClusterNode.setState}). */
 const TRANSITIONS: Readonly<Record<NodeState, readonly NodeState[]>> = {
-  pending: ['starting', 'stopped'],
+  pending: ['starting', 'stopped', 'failed'],
   starting: ['running', 'backoff', 'failed', 'stopped', 'exited'],
   running: ['ready', 'stopping', 'backoff', 'exited', 'failed', 'stopped'],
   ready: ['stopping', 'backoff', 'exited', 'failed', 'stopped'],
   stopping: ['stopped', 'failed'],
   backoff: ['starting', 'stopped', 'failed'],
-  stopped: ['starting'],
-  exited: ['starting', 'stopped'],
+  stopped: ['starting', 'failed'],
+  exited: ['starting', 'stopped', 'failed'],
   failed: ['starting', 'stopped'],
 };
 
@@ -32,14 +46,28 @@ export interface ClusterNodeOptions {
   readonly clusterName: string;
   /** Receives every lifecycle event of this node. */
   readonly emit: (event: ClusterEvent) => void;
+  /** Extra child environment per run, asked right before each spawn (telemetry's TRACEPARENT). */
+  readonly getSpawnEnvironment?: (node: string, replica: number, run: number) => Readonly<Record<string, string>> | undefined;
   readonly clock?: () => number;
   readonly random?: () => number;
+  /** Ports of replica 0 of another node, for `{{nodes.b.ports.x}}`. @default () => undefined */
+  readonly peerPorts?: (node: string) => Readonly<Record<string, number>> | undefined;
+  /** Period of `stopping` progress events while a stop waits, ms. @default 1000 */
+  readonly stopProgressIntervalMs?: number;
 }
 
+/** A waiter's verdict on a state: true = satisfied, an Error = can no longer be satisfied, false = keep waiting. */
+type WaiterDecision = boolean | Error;
+
 interface StateWaiter {
-  readonly accept: (state: NodeState) => boolean;
+  readonly decide: (state: NodeState, extra: StateExtra) => WaiterDecision;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
+}
+
+interface StateExtra {
+  readonly exit?: ExitInfo;
+  readonly error?: DroverError;
 }
 
 function zeroStats(): ProcessStats {
@@ -50,6 +78,12 @@ function zeroStats(): ProcessStats {
 function addStats(a: ProcessStats, b: ProcessStats): ProcessStats {
   const add = (x: { bytes: number; ops: number }, y: { bytes: number; ops: number }) => ({ bytes: x.bytes + y.bytes, ops: x.ops + y.ops });
   return { ...a, stdin: add(a.stdin, b.stdin), stdout: add(a.stdout, b.stdout), stderr: add(a.stderr, b.stderr) };
+}
+
+/** `options` with `extra` variables added to the child's env (replacing same-named ones). */
+function withExtraEnv(options: NormalizedSpawnOptions, extra: Readonly<Record<string, string>>): NormalizedSpawnOptions {
+  const kept = options.env.filter((entry) => !Object.hasOwn(extra, entry.slice(0, entry.indexOf('='))));
+  return { ...options, env: [...kept, ...Object.entries(extra).map(([key, value]) => `${key}=${value}`)] };
 }
 
 function toExitInfo(result: ProcessResult): ExitInfo {
@@ -67,8 +101,14 @@ export class ClusterNode {
   readonly replica: number;
   /** Output of every run of this node, one ring buffer across restarts. */
   readonly output: OutputBuffer;
-  /** Allocated ports by name (port allocation arrives with issue 5). */
-  readonly ports: Readonly<Record<string, number>> = Object.freeze({});
+  private portMap: Readonly<Record<string, number>> = Object.freeze({});
+  /** Clock time of the current stop request while its process is being stopped, else null. */
+  private stopStartedAt: number | null = null;
+  private livenessFailed = false;
+  /** Why the last liveness restart happened (shown in the restart-limit error). */
+  private lastLivenessMessage: string | null = null;
+  /** argv of the current run after templates (for stop diagnostics). */
+  private spawnArgv: readonly string[] | null = null;
   private currentState: NodeState = 'pending';
   private stateSince: number;
   private run = 0;
@@ -85,7 +125,6 @@ export class ClusterNode {
   private readonly waiters = new Set<StateWaiter>();
   private readonly clock: () => number;
   private readonly random: () => number;
-  private readonly spawnOptions: NormalizedSpawnOptions;
 
   constructor(private readonly options: ClusterNodeOptions) {
     const { spec, replica } = options;
@@ -97,11 +136,51 @@ export class ClusterNode {
     this.window = new RestartWindow(spec.restart.maxRestarts, spec.restart.windowMs);
     this.output = new OutputBuffer({ maxLines: spec.output.maxLines, maxBytes: spec.output.maxBytes, maxLineBytes: MAX_LINE_BYTES, clock: this.clock });
     this.output.subscribe((line) => options.emit({ type: 'output', node: this.name, replica, line }));
-    this.spawnOptions = normalizeSpawnOptions(spec.command, {
+  }
+
+  /** The node's spec as configured (templates unresolved). */
+  get spec(): NodeSpec {
+    return this.options.spec;
+  }
+
+  /** Allocated ports of this replica by name (`{}` until the cluster allocates them at start). */
+  get ports(): Readonly<Record<string, number>> {
+    return this.portMap;
+  }
+
+  /**
+   * Allocates this replica's ports (once; later calls keep them so peers' templates stay valid).
+   * @param exclude ports that must not be handed out.
+   */
+  async allocatePorts(options: { force?: boolean; exclude?: readonly number[] } = {}): Promise<void> {
+    const names = this.options.spec.ports;
+    if (names.length === 0 || (Object.keys(this.portMap).length === names.length && options.force !== true)) return;
+    this.portMap = Object.freeze(await allocatePorts(names, [...(options.exclude ?? []), ...Object.values(this.portMap)]));
+  }
+
+  /** The spec with `{{…}}` filled in for this replica (ports not allocated yet stay as templates). */
+  resolvedSpec(): NodeSpec {
+    return resolveNodeSpec(this.options.spec, {
+      name: this.name,
+      replica: this.replica,
+      ports: this.portMap,
+      peerPorts: this.options.peerPorts ?? (() => undefined),
+    });
+  }
+
+  /** The environment drover adds for this replica: DROVER_NODE, DROVER_REPLICA, DROVER_CLUSTER, DROVER_PORT_<NAME>. */
+  droverEnv(): Record<string, string> {
+    return getDroverEnv(this.options.clusterName, this.name, this.replica, this.portMap);
+  }
+
+  private createSpawnOptions(spec: NodeSpec): NormalizedSpawnOptions {
+    return normalizeSpawnOptions(spec.command, {
       cwd: spec.cwd,
-      env: { ...spec.env, DROVER_NODE: spec.name, DROVER_REPLICA: String(replica), DROVER_CLUSTER: options.clusterName },
+      env: { ...spec.env, ...this.droverEnv() },
       stop: { signal: spec.stop.signal, timeoutMs: spec.stop.timeoutMs },
       output: { maxLines: spec.output.maxLines, maxBytes: spec.output.maxBytes, maxLineBytes: MAX_LINE_BYTES },
+      pty: spec.pty ?? false,
+      limits: spec.limits ?? {},
     });
   }
 
@@ -150,6 +229,7 @@ export class ClusterNode {
       lastExit: this.lastExit,
       error: this.lastError === null ? null : `${this.lastError.code}: ${this.lastError.message}`,
       stats: this.stats(),
+      ports: { ...this.portMap },
     };
   }
 
@@ -183,12 +263,157 @@ export class ClusterNode {
       const process = this.process;
       if (process !== null && process.exitResult === null) {
         this.setState('stopping');
-        await process.stop();
+        await this.stopWithProgress(process);
       }
       await this.loop;
+      this.stopStartedAt = null;
       if (this.currentState === 'pending') this.setState('stopped');
     })();
     return this.stopping;
+  }
+
+  private createStopReport(exit: ExitInfo): StopReport {
+    return { signal: this.options.spec.stop.signal, waitedMs: this.clock() - this.stopStartedAt!, forcedKill: exit.forcedKill };
+  }
+
+  /** Stops `process`, emitting a `stopping` progress event every interval while it is still alive. */
+  private async stopWithProgress(process: ManagedProcess): Promise<void> {
+    const { signal, timeoutMs } = this.options.spec.stop;
+    const started = this.clock();
+    this.stopStartedAt = started;
+    const intervalMs = this.options.stopProgressIntervalMs ?? 1000;
+    const command = this.spawnArgv ?? this.options.spec.command;
+    const timer = setInterval(() => {
+      if (process.exitResult !== null) return;
+      const waitedMs = this.clock() - started;
+      const left = Math.max(0, timeoutMs - waitedMs);
+      this.options.emit({
+        type: 'stopping',
+        node: this.name,
+        replica: this.replica,
+        time: this.clock(),
+        pid: process.pid,
+        command,
+        signal,
+        waitedMs,
+        timeoutMs,
+        message: `node ${this.name}${this.replica === 0 ? '' : `[${this.replica}]`} (pid ${process.pid}: ${command.join(' ')}) still running ${waitedMs} ms after ${signal}; ${left > 0 ? `SIGKILL in ${left} ms` : 'SIGKILL sent'}`,
+      });
+    }, intervalMs);
+    try {
+      await process.stop();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /**
+   * An async iterator over new output lines (from the moment of the call) until `signal` aborts.
+   * @example
+   * for await (const line of node.lines({ signal: AbortSignal.timeout(5000) })) if (line.text.includes('joined')) break;
+   */
+  async *lines(options: { signal?: AbortSignal; stream?: OutputStream | 'both' } = {}): AsyncGenerator<OutputLine, void, undefined> {
+    const { signal, stream = 'both' } = options;
+    const queue: OutputLine[] = [];
+    let wake: (() => void) | null = null;
+    const unsubscribe = this.output.subscribe((line) => {
+      if (stream !== 'both' && line.stream !== stream) return;
+      queue.push(line);
+      wake?.();
+    });
+    const onAbort = () => wake?.();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      for (;;) {
+        while (queue.length > 0) yield queue.shift()!;
+        if (signal?.aborted) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = null;
+      }
+    } finally {
+      unsubscribe();
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Resolves with the first output line (already buffered from the current run's start, or new)
+   * matching `pattern`.
+   * @throws {DroverError} ERR_READY_TIMEOUT after `timeoutMs` (default 30000), with the last lines.
+   */
+  waitForOutput(pattern: RegExp, options: { timeoutMs?: number; stream?: OutputStream | 'both' } = {}): Promise<OutputLine> {
+    const { timeoutMs = 30_000, stream = 'both' } = options;
+    const matches = (line: OutputLine) => (stream === 'both' || line.stream === stream) && ((pattern.lastIndex = 0), pattern.test(line.text));
+    const found = this.output.tail().find(matches);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        const tail = this.output.tail(5).map((l) => `  ${l.stream}: ${l.text}`).join('\n');
+        reject(new DroverError('ERR_READY_TIMEOUT', `node ${this.name}: no output line matched ${pattern} within ${timeoutMs} ms${tail ? `; last output:\n${tail}` : ''}`, { node: this.name }));
+      }, timeoutMs);
+      const unsubscribe = this.output.subscribe((line) => {
+        if (!matches(line)) return;
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(line);
+      });
+    });
+  }
+
+  /**
+   * Resolves once this replica meets a `dependsOn` condition; rejects (ERR_DEPENDENCY_FAILED) once
+   * it cannot any more (failed, stopped, or a job that exited with the wrong code). Call after
+   * `start()` was invoked.
+   */
+  waitForCondition(condition: DependencyCondition): Promise<void> {
+    const isSuccess = () => this.lastExit?.exitCode != null && this.successCodes().includes(this.lastExit.exitCode);
+    const satisfied = (state: NodeState): boolean => {
+      switch (condition) {
+        case 'started':
+          return state === 'running' || state === 'ready' || state === 'exited';
+        case 'ready':
+          return this.isJob() ? state === 'exited' && isSuccess() : state === 'ready';
+        case 'completed':
+          return state === 'exited';
+        case 'completed-successfully':
+          return state === 'exited' && isSuccess();
+      }
+    };
+    return this.addWaiter(
+      (state) => {
+        if (satisfied(state)) return true;
+        if (state === 'failed' || state === 'stopped' || state === 'exited') {
+          const why = state === 'exited' && this.lastExit ? describeExit(this.lastExit) : state === 'failed' && this.lastError ? `failed: ${this.lastError.message}` : state;
+          return new DroverError('ERR_DEPENDENCY_FAILED', `node ${this.name}${this.replica === 0 ? '' : `[${this.replica}]`} did not become ${condition}: ${why}`, {
+            node: this.name,
+            reason: 'dependency',
+            ...(this.lastError ? { cause: this.lastError } : {}),
+          });
+        }
+        return false;
+      },
+      null,
+      null,
+    );
+  }
+
+  /** Puts a node that never started into `failed` (a dependency could not be met). */
+  failBeforeStart(error: DroverError): void {
+    if (this.loop !== null) return;
+    this.fail(error);
+  }
+
+  private isJob(): boolean {
+    return this.options.spec.ready?.kind === 'exit';
+  }
+
+  /** Exit codes that count as success: the `exit` check's codes for jobs, else `restart.successExitCodes`. */
+  private successCodes(): readonly number[] {
+    const { ready, restart } = this.options.spec;
+    return ready?.kind === 'exit' ? ready.codes : restart.successExitCodes;
   }
 
   /** Stops (if running) and starts again; counts as a restart with reason `manual`. */
@@ -219,19 +444,38 @@ export class ClusterNode {
     );
   }
 
+  /** Ready, or for a job (`ready: { exit }`) exited with an expected code; rejects once that cannot happen in this run. */
   private waitUntilReady(): Promise<void> {
-    return this.addWaiter((s) => s === 'ready', null, null);
+    return this.addWaiter(
+      (state, extra) => {
+        if (this.isJob()) {
+          if (state === 'exited') {
+            const code = this.lastExit?.exitCode;
+            if (code != null && this.successCodes().includes(code)) return true;
+            return this.describeFailure(state, extra, `expected exit code ${this.successCodes().join(' or ')}`);
+          }
+        } else if (state === 'ready') {
+          return true;
+        }
+        if (state === 'failed' || state === 'exited' || state === 'stopped') return this.describeFailure(state, extra);
+        return false;
+      },
+      null,
+      null,
+    );
   }
 
-  private addWaiter(accept: (state: NodeState) => boolean, timeoutMs: number | null, onTimeout: (() => DroverError) | null): Promise<void> {
-    if (accept(this.currentState)) return Promise.resolve();
+  private addWaiter(decide: (state: NodeState, extra: StateExtra) => WaiterDecision, timeoutMs: number | null, onTimeout: (() => DroverError) | null): Promise<void> {
+    const initial = decide(this.currentState, {});
+    if (initial === true) return Promise.resolve();
+    if (initial instanceof Error && this.loop === null) return Promise.reject(initial);
     return new Promise<void>((resolve, reject) => {
       const timer = timeoutMs === null ? undefined : setTimeout(() => {
         this.waiters.delete(waiter);
         reject(onTimeout?.());
       }, timeoutMs);
       const waiter: StateWaiter = {
-        accept,
+        decide,
         resolve: () => {
           clearTimeout(timer);
           resolve();
@@ -246,7 +490,7 @@ export class ClusterNode {
   }
 
   /** The one choke point of state changes: checks the transition, stamps the time, publishes. */
-  private setState(to: NodeState, extra: { exit?: ExitInfo; error?: DroverError } = {}): void {
+  private setState(to: NodeState, extra: StateExtra = {}): void {
     const from = this.currentState;
     if (from === to) return;
     if (!TRANSITIONS[from].includes(to)) {
@@ -266,23 +510,20 @@ export class ClusterNode {
       run: this.run,
       ...(extra.exit ? { exit: extra.exit } : {}),
       ...(extra.error ? { error: { code: extra.error.code, message: extra.error.message } } : {}),
+      ...(to === 'stopped' && this.stopStartedAt !== null && extra.exit ? { stop: this.createStopReport(extra.exit) } : {}),
     };
+    if (to === 'stopped') this.stopStartedAt = null;
     this.options.emit(event);
     for (const waiter of [...this.waiters]) {
-      if (waiter.accept(to)) {
-        this.waiters.delete(waiter);
-        waiter.resolve();
-      } else if (to === 'failed' || to === 'exited' || to === 'stopped') {
-        // Start waiters (accept 'ready') cannot be satisfied any more by this run.
-        if (waiter.accept('ready') && !waiter.accept(to)) {
-          this.waiters.delete(waiter);
-          waiter.reject(this.describeFailure(to, extra));
-        }
-      }
+      const decision = waiter.decide(to, extra);
+      if (decision === false) continue;
+      this.waiters.delete(waiter);
+      if (decision === true) waiter.resolve();
+      else waiter.reject(decision);
     }
   }
 
-  private describeFailure(state: NodeState, extra: { exit?: ExitInfo; error?: DroverError }): DroverError {
+  private describeFailure(state: NodeState, extra: StateExtra, expectation?: string): DroverError {
     const tail = this.output
       .tail(10)
       .map((l: BufferedLine) => `  ${l.stream}: ${l.text}`)
@@ -294,7 +535,7 @@ export class ClusterNode {
       .map((l) => l.text)
       .join('\n');
     const cause = extra.error;
-    const what = cause ? cause.message : extra.exit ? describeExit(extra.exit) : state;
+    const what = `${cause ? cause.message : extra.exit ? describeExit(extra.exit) : state}${expectation === undefined ? '' : ` (${expectation})`}`;
     const message = `node ${this.name} ${state === 'stopped' ? 'was stopped' : state === 'failed' ? 'failed' : 'exited'} before it was ready: ${what}${tail ? `\nlast output:\n${tail}` : ''}`;
     return new DroverError(cause?.code ?? (state === 'stopped' ? 'ERR_STOPPED' : 'ERR_PROCESS_EXITED'), message, {
       node: this.name,
@@ -313,6 +554,7 @@ export class ClusterNode {
 
   /** Runs until the node is stopped, exits for good, or fails. */
   private async supervise(signal: AbortSignal): Promise<void> {
+    const { restart } = this.options.spec;
     for (;;) {
       if (signal.aborted) {
         this.setState('stopped');
@@ -321,11 +563,17 @@ export class ClusterNode {
       this.setState('starting');
       const firstSeq = this.output.nextSequence;
       let process: ManagedProcess;
+      let spec: NodeSpec;
       try {
-        process = await startManagedProcess(this.spawnOptions, this.output);
+        await this.allocatePorts();
+        spec = this.resolvedSpec();
+        const spawnOptions = this.createSpawnOptions(spec);
+        this.spawnArgv = spawnOptions.argv;
+        const extraEnv = this.options.getSpawnEnvironment?.(this.name, this.replica, this.run);
+        process = await startManagedProcess(extraEnv ? withExtraEnv(spawnOptions, extraEnv) : spawnOptions, this.output);
       } catch (error) {
         const droverError = isDroverError(error) ? error : new DroverError('ERR_SPAWN_FAILED', String(error), { cause: error });
-        if (PERMANENT_SPAWN_ERRORS.has(droverError.code) || !shouldRestart(this.options.spec.restart.policy, { exitCode: null })) {
+        if (PERMANENT_SPAWN_ERRORS.has(droverError.code) || !shouldRestart(restart.policy, { exitCode: null })) {
           this.fail(new DroverError(droverError.code, droverError.message, { node: this.name, errno: droverError.errno, path: droverError.path, cause: error }));
           return;
         }
@@ -333,9 +581,10 @@ export class ClusterNode {
         continue;
       }
       this.process = process;
+      this.livenessFailed = false;
       this.setState('running');
       if (signal.aborted) void process.stop();
-      const readyError = await this.awaitReadiness(process, firstSeq, signal);
+      const readyError = await this.awaitReadiness(process, spec, firstSeq, signal);
       if (readyError !== null) {
         // Stop the process before reporting, so a failed start leaves nothing running.
         await process.stop();
@@ -343,33 +592,70 @@ export class ClusterNode {
         this.fail(readyError, this.lastExit ?? undefined);
         return;
       }
+      const liveness = new AbortController();
+      if (spec.liveness !== null && this.currentState === 'ready') void this.watchLiveness(process, spec, liveness.signal);
       const result = await process.exited;
+      liveness.abort();
       const exit = this.collect(process);
       if (signal.aborted) {
         this.setState('stopped', { exit });
         return;
       }
-      const stableMs = this.options.spec.restart.backoff.maxMs;
-      if (result.durationMs >= stableMs) this.attempt = 0; // a run that outlived the longest backoff was stable
-      if (result.error === null && !shouldRestart(this.options.spec.restart.policy, result)) {
+      if (result.durationMs >= restart.stableAfterMs) this.attempt = 0; // a stable run starts the backoff over
+      const livenessRestart = this.livenessFailed && restart.policy !== 'no';
+      if (result.error === null && !livenessRestart && !shouldRestart(restart.policy, result, this.successCodes())) {
         this.setState('exited', { exit });
         return;
       }
-      const reason: RestartReason = result.error?.code === 'ERR_SHEPHERD_LOST' ? 'shepherd-lost' : result.exitCode === 0 ? 'exited' : 'crashed';
-      if (!(await this.backoff(signal, reason, exit, result.error ?? undefined))) return;
+      await this.reallocatePortsIfInUse(firstSeq);
+      const reason: RestartReason = result.error?.code === 'ERR_SHEPHERD_LOST' ? 'shepherd-lost' : result.exitCode === 0 && !livenessRestart ? 'exited' : 'crashed';
+      if (!(await this.backoff(signal, reason, exit, result.error ?? undefined, livenessRestart ? 'liveness' : undefined))) return;
+    }
+  }
+
+  /** A run that died saying EADDRINUSE gets fresh ports before its relaunch (someone else took them). */
+  private async reallocatePortsIfInUse(firstSeq: number): Promise<void> {
+    if (this.options.spec.ports.length === 0) return;
+    const lines = this.output.tail().filter((line) => line.seq >= firstSeq);
+    if (lines.some((line) => isAddressInUseLine(line.text))) await this.allocatePorts({ force: true });
+  }
+
+  /**
+   * Probes `spec.liveness` every interval after ready; `failureThreshold` failures in a row stop the
+   * process, and the supervisor restarts it (unless the policy is `no`).
+   */
+  private async watchLiveness(process: ManagedProcess, spec: NodeSpec, signal: AbortSignal): Promise<void> {
+    const liveness = spec.liveness!;
+    const check = Ready.fromSpec(liveness.check, { cwd: spec.cwd, env: { ...spec.env, ...this.droverEnv() } });
+    let failures = 0;
+    try {
+      await delay(liveness.check.initialDelayMs, signal);
+      for (;;) {
+        await delay(liveness.check.intervalMs, signal);
+        const ok = (await check.probe?.(signal, liveness.check.timeoutMs)) ?? true;
+        failures = ok ? 0 : failures + 1;
+        if (failures >= liveness.failureThreshold) {
+          this.livenessFailed = true;
+          this.lastLivenessMessage = `liveness ${check.describe()} failed ${failures} times in a row (last: ${check.lastSeen() ?? 'no answer'})`;
+          await process.stop();
+          return;
+        }
+      }
+    } catch {
+      // Aborted: the run ended (or the node is stopping); the probe loop just ends with it.
     }
   }
 
   /** Returns null when ready (or when the process ended first: the exit path handles it). */
-  private async awaitReadiness(process: ManagedProcess, firstSeq: number, signal: AbortSignal): Promise<DroverError | null> {
-    const spec = this.options.spec.ready;
+  private async awaitReadiness(process: ManagedProcess, nodeSpec: NodeSpec, firstSeq: number, signal: AbortSignal): Promise<DroverError | null> {
+    const spec = nodeSpec.ready;
     if (spec === null) {
       if (process.exitResult === null && !signal.aborted) this.setState('ready');
       return null;
     }
     try {
       await waitForReady(
-        Ready.fromSpec(spec),
+        Ready.fromSpec(spec, { cwd: nodeSpec.cwd, env: { ...nodeSpec.env, ...this.droverEnv() } }),
         {
           tail: () => this.output.tail().filter((l) => l.seq >= firstSeq),
           subscribe: (listener) => this.output.subscribe(listener),
@@ -399,10 +685,10 @@ export class ClusterNode {
   }
 
   /** Waits the backoff delay; returns false when the node ended instead (failed or stopped). */
-  private async backoff(signal: AbortSignal, reason: RestartReason, exit: ExitInfo | undefined, cause: DroverError | undefined): Promise<boolean> {
+  private async backoff(signal: AbortSignal, reason: RestartReason, exit: ExitInfo | undefined, cause: DroverError | undefined, why?: 'liveness'): Promise<boolean> {
     const { restart } = this.options.spec;
     if (!this.window.tryRecord(this.clock())) {
-      const what = exit ? describeExit(exit) : cause?.message ?? 'failed';
+      const what = `${exit ? describeExit(exit) : cause?.message ?? 'failed'}${this.livenessFailed && this.lastLivenessMessage ? ` after ${this.lastLivenessMessage}` : ''}`;
       this.fail(
         new DroverError('ERR_RESTART_LIMIT', `node ${this.name} restarted more than ${restart.maxRestarts} times in ${restart.windowMs} ms; last run ${what}`, {
           node: this.name,
@@ -418,8 +704,8 @@ export class ClusterNode {
     this.attempt++;
     this.restartCount++;
     const delayMs = nextDelayMs(this.attempt, restart.backoff, this.random);
-    this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.clock(), attempt: this.attempt, delayMs, reason });
-    this.setState('backoff', exit ? { exit } : {});
+    this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.clock(), attempt: this.attempt, delayMs, reason, ...(why ? { cause: why } : {}) });
+    this.setState('backoff', { ...(exit ? { exit } : {}), ...(cause ? { error: cause } : {}) });
     try {
       await delay(delayMs, signal);
       return true;

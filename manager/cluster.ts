@@ -1,13 +1,16 @@
 import { EventEmitter } from 'node:events';
 import { ClusterNode } from './cluster-node.js';
-import { DroverError } from './errors.js';
+import { getDependents, getStartOrder } from './dependency-graph.js';
+import { DroverError, isDroverError } from './errors.js';
 import type {
   ClusterController,
   ClusterEvent,
   ClusterObserver,
   ClusterSnapshot,
   ClusterSpec,
+  NodeSpec,
   OutputLine,
+  ResolvedConfig,
   Subscription,
 } from './types.js';
 
@@ -17,61 +20,175 @@ export interface ClusterOptions {
   readonly clock?: () => number;
   /** Uniform [0, 1) source for backoff jitter. @default Math.random */
   readonly random?: () => number;
+  /** Period of `stopping` progress events while a node's stop waits for its process, ms. @default 1000 */
+  readonly stopProgressIntervalMs?: number;
 }
+
+/** Private control-flow error: which dependency could not be met (never reaches users; its `original` becomes `cause`). */
+class UnmetDependency extends Error {
+  constructor(
+    readonly dependency: string,
+    readonly original: Error,
+  ) {
+    super(original.message);
+  }
+}
+
+/** Upper bound of `scale()` (and of `replicas` in drover.yaml). */
+const MAX_REPLICAS = 1000;
 
 /**
  * A set of named nodes started from a {@link ClusterSpec}. Implements {@link ClusterController},
  * the one interface the CLI and telemetry use. Emits `'event'` with every {@link ClusterEvent}.
+ *
+ * Start follows `dependsOn` (a node starts once every dependency meets its condition; independent
+ * nodes start in parallel); stop goes in reverse (a node stops once every node depending on it has
+ * stopped). Each node has `replicas` handles, each with its own ports.
  */
 export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements ClusterController, AsyncDisposable {
   readonly name: string;
   readonly spec: ClusterSpec;
-  private readonly members: ClusterNode[];
+  private members: ClusterNode[] = [];
+  private readonly specs = new Map<string, NodeSpec>();
   private readonly observers = new Set<ClusterObserver>();
   private stopPromise: Promise<void> | null = null;
+  /** Aborted by stop(): cancels a start that still waits for dependencies. */
+  private readonly lifetime = new AbortController();
+  private started = false;
 
-  constructor(spec: ClusterSpec, options: ClusterOptions = {}) {
+  constructor(
+    spec: ClusterSpec,
+    private readonly options: ClusterOptions = {},
+  ) {
     super();
     this.spec = spec;
     this.name = spec.name;
-    const emit = (event: ClusterEvent) => this.publish(event);
-    this.members = spec.nodes.map(
-      (node) =>
-        new ClusterNode({
-          spec: node,
-          replica: 0,
-          clusterName: spec.name,
-          emit,
-          ...(options.clock ? { clock: options.clock } : {}),
-          ...(options.random ? { random: options.random } : {}),
-        }),
-    );
+    getStartOrder(spec.nodes); // throws ERR_CONFIG_INVALID on a cycle or an unknown dependency
+    for (const node of spec.nodes) {
+      this.specs.set(node.name, node);
+      for (let replica = 0; replica < node.replicas; replica++) this.members.push(this.createMember(node, replica));
+    }
+    if ((spec.onNodeFailure ?? 'continue') === 'stop-cluster') {
+      this.on('event', (event) => {
+        if (event.type === 'state' && event.to === 'failed' && this.started && this.stopPromise === null) {
+          void this.stopWithReason('node-failed', event.node, event.replica);
+        }
+      });
+    }
+  }
+
+  private createMember(spec: NodeSpec, replica: number): ClusterNode {
+    const { clock, random, stopProgressIntervalMs } = this.options;
+    return new ClusterNode({
+      spec,
+      replica,
+      clusterName: this.spec.name,
+      emit: (event) => this.publish(event),
+      getSpawnEnvironment: (node, replica, run) => this.getSpawnEnvironment(node, replica, run),
+      peerPorts: (name) => this.members.find((m) => m.name === name && m.replica === 0)?.ports,
+      ...(clock ? { clock } : {}),
+      ...(random ? { random } : {}),
+      ...(stopProgressIntervalMs === undefined ? {} : { stopProgressIntervalMs }),
+    });
   }
 
   /**
-   * Starts every node and resolves when all are ready. On failure it stops what it started and
-   * rejects with the failing node's error (node, reason, output tail in the message). With
-   * `stopOnFailure: false` (what `drover up` uses) the other nodes keep running, the failed node
-   * stays `failed`, and the promise resolves.
-   * @throws {DroverError} ERR_COMMAND_NOT_FOUND, ERR_READY_TIMEOUT, ERR_PROCESS_EXITED, ERR_RESTART_LIMIT, ERR_STOPPED …
+   * Allocates every replica's ports, then starts the nodes in dependency order and resolves when
+   * all are ready (jobs: completed). On failure it stops what it started and rejects with the
+   * failing node's error (node, reason, output tail in the message); a node whose dependency failed
+   * is `failed` with ERR_DEPENDENCY_FAILED. With `stopOnFailure: false` (what `drover up` uses) the
+   * other nodes keep running and the promise resolves. An aborted `signal` stops everything and
+   * rejects with ERR_STOPPED.
+   * @throws {DroverError} ERR_COMMAND_NOT_FOUND, ERR_READY_TIMEOUT, ERR_PROCESS_EXITED, ERR_RESTART_LIMIT, ERR_DEPENDENCY_FAILED, ERR_STOPPED …
    */
   async start(options: { signal?: AbortSignal; stopOnFailure?: boolean } = {}): Promise<this> {
     const { signal, stopOnFailure = true } = options;
     signal?.throwIfAborted();
-    const onAbort = () => void this.stop();
+    const onAbort = () => void this.stopWithReason('aborted', null, null);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const results = await Promise.allSettled(this.members.map((node) => node.start()));
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed && (stopOnFailure || signal?.aborted)) {
+      await Promise.all(this.members.map((member) => member.allocatePorts()));
+      const results = await Promise.allSettled(this.startInOrder(this.spec.nodes.map((n) => n.name)));
+      this.started = true;
+      const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+      // The root cause first: a dependency's own failure explains its dependents' ERR_DEPENDENCY_FAILED.
+      const failure = failures.find((e) => !isDroverError(e, 'ERR_DEPENDENCY_FAILED')) ?? failures[0];
+      if (signal?.aborted) {
         await this.stop();
-        if (signal?.aborted) throw new DroverError('ERR_STOPPED', `starting cluster ${this.name} was aborted`, { cause: signal.reason });
-        throw failed.reason;
+        throw new DroverError('ERR_STOPPED', `starting cluster ${this.name} was aborted`, { cause: signal.reason });
+      }
+      if (failure !== undefined && stopOnFailure) {
+        await this.stopWithReason('start-failed', null, null);
+        throw failure;
+      }
+      if (failure === undefined && (this.spec.onNodeFailure ?? 'continue') === 'stop-cluster') {
+        const failed = this.members.find((m) => m.state === 'failed');
+        if (failed) void this.stopWithReason('node-failed', failed.name, failed.replica);
       }
       return this;
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * One promise per node name: waits for the node's dependencies' conditions, then starts every
+   * replica and resolves when they are ready.
+   */
+  private startInOrder(names: readonly string[]): Promise<void>[] {
+    const invoked = new Map<string, Promise<void>>();
+    const ready = new Map<string, Promise<void>>();
+    for (const name of getStartOrder(names.map((n) => this.specs.get(n)!))) {
+      const spec = this.specs.get(name)!;
+      let markInvoked!: () => void;
+      let markNotInvoked!: (error: unknown) => void;
+      invoked.set(
+        name,
+        new Promise<void>((resolve, reject) => {
+          markInvoked = resolve;
+          markNotInvoked = reject;
+        }),
+      );
+      invoked.get(name)!.catch(() => {
+        // Observed through `ready` (the same failure); this copy only orders dependents.
+      });
+      const run = (async () => {
+        try {
+          await Promise.all(
+            Object.entries(spec.dependsOn).map(async ([dep, condition]) => {
+              try {
+                if (condition === 'ready') return await ready.get(dep);
+                await invoked.get(dep);
+                await Promise.all(this.nodes(dep).map((member) => member.waitForCondition(condition)));
+              } catch (error) {
+                throw new UnmetDependency(`${dep} (${condition})`, error as Error);
+              }
+            }),
+          );
+        } catch (error) {
+          const unmet = error instanceof UnmetDependency ? error : new UnmetDependency('?', error as Error);
+          const cause = unmet.original;
+          const dependencyError = new DroverError('ERR_DEPENDENCY_FAILED', `node ${name} was not started: dependency ${unmet.dependency} was not met: ${cause.message.split('\n')[0]}`, {
+            node: name,
+            reason: 'dependency',
+            cause,
+          });
+          if (!this.lifetime.signal.aborted) for (const member of this.nodes(name)) member.failBeforeStart(dependencyError);
+          markNotInvoked(dependencyError);
+          throw dependencyError;
+        }
+        if (this.lifetime.signal.aborted) {
+          const stopped = new DroverError('ERR_STOPPED', `cluster ${this.name} stopped before node ${name} started`, { node: name, reason: 'stopped' });
+          markNotInvoked(stopped);
+          throw stopped;
+        }
+        const starts = this.nodes(name).map((member) => member.start());
+        markInvoked();
+        await Promise.all(starts);
+      })();
+      ready.set(name, run);
+    }
+    return [...ready.values()];
   }
 
   /**
@@ -81,16 +198,16 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   node(name: string, replica = 0): ClusterNode {
     const found = this.members.find((n) => n.name === name && n.replica === replica);
     if (!found) {
-      throw new DroverError('ERR_UNKNOWN_NODE', `no node ${JSON.stringify(name)} (replica ${replica}) in cluster ${this.name}; nodes: ${this.members.map((n) => n.name).join(', ')}`, {
+      throw new DroverError('ERR_UNKNOWN_NODE', `no node ${JSON.stringify(name)} (replica ${replica}) in cluster ${this.name}; nodes: ${[...this.specs.keys()].join(', ')}`, {
         node: name,
       });
     }
     return found;
   }
 
-  /** Every replica of node `name`, or every node when `name` is omitted. */
+  /** Every replica of node `name` (by replica index), or every node when `name` is omitted. */
   nodes(name?: string): ClusterNode[] {
-    return name === undefined ? [...this.members] : this.members.filter((n) => n.name === name);
+    return name === undefined ? [...this.members] : this.members.filter((n) => n.name === name).sort((a, b) => a.replica - b.replica);
   }
 
   snapshot(): ClusterSnapshot {
@@ -113,7 +230,9 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   }
 
   async startNode(name: string): Promise<void> {
-    await Promise.all(this.requireNodes(name).map((n) => n.start()));
+    const nodes = this.requireNodes(name);
+    await Promise.all(nodes.map((n) => n.allocatePorts()));
+    await Promise.all(nodes.map((n) => n.start()));
   }
 
   async killNode(name: string, signal: string | number): Promise<number> {
@@ -128,9 +247,79 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       .slice(-limit);
   }
 
-  /** Stops every node (in parallel; dependency order arrives with issue 5). Idempotent. */
+  async scale(name: string, replicas: number): Promise<void> {
+    const spec = this.specs.get(name);
+    if (spec === undefined) this.node(name); // throws ERR_UNKNOWN_NODE
+    if (!Number.isInteger(replicas) || replicas < 0 || replicas > MAX_REPLICAS) {
+      throw new DroverError('ERR_INVALID_OPTION', `Expected \`replicas\` to be an integer from 0 to ${MAX_REPLICAS}, got ${String(replicas)} (${typeof replicas})`, { node: name });
+    }
+    if (this.stopPromise !== null) throw new DroverError('ERR_STOPPED', `cluster ${this.name} is stopping; cannot scale ${name}`, { node: name });
+    const current = this.nodes(name);
+    const from = current.length;
+    if (replicas === from) return;
+    this.publish({ type: 'scaled', node: name, time: (this.options.clock ?? Date.now)(), from, to: replicas });
+    if (replicas > from) {
+      const added: ClusterNode[] = [];
+      for (let replica = from; replica < replicas; replica++) added.push(this.createMember(spec!, replica));
+      const last = this.members.lastIndexOf(current.at(-1) ?? this.members.at(-1)!);
+      this.members.splice(from === 0 ? this.indexForNewNode(name) : last + 1, 0, ...added);
+      await Promise.all(added.map((member) => member.allocatePorts()));
+      await Promise.all(added.map((member) => member.start()));
+      return;
+    }
+    // Highest replica indices first, one at a time.
+    for (const member of current.slice(replicas).reverse()) {
+      await member.stop();
+      this.members = this.members.filter((m) => m !== member);
+    }
+  }
+
+  /** Where replicas of a node that currently has none go: in declaration order. */
+  private indexForNewNode(name: string): number {
+    const order = [...this.specs.keys()];
+    const position = order.indexOf(name);
+    const next = this.members.findIndex((m) => order.indexOf(m.name) > position);
+    return next === -1 ? this.members.length : next;
+  }
+
+  resolvedConfig(): ResolvedConfig {
+    return {
+      name: this.name,
+      configPath: this.spec.configPath,
+      onNodeFailure: this.spec.onNodeFailure ?? 'continue',
+      nodes: this.members.map((member) => {
+        const { ports: _names, ...resolved } = member.resolvedSpec();
+        return { ...resolved, replica: member.replica, ports: { ...member.ports }, droverEnv: member.droverEnv() };
+      }),
+    };
+  }
+
+  /**
+   * Stops every node in reverse dependency order: a node stops once every node that depends on it
+   * has stopped; independent nodes stop in parallel. Idempotent.
+   */
   stop(): Promise<void> {
-    this.stopPromise ??= Promise.all(this.members.map((n) => n.stop())).then(() => undefined);
+    return this.stopWithReason('requested', null, null);
+  }
+
+  private stopWithReason(reason: 'requested' | 'aborted' | 'node-failed' | 'start-failed', node: string | null, replica: number | null): Promise<void> {
+    this.stopPromise ??= (async () => {
+      this.lifetime.abort();
+      this.publish({ type: 'cluster-stopping', time: (this.options.clock ?? Date.now)(), reason, node, replica });
+      const dependents = getDependents([...this.specs.values()]);
+      const stops = new Map<string, Promise<void>>();
+      const stopName = (name: string): Promise<void> => {
+        let promise = stops.get(name);
+        if (promise === undefined) {
+          promise = Promise.all((dependents.get(name) ?? []).map(stopName)).then(async () => {
+            await Promise.all(this.nodes(name).map((member) => member.stop()));
+          });
+          stops.set(name, promise);
+        }
+        return promise;
+      };
+      await Promise.all([...this.specs.keys()].map(stopName));
+    })();
     return this.stopPromise;
   }
 
@@ -140,8 +329,22 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
 
   private requireNodes(name: string): ClusterNode[] {
     const found = this.nodes(name);
-    if (found.length === 0) this.node(name); // throws ERR_UNKNOWN_NODE
+    if (found.length === 0 && !this.specs.has(name)) this.node(name); // throws ERR_UNKNOWN_NODE
     return found;
+  }
+
+  /** Merged extra child environment from every observer that offers one (telemetry's TRACEPARENT). */
+  private getSpawnEnvironment(node: string, replica: number, run: number): Record<string, string> | undefined {
+    let merged: Record<string, string> | undefined;
+    for (const observer of this.observers) {
+      try {
+        const extra = observer.getSpawnEnvironment?.(node, replica, run);
+        if (extra !== undefined) merged = { ...merged, ...extra };
+      } catch (error) {
+        process.emitWarning(`drover: cluster observer getSpawnEnvironment threw: ${(error as Error).message}`, 'DroverWarning');
+      }
+    }
+    return merged;
   }
 
   private publish(event: ClusterEvent): void {

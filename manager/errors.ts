@@ -35,7 +35,9 @@ export type DroverErrorCode =
   /** The cluster or process was stopped while the operation waited. */
   | 'ERR_STOPPED'
   /** The control API could not be reached or answered with an error. */
-  | 'ERR_CONTROL_API';
+  | 'ERR_CONTROL_API'
+  /** A node could not start because a dependency failed, was stopped, or ended without meeting its `dependsOn` condition. */
+  | 'ERR_DEPENDENCY_FAILED';
 
 export interface DroverErrorFields {
   node?: string;

@@ -38,4 +38,12 @@ export type {
   StopSpec,
   StreamStats,
   Subscription,
+  CheckTiming,
+  DependencyCondition,
+  LivenessSpec,
+  NodeFailurePolicy,
+  ResolvedConfig,
+  ResolvedNodeConfig,
+  StopProgressEvent,
+  StopReport,
 } from './types.js';

@@ -46,8 +46,19 @@ export const LAUNCHER_RESTART_WINDOW_MS = 60_000;
 /** The launcher went away with the request unanswered; the caller falls back to a direct spawn. */
 class LauncherLostError extends Error {}
 
+/** The launcher's and every shepherd's environment (the launcher passes its own on). */
 function getShepherdEnv(): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', SHEPHERD_VERBOSITY: process.env.DROVER_SHEPHERD_VERBOSITY ?? '1' };
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', SHEPHERD_VERBOSITY: process.env.DROVER_SHEPHERD_VERBOSITY ?? '1', ...getSanitizerEnv() };
+}
+
+/** ASan/UBSan settings reach a sanitizer-built shepherd (npm run sanitize); nothing else leaks in. */
+function getSanitizerEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return env;
 }
 
 function wrapStderr(fd: number): Readable {

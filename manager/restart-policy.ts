@@ -3,16 +3,17 @@ import type { ExitInfo, RestartPolicyName } from './types.js';
 /**
  * Whether a run that ended with `exit` should be restarted under `policy`:
  * `no` never, `always` always, `on-failure` when the exit was not a clean `exitCode` 0
- * (a signal or a lost shepherd counts as a failure). A requested stop is decided by the caller.
+ * (a signal or a lost shepherd counts as a failure), or an exit code outside `successExitCodes`
+ * (default `[0]`). A requested stop is decided by the caller.
  */
-export function shouldRestart(policy: RestartPolicyName, exit: Pick<ExitInfo, 'exitCode'>): boolean {
+export function shouldRestart(policy: RestartPolicyName, exit: Pick<ExitInfo, 'exitCode'>, successExitCodes: readonly number[] = [0]): boolean {
   switch (policy) {
     case 'no':
       return false;
     case 'always':
       return true;
     case 'on-failure':
-      return exit.exitCode !== 0;
+      return exit.exitCode === null || !successExitCodes.includes(exit.exitCode);
   }
 }
 

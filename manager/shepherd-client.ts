@@ -18,7 +18,7 @@ import {
   type ShepherdMessage,
   type SpawnMessage,
 } from '../native/index.js';
-import { killCgroup } from './cgroup.js';
+import { killCgroup, removeCgroupWhenEmpty } from './cgroup.js';
 import { DroverError, type DroverErrorCode } from './errors.js';
 import { startShepherd, type LaunchedShepherd } from './launcher-client.js';
 
@@ -243,13 +243,17 @@ export class ShepherdClient {
     );
     if (this.child !== null) {
       // Second safety layer: the tree may still run with nobody watching it. The cgroup reaches
-      // every descendant; the group kill covers machines without one.
-      if (this.child.cgroup !== null) killCgroup(this.child.cgroup);
-      try {
-        process.kill(-this.child.pgid, 'SIGKILL');
-      } catch (killError) {
-        // ESRCH: the group is gone already, which is the state we want.
-        if ((killError as NodeJS.ErrnoException).code !== 'ESRCH') lost.message += `; kill(-${this.child.pgid}) failed: ${(killError as Error).message}`;
+      // every descendant and names no pid, so nothing recycled can be hit; without one, the
+      // group kill is what is left (the pgid stays reserved while any member lives).
+      if (this.child.cgroup !== null && killCgroup(this.child.cgroup)) {
+        void removeCgroupWhenEmpty(this.child.cgroup);
+      } else {
+        try {
+          process.kill(-this.child.pgid, 'SIGKILL');
+        } catch (killError) {
+          // ESRCH: the group is gone already, which is the state we want.
+          if ((killError as NodeJS.ErrnoException).code !== 'ESRCH') lost.message += `; kill(-${this.child.pgid}) failed: ${(killError as Error).message}`;
+        }
       }
     }
     this.fail(lost);

@@ -10,12 +10,15 @@ export interface StartClusterOptions extends ClusterOptions {
   readonly strict?: boolean;
   /** Directory relative `cwd`s of a config object resolve against. @default process.cwd() */
   readonly baseDir?: string;
+  /** Called with the cluster before it starts, e.g. to subscribe to its events from the first one. */
+  readonly onCreate?: (cluster: Cluster) => void;
 }
 
 /**
  * Starts a cluster from a path to drover.yaml (or .json), a config object, or a normalized
- * {@link ClusterSpec}, and resolves when every node is ready. On failure it stops what it started
- * and rejects with the node, the reason and its output tail.
+ * {@link ClusterSpec}, and resolves when every node is ready (jobs: completed), in `dependsOn`
+ * order. On failure it stops what it started and rejects with the node, the reason and its output
+ * tail. An aborted `signal` stops what was started and rejects with ERR_STOPPED.
  *
  * @example
  * await using cluster = await startCluster('examples/ring/drover.yaml');
@@ -24,7 +27,7 @@ export interface StartClusterOptions extends ClusterOptions {
  * @throws {DroverError} ERR_CONFIG_READ, ERR_CONFIG_INVALID, and every start error of {@link Cluster.start}.
  */
 export async function startCluster(configOrPath: string | ClusterSpec | Record<string, unknown>, options: StartClusterOptions = {}): Promise<Cluster> {
-  const { signal, strict = false, baseDir = process.cwd(), ...clusterOptions } = options;
+  const { signal, strict = false, baseDir = process.cwd(), onCreate, ...clusterOptions } = options;
   let spec: ClusterSpec;
   if (typeof configOrPath === 'string') {
     spec = (await loadConfig(configOrPath, { strict })).spec;
@@ -34,6 +37,7 @@ export async function startCluster(configOrPath: string | ClusterSpec | Record<s
     spec = normalizeConfig(configOrPath, { baseDir, configPath: null, strict }).spec;
   }
   const cluster = new Cluster(spec, clusterOptions);
+  onCreate?.(cluster);
   return cluster.start(signal ? { signal } : {});
 }
 

@@ -4,6 +4,8 @@
  * `src/types` for the same reason).
  */
 
+import type { ResourceLimits } from './options.js';
+
 /** Node lifecycle states (DESIGN.md "CLI contract"). */
 export type NodeState =
   | 'pending'
@@ -52,6 +54,10 @@ export interface RestartSpec {
   /** More than this many restarts inside `windowMs` → the node goes `failed`. */
   readonly maxRestarts: number;
   readonly windowMs: number;
+  /** Exit codes that count as success (`on-failure` does not restart them; `completed-successfully` accepts them). @default [0] */
+  readonly successExitCodes: readonly number[];
+  /** A run that stayed up this long resets the backoff attempt to 1, ms. @default backoff.maxMs */
+  readonly stableAfterMs: number;
 }
 
 export interface StopSpec {
@@ -68,32 +74,95 @@ export interface OutputSpec {
   readonly maxBytes: number;
 }
 
-/** A readiness check, normalized. Durations in milliseconds. */
+/** Timing every readiness check carries. Durations in milliseconds. */
+export interface CheckTiming {
+  /** Overall time allowed for the check. @default 30000 */
+  readonly timeoutMs: number;
+  /** Delay between attempts of polling checks (tcp, http, exec). @default 250 */
+  readonly intervalMs: number;
+  /** Delay before the first attempt. @default 0 */
+  readonly initialDelayMs: number;
+}
+
+/**
+ * A readiness check, normalized. Strings may hold templates (`{{ports.http}}`) until the node's
+ * ports are allocated; a tcp `port` is a number or such a template.
+ */
 export type ReadySpec =
-  | {
+  | (CheckTiming & {
       readonly kind: 'log';
       /** RegExp source, matched against each output line. */
       readonly pattern: string;
       readonly stream: OutputStream | 'both';
       /** Number of matching lines required. */
       readonly count: number;
-      readonly timeoutMs: number;
-    }
-  | {
+    })
+  | (CheckTiming & {
       readonly kind: 'tcp';
       readonly host: string;
-      readonly port: number;
-      readonly timeoutMs: number;
-      readonly intervalMs: number;
-    }
-  | {
+      readonly port: number | string;
+    })
+  | (CheckTiming & {
       readonly kind: 'http';
       readonly url: string;
+      /** HTTP method. @default 'GET' */
+      readonly method: string;
       /** Expected status; when absent any 2xx counts. */
       readonly status?: number;
-      readonly timeoutMs: number;
-      readonly intervalMs: number;
-    };
+      /** RegExp source the response body must match; when absent the body is not read. */
+      readonly body?: string;
+      /** Request headers. @default {} */
+      readonly headers: Readonly<Record<string, string>>;
+    })
+  | (CheckTiming & {
+      readonly kind: 'exec';
+      /** argv run (through its own shepherd) in the node's cwd and env; ready when it exits 0. */
+      readonly command: readonly string[];
+    })
+  | (CheckTiming & {
+      readonly kind: 'exit';
+      /** The node is done (not `ready`) when its process exits with one of these codes. @default [0] */
+      readonly codes: readonly number[];
+    })
+  | (CheckTiming & {
+      readonly kind: 'all' | 'any';
+      /** Every (all) or one (any) of these must pass; each keeps its own timing. */
+      readonly checks: readonly ReadySpec[];
+    });
+
+/** A periodic health probe after `ready`; `failureThreshold` failures in a row restart the node (kubernetes `livenessProbe`). */
+export interface LivenessSpec {
+  /** The probe: a tcp, http or exec check; `timeoutMs` bounds one attempt, `intervalMs` is the period. */
+  readonly check: ReadySpec;
+  /** Consecutive failed probes that restart the node. @default 3 */
+  readonly failureThreshold: number;
+}
+
+/** What a dependent waits for (docker compose `depends_on.condition`, process-compose `depends_on`). */
+export type DependencyCondition = 'started' | 'ready' | 'completed' | 'completed-successfully';
+
+/** Cluster reaction to a node going `failed` after the start: keep the others running, or stop everything. */
+export type NodeFailurePolicy = 'continue' | 'stop-cluster';
+
+/** Per-node telemetry settings (drover.yaml `nodes.<name>.telemetry`), normalized. */
+export interface NodeTelemetrySpec {
+  /** Each output line becomes an OpenTelemetry log record. */
+  readonly logs: boolean;
+  /** Command arguments are recorded on spans (`process.command_args`), after redaction. */
+  readonly recordArgs: boolean;
+  /** RegExp sources; matches inside recorded arguments are replaced by `[REDACTED]`. */
+  readonly redact: readonly string[];
+}
+
+/** Cluster-wide telemetry settings (drover.yaml `telemetry`), normalized. */
+export interface ClusterTelemetrySpec {
+  /** `service.name` of the resource, unless `OTEL_SERVICE_NAME` says otherwise; null: drover's default. */
+  readonly serviceName: string | null;
+  /** Resource attributes, under `OTEL_RESOURCE_ATTRIBUTES` (the variable wins per key). */
+  readonly resourceAttributes: Readonly<Record<string, string>>;
+  /** Port of the Prometheus exporter on 127.0.0.1 (enables it); null: only `OTEL_*` decide. */
+  readonly prometheusPort: number | null;
+}
 
 /** One node of a cluster, fully normalized (every default applied, paths absolute). */
 export interface NodeSpec {
@@ -108,6 +177,20 @@ export interface NodeSpec {
   readonly restart: RestartSpec;
   readonly stop: StopSpec;
   readonly output: OutputSpec;
+  /** Names of the free ports allocated per replica (`{{ports.<name>}}`, `DROVER_PORT_<NAME>`). @default [] */
+  readonly ports: readonly string[];
+  /** Number of replicas (0 = declared but not started). @default 1 */
+  readonly replicas: number;
+  /** Nodes that must reach a condition before this one starts; stop goes in reverse. @default {} */
+  readonly dependsOn: Readonly<Record<string, DependencyCondition>>;
+  /** Periodic health probe after ready, or null. @default null */
+  readonly liveness: LivenessSpec | null;
+  /** Run on a pseudo-terminal (`true` = 80x24); output arrives as stdout. @default false */
+  readonly pty?: boolean | { readonly columns: number; readonly rows: number };
+  /** setrlimit(2) limits for the child, by prlimit name (see `SpawnOptions.limits`). @default {} */
+  readonly limits?: Readonly<ResourceLimits>;
+  /** Telemetry settings; absent means logs off, no args recorded. */
+  readonly telemetry?: NodeTelemetrySpec;
 }
 
 /** A cluster, fully normalized; what `config/` produces and `Cluster` consumes. */
@@ -117,6 +200,10 @@ export interface ClusterSpec {
   readonly configPath: string | null;
   /** Node specs in declaration order. */
   readonly nodes: readonly NodeSpec[];
+  /** What a node failure after the start does to the cluster. @default 'continue' */
+  readonly onNodeFailure?: NodeFailurePolicy;
+  /** Telemetry settings; absent means OTEL_* alone decide. */
+  readonly telemetry?: ClusterTelemetrySpec;
 }
 
 /** Per-stream I/O counters. */
@@ -181,6 +268,8 @@ export interface NodeSnapshot {
   /** `code: message` of the last error that put the node in `failed` (or null). */
   readonly error: string | null;
   readonly stats: ProcessStats;
+  /** Ports allocated to this replica by name (empty until the cluster starts, or without `ports`). */
+  readonly ports: Readonly<Record<string, number>>;
 }
 
 export interface ClusterSnapshot {
@@ -208,6 +297,8 @@ export type ClusterEvent =
       readonly error?: { readonly code: string; readonly message: string };
       /** Present on transitions out of a run (`exited`, `backoff`, `stopped`, `failed`). */
       readonly exit?: ExitInfo;
+      /** Present on a transition to `stopped` that stopped a running process: how the stop went. */
+      readonly stop?: StopReport;
     }
   | {
       readonly type: 'restarting';
@@ -218,6 +309,26 @@ export type ClusterEvent =
       readonly attempt: number;
       readonly delayMs: number;
       readonly reason: RestartReason;
+      /** Set when a failing liveness probe caused the restart (`reason` is then `crashed`). */
+      readonly cause?: 'liveness';
+    }
+  | StopProgressEvent
+  | {
+      /** The cluster begins to stop: on request, on an aborted start, or by `onNodeFailure: stop-cluster`. */
+      readonly type: 'cluster-stopping';
+      readonly time: number;
+      readonly reason: 'requested' | 'aborted' | 'node-failed' | 'start-failed';
+      /** The failed node when `reason` is `node-failed`. */
+      readonly node: string | null;
+      readonly replica: number | null;
+    }
+  | {
+      /** `scale()` changed the replica count of a node; removed replicas leave the snapshot. */
+      readonly type: 'scaled';
+      readonly node: string;
+      readonly time: number;
+      readonly from: number;
+      readonly to: number;
     }
   | {
       readonly type: 'output';
@@ -225,6 +336,61 @@ export type ClusterEvent =
       readonly replica: number;
       readonly line: OutputLine;
     };
+
+/**
+ * How one node stop went (on the `stopped` state event). Process-compose's silent shutdown hangs
+ * are the counter-example.
+ */
+export interface StopReport {
+  /** The first signal sent, e.g. `SIGTERM`. */
+  readonly signal: string;
+  /** Milliseconds from the stop request to the process's exit. */
+  readonly waitedMs: number;
+  /** True when the grace ran out and SIGKILL was needed. */
+  readonly forcedKill: boolean;
+}
+
+/**
+ * A stop is taking longer than expected: emitted every `stopProgressIntervalMs` (default 1000)
+ * while the process is still alive after the stop signal, so the CLI can say which process holds
+ * the shutdown up (`message` is a ready-made line).
+ */
+export interface StopProgressEvent {
+  readonly type: 'stopping';
+  readonly node: string;
+  readonly replica: number;
+  readonly time: number;
+  readonly pid: number;
+  /** argv of the process still alive. */
+  readonly command: readonly string[];
+  /** Signal sent so far (SIGKILL follows when `waitedMs` reaches `timeoutMs`). */
+  readonly signal: string;
+  readonly waitedMs: number;
+  /** Grace before SIGKILL, ms. */
+  readonly timeoutMs: number;
+  /** e.g. `node a (pid 123: node server.js) still running 2000 ms after SIGTERM; SIGKILL in 8000 ms`. */
+  readonly message: string;
+}
+
+/**
+ * The resolved config of a cluster (after ports and templates), as `ClusterController.resolvedConfig()`
+ * returns it for `drover config`: plain JSON data, one entry per replica.
+ */
+export interface ResolvedConfig {
+  readonly name: string;
+  readonly configPath: string | null;
+  readonly onNodeFailure: NodeFailurePolicy;
+  readonly nodes: readonly ResolvedNodeConfig[];
+}
+
+/** One replica's spec with templates filled in; before ports are allocated, templates stay as written and `ports` is empty. */
+export interface ResolvedNodeConfig extends Omit<NodeSpec, 'ports'> {
+  readonly replica: number;
+  /** Allocated ports by name. */
+  readonly ports: Readonly<Record<string, number>>;
+  /** The environment drover adds on top of `env` (DROVER_NODE, DROVER_REPLICA, DROVER_CLUSTER, DROVER_PORT_*). */
+  readonly droverEnv: Readonly<Record<string, string>>;
+}
 
 /** One line of child output as kept by the ring buffer. */
 export interface OutputLine {
@@ -240,6 +406,12 @@ export interface ClusterObserver {
   /** Called once, synchronously inside subscribe(), before any event. */
   onSnapshot?(snapshot: ClusterSnapshot): void;
   onEvent(event: ClusterEvent): void;
+  /**
+   * Extra environment for the child of node `node`/`replica`, asked right before each spawn (after
+   * that run's `starting` event). Keys override the node's own env. Telemetry uses it to pass the
+   * W3C `TRACEPARENT` of the run's start span. Must not throw; a throw is reported as a warning.
+   */
+  getSpawnEnvironment?(node: string, replica: number, run: number): Readonly<Record<string, string>> | undefined;
 }
 
 export interface Subscription {
@@ -267,4 +439,13 @@ export interface ClusterController {
   /** Output lines of a node (all replicas), oldest first, at most `limit`. */
   tail(name: string, limit: number): OutputLine[];
   stop(): Promise<void>;
+  /**
+   * Sets the number of replicas of node `name` at run time. Added replicas get their own ports and
+   * start (the promise resolves when they are ready); removal stops the highest replica indices
+   * first and drops them from the snapshot. Emits a `scaled` event.
+   * @throws DroverError `ERR_UNKNOWN_NODE`, `ERR_INVALID_OPTION` (not an integer from 0 to 1000).
+   */
+  scale(name: string, replicas: number): Promise<void>;
+  /** The spec after ports and templates, one entry per replica; plain JSON data (see {@link ResolvedConfig}). */
+  resolvedConfig(): ResolvedConfig;
 }

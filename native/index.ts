@@ -52,7 +52,7 @@ function getBuildDirs(): string[] {
 let binding: RawBinding | undefined;
 
 /**
- * Loads the addon once.
+ * Loads the addon once (`$DROVER_NATIVE_ADDON` overrides the path).
  * @throws {DroverError} ERR_NATIVE_LOAD naming every path tried.
  */
 export function loadBinding(): RawBinding {
@@ -60,8 +60,10 @@ export function loadBinding(): RawBinding {
   const require = createRequire(import.meta.url);
   const tried: string[] = [];
   let lastError: unknown;
-  for (const dir of getBuildDirs()) {
-    const file = path.join(dir, 'drover_native.node');
+  // $DROVER_NATIVE_ADDON names one .node file instead (the sanitizer build, npm run sanitize).
+  const override = process.env.DROVER_NATIVE_ADDON;
+  const files = override ? [path.resolve(override)] : getBuildDirs().map((dir) => path.join(dir, 'drover_native.node'));
+  for (const file of files) {
     tried.push(file);
     if (!existsSync(file)) continue;
     try {

@@ -3,18 +3,25 @@
  * (start, stop, restart), not states, and take their start and end times from the events' `time`.
  */
 
-import { diag, ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
+import { diag, isSpanContextValid, ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Attributes, Link, Span, SpanContext, Tracer, TracerProvider } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type {
   ClusterController,
   ClusterEvent,
   ClusterObserver,
   ClusterSnapshot,
+  ClusterSpec,
   ExitInfo,
   Subscription,
 } from '../manager/types.js';
+import { getCommandAttributes } from './command-attributes.js';
 import { getNodeAttributes, getNodeKey } from './node-attributes.js';
 import {
+  ATTR_CLUSTER_NAME,
+  ATTR_CLUSTER_NODE_COUNT,
+  EVENT_NAME_SPAWNED,
+  SPAN_NAME_CLUSTER_UP,
   ATTR_ERROR_TYPE,
   ATTR_NODE_RUN,
   ATTR_PROCESS_EXIT_CODE,
@@ -55,6 +62,19 @@ export interface ClusterTracingOptions {
    * @default Date.now
    */
   readonly clock?: () => number;
+  /**
+   * The cluster's spec: `start` spans get `process.executable.name` from each node's command, and
+   * `process.command_args` (redacted) for nodes with `telemetry.recordArgs`.
+   * @default none (no command attributes)
+   */
+  readonly spec?: ClusterSpec;
+  /**
+   * Open a `cluster up` root span at `register()` that ends once every node has settled (`ready`,
+   * `exited`, `stopped` or `failed`); the node `start` spans of that first start are its children.
+   * `drover up` and `startTelemetry` turn it on.
+   * @default false
+   */
+  readonly isClusterUpTraced?: boolean;
 }
 
 type StateEvent = Extract<ClusterEvent, { type: 'state' }>;
@@ -75,7 +95,20 @@ interface NodeSpans {
   restart: RestartOperation | null;
   /** The last top-level start/restart span: the next restart links to it. */
   previous: SpanContext | null;
+  /** The start span of the current run (kept after it ends): log records of the run point at it. */
+  run: SpanContext | null;
 }
+
+/** States in which a node no longer holds up `cluster up`. */
+const SETTLED_STATES: ReadonlySet<string> = new Set([
+  NODE_STATE_VALUE_READY,
+  NODE_STATE_VALUE_EXITED,
+  NODE_STATE_VALUE_STOPPED,
+  NODE_STATE_VALUE_FAILED,
+]);
+
+/** W3C trace-context propagator (traceparent/tracestate) that fills the child's env. */
+const TRACE_CONTEXT_PROPAGATOR = new W3CTraceContextPropagator();
 
 interface SpanFailure {
   readonly errorType: string;
@@ -113,11 +146,27 @@ export class ClusterTracing {
   private tracer: Tracer | null = null;
   private subscription: Subscription | null = null;
   private readonly nodes = new Map<string, NodeSpans>();
+  private readonly commandAttributes = new Map<string, Attributes>();
+  private readonly isClusterUpTraced: boolean;
+  private clusterUp: { readonly span: Span; readonly unsettled: Set<string>; failure: SpanFailure | null } | null = null;
 
   constructor(options: ClusterTracingOptions) {
     this.controller = options.controller;
     this.tracerProvider = options.tracerProvider;
     this.clock = options.clock ?? Date.now;
+    this.isClusterUpTraced = options.isClusterUpTraced ?? false;
+    for (const node of options.spec?.nodes ?? []) {
+      this.commandAttributes.set(node.name, getCommandAttributes(node));
+    }
+  }
+
+  /**
+   * Span context of the current run of a node: its `start` span, also after that span ended,
+   * until the next run starts. Undefined when nothing ran yet or the span is not sampled/valid.
+   */
+  getRunSpanContext(name: string, replica: number): SpanContext | undefined {
+    const context = this.nodes.get(getNodeKey(name, replica))?.run ?? null;
+    return context !== null && isSpanContextValid(context) ? context : undefined;
   }
 
   /** True between `register()` and `unregister()`. */
@@ -136,6 +185,9 @@ export class ClusterTracing {
     }
     this.tracer = (this.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_SCOPE_NAME);
     try {
+      if (this.isClusterUpTraced) {
+        this.startClusterUp();
+      }
       this.subscription = this.controller.subscribe(this.observer);
     } catch (error) {
       this.unregister();
@@ -157,6 +209,8 @@ export class ClusterTracing {
       spans.stop?.end(end);
       spans.restart?.span.end(end);
     }
+    this.clusterUp?.span.end(end);
+    this.clusterUp = null;
     this.nodes.clear();
   }
 
@@ -171,6 +225,15 @@ export class ClusterTracing {
   }
 
   private readonly observer: ClusterObserver = {
+    getSpawnEnvironment: (node, replica) => {
+      try {
+        return this.getSpawnEnvironment(node, replica);
+      } catch (error) {
+        // Tracing must never stop a spawn: without the variables the child simply starts a trace of its own.
+        diag.error('drover ClusterTracing: failed to build the child trace context', error);
+        return undefined;
+      }
+    },
     onSnapshot: (snapshot) => {
       try {
         this.handleSnapshot(snapshot);
@@ -188,6 +251,61 @@ export class ClusterTracing {
       }
     },
   };
+
+  /** `TRACEPARENT` (and `TRACESTATE`) of the run's start span, for the child's environment. */
+  private getSpawnEnvironment(name: string, replica: number): Record<string, string> | undefined {
+    const start = this.nodes.get(getNodeKey(name, replica))?.start ?? null;
+    if (start === null || !isSpanContextValid(start.spanContext())) {
+      return undefined;
+    }
+    const carrier: Record<string, string> = {};
+    TRACE_CONTEXT_PROPAGATOR.inject(trace.setSpan(ROOT_CONTEXT, start), carrier, {
+      set: (target, key, value) => {
+        target[key.toUpperCase()] = value;
+      },
+    });
+    return carrier;
+  }
+
+  private startClusterUp(): void {
+    let snapshot: ClusterSnapshot;
+    try {
+      snapshot = this.controller.snapshot();
+    } catch (error) {
+      diag.debug('drover ClusterTracing: controller.snapshot() threw; no cluster up span', error);
+      return;
+    }
+    const unsettled = new Set(snapshot.nodes.filter((node) => !SETTLED_STATES.has(node.state)).map((node) => getNodeKey(node.name, node.replica)));
+    if (unsettled.size === 0) {
+      return;
+    }
+    const span = this.startSpan(SPAN_NAME_CLUSTER_UP, '', this.clock(), {
+      [ATTR_CLUSTER_NAME]: snapshot.name,
+      [ATTR_CLUSTER_NODE_COUNT]: snapshot.nodes.length,
+    }, null, []);
+    this.clusterUp = { span, unsettled, failure: null };
+  }
+
+  /** A node settled: the `cluster up` span ends once none is left, failed if any node failed. */
+  private settleClusterUp(event: StateEvent): void {
+    const clusterUp = this.clusterUp;
+    if (clusterUp === null || !SETTLED_STATES.has(event.to)) {
+      return;
+    }
+    if (event.to === NODE_STATE_VALUE_FAILED && clusterUp.failure === null) {
+      clusterUp.failure = { errorType: event.error?.code ?? ERROR_TYPE_VALUE_OTHER, message: `node ${event.node} failed: ${event.error?.message ?? 'unknown error'}` };
+    }
+    clusterUp.unsettled.delete(getNodeKey(event.node, event.replica));
+    if (clusterUp.unsettled.size > 0) {
+      return;
+    }
+    this.clusterUp = null;
+    if (clusterUp.failure !== null) {
+      endSpanWithError(clusterUp.span, event.time, clusterUp.failure);
+    } else {
+      clusterUp.span.end(new Date(event.time));
+    }
+  }
 
   private handleSnapshot(snapshot: ClusterSnapshot): void {
     for (const node of snapshot.nodes) {
@@ -223,6 +341,11 @@ export class ClusterTracing {
   }
 
   private handleStateEvent(event: StateEvent): void {
+    this.handleNodeStateEvent(event);
+    this.settleClusterUp(event);
+  }
+
+  private handleNodeStateEvent(event: StateEvent): void {
     const spans = this.getNodeSpans(event.node, event.replica);
     if (event.pid !== null) {
       for (const span of [spans.start, spans.stop, spans.restart?.span]) {
@@ -232,7 +355,10 @@ export class ClusterTracing {
     const { time } = event;
     switch (event.to) {
       case NODE_STATE_VALUE_PENDING:
+        return;
+
       case NODE_STATE_VALUE_RUNNING:
+        spans.start?.addEvent(EVENT_NAME_SPAWNED, event.pid === null ? {} : { [ATTR_PROCESS_PID]: event.pid }, new Date(time));
         return;
 
       case NODE_STATE_VALUE_STARTING: {
@@ -240,15 +366,16 @@ export class ClusterTracing {
           // A new run began before we saw the previous one end.
           endSpanWithError(spans.start, time, { errorType: ERROR_TYPE_VALUE_OTHER });
         }
-        const parent = spans.restart?.span ?? null;
-        const attributes = getNodeAttributes(event.node, event.replica);
+        const parent = spans.restart?.span ?? this.clusterUp?.span ?? null;
+        const attributes = { ...getNodeAttributes(event.node, event.replica), ...this.commandAttributes.get(event.node) };
         attributes[ATTR_NODE_RUN] = event.run;
         if (event.pid !== null) {
           attributes[ATTR_PROCESS_PID] = event.pid;
         }
-        const links = parent === null ? getLinks(spans.previous) : [];
+        const links = spans.restart === null ? getLinks(spans.previous) : [];
         spans.start = this.startSpan(SPAN_NAME_START, event.node, time, attributes, parent, links);
-        if (parent === null) {
+        spans.run = spans.start.spanContext();
+        if (spans.restart === null) {
           spans.previous = spans.start.spanContext();
         }
         return;
@@ -372,7 +499,7 @@ export class ClusterTracing {
     const key = getNodeKey(name, replica);
     let spans = this.nodes.get(key);
     if (spans === undefined) {
-      spans = { start: null, stop: null, restart: null, previous: null };
+      spans = { start: null, stop: null, restart: null, previous: null, run: null };
       this.nodes.set(key, spans);
     }
     return spans;
@@ -392,7 +519,7 @@ export class ClusterTracing {
     const parentContext = parent === null ? ROOT_CONTEXT : trace.setSpan(ROOT_CONTEXT, parent);
     // A Date, not a number: the SDK reads small numbers as performance.now() offsets.
     return this.tracer.startSpan(
-      `${operation} ${node}`,
+      node === '' ? operation : `${operation} ${node}`,
       { startTime: new Date(startMs), attributes, links },
       parentContext,
     );

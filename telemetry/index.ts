@@ -1,13 +1,24 @@
 /**
- * drover telemetry: OpenTelemetry metrics and lifecycle spans for a cluster, read through the
+ * drover telemetry: OpenTelemetry metrics, lifecycle spans, output log records and lifecycle events for a cluster, read through the
  * `ClusterController` interface only. Names and units: `telemetry/README.md` and `./semconv.ts`.
  */
 
-export { ProcessMetrics } from './process-metrics.js';
-export type { ProcessMetricsOptions } from './process-metrics.js';
+export { ProcessMetrics, METRIC_GROUPS } from './process-metrics.js';
+export type { MetricGroup, ProcessMetricsOptions } from './process-metrics.js';
+export { ProcSampler, DEFAULT_SAMPLE_INTERVAL_MS } from './proc-sampler.js';
+export type { ProcSamplerOptions } from './proc-sampler.js';
+export { readProcTree } from './proc-tree.js';
+export type { ProcTreeSample, ReadProcTreeOptions } from './proc-tree.js';
 export { ClusterTracing } from './cluster-tracing.js';
 export type { ClusterTracingOptions } from './cluster-tracing.js';
-export { startTelemetry, normalizeOtelEnv, PROMETHEUS_HOST, PROMETHEUS_DEFAULT_PORT } from './sdk.js';
+export { OutputLogs } from './output-logs.js';
+export type { OutputLogsOptions } from './output-logs.js';
+export { LifecycleEvents } from './lifecycle-events.js';
+export type { LifecycleEventsOptions } from './lifecycle-events.js';
+export { getLogSeverity } from './log-severity.js';
+export type { LogSeverity } from './log-severity.js';
+export { getCommandAttributes, redact, DEFAULT_REDACT_PATTERNS } from './command-attributes.js';
+export { startTelemetry, normalizeOtelEnv, getCardinalityLimit, PROMETHEUS_HOST, PROMETHEUS_DEFAULT_PORT } from './sdk.js';
 export type { NormalizedOtelEnv, StartTelemetryOptions, TelemetryHandle } from './sdk.js';
 export {
   INSTRUMENTATION_SCOPE_NAME,
@@ -16,6 +27,11 @@ export {
   UNIT_OPERATIONS,
   UNIT_RESTARTS,
   UNIT_NODES,
+  UNIT_THREADS,
+  UNIT_FILE_DESCRIPTORS,
+  UNIT_CONTEXT_SWITCHES,
+  UNIT_FAULTS,
+  UNIT_LINES,
   METRIC_STDIO_IO,
   METRIC_STDIO_OPERATIONS,
   METRIC_PROCESS_RESTARTS,
@@ -24,10 +40,25 @@ export {
   METRIC_OUTPUT_DROPPED,
   METRIC_OUTPUT_BUFFER_USAGE,
   METRIC_NODE_START_DURATION,
+  METRIC_PROCESS_CPU_TIME,
+  METRIC_PROCESS_MEMORY_USAGE,
+  METRIC_PROCESS_MEMORY_VIRTUAL,
+  METRIC_PROCESS_DISK_IO,
+  METRIC_PROCESS_THREAD_COUNT,
+  METRIC_PROCESS_UNIX_FILE_DESCRIPTOR_COUNT,
+  METRIC_PROCESS_CONTEXT_SWITCHES,
+  METRIC_PROCESS_PAGING_FAULTS,
+  METRIC_OUTPUT_DROPPED_LINES,
+  METRIC_RESTART_DELAY,
+  METRIC_CLUSTER_NODES,
+  METRIC_PROC_SAMPLE_DURATION,
+  METRIC_LOGS_DROPPED,
   START_DURATION_BUCKETS_SECONDS,
   SPAN_NAME_START,
   SPAN_NAME_STOP,
   SPAN_NAME_RESTART,
+  EVENT_NAME_SPAWNED,
+  SPAN_NAME_CLUSTER_UP,
   ATTR_NODE_NAME,
   ATTR_NODE_REPLICA,
   ATTR_NODE_STATE,
@@ -37,8 +68,19 @@ export {
   ATTR_RESTART_ATTEMPT,
   ATTR_PROCESS_PID,
   ATTR_PROCESS_EXIT_CODE,
+  ATTR_PROCESS_EXIT_SIGNAL,
   ATTR_PROCESS_EXECUTABLE_NAME,
   ATTR_ERROR_TYPE,
+  ATTR_PROCESS_COMMAND_ARGS,
+  ATTR_CPU_MODE,
+  ATTR_DISK_IO_DIRECTION,
+  ATTR_PROCESS_CONTEXT_SWITCH_TYPE,
+  ATTR_PROCESS_PAGING_FAULT_TYPE,
+  ATTR_LOG_IOSTREAM,
+  ATTR_OUTPUT_SEQUENCE,
+  ATTR_RESTART_DELAY_MS,
+  ATTR_CLUSTER_NAME,
+  ATTR_CLUSTER_NODE_COUNT,
   ATTR_SERVICE_NAME,
   ATTR_SERVICE_NAMESPACE,
   STDIO_STREAM_VALUE_STDIN,
@@ -63,4 +105,19 @@ export {
   ERROR_TYPE_VALUE_PROCESS_EXITED,
   ERROR_TYPE_VALUE_STOPPED,
   ERROR_TYPE_VALUE_OTHER,
+  CPU_MODE_VALUE_USER,
+  CPU_MODE_VALUE_SYSTEM,
+  DISK_IO_DIRECTION_VALUE_READ,
+  DISK_IO_DIRECTION_VALUE_WRITE,
+  CONTEXT_SWITCH_TYPE_VALUE_VOLUNTARY,
+  CONTEXT_SWITCH_TYPE_VALUE_INVOLUNTARY,
+  PAGING_FAULT_TYPE_VALUE_MAJOR,
+  PAGING_FAULT_TYPE_VALUE_MINOR,
+  EVENT_NODE_READY,
+  EVENT_NODE_EXITED,
+  EVENT_NODE_CRASHED,
+  EVENT_NODE_RESTARTING,
+  EVENT_NODE_FAILED,
+  EVENT_NAMES,
+  REDACTED_VALUE,
 } from './semconv.js';

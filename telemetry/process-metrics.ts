@@ -18,11 +18,44 @@ import type {
   ClusterEvent,
   ClusterObserver,
   ClusterSnapshot,
+  ExitInfo,
   NodeSnapshot,
   Subscription,
 } from '../manager/types.js';
+import { DroverError } from '../manager/errors.js';
 import { getNodeAttributes, getNodeKey } from './node-attributes.js';
+import { ProcSampler } from './proc-sampler.js';
+import type { ProcTreeSample } from './proc-tree.js';
 import {
+  ATTR_CPU_MODE,
+  ATTR_DISK_IO_DIRECTION,
+  ATTR_PROCESS_CONTEXT_SWITCH_TYPE,
+  ATTR_PROCESS_PAGING_FAULT_TYPE,
+  CONTEXT_SWITCH_TYPE_VALUE_INVOLUNTARY,
+  CONTEXT_SWITCH_TYPE_VALUE_VOLUNTARY,
+  CPU_MODE_VALUE_SYSTEM,
+  CPU_MODE_VALUE_USER,
+  DISK_IO_DIRECTION_VALUE_READ,
+  DISK_IO_DIRECTION_VALUE_WRITE,
+  METRIC_CLUSTER_NODES,
+  METRIC_OUTPUT_DROPPED_LINES,
+  METRIC_PROC_SAMPLE_DURATION,
+  METRIC_PROCESS_CONTEXT_SWITCHES,
+  METRIC_PROCESS_CPU_TIME,
+  METRIC_PROCESS_DISK_IO,
+  METRIC_PROCESS_MEMORY_USAGE,
+  METRIC_PROCESS_MEMORY_VIRTUAL,
+  METRIC_PROCESS_PAGING_FAULTS,
+  METRIC_PROCESS_THREAD_COUNT,
+  METRIC_PROCESS_UNIX_FILE_DESCRIPTOR_COUNT,
+  METRIC_RESTART_DELAY,
+  PAGING_FAULT_TYPE_VALUE_MAJOR,
+  PAGING_FAULT_TYPE_VALUE_MINOR,
+  UNIT_CONTEXT_SWITCHES,
+  UNIT_FAULTS,
+  UNIT_FILE_DESCRIPTORS,
+  UNIT_LINES,
+  UNIT_THREADS,
   ATTR_NODE_STATE,
   ATTR_RESTART_REASON,
   ATTR_STDIO_STREAM,
@@ -70,6 +103,59 @@ export interface ProcessMetricsOptions {
    * @default Date.now
    */
   readonly clock?: () => number;
+  /**
+   * Metric families to produce; any subset of {@link METRIC_GROUPS}. An unknown name throws
+   * `ERR_INVALID_OPTION`.
+   * @default every group
+   */
+  readonly metricGroups?: readonly MetricGroup[];
+  /**
+   * Where procfs is mounted (the `process` group reads `<procRoot>/<pid>/…`).
+   * @default '/proc'
+   */
+  readonly procRoot?: string;
+  /**
+   * Time between `/proc` samples of every node's process tree, in ms; match it to the collection
+   * interval. The metric callback reads the latest sample and does no I/O.
+   * @default 15000
+   */
+  readonly sampleIntervalMs?: number;
+}
+
+/**
+ * Metric families of {@link ProcessMetrics} (otel `instrumentation-host-metrics` `metricGroups`):
+ * - `process`: `process.cpu.time`, `process.memory.*`, `process.disk.io`, `process.thread.count`,
+ *   `process.unix.file_descriptor.count`, `process.context_switches`, `process.paging.faults`
+ *   (from `/proc`), `process.uptime`
+ * - `stdio`: `drover.stdio.io`, `drover.stdio.operations`
+ * - `lifecycle`: `drover.node.state`, `drover.process.restarts`, `drover.restart.delay`,
+ *   `drover.node.start.duration`
+ * - `output`: `drover.output.buffer.usage`, `drover.output.dropped`, `drover.output.dropped_lines`
+ * - `health`: `drover.cluster.nodes`, `drover.telemetry.sample.duration`
+ */
+export const METRIC_GROUPS = ['process', 'stdio', 'lifecycle', 'output', 'health'] as const;
+/** One of {@link METRIC_GROUPS}. */
+export type MetricGroup = (typeof METRIC_GROUPS)[number];
+
+/** Counters of finished runs of one node (the part of a cumulative counter no live process holds). */
+interface RunTotals {
+  userCpuSeconds: number;
+  systemCpuSeconds: number;
+  voluntaryContextSwitches: number;
+  involuntaryContextSwitches: number;
+  minorFaults: number;
+  majorFaults: number;
+  readBytes: number;
+  writeBytes: number;
+}
+
+/** What ProcessMetrics remembers per node replica between collections. */
+interface NodeRecord {
+  /** Pid of the run in progress (from its `running` event), folded into `finished` when it ends. */
+  runPid: number | null;
+  readonly finished: RunTotals;
+  /** `delayMs` of the latest `restarting` event, or null. */
+  lastDelayMs: number | null;
 }
 
 interface Instruments {
@@ -80,6 +166,18 @@ interface Instruments {
   readonly uptime: Observable;
   readonly outputDropped: Observable;
   readonly outputBufferUsage: Observable;
+  readonly outputDroppedLines: Observable;
+  readonly restartDelay: Observable;
+  readonly clusterNodes: Observable;
+  readonly cpuTime: Observable;
+  readonly memoryUsage: Observable;
+  readonly memoryVirtual: Observable;
+  readonly diskIo: Observable;
+  readonly threadCount: Observable;
+  readonly fdCount: Observable;
+  readonly contextSwitches: Observable;
+  readonly pagingFaults: Observable;
+  readonly sampleDuration: Histogram;
   /** Every observable above, as handed to `addBatchObservableCallback`. */
   readonly observables: Observable[];
   readonly startDuration: Histogram;
@@ -107,18 +205,31 @@ const START_ABORTING_STATES: ReadonlySet<string> = new Set([
   NODE_STATE_VALUE_FAILED,
 ]);
 
+/** Transitions out of a run: the process is gone. */
+const RUN_ENDING_STATES: ReadonlySet<string> = new Set([
+  NODE_STATE_VALUE_STOPPED,
+  NODE_STATE_VALUE_EXITED,
+  NODE_STATE_VALUE_BACKOFF,
+  NODE_STATE_VALUE_FAILED,
+]);
+
 /**
  * Metrics of every node of one cluster. See `telemetry/README.md` for the table.
  *
+ * - `process.*` semantic-convention metrics of each node's whole process tree, sampled from
+ *   `/proc` by a {@link ProcSampler} on its own interval; counters keep rising across restarts
+ *   (finished runs from their exit rusage or last sample, whichever is larger, plus the current run)
  * - `drover.stdio.io` (By) and `drover.stdio.operations` ({operation}) per `drover.stdio.stream`
- * - `drover.process.restarts` ({restart}) per `drover.restart.reason`
+ * - `drover.process.restarts` ({restart}) per `drover.restart.reason`, `drover.restart.delay` (s)
  * - `drover.node.state` ({node}): one series per state, 1 for the current one, 0 for the others
  * - `process.uptime` (s) while the node has a running process
- * - `drover.output.dropped` (By), `drover.output.buffer.usage` (By)
+ * - `drover.output.dropped` (By), `drover.output.dropped_lines` ({line}), `drover.output.buffer.usage` (By)
  * - `drover.node.start.duration` (s, histogram): `starting` → `ready` of the same run
+ * - drover's own health: `drover.cluster.nodes`, `drover.telemetry.sample.duration`
  *
- * Every point carries `drover.node.name` and `drover.node.replica`; never a pid or argv.
+ * Every node point carries `drover.node.name` and `drover.node.replica`; never a pid or argv.
  *
+ * @throws DroverError `ERR_INVALID_OPTION` (constructor) for an unknown `metricGroups` name.
  * @example
  * ```ts
  * const processMetrics = new ProcessMetrics({ controller: cluster });
@@ -130,16 +241,26 @@ const START_ABORTING_STATES: ReadonlySet<string> = new Set([
 export class ProcessMetrics {
   private readonly controller: ClusterController;
   private readonly clock: () => number;
+  private readonly groups: ReadonlySet<MetricGroup>;
+  private readonly sampler: ProcSampler;
   private meterProvider: MeterProvider | undefined;
   private registration: Registration | null = null;
   /** Restarts seen as `restarting` events, per node key, per reason. */
   private readonly restartTallies = new Map<string, Map<string, number>>();
   private readonly pendingStarts = new Map<string, PendingStart>();
+  private readonly records = new Map<string, NodeRecord>();
 
   constructor(options: ProcessMetricsOptions) {
     this.controller = options.controller;
     this.meterProvider = options.meterProvider;
     this.clock = options.clock ?? Date.now;
+    this.groups = normalizeMetricGroups(options.metricGroups);
+    this.sampler = new ProcSampler({
+      controller: options.controller,
+      ...(options.procRoot === undefined ? {} : { procRoot: options.procRoot }),
+      ...(options.sampleIntervalMs === undefined ? {} : { intervalMs: options.sampleIntervalMs }),
+      onSampled: (seconds) => this.registration?.instruments.sampleDuration.record(seconds),
+    });
   }
 
   /** True between `register()` and `unregister()`. */
@@ -148,15 +269,16 @@ export class ProcessMetrics {
   }
 
   /**
-   * Creates the instruments, installs the batch callback and subscribes to lifecycle events.
-   * Calling it again while registered does nothing.
+   * Creates the instruments, installs the batch callback, subscribes to lifecycle events and
+   * starts the `/proc` sampler (when the `process` group is on). Calling it again while
+   * registered does nothing.
    */
   register(): void {
     if (this.registration !== null) {
       return;
     }
     const meter = (this.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_SCOPE_NAME);
-    const instruments = createInstruments(meter);
+    const instruments = createInstruments(meter, this.groups);
     meter.addBatchObservableCallback(this.handleCollect, instruments.observables);
     // Set before subscribing: subscribe() may deliver events synchronously.
     const registration: Registration = { meter, instruments, subscription: null };
@@ -167,11 +289,15 @@ export class ProcessMetrics {
       this.unregister();
       throw error;
     }
+    if (this.groups.has('process')) {
+      this.sampler.start();
+    }
   }
 
   /**
-   * Removes the batch callback and unsubscribes. The synchronous histogram stays in the meter
-   * (the API cannot remove instruments) but receives nothing more. Safe to call when not registered.
+   * Removes the batch callback, stops the sampler and unsubscribes. The synchronous histograms
+   * stay in the meter (the API cannot remove instruments) but receive nothing more. Safe to call
+   * when not registered.
    */
   unregister(): void {
     const registration = this.registration;
@@ -179,10 +305,12 @@ export class ProcessMetrics {
       return;
     }
     this.registration = null;
+    this.sampler.stop();
     registration.subscription?.unsubscribe();
     registration.meter.removeBatchObservableCallback(this.handleCollect, registration.instruments.observables);
     this.restartTallies.clear();
     this.pendingStarts.clear();
+    this.records.clear();
   }
 
   /** Moves the instruments to another meter provider (re-registering if registered). */
@@ -195,7 +323,20 @@ export class ProcessMetrics {
     }
   }
 
+  /**
+   * Samples every node's process tree from `/proc` now (besides the interval) and resolves when
+   * done; the next collection reports it. Never rejects.
+   */
+  sampleNow(): Promise<void> {
+    return this.sampler.sampleNow();
+  }
+
   private readonly observer: ClusterObserver = {
+    onSnapshot: (snapshot) => {
+      for (const node of snapshot.nodes) {
+        this.getRecord(node.name, node.replica).runPid = node.pid;
+      }
+    },
     onEvent: (event) => {
       try {
         this.handleEvent(event);
@@ -205,6 +346,16 @@ export class ProcessMetrics {
       }
     },
   };
+
+  private getRecord(name: string, replica: number): NodeRecord {
+    const key = getNodeKey(name, replica);
+    let record = this.records.get(key);
+    if (record === undefined) {
+      record = { runPid: null, finished: createRunTotals(), lastDelayMs: null };
+      this.records.set(key, record);
+    }
+    return record;
+  }
 
   private handleEvent(event: ClusterEvent): void {
     if (this.registration === null) {
@@ -219,13 +370,27 @@ export class ProcessMetrics {
           this.restartTallies.set(key, tally);
         }
         tally.set(event.reason, (tally.get(event.reason) ?? 0) + 1);
+        this.getRecord(event.node, event.replica).lastDelayMs = event.delayMs;
         return;
       }
       case 'state': {
         const key = getNodeKey(event.node, event.replica);
+        const record = this.getRecord(event.node, event.replica);
+        if (event.pid !== null && record.runPid !== event.pid) {
+          // A run we did not see end (it was not reported) is folded before the new one counts.
+          this.foldRun(event.node, event.replica, record, undefined);
+          record.runPid = event.pid;
+        }
+        if (event.exit !== undefined || RUN_ENDING_STATES.has(event.to)) {
+          this.foldRun(event.node, event.replica, record, event.exit);
+        }
         if (event.to === NODE_STATE_VALUE_STARTING) {
           this.pendingStarts.set(key, { run: event.run, timeMs: event.time });
         } else if (event.to === NODE_STATE_VALUE_READY) {
+          if (this.groups.has('process')) {
+            // A node that just became ready gets its first sample now, not an interval later.
+            void this.sampler.sampleNow();
+          }
           const pending = this.pendingStarts.get(key);
           this.pendingStarts.delete(key);
           if (pending !== undefined && pending.run === event.run) {
@@ -246,7 +411,32 @@ export class ProcessMetrics {
     }
   }
 
-  /** The one batch callback: reads the in-memory snapshot; no I/O, never throws. */
+  /**
+   * A run ended: its counters move to `finished`, each the larger of the exit rusage and the last
+   * `/proc` sample of the run, so a counter never goes down (rusage lacks live grandchildren the
+   * sample saw; the sample lacks the run's last moments rusage has).
+   */
+  private foldRun(name: string, replica: number, record: NodeRecord, exit: ExitInfo | undefined): void {
+    const sample = this.sampler.get(name, replica);
+    const runSample = sample !== undefined && record.runPid !== null && sample.rootPid === record.runPid ? sample : undefined;
+    const rusage = exit?.rusage ?? null;
+    if (record.runPid === null && rusage === null) {
+      return; // nothing ran, or this run was folded already
+    }
+    const { finished } = record;
+    finished.userCpuSeconds += Math.max(rusage?.userCpuSeconds ?? 0, runSample?.userCpuSeconds ?? 0);
+    finished.systemCpuSeconds += Math.max(rusage?.systemCpuSeconds ?? 0, runSample?.systemCpuSeconds ?? 0);
+    finished.voluntaryContextSwitches += Math.max(rusage?.voluntaryContextSwitches ?? 0, runSample?.voluntaryContextSwitches ?? 0);
+    finished.involuntaryContextSwitches += Math.max(rusage?.involuntaryContextSwitches ?? 0, runSample?.involuntaryContextSwitches ?? 0);
+    finished.minorFaults += Math.max(rusage?.minorFaults ?? 0, runSample?.minorFaults ?? 0);
+    finished.majorFaults += Math.max(rusage?.majorFaults ?? 0, runSample?.majorFaults ?? 0);
+    finished.readBytes += runSample?.readBytes ?? 0;
+    finished.writeBytes += runSample?.writeBytes ?? 0;
+    record.runPid = null;
+    this.sampler.delete(name, replica);
+  }
+
+  /** The one batch callback: reads the in-memory snapshot and samples; no I/O, never throws. */
   private readonly handleCollect = (result: BatchObservableResult): void => {
     const registration = this.registration;
     if (registration === null) {
@@ -262,6 +452,9 @@ export class ProcessMetrics {
       return;
     }
     const nowMs = this.clock();
+    if (this.groups.has('health')) {
+      result.observe(registration.instruments.clusterNodes, snapshot.nodes.length);
+    }
     for (const node of snapshot.nodes) {
       try {
         this.observeNode(result, registration.instruments, node, nowMs);
@@ -275,29 +468,73 @@ export class ProcessMetrics {
   private observeNode(result: BatchObservableResult, instruments: Instruments, node: NodeSnapshot, nowMs: number): void {
     const base = getNodeAttributes(node.name, node.replica);
     const { stats } = node;
-    const streams = [
-      [STDIO_STREAM_VALUE_STDIN, stats.stdin],
-      [STDIO_STREAM_VALUE_STDOUT, stats.stdout],
-      [STDIO_STREAM_VALUE_STDERR, stats.stderr],
+    const record = this.records.get(getNodeKey(node.name, node.replica));
+
+    if (this.groups.has('stdio')) {
+      const streams = [
+        [STDIO_STREAM_VALUE_STDIN, stats.stdin],
+        [STDIO_STREAM_VALUE_STDOUT, stats.stdout],
+        [STDIO_STREAM_VALUE_STDERR, stats.stderr],
+      ] as const;
+      for (const [stream, streamStats] of streams) {
+        const attributes: Attributes = { ...base, [ATTR_STDIO_STREAM]: stream };
+        result.observe(instruments.stdioIo, streamStats.bytes, attributes);
+        result.observe(instruments.stdioOperations, streamStats.ops, attributes);
+      }
+    }
+
+    if (this.groups.has('lifecycle')) {
+      this.observeRestarts(result, instruments.restarts, node, base);
+      for (const state of NODE_STATE_VALUES) {
+        result.observe(instruments.nodeState, state === node.state ? 1 : 0, { ...base, [ATTR_NODE_STATE]: state });
+      }
+      if (record !== undefined && record.lastDelayMs !== null) {
+        result.observe(instruments.restartDelay, record.lastDelayMs / 1000, base);
+      }
+    }
+
+    if (this.groups.has('output')) {
+      result.observe(instruments.outputDropped, stats.droppedBytes, base);
+      result.observe(instruments.outputDroppedLines, stats.droppedLines, base);
+      result.observe(instruments.outputBufferUsage, stats.bufferedBytes, base);
+    }
+
+    if (this.groups.has('process')) {
+      if (node.startedAt !== null) {
+        result.observe(instruments.uptime, Math.max(0, nowMs - node.startedAt) / 1000, base);
+      }
+      const sample = this.sampler.get(node.name, node.replica);
+      const current = sample !== undefined && node.pid !== null && sample.rootPid === node.pid ? sample : undefined;
+      this.observeProcess(result, instruments, base, record?.finished ?? createRunTotals(), current);
+    }
+  }
+
+  private observeProcess(
+    result: BatchObservableResult,
+    instruments: Instruments,
+    base: Attributes,
+    finished: RunTotals,
+    current: ProcTreeSample | undefined,
+  ): void {
+    const counters = [
+      [instruments.cpuTime, ATTR_CPU_MODE, CPU_MODE_VALUE_USER, finished.userCpuSeconds + (current?.userCpuSeconds ?? 0)],
+      [instruments.cpuTime, ATTR_CPU_MODE, CPU_MODE_VALUE_SYSTEM, finished.systemCpuSeconds + (current?.systemCpuSeconds ?? 0)],
+      [instruments.diskIo, ATTR_DISK_IO_DIRECTION, DISK_IO_DIRECTION_VALUE_READ, finished.readBytes + (current?.readBytes ?? 0)],
+      [instruments.diskIo, ATTR_DISK_IO_DIRECTION, DISK_IO_DIRECTION_VALUE_WRITE, finished.writeBytes + (current?.writeBytes ?? 0)],
+      [instruments.contextSwitches, ATTR_PROCESS_CONTEXT_SWITCH_TYPE, CONTEXT_SWITCH_TYPE_VALUE_VOLUNTARY, finished.voluntaryContextSwitches + (current?.voluntaryContextSwitches ?? 0)],
+      [instruments.contextSwitches, ATTR_PROCESS_CONTEXT_SWITCH_TYPE, CONTEXT_SWITCH_TYPE_VALUE_INVOLUNTARY, finished.involuntaryContextSwitches + (current?.involuntaryContextSwitches ?? 0)],
+      [instruments.pagingFaults, ATTR_PROCESS_PAGING_FAULT_TYPE, PAGING_FAULT_TYPE_VALUE_MINOR, finished.minorFaults + (current?.minorFaults ?? 0)],
+      [instruments.pagingFaults, ATTR_PROCESS_PAGING_FAULT_TYPE, PAGING_FAULT_TYPE_VALUE_MAJOR, finished.majorFaults + (current?.majorFaults ?? 0)],
     ] as const;
-    for (const [stream, streamStats] of streams) {
-      const attributes: Attributes = { ...base, [ATTR_STDIO_STREAM]: stream };
-      result.observe(instruments.stdioIo, streamStats.bytes, attributes);
-      result.observe(instruments.stdioOperations, streamStats.ops, attributes);
+    for (const [instrument, key, value, total] of counters) {
+      result.observe(instrument, total, { ...base, [key]: value });
     }
-
-    this.observeRestarts(result, instruments.restarts, node, base);
-
-    for (const state of NODE_STATE_VALUES) {
-      result.observe(instruments.nodeState, state === node.state ? 1 : 0, { ...base, [ATTR_NODE_STATE]: state });
+    if (current !== undefined) {
+      result.observe(instruments.memoryUsage, current.rssBytes, base);
+      result.observe(instruments.memoryVirtual, current.virtualBytes, base);
+      result.observe(instruments.threadCount, current.threads, base);
+      result.observe(instruments.fdCount, current.fileDescriptors, base);
     }
-
-    if (node.startedAt !== null) {
-      result.observe(instruments.uptime, Math.max(0, nowMs - node.startedAt) / 1000, base);
-    }
-
-    result.observe(instruments.outputDropped, stats.droppedBytes, base);
-    result.observe(instruments.outputBufferUsage, stats.bufferedBytes, base);
   }
 
   /**
@@ -320,57 +557,99 @@ export class ProcessMetrics {
   }
 }
 
-function createInstruments(meter: Meter): Instruments {
-  const stdioIo = meter.createObservableCounter(METRIC_STDIO_IO, {
-    description: 'Bytes moved through the node process stdio pipes.',
-    unit: UNIT_BYTES,
-    valueType: ValueType.INT,
-  });
-  const stdioOperations = meter.createObservableCounter(METRIC_STDIO_OPERATIONS, {
-    description: 'Read/write operations on the node process stdio pipes, one per chunk.',
-    unit: UNIT_OPERATIONS,
-    valueType: ValueType.INT,
-  });
-  const restarts = meter.createObservableCounter(METRIC_PROCESS_RESTARTS, {
-    description: 'Restarts of the node process, by reason.',
-    unit: UNIT_RESTARTS,
-    valueType: ValueType.INT,
-  });
-  const nodeState = meter.createObservableUpDownCounter(METRIC_NODE_STATE, {
-    description: 'Lifecycle state of the node: 1 for the current state, 0 for the others.',
-    unit: UNIT_NODES,
-    valueType: ValueType.INT,
-  });
-  const uptime = meter.createObservableGauge(METRIC_PROCESS_UPTIME, {
-    description: 'Time since the node process was spawned, while it runs.',
-    unit: UNIT_SECONDS,
-    valueType: ValueType.DOUBLE,
-  });
-  const outputDropped = meter.createObservableCounter(METRIC_OUTPUT_DROPPED, {
-    description: 'Output bytes the ring buffer dropped to stay inside its bounds.',
-    unit: UNIT_BYTES,
-    valueType: ValueType.INT,
-  });
-  const outputBufferUsage = meter.createObservableUpDownCounter(METRIC_OUTPUT_BUFFER_USAGE, {
-    description: 'Output bytes currently held by the ring buffer.',
-    unit: UNIT_BYTES,
-    valueType: ValueType.INT,
-  });
+function createRunTotals(): RunTotals {
+  return {
+    userCpuSeconds: 0,
+    systemCpuSeconds: 0,
+    voluntaryContextSwitches: 0,
+    involuntaryContextSwitches: 0,
+    minorFaults: 0,
+    majorFaults: 0,
+    readBytes: 0,
+    writeBytes: 0,
+  };
+}
+
+function normalizeMetricGroups(groups: readonly string[] | undefined): ReadonlySet<MetricGroup> {
+  if (groups === undefined) {
+    return new Set(METRIC_GROUPS);
+  }
+  if (!Array.isArray(groups)) {
+    throw new DroverError('ERR_INVALID_OPTION', `Expected \`metricGroups\` to be an array of ${METRIC_GROUPS.join(', ')}, got ${typeof groups}`);
+  }
+  for (const [index, group] of groups.entries()) {
+    if (!(METRIC_GROUPS as readonly string[]).includes(group)) {
+      throw new DroverError(
+        'ERR_INVALID_OPTION',
+        `Expected \`metricGroups[${index}]\` to be one of ${METRIC_GROUPS.join(', ')}, got ${JSON.stringify(group)} (${typeof group})`,
+      );
+    }
+  }
+  return new Set(groups as readonly MetricGroup[]);
+}
+
+function createInstruments(meter: Meter, groups: ReadonlySet<MetricGroup>): Instruments {
+  const counter = (name: string, description: string, unit: string, valueType = ValueType.INT) =>
+    meter.createObservableCounter(name, { description, unit, valueType });
+  const upDown = (name: string, description: string, unit: string) =>
+    meter.createObservableUpDownCounter(name, { description, unit, valueType: ValueType.INT });
+  const gauge = (name: string, description: string, unit: string) =>
+    meter.createObservableGauge(name, { description, unit, valueType: ValueType.DOUBLE });
+
+  const instruments = {
+    stdioIo: counter(METRIC_STDIO_IO, 'Bytes moved through the node process stdio pipes.', UNIT_BYTES),
+    stdioOperations: counter(METRIC_STDIO_OPERATIONS, 'Read/write operations on the node process stdio pipes, one per chunk.', UNIT_OPERATIONS),
+    restarts: counter(METRIC_PROCESS_RESTARTS, 'Restarts of the node process, by reason.', UNIT_RESTARTS),
+    nodeState: upDown(METRIC_NODE_STATE, 'Lifecycle state of the node: 1 for the current state, 0 for the others.', UNIT_NODES),
+    uptime: gauge(METRIC_PROCESS_UPTIME, 'Time since the node process was spawned, while it runs.', UNIT_SECONDS),
+    outputDropped: counter(METRIC_OUTPUT_DROPPED, 'Output bytes the ring buffer dropped to stay inside its bounds.', UNIT_BYTES),
+    outputBufferUsage: upDown(METRIC_OUTPUT_BUFFER_USAGE, 'Output bytes currently held by the ring buffer.', UNIT_BYTES),
+    outputDroppedLines: counter(METRIC_OUTPUT_DROPPED_LINES, 'Output lines the ring buffer dropped to stay inside its bounds.', UNIT_LINES),
+    restartDelay: gauge(METRIC_RESTART_DELAY, 'Backoff delay chosen before the latest restart of the node.', UNIT_SECONDS),
+    clusterNodes: upDown(METRIC_CLUSTER_NODES, 'Node replicas the manager supervises.', UNIT_NODES),
+    cpuTime: counter(METRIC_PROCESS_CPU_TIME, 'CPU time of the node process tree, over every run.', UNIT_SECONDS, ValueType.DOUBLE),
+    memoryUsage: upDown(METRIC_PROCESS_MEMORY_USAGE, 'Resident memory of the node process tree.', UNIT_BYTES),
+    memoryVirtual: upDown(METRIC_PROCESS_MEMORY_VIRTUAL, 'Virtual memory of the node process tree.', UNIT_BYTES),
+    diskIo: counter(METRIC_PROCESS_DISK_IO, 'Storage bytes read and written by the node process tree, over every run.', UNIT_BYTES),
+    threadCount: upDown(METRIC_PROCESS_THREAD_COUNT, 'Threads of the node process tree.', UNIT_THREADS),
+    fdCount: upDown(METRIC_PROCESS_UNIX_FILE_DESCRIPTOR_COUNT, 'Open file descriptors of the node process tree.', UNIT_FILE_DESCRIPTORS),
+    contextSwitches: counter(METRIC_PROCESS_CONTEXT_SWITCHES, 'Context switches of the node process tree, over every run.', UNIT_CONTEXT_SWITCHES),
+    pagingFaults: counter(METRIC_PROCESS_PAGING_FAULTS, 'Page faults of the node process tree, over every run.', UNIT_FAULTS),
+  };
+  const groupOf: Readonly<Record<keyof typeof instruments, MetricGroup>> = {
+    stdioIo: 'stdio',
+    stdioOperations: 'stdio',
+    restarts: 'lifecycle',
+    nodeState: 'lifecycle',
+    restartDelay: 'lifecycle',
+    uptime: 'process',
+    outputDropped: 'output',
+    outputBufferUsage: 'output',
+    outputDroppedLines: 'output',
+    clusterNodes: 'health',
+    cpuTime: 'process',
+    memoryUsage: 'process',
+    memoryVirtual: 'process',
+    diskIo: 'process',
+    threadCount: 'process',
+    fdCount: 'process',
+    contextSwitches: 'process',
+    pagingFaults: 'process',
+  };
+  const observables = (Object.keys(instruments) as (keyof typeof instruments)[])
+    .filter((key) => groups.has(groupOf[key]))
+    .map((key) => instruments[key]);
   const startDuration = meter.createHistogram(METRIC_NODE_START_DURATION, {
     description: 'Time from spawn (starting) to ready of one run of the node.',
     unit: UNIT_SECONDS,
     valueType: ValueType.DOUBLE,
     advice: { explicitBucketBoundaries: [...START_DURATION_BUCKETS_SECONDS] },
   });
-  return {
-    stdioIo,
-    stdioOperations,
-    restarts,
-    nodeState,
-    uptime,
-    outputDropped,
-    outputBufferUsage,
-    observables: [stdioIo, stdioOperations, restarts, nodeState, uptime, outputDropped, outputBufferUsage],
-    startDuration,
-  };
+  const sampleDuration = meter.createHistogram(METRIC_PROC_SAMPLE_DURATION, {
+    description: 'Time one /proc sample of every node process tree took.',
+    unit: UNIT_SECONDS,
+    valueType: ValueType.DOUBLE,
+    advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] },
+  });
+  return { ...instruments, observables, startDuration, sampleDuration };
 }

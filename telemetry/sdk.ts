@@ -4,6 +4,7 @@
  */
 
 import { diag, DiagLogLevel, metrics, trace } from '@opentelemetry/api';
+import { logs } from '@opentelemetry/api-logs';
 import type { ContextManager, ProxyTracerProvider, TracerProvider } from '@opentelemetry/api';
 import {
   defaultResource,
@@ -18,11 +19,14 @@ import {
 import type { Resource, ResourceDetector } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
-import type { ClusterController } from '../manager/types.js';
+import type { ClusterController, ClusterSpec } from '../manager/types.js';
 import { ClusterTracing } from './cluster-tracing.js';
 import { OncePerKindDiagLogger } from './diag-logger.js';
+import { LifecycleEvents } from './lifecycle-events.js';
+import { OutputLogs } from './output-logs.js';
+import { DEFAULT_SAMPLE_INTERVAL_MS } from './proc-sampler.js';
 import { ProcessMetrics } from './process-metrics.js';
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_NAMESPACE } from './semconv.js';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_NAMESPACE, INSTRUMENTATION_SCOPE_NAME, NODE_STATE_VALUES } from './semconv.js';
 
 /** Options of {@link startTelemetry}. */
 export interface StartTelemetryOptions {
@@ -30,9 +34,22 @@ export interface StartTelemetryOptions {
   readonly controller: ClusterController;
   /**
    * `service.name` of the resource, unless `OTEL_SERVICE_NAME` (or `service.name` in
-   * `OTEL_RESOURCE_ATTRIBUTES`) is set. `service.namespace` is the cluster name.
+   * `OTEL_RESOURCE_ATTRIBUTES`) is set, or the spec's `telemetry.serviceName`.
+   * `service.namespace` is the cluster name.
+   * @default 'drover'
    */
-  readonly serviceName: string;
+  readonly serviceName?: string;
+  /**
+   * The cluster's spec: its `telemetry` section (service name, resource attributes, Prometheus
+   * port), per-node `telemetry` (log records, recorded args) and commands (`process.executable.name`).
+   * @default none: only `OTEL_*` and `serviceName` decide
+   */
+  readonly spec?: ClusterSpec;
+  /**
+   * Time between `/proc` samples of the nodes' process trees, in ms.
+   * @default the metric export interval (`OTEL_METRIC_EXPORT_INTERVAL`, 60000) capped at 15000
+   */
+  readonly sampleIntervalMs?: number;
   /**
    * Where the `OTEL_*` variables are read from. Only `OTEL_*` keys are used.
    * @default process.env
@@ -84,6 +101,25 @@ export const PROMETHEUS_HOST = '127.0.0.1';
 export const PROMETHEUS_DEFAULT_PORT = 9464;
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5000;
+const DEFAULT_SERVICE_NAME = 'drover';
+/** The SDK's own default cardinality limit per metric stream. */
+const SDK_DEFAULT_CARDINALITY_LIMIT = 2000;
+/** The OpenTelemetry default of `OTEL_METRIC_EXPORT_INTERVAL`, in ms. */
+const DEFAULT_METRIC_EXPORT_INTERVAL_MS = 60_000;
+
+/**
+ * Cardinality limit for drover's metric streams: the most series one stream can hold (one per
+ * node replica and state of `drover.node.state`), plus the overflow series, never below the SDK's
+ * default.
+ */
+export function getCardinalityLimit(nodeCount: number): number {
+  return Math.max(SDK_DEFAULT_CARDINALITY_LIMIT, nodeCount * NODE_STATE_VALUES.length + 1);
+}
+
+function getDefaultSampleIntervalMs(otelEnv: Readonly<Record<string, string>>): number {
+  const exportIntervalMs = Number(otelEnv['OTEL_METRIC_EXPORT_INTERVAL'] ?? DEFAULT_METRIC_EXPORT_INTERVAL_MS);
+  return Number.isFinite(exportIntervalMs) && exportIntervalMs > 0 ? Math.min(exportIntervalMs, DEFAULT_SAMPLE_INTERVAL_MS) : DEFAULT_SAMPLE_INTERVAL_MS;
+}
 const OTEL_PREFIX = 'OTEL_';
 const EXPORTER_NONE = 'none';
 const EXPORTER_PROMETHEUS = 'prometheus';
@@ -105,12 +141,25 @@ const LOG_LEVELS: Readonly<Record<string, DiagLogLevel>> = {
  * The Prometheus exporter is always bound to 127.0.0.1 (`OTEL_EXPORTER_PROMETHEUS_HOST` is
  * overridden); its port is `OTEL_EXPORTER_PROMETHEUS_PORT`, default 9464.
  */
-export function normalizeOtelEnv(env: Readonly<Record<string, string | undefined>>): NormalizedOtelEnv {
+export function normalizeOtelEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  config: { readonly prometheusPort?: number | null } = {},
+): NormalizedOtelEnv {
   const otelEnv: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [key, value] of Object.entries(env)) {
     if (key.startsWith(OTEL_PREFIX) && value !== undefined) {
       otelEnv[key] = value;
     }
+  }
+  // drover.yaml `telemetry.prometheus.port` turns the Prometheus exporter on, next to whatever
+  // OTEL_METRICS_EXPORTER asks for (an explicit `none` still wins); the variable's port wins.
+  const prometheusPort = config.prometheusPort ?? null;
+  if (prometheusPort !== null) {
+    const exporters = getList(otelEnv['OTEL_METRICS_EXPORTER']);
+    if (!exporters.includes(EXPORTER_NONE) && !exporters.includes(EXPORTER_PROMETHEUS)) {
+      otelEnv['OTEL_METRICS_EXPORTER'] = [...(exporters.length === 0 && isOtlpEndpointSet(otelEnv) ? ['otlp'] : exporters), EXPORTER_PROMETHEUS].join(',');
+    }
+    otelEnv['OTEL_EXPORTER_PROMETHEUS_PORT'] ??= String(prometheusPort);
   }
 
   const isTracesExported = isSignalRequested(otelEnv, 'OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
@@ -166,23 +215,27 @@ export function normalizeOtelEnv(env: Readonly<Record<string, string | undefined
 export async function startTelemetry(options: StartTelemetryOptions): Promise<TelemetryHandle> {
   const {
     controller,
-    serviceName,
+    spec,
     env = process.env,
     log = writeToStderr,
     shutdownTimeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS,
   } = options;
-  const normalized = normalizeOtelEnv(env);
-  const clusterName = controller.snapshot().name;
+  const serviceName = spec?.telemetry?.serviceName ?? options.serviceName ?? DEFAULT_SERVICE_NAME;
+  const normalized = normalizeOtelEnv(env, { prometheusPort: spec?.telemetry?.prometheusPort ?? null });
+  const clusterSnapshot = controller.snapshot();
+  const clusterName = clusterSnapshot.name;
+  const sampleIntervalMs = options.sampleIntervalMs ?? getDefaultSampleIntervalMs(normalized.otelEnv);
 
   diag.setLogger(new OncePerKindDiagLogger(log), { logLevel: normalized.logLevel, suppressOverrideMessage: true });
 
   const meterProviderBefore = metrics.getMeterProvider();
   const tracerProviderBefore = getTracerProviderDelegate();
+  const loggerProviderBefore = logs.getLoggerProvider();
   let sdk: NodeSDK | null = null;
   try {
-    const resource = await createResource(normalized, serviceName, clusterName, shutdownTimeoutMs);
+    const resource = await createResource(normalized, serviceName, clusterName, spec?.telemetry?.resourceAttributes ?? {}, shutdownTimeoutMs);
     sdk = withOtelEnv(normalized.otelEnv, () => {
-      const created = createNodeSdk(normalized, resource);
+      const created = createNodeSdk(normalized, resource, getCardinalityLimit(clusterSnapshot.nodes.length));
       created.start();
       return created;
     });
@@ -193,11 +246,28 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
   }
   const isMeterProviderOwned = metrics.getMeterProvider() !== meterProviderBefore;
   const isTracerProviderOwned = getTracerProviderDelegate() !== tracerProviderBefore;
+  const isLoggerProviderOwned = logs.getLoggerProvider() !== loggerProviderBefore;
 
-  const processMetrics = new ProcessMetrics({ controller, meterProvider: metrics.getMeterProvider() });
-  const clusterTracing = new ClusterTracing({ controller, tracerProvider: trace.getTracerProvider() });
-  processMetrics.register();
+  const processMetrics = new ProcessMetrics({ controller, meterProvider: metrics.getMeterProvider(), sampleIntervalMs });
+  const clusterTracing = new ClusterTracing({
+    controller,
+    tracerProvider: trace.getTracerProvider(),
+    isClusterUpTraced: true,
+    ...(spec === undefined ? {} : { spec }),
+  });
+  const getSpanContext = (node: string, replica: number) => clusterTracing.getRunSpanContext(node, replica);
+  const lifecycleEvents = new LifecycleEvents({ controller, loggerProvider: logs.getLoggerProvider(), getSpanContext });
+  const outputLogs =
+    spec === undefined
+      ? null
+      : new OutputLogs({ controller, spec, loggerProvider: logs.getLoggerProvider(), meterProvider: metrics.getMeterProvider(), getSpanContext });
+  // Tracing first: its observer hands TRACEPARENT to the children and run contexts to the logs.
   clusterTracing.register();
+  processMetrics.register();
+  if (normalized.isLogsExported) {
+    lifecycleEvents.register();
+    outputLogs?.register();
+  }
 
   if (normalized.isPrometheusExported && sdk !== null) {
     // The exporter binds 127.0.0.1 asynchronously: the IP-literal lookup and the 'listening'
@@ -219,6 +289,8 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
       };
       try {
         clusterTracing.unregister();
+        lifecycleEvents.unregister();
+        outputLogs?.unregister();
         if (sdk !== null) {
           // The last metric collection happens during the SDK's shutdown, so the batch callback
           // stays installed until it is done.
@@ -241,6 +313,9 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
         if (isTracerProviderOwned) {
           trace.disable();
         }
+        if (isLoggerProviderOwned) {
+          logs.disable();
+        }
         diag.disable();
       }
     })();
@@ -261,13 +336,14 @@ async function createResource(
   normalized: NormalizedOtelEnv,
   serviceName: string,
   clusterName: string,
+  resourceAttributes: Readonly<Record<string, string>>,
   timeoutMs: number,
 ): Promise<Resource> {
   const detected = withOtelEnv(normalized.otelEnv, () =>
     detectResources({ detectors: getResourceDetectors(normalized.otelEnv['OTEL_NODE_RESOURCE_DETECTORS']) }),
   );
   const resource = defaultResource()
-    .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName, [ATTR_SERVICE_NAMESPACE]: clusterName }))
+    .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName, [ATTR_SERVICE_NAMESPACE]: clusterName, ...resourceAttributes }))
     .merge(detected);
   if (resource.waitForAsyncAttributes !== undefined) {
     await settleWithin(resource.waitForAsyncAttributes(), timeoutMs);
@@ -305,9 +381,12 @@ function getResourceDetectors(value: string | undefined): ResourceDetector[] {
   });
 }
 
-function createNodeSdk(normalized: NormalizedOtelEnv, resource: Resource): NodeSDK {
+function createNodeSdk(normalized: NormalizedOtelEnv, resource: Resource, cardinalityLimit: number): NodeSDK {
   const configuration: Partial<NodeSDKConfiguration> = {
     resource,
+    // Every drover stream may hold a series per node replica and state (drover.node.state: 9);
+    // the SDK's default limit (2000) would fold a large cluster into an overflow series.
+    views: [{ meterName: INSTRUMENTATION_SCOPE_NAME, instrumentName: '*', aggregationCardinalityLimit: cardinalityLimit }],
     autoDetectResources: false,
     instrumentations: [],
     // drover passes span parents explicitly; a global context manager or propagator would be a
@@ -368,6 +447,10 @@ function getList(value: string | undefined): string[] {
     .split(',')
     .map((item) => item.trim())
     .filter((item) => item !== '');
+}
+
+function isOtlpEndpointSet(otelEnv: Readonly<Record<string, string>>): boolean {
+  return isSet(otelEnv['OTEL_EXPORTER_OTLP_ENDPOINT']) || isSet(otelEnv['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT']);
 }
 
 function isSet(value: string | undefined): boolean {

@@ -29,6 +29,16 @@ export const UNIT_OPERATIONS = '{operation}';
 export const UNIT_RESTARTS = '{restart}';
 /** A count of nodes. */
 export const UNIT_NODES = '{node}';
+/** A count of threads. */
+export const UNIT_THREADS = '{thread}';
+/** A count of open file descriptors. */
+export const UNIT_FILE_DESCRIPTORS = '{file_descriptor}';
+/** A count of context switches. */
+export const UNIT_CONTEXT_SWITCHES = '{context_switch}';
+/** A count of page faults. */
+export const UNIT_FAULTS = '{fault}';
+/** A count of output lines. */
+export const UNIT_LINES = '{line}';
 
 // ---------------------------------------------------------------------------------------------
 // Metrics
@@ -100,6 +110,116 @@ export const METRIC_OUTPUT_BUFFER_USAGE = 'drover.output.buffer.usage';
  */
 export const METRIC_NODE_START_DURATION = 'drover.node.start.duration';
 
+/**
+ * CPU time of the node's whole process tree (semconv `process.cpu.time`), summed over every run:
+ * finished runs from their exit rusage, the current run from `/proc/<pid>/stat` (utime/stime plus
+ * the reaped children's cutime/cstime) of the leader and every live descendant.
+ *
+ * Observable counter, unit `s`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA},
+ * {@link ATTR_CPU_MODE}.
+ */
+export const METRIC_PROCESS_CPU_TIME = 'process.cpu.time';
+
+/**
+ * Resident memory of the node's live process tree (semconv `process.memory.usage`): the sum of
+ * `VmRSS` over the tree. Reported only while the node has a process.
+ *
+ * Observable up-down counter, unit `By`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
+ */
+export const METRIC_PROCESS_MEMORY_USAGE = 'process.memory.usage';
+
+/**
+ * Virtual memory of the node's live process tree (semconv `process.memory.virtual`): the sum of
+ * `VmSize`. Reported only while the node has a process.
+ *
+ * Observable up-down counter, unit `By`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
+ */
+export const METRIC_PROCESS_MEMORY_VIRTUAL = 'process.memory.virtual';
+
+/**
+ * Storage bytes read and written by the node's process tree (semconv `process.disk.io`), from
+ * `/proc/<pid>/io` `read_bytes`/`write_bytes`, summed over every run (a finished run keeps its
+ * last sample).
+ *
+ * Observable counter, unit `By`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA},
+ * {@link ATTR_DISK_IO_DIRECTION}.
+ */
+export const METRIC_PROCESS_DISK_IO = 'process.disk.io';
+
+/**
+ * Threads of the node's live process tree (semconv `process.thread.count`, `Threads:` of each
+ * `/proc/<pid>/status`). Reported only while the node has a process.
+ *
+ * Observable up-down counter, unit `{thread}`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
+ */
+export const METRIC_PROCESS_THREAD_COUNT = 'process.thread.count';
+
+/**
+ * Open file descriptors of the node's live process tree (semconv
+ * `process.unix.file_descriptor.count`, entries of each `/proc/<pid>/fd`). Reported only while
+ * the node has a process.
+ *
+ * Observable up-down counter, unit `{file_descriptor}`, attributes {@link ATTR_NODE_NAME},
+ * {@link ATTR_NODE_REPLICA}.
+ */
+export const METRIC_PROCESS_UNIX_FILE_DESCRIPTOR_COUNT = 'process.unix.file_descriptor.count';
+
+/**
+ * Context switches of the node's process tree (semconv `process.context_switches`), summed over
+ * every run: finished runs from rusage, the current one from `voluntary_ctxt_switches` /
+ * `nonvoluntary_ctxt_switches` in `/proc/<pid>/status`.
+ *
+ * Observable counter, unit `{context_switch}`, attributes {@link ATTR_NODE_NAME},
+ * {@link ATTR_NODE_REPLICA}, {@link ATTR_PROCESS_CONTEXT_SWITCH_TYPE}.
+ */
+export const METRIC_PROCESS_CONTEXT_SWITCHES = 'process.context_switches';
+
+/**
+ * Page faults of the node's process tree (semconv `process.paging.faults`), summed over every run:
+ * finished runs from rusage, the current one from `minflt`/`majflt` (plus `cminflt`/`cmajflt`) in
+ * `/proc/<pid>/stat`.
+ *
+ * Observable counter, unit `{fault}`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA},
+ * {@link ATTR_PROCESS_PAGING_FAULT_TYPE}.
+ */
+export const METRIC_PROCESS_PAGING_FAULTS = 'process.paging.faults';
+
+/**
+ * Lines the node's ring buffer dropped (oldest first) to stay inside its bounds.
+ *
+ * Observable counter, unit `{line}`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
+ */
+export const METRIC_OUTPUT_DROPPED_LINES = 'drover.output.dropped_lines';
+
+/**
+ * Delay chosen before the node's latest restart (the `delayMs` of its last `restarting` event).
+ *
+ * Observable gauge, unit `s`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
+ */
+export const METRIC_RESTART_DELAY = 'drover.restart.delay';
+
+/**
+ * Nodes (replicas) of the cluster, as drover's own health: the number the manager supervises.
+ *
+ * Observable up-down counter, unit `{node}`, no node attributes.
+ */
+export const METRIC_CLUSTER_NODES = 'drover.cluster.nodes';
+
+/**
+ * Time one `/proc` sample of every node's process tree took (drover's own health: the cost of
+ * process metrics).
+ *
+ * Histogram, unit `s`, no node attributes.
+ */
+export const METRIC_PROC_SAMPLE_DURATION = 'drover.telemetry.sample.duration';
+
+/**
+ * Output lines the log bridge dropped because its queue was full (it never blocks the node).
+ *
+ * Observable counter, unit `{line}`, no node attributes.
+ */
+export const METRIC_LOGS_DROPPED = 'drover.telemetry.logs.dropped';
+
 /** Explicit bucket boundaries advised for {@link METRIC_NODE_START_DURATION}, in seconds. */
 export const START_DURATION_BUCKETS_SECONDS: readonly number[] = [
   0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60, 120,
@@ -115,6 +235,11 @@ export const SPAN_NAME_START = 'start';
 export const SPAN_NAME_STOP = 'stop';
 /** Span name prefix of a node restart: from the `restarting` event until the node is `ready` again. */
 export const SPAN_NAME_RESTART = 'restart';
+
+/** Span event on `start <node>`: the process was spawned (state `running`), with its pid. */
+export const EVENT_NAME_SPAWNED = 'process.spawned';
+/** Span name of the whole cluster start: from `startTelemetry` until every node is ready or ended. */
+export const SPAN_NAME_CLUSTER_UP = 'cluster up';
 
 // ---------------------------------------------------------------------------------------------
 // Attributes
@@ -139,10 +264,32 @@ export const ATTR_RESTART_ATTEMPT = 'drover.restart.attempt';
 export const ATTR_PROCESS_PID = 'process.pid';
 /** Exit code of the process (semconv). Spans only. */
 export const ATTR_PROCESS_EXIT_CODE = 'process.exit.code';
-/** Name of the process executable (semconv). Reserved: the snapshot does not carry the command yet. */
+/** Signal that ended the process, e.g. `SIGKILL` (drover; semconv has no such attribute yet). Spans and events only. */
+export const ATTR_PROCESS_EXIT_SIGNAL = 'drover.process.exit.signal';
+/** Name of the process executable (semconv): the base name of the node's `command[0]`. On `start` spans. */
 export const ATTR_PROCESS_EXECUTABLE_NAME = 'process.executable.name';
 /** Class of error an operation ended with (semconv, stable): a `DroverError` code. */
 export const ATTR_ERROR_TYPE = 'error.type';
+/** Command arguments (semconv, incl. the executable); only with `telemetry.recordArgs`, redacted. Spans only. */
+export const ATTR_PROCESS_COMMAND_ARGS = 'process.command_args';
+/** CPU mode (semconv); values {@link CPU_MODE_VALUE_USER}, {@link CPU_MODE_VALUE_SYSTEM}. */
+export const ATTR_CPU_MODE = 'cpu.mode';
+/** Disk I/O direction (semconv); values {@link DISK_IO_DIRECTION_VALUE_READ}, {@link DISK_IO_DIRECTION_VALUE_WRITE}. */
+export const ATTR_DISK_IO_DIRECTION = 'disk.io.direction';
+/** Context switch type (semconv); values `voluntary`, `involuntary`. */
+export const ATTR_PROCESS_CONTEXT_SWITCH_TYPE = 'process.context_switch.type';
+/** Page fault type (semconv); values `major`, `minor`. */
+export const ATTR_PROCESS_PAGING_FAULT_TYPE = 'process.paging.fault_type';
+/** Output stream of a log record (semconv `log.iostream`): `stdout` or `stderr`. */
+export const ATTR_LOG_IOSTREAM = 'log.iostream';
+/** Sequence number of an output line within its node (log records). */
+export const ATTR_OUTPUT_SEQUENCE = 'drover.output.seq';
+/** Delay before a restart, in ms (on `drover.node.restarting` events). */
+export const ATTR_RESTART_DELAY_MS = 'drover.restart.delay_ms';
+/** Name of the cluster (on the `cluster up` span; metrics carry it as `service.namespace`). */
+export const ATTR_CLUSTER_NAME = 'drover.cluster.name';
+/** Number of nodes the cluster was started with (on the `cluster up` span). */
+export const ATTR_CLUSTER_NODE_COUNT = 'drover.cluster.node_count';
 /** Logical service name (semconv, stable), on the resource. */
 export const ATTR_SERVICE_NAME = 'service.name';
 /** Namespace of the service (semconv): the cluster name, on the resource. */
@@ -227,3 +374,46 @@ export const ERROR_TYPE_VALUE_PROCESS_EXITED = 'ERR_PROCESS_EXITED';
 export const ERROR_TYPE_VALUE_STOPPED = 'ERR_STOPPED';
 /** {@link ATTR_ERROR_TYPE} fallback when nothing more specific is known (semconv `_OTHER`). */
 export const ERROR_TYPE_VALUE_OTHER = '_OTHER';
+
+/** {@link ATTR_CPU_MODE}: user space. */
+export const CPU_MODE_VALUE_USER = 'user';
+/** {@link ATTR_CPU_MODE}: kernel. */
+export const CPU_MODE_VALUE_SYSTEM = 'system';
+/** {@link ATTR_DISK_IO_DIRECTION}: read. */
+export const DISK_IO_DIRECTION_VALUE_READ = 'read';
+/** {@link ATTR_DISK_IO_DIRECTION}: write. */
+export const DISK_IO_DIRECTION_VALUE_WRITE = 'write';
+/** {@link ATTR_PROCESS_CONTEXT_SWITCH_TYPE}: the process gave up the CPU (blocked, slept). */
+export const CONTEXT_SWITCH_TYPE_VALUE_VOLUNTARY = 'voluntary';
+/** {@link ATTR_PROCESS_CONTEXT_SWITCH_TYPE}: the scheduler took the CPU away. */
+export const CONTEXT_SWITCH_TYPE_VALUE_INVOLUNTARY = 'involuntary';
+/** {@link ATTR_PROCESS_PAGING_FAULT_TYPE}: needed disk I/O. */
+export const PAGING_FAULT_TYPE_VALUE_MAJOR = 'major';
+/** {@link ATTR_PROCESS_PAGING_FAULT_TYPE}: served from memory. */
+export const PAGING_FAULT_TYPE_VALUE_MINOR = 'minor';
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle events (log records with an event name, `@opentelemetry/api-logs`)
+// ---------------------------------------------------------------------------------------------
+
+/** Event: the node became ready. */
+export const EVENT_NODE_READY = 'drover.node.ready';
+/** Event: the node's process exited and will not be restarted (clean end). */
+export const EVENT_NODE_EXITED = 'drover.node.exited';
+/** Event: the node's process ended abnormally (signal or failure exit code). */
+export const EVENT_NODE_CRASHED = 'drover.node.crashed';
+/** Event: the node will be restarted after a delay. */
+export const EVENT_NODE_RESTARTING = 'drover.node.restarting';
+/** Event: the node gave up (restart limit, spawn error, readiness timeout). */
+export const EVENT_NODE_FAILED = 'drover.node.failed';
+/** Every lifecycle event name. */
+export const EVENT_NAMES: readonly string[] = Object.freeze([
+  EVENT_NODE_READY,
+  EVENT_NODE_EXITED,
+  EVENT_NODE_CRASHED,
+  EVENT_NODE_RESTARTING,
+  EVENT_NODE_FAILED,
+]);
+
+/** Span status description / log body placeholder for redacted argument text. */
+export const REDACTED_VALUE = '[REDACTED]';

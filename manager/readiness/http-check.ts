@@ -1,20 +1,41 @@
 import { delay, type ReadinessCheck, type ReadinessContext } from './readiness-check.js';
 
-/** Ready once an HTTP GET answers with the expected status (any 2xx by default). */
+/** Options of {@link HttpCheck}. */
+export interface HttpCheckOptions {
+  /** @default 'GET' */
+  readonly method?: string;
+  /** Expected status; any 2xx when absent. */
+  readonly status?: number;
+  /** The body must match this (read only when given). */
+  readonly body?: RegExp;
+  /** @default {} */
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  readonly intervalMs: number;
+  /** @default 0 */
+  readonly initialDelayMs?: number;
+}
+
+/** Ready once an HTTP request answers with the expected status (any 2xx by default) and body. */
 export class HttpCheck implements ReadinessCheck {
   private last: string | null = null;
 
   constructor(
     private readonly url: string,
-    private readonly options: { status?: number; timeoutMs: number; intervalMs: number },
+    private readonly options: HttpCheckOptions,
   ) {}
 
   get timeoutMs(): number {
     return this.options.timeoutMs;
   }
 
+  get initialDelayMs(): number {
+    return this.options.initialDelayMs ?? 0;
+  }
+
   describe(): string {
-    return `HTTP GET ${this.url} → ${this.options.status ?? '2xx'}`;
+    const body = this.options.body === undefined ? '' : ` with body matching ${this.options.body}`;
+    return `HTTP ${this.options.method ?? 'GET'} ${this.url} → ${this.options.status ?? '2xx'}${body}`;
   }
 
   lastSeen(): string | null {
@@ -23,19 +44,27 @@ export class HttpCheck implements ReadinessCheck {
 
   async waitUntilReady(ctx: ReadinessContext): Promise<void> {
     for (;;) {
-      if (await this.tryOnce(ctx.signal)) return;
+      if (await this.probe(ctx.signal, Math.max(250, this.options.intervalMs * 4))) return;
       await delay(this.options.intervalMs, ctx.signal);
     }
   }
 
-  private async tryOnce(signal: AbortSignal): Promise<boolean> {
-    const attempt = AbortSignal.any([signal, AbortSignal.timeout(Math.max(250, this.options.intervalMs * 4))]);
+  async probe(signal: AbortSignal, attemptTimeoutMs: number): Promise<boolean> {
+    const attempt = AbortSignal.any([signal, AbortSignal.timeout(attemptTimeoutMs)]);
+    const { method = 'GET', headers = {}, status: expected, body: pattern } = this.options;
     try {
-      const response = await fetch(this.url, { signal: attempt, redirect: 'manual' });
-      await response.body?.cancel();
-      this.last = `status ${response.status}`;
-      const expected = this.options.status;
-      return expected === undefined ? response.status >= 200 && response.status < 300 : response.status === expected;
+      const response = await fetch(this.url, { method, headers, signal: attempt, redirect: 'manual' });
+      const statusOk = expected === undefined ? response.status >= 200 && response.status < 300 : response.status === expected;
+      if (pattern === undefined || !statusOk) {
+        await response.body?.cancel();
+        this.last = `status ${response.status}`;
+        return statusOk;
+      }
+      const text = await response.text();
+      pattern.lastIndex = 0;
+      const bodyOk = pattern.test(text);
+      this.last = `status ${response.status}, body ${JSON.stringify(text.length > 120 ? `${text.slice(0, 119)}…` : text)}`;
+      return bodyOk;
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       const cause = (error as { cause?: { code?: string } }).cause;

@@ -8,11 +8,15 @@ export class LogLineCheck implements ReadinessCheck {
 
   constructor(
     private readonly pattern: RegExp,
-    private readonly options: { stream: OutputStream | 'both'; count: number; timeoutMs: number },
+    private readonly options: { stream: OutputStream | 'both'; count: number; timeoutMs: number; initialDelayMs?: number },
   ) {}
 
   get timeoutMs(): number {
     return this.options.timeoutMs;
+  }
+
+  get initialDelayMs(): number {
+    return this.options.initialDelayMs ?? 0;
   }
 
   describe(): string {

@@ -18,11 +18,18 @@ export interface ReadinessContext {
 export interface ReadinessCheck {
   /** Overall time allowed, ms. */
   readonly timeoutMs: number;
+  /** Delay before the first attempt, ms. @default 0 */
+  readonly initialDelayMs?: number;
   /** What is awaited, e.g. `HTTP GET http://127.0.0.1:8080/health → 2xx`. */
   describe(): string;
   /** What was last observed (an error, a status), for failure messages; null if nothing yet. */
   lastSeen(): string | null;
   waitUntilReady(ctx: ReadinessContext): Promise<void>;
+  /**
+   * One attempt bounded by `attemptTimeoutMs` (liveness probes): true when it passed. Only polling
+   * checks (tcp, http, exec) have it.
+   */
+  probe?(signal: AbortSignal, attemptTimeoutMs: number): Promise<boolean>;
 }
 
 /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */

@@ -1,12 +1,20 @@
 import type { ReadySpec, OutputStream } from '../types.js';
 import { DroverError } from '../errors.js';
-import { HttpCheck } from './http-check.js';
+import { CompositeCheck } from './composite-check.js';
+import { ExecCheck } from './exec-check.js';
+import { HttpCheck, type HttpCheckOptions } from './http-check.js';
 import { LogLineCheck } from './log-line-check.js';
-import type { ReadinessCheck, ReadinessContext } from './readiness-check.js';
+import { delay, type ReadinessCheck, type ReadinessContext } from './readiness-check.js';
 import { TcpCheck } from './tcp-check.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_INTERVAL_MS = 250;
+
+/** Where exec checks run: the node's working directory and environment. */
+export interface CheckEnvironment {
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+}
 
 /** Factories for readiness checks (testcontainers `Wait.for…`). */
 export const Ready = {
@@ -20,23 +28,71 @@ export const Ready = {
     const { timeoutMs = DEFAULT_TIMEOUT_MS, intervalMs = DEFAULT_INTERVAL_MS } = options;
     return new TcpCheck(host, port, { timeoutMs, intervalMs });
   },
-  /** HTTP GET answering `status` (any 2xx when absent). @default timeoutMs 30000, intervalMs 250 */
-  forHttp(url: string, options: { status?: number; timeoutMs?: number; intervalMs?: number } = {}): ReadinessCheck {
-    const { timeoutMs = DEFAULT_TIMEOUT_MS, intervalMs = DEFAULT_INTERVAL_MS, status } = options;
-    return new HttpCheck(url, status === undefined ? { timeoutMs, intervalMs } : { status, timeoutMs, intervalMs });
+  /** An HTTP request answering `status` (any 2xx when absent) and, when given, a body matching `body`. @default method 'GET', timeoutMs 30000, intervalMs 250 */
+  forHttp(url: string, options: Partial<HttpCheckOptions> = {}): ReadinessCheck {
+    const { timeoutMs = DEFAULT_TIMEOUT_MS, intervalMs = DEFAULT_INTERVAL_MS, ...rest } = options;
+    return new HttpCheck(url, { ...rest, timeoutMs, intervalMs });
   },
-  /** The check a normalized config entry describes. */
-  fromSpec(spec: ReadySpec): ReadinessCheck {
+  /** A command that must exit 0, retried every `intervalMs`. @default cwd process.cwd(), env {}, timeoutMs 30000, intervalMs 250 */
+  forCommand(command: readonly string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; intervalMs?: number } = {}): ReadinessCheck {
+    const { cwd = process.cwd(), env = {}, timeoutMs = DEFAULT_TIMEOUT_MS, intervalMs = DEFAULT_INTERVAL_MS } = options;
+    return new ExecCheck(command, { cwd, env, timeoutMs, intervalMs });
+  },
+  /** The check a normalized config entry describes (templates already filled in). */
+  fromSpec(spec: ReadySpec, environment: CheckEnvironment = { cwd: process.cwd(), env: {} }): ReadinessCheck {
+    const timing = { timeoutMs: spec.timeoutMs, intervalMs: spec.intervalMs, initialDelayMs: spec.initialDelayMs };
     switch (spec.kind) {
       case 'log':
-        return new LogLineCheck(new RegExp(spec.pattern), { stream: spec.stream, count: spec.count, timeoutMs: spec.timeoutMs });
+        return new LogLineCheck(new RegExp(spec.pattern), { stream: spec.stream, count: spec.count, ...timing });
       case 'tcp':
-        return new TcpCheck(spec.host, spec.port, { timeoutMs: spec.timeoutMs, intervalMs: spec.intervalMs });
+        return new TcpCheck(spec.host, Number(spec.port), timing);
       case 'http':
-        return new HttpCheck(spec.url, spec.status === undefined ? spec : { ...spec, status: spec.status });
+        return new HttpCheck(spec.url, {
+          method: spec.method,
+          headers: spec.headers,
+          ...(spec.status === undefined ? {} : { status: spec.status }),
+          ...(spec.body === undefined ? {} : { body: new RegExp(spec.body) }),
+          ...timing,
+        });
+      case 'exec':
+        return new ExecCheck(spec.command, { ...environment, ...timing });
+      case 'exit':
+        return new ExitCheck(spec.codes, timing);
+      case 'all':
+      case 'any':
+        return new CompositeCheck(spec.kind, spec.checks.map((check) => Ready.fromSpec(check, environment)), timing);
     }
   },
 } as const;
+
+/**
+ * `exit`: for one-shot jobs. The check itself only waits; the node's supervisor sees the exit and
+ * decides by the exit code ({@link waitForReady} gives up with ERR_PROCESS_EXITED when it comes).
+ */
+class ExitCheck implements ReadinessCheck {
+  constructor(
+    private readonly codes: readonly number[],
+    private readonly options: { timeoutMs: number; initialDelayMs: number },
+  ) {}
+
+  get timeoutMs(): number {
+    return this.options.timeoutMs;
+  }
+
+  describe(): string {
+    return `the process to exit with code ${this.codes.join(' or ')}`;
+  }
+
+  lastSeen(): string | null {
+    return 'still running';
+  }
+
+  waitUntilReady(ctx: ReadinessContext): Promise<void> {
+    return new Promise((_resolve, reject) => {
+      ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
+    });
+  }
+}
 
 /** Private control-flow error: the wait was cut short by the caller (never reaches users as is). */
 class WaitAborted extends Error {}
@@ -66,6 +122,7 @@ export async function waitForReady(
   signal.addEventListener('abort', onAbort, { once: true });
   if (signal.aborted) end('stopped');
   try {
+    await delay(check.initialDelayMs ?? 0, controller.signal);
     await check.waitUntilReady({ ...ctx, signal: controller.signal });
   } catch (error) {
     if (!(error instanceof WaitAborted)) throw error;

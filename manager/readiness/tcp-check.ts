@@ -8,11 +8,19 @@ export class TcpCheck implements ReadinessCheck {
   constructor(
     private readonly host: string,
     private readonly port: number,
-    private readonly options: { timeoutMs: number; intervalMs: number },
+    private readonly options: { timeoutMs: number; intervalMs: number; initialDelayMs?: number },
   ) {}
 
   get timeoutMs(): number {
     return this.options.timeoutMs;
+  }
+
+  get initialDelayMs(): number {
+    return this.options.initialDelayMs ?? 0;
+  }
+
+  probe(signal: AbortSignal, attemptTimeoutMs: number): Promise<boolean> {
+    return this.tryConnect(signal, attemptTimeoutMs);
   }
 
   describe(): string {
@@ -25,13 +33,22 @@ export class TcpCheck implements ReadinessCheck {
 
   async waitUntilReady(ctx: ReadinessContext): Promise<void> {
     for (;;) {
-      if (await this.tryConnect(ctx.signal)) return;
+      if (await this.tryConnect(ctx.signal, Math.max(100, this.options.intervalMs * 4))) return;
       await delay(this.options.intervalMs, ctx.signal);
     }
   }
 
-  private tryConnect(signal: AbortSignal): Promise<boolean> {
+  private tryConnect(signal: AbortSignal, attemptTimeoutMs: number): Promise<boolean> {
     return new Promise((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      if (!Number.isInteger(this.port)) {
+        this.last = `port ${String(this.port)} is not a number (unresolved template?)`;
+        resolve(false);
+        return;
+      }
       const socket = net.connect({ host: this.host, port: this.port });
       const onAbort = () => {
         socket.destroy();
@@ -43,7 +60,7 @@ export class TcpCheck implements ReadinessCheck {
         socket.destroy();
         resolve(ok);
       };
-      socket.setTimeout(Math.max(100, this.options.intervalMs * 4), () => {
+      socket.setTimeout(attemptTimeoutMs, () => {
         this.last = 'connect timed out';
         done(false);
       });

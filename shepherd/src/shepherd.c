@@ -733,7 +733,7 @@ static void kill_orphans(const struct child *child, int sfd) {
 
 /* Kills what is left in the cgroup, reaps what re-parents to us, and removes the directory. Bounded
  * to 2 s: a member stuck in uninterruptible sleep leaves the (empty-later) directory behind. */
-static void remove_cgroup(struct child *child, int sfd) {
+static void remove_cgroup(struct child *child, int sfd, int also_parent) {
   if (child->cgroup[0] == '\0') return;
   int64_t deadline = now_ms() + 2000;
   kill_cgroup(child);
@@ -745,6 +745,13 @@ static void remove_cgroup(struct child *child, int sfd) {
     }
   }
   if (rmdir(child->cgroup) != 0) PRINT_WARN("rmdir(%s) failed: %s", child->cgroup, strerror(errno));
+  /* The manager is gone and makes no more leaves: the last shepherd out removes its directory.
+   * EBUSY/ENOTEMPTY means another leaf is still there, whose shepherd will try in turn. */
+  char *slash = strrchr(child->cgroup, '/');
+  if (also_parent && slash != NULL && slash != child->cgroup) {
+    *slash = '\0';
+    if (rmdir(child->cgroup) != 0) PRINT_DEBUG("rmdir(%s): %s", child->cgroup, strerror(errno));
+  }
   child->cgroup[0] = '\0';
 }
 
@@ -943,7 +950,7 @@ static void handle_hangup(struct child *child, int sfd, uint32_t grace_ms) {
     reap(child, &report);
   }
   kill_orphans(child, sfd);
-  remove_cgroup(child, sfd);
+  remove_cgroup(child, sfd, 1);
 }
 
 int main(int argc, char **argv) {
@@ -1064,7 +1071,7 @@ int main(int argc, char **argv) {
         /* Group policy "kill" reaches beyond the group: descendants that escaped it with setsid
          * are ours as subreaper, and die with the leader too, as does all of its cgroup. */
         kill_orphans(&child, sfd);
-        remove_cgroup(&child, sfd);
+        remove_cgroup(&child, sfd, 0);
         return 0;
       }
     }

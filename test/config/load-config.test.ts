@@ -24,36 +24,49 @@ describe('loadConfig', () => {
     expect(spec).toStrictEqual<ClusterSpec>({
       name: 'ring',
       configPath: fixture('ring.yaml'),
+      onNodeFailure: 'continue',
       nodes: [
         {
           name: 'b',
           command: ['node', 'b.js'],
           cwd: `${FIXTURES_DIR}/services/b`,
           env: { LOG_LEVEL: 'debug', PORT: '8080', VERBOSE: 'true' },
-          ready: { kind: 'tcp', host: '127.0.0.1', port: 8080, timeoutMs: 5000, intervalMs: 250 },
+          ready: { kind: 'tcp', host: '127.0.0.1', port: 8080, timeoutMs: 5000, intervalMs: 250, initialDelayMs: 0 },
           restart: {
             policy: 'always',
             backoff: { initialMs: 50, maxMs: 2000, multiplier: 1.5, jitter: 0 },
             maxRestarts: 3,
             windowMs: 60_000,
+            successExitCodes: [0],
+            stableAfterMs: 2000,
           },
           stop: { signal: 'SIGINT', timeoutMs: 2500 },
           output: { maxLines: 200, maxBytes: 65_536 },
+          ports: [],
+          replicas: 1,
+          dependsOn: {},
+          liveness: null,
         },
         {
           name: 'a',
           command: ['/bin/sh', '-c', 'echo ready && sleep 1000'],
           cwd: FIXTURES_DIR,
           env: {},
-          ready: { kind: 'log', pattern: '^ready$', stream: 'stdout', count: 1, timeoutMs: 30_000 },
+          ready: { kind: 'log', pattern: '^ready$', stream: 'stdout', count: 1, timeoutMs: 30_000, intervalMs: 250, initialDelayMs: 0 },
           restart: {
             policy: 'on-failure',
             backoff: { initialMs: 100, maxMs: 30_000, multiplier: 2, jitter: 0.2 },
             maxRestarts: 5,
             windowMs: 60_000,
+            successExitCodes: [0],
+            stableAfterMs: 30_000,
           },
           stop: { signal: 'SIGTERM', timeoutMs: 10_000 },
           output: { maxLines: 1000, maxBytes: 1_048_576 },
+          ports: [],
+          replicas: 1,
+          dependsOn: {},
+          liveness: null,
         },
       ],
     });
@@ -63,7 +76,7 @@ describe('loadConfig', () => {
   test('loads a .json file', async () => {
     const { spec } = await loadConfig(fixture('ring.json'));
     expect(spec.nodes.map((node) => [node.name, node.ready])).toEqual([
-      ['a', { kind: 'http', url: 'http://127.0.0.1:8080/health', status: 204, timeoutMs: 30_000, intervalMs: 250 }],
+      ['a', { kind: 'http', url: 'http://127.0.0.1:8080/health', method: 'GET', status: 204, headers: {}, timeoutMs: 30_000, intervalMs: 250, initialDelayMs: 0 }],
     ]);
   });
 

@@ -13,6 +13,8 @@ const DEFAULT_RESTART = {
   backoff: { initialMs: 100, maxMs: 30_000, multiplier: 2, jitter: 0.2 },
   maxRestarts: 5,
   windowMs: 60_000,
+  successExitCodes: [0],
+  stableAfterMs: 30_000,
 } as const;
 const DEFAULT_STOP = { signal: 'SIGTERM', timeoutMs: 10_000 } as const;
 const DEFAULT_OUTPUT = { maxLines: 1000, maxBytes: 1_048_576 } as const;
@@ -61,21 +63,28 @@ describe('normalizeConfig: valid configs', () => {
     expect(spec).toStrictEqual<ClusterSpec>({
       name: 'ring',
       configPath: CONFIG_PATH,
+      onNodeFailure: 'continue',
       nodes: [
         {
           name: 'b',
           command: ['node', 'server.js', '--port', '8080'],
           cwd: resolve(BASE_DIR, 'services/b'),
           env: { LOG_LEVEL: 'debug', PORT: '8080', VERBOSE: 'true' },
-          ready: { kind: 'http', url: 'http://127.0.0.1:8080/health', status: 204, timeoutMs: 5000, intervalMs: 100 },
+          ready: { kind: 'http', url: 'http://127.0.0.1:8080/health', method: 'GET', status: 204, headers: {}, timeoutMs: 5000, intervalMs: 100, initialDelayMs: 0 },
           restart: {
             policy: 'always',
             backoff: { initialMs: 50, maxMs: 2000, multiplier: 1.5, jitter: 0 },
             maxRestarts: 0,
             windowMs: 60_000,
+            successExitCodes: [0],
+            stableAfterMs: 2000,
           },
           stop: { signal: 'SIGINT', timeoutMs: 2500 },
           output: { maxLines: 50, maxBytes: 65_536 },
+          ports: [],
+          replicas: 1,
+          dependsOn: {},
+          liveness: null,
         },
         {
           name: 'a',
@@ -86,6 +95,10 @@ describe('normalizeConfig: valid configs', () => {
           restart: DEFAULT_RESTART,
           stop: DEFAULT_STOP,
           output: DEFAULT_OUTPUT,
+          ports: [],
+          replicas: 1,
+          dependsOn: {},
+          liveness: null,
         },
       ],
     });
@@ -98,7 +111,7 @@ describe('normalizeConfig: valid configs', () => {
     );
     expect(spec.nodes[0]).toMatchObject({
       env: {},
-      restart: { ...DEFAULT_RESTART, backoff: { ...DEFAULT_RESTART.backoff, maxMs: 5000 } },
+      restart: { ...DEFAULT_RESTART, backoff: { ...DEFAULT_RESTART.backoff, maxMs: 5000 }, stableAfterMs: 5000 },
       stop: DEFAULT_STOP,
       output: { maxLines: 10, maxBytes: 1_048_576 },
     });
@@ -112,6 +125,8 @@ describe('normalizeConfig: valid configs', () => {
       stream: 'both',
       count: 1,
       timeoutMs: 30_000,
+      intervalMs: 250,
+      initialDelayMs: 0,
     });
     expect(ready({ tcp: { port: 5432 } })).toStrictEqual({
       kind: 'tcp',
@@ -119,12 +134,16 @@ describe('normalizeConfig: valid configs', () => {
       port: 5432,
       timeoutMs: 30_000,
       intervalMs: 250,
+      initialDelayMs: 0,
     });
     expect(ready({ http: { url: 'https://localhost/health' } })).toStrictEqual({
       kind: 'http',
       url: 'https://localhost/health',
+      method: 'GET',
+      headers: {},
       timeoutMs: 30_000,
       intervalMs: 250,
+      initialDelayMs: 0,
     });
     expect(ready(null)).toBeNull();
   });
@@ -197,7 +216,7 @@ describe('normalizeConfig: errors', () => {
       nodes: {
         a: { command: [], restart: { policy: 'sometimes', backoff: { jitter: 2 } } },
         b: {
-          command: ['node', ''],
+          command: ['', 'x'],
           ready: { tcp: { port: 70_000 }, timeout: '5 minutes' },
           output: { maxBytes: '1MB' },
         },
@@ -209,7 +228,7 @@ describe('normalizeConfig: errors', () => {
       { path: 'nodes.a.command', message: 'expected a non-empty array of strings, got [] (array)' },
       { path: 'nodes.a.restart.policy', message: 'expected one of no, on-failure, always, got "sometimes" (string)' },
       { path: 'nodes.a.restart.backoff.jitter', message: 'expected a number from 0 to 1, got 2 (number)' },
-      { path: 'nodes.b.command.1', message: 'expected a non-empty string, got "" (string)' },
+      { path: 'nodes.b.command.0', message: 'expected a non-empty string, got "" (string)' },
       { path: 'nodes.b.ready.tcp.port', message: 'expected an integer from 1 to 65535, got 70000 (number)' },
       { path: 'nodes.b.ready.timeout', message: expect.stringContaining('got "5 minutes" (string); unit "minutes" is not one of ms, s, m, h') },
       { path: 'nodes.b.output.maxBytes', message: expect.stringContaining('got "1MB" (string); unit "MB" is not one of B, KiB, MiB, GiB') },
@@ -255,15 +274,15 @@ describe('normalizeConfig: errors', () => {
   test('two readiness kinds at once are refused, and so is none', () => {
     expect(
       getConfigError(node({ ready: { log: { pattern: 'up' }, tcp: { port: 80 } } })).issues,
-    ).toEqual([{ path: 'nodes.a.ready', message: 'expected exactly one of log, tcp or http, got log and tcp' }]);
+    ).toEqual([{ path: 'nodes.a.ready', message: 'expected exactly one of log, tcp, http, exec, exit, all or any, got log and tcp' }]);
     expect(getConfigError(node({ ready: { timeout: '1s' } })).issues).toEqual([
-      { path: 'nodes.a.ready', message: 'expected exactly one of log, tcp or http, got none of them' },
+      { path: 'nodes.a.ready', message: 'expected exactly one of log, tcp, http, exec, exit, all or any, got none of them' },
     ]);
   });
 
   test('a section of the wrong type gets one issue', () => {
     expect(getConfigError(node({ ready: ['log'] })).issues).toEqual([
-      { path: 'nodes.a.ready', message: 'expected an object with one of log, tcp, http, got ["log"] (array)' },
+      { path: 'nodes.a.ready', message: 'expected an object with one of log, tcp, http, exec, exit, all, any, got ["log"] (array)' },
     ]);
     expect(getConfigError({ name: 'ring', nodes: { a: 'node a.js' } }).issues).toEqual([
       { path: 'nodes.a', message: expect.stringMatching(/^expected an object with command .*, got "node a.js" \(string\)$/) },
@@ -316,7 +335,7 @@ describe('normalizeConfig: unknown keys', () => {
       { path: 'nodse', message: 'unknown key; did you mean "nodes"?' },
       { path: 'nodes.a.restart.maxRestart', message: 'unknown key; did you mean "maxRestarts"?' },
       { path: 'nodes.a.restart.backoff.factor', message: 'unknown key; known keys: initial, max, multiplier, jitter' },
-      { path: 'nodes.a.colour', message: 'unknown key; known keys: command, shell, cwd, env, ready, restart, stop, output' },
+      { path: 'nodes.a.colour', message: 'unknown key; known keys: command, shell, cwd, env, env_file, ports, replicas, dependsOn, ready, liveness, restart, stop, output, pty, limits, telemetry' },
     ]);
     expect(spec.nodes[0]?.restart.maxRestarts).toBe(5);
   });
@@ -333,5 +352,28 @@ describe('normalizeConfig: unknown keys', () => {
       { path: 'nodes.a.command', message: 'expected an array of strings, got nothing (missing)' },
       { path: 'nodes.a.comand', message: 'unknown key; did you mean "command"?' },
     ]);
+  });
+});
+
+describe('normalizeConfig: pty and limits (issue 3)', () => {
+  test('pass through to the node spec, with sizes and "unlimited"', () => {
+    const { spec } = normalizeConfig(
+      { name: 'x', nodes: { a: { command: ['sh'], pty: { columns: 100 }, limits: { nofile: 64, as: '1GiB', core: { soft: 0, hard: 'unlimited' } } }, b: { command: ['sh'] } } },
+      FROM_FILE,
+    );
+    expect(spec.nodes[0]).toMatchObject({ pty: { columns: 100, rows: 24 }, limits: { nofile: 64, as: 1024 ** 3, core: { soft: 0, hard: 'unlimited' } } });
+    expect(spec.nodes[1]).not.toHaveProperty('pty');
+    expect(spec.nodes[1]).not.toHaveProperty('limits');
+  });
+
+  test('bad values are errors naming their path', () => {
+    let caught: unknown;
+    try {
+      normalizeConfig({ name: 'x', nodes: { a: { command: ['sh'], pty: 'yes', limits: { nofile: -1, core: { soft: 1 } } } } }, FROM_FILE);
+    } catch (error) {
+      caught = error;
+    }
+    const paths = (caught as ConfigInvalidError).issues.map((i) => i.path).sort();
+    expect(paths).toEqual(['nodes.a.limits.core', 'nodes.a.limits.nofile', 'nodes.a.pty']);
   });
 });

@@ -10,6 +10,7 @@ import type {
   ClusterSnapshot,
   ExitInfo,
   NodeSnapshot,
+  ResolvedConfig,
   NodeState,
   OutputLine,
   ProcessStats,
@@ -41,6 +42,7 @@ export function createNode(overrides: Partial<NodeSnapshot> & { name: string }):
     lastExit: null,
     error: null,
     stats: createStats(),
+    ports: {},
     ...overrides,
   };
 }
@@ -77,6 +79,14 @@ export class FakeClusterController implements ClusterController {
     this.nodes = nodes;
   }
 
+  async scale(): Promise<void> {
+    throw new Error('FakeClusterController.scale is not used by telemetry tests');
+  }
+
+  resolvedConfig(): ResolvedConfig {
+    return { name: this.name, configPath: null, onNodeFailure: 'continue', nodes: [] };
+  }
+
   get observerCount(): number {
     return this.observers.size;
   }
@@ -98,6 +108,20 @@ export class FakeClusterController implements ClusterController {
     for (const observer of [...this.observers]) {
       observer.onEvent(event);
     }
+  }
+
+  /** What the manager asks right before a spawn: every observer's extra env, merged. */
+  getSpawnEnvironment(node: string, replica: number, run: number): Record<string, string> {
+    const merged: Record<string, string> = {};
+    for (const observer of this.observers) {
+      Object.assign(merged, observer.getSpawnEnvironment?.(node, replica, run));
+    }
+    return merged;
+  }
+
+  /** Emits an output line of a node. */
+  output(node: string, line: OutputLine, replica = 0): void {
+    this.emit({ type: 'output', node, replica, line });
   }
 
   /** Replaces fields of one node in the snapshot. */

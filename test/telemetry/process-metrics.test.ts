@@ -60,7 +60,10 @@ afterEach(async () => {
   meterProvider = null;
 });
 
-function setup(nodes = [createNode({ name: 'a' })], nowMs = T0) {
+/** No /proc at all: these tests are about the snapshot-fed metrics (fake-proc tests cover /proc). */
+const NO_PROC_ROOT = '/nonexistent/drover-test-proc';
+
+function setup(nodes = [createNode({ name: 'a' })], nowMs = T0, procRoot = NO_PROC_ROOT) {
   const created = createMeterProvider();
   meterProvider = created.meterProvider;
   const controller = new FakeClusterController('ring', nodes);
@@ -69,6 +72,7 @@ function setup(nodes = [createNode({ name: 'a' })], nowMs = T0) {
     controller,
     meterProvider: created.meterProvider,
     clock: () => clock.nowMs,
+    procRoot,
   });
   processMetrics.register();
   return { controller, reader: created.reader, processMetrics, clock };

@@ -215,3 +215,20 @@ describe('startTelemetry', () => {
     expect(controller.observerCount).toBe(0);
   });
 });
+
+describe('normalizeOtelEnv with drover.yaml telemetry', () => {
+  it('turns the Prometheus exporter on for telemetry.prometheus.port, next to what OTEL_* asks', () => {
+    expect(normalizeOtelEnv({}, { prometheusPort: 9555 })).toMatchObject({
+      isMetricsExported: true,
+      isPrometheusExported: true,
+      otelEnv: expect.objectContaining({ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: '9555', OTEL_EXPORTER_PROMETHEUS_HOST: PROMETHEUS_HOST }),
+    });
+    expect(normalizeOtelEnv({ OTEL_METRICS_EXPORTER: 'otlp' }, { prometheusPort: 9555 }).otelEnv['OTEL_METRICS_EXPORTER']).toBe('otlp,prometheus');
+    expect(normalizeOtelEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }, { prometheusPort: 9555 }).otelEnv['OTEL_METRICS_EXPORTER']).toBe('otlp,prometheus');
+  });
+
+  it('lets OTEL_* win: an explicit none, and the port variable', () => {
+    expect(normalizeOtelEnv({ OTEL_METRICS_EXPORTER: 'none' }, { prometheusPort: 9555 }).isPrometheusExported).toBe(false);
+    expect(normalizeOtelEnv({ OTEL_EXPORTER_PROMETHEUS_PORT: '9777' }, { prometheusPort: 9555 }).otelEnv['OTEL_EXPORTER_PROMETHEUS_PORT']).toBe('9777');
+  });
+});

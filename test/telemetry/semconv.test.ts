@@ -26,6 +26,28 @@ describe('semconv', () => {
     expect(ATTR_PROCESS_EXIT_CODE).toBe(incubating.ATTR_PROCESS_EXIT_CODE);
     expect(ATTR_PROCESS_EXECUTABLE_NAME).toBe(incubating.ATTR_PROCESS_EXECUTABLE_NAME);
     expect(METRIC_PROCESS_UPTIME).toBe(incubating.METRIC_PROCESS_UPTIME);
+    expect(semconv.METRIC_PROCESS_CPU_TIME).toBe(incubating.METRIC_PROCESS_CPU_TIME);
+    expect(semconv.METRIC_PROCESS_MEMORY_USAGE).toBe(incubating.METRIC_PROCESS_MEMORY_USAGE);
+    expect(semconv.METRIC_PROCESS_MEMORY_VIRTUAL).toBe(incubating.METRIC_PROCESS_MEMORY_VIRTUAL);
+    expect(semconv.METRIC_PROCESS_DISK_IO).toBe(incubating.METRIC_PROCESS_DISK_IO);
+    expect(semconv.METRIC_PROCESS_THREAD_COUNT).toBe(incubating.METRIC_PROCESS_THREAD_COUNT);
+    expect(semconv.METRIC_PROCESS_UNIX_FILE_DESCRIPTOR_COUNT).toBe(incubating.METRIC_PROCESS_UNIX_FILE_DESCRIPTOR_COUNT);
+    expect(semconv.METRIC_PROCESS_CONTEXT_SWITCHES).toBe(incubating.METRIC_PROCESS_CONTEXT_SWITCHES);
+    expect(semconv.METRIC_PROCESS_PAGING_FAULTS).toBe(incubating.METRIC_PROCESS_PAGING_FAULTS);
+    expect(semconv.ATTR_CPU_MODE).toBe(incubating.ATTR_CPU_MODE);
+    expect(semconv.ATTR_DISK_IO_DIRECTION).toBe(incubating.ATTR_DISK_IO_DIRECTION);
+    expect(semconv.ATTR_PROCESS_CONTEXT_SWITCH_TYPE).toBe(incubating.ATTR_PROCESS_CONTEXT_SWITCH_TYPE);
+    expect(semconv.ATTR_PROCESS_PAGING_FAULT_TYPE).toBe(incubating.ATTR_PROCESS_PAGING_FAULT_TYPE);
+    expect(semconv.ATTR_PROCESS_COMMAND_ARGS).toBe(incubating.ATTR_PROCESS_COMMAND_ARGS);
+    expect(semconv.ATTR_LOG_IOSTREAM).toBe(incubating.ATTR_LOG_IOSTREAM);
+    expect(semconv.CPU_MODE_VALUE_USER).toBe(incubating.CPU_MODE_VALUE_USER);
+    expect(semconv.CPU_MODE_VALUE_SYSTEM).toBe(incubating.CPU_MODE_VALUE_SYSTEM);
+    expect(semconv.DISK_IO_DIRECTION_VALUE_READ).toBe(incubating.DISK_IO_DIRECTION_VALUE_READ);
+    expect(semconv.DISK_IO_DIRECTION_VALUE_WRITE).toBe(incubating.DISK_IO_DIRECTION_VALUE_WRITE);
+    expect(semconv.CONTEXT_SWITCH_TYPE_VALUE_VOLUNTARY).toBe(incubating.PROCESS_CONTEXT_SWITCH_TYPE_VALUE_VOLUNTARY);
+    expect(semconv.CONTEXT_SWITCH_TYPE_VALUE_INVOLUNTARY).toBe(incubating.PROCESS_CONTEXT_SWITCH_TYPE_VALUE_INVOLUNTARY);
+    expect(semconv.PAGING_FAULT_TYPE_VALUE_MAJOR).toBe(incubating.PROCESS_PAGING_FAULT_TYPE_VALUE_MAJOR);
+    expect(semconv.PAGING_FAULT_TYPE_VALUE_MINOR).toBe(incubating.PROCESS_PAGING_FAULT_TYPE_VALUE_MINOR);
   });
 
   it('lists every node state of the manager contract, in order', () => {
@@ -42,7 +64,7 @@ describe('semconv', () => {
       .map(([, value]) => value as string);
     for (const name of names) {
       expect(name).toMatch(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/);
-      expect(name.startsWith('drover.') || /^(process|error|service)\./.test(name)).toBe(true);
+      expect(name.startsWith('drover.') || /^(process|error|service|cpu|disk|log)\./.test(name)).toBe(true);
     }
   });
 });

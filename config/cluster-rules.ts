@@ -1,0 +1,156 @@
+/**
+ * Cross-field rules of a config (STYLE.md habit 20: separate named validators, each collecting
+ * every problem with its path): duplicate port names, unknown dependencies, dependency cycles, and
+ * templates that name nothing.
+ */
+import { getClosestMatch } from './closest-match.js';
+import { describeValue, formatPath, type ConfigIssue } from './issues.js';
+import type { ValidatedConfig, ValidatedNode, ValidatedReady } from './schema.js';
+import { getTemplateReferences } from './template.js';
+
+type Path = readonly PropertyKey[];
+
+/** Every cross-field problem of a schema-valid config. */
+export function validateClusterRules(config: ValidatedConfig): ConfigIssue[] {
+  return [...validatePortNames(config), ...validateDependencies(config), ...validateTemplates(config), ...validateExitChecks(config)];
+}
+
+/** `exit` ends the process it waits for, so it cannot be one of several checks in all/any. */
+function validateExitChecks(config: ValidatedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const visit = (ready: ValidatedReady, path: Path, nested: boolean): void => {
+    if (nested && ready.exit !== undefined) {
+      issues.push({ path: formatPath([...path, 'exit']), message: 'expected exit only as the whole ready check (for jobs), not inside all/any' });
+    }
+    for (const kind of ['all', 'any'] as const) ready[kind]?.forEach((check, index) => visit(check, [...path, kind, index], true));
+  };
+  for (const [name, node] of Object.entries(config.nodes)) if (node.ready) visit(node.ready, ['nodes', name, 'ready'], false);
+  return issues;
+}
+
+function issue(path: Path, expected: string, received: unknown, hint?: string): ConfigIssue {
+  return { path: formatPath(path), message: `expected ${expected}, got ${describeValue(received)}${hint === undefined ? '' : `; ${hint}`}` };
+}
+
+function didYouMean(value: string, candidates: readonly string[]): string | undefined {
+  const match = getClosestMatch(value, candidates);
+  if (match !== undefined) return `did you mean "${match}"?`;
+  return candidates.length === 0 ? undefined : `known: ${candidates.join(', ')}`;
+}
+
+function validatePortNames(config: ValidatedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const [name, node] of Object.entries(config.nodes)) {
+    const seen = new Map<string, number>();
+    (node.ports ?? []).forEach((port, index) => {
+      const first = seen.get(port);
+      if (first === undefined) seen.set(port, index);
+      else issues.push(issue(['nodes', name, 'ports', index], 'a unique port name', port, `already declared at nodes.${name}.ports.${first}`));
+    });
+  }
+  return issues;
+}
+
+/** `dependsOn` as [key in the config (name or index), dependency name] pairs. */
+function getDependencyEntries(node: ValidatedNode): [PropertyKey, string][] {
+  const { dependsOn } = node;
+  if (dependsOn === undefined) return [];
+  if (Array.isArray(dependsOn)) return dependsOn.map((dep, index) => [index, dep]);
+  return Object.keys(dependsOn).map((dep) => [dep, dep]);
+}
+
+function validateDependencies(config: ValidatedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const names = Object.keys(config.nodes);
+  const edges = new Map<string, string[]>();
+  for (const [name, node] of Object.entries(config.nodes)) {
+    const known: string[] = [];
+    for (const [key, dep] of getDependencyEntries(node)) {
+      if (!Object.hasOwn(config.nodes, dep)) {
+        issues.push(issue(['nodes', name, 'dependsOn', key], 'the name of another node', dep, didYouMean(dep, names.filter((n) => n !== name))));
+      } else {
+        known.push(dep);
+      }
+    }
+    edges.set(name, known);
+  }
+  // Depth-first search; each cycle is reported once, at the edge that closes it.
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (name: string): void => {
+    state.set(name, 'visiting');
+    stack.push(name);
+    for (const dep of edges.get(name) ?? []) {
+      if (state.get(dep) === 'visiting') {
+        const cycle = [...stack.slice(stack.indexOf(dep)), dep];
+        const node = config.nodes[name]!;
+        const key = getDependencyEntries(node).find(([, d]) => d === dep)![0];
+        issues.push({ path: formatPath(['nodes', name, 'dependsOn', key]), message: `expected no dependency cycle, got ${cycle.join(' → ')}` });
+      } else if (state.get(dep) === undefined) {
+        visit(dep);
+      }
+    }
+    stack.pop();
+    state.set(name, 'done');
+  };
+  for (const name of names) if (state.get(name) === undefined) visit(name);
+  return issues;
+}
+
+const TEMPLATE_NAMES = '{{name}}, {{replica}}, {{ports.<port>}} or {{nodes.<node>.ports.<port>}}';
+/** Keys whose strings are regular expressions, not templated text. */
+const REGEX_KEYS = new Set(['pattern', 'body']);
+
+function validateTemplates(config: ValidatedConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const [name, node] of Object.entries(config.nodes)) {
+    const own = node.ports ?? [];
+    const check = (text: string, path: Path): void => {
+      for (const reference of getTemplateReferences(text)) {
+        switch (reference.kind) {
+          case 'name':
+          case 'replica':
+            break;
+          case 'port':
+            if (!own.includes(reference.port)) {
+              const hint = own.length === 0 ? `node ${name} declares no ports (add ports: [${reference.port}])` : didYouMean(reference.port, own);
+              issues.push(issue(path, `a port of node ${name} in {{ports.<port>}}`, `{{ports.${reference.port}}}`, hint));
+            }
+            break;
+          case 'peer-port': {
+            const peer = config.nodes[reference.node];
+            if (peer === undefined || !Object.hasOwn(config.nodes, reference.node)) {
+              issues.push(issue(path, 'a node name in {{nodes.<node>.ports.<port>}}', `{{nodes.${reference.node}.ports.${reference.port}}}`, didYouMean(reference.node, Object.keys(config.nodes))));
+            } else if (!(peer.ports ?? []).includes(reference.port)) {
+              const peerPorts = peer.ports ?? [];
+              const hint = peerPorts.length === 0 ? `node ${reference.node} declares no ports` : didYouMean(reference.port, peerPorts);
+              issues.push(issue(path, `a port of node ${reference.node}`, `{{nodes.${reference.node}.ports.${reference.port}}}`, hint));
+            } else if (peer.replicas === 0) {
+              issues.push(issue(path, 'a node with at least one replica', `{{nodes.${reference.node}.ports.${reference.port}}}`, `node ${reference.node} has replicas: 0`));
+            }
+            break;
+          }
+          case 'unknown':
+            issues.push(issue(path, `a known template: ${TEMPLATE_NAMES}`, `{{${reference.text}}}`));
+            break;
+        }
+      }
+    };
+    walkStrings(node.command, ['nodes', name, 'command'], check);
+    walkStrings(node.env, ['nodes', name, 'env'], check);
+    walkStrings(node.cwd, ['nodes', name, 'cwd'], check);
+    walkStrings(node.ready, ['nodes', name, 'ready'], check);
+    walkStrings(node.liveness, ['nodes', name, 'liveness'], check);
+  }
+  return issues;
+}
+
+function walkStrings(value: unknown, path: Path, visit: (text: string, path: Path) => void): void {
+  if (typeof value === 'string') {
+    visit(value, path);
+  } else if (Array.isArray(value)) {
+    value.forEach((item, index) => walkStrings(item, [...path, index], visit));
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) if (!REGEX_KEYS.has(key)) walkStrings(item, [...path, key], visit);
+  }
+}

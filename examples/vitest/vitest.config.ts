@@ -1,0 +1,9 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['*.test.ts'],
+    globalSetup: ['./global-setup.ts'],
+    retry: 0,
+  },
+});

@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+// Containment soak (issue 3): per trial, a drover manager runs a cluster of hostile nodes
+// (SIGTERM ignorers, process trees, setsid daemons, double-forked daemons; test/fixtures/
+// hostile-cluster.mjs), is SIGKILLed once every node is ready, and the trial measures the time
+// until the last shepherd and the last descendant are gone. A descendant alive after
+// grace + 1 s is a survivor; any survivor fails the run (exit 1) after it is killed.
+//
+//   npm run soak -- [--trials 100] [--nodes 20] [--grace-ms 500] [--json]
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    trials: { type: 'string', default: '10' },
+    nodes: { type: 'string', default: '20' },
+    'grace-ms': { type: 'string', default: '500' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const trials = Number(values.trials);
+const nodes = Number(values.nodes);
+const graceMs = Number(values['grace-ms']);
+for (const [name, v] of [['--trials', trials], ['--nodes', nodes], ['--grace-ms', graceMs]]) {
+  if (!Number.isInteger(v) || v < 0) {
+    console.error(`soak: ${name} must be a non-negative integer`);
+    process.exit(2);
+  }
+}
+const FIXTURE = fileURLToPath(new URL('../test/fixtures/hostile-cluster.mjs', import.meta.url));
+const MARKER = 'DROVER_SOAK_RUN';
+
+function isAlive(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Live pids whose environment carries MARKER=run (the manager, shepherds' children and all below). */
+function findMarked(run) {
+  const needle = `${MARKER}=${run}`;
+  const found = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(needle) && isAlive(Number(entry))) found.push(Number(entry));
+    } catch {
+      // gone, or a kernel thread
+    }
+  }
+  return found;
+}
+
+function isLauncher(pid) {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`).endsWith('/launcher');
+  } catch {
+    return false; // gone already
+  }
+}
+
+function childrenOf(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+async function poll(check, timeoutMs, intervalMs = 5) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value.done || Date.now() >= deadline) return value;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+async function trial(index) {
+  const run = `${process.pid}-${index}`;
+  const manager = spawn(process.execPath, [FIXTURE, String(nodes), String(graceMs)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, [MARKER]: run },
+  });
+  let out = '';
+  let err = '';
+  manager.stdout.on('data', (d) => (out += d));
+  manager.stderr.on('data', (d) => (err += d));
+  const ready = await poll(() => ({ done: out.includes('cluster-ready') || manager.exitCode !== null }), 120_000, 20);
+  if (!out.includes('cluster-ready')) {
+    manager.kill('SIGKILL');
+    throw new Error(`trial ${index}: the hostile cluster did not become ready (${manager.exitCode ?? 'running'}): ${err.slice(-2000)}`);
+  }
+  void ready;
+  // Shepherds are the children of the manager's launcher (manager/launcher-client.ts), or of the
+  // manager itself when it spawns them directly. The launcher must be gone too.
+  const launchers = childrenOf(manager.pid).filter(isLauncher);
+  const shepherds = [...childrenOf(manager.pid).filter((pid) => !launchers.includes(pid)), ...launchers.flatMap(childrenOf)];
+  const descendants = findMarked(run).filter((pid) => pid !== manager.pid && !shepherds.includes(pid));
+  const exited = new Promise((resolve) => manager.once('exit', resolve));
+  const killedAt = performance.now();
+  manager.kill('SIGKILL');
+  await exited;
+  let lastShepherdGoneMs = null;
+  const result = await poll(() => {
+    const left = findMarked(run);
+    const shepherdsLeft = [...shepherds, ...launchers].filter(isAlive);
+    if (shepherdsLeft.length === 0 && lastShepherdGoneMs === null) lastShepherdGoneMs = performance.now() - killedAt;
+    return { done: left.length === 0 && shepherdsLeft.length === 0, left, shepherdsLeft };
+  }, graceMs + 1000);
+  const goneMs = performance.now() - killedAt;
+  const survivors = [...new Set([...result.left, ...result.shepherdsLeft])];
+  for (const pid of survivors) {
+    try {
+      process.kill(pid, 'SIGKILL'); // leave the machine clean even when the trial failed
+    } catch {
+      // already gone
+    }
+  }
+  return { trial: index, shepherds: shepherds.length, descendants: descendants.length, survivors: survivors.length, survivorPids: survivors, lastShepherdGoneMs, allGoneMs: survivors.length === 0 ? goneMs : null };
+}
+
+const results = [];
+for (let i = 0; i < trials; i++) {
+  const r = await trial(i);
+  results.push(r);
+  if (!values.json) {
+    console.log(
+      `trial ${i + 1}/${trials}: ${r.shepherds} shepherds, ${r.descendants} descendants, ` +
+        (r.survivors === 0 ? `all gone ${r.allGoneMs.toFixed(0)} ms after SIGKILL of the manager` : `${r.survivors} SURVIVORS: ${r.survivorPids.join(', ')}`),
+    );
+  }
+}
+const times = results.filter((r) => r.allGoneMs !== null).map((r) => r.allGoneMs).sort((a, b) => a - b);
+const summary = {
+  trials,
+  nodes,
+  graceMs,
+  survivors: results.reduce((sum, r) => sum + r.survivors, 0),
+  allGoneMs: times.length ? { min: times[0], median: times[Math.floor(times.length / 2)], max: times[times.length - 1] } : null,
+  results,
+};
+if (values.json) console.log(JSON.stringify(summary));
+else {
+  console.log(
+    `soak: ${trials} trials x ${nodes} hostile nodes, grace ${graceMs} ms: ${summary.survivors} survivors` +
+      (summary.allGoneMs ? `; all gone after ${summary.allGoneMs.min.toFixed(0)}/${summary.allGoneMs.median.toFixed(0)}/${summary.allGoneMs.max.toFixed(0)} ms (min/median/max)` : ''),
+  );
+}
+process.exit(summary.survivors === 0 ? 0 : 1);

@@ -1,0 +1,305 @@
+/**
+ * Reads one process tree from Linux `/proc`: the root pid and every live descendant, found
+ * through `/proc/<pid>/task/<tid>/children` (a full `/proc/*\/stat` scan for parent pids when the
+ * kernel lacks CONFIG_PROC_CHILDREN). Synchronous: callers decide when and how much to read
+ * (see `ProcSampler`, which slices the work so the event loop never stalls long).
+ *
+ * Field positions follow proc(5). Counters that the kernel keeps for reaped children
+ * (`cutime`/`cstime`, `cminflt`/`cmajflt`) are included, so the CPU time and faults of a tree's
+ * finished short-lived children are not lost while the tree runs.
+ */
+
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Sums over one process tree at one moment. Counters are totals since each process started. */
+export interface ProcTreeSample {
+  /** The pid the tree was read from (the node's process). */
+  readonly rootPid: number;
+  /** Processes found in the tree (root included). */
+  readonly processCount: number;
+  /** User-mode CPU seconds (utime + cutime), summed. */
+  readonly userCpuSeconds: number;
+  /** Kernel-mode CPU seconds (stime + cstime), summed. */
+  readonly systemCpuSeconds: number;
+  /** Resident set size (`VmRSS`), summed, in bytes. */
+  readonly rssBytes: number;
+  /** Virtual memory size (`VmSize`), summed, in bytes. */
+  readonly virtualBytes: number;
+  /** Threads (`Threads:`), summed. */
+  readonly threads: number;
+  /** Open file descriptors (entries of `fd/`), summed. */
+  readonly fileDescriptors: number;
+  /** `voluntary_ctxt_switches`, summed. */
+  readonly voluntaryContextSwitches: number;
+  /** `nonvoluntary_ctxt_switches`, summed. */
+  readonly involuntaryContextSwitches: number;
+  /** minflt + cminflt, summed. */
+  readonly minorFaults: number;
+  /** majflt + cmajflt, summed. */
+  readonly majorFaults: number;
+  /** `read_bytes` of `io` (storage reads), summed. */
+  readonly readBytes: number;
+  /** `write_bytes` of `io` (storage writes), summed. */
+  readonly writeBytes: number;
+}
+
+/** Options of {@link readProcTree}. */
+export interface ReadProcTreeOptions {
+  /**
+   * Where procfs is mounted (tests point it at a fixture directory).
+   * @default '/proc'
+   */
+  readonly procRoot?: string;
+  /**
+   * Clock ticks per second of `utime`/`stime` (USER_HZ). Linux reports 100 on every
+   * architecture it exports to user space (proc(5): "sysconf(_SC_CLK_TCK)").
+   * @default 100
+   */
+  readonly ticksPerSecond?: number;
+  /** Shared per sampling round: the parent-pid map of the fallback scan, built at most once. */
+  readonly round?: ProcReadRound;
+}
+
+/** State shared by the reads of one sampling round. */
+export interface ProcReadRound {
+  /** Children by parent pid, from a full scan; built only when `children` files are missing. */
+  childrenByParent: Map<number, number[]> | null;
+}
+
+/** Most processes a tree may contain before the walk stops (a fork bomb must not stall us). */
+const MAX_TREE_PROCESSES = 4096;
+const DEFAULT_TICKS_PER_SECOND = 100;
+
+interface StatFields {
+  readonly threads: number;
+  readonly userTicks: number;
+  readonly systemTicks: number;
+  readonly minorFaults: number;
+  readonly majorFaults: number;
+  readonly parentPid: number;
+}
+
+/**
+ * Reads the tree rooted at `rootPid`, or returns null when the root is gone. Processes that end
+ * during the walk are skipped; files the kernel refuses (`EACCES` on another user's `io`) count 0.
+ */
+export function readProcTree(rootPid: number, options: ReadProcTreeOptions = {}): ProcTreeSample | null {
+  const { procRoot = '/proc', ticksPerSecond = DEFAULT_TICKS_PER_SECOND, round = { childrenByParent: null } } = options;
+  const totals = {
+    processCount: 0,
+    userTicks: 0,
+    systemTicks: 0,
+    rssKiB: 0,
+    virtualKiB: 0,
+    threads: 0,
+    fileDescriptors: 0,
+    voluntaryContextSwitches: 0,
+    involuntaryContextSwitches: 0,
+    minorFaults: 0,
+    majorFaults: 0,
+    readBytes: 0,
+    writeBytes: 0,
+  };
+  const seen = new Set<number>();
+  const pending = [rootPid];
+  while (pending.length > 0 && seen.size < MAX_TREE_PROCESSES) {
+    const pid = pending.pop() as number;
+    if (seen.has(pid)) {
+      continue;
+    }
+    seen.add(pid);
+    const dir = `${procRoot}/${pid}`;
+    const statText = readText(`${dir}/stat`);
+    const stat = statText === null ? null : parseStat(statText);
+    if (stat === null) {
+      if (pid === rootPid) {
+        return null;
+      }
+      continue; // ended during the walk
+    }
+    totals.processCount += 1;
+    totals.userTicks += stat.userTicks;
+    totals.systemTicks += stat.systemTicks;
+    totals.minorFaults += stat.minorFaults;
+    totals.majorFaults += stat.majorFaults;
+
+    const status = parseKeyValues(readText(`${dir}/status`));
+    totals.rssKiB += getNumber(status, 'VmRSS');
+    totals.virtualKiB += getNumber(status, 'VmSize');
+    totals.threads += getNumber(status, 'Threads') || stat.threads;
+    totals.voluntaryContextSwitches += getNumber(status, 'voluntary_ctxt_switches');
+    totals.involuntaryContextSwitches += getNumber(status, 'nonvoluntary_ctxt_switches');
+
+    const io = parseKeyValues(readText(`${dir}/io`));
+    totals.readBytes += getNumber(io, 'read_bytes');
+    totals.writeBytes += getNumber(io, 'write_bytes');
+
+    totals.fileDescriptors += countEntries(`${dir}/fd`);
+
+    for (const child of getChildren(procRoot, pid, stat.threads, round)) {
+      if (!seen.has(child)) {
+        pending.push(child);
+      }
+    }
+  }
+  return {
+    rootPid,
+    processCount: totals.processCount,
+    userCpuSeconds: totals.userTicks / ticksPerSecond,
+    systemCpuSeconds: totals.systemTicks / ticksPerSecond,
+    rssBytes: totals.rssKiB * 1024,
+    virtualBytes: totals.virtualKiB * 1024,
+    threads: totals.threads,
+    fileDescriptors: totals.fileDescriptors,
+    voluntaryContextSwitches: totals.voluntaryContextSwitches,
+    involuntaryContextSwitches: totals.involuntaryContextSwitches,
+    minorFaults: totals.minorFaults,
+    majorFaults: totals.majorFaults,
+    readBytes: totals.readBytes,
+    writeBytes: totals.writeBytes,
+  };
+}
+
+/**
+ * `/proc/<pid>/stat` fields (proc(5), 1-based): 4 ppid, 10 minflt, 11 cminflt, 12 majflt,
+ * 13 cmajflt, 14 utime, 15 stime, 16 cutime, 17 cstime, 20 num_threads. The command name (field 2)
+ * may hold spaces and parentheses, so fields are counted after the LAST `)`.
+ */
+export function parseStat(text: string): StatFields | null {
+  const close = text.lastIndexOf(')');
+  if (close < 0) {
+    return null;
+  }
+  const fields = text.slice(close + 2).trim().split(' ');
+  // fields[0] is field 3 (state).
+  const field = (n: number): number => Number(fields[n - 3] ?? 0) || 0;
+  if (fields.length < 18) {
+    return null;
+  }
+  return {
+    parentPid: field(4),
+    minorFaults: field(10) + field(11),
+    majorFaults: field(12) + field(13),
+    userTicks: field(14) + field(16),
+    systemTicks: field(15) + field(17),
+    threads: field(20),
+  };
+}
+
+/** `Key:   value [kB]` lines (`status`, `io`) into a map of the first number on each line. */
+function parseKeyValues(text: string | null): Map<string, number> {
+  const values = new Map<string, number>();
+  if (text === null) {
+    return values;
+  }
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) {
+      continue;
+    }
+    const value = Number.parseInt(line.slice(colon + 1).trim(), 10);
+    if (Number.isFinite(value)) {
+      values.set(line.slice(0, colon), value);
+    }
+  }
+  return values;
+}
+
+function getNumber(values: Map<string, number>, key: string): number {
+  return values.get(key) ?? 0;
+}
+
+function getChildren(procRoot: string, pid: number, threads: number, round: ProcReadRound): number[] {
+  if (round.childrenByParent !== null) {
+    return round.childrenByParent.get(pid) ?? [];
+  }
+  // A single-threaded process has one task, its own pid: skip the readdir.
+  const tids = threads <= 1 ? [pid] : readNumericEntries(`${procRoot}/${pid}/task`);
+  const children: number[] = [];
+  for (const tid of tids) {
+    const text = readText(`${procRoot}/${pid}/task/${tid}/children`);
+    if (text === null) {
+      if (tid === pid && !existsPath(`${procRoot}/${pid}/task/${tid}`)) {
+        continue; // the process ended meanwhile
+      }
+      if (tid === pid) {
+        // No CONFIG_PROC_CHILDREN: fall back to one scan of every process's parent pid.
+        round.childrenByParent = scanChildrenByParent(procRoot);
+        return round.childrenByParent.get(pid) ?? [];
+      }
+      continue; // the thread ended meanwhile
+    }
+    for (const part of text.split(' ')) {
+      const child = Number(part);
+      if (part !== '' && Number.isInteger(child)) {
+        children.push(child);
+      }
+    }
+  }
+  return children;
+}
+
+function scanChildrenByParent(procRoot: string): Map<number, number[]> {
+  const byParent = new Map<number, number[]>();
+  for (const pid of readNumericEntries(procRoot)) {
+    const text = readText(`${procRoot}/${pid}/stat`);
+    const stat = text === null ? null : parseStat(text);
+    if (stat === null) {
+      continue;
+    }
+    const siblings = byParent.get(stat.parentPid);
+    if (siblings === undefined) {
+      byParent.set(stat.parentPid, [pid]);
+    } else {
+      siblings.push(pid);
+    }
+  }
+  return byParent;
+}
+
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, 'latin1');
+  } catch {
+    // ENOENT/ESRCH: the process or thread ended; EACCES: another user's file. Either way the
+    // sample simply lacks it (documented on readProcTree).
+    return null;
+  }
+}
+
+function countEntries(path: string): number {
+  try {
+    return readdirSync(path).length;
+  } catch {
+    // Same as readText: gone or not ours to list.
+    return 0;
+  }
+}
+
+function readNumericEntries(path: string): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(path);
+  } catch {
+    // Same as readText: gone or not ours to list.
+    return [];
+  }
+  const pids: number[] = [];
+  for (const entry of entries) {
+    const pid = Number(entry);
+    if (entry !== '' && Number.isInteger(pid)) {
+      pids.push(pid);
+    }
+  }
+  return pids;
+}
+
+function existsPath(path: string): boolean {
+  try {
+    readdirSync(path);
+    return true;
+  } catch {
+    // Gone: the caller treats the task as ended.
+    return false;
+  }
+}
