@@ -230,6 +230,8 @@ export interface ProcessStats {
   /** Bytes and lines currently held by the ring buffer. */
   readonly bufferedBytes: number;
   readonly bufferedLines: number;
+  /** F_GETPIPE_SZ of each pipe in bytes (0: no pipe there, or a pty), when known. */
+  readonly pipeSizes?: { readonly stdin: number; readonly stdout: number; readonly stderr: number };
 }
 
 /** Resource usage of a finished child, from wait4/waitid rusage. */

@@ -113,8 +113,12 @@ describe('containment', () => {
   it('hands the child only fds 0, 1 and 2 (pipes and pty), never the control socket or other pipes', async () => {
     const a = await start(['sleep', '30'], { stdin: 'pipe' });
     const b = await start(['sleep', '30'], { pty: true, stdin: 'pipe' });
-    expect(listFds(a.pid)).toEqual(['0', '1', '2']);
-    expect(listFds(b.pid)).toEqual(['0', '1', '2']);
+    // `sleep` opens libc and locale files for a moment while it starts (seen with the launcher's
+    // faster spawn): wait for its start-up to settle; a leaked fd would stay and fail the wait.
+    for (const pid of [a.pid, b.pid]) {
+      await waitFor(() => listFds(pid), (fds) => fds.length === 3, { describe: `fds of ${pid} to settle`, timeoutMs: 2000 });
+      expect(listFds(pid)).toEqual(['0', '1', '2']);
+    }
     expect(readlinkSync(`/proc/${b.pid}/fd/0`)).toMatch(/^\/dev\/pts\/\d+$/);
     expect(readlinkSync(`/proc/${a.pid}/fd/1`)).toMatch(/^pipe:/);
   });
