@@ -135,3 +135,26 @@ export function killCgroup(leaf: string): boolean {
     return false; // ENOENT: the shepherd removed it, so its members are gone
   }
 }
+
+/**
+ * Removes a leaf once its members are gone (the shepherd that would have done it is dead). Polls
+ * `cgroup.events` every 20 ms for at most `timeoutMs`; never keeps the event loop alive.
+ */
+export function removeCgroupWhenEmpty(leaf: string, timeoutMs = 2000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve) => {
+    const attempt = () => {
+      try {
+        rmdirSync(leaf);
+        resolve(true);
+        return;
+      } catch (error) {
+        // EBUSY: members are still exiting (SIGKILL was sent); ENOENT: already removed.
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return resolve(true);
+      }
+      if (Date.now() >= deadline) return resolve(false);
+      setTimeout(attempt, 20).unref();
+    };
+    attempt();
+  });
+}

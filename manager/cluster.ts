@@ -24,6 +24,16 @@ export interface ClusterOptions {
   readonly stopProgressIntervalMs?: number;
 }
 
+/** Private control-flow error: which dependency could not be met (never reaches users; its `original` becomes `cause`). */
+class UnmetDependency extends Error {
+  constructor(
+    readonly dependency: string,
+    readonly original: Error,
+  ) {
+    super(original.message);
+  }
+}
+
 /** Upper bound of `scale()` (and of `replicas` in drover.yaml). */
 const MAX_REPLICAS = 1000;
 
@@ -146,14 +156,19 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
         try {
           await Promise.all(
             Object.entries(spec.dependsOn).map(async ([dep, condition]) => {
-              if (condition === 'ready') return ready.get(dep);
-              await invoked.get(dep);
-              await Promise.all(this.nodes(dep).map((member) => member.waitForCondition(condition)));
+              try {
+                if (condition === 'ready') return await ready.get(dep);
+                await invoked.get(dep);
+                await Promise.all(this.nodes(dep).map((member) => member.waitForCondition(condition)));
+              } catch (error) {
+                throw new UnmetDependency(`${dep} (${condition})`, error as Error);
+              }
             }),
           );
         } catch (error) {
-          const cause = error as Error;
-          const dependencyError = new DroverError('ERR_DEPENDENCY_FAILED', `node ${name} was not started: ${isDroverError(cause, 'ERR_DEPENDENCY_FAILED') ? cause.message : `a dependency failed: ${cause.message}`}`, {
+          const unmet = error instanceof UnmetDependency ? error : new UnmetDependency('?', error as Error);
+          const cause = unmet.original;
+          const dependencyError = new DroverError('ERR_DEPENDENCY_FAILED', `node ${name} was not started: dependency ${unmet.dependency} was not met: ${cause.message.split('\n')[0]}`, {
             node: name,
             reason: 'dependency',
             cause,

@@ -5,6 +5,8 @@ import { createCgroupLeafPath } from './cgroup.js';
 import { DroverError } from './errors.js';
 import { normalizeSignal, normalizeSpawnOptions, type NormalizedSpawnOptions, type SpawnOptions } from './options.js';
 import { OutputBuffer } from './output-buffer.js';
+import { getAutoPipeSize, warnPipeBudgetOnce } from './pipe-budget.js';
+import { PipeReader, PipeWriter, readPipe, type IoCounter } from './pipe-streams.js';
 import { ShepherdClient, type ShepherdOutcome, type StartedChild } from './shepherd-client.js';
 import type { ExitInfo, OutputStream, ProcessStats } from './types.js';
 
@@ -14,6 +16,8 @@ export interface ProcessResult extends ExitInfo {
   readonly error: DroverError | null;
   /** True when stdout/stderr did not reach EOF within `drainTimeoutMs` after the exit (a descendant kept the pipe open). */
   readonly drainTimedOut: boolean;
+  /** F_GETPIPE_SZ of the stdin, stdout and stderr pipes in bytes, as obtained at start (0: no pipe, or a pty). */
+  readonly pipeSizes: readonly [number, number, number];
 }
 
 /** One phrase for how a run ended: `exited with code 3`, `killed by SIGKILL (stop timeout ran out)`, `lost`. */
@@ -21,11 +25,6 @@ export function describeExit(exit: ExitInfo): string {
   if (exit.signal !== null) return `killed by ${exit.signal}${exit.forcedKill ? ' (stop timeout ran out)' : ''}`;
   if (exit.exitCode !== null) return `exited with code ${exit.exitCode}`;
   return 'lost';
-}
-
-interface Counter {
-  bytes: number;
-  ops: number;
 }
 
 /**
@@ -53,15 +52,22 @@ export class ManagedProcess {
   readonly shepherdPid: number | undefined;
   /** Ring buffer of output lines of every stream in `buffer` mode. */
   readonly output: OutputBuffer;
-  /** Resolves (never rejects) once the exit status is in AND buffered output is drained (bounded by `drainTimeoutMs`). */
+  /**
+   * Resolves (never rejects) once the exit status is in AND every `buffer` stream reached EOF, so
+   * `output` and `stats()` hold everything the child wrote. A descendant (or anything else) that
+   * keeps a pipe open bounds the wait at `drainTimeoutMs`; the result then says `drainTimedOut`.
+   * `stream` streams are not awaited: their consumer drives them to EOF (awaiting them would
+   * deadlock a caller that awaits `exited` before reading).
+   */
   readonly exited: Promise<ProcessResult>;
   private result: ProcessResult | null = null;
   private stopPromise: Promise<ProcessResult> | null = null;
-  private readonly counters: Record<'stdin' | OutputStream, Counter> = {
+  private readonly counters: Record<'stdin' | OutputStream, IoCounter> = {
     stdin: { bytes: 0, ops: 0 },
     stdout: { bytes: 0, ops: 0 },
     stderr: { bytes: 0, ops: 0 },
   };
+  /** Sockets of stdin and of `buffer` streams: the manager owns and closes them. */
   private readonly sockets: net.Socket[] = [];
 
   /** @internal use {@link spawn}. */
@@ -77,6 +83,7 @@ export class ManagedProcess {
     this.startedAt = startedAt;
     this.shepherdPid = client.shepherdPid;
     this.pipeSizes = child.pipeSizes;
+    warnPipeBudgetOnce(child.pipeSizes);
     this.isPty = child.pty;
     this.cgroup = child.cgroup;
     this.output = output;
@@ -84,25 +91,27 @@ export class ManagedProcess {
     // In pty mode the stdin slot always carries the terminal's writer; without `stdin: 'pipe'`
     // nobody writes to it.
     if (stdinFd !== null && options.stdin !== 'pipe') closeFd(stdinFd);
-    this.stdin = stdinFd === null || options.stdin !== 'pipe' ? null : this.wrap(stdinFd, false);
-    if (this.stdin) this.stdin.on('error', () => {
-      // EPIPE when the child exits before reading everything; the exit report says why.
-    });
+    if (stdinFd === null || options.stdin !== 'pipe') this.stdin = null;
+    else {
+      const writer = new PipeWriter({ fd: stdinFd, isPty: this.isPty }, this.counters.stdin);
+      this.sockets.push(writer.handle);
+      writer.on('error', () => {
+        // EPIPE when the child exits before reading everything; the exit report says why.
+      });
+      this.stdin = writer;
+    }
     const drains: Promise<void>[] = [];
     this.stdout = this.setupOutput('stdout', stdoutFd, drains);
     this.stderr = this.setupOutput('stderr', stderrFd, drains);
     this.exited = this.client.outcome.then((outcome) => this.finish(outcome, drains));
   }
 
-  /** I/O counters so far (exact for `buffer` streams; `stream` streams count bytes only). */
+  /**
+   * I/O counters so far, exact in every mode: stdout/stderr bytes and read(2) calls that returned
+   * data (for `stream` streams, reads from the pipe, whether or not the consumer took them yet);
+   * stdin bytes and writes the kernel accepted.
+   */
   stats(): ProcessStats {
-    for (const stream of ['stdout', 'stderr'] as const) {
-      if (this.options[stream] === 'stream') {
-        const socket = stream === 'stdout' ? this.stdout : this.stderr;
-        this.counters[stream].bytes = (socket as net.Socket | null)?.bytesRead ?? 0;
-      }
-    }
-    if (this.stdin) this.counters.stdin.bytes = (this.stdin as net.Socket).bytesWritten;
     return {
       stdin: { ...this.counters.stdin },
       stdout: { ...this.counters.stdout },
@@ -111,6 +120,7 @@ export class ManagedProcess {
       droppedBytes: this.output.droppedBytes,
       bufferedLines: this.output.lineCount,
       bufferedBytes: this.output.byteCount,
+      pipeSizes: { stdin: this.pipeSizes[0], stdout: this.pipeSizes[1], stderr: this.pipeSizes[2] },
     };
   }
 
@@ -167,36 +177,26 @@ export class ManagedProcess {
     this.client.setRef(ref);
   }
 
-  private wrap(fd: number, readable: boolean): net.Socket {
-    // net.Socket owns the fd from here; it is closed only by destroy(). A pty master is not a
-    // pipe to net.Socket's type check, so it gets a libuv pipe handle opened on the fd, as
-    // node-pty does (src/unixTerminal.ts): non-blocking reads and writes, unlike tty.WriteStream.
-    const socket = this.isPty
-      ? new net.Socket({ handle: openPipeHandle(fd), readable, writable: !readable, allowHalfOpen: false } as net.SocketConstructorOpts)
-      : new net.Socket({ fd, readable, writable: !readable, allowHalfOpen: false });
-    this.sockets.push(socket);
-    return socket;
-  }
-
   private setupOutput(stream: OutputStream, fd: number | null, drains: Promise<void>[]): Readable | null {
     if (fd === null) return null;
-    const socket = this.wrap(fd, true);
-    if (this.options[stream] === 'stream') return socket;
     const counter = this.counters[stream];
-    socket.on('data', (chunk: Buffer) => {
-      counter.bytes += chunk.length;
-      counter.ops++;
-      this.output.write(stream, chunk);
-    });
+    // net.Socket owns the fd from here; it is closed only by destroy().
+    if (this.options[stream] === 'stream') {
+      // The consumer owns a `stream` reader; the manager never destroys it (its EOF is the consumer's).
+      return new PipeReader({ fd, isPty: this.isPty }, counter);
+    }
     drains.push(
       new Promise<void>((resolve) => {
-        socket.once('close', () => {
-          this.output.end(stream);
-          resolve();
-        });
-        socket.on('error', () => {
-          // ECONNRESET-like errors end the stream; 'close' follows and resolves the drain.
-        });
+        const socket = readPipe(
+          { fd, isPty: this.isPty },
+          counter,
+          (chunk) => this.output.write(stream, chunk),
+          () => {
+            this.output.end(stream);
+            resolve();
+          },
+        );
+        this.sockets.push(socket);
       }),
     );
     return null;
@@ -213,10 +213,9 @@ export class ManagedProcess {
       drainTimedOut = (await Promise.race([Promise.all(drains), bound])) === 'timeout';
       clearTimeout(timer);
     }
-    for (const socket of this.sockets) {
-      if (socket !== this.stdout && socket !== this.stderr) socket.destroy();
-      else if (drainTimedOut) socket.destroy();
-    }
+    // stdin is done once the child is gone; `buffer` sockets are closed already unless the drain
+    // timed out (a descendant holds the pipe), in which case we stop reading now.
+    for (const socket of this.sockets) socket.destroy();
     if (drainTimedOut) {
       this.output.end('stdout');
       this.output.end('stderr');
@@ -232,6 +231,7 @@ export class ManagedProcess {
         rusage: null,
         error: outcome.error,
         drainTimedOut,
+        pipeSizes: this.pipeSizes,
       };
       return this.result;
     }
@@ -253,22 +253,10 @@ export class ManagedProcess {
       },
       error: null,
       drainTimedOut,
+      pipeSizes: this.pipeSizes,
     };
     return this.result;
   }
-}
-
-interface PipeHandle {
-  open(fd: number): number;
-}
-
-/** A libuv pipe handle on `fd` (Node's internal pipe_wrap, which `process.binding` allows). */
-function openPipeHandle(fd: number): PipeHandle {
-  const { Pipe, constants } = (process as unknown as { binding(name: 'pipe_wrap'): { Pipe: new (type: number) => PipeHandle; constants: { SOCKET: number } } }).binding('pipe_wrap');
-  const handle = new Pipe(constants.SOCKET);
-  const status = handle.open(fd);
-  if (status !== 0) throw new DroverError('ERR_SPAWN_FAILED', `could not open the pty master (uv error ${status})`);
-  return handle;
 }
 
 /**
@@ -306,6 +294,8 @@ export async function startManagedProcess(normalized: NormalizedSpawnOptions, ou
     cwd: normalized.cwd,
     argv: normalized.argv,
     env: normalized.env,
+    // One size for every pipe of the child (the shepherd's SPAWN has one field); a pty has none.
+    pipeSize: normalized.pty !== null ? 0 : normalized.pipeSizeBytes === 'auto' ? getAutoPipeSize() : normalized.pipeSizeBytes,
     pty: normalized.pty,
     rlimits: normalized.limits,
     cgroup: (normalized.cgroup ? createCgroupLeafPath(normalized.argv[0]!.split('/').pop()!) : null) ?? '',

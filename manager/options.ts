@@ -41,6 +41,16 @@ export interface SpawnOptions {
   /** After the exit status is in, how long to wait for stdout/stderr EOF (a grandchild may hold the pipe), ms. @default 2000 */
   drainTimeoutMs?: number;
   /**
+   * Size requested for the child's pipes with F_SETPIPE_SZ, bytes (the kernel rounds up to a power
+   * of two pages; 0 = kernel default, 64 KiB). A larger pipe lets a fast writer run longer between
+   * wake-ups of the manager. `'auto'`: /proc/sys/fs/pipe-max-size (1 MiB by default) when the
+   * user has no per-user pipe budget to exhaust (root, or fs.pipe-user-pages-soft = 0), else the
+   * kernel default — a user beyond that budget gets 8 KiB pipes (pipe(7)). The sizes obtained are
+   * in `p.pipeSizes`; a shrunken pipe is warned about once (code `DROVER_PIPE_BUDGET`).
+   * @default 'auto'
+   */
+  pipeSizeBytes?: number | 'auto';
+  /**
    * Pseudo-terminal mode: the child's stdin, stdout and stderr are the slave of a new pty, which is
    * its controlling terminal (setsid + TIOCSCTTY, as node-pty does); output arrives as `stdout`
    * (stderr is merged), `stdin: 'pipe'` writes to the terminal, and `resize()` sets the window
@@ -90,6 +100,7 @@ export interface NormalizedSpawnOptions {
   readonly output: { readonly maxLines: number; readonly maxBytes: number; readonly maxLineBytes: number };
   readonly stop: { readonly signal: string; readonly signo: number; readonly timeoutMs: number };
   readonly drainTimeoutMs: number;
+  readonly pipeSizeBytes: number | 'auto';
   readonly pty: { readonly columns: number; readonly rows: number } | null;
   readonly limits: readonly NormalizedResourceLimit[];
   readonly cgroup: boolean;
@@ -140,6 +151,7 @@ export function normalizeSpawnOptions(argv: readonly string[], options: SpawnOpt
     output: { maxLines = 1000, maxBytes = 1024 * 1024, maxLineBytes = 64 * 1024 } = {},
     stop: { signal = 'SIGTERM', timeoutMs = 10_000 } = {},
     drainTimeoutMs = 2000,
+    pipeSizeBytes = 'auto',
     pty = false,
     limits = {},
     cgroup = true,
@@ -156,6 +168,9 @@ export function normalizeSpawnOptions(argv: readonly string[], options: SpawnOpt
   const stopSignal = normalizeSignal('stop.signal', signal);
   validateNonNegative('stop.timeoutMs', timeoutMs);
   validateNonNegative('drainTimeoutMs', drainTimeoutMs);
+  if (pipeSizeBytes !== 'auto' && (!Number.isSafeInteger(pipeSizeBytes) || pipeSizeBytes < 0 || pipeSizeBytes > 64 * 1024 * 1024)) {
+    invalid('pipeSizeBytes', "'auto' or an integer from 0 to 67108864", pipeSizeBytes);
+  }
   const normalizedPty = normalizePty(pty);
   if (normalizedPty !== null && (stdout === 'ignore' || stderr === 'ignore')) {
     invalid(stdout === 'ignore' ? 'stdout' : 'stderr', "'buffer' or 'stream' with `pty` (the terminal is one stream)", 'ignore');
@@ -180,6 +195,7 @@ export function normalizeSpawnOptions(argv: readonly string[], options: SpawnOpt
     output: { maxLines, maxBytes, maxLineBytes },
     stop: { signal: stopSignal.name, signo: stopSignal.signo, timeoutMs },
     drainTimeoutMs,
+    pipeSizeBytes,
     pty: normalizedPty,
     limits: normalizedLimits,
     cgroup,

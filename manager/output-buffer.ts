@@ -64,7 +64,7 @@ export class OutputBuffer {
     return this.bytes;
   }
 
-  /** Feeds a raw chunk read from `stream`. */
+  /** Feeds a raw chunk read from `stream`. The chunk may be reused by the caller once this returns. */
   write(stream: OutputStream, chunk: Buffer): void {
     let start = 0;
     const { maxLineBytes } = this.options;
@@ -80,11 +80,19 @@ export class OutputBuffer {
         this.flush(stream, true);
         piece = piece.subarray(room);
       }
+      if (nl === -1) {
+        // A partial last line is carried to the next chunk: keep a copy, since the caller's chunk
+        // may be a reused read buffer.
+        if (piece.length > 0) {
+          this.partial[stream].push(Buffer.from(piece));
+          this.partialBytes[stream] += piece.length;
+        }
+        break;
+      }
       if (piece.length > 0) {
         this.partial[stream].push(piece);
         this.partialBytes[stream] += piece.length;
       }
-      if (nl === -1) break;
       this.flush(stream, false);
       start = nl + 1;
     }

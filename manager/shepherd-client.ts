@@ -1,8 +1,5 @@
-import { spawn as spawnChild } from 'node:child_process';
-import type { Socket } from 'node:net';
 import {
   closeFd,
-  createSocketPair,
   decodeMessage,
   encodeSignal,
   encodeSpawn,
@@ -21,8 +18,9 @@ import {
   type ShepherdMessage,
   type SpawnMessage,
 } from '../native/index.js';
-import { killCgroup } from './cgroup.js';
+import { killCgroup, removeCgroupWhenEmpty } from './cgroup.js';
 import { DroverError, type DroverErrorCode } from './errors.js';
+import { startShepherd, type LaunchedShepherd } from './launcher-client.js';
 
 /** What the shepherd reported once the child runs. */
 export interface StartedChild {
@@ -84,9 +82,10 @@ export class ShepherdClient {
   readonly started: Promise<StartedChild>;
   /** Resolves once, after `started` resolved, when the child's exit (or the shepherd's loss) is known. */
   readonly outcome: Promise<ShepherdOutcome>;
-  /** Shepherd process id. */
-  readonly shepherdPid: number | undefined;
-  private fd: number;
+  /** Shepherd process id (set once the shepherd is started, before `started` resolves). */
+  shepherdPid: number | undefined;
+  private fd = -1;
+  private isRef = true;
   private watcher: RecordWatcher | null = null;
   private child: StartedChild | null = null;
   private finished = false;
@@ -105,37 +104,35 @@ export class ShepherdClient {
     });
     const record = encodeSpawnOrThrow(message);
     const shepherdPath = getShepherdPath(); // ERR_NATIVE_LOAD propagates as is: no retry fixes it
-    const [managerFd, shepherdFd] = createSocketPair();
-    this.fd = managerFd;
-    let shepherd;
-    try {
-      shepherd = spawnChild(shepherdPath, [], {
-        // detached: its own session, so a terminal's Ctrl-C reaches the manager only and the
-        // manager decides how to stop. fd 3 is the control socket.
-        detached: true,
-        stdio: ['ignore', 'ignore', 'pipe', shepherdFd],
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SHEPHERD_VERBOSITY: process.env.DROVER_SHEPHERD_VERBOSITY ?? '1', ...getSanitizerEnv() },
-      });
-    } catch (error) {
-      closeFd(shepherdFd);
-      closeFd(managerFd);
-      throw new DroverError('ERR_SPAWN_FAILED', `could not start the shepherd: ${(error as Error).message}`, { cause: error });
+    // The shepherd process comes from the launcher (posix_spawn, no fork of this process) or, as
+    // the fallback, from child_process (manager/launcher-client.ts).
+    startShepherd(shepherdPath, (error) => this.fail(error)).then(
+      (shepherd) => this.attach(shepherd, record),
+      (error: unknown) =>
+        this.fail(error instanceof DroverError ? error : new DroverError('ERR_SPAWN_FAILED', `could not start the shepherd: ${(error as Error).message}`, { cause: error })),
+    );
+  }
+
+  /** Takes over a started shepherd's control socket and sends it SPAWN. */
+  private attach(shepherd: LaunchedShepherd, record: Buffer): void {
+    if (this.finished) {
+      // Failed while the shepherd was being started: it sees the hangup and exits before SPAWN.
+      closeFd(shepherd.fd);
+      shepherd.stderr?.destroy();
+      return;
     }
-    closeFd(shepherdFd);
+    this.fd = shepherd.fd;
     this.shepherdPid = shepherd.pid;
     shepherd.stderr?.setEncoding('utf8');
     shepherd.stderr?.on('data', (text: string) => this.recordDiagnostics(text));
-    shepherd.on('error', (error) => this.fail(new DroverError('ERR_SPAWN_FAILED', `could not start the shepherd: ${error.message}`, { cause: error })));
-    shepherd.unref();
-    // The watcher, not the diagnostics pipe, decides whether the loop stays alive.
-    (shepherd.stderr as Socket | null)?.unref();
     this.watcher = watchRecords(
-      managerFd,
+      shepherd.fd,
       (data, fds) => this.handleRecord(data, fds),
       (error) => this.handleEnd(error),
     );
+    if (!this.isRef) this.watcher.unref();
     try {
-      sendRecord(managerFd, record);
+      sendRecord(shepherd.fd, record);
     } catch (error) {
       this.fail(new DroverError('ERR_SPAWN_FAILED', `could not send SPAWN to the shepherd: ${(error as Error).message}`, { cause: error }));
     }
@@ -163,6 +160,7 @@ export class ShepherdClient {
 
   /** Keeps (or stops keeping) the event loop alive for this shepherd. */
   setRef(ref: boolean): void {
+    this.isRef = ref;
     if (ref) this.watcher?.ref();
     else this.watcher?.unref();
   }
@@ -245,13 +243,17 @@ export class ShepherdClient {
     );
     if (this.child !== null) {
       // Second safety layer: the tree may still run with nobody watching it. The cgroup reaches
-      // every descendant; the group kill covers machines without one.
-      if (this.child.cgroup !== null) killCgroup(this.child.cgroup);
-      try {
-        process.kill(-this.child.pgid, 'SIGKILL');
-      } catch (killError) {
-        // ESRCH: the group is gone already, which is the state we want.
-        if ((killError as NodeJS.ErrnoException).code !== 'ESRCH') lost.message += `; kill(-${this.child.pgid}) failed: ${(killError as Error).message}`;
+      // every descendant and names no pid, so nothing recycled can be hit; without one, the
+      // group kill is what is left (the pgid stays reserved while any member lives).
+      if (this.child.cgroup !== null && killCgroup(this.child.cgroup)) {
+        void removeCgroupWhenEmpty(this.child.cgroup);
+      } else {
+        try {
+          process.kill(-this.child.pgid, 'SIGKILL');
+        } catch (killError) {
+          // ESRCH: the group is gone already, which is the state we want.
+          if ((killError as NodeJS.ErrnoException).code !== 'ESRCH') lost.message += `; kill(-${this.child.pgid}) failed: ${(killError as Error).message}`;
+        }
       }
     }
     this.fail(lost);
@@ -279,16 +281,6 @@ export class ShepherdClient {
     this.watcher = null;
     watcher?.close();
   }
-}
-
-/** ASan/UBSan settings reach a sanitizer-built shepherd (npm run sanitize); nothing else leaks in. */
-function getSanitizerEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const key of ['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS']) {
-    const value = process.env[key];
-    if (value !== undefined) env[key] = value;
-  }
-  return env;
 }
 
 function encodeSpawnOrThrow(message: SpawnMessage): Buffer {

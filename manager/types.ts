@@ -46,6 +46,12 @@ export interface BackoffSpec {
   readonly multiplier: number;
   /** Proportional jitter in [0, 1]: the delay is drawn from [d·(1−jitter), d·(1+jitter)], capped at maxMs. */
   readonly jitter: number;
+  /**
+   * `proportional` (default) uses `jitter` as above; `full` draws the delay uniformly from
+   * [0, d] ("full jitter", AWS Architecture Blog, "Exponential Backoff And Jitter", 2015), which
+   * spreads restarts of many replicas that crashed together. @default 'proportional'
+   */
+  readonly jitterMode?: 'proportional' | 'full';
 }
 
 export interface RestartSpec {
@@ -224,6 +230,8 @@ export interface ProcessStats {
   /** Bytes and lines currently held by the ring buffer. */
   readonly bufferedBytes: number;
   readonly bufferedLines: number;
+  /** F_GETPIPE_SZ of each pipe in bytes (0: no pipe there, or a pty), when known. */
+  readonly pipeSizes?: { readonly stdin: number; readonly stdout: number; readonly stderr: number };
 }
 
 /** Resource usage of a finished child, from wait4/waitid rusage. */

@@ -16,6 +16,15 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_c": ["-std=gnu99", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", "-O2", "-fstack-protector-strong"],
       "ldflags": ["-Wl,-z,relro,-z,now"]
+    },
+    {
+      "target_name": "launcher",
+      "type": "executable",
+      "sources": ["../shepherd/src/launcher.c"],
+      "include_dirs": ["../shepherd"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_c": ["-std=gnu99", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", "-O2", "-fstack-protector-strong"],
+      "ldflags": ["-Wl,-z,relro,-z,now"]
     }
   ]
 }

@@ -32,6 +32,8 @@ export {
   STDIO_PIPE,
 } from './protocol.js';
 export type { ShepherdMessage, SpawnMessage, StdioMode } from './protocol.js';
+export { decodeLauncherMessage, encodeLaunch, LAUNCHER_PROTOCOL_VERSION } from './launcher-protocol.js';
+export type { LauncherMessage } from './launcher-protocol.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -95,6 +97,20 @@ export function getShepherdPath(): string {
     if (existsSync(file)) return file;
   }
   throw new DroverError('ERR_NATIVE_LOAD', `shepherd binary not found; run \`npm run build\`. Tried:\n  ${tried.join('\n  ')}`);
+}
+
+/**
+ * Absolute path of the launcher binary (`$DROVER_LAUNCHER_PATH` overrides it), or null when it was
+ * not built: the manager then starts shepherds directly.
+ */
+export function getLauncherPath(): string | null {
+  const override = process.env.DROVER_LAUNCHER_PATH;
+  if (override) return existsSync(override) ? override : null;
+  for (const dir of getBuildDirs()) {
+    const file = path.join(dir, 'launcher');
+    if (existsSync(file)) return file;
+  }
+  return null;
 }
 
 function rethrow(error: unknown): never {

@@ -7,7 +7,7 @@
 //
 //   npm run soak -- [--trials 100] [--nodes 20] [--grace-ms 500] [--json]
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -55,6 +55,14 @@ function findMarked(run) {
   return found;
 }
 
+function isLauncher(pid) {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`).endsWith('/launcher');
+  } catch {
+    return false; // gone already
+  }
+}
+
 function childrenOf(pid) {
   try {
     return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
@@ -90,7 +98,10 @@ async function trial(index) {
     throw new Error(`trial ${index}: the hostile cluster did not become ready (${manager.exitCode ?? 'running'}): ${err.slice(-2000)}`);
   }
   void ready;
-  const shepherds = childrenOf(manager.pid);
+  // Shepherds are the children of the manager's launcher (manager/launcher-client.ts), or of the
+  // manager itself when it spawns them directly. The launcher must be gone too.
+  const launchers = childrenOf(manager.pid).filter(isLauncher);
+  const shepherds = [...childrenOf(manager.pid).filter((pid) => !launchers.includes(pid)), ...launchers.flatMap(childrenOf)];
   const descendants = findMarked(run).filter((pid) => pid !== manager.pid && !shepherds.includes(pid));
   const exited = new Promise((resolve) => manager.once('exit', resolve));
   const killedAt = performance.now();
@@ -99,7 +110,7 @@ async function trial(index) {
   let lastShepherdGoneMs = null;
   const result = await poll(() => {
     const left = findMarked(run);
-    const shepherdsLeft = shepherds.filter(isAlive);
+    const shepherdsLeft = [...shepherds, ...launchers].filter(isAlive);
     if (shepherdsLeft.length === 0 && lastShepherdGoneMs === null) lastShepherdGoneMs = performance.now() - killedAt;
     return { done: left.length === 0 && shepherdsLeft.length === 0, left, shepherdsLeft };
   }, graceMs + 1000);

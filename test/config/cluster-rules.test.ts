@@ -80,6 +80,17 @@ describe('cross-field rules', () => {
     ]);
   });
 
+  test('unknown keys inside nested all/any blocks and liveness are found, with a did-you-mean', () => {
+    const { warnings } = normalizeConfig(
+      { name: 'n', nodes: { a: { command: ['x'], ready: { all: [{ log: { pattern: 'x' }, timout: '1s' }] }, liveness: { tcp: { port: 1 }, failureTreshold: 2 } } } },
+      { baseDir: FIXTURES },
+    );
+    expect(warnings).toEqual([
+      { path: 'nodes.a.ready.all.0.timout', message: 'unknown key; did you mean "timeout"?' },
+      { path: 'nodes.a.liveness.failureTreshold', message: 'unknown key; did you mean "failureThreshold"?' },
+    ]);
+  });
+
   test('a missing env_file is an issue naming the file', () => {
     expect(issuesOf({ a: { command: ['x'], env_file: ['node.env', 'missing.env'] } })).toEqual([
       { path: 'nodes.a.env_file.1', message: `expected a readable env file, got "missing.env" (${FIXTURES}/missing.env: no such file)` },

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster } from '../../manager/cluster.js';
 import { startCluster } from '../../manager/start-cluster.js';
 import type { ClusterEvent } from '../../manager/types.js';
-import { fixture, FIXTURES_DIR } from '../helpers/fixtures.js';
+import { FIXTURES_DIR } from '../helpers/fixtures.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -184,6 +184,7 @@ describe('dependsOn', () => {
     expect(error!.message).toMatch(/exited with code 3 \(expected exit code 0\)/);
     expect(cluster.node('web').state).toBe('failed');
     expect(cluster.node('web').error).toMatchObject({ code: 'ERR_DEPENDENCY_FAILED' });
+    expect(cluster.node('web').error!.message).toMatch(/^node web was not started: dependency migrate \(completed-successfully\) was not met: node migrate did not become completed-successfully: exited with code 3$/);
     expect(cluster.node('web').pid).toBeNull();
   });
 });
@@ -221,6 +222,25 @@ describe('readiness set', () => {
     expect(error).toMatchObject({ code: 'ERR_READY_TIMEOUT', node: 'a' });
     expect(error!.message).toMatch(/not ready after \d+ ms: waited for command .* to exit 0 \(last seen: exit code 4, last output "nope"\)/);
     expect(error!.message).toContain('stdout: booting');
+  });
+
+  it('tcp, any and exit time out saying what they awaited and what they last saw', async () => {
+    const failure = (config: Record<string, unknown>) => start(config).then(() => null, (e: unknown) => e as Error & { code: string });
+    const [tcp, any, exit] = await Promise.all([
+      failure({ name: 't1', nodes: { a: { command: [NODE, 'forever.mjs'], ports: ['p'], ready: { tcp: { port: '{{ports.p}}' }, interval: '50ms', timeout: '1s' } } } }),
+      failure({
+        name: 't2',
+        nodes: { a: { command: [NODE, 'forever.mjs'], ready: { any: [{ log: { pattern: 'never' } }, { exec: { command: [NODE, '-e', 'process.exit(2)'] }, interval: '50ms' }], timeout: '1500ms' } } },
+      }),
+      failure({ name: 't3', nodes: { a: { command: [NODE, 'forever.mjs'], restart: { policy: 'no' }, ready: { exit: { code: 0 }, timeout: '1s' } } } }),
+    ]);
+    expect(tcp).toMatchObject({ code: 'ERR_READY_TIMEOUT', node: 'a' });
+    expect(tcp!.message).toMatch(/not ready after \d+ ms: waited for a TCP connection to 127\.0\.0\.1:\d+ \(last seen: connect failed: ECONNREFUSED\)/);
+    expect(tcp!.message).toContain('stdout: ready');
+    expect(any).toMatchObject({ code: 'ERR_READY_TIMEOUT' });
+    expect(any!.message).toMatch(/waited for any of \[a line of output matching \/never\/; command .* to exit 0\] \(last seen: a line of output matching \/never\/: 0 matching so far; last line "ready"; command .* to exit 0: exit code 2\)/);
+    expect(exit).toMatchObject({ code: 'ERR_READY_TIMEOUT' });
+    expect(exit!.message).toMatch(/waited for the process to exit with code 0 \(last seen: still running\)/);
   });
 
   it('http body mismatch times out naming the body it saw', async () => {
@@ -360,6 +380,18 @@ describe('scale', () => {
     expect(events.filter((e) => e.type === 'scaled').map((e) => (e.type === 'scaled' ? [e.from, e.to] : []))).toEqual([[1, 3], [3, 1]]);
     await expect(cluster.scale('web', -1)).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
     await expect(cluster.scale('nope', 1)).rejects.toMatchObject({ code: 'ERR_UNKNOWN_NODE' });
+  });
+});
+
+describe('await using', () => {
+  it('disposing the cluster at the end of the block stops every node', async () => {
+    let pid: number | null = null;
+    {
+      await using cluster = await startCluster({ name: 'dispose', nodes: { a: { command: [NODE, 'forever.mjs'] } } }, { baseDir: FIXTURES_DIR, onCreate: (c) => void track(c) });
+      pid = cluster.node('a').pid;
+      expect(pid).toBeGreaterThan(0);
+    }
+    await expectAllGone([pid!]);
   });
 });
 

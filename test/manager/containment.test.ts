@@ -79,6 +79,9 @@ describe('containment', () => {
     const shepherd = getParentPid(child);
     extraPids.push(child, daemon, shepherd);
     expect([child, daemon, shepherd].every(isAlive)).toBe(true);
+    const root = getCgroupSupport().root;
+    const oldLeaf = root === null ? null : root.slice(0, root.indexOf('/drover-')) + readFileSync(`/proc/${child}/cgroup`, 'utf8').trim().split('\n').find((l) => l.startsWith('0::'))!.slice(3);
+    if (oldLeaf !== null) expect(existsSync(oldLeaf)).toBe(true);
     process.kill(shepherd, 'SIGKILL');
     // The daemon left the process group with setsid and loses its subreaper with the shepherd:
     // only the cgroup (where writable) or nothing reaches it.
@@ -86,6 +89,10 @@ describe('containment', () => {
     await waitFor(() => ({ state: node.state, restarts: node.restarts, pid: node.pid }), (s) => s.state === 'ready' && s.restarts === 1 && s.pid !== child, {
       describe: 'node d restarted after its shepherd was lost',
     });
+    if (oldLeaf !== null) {
+      // Its shepherd is dead, so the manager removes the emptied leaf itself.
+      await waitFor(() => existsSync(oldLeaf), (exists) => !exists, { describe: `${oldLeaf} removed by the manager` });
+    }
     const lost = events.find((e) => e.type === 'restarting');
     expect(lost).toMatchObject({ node: 'd', reason: 'shepherd-lost' });
     const backoff = events.find((e) => e.type === 'state' && e.to === 'backoff');
@@ -99,14 +106,19 @@ describe('containment', () => {
     const own = readFileSync(`/proc/${p.pid}/cgroup`, 'utf8');
     expect(own).toContain(`0::${p.cgroup!.slice(p.cgroup!.indexOf('/drover-'))}`);
     await p.stop();
-    expect(existsSync(p.cgroup!)).toBe(false);
+    // The shepherd reports EXITED first (latency) and removes the leaf right after.
+    await waitFor(() => existsSync(p.cgroup!), (exists) => !exists, { describe: `${p.cgroup} removed` });
   });
 
   it('hands the child only fds 0, 1 and 2 (pipes and pty), never the control socket or other pipes', async () => {
     const a = await start(['sleep', '30'], { stdin: 'pipe' });
     const b = await start(['sleep', '30'], { pty: true, stdin: 'pipe' });
-    expect(listFds(a.pid)).toEqual(['0', '1', '2']);
-    expect(listFds(b.pid)).toEqual(['0', '1', '2']);
+    // `sleep` opens libc and locale files for a moment while it starts (seen with the launcher's
+    // faster spawn): wait for its start-up to settle; a leaked fd would stay and fail the wait.
+    for (const pid of [a.pid, b.pid]) {
+      await waitFor(() => listFds(pid), (fds) => fds.length === 3, { describe: `fds of ${pid} to settle`, timeoutMs: 2000 });
+      expect(listFds(pid)).toEqual(['0', '1', '2']);
+    }
     expect(readlinkSync(`/proc/${b.pid}/fd/0`)).toMatch(/^\/dev\/pts\/\d+$/);
     expect(readlinkSync(`/proc/${a.pid}/fd/1`)).toMatch(/^pipe:/);
   });

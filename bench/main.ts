@@ -1,0 +1,163 @@
+/**
+ * `npm run bench [-- --quick] [-- --only throughput,spawn] [-- --rounds N] [-- --json file]`
+ *
+ * Measures drover against node:child_process (and execa where it fits) in the same run on the same
+ * machine: every measurement in a fresh Node process, contenders interleaved round by round (the
+ * order rotates), medians over rounds. Prints a table, the targets of issue 4 with met / NOT MET,
+ * and the JSON of everything (to stdout, or to the `--json` file). Exits 0 whether or not targets
+ * are met: on a loaded machine they are noisy, and CI runs `--quick` to prove the bench works.
+ */
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { SCENARIOS, type Contender, type Figures, type ScenarioName } from './scenarios.js';
+import { median, round } from './stats.js';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    rounds: { type: 'string' },
+    json: { type: 'string' },
+  },
+});
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const names = (args.only ? args.only.split(',') : Object.keys(SCENARIOS)) as ScenarioName[];
+for (const name of names) {
+  if (!(name in SCENARIOS)) {
+    console.error(`bench: unknown scenario ${JSON.stringify(name)}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+    process.exit(2);
+  }
+}
+/** Heavy scenarios (GiBs held, 1000 processes, 10 GiB streamed) get fewer rounds. */
+const HEAVY = new Set<ScenarioName>(['stall', 'idle', 'slow-consumer']);
+function getRounds(name: ScenarioName): number {
+  if (args.rounds) return Number(args.rounds);
+  if (args.quick) return name === 'throughput' || name === 'spawn' ? 2 : 1;
+  if (name === 'slow-consumer') return 1; // 10 GiB per contender
+  return HEAVY.has(name) ? 3 : 5;
+}
+
+type Results = Partial<Record<ScenarioName, Partial<Record<Contender, Figures>>>>;
+
+function runOne(name: ScenarioName, contender: Contender): Figures {
+  const argv = ['--expose-gc', path.join(here, 'run-scenario.js'), name, contender, ...(args.quick ? ['--quick'] : [])];
+  const env = { ...process.env };
+  delete env.DROVER_LAUNCHER;
+  const result = spawnSync(process.execPath, argv, { encoding: 'utf8', env, maxBuffer: 1024 * 1024, timeout: 600_000 });
+  if (result.status !== 0) {
+    throw new Error(`bench ${name}/${contender} failed (status ${result.status}, signal ${result.signal}): ${result.stderr.trim()}`);
+  }
+  const line = result.stdout.trim().split('\n').pop()!;
+  return JSON.parse(line) as Figures;
+}
+
+const started = Date.now();
+const load = os.loadavg();
+const results: Results = {};
+const samples: Record<string, Record<string, Figures[]>> = {};
+for (const name of names) {
+  const contenders = [...SCENARIOS[name].contenders] as Contender[];
+  const rounds = getRounds(name);
+  samples[name] = {};
+  for (let r = 0; r < rounds; r++) {
+    // Rotate the order so no contender always runs first (or right after a heavy one).
+    const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]!);
+    for (const contender of order) {
+      (samples[name][contender] ??= []).push(runOne(name, contender));
+      process.stderr.write('.');
+    }
+  }
+  const summary: Partial<Record<Contender, Figures>> = {};
+  for (const contender of contenders) {
+    const runs = samples[name][contender]!;
+    const figures: Figures = {};
+    for (const key of Object.keys(runs[0]!)) figures[key] = round(median(runs.map((f) => f[key]!)));
+    summary[contender] = figures;
+  }
+  results[name] = summary;
+}
+process.stderr.write('\n');
+
+function get(name: ScenarioName, contender: Contender, key: string): number {
+  return results[name]?.[contender]?.[key] ?? Number.NaN;
+}
+
+interface Target {
+  readonly target: string;
+  readonly measured: string;
+  /** null: a figure shown for information, with no target. */
+  readonly met: boolean | null;
+}
+const targets: Target[] = [];
+function addTarget(target: string, value: number, met: boolean | null, detail: string): void {
+  if (Number.isNaN(value)) return;
+  targets.push({ target, measured: detail, met });
+}
+{
+  const cp = get('throughput', 'child_process', 'gbPerSecond');
+  const stream = get('throughput', 'drover-stream', 'gbPerSecond');
+  const buffer = get('throughput', 'drover-buffer', 'gbPerSecond');
+  addTarget('stream mode throughput ≥ 1.25× child_process', stream / cp, stream / cp >= 1.25, `${round(stream / cp)}× (${stream} vs ${cp} GB/s)`);
+  addTarget('buffer mode throughput ≥ 2× child_process', buffer / cp, buffer / cp >= 2, `${round(buffer / cp)}× (${buffer} vs ${cp} GB/s)`);
+  const rt = get('round-trip', 'drover-stream', 'gbPerSecond') / get('round-trip', 'child_process', 'gbPerSecond');
+  addTarget('stdin→cat→stdout vs child_process (no target)', rt, null, `${round(rt)}× (${get('round-trip', 'drover-stream', 'gbPerSecond')} vs ${get('round-trip', 'child_process', 'gbPerSecond')} GB/s)`);
+  const p50 = get('spawn', 'drover', 'runningP50Ms');
+  const cpExit = get('spawn', 'child_process', 'exitP50Ms');
+  addTarget('spawn→running p50 ≤ 1.5× child_process spawn→exit', p50 / cpExit, p50 / cpExit <= 1.5, `${round(p50 / cpExit)}× (${p50} vs ${cpExit} ms)`);
+  const p99 = get('spawn', 'drover', 'runningP99Ms');
+  addTarget('spawn→running p99 ≤ 10 ms', p99, p99 <= 10, `${p99} ms`);
+  const stall = get('stall', 'drover', 'stallP50Ms');
+  addTarget(
+    'event-loop stall per spawn, 2 GiB held ≤ 5 ms (median of per-spawn max)',
+    stall,
+    stall <= 5,
+    `${stall} ms, worst ${get('stall', 'drover', 'stallMaxMs')} ms (child_process ${get('stall', 'child_process', 'stallP50Ms')} ms)`,
+  );
+  const exit = get('exit-latency', 'drover', 'exitP50Ms');
+  addTarget('child exit → exited p50 ≤ 1 ms (DESIGN.md)', exit, exit <= 1, `${exit} ms (child_process ${get('exit-latency', 'child_process', 'exitP50Ms')} ms)`);
+  const rss = get('slow-consumer', 'drover-stream', 'rssGrowthMiB');
+  const retained = (c: Contender) => get('slow-consumer', c, 'retainedAfterGcMiB');
+  addTarget(
+    'slow consumer of a 10 GiB producer: RSS growth < 16 MiB (stream)',
+    rss,
+    rss < 16,
+    `${rss} MiB peak, ${retained('drover-stream')} MiB heap+external after a full GC (child_process ${get('slow-consumer', 'child_process', 'rssGrowthMiB')} / ${retained('child_process')} MiB)`,
+  );
+  const rssBuffer = get('slow-consumer', 'drover-buffer', 'rssGrowthMiB');
+  addTarget('same producer, buffer mode: RSS growth < 16 MiB', rssBuffer, rssBuffer < 16, `${rssBuffer} MiB peak, ${retained('drover-buffer')} MiB heap+external after a full GC`);
+  const idle = get('idle', 'drover', 'idleCpuPercent');
+  addTarget('idle supervised processes: manager CPU < 1 %', idle, idle < 1, `${idle} % (child_process ${get('idle', 'child_process', 'idleCpuPercent')} %)`);
+}
+
+// The table.
+const rows: string[][] = [['scenario', 'contender', 'figures (medians)']];
+for (const name of names) {
+  for (const [contender, figures] of Object.entries(results[name] ?? {})) {
+    rows.push([name, contender, Object.entries(figures!).map(([k, v]) => `${k}=${v}`).join('  ')]);
+  }
+}
+const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+for (const row of rows) console.log(`${row[0]!.padEnd(widths[0]!)}  ${row[1]!.padEnd(widths[1]!)}  ${row[2]}`);
+console.log('');
+for (const t of targets) console.log(`${t.met === null ? 'info   ' : t.met ? 'met    ' : 'NOT MET'}  ${t.target}: ${t.measured}`);
+const report = {
+  mode: args.quick ? 'quick' : 'full',
+  node: process.version,
+  cpus: os.cpus().length,
+  loadAverageAtStart: load.map(round),
+  durationSeconds: Math.round((Date.now() - started) / 1000),
+  rounds: Object.fromEntries(names.map((n) => [n, getRounds(n)])),
+  results,
+  targets,
+};
+const json = JSON.stringify(report, null, 2);
+console.log('');
+if (args.json) {
+  writeFileSync(args.json, `${json}\n`);
+  console.log(`JSON written to ${args.json}`);
+} else console.log(json);

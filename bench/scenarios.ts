@@ -1,0 +1,374 @@
+/**
+ * One function per (scenario, contender). Each runs ONE measurement in the current process and
+ * returns its figures; bench/main.ts runs each in a fresh Node process (run-scenario.ts), so memory
+ * held by one (2 GiB of Buffers, 1000 children) never skews another, and interleaves contenders
+ * round by round so machine load hits them alike.
+ */
+import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { spawn as droverSpawn, type ManagedProcess } from '../manager/index.js';
+import { percentile } from './stats.js';
+
+/** `drover`: defaults (buffer mode, launcher); `drover-direct`: shepherds via child_process (DROVER_LAUNCHER=0). */
+export type Contender = 'child_process' | 'execa' | 'drover' | 'drover-stream' | 'drover-buffer' | 'drover-direct';
+
+/** Figures of one measurement; the first key is the headline figure. */
+export type Figures = Record<string, number>;
+
+export interface Sizes {
+  /** Bytes for the throughput scenario. */
+  readonly throughputBytes: number;
+  readonly roundTripBytes: number;
+  readonly spawnCount: number;
+  readonly stallSpawns: number;
+  readonly heldBytes: number;
+  readonly exitCount: number;
+  readonly idleProcesses: number;
+  readonly idleSampleMs: number;
+  readonly slowConsumerBytes: number;
+}
+
+export const FULL: Sizes = {
+  throughputBytes: 1024 ** 3,
+  roundTripBytes: 256 * 1024 ** 2,
+  spawnCount: 300,
+  stallSpawns: 30,
+  heldBytes: 2 * 1024 ** 3,
+  exitCount: 50,
+  idleProcesses: 1000,
+  idleSampleMs: 5000,
+  slowConsumerBytes: 10 * 1024 ** 3,
+};
+
+export const QUICK: Sizes = {
+  throughputBytes: 256 * 1024 ** 2,
+  roundTripBytes: 64 * 1024 ** 2,
+  spawnCount: 60,
+  stallSpawns: 10,
+  heldBytes: 2 * 1024 ** 3,
+  exitCount: 15,
+  idleProcesses: 200,
+  idleSampleMs: 1500,
+  slowConsumerBytes: 1024 ** 3,
+};
+
+/**
+ * The producer: `dd if=/dev/zero bs=1M count=N`, one write(2) of 1 MiB at a time, so the manager's
+ * read path, not the producer, sets the pace (`head -c` writes 8 KiB at a time).
+ */
+function getProducer(bytes: number): [string, string[]] {
+  if (bytes % 2 ** 20 !== 0) throw new Error(`producer sizes are whole MiB, got ${bytes}`);
+  return ['dd', ['if=/dev/zero', 'bs=1M', `count=${bytes / 2 ** 20}`, 'status=none']];
+}
+
+async function importExeca(): Promise<typeof import('execa')> {
+  return import('execa');
+}
+
+async function waitClose(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    if (child.stdout === null || child.stdout.readableEnded || child.stdout.destroyed) return;
+  }
+  await once(child, 'close');
+}
+
+/**
+ * One spawn of /bin/true before measuring, for every contender alike: loads lazy code paths (and
+ * starts drover's launcher, which a long-running manager has running already).
+ */
+async function warmUp(contender: Contender): Promise<void> {
+  if (contender === 'child_process' || contender === 'execa') {
+    const child = spawnChild('/bin/true', [], { stdio: 'ignore' });
+    await once(child, 'exit');
+    if (contender === 'execa') await importExeca();
+    return;
+  }
+  await (await droverSpawn(['/bin/true'])).exited;
+}
+
+/** stdout throughput, GB/s: N bytes from dd, every byte read by the manager. */
+export async function measureThroughput(contender: Contender, sizes: Sizes): Promise<Figures> {
+  const bytes = sizes.throughputBytes;
+  await warmUp(contender);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let received = 0;
+  switch (contender) {
+    case 'child_process': {
+      const child = spawnChild(...getProducer(bytes), { stdio: ['ignore', 'pipe', 'ignore'] });
+      child.stdout!.on('data', (chunk: Buffer) => (received += chunk.length));
+      await once(child, 'close');
+      break;
+    }
+    case 'execa': {
+      const { execa } = await importExeca();
+      const child = execa(...getProducer(bytes), { buffer: false, stdin: 'ignore', stderr: 'ignore' });
+      child.stdout.on('data', (chunk: Buffer) => (received += chunk.length));
+      await child;
+      break;
+    }
+    case 'drover-stream': {
+      const p = await droverSpawn(getProducer(bytes).flat(), { stdout: 'stream', stderr: 'ignore' });
+      p.stdout!.on('data', (chunk: Buffer) => (received += chunk.length));
+      await once(p.stdout!, 'end');
+      await p.exited;
+      break;
+    }
+    case 'drover-buffer': {
+      const p = await droverSpawn(getProducer(bytes).flat(), { stdout: 'buffer', stderr: 'ignore' });
+      await p.exited;
+      received = p.stats().stdout.bytes;
+      break;
+    }
+    default:
+      throw new Error(`no throughput contender ${contender}`);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  if (received !== bytes) throw new Error(`${contender} received ${received} of ${bytes} bytes`);
+  // Manager CPU per GiB: what the read path costs, less sensitive than GB/s to a loaded machine.
+  return { gbPerSecond: bytes / seconds / 1e9, managerCpuMsPerGiB: ((cpu.user + cpu.system) / 1000) * (1024 ** 3 / bytes) };
+}
+
+/** stdin → cat → stdout, GB/s: N bytes written in 64 KiB chunks honoring backpressure, all read back. */
+export async function measureRoundTrip(contender: Contender, sizes: Sizes): Promise<Figures> {
+  const bytes = sizes.roundTripBytes;
+  const chunk = Buffer.alloc(64 * 1024, 'z');
+  await warmUp(contender);
+  const t0 = performance.now();
+  let received = 0;
+  let stdin: NodeJS.WritableStream;
+  let done: Promise<unknown>;
+  if (contender === 'child_process') {
+    const child = spawnChild('cat', [], { stdio: ['pipe', 'pipe', 'ignore'] });
+    child.stdout!.on('data', (c: Buffer) => (received += c.length));
+    stdin = child.stdin!;
+    done = waitClose(child);
+  } else if (contender === 'execa') {
+    const { execa } = await importExeca();
+    const child = execa('cat', [], { buffer: false, stderr: 'ignore' });
+    child.stdout.on('data', (c: Buffer) => (received += c.length));
+    stdin = child.stdin;
+    done = child;
+  } else if (contender === 'drover-stream') {
+    const p = await droverSpawn(['cat'], { stdin: 'pipe', stdout: 'stream', stderr: 'ignore' });
+    p.stdout!.on('data', (c: Buffer) => (received += c.length));
+    stdin = p.stdin!;
+    done = Promise.all([once(p.stdout!, 'end'), p.exited]);
+  } else throw new Error(`no round-trip contender ${contender}`);
+  for (let sent = 0; sent < bytes; sent += chunk.length) {
+    if (!stdin.write(chunk)) await once(stdin, 'drain');
+  }
+  stdin.end();
+  await done;
+  const seconds = (performance.now() - t0) / 1000;
+  if (received !== bytes) throw new Error(`${contender} received ${received} of ${bytes} bytes`);
+  return { gbPerSecond: bytes / seconds / 1e9 };
+}
+
+/**
+ * Spawn latency of /bin/true, ms. drover: spawn() → resolved (the child runs, pid and pipes in
+ * hand). child_process: spawn() → 'spawn' event, and spawn() → 'exit' (the issue's reference).
+ */
+export async function measureSpawn(contender: Contender, sizes: Sizes): Promise<Figures> {
+  const running: number[] = [];
+  const exited: number[] = [];
+  if (contender === 'drover-direct') process.env.DROVER_LAUNCHER = '0';
+  await warmUp(contender);
+  for (let i = 0; i < sizes.spawnCount; i++) {
+    const t0 = performance.now();
+    if (contender === 'child_process') {
+      const child = spawnChild('/bin/true', [], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const exit = once(child, 'exit');
+      await once(child, 'spawn');
+      running.push(performance.now() - t0);
+      await exit;
+      exited.push(performance.now() - t0);
+      await waitClose(child);
+    } else if (contender === 'execa') {
+      const { execa } = await importExeca();
+      const child = execa('/bin/true');
+      await once(child, 'spawn');
+      running.push(performance.now() - t0);
+      await child;
+      exited.push(performance.now() - t0);
+    } else {
+      const p = await droverSpawn(['/bin/true']);
+      running.push(performance.now() - t0);
+      await p.exited;
+      exited.push(performance.now() - t0);
+    }
+  }
+  return {
+    runningP50Ms: percentile(running, 50),
+    runningP99Ms: percentile(running, 99),
+    exitP50Ms: percentile(exited, 50),
+    exitP99Ms: percentile(exited, 99),
+  };
+}
+
+/** Allocates and touches `bytes` of Buffers so the pages are resident (what fork must copy tables for). */
+function holdMemory(bytes: number): Buffer[] {
+  const held: Buffer[] = [];
+  const piece = 256 * 1024 * 1024;
+  for (let left = bytes; left > 0; left -= piece) held.push(Buffer.alloc(Math.min(piece, left), 1));
+  return held;
+}
+
+/**
+ * Event-loop stall per spawn with `heldBytes` of Buffers held, ms. For each spawn (of /bin/true,
+ * awaited to its exit) the longest event-loop delay seen meanwhile (monitorEventLoopDelay max);
+ * reported as the median and the maximum over spawns, with the median synchronous time of the
+ * spawn call itself. drover's launcher is started before the memory is allocated (steady state).
+ */
+export async function measureStall(contender: Contender, sizes: Sizes): Promise<Figures> {
+  if (contender === 'drover-direct') process.env.DROVER_LAUNCHER = '0';
+  const spawnOne = async (): Promise<number> => {
+    const t0 = performance.now();
+    if (contender === 'child_process') {
+      const child = spawnChild('/bin/true', [], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const sync = performance.now() - t0;
+      await waitClose(child);
+      return sync;
+    }
+    const pending = droverSpawn(['/bin/true']);
+    const sync = performance.now() - t0;
+    await (await pending).exited;
+    return sync;
+  };
+  await spawnOne(); // warm-up: code paths, and drover's launcher
+  const held = holdMemory(sizes.heldBytes);
+  const syncTimes: number[] = [];
+  const stalls: number[] = [];
+  for (let i = 0; i < sizes.stallSpawns; i++) {
+    const histogram = monitorEventLoopDelay({ resolution: 1 });
+    histogram.enable();
+    await sleep(5); // the histogram measures from its previous tick: let it tick first
+    syncTimes.push(await spawnOne());
+    await sleep(2); // let the histogram's timer see a delay caused by the last callback
+    histogram.disable();
+    stalls.push(histogram.max / 1e6);
+  }
+  if (held.length === 0) throw new Error('nothing held');
+  return { stallP50Ms: percentile(stalls, 50), stallMaxMs: Math.max(...stalls), spawnCallP50Ms: percentile(syncTimes, 50) };
+}
+
+/** Child exit → exit event, ms: the manager SIGKILLs an idle child and times until it is told. */
+export async function measureExitLatency(contender: Contender, sizes: Sizes): Promise<Figures> {
+  const latencies: number[] = [];
+  await warmUp(contender);
+  for (let i = 0; i < sizes.exitCount; i++) {
+    if (contender === 'child_process') {
+      const child = spawnChild('sleep', ['1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      await once(child, 'spawn');
+      const exit = once(child, 'exit');
+      const t0 = performance.now();
+      child.kill('SIGKILL');
+      await exit;
+      latencies.push(performance.now() - t0);
+      await waitClose(child);
+    } else {
+      const p = await droverSpawn(['sleep', '1000']);
+      const t0 = performance.now();
+      process.kill(p.pid, 'SIGKILL');
+      await p.exited; // exit status in AND stdout/stderr drained to EOF
+      latencies.push(performance.now() - t0);
+    }
+  }
+  return { exitP50Ms: percentile(latencies, 50), exitP99Ms: percentile(latencies, 99) };
+}
+
+/** N idle supervised `sleep` processes: manager CPU (% of one core) while idle, and RSS growth. */
+export async function measureIdle(contender: Contender, sizes: Sizes): Promise<Figures> {
+  await warmUp(contender);
+  const rss0 = process.memoryUsage().rss;
+  const children: ChildProcess[] = [];
+  const managed: ManagedProcess[] = [];
+  for (let i = 0; i < sizes.idleProcesses; i++) {
+    if (contender === 'child_process') {
+      const child = spawnChild('sleep', ['3600'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout!.on('data', () => {});
+      child.stderr!.on('data', () => {});
+      children.push(child);
+    } else managed.push(await droverSpawn(['sleep', '3600']));
+  }
+  if (children.length > 0) await Promise.all(children.map((c) => once(c, 'spawn')));
+  await sleep(500); // let start-up work settle
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await sleep(sizes.idleSampleMs);
+  const cpu = process.cpuUsage(cpu0);
+  const elapsedUs = (performance.now() - t0) * 1000;
+  const rss = process.memoryUsage().rss;
+  for (const child of children) child.kill('SIGKILL');
+  await Promise.all(children.map((c) => waitClose(c)));
+  await Promise.all(managed.map((p) => p.stop({ signal: 'SIGKILL' })));
+  return { idleCpuPercent: ((cpu.user + cpu.system) / elapsedUs) * 100, rssGrowthMiB: (rss - rss0) / 1024 ** 2 };
+}
+
+/**
+ * A 10 GiB producer (dd from /dev/zero) read by a consumer slower than it: each chunk costs
+ * the consumer ~20 µs of synchronous work per 64 KiB. Reports the manager's RSS growth (max sampled
+ * minus baseline). `drover-buffer` has no consumer: the ring buffer keeps its bounds.
+ */
+export async function measureSlowConsumer(contender: Contender, sizes: Sizes): Promise<Figures> {
+  const bytes = sizes.slowConsumerBytes;
+  await warmUp(contender);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const before = process.memoryUsage();
+  const rss0 = before.rss;
+  let maxRss = rss0;
+  const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss)), 20);
+  const consume = (chunk: Buffer) => {
+    const until = performance.now() + (chunk.length / 65536) * 0.02;
+    while (performance.now() < until) {
+      // busy: a consumer slower than the producer
+    }
+  };
+  let received = 0;
+  const t0 = performance.now();
+  if (contender === 'child_process') {
+    const child = spawnChild(...getProducer(bytes), { stdio: ['ignore', 'pipe', 'ignore'] });
+    for await (const chunk of child.stdout!) {
+      received += (chunk as Buffer).length;
+      consume(chunk as Buffer);
+    }
+    await waitClose(child);
+  } else if (contender === 'drover-stream') {
+    const p = await droverSpawn(getProducer(bytes).flat(), { stdout: 'stream', stderr: 'ignore' });
+    for await (const chunk of p.stdout!) {
+      received += (chunk as Buffer).length;
+      consume(chunk as Buffer);
+    }
+    await p.exited;
+  } else if (contender === 'drover-buffer') {
+    const p = await droverSpawn(getProducer(bytes).flat(), { stdout: 'buffer', stderr: 'ignore' });
+    await p.exited;
+    received = p.stats().stdout.bytes;
+  } else throw new Error(`no slow-consumer contender ${contender}`);
+  clearInterval(sampler);
+  maxRss = Math.max(maxRss, process.memoryUsage().rss);
+  const gbPerSecond = bytes / ((performance.now() - t0) / 1000) / 1e9;
+  if (received !== bytes) throw new Error(`${contender} received ${received} of ${bytes} bytes`);
+  // What stays after a full collection (JS heap + external memory such as Buffers): growth that is
+  // held, as opposed to garbage awaiting the GC, which the RSS peak includes.
+  gc?.();
+  const after = process.memoryUsage();
+  const retained = after.heapUsed + after.external - (before.heapUsed + before.external);
+  return { rssGrowthMiB: (maxRss - rss0) / 1024 ** 2, retainedAfterGcMiB: retained / 1024 ** 2, gbPerSecond };
+}
+
+export const SCENARIOS = {
+  throughput: { run: measureThroughput, contenders: ['child_process', 'execa', 'drover-stream', 'drover-buffer'] },
+  'round-trip': { run: measureRoundTrip, contenders: ['child_process', 'execa', 'drover-stream'] },
+  spawn: { run: measureSpawn, contenders: ['child_process', 'execa', 'drover', 'drover-direct'] },
+  stall: { run: measureStall, contenders: ['child_process', 'drover', 'drover-direct'] },
+  'exit-latency': { run: measureExitLatency, contenders: ['child_process', 'drover'] },
+  idle: { run: measureIdle, contenders: ['child_process', 'drover'] },
+  'slow-consumer': { run: measureSlowConsumer, contenders: ['child_process', 'drover-stream', 'drover-buffer'] },
+} as const satisfies Record<string, { run: (c: Contender, s: Sizes) => Promise<Figures>; contenders: readonly Contender[] }>;
+
+export type ScenarioName = keyof typeof SCENARIOS;

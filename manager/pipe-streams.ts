@@ -1,0 +1,202 @@
+/**
+ * The I/O path between the manager and a child's pipes. The shepherd hands real pipe fds back over
+ * SCM_RIGHTS; each is owned by one `net.Socket` (libuv reads/writes it on the event loop). Every
+ * stream counts bytes and operations exactly, at the point where the kernel moved them.
+ *
+ * - {@link readPipe} (`buffer` policy): always reads, into ONE reused buffer (`net.Socket`'s
+ *   `onread` option; no allocation per read), and hands each chunk to a sink. Never blocks the child.
+ * - {@link PipeReader} (`stream` policy): a Readable whose consumer drives the reads. When the
+ *   consumer stops, reading stops and the kernel pipe fills, so the child blocks in write(2): real
+ *   backpressure (seeds/001 "Backpressure Deep-Dive"). At most the pipe plus `highWaterMark` + one
+ *   read are ever buffered.
+ * - {@link PipeWriter} (`stdin: 'pipe'`): a Writable counting bytes the kernel accepted. libuv
+ *   retries partial writes at once and waits for POLLOUT on EAGAIN, so `write()` returning false is
+ *   the real backpressure signal.
+ */
+import net from 'node:net';
+import { Readable, Writable } from 'node:stream';
+import { DroverError } from './errors.js';
+
+/** A parent end from the shepherd: a pipe fd, or a pty master (`isPty`). */
+export interface PipeEnd {
+  readonly fd: number;
+  readonly isPty: boolean;
+}
+
+interface PipeHandle {
+  open(fd: number): number;
+}
+
+/** A libuv pipe handle on `fd` (Node's internal pipe_wrap, which `process.binding` allows). */
+function openPipeHandle(fd: number): PipeHandle {
+  const { Pipe, constants } = (process as unknown as { binding(name: 'pipe_wrap'): { Pipe: new (type: number) => PipeHandle; constants: { SOCKET: number } } }).binding('pipe_wrap');
+  const handle = new Pipe(constants.SOCKET);
+  const status = handle.open(fd);
+  if (status !== 0) throw new DroverError('ERR_SPAWN_FAILED', `could not open the pty master (uv error ${status})`);
+  return handle;
+}
+
+/**
+ * The socket options owning `end`. A pty master is not a pipe to net.Socket's type check, so it
+ * gets a libuv pipe handle opened on the fd, as node-pty does (src/unixTerminal.ts): non-blocking
+ * reads and writes, unlike tty.WriteStream.
+ */
+function getSocketOptions(end: PipeEnd, readable: boolean): net.SocketConstructorOpts {
+  const base = { readable, writable: !readable, allowHalfOpen: false };
+  return end.isPty ? ({ ...base, handle: openPipeHandle(end.fd) } as net.SocketConstructorOpts) : { ...base, fd: end.fd };
+}
+
+/** Mutable counter of one stream: bytes moved and read(2)/write(2) operations that moved them. */
+export interface IoCounter {
+  bytes: number;
+  ops: number;
+}
+
+/** `new net.Socket({ fd, onread })`: supported since Node 18 (net.md), missing from @types/node 20's constructor options. */
+function createReadSocket(end: PipeEnd, onread: net.OnReadOpts): net.Socket {
+  const options: net.SocketConstructorOpts & { onread: net.OnReadOpts } = { ...getSocketOptions(end, true), onread };
+  return new net.Socket(options);
+}
+
+/**
+ * Size of the read buffer of `buffer` streams: one read(2) can empty a 1 MiB pipe. ONE buffer is
+ * shared by every such stream of the manager: libuv reads one stream at a time on the loop thread
+ * and each chunk is consumed synchronously in its callback, so 1000 idle processes cost no read
+ * buffers at all.
+ */
+export const READ_BUFFER_BYTES = 1024 * 1024;
+/**
+ * Read size of `stream` streams (Node's own stream read size). A read of at least
+ * {@link STREAM_HANDOFF_BYTES} is handed to the consumer as is and the next read goes to a fresh
+ * buffer (the kernel's copy is the only one, as in Node's own sockets); a smaller read is copied
+ * into a right-sized buffer and the read buffer is reused, so tiny chunks never pin 64 KiB.
+ */
+export const STREAM_READ_BYTES = 64 * 1024;
+export const STREAM_HANDOFF_BYTES = 16 * 1024;
+
+let sharedReadBuffer: Buffer | undefined;
+
+/**
+ * Reads `end` to EOF into a reused buffer. `onChunk` gets a view that is only valid during the call
+ * (copy what you keep). `onEnd` fires once, after the last chunk, on EOF or error.
+ * Returns the socket (it owns the fd; `destroy()` closes it).
+ */
+export function readPipe(end: PipeEnd, counter: IoCounter, onChunk: (chunk: Buffer) => void, onEnd: () => void): net.Socket {
+  const buffer = (sharedReadBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES));
+  const socket = createReadSocket(end, {
+    buffer,
+    callback: (n: number, buf: Uint8Array) => {
+      counter.bytes += n;
+      counter.ops++;
+      onChunk((buf as Buffer).subarray(0, n));
+      return true;
+    },
+  });
+  let ended = false;
+  socket.once('close', () => {
+    if (ended) return;
+    ended = true;
+    onEnd();
+  });
+  socket.on('error', () => {
+    // A read error (EIO and the like) ends the stream like EOF; 'close' follows and calls onEnd.
+  });
+  return socket;
+}
+
+/**
+ * Consumer-driven Readable over a pipe fd. Reading pauses (`readStop`) as soon as the consumer's
+ * buffer is above `highWaterMark` and resumes when it asks for more.
+ */
+export class PipeReader extends Readable {
+  private readonly socket: net.Socket;
+  private paused = false;
+  private readBuffer = Buffer.allocUnsafeSlow(STREAM_READ_BYTES);
+
+  constructor(end: PipeEnd, private readonly counter: IoCounter, highWaterMark = 64 * 1024) {
+    super({ highWaterMark });
+    this.socket = createReadSocket(end, {
+      buffer: () => this.readBuffer,
+      callback: (n: number, buf: Uint8Array) => this.handleRead(n, buf as Buffer),
+    });
+    this.socket.once('end', () => this.push(null));
+    this.socket.once('error', (error) => this.destroy(error));
+  }
+
+  /** The underlying socket (owns the fd). */
+  get handle(): net.Socket {
+    return this.socket;
+  }
+
+  override _read(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    // Socket#_read restarts libuv reading (tryReadStart) after an onread callback returned false.
+    // With `onread`, the socket's own Readable state never sees data, so resume() would not.
+    this.socket._read(0);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.socket.destroy();
+    callback(error);
+  }
+
+  private handleRead(n: number, buf: Buffer): boolean {
+    this.counter.bytes += n;
+    this.counter.ops++;
+    let chunk: Buffer;
+    if (n >= STREAM_HANDOFF_BYTES) {
+      chunk = buf.subarray(0, n);
+      this.readBuffer = Buffer.allocUnsafeSlow(STREAM_READ_BYTES);
+    } else {
+      chunk = Buffer.allocUnsafe(n);
+      buf.copy(chunk, 0, 0, n);
+    }
+    const more = this.push(chunk);
+    if (!more) this.paused = true;
+    return more;
+  }
+}
+
+/**
+ * Writable to a child's stdin pipe. Bytes and operations count when the kernel took them (the
+ * write callback), so `stats()` never includes data still queued in the manager.
+ */
+export class PipeWriter extends Writable {
+  private readonly socket: net.Socket;
+
+  constructor(end: PipeEnd, private readonly counter: IoCounter) {
+    super({ highWaterMark: 64 * 1024, decodeStrings: true });
+    this.socket = new net.Socket(getSocketOptions(end, false));
+    this.socket.on('error', (error) => this.destroy(error));
+  }
+
+  /** The underlying socket (owns the fd). */
+  get handle(): net.Socket {
+    return this.socket;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.socket.write(chunk, (error) => {
+      if (!error) {
+        this.counter.bytes += chunk.length;
+        this.counter.ops++;
+      }
+      callback(error);
+    });
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
+    this._write(data, 'binary', callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.socket.end(() => callback());
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.socket.destroy();
+    callback(error);
+  }
+}

@@ -1,0 +1,268 @@
+/*
+ * launcher — starts drover shepherds with posix_spawn on the manager's request and hands their
+ * control sockets back over SCM_RIGHTS. See ../launcher-protocol.h.
+ *
+ * main() reads as the algorithm (tini habit): check fd 3, mark inherited fds close-on-exec, block
+ * SIGCHLD into a signalfd, then loop { poll; reap shepherds; answer LAUNCH } until the manager
+ * hangs up.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "launcher-protocol.h"
+#include "protocol.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+extern char **environ;
+
+static int verbosity = 1; /* 0 fatal, 1 warn, 2 info, 3 debug */
+
+static void print_log(int level, const char *tag, const char *fmt, ...) {
+  if (level > verbosity) return;
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  dprintf(STDERR_FILENO, "[launcher %d %s] %s\n", (int)getpid(), tag, buf);
+}
+#define PRINT_FATAL(...) print_log(0, "FATAL", __VA_ARGS__)
+#define PRINT_WARN(...) print_log(1, "WARN", __VA_ARGS__)
+#define PRINT_INFO(...) print_log(2, "INFO", __VA_ARGS__)
+
+static void put_u16(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+}
+static void put_u32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t get_u32(const uint8_t *p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* One record: header + 8-byte payload, with up to two fds. Returns 0 on success, 1 on failure. */
+static int send_reply(int ctrl, uint16_t type, uint32_t id, int32_t value, const int *fds, int nfds) {
+  uint8_t buf[LAUNCHER_HEADER_SIZE + 8];
+  put_u16(buf, LAUNCHER_PROTOCOL_VERSION);
+  put_u16(buf + 2, type);
+  put_u32(buf + 4, 8);
+  put_u32(buf + 8, id);
+  put_u32(buf + 12, (uint32_t)value);
+  struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * 2)];
+  } control;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (nfds > 0) {
+    memset(&control, 0, sizeof control);
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+    memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)nfds);
+  }
+  for (;;) {
+    /* Blocking: a busy manager makes us wait; a dead one makes this fail with EPIPE. */
+    if (sendmsg(ctrl, &msg, MSG_NOSIGNAL) >= 0) return 0;
+    if (errno == EINTR) continue;
+    PRINT_WARN("sendmsg(type %u) failed: %s", (unsigned)type, strerror(errno));
+    return 1;
+  }
+}
+
+static void mark_inherited_fds_cloexec(void) {
+  /* Nothing the manager leaked to us may reach a shepherd; fd 3 (our control socket) included:
+   * posix_spawn replaces fd 3 with the shepherd's own socket anyway. */
+  if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  long max = sysconf(_SC_OPEN_MAX);
+  if (max < 0 || max > 65536) max = 65536;
+  for (int fd = 3; fd < max; fd++) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  }
+}
+
+/* Starts one shepherd. On success *pid_ptr, *ctrl_ptr (manager end) and *err_ptr (stderr read
+ * end) are set and the launcher holds no other fd of that shepherd; on failure returns an errno. */
+static int spawn_shepherd(const char *path, pid_t *pid_ptr, int *ctrl_ptr, int *err_ptr) {
+  int sv[2] = {-1, -1}, errpipe[2] = {-1, -1};
+  int rc = 0;
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  int have_actions = 0, have_attr = 0;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    rc = errno;
+    PRINT_WARN("socketpair failed: %s", strerror(rc));
+    goto out;
+  }
+  /* A SEQPACKET record must fit the socket buffers whole (as the addon's socketpair() does). */
+  int size = PROTOCOL_MAX_MESSAGE + 4096;
+  for (int i = 0; i < 2; i++) {
+    if (setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &size, sizeof size) != 0 ||
+        setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &size, sizeof size) != 0)
+      PRINT_WARN("setsockopt(SO_SNDBUF/SO_RCVBUF) failed: %s", strerror(errno));
+  }
+  if (pipe2(errpipe, O_CLOEXEC) != 0) {
+    rc = errno;
+    PRINT_WARN("pipe2 failed: %s", strerror(rc));
+    goto out;
+  }
+  if ((rc = posix_spawn_file_actions_init(&actions)) != 0) goto out;
+  have_actions = 1;
+  /* sv[1] and errpipe[1] are >= 4 (0..3 are open), so no dup2 clobbers a later source. dup2
+   * clears close-on-exec on the target; every other fd of ours is close-on-exec. */
+  if ((rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)) != 0 ||
+      (rc = posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)) != 0 ||
+      (rc = posix_spawn_file_actions_adddup2(&actions, errpipe[1], 2)) != 0 ||
+      (rc = posix_spawn_file_actions_adddup2(&actions, sv[1], SHEPHERD_CONTROL_FD)) != 0)
+    goto out;
+  if ((rc = posix_spawnattr_init(&attr)) != 0) goto out;
+  have_attr = 1;
+  sigset_t empty, defaults;
+  sigemptyset(&empty);
+  sigemptyset(&defaults);
+  for (int sig = 1; sig < 32; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) sigaddset(&defaults, sig);
+  /* Own session (the manager's terminal Ctrl-C reaches the manager only, as with detached: true),
+   * no blocked signals (SIGCHLD is blocked here for the signalfd), default dispositions. */
+  if ((rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0 ||
+      (rc = posix_spawnattr_setsigmask(&attr, &empty)) != 0 ||
+      (rc = posix_spawnattr_setsigdefault(&attr, &defaults)) != 0)
+    goto out;
+  char *argv[] = {(char *)path, NULL};
+  rc = posix_spawn(pid_ptr, path, &actions, &attr, argv, environ);
+  if (rc != 0) PRINT_WARN("posix_spawn(%s) failed: %s", path, strerror(rc));
+out:
+  if (have_actions) posix_spawn_file_actions_destroy(&actions);
+  if (have_attr) posix_spawnattr_destroy(&attr);
+  /* The shepherd's ends live in the shepherd only. */
+  if (sv[1] >= 0) close(sv[1]);
+  if (errpipe[1] >= 0) close(errpipe[1]);
+  if (rc != 0) {
+    if (sv[0] >= 0) close(sv[0]);
+    if (errpipe[0] >= 0) close(errpipe[0]);
+    return rc;
+  }
+  *ctrl_ptr = sv[0];
+  *err_ptr = errpipe[0];
+  return 0;
+}
+
+static void reap_children(void) {
+  for (;;) {
+    int status;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid > 0) continue;
+    if (pid < 0 && errno == EINTR) continue;
+    return; /* 0: none exited; ECHILD: no children */
+  }
+}
+
+static void handle_launch(int ctrl, const char *path, uint32_t id) {
+  pid_t pid = 0;
+  int fds[2];
+  int rc = spawn_shepherd(path, &pid, &fds[0], &fds[1]);
+  if (rc != 0) {
+    send_reply(ctrl, LMSG_LAUNCH_FAILED, id, rc, NULL, 0);
+    return;
+  }
+  /* If this fails the manager is gone: closing our copies below leaves the shepherd's control
+   * socket without a peer, so it sees a hangup and exits before any SPAWN. */
+  send_reply(ctrl, LMSG_LAUNCHED, id, (int32_t)pid, fds, 2);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+int main(int argc, char **argv) {
+  const char *env = getenv("SHEPHERD_VERBOSITY");
+  if (env != NULL) verbosity = atoi(env);
+  if (argc != 2 || argv[1][0] != '/') {
+    fprintf(stderr,
+            "Usage: %s /absolute/path/to/shepherd\n"
+            "Started by the drover manager with a SOCK_SEQPACKET control socket as fd %d\n"
+            "(launcher protocol version %d, see launcher-protocol.h).\n"
+            "Environment:\n"
+            "  SHEPHERD_VERBOSITY  0 fatal, 1 warnings (default), 2 info; passed on to shepherds\n",
+            argv[0], LAUNCHER_CONTROL_FD, LAUNCHER_PROTOCOL_VERSION);
+    return LAUNCHER_EXIT_INTERNAL;
+  }
+  const char *path = argv[1];
+  int ctrl = LAUNCHER_CONTROL_FD;
+  if (fcntl(ctrl, F_GETFD) < 0) {
+    PRINT_FATAL("fd %d is not open: run by the drover manager only", ctrl);
+    return LAUNCHER_EXIT_INTERNAL;
+  }
+  mark_inherited_fds_cloexec();
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  if (sigprocmask(SIG_BLOCK, &chld, NULL) != 0) {
+    PRINT_FATAL("sigprocmask failed: %s", strerror(errno));
+    return LAUNCHER_EXIT_INTERNAL;
+  }
+  int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) {
+    PRINT_FATAL("signalfd failed: %s", strerror(errno));
+    return LAUNCHER_EXIT_INTERNAL;
+  }
+  for (;;) {
+    struct pollfd pfds[2] = {{.fd = ctrl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+    if (poll(pfds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      PRINT_FATAL("poll failed: %s", strerror(errno));
+      return LAUNCHER_EXIT_INTERNAL;
+    }
+    if (pfds[1].revents & POLLIN) {
+      struct signalfd_siginfo info;
+      while (read(sfd, &info, sizeof info) == (ssize_t)sizeof info) {
+      }
+      reap_children();
+    }
+    if (pfds[0].revents & POLLIN) {
+      uint8_t buf[64];
+      ssize_t n;
+      do {
+        n = recv(ctrl, buf, sizeof buf, MSG_TRUNC);
+      } while (n < 0 && errno == EINTR);
+      if (n == 0 || (n < 0 && errno != EAGAIN)) {
+        PRINT_INFO("manager hung up; exiting");
+        return 0;
+      }
+      if (n < 0) continue;
+      if ((size_t)n != LAUNCHER_HEADER_SIZE + LAUNCH_PAYLOAD_SIZE || get_u16(buf) != LAUNCHER_PROTOCOL_VERSION ||
+          get_u16(buf + 2) != LMSG_LAUNCH || get_u32(buf + 4) != LAUNCH_PAYLOAD_SIZE) {
+        /* No request id to answer to: a peer that speaks another protocol is not ours. */
+        PRINT_FATAL("bad record of %zd bytes on fd %d; exiting", n, ctrl);
+        return LAUNCHER_EXIT_INTERNAL;
+      }
+      handle_launch(ctrl, path, get_u32(buf + LAUNCHER_HEADER_SIZE));
+    } else if (pfds[0].revents & (POLLHUP | POLLERR)) {
+      PRINT_INFO("manager hung up; exiting");
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,237 @@
+// The I/O path (issue 4): byte-exact delivery in every mode, exact counters, real backpressure in
+// stream mode, stdin above pipe capacity, exit after drain with a bound.
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn, type ManagedProcess } from '../../manager/index.js';
+import { STREAM_READ_BYTES } from '../../manager/pipe-streams.js';
+import { fixture } from '../helpers/fixtures.js';
+import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const started: ManagedProcess[] = [];
+
+async function start(...args: Parameters<typeof spawn>): Promise<ManagedProcess> {
+  const p = await spawn(...args);
+  started.push(p);
+  return p;
+}
+
+afterEach(async () => {
+  await Promise.all(started.map((p) => p.stop({ timeoutMs: 1000 })));
+  const pids = started.flatMap((p) => [p.pid, ...(p.shepherdPid ? [p.shepherdPid] : [])]);
+  started.length = 0;
+  if (pids.length > 0) await expectAllGone(pids);
+  await expectNoShepherds();
+});
+
+function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** The fixture's own account on stderr: `sha256 <hex> bytes <n>`. */
+function getReport(p: ManagedProcess): { sha: string; bytes: number } {
+  const line = p.output.tail().find((l) => l.stream === 'stderr' && l.text.startsWith('sha256 '));
+  expect(line, 'spam-bytes report line').toBeDefined();
+  const [, sha, , bytes] = line!.text.split(' ');
+  return { sha: sha!, bytes: Number(bytes) };
+}
+
+/** Reassembles the stdout lines of the ring buffer into the bytes the child wrote. */
+function joinLines(p: ManagedProcess): string {
+  return p.output
+    .tail()
+    .filter((l) => l.stream === 'stdout')
+    .map((l) => l.text + (l.split ? '' : '\n'))
+    .join('');
+}
+
+async function readAll(p: ManagedProcess): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of p.stdout!) chunks.push(chunk as Buffer);
+  return chunks;
+}
+
+describe('byte-exact delivery and exact counters', () => {
+  it('stream mode: 8 MiB of binary arrive byte-exact; bytes and read ops equal what arrived', async () => {
+    const size = 8 * 1024 * 1024 + 13;
+    const p = await start(fixture('spam-bytes', size, 50_000), { stdout: 'stream' });
+    const chunks = await readAll(p);
+    const result = await p.exited;
+    expect(result.exitCode).toBe(0);
+    const report = getReport(p);
+    expect(report.bytes).toBe(size);
+    expect(sha256(Buffer.concat(chunks))).toBe(report.sha);
+    const stats = p.stats();
+    expect(stats.stdout.bytes).toBe(size);
+    // One push per read(2) that returned data: the consumer saw exactly `ops` chunks.
+    expect(stats.stdout.ops).toBe(chunks.length);
+    expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(STREAM_READ_BYTES);
+  });
+
+  it('buffer mode: 4 MiB of lines arrive byte-exact in the ring buffer; bytes equal the size', async () => {
+    const size = 4 * 1024 * 1024;
+    const p = await start(fixture('spam-bytes', size, 30_000, 'lines'), { output: { maxLines: 200_000, maxBytes: 64 * 1024 * 1024 } });
+    const result = await p.exited;
+    expect(result.exitCode).toBe(0);
+    expect(result.drainTimedOut).toBe(false);
+    const report = getReport(p);
+    expect(sha256(joinLines(p))).toBe(report.sha);
+    const stats = p.stats();
+    expect(stats.stdout.bytes).toBe(size);
+    expect(stats.stdout.ops).toBeGreaterThan(0);
+    expect(stats.droppedLines).toBe(0);
+  });
+
+  it('fast-exiting children lose nothing: echo hi, and 40 KB then exit, 10 times each', async () => {
+    for (let i = 0; i < 10; i++) {
+      const hi = await start(['sh', '-c', 'echo hi']);
+      expect((await hi.exited).exitCode).toBe(0);
+      expect(hi.output.tail().map((l) => l.text)).toEqual(['hi']);
+      expect(hi.stats().stdout).toMatchObject({ bytes: 3 });
+      const big = await start(['sh', '-c', 'head -c 40000 /dev/zero | tr "\\0" "a"; exit 7']);
+      expect((await big.exited).exitCode).toBe(7);
+      expect(big.stats().stdout.bytes).toBe(40_000);
+      expect(joinLines(big).replace(/\n$/, '')).toBe('a'.repeat(40_000));
+    }
+  });
+
+  it('property: random chunk sequences (0..192 KiB) through cat arrive byte-exact in both modes with exact counters', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 192 * 1024 }), { minLength: 1, maxLength: 6 }),
+        fc.constantFrom('stream' as const, 'buffer' as const),
+        fc.integer({ min: 0, max: 255 }),
+        async (sizes, mode, seed) => {
+          // Printable bytes with newlines so buffer mode's lines reassemble exactly.
+          const chunks = sizes.map((size, k) => {
+            const chunk = Buffer.alloc(size);
+            for (let i = 0; i < size; i++) chunk[i] = (i + k + seed) % 61 === 0 ? 10 : 65 + ((i * 7 + seed) % 26);
+            return chunk;
+          });
+          const input = Buffer.concat(chunks);
+          const p = await start(['cat'], { stdin: 'pipe', stdout: mode, output: { maxLines: 100_000, maxBytes: 8 * 1024 * 1024 } });
+          const reading = mode === 'stream' ? readAll(p) : Promise.resolve([]);
+          for (const chunk of chunks) p.stdin!.write(chunk);
+          p.closeStdin();
+          const received = await reading;
+          const result = await p.exited;
+          expect(result.exitCode).toBe(0);
+          const output = mode === 'stream' ? Buffer.concat(received) : Buffer.from(joinLines(p));
+          // Buffer mode ends a last partial line at EOF without a newline of its own.
+          const expected = mode === 'buffer' && input.length > 0 && input[input.length - 1] !== 10 ? Buffer.concat([input, Buffer.from('\n')]) : input;
+          expect(output.equals(expected)).toBe(true);
+          const stats = p.stats();
+          expect(stats.stdin.bytes).toBe(input.length);
+          expect(stats.stdout.bytes).toBe(input.length);
+          if (mode === 'stream') expect(stats.stdout.ops).toBe(received.length);
+        },
+      ),
+      { numRuns: 12 },
+    );
+  });
+});
+
+describe('pipe sizes', () => {
+  it('requests pipeSizeBytes with F_SETPIPE_SZ and reports the sizes obtained at start, in stats() and at exit', async () => {
+    const p = await start(['cat'], { stdin: 'pipe', pipeSizeBytes: 256 * 1024 });
+    expect(p.pipeSizes).toEqual([262144, 262144, 262144]);
+    expect(p.stats().pipeSizes).toEqual({ stdin: 262144, stdout: 262144, stderr: 262144 });
+    p.closeStdin();
+    expect((await p.exited).pipeSizes).toEqual([262144, 262144, 262144]);
+    const plain = await start(['true'], { pipeSizeBytes: 0, stdout: 'ignore' });
+    expect(plain.pipeSizes).toEqual([0, 0, 65536]);
+  });
+
+  it('rejects a pipe size outside 0..64 MiB naming the option', async () => {
+    await expect(spawn(['true'], { pipeSizeBytes: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringContaining('`pipeSizeBytes`') });
+  });
+});
+
+describe('stream mode backpressure', () => {
+  it('a consumer that does not read leaves the child blocked in write(2), with at most the pipe plus one read buffered', async () => {
+    const total = 32 * 1024 * 1024;
+    const p = await start(fixture('write-until-blocked', total), { stdout: 'stream' });
+    // The child is blocked in write(2) on fd 1: /proc/<pid>/syscall starts with the syscall number
+    // (1 = write on x86-64, 64 on arm64) and its first argument, the fd.
+    const writeNr = process.arch === 'arm64' ? '64' : '1';
+    await waitFor(
+      () => readFileSync(`/proc/${p.pid}/syscall`, 'utf8'),
+      (text) => text.startsWith(`${writeNr} 0x1 `),
+      { describe: 'the child blocked in write(1, …)', timeoutMs: 15_000 },
+    );
+    const wrote = () => Number(p.output.tail(1)[0]?.text.split(' ')[1] ?? 0);
+    const blockedAt = wrote();
+    const pipeBytes = p.pipeSizes[1];
+    expect(pipeBytes).toBeGreaterThan(0);
+    // Not the 32 MiB a reader without backpressure would have taken.
+    expect(blockedAt).toBeLessThanOrEqual(pipeBytes + 64 * 1024 + STREAM_READ_BYTES + 4096);
+    expect(p.stats().stdout.bytes).toBeLessThanOrEqual(64 * 1024 + STREAM_READ_BYTES);
+    // Now consume: the child continues and everything arrives.
+    let received = 0;
+    for await (const chunk of p.stdout!) received += (chunk as Buffer).length;
+    expect(received).toBe(total);
+    expect((await p.exited).exitCode).toBe(0);
+    expect(p.output.tail(1)[0]?.text).toBe(`done ${total}`);
+  });
+});
+
+describe('stdin', () => {
+  it('4 MiB through cat with stdin and stdout both piped finishes (no deadlock above pipe capacity)', async () => {
+    const input = Buffer.alloc(4 * 1024 * 1024);
+    for (let i = 0; i < input.length; i++) input[i] = (i * 31) & 0xff;
+    for (const mode of ['stream', 'buffer'] as const) {
+      const p = await start(['cat'], { stdin: 'pipe', stdout: mode, output: { maxLines: 10, maxBytes: 1024 } });
+      const reading = mode === 'stream' ? readAll(p) : Promise.resolve([]);
+      // One write far above pipe capacity; the manager reads stdout meanwhile.
+      p.stdin!.end(input);
+      const chunks = await reading;
+      expect((await p.exited).exitCode).toBe(0);
+      if (mode === 'stream') expect(sha256(Buffer.concat(chunks))).toBe(sha256(input));
+      expect(p.stats().stdin.bytes).toBe(input.length);
+      expect(p.stats().stdout.bytes).toBe(input.length);
+    }
+  });
+
+  it('write() returns false when the child does not read, and drain fires once it does', async () => {
+    const p = await start(['sh', '-c', 'read line; cat >/dev/null'], { stdin: 'pipe' });
+    let accepted = true;
+    let written = 0;
+    while (accepted && written < 64 * 1024 * 1024) {
+      accepted = p.stdin!.write(Buffer.alloc(64 * 1024, 'y'));
+      written += 64 * 1024;
+    }
+    expect(accepted).toBe(false);
+    p.stdin!.write('\n');
+    await new Promise((resolve) => p.stdin!.once('drain', resolve));
+    p.closeStdin();
+    expect((await p.exited).exitCode).toBe(0);
+  });
+});
+
+describe('exit after drain', () => {
+  it('waits for the last byte after the exit status, and bounds the wait when someone else holds the pipe', async () => {
+    const p = await start(['sh', '-c', 'echo before; read x; echo after; exit 0'], { stdin: 'pipe', drainTimeoutMs: 300 });
+    await waitFor(() => p.output.tail().map((l) => l.text), (t) => t.includes('before'), { describe: 'before line' });
+    // Hold a second copy of the child's stdout write end, as a grandchild that escaped would.
+    const holder = openSync(`/proc/${p.pid}/fd/1`, 'w');
+    try {
+      p.stdin!.write('go\n');
+      const result = await p.exited;
+      expect(result.exitCode).toBe(0);
+      expect(result.drainTimedOut).toBe(true);
+      // Everything the child wrote before it exited is in.
+      expect(p.output.tail().map((l) => l.text)).toEqual(['before', 'after']);
+    } finally {
+      closeSync(holder);
+    }
+  });
+
+  it('reports drainTimedOut false when the pipes reach EOF', async () => {
+    const p = await start(['sh', '-c', 'echo done']);
+    const result = await p.exited;
+    expect(result.drainTimedOut).toBe(false);
+    expect(p.output.tail().map((l) => l.text)).toEqual(['done']);
+  });
+});

@@ -1,0 +1,143 @@
+// The launcher (issue 4): shepherds are posix_spawned by one long-lived C process per manager; it
+// keeps no copy of their control sockets, is replaced when it dies, and dies with the manager.
+import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { spawn, type ManagedProcess } from '../../manager/index.js';
+import { getLauncherPid } from '../../manager/launcher-client.js';
+import * as launcherProtocol from '../../native/launcher-protocol.js';
+import { FIXTURES_DIR, fixture } from '../helpers/fixtures.js';
+import { expectAllGone, expectNoShepherds, isAlive } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const started: ManagedProcess[] = [];
+const extraPids: number[] = [];
+const nestedManagers: ChildProcess[] = [];
+
+async function start(...args: Parameters<typeof spawn>): Promise<ManagedProcess> {
+  const p = await spawn(...args);
+  started.push(p);
+  return p;
+}
+
+function getParentPid(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** fd number → link target of every open fd of `pid`. */
+function getOpenFds(pid: number): Map<number, string> {
+  const fds = new Map<number, string>();
+  for (const entry of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      fds.set(Number(entry), readlinkSync(`/proc/${pid}/fd/${entry}`));
+    } catch {
+      // closed between readdir and readlink
+    }
+  }
+  return fds;
+}
+
+afterEach(async () => {
+  for (const manager of nestedManagers.splice(0)) {
+    if (manager.exitCode === null && manager.signalCode === null) {
+      const closed = new Promise((resolve) => manager.once('close', resolve));
+      manager.kill('SIGKILL');
+      await closed;
+    }
+  }
+  await Promise.all(started.map((p) => p.stop({ timeoutMs: 1000 })));
+  const pids = started.flatMap((p) => [p.pid, ...(p.shepherdPid ? [p.shepherdPid] : [])]).concat(extraPids);
+  started.length = 0;
+  extraPids.length = 0;
+  if (pids.length > 0) await expectAllGone(pids);
+  await expectNoShepherds();
+});
+
+describe('launcher protocol', () => {
+  it('the TS mirror matches every #define and enum value of launcher-protocol.h', () => {
+    const header = readFileSync(path.join(root, 'shepherd', 'launcher-protocol.h'), 'utf8');
+    const defined = new Map<string, number>();
+    for (const [, name, value] of header.matchAll(/#define (\w+) (\d+)/g)) defined.set(name!, Number(value));
+    for (const [, name, value] of header.matchAll(/\b(LMSG_\w+) = (\d+)/g)) defined.set(name!, Number(value));
+    defined.delete('DROVER_LAUNCHER_PROTOCOL_H');
+    expect(defined.size).toBeGreaterThan(8);
+    for (const [name, value] of defined) expect((launcherProtocol as Record<string, unknown>)[name], name).toBe(value);
+  });
+
+  it('decodes LAUNCHED and refuses other versions and lengths', () => {
+    const record = Buffer.alloc(16);
+    record.writeUInt16LE(1, 0);
+    record.writeUInt16LE(launcherProtocol.LMSG_LAUNCHED, 2);
+    record.writeUInt32LE(8, 4);
+    record.writeUInt32LE(7, 8);
+    record.writeInt32LE(4242, 12);
+    expect(launcherProtocol.decodeLauncherMessage(record)).toEqual({ type: 'launched', id: 7, pid: 4242 });
+    record.writeUInt16LE(2, 0);
+    expect(() => launcherProtocol.decodeLauncherMessage(record)).toThrow(/version 2/);
+    record.writeUInt16LE(1, 0);
+    expect(() => launcherProtocol.decodeLauncherMessage(record.subarray(0, 12))).toThrow(/payload/);
+  });
+});
+
+describe('launcher', () => {
+  it('starts shepherds without forking the manager and keeps no copy of their control sockets', async () => {
+    const processes = await Promise.all([1, 2, 3].map(() => start(fixture('forever'))));
+    const launcher = getLauncherPid();
+    expect(launcher).not.toBeNull();
+    for (const p of processes) expect(getParentPid(p.shepherdPid!)).toBe(launcher);
+    // fd 2 (its stderr) and fd 3 (its control socket) are the launcher's only sockets, with three
+    // shepherds running: their control sockets live in the manager and the shepherds only.
+    const sockets = [...getOpenFds(launcher!)].filter(([, target]) => target.startsWith('socket:')).map(([fd]) => fd);
+    expect(sockets.sort()).toEqual([2, 3]);
+    for (const p of processes) {
+      const result = await p.stop();
+      expect(result.signal).toBe('SIGTERM');
+    }
+  });
+
+  it('a launcher killed with SIGKILL is replaced: spawning keeps working and running processes are unaffected', async () => {
+    const before = await start(fixture('forever'));
+    const first = getLauncherPid()!;
+    process.kill(first, 'SIGKILL');
+    await expectAllGone([first]);
+    expect(isAlive(before.pid)).toBe(true);
+    const after = await start(['sh', '-c', 'echo still here; read x; exit 0'], { stdin: 'pipe' });
+    const second = getLauncherPid();
+    expect(second).not.toBeNull();
+    expect(second).not.toBe(first);
+    expect(getParentPid(after.shepherdPid!)).toBe(second);
+    after.closeStdin();
+    expect((await after.exited).exitCode).toBe(0);
+    expect(after.output.tail().map((l) => l.text)).toEqual(['still here']);
+    // The process started by the dead launcher is still supervised.
+    expect((await before.stop()).signal).toBe('SIGTERM');
+  });
+
+  it('DROVER_LAUNCHER=0 starts the shepherd directly (child_process)', async () => {
+    vi.stubEnv('DROVER_LAUNCHER', '0');
+    const p = await start(fixture('forever'));
+    expect(getParentPid(p.shepherdPid!)).toBe(process.pid);
+  });
+
+  it('when the manager is SIGKILLed, its launcher, the shepherd and the child are all gone', async () => {
+    const manager = nodeSpawn(process.execPath, [path.join(FIXTURES_DIR, 'nested-manager.mjs'), ...fixture('forever')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    nestedManagers.push(manager);
+    let out = '';
+    manager.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const text = await waitFor(() => out, (o) => /manager \d+ \d+/.test(o), { describe: 'nested manager pids' });
+    const [, child, shepherd] = /manager (\d+) (\d+)/.exec(text)!.map(Number);
+    const launcher = getParentPid(shepherd!);
+    expect(launcher).not.toBe(manager.pid);
+    expect(getParentPid(launcher)).toBe(manager.pid);
+    extraPids.push(child!, shepherd!, launcher);
+    manager.kill('SIGKILL');
+    await new Promise((resolve) => manager.once('close', resolve));
+    await expectAllGone([child!, shepherd!, launcher], 3000);
+  });
+});
