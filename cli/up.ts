@@ -175,6 +175,12 @@ async function runDetached(options: UpOptions): Promise<number> {
   child.on('exit', (code, signal) => (exitCode = code ?? (signal === null ? 1 : 128)));
   child.unref();
   const pid = child.pid ?? 0;
+  // Ctrl-C while waiting leaves the background `up` alone (it owns the cluster now) and says so.
+  const onInterrupt = () => {
+    process.stderr.write(`\ndrover: stopped waiting; the cluster keeps starting in the background (drover up pid ${pid}); stop it with \`drover down -f ${options.file}\`\n`);
+    process.exit(EXIT_INTERRUPTED);
+  };
+  process.once('SIGINT', onInterrupt);
   let answer: ClusterAnswer | null = null;
   for (;;) {
     if (exitCode !== null) {
@@ -190,6 +196,7 @@ async function runDetached(options: UpOptions): Promise<number> {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  process.off('SIGINT', onInterrupt);
   const ready = answer.nodes.filter((n) => n.state === 'ready').length;
   const failed = answer.nodes.filter((n) => n.state !== 'ready');
   const out = process.stdout;
