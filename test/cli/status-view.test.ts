@@ -140,18 +140,18 @@ describe('drover up on a terminal (tmux)', () => {
   // scroll-on-clear off: tmux (≥ 3.3) otherwise moves the screen into its history when an erase
   // starts at the top-left cell, which the first footer redraw on an empty screen does; the
   // history is then not what a terminal shows.
-  const tmux = (...args: string[]) => execFileSync('tmux', ['-L', server, '-f', path.join(dir, 'tmux.conf'), ...args], { encoding: 'utf8' });
+  const tmux = (...args: string[]) => execFileSync('tmux', ['-S', server, '-f', path.join(dir, 'tmux.conf'), ...args], { encoding: 'utf8' });
   const screen = () => tmux('capture-pane', '-p', '-t', 't');
 
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'drover-tty-'));
-    server = `drover-test-${process.pid}`;
+    server = path.join(dir, 'tmux.sock'); // in the test's temp dir: nothing left in /tmp/tmux-<uid>
     writeFileSync(path.join(dir, 'tmux.conf'), 'set -g scroll-on-clear off\n');
   });
 
   afterEach(async () => {
-    const serverPid = Number(spawnSync('tmux', ['-L', server, 'display-message', '-p', '#{pid}'], { encoding: 'utf8' }).stdout.trim());
-    spawnSync('tmux', ['-L', server, 'kill-server']); // its shell and `sleep` get SIGHUP
+    const serverPid = Number(spawnSync('tmux', ['-S', server, 'display-message', '-p', '#{pid}'], { encoding: 'utf8' }).stdout.trim());
+    spawnSync('tmux', ['-S', server, 'kill-server']); // its shell and `sleep` get SIGHUP
     if (serverPid > 0) pids.add(serverPid);
     if (pids.size > 0) await expectAllGone(pids);
     pids.clear();
