@@ -199,8 +199,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
       Napi::Array jsFds = Napi::Array::New(env, fds.size());
       for (size_t k = 0; k < fds.size(); k++) jsFds.Set(static_cast<uint32_t>(k), Napi::Number::New(env, fds[k]));
       Napi::Value payload = n < 0 ? env.Null() : Napi::Buffer<uint8_t>::Copy(env, buf.data(), static_cast<size_t>(n)).As<Napi::Value>();
-      on_message_.MakeCallback(Value(), {payload, jsFds}, *context_);
-      if (env.IsExceptionPending()) return;
+      if (!Invoke(env, on_message_, {payload, jsFds})) return;
     }
   }
 
@@ -208,7 +207,20 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     if (!active_) return;
     Shutdown();
     Napi::Value arg = error == nullptr ? env.Null() : Napi::String::New(env, error).As<Napi::Value>();
-    on_eof_.MakeCallback(Value(), {arg}, *context_);
+    Invoke(env, on_eof_, {arg});
+  }
+
+  // Calls back into JS from a libuv callback, where no JS frame can catch: an exception thrown by
+  // the callback becomes the process's uncaughtException (as for any JS callback) instead of a C++
+  // exception escaping into libuv, which would std::terminate the manager. Returns false if it threw.
+  bool Invoke(Napi::Env env, Napi::FunctionReference& fn, const std::initializer_list<napi_value>& args) {
+    try {
+      fn.MakeCallback(Value(), args, *context_);
+      return true;
+    } catch (const Napi::Error& error) {
+      napi_fatal_exception(env, error.Value());
+      return false;
+    }
   }
 
   // Stops polling and closes the fd. The uv handle is freed in its close callback.
