@@ -4,7 +4,7 @@ import type { NodeState, ResolvedConfig } from '../manager/types.js';
 import { request, requestJson } from './control-client.js';
 import type { ClusterAnswer, LogEntry, NodeRow } from './control-server.js';
 import { EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
-import { createStreamSink, formatClock, Printer, paint, shouldUseColor } from './printer.js';
+import { createStreamSink, formatClock, getReplicaLabel, Printer, paint, shouldUseColor } from './printer.js';
 import { getStatePaths } from './state-dir.js';
 import { formatDuration, formatPorts } from './status-view.js';
 
@@ -86,10 +86,13 @@ export async function runLogs(options: LogsOptions): Promise<number> {
   if (options.follow) query.set('follow', '1');
   const res = await request(paths, options.file, 'GET', `/v1/logs?${query}`);
   const names = [...new Set(answer.nodes.map((n) => n.name))];
-  const prefixed = options.nodes.length !== 1;
+  const replicated = new Set(answer.nodes.filter((n) => n.replica > 0).map((n) => n.name));
+  // One node with one replica prints bare lines; otherwise each line says who wrote it (`b[1]`).
+  const prefixed = options.nodes.length !== 1 || options.nodes.some((n) => replicated.has(n));
   const color = shouldUseColor(process.stdout);
-  const out = new Printer(createStreamSink(process.stdout), names, { color, timestamps: options.timestamps });
-  const err = new Printer(createStreamSink(process.stderr), names, { color: shouldUseColor(process.stderr), timestamps: options.timestamps });
+  const labels = answer.nodes.map((n) => getReplicaLabel(n.name, n.replica));
+  const out = new Printer(createStreamSink(process.stdout), names, { color, timestamps: options.timestamps, labels });
+  const err = new Printer(createStreamSink(process.stderr), names, { color: shouldUseColor(process.stderr), timestamps: options.timestamps, labels });
   for await (const line of readline.createInterface({ input: res, crlfDelay: Infinity })) {
     if (line === '') continue;
     if (options.json) {
@@ -98,7 +101,7 @@ export async function runLogs(options: LogsOptions): Promise<number> {
     }
     const entry = JSON.parse(line) as LogEntry;
     if (prefixed) {
-      (entry.stream === 'stderr' ? err : out).output(entry.node, entry.text, entry.time);
+      (entry.stream === 'stderr' ? err : out).output(getReplicaLabel(entry.node, entry.replica ?? 0), entry.text, entry.time, entry.node);
     } else {
       const stamp = options.timestamps ? `${formatClock(entry.time)} ` : '';
       (entry.stream === 'stderr' ? process.stderr : process.stdout).write(`${stamp}${entry.text}\n`);

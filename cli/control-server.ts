@@ -34,9 +34,10 @@ export interface ClusterAnswer {
   readonly nodes: readonly NodeRow[];
 }
 
-/** One NDJSON line of the logs endpoints. */
+/** One NDJSON line of the logs endpoints: a node's output line and which replica wrote it. */
 export interface LogEntry extends OutputLine {
   readonly node: string;
+  readonly replica: number;
 }
 
 export function toNodeRow(node: NodeSnapshot, now: number): NodeRow {
@@ -283,7 +284,7 @@ export class ControlServer {
       // tail() throws ERR_UNKNOWN_NODE before any header is sent; filter first, then keep the last `limit`.
       const lines = controller.tail(name, Number.MAX_SAFE_INTEGER).filter(matches);
       const kept = limit >= lines.length ? lines : lines.slice(lines.length - limit);
-      for (const line of kept) entries.push({ node: name, ...line });
+      for (const line of kept) entries.push({ node: name, ...line, replica: line.replica ?? 0 });
     }
     entries.sort((a, b) => a.time - b.time);
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
@@ -295,7 +296,9 @@ export class ControlServer {
     const wanted = new Set(selected);
     const subscription = controller.subscribe({
       onEvent: (event: ClusterEvent) => {
-        if (event.type === 'output' && wanted.has(event.node) && matches(event.line)) res.write(`${JSON.stringify({ node: event.node, ...event.line })}\n`);
+        if (event.type === 'output' && wanted.has(event.node) && matches(event.line)) {
+          res.write(`${JSON.stringify({ node: event.node, ...event.line, replica: event.replica })}\n`);
+        }
       },
     });
     this.followers.add(res);

@@ -242,7 +242,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
 
   tail(name: string, limit: number): OutputLine[] {
     return this.requireNodes(name)
-      .flatMap((n) => n.output.tail(limit))
+      .flatMap((n) => n.output.tail(limit).map((line) => ({ ...line, replica: n.replica })))
       .sort((a, b) => a.time - b.time || a.seq - b.seq)
       .slice(-limit);
   }

@@ -406,6 +406,8 @@ export interface OutputLine {
   readonly seq: number;
   /** Epoch ms when the manager read it. */
   readonly time: number;
+  /** Which replica wrote it, in lines from `ClusterController.tail()` (merged across replicas). */
+  readonly replica?: number;
 }
 
 export interface ClusterObserver {

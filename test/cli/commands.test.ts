@@ -281,6 +281,13 @@ describe('ports, scale and config against examples/ring (ports allocated by drov
       [2, 'ready'],
     ]);
     expect(new Set(bs.map((r) => r.ports.http)).size).toBe(3);
+    // Each replica's lines say which replica wrote them.
+    const logsB = await runCli(['logs', 'b', '-n', 'all', '-f', file], env);
+    expect(logsB.stdout).toMatch(/^b\[2\]\s*\| .*listening/m);
+    expect(logsB.stdout).toMatch(/^b\s*\| .*listening/m);
+    const logsJson = await runCli(['logs', 'b', '-n', 'all', '--json', '-f', file], env);
+    const replicasSeen = new Set(logsJson.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { replica: number }).replica));
+    expect([...replicasSeen].sort()).toEqual([0, 1, 2]);
     const down1 = await runCli(['scale', 'b', '1', '-f', file], env);
     expect(down1.stdout).toMatch(/^b: scaled 3 → 1 \(b\[0\] ready pid \d+ http=\d+\)\n$/);
     expect((await ps(file)).filter((r) => r.name === 'b')).toHaveLength(1);
