@@ -659,6 +659,9 @@ export class ClusterNode {
         {
           tail: () => this.output.tail().filter((l) => l.seq >= firstSeq),
           subscribe: (listener) => this.output.subscribe(listener),
+          onAttempt: ({ kind, ok, message }, attempt) => {
+            this.options.emit({ type: 'readiness', node: this.name, replica: this.replica, run: this.run, time: this.clock(), attempt, ok, kind, message });
+          },
         },
         process.exited,
         signal,

@@ -5,14 +5,17 @@
  * TRACEPARENT in the child's real environment, output lines as log records in the run's trace.
  */
 import { readFileSync } from 'node:fs';
+import getPort from 'get-port';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import type { DataPoint } from '@opentelemetry/sdk-metrics';
 import { Cluster } from '../../manager/cluster.js';
+import type { ReadinessAttemptEvent } from '../../manager/types.js';
 import {
   ATTR_CPU_MODE,
   ATTR_NODE_NAME,
   ATTR_NODE_REPLICA,
+  ATTR_READINESS_ATTEMPTS,
   ClusterTracing,
   METRIC_PROCESS_CPU_TIME,
   METRIC_PROCESS_MEMORY_USAGE,
@@ -140,6 +143,43 @@ describe('telemetry on a real cluster', () => {
     ]);
     expect(everything).not.toContain(SECRET);
 
+    await cluster.stop();
+  });
+
+  it('puts the readiness attempts of a real http node on its start span: failed probes, then the passing one', async () => {
+    const port = await getPort();
+    const spec = makeCluster([
+      makeNode('web', fixture('http-server', port, 500), {
+        ready: { kind: 'http', url: `http://127.0.0.1:${port}/health`, timeoutMs: 10_000, intervalMs: 50 },
+      }),
+    ]);
+    const cluster = new Cluster(spec);
+    cleanups.push(() => cluster.stop());
+    const attempts: ReadinessAttemptEvent[] = [];
+    cluster.on('event', (event) => {
+      if (event.type === 'readiness') attempts.push(event);
+      if (event.type === 'state' && event.pid !== null) pids.add(event.pid);
+    });
+    const { tracerProvider, exporter } = createTracerProvider();
+    cleanups.push(() => tracerProvider.shutdown());
+    const tracing = new ClusterTracing({ controller: cluster, tracerProvider, spec });
+    tracing.register();
+    cleanups.push(async () => tracing.unregister());
+
+    await cluster.start();
+    findShepherds().forEach((pid) => pids.add(pid));
+
+    const span = exporter.getFinishedSpans().find((candidate) => candidate.name === 'start web');
+    expect(span).toBeDefined();
+    const events = span!.events.filter((event) => event.name === 'drover.readiness.attempt');
+    // 500 ms of 503 at a 50 ms interval: well over 10 attempts, so the middle ones are left out.
+    expect(attempts.length).toBeGreaterThan(1);
+    expect(span!.attributes[ATTR_READINESS_ATTEMPTS]).toBe(attempts.length);
+    const kept = attempts.filter((attempt) => attempt.attempt <= 10 || attempt === attempts.at(-1));
+    expect(events.map((event) => [event.attributes?.['drover.readiness.attempt'], event.attributes?.['drover.readiness.ok'], event.attributes?.['drover.readiness.message']])).toEqual(
+      kept.map((attempt) => [attempt.attempt, attempt.ok, attempt.message]),
+    );
+    expect(events.at(-1)?.attributes).toMatchObject({ 'drover.readiness.ok': true, 'drover.readiness.check.kind': 'http', 'drover.readiness.message': 'status 200' });
     await cluster.stop();
   });
 });
