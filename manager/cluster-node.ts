@@ -230,6 +230,7 @@ export class ClusterNode {
       error: this.lastError === null ? null : `${this.lastError.code}: ${this.lastError.message}`,
       stats: this.stats(),
       ports: { ...this.portMap },
+      cgroup: this.process?.cgroup ?? null,
     };
   }
 

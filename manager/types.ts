@@ -268,6 +268,12 @@ export interface NodeSnapshot {
   readonly stats: ProcessStats;
   /** Ports allocated to this replica by name (empty until the cluster starts, or without `ports`). */
   readonly ports: Readonly<Record<string, number>>;
+  /**
+   * cgroup v2 leaf directory of the current run (its `cgroup.procs` lists every process of the
+   * node, `setsid` daemons included), or null when not running or without cgroup containment.
+   * Absent from controllers that do not know it.
+   */
+  readonly cgroup?: string | null;
 }
 
 export interface ClusterSnapshot {

@@ -1,7 +1,9 @@
 /**
  * Reads one process tree from Linux `/proc`: the root pid and every live descendant, found
  * through `/proc/<pid>/task/<tid>/children` (a full `/proc/*\/stat` scan for parent pids when the
- * kernel lacks CONFIG_PROC_CHILDREN). Synchronous: callers decide when and how much to read
+ * kernel lacks CONFIG_PROC_CHILDREN). When the node runs in its own cgroup v2 leaf, the members
+ * are the pids of the leaf's `cgroup.procs` instead: that also counts daemons that left the tree
+ * with `setsid` + double fork (re-parented to the shepherd, they are no descendants of the root). Synchronous: callers decide when and how much to read
  * (see `ProcSampler`, which slices the work so the event loop never stalls long).
  *
  * Field positions follow proc(5). Counters that the kernel keeps for reaped children
@@ -17,6 +19,8 @@ export interface ProcTreeSample {
   readonly rootPid: number;
   /** Processes found in the tree (root included). */
   readonly processCount: number;
+  /** Where the members came from: the node's cgroup leaf (`cgroup.procs`) or the `/proc` children walk. */
+  readonly source: 'cgroup' | 'tree';
   /** User-mode CPU seconds (utime + cutime), summed. */
   readonly userCpuSeconds: number;
   /** Kernel-mode CPU seconds (stime + cstime), summed. */
@@ -58,6 +62,13 @@ export interface ReadProcTreeOptions {
   readonly ticksPerSecond?: number;
   /** Shared per sampling round: the parent-pid map of the fallback scan, built at most once. */
   readonly round?: ProcReadRound;
+  /**
+   * The node's cgroup v2 leaf directory (`NodeSnapshot.cgroup`). When its `cgroup.procs` lists the
+   * root, those pids are the members; otherwise (no leaf, already removed, unreadable) the
+   * children walk is used.
+   * @default null
+   */
+  readonly cgroup?: string | null;
 }
 
 /** State shared by the reads of one sampling round. */
@@ -84,7 +95,8 @@ interface StatFields {
  * during the walk are skipped; files the kernel refuses (`EACCES` on another user's `io`) count 0.
  */
 export function readProcTree(rootPid: number, options: ReadProcTreeOptions = {}): ProcTreeSample | null {
-  const { procRoot = '/proc', ticksPerSecond = DEFAULT_TICKS_PER_SECOND, round = { childrenByParent: null } } = options;
+  const { procRoot = '/proc', ticksPerSecond = DEFAULT_TICKS_PER_SECOND, round = { childrenByParent: null }, cgroup = null } = options;
+  const members = cgroup === null ? null : readCgroupMembers(cgroup, rootPid);
   const totals = {
     processCount: 0,
     userTicks: 0,
@@ -101,7 +113,8 @@ export function readProcTree(rootPid: number, options: ReadProcTreeOptions = {})
     writeBytes: 0,
   };
   const seen = new Set<number>();
-  const pending = [rootPid];
+  // Members of a cgroup leaf are listed whole: no walk. Popped from the end, so the root goes last.
+  const pending = members ?? [rootPid];
   while (pending.length > 0 && seen.size < MAX_TREE_PROCESSES) {
     const pid = pending.pop() as number;
     if (seen.has(pid)) {
@@ -136,6 +149,9 @@ export function readProcTree(rootPid: number, options: ReadProcTreeOptions = {})
 
     totals.fileDescriptors += countEntries(`${dir}/fd`);
 
+    if (members !== null) {
+      continue;
+    }
     for (const child of getChildren(procRoot, pid, stat.threads, round)) {
       if (!seen.has(child)) {
         pending.push(child);
@@ -145,6 +161,7 @@ export function readProcTree(rootPid: number, options: ReadProcTreeOptions = {})
   return {
     rootPid,
     processCount: totals.processCount,
+    source: members === null ? 'tree' : 'cgroup',
     userCpuSeconds: totals.userTicks / ticksPerSecond,
     systemCpuSeconds: totals.systemTicks / ticksPerSecond,
     rssBytes: totals.rssKiB * 1024,
@@ -237,6 +254,35 @@ function getChildren(procRoot: string, pid: number, threads: number, round: Proc
     }
   }
   return children;
+}
+
+/**
+ * Pids of the leaf's `cgroup.procs` with `rootPid` last (the walk pops from the end), or null when
+ * the file cannot be read or does not list the root (the leaf is not this run's).
+ */
+function readCgroupMembers(cgroup: string, rootPid: number): number[] | null {
+  const text = readText(`${cgroup}/cgroup.procs`);
+  if (text === null) {
+    return null;
+  }
+  const pids: number[] = [];
+  let hasRoot = false;
+  for (const line of text.split('\n')) {
+    const pid = Number(line);
+    if (line === '' || !Number.isInteger(pid) || pid <= 0) {
+      continue;
+    }
+    if (pid === rootPid) {
+      hasRoot = true;
+    } else if (pids.length < MAX_TREE_PROCESSES - 1) {
+      pids.push(pid);
+    }
+  }
+  if (!hasRoot) {
+    return null;
+  }
+  pids.push(rootPid);
+  return pids;
 }
 
 function scanChildrenByParent(procRoot: string): Map<number, number[]> {

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import type { DataPoint } from '@opentelemetry/sdk-metrics';
 import { Cluster } from '../../manager/cluster.js';
+import { getCgroupSupport } from '../../manager/cgroup.js';
 import type { ReadinessAttemptEvent } from '../../manager/types.js';
 import {
   ATTR_CPU_MODE,
@@ -181,5 +182,55 @@ describe('telemetry on a real cluster', () => {
     );
     expect(events.at(-1)?.attributes).toMatchObject({ 'drover.readiness.ok': true, 'drover.readiness.check.kind': 'http', 'drover.readiness.message': 'status 200' });
     await cluster.stop();
+  });
+
+  it('counts a setsid daemon that left the tree, through the node’s cgroup leaf', async (context) => {
+    if (getCgroupSupport().root === null) context.skip();
+    // sh runs daemonize.mjs, which starts a setsid daemon and exits: the daemon re-parents to the
+    // shepherd (subreaper), outside the node's tree. Then sh becomes `sleep`.
+    const [node0Path, daemonize] = fixture('daemonize');
+    const spec = makeCluster([
+      makeNode('d', ['/bin/sh', '-c', `"${node0Path}" "${daemonize}" && exec sleep 1000`], {
+        ready: { kind: 'log', pattern: '^daemon \\d+$', stream: 'stdout', count: 1, timeoutMs: 10_000 },
+      }),
+    ]);
+    const cluster = new Cluster(spec);
+    cleanups.push(() => cluster.stop());
+    const { meterProvider, reader } = createMeterProvider();
+    cleanups.push(() => meterProvider.shutdown());
+    const processMetrics = new ProcessMetrics({ controller: cluster, meterProvider, sampleIntervalMs: 1e9 });
+    processMetrics.register();
+    cleanups.push(async () => processMetrics.unregister());
+
+    await cluster.start();
+    findShepherds().forEach((pid) => pids.add(pid));
+    const node = cluster.node('d');
+    const child = node.pid as number;
+    const daemon = Number(/^daemon (\d+)$/m.exec(node.output.tail().map((l) => l.text).join('\n'))?.[1]);
+    pids.add(child).add(daemon);
+    const statusOf = (pid: number, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    await waitFor(
+      () => ({ comm: readFileSync(`/proc/${child}/comm`, 'utf8').trim(), children: childrenOf(child), daemonThreads: statusOf(daemon, 'Threads') }),
+      (s) => s.comm === 'sleep' && s.children === '' && s.daemonThreads >= 2,
+      { timeoutMs: 10_000, describe: 'the node is `sleep` with no children and the daemon runs its threads' },
+    );
+    // The daemon is in the node's leaf but no descendant of the node's process.
+    const leaf = cluster.snapshot().nodes[0]!.cgroup;
+    expect(leaf).toMatch(/\/drover-\d+\//);
+    expect(readFileSync(`${leaf}/cgroup.procs`, 'utf8').split('\n')).toContain(String(daemon));
+    expect(Number(readFileSync(`/proc/${daemon}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])).not.toBe(child);
+
+    await processMetrics.sampleNow();
+    const metrics = await collect(reader);
+    const node0 = { [ATTR_NODE_NAME]: 'd', [ATTR_NODE_REPLICA]: 0 };
+    const threads = getValue(getPoint(getMetric(metrics, METRIC_PROCESS_THREAD_COUNT), node0));
+    const rss = getValue(getPoint(getMetric(metrics, METRIC_PROCESS_MEMORY_USAGE), node0));
+    // `sleep` has 1 thread and ~2 MB; the Node daemon adds its threads and tens of MB.
+    expect(threads).toBeGreaterThan(statusOf(child, 'Threads'));
+    expect(rss).toBeGreaterThan((statusOf(child, 'VmRSS') + statusOf(daemon, 'VmRSS') / 2) * 1024);
+    await cluster.stop();
+    // The daemon goes with the node (the shepherd's cgroup.kill).
+    await expectAllGone([daemon]);
   });
 });
