@@ -1,7 +1,9 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from '../../manager/managed-process.js';
 import { parseStat, readProcTree } from '../../telemetry/proc-tree.js';
+import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 import { FakeProc } from './fake-proc.js';
 
 let fake: FakeProc | null = null;
@@ -99,6 +101,38 @@ describe('readProcTree', () => {
     expect(readProcTree(700, { procRoot: proc.root, cgroup: leaf })).toMatchObject({ source: 'tree', processCount: 2 });
     writeFileSync(join(leaf, 'cgroup.procs'), '999\n701\n');
     expect(readProcTree(999, { procRoot: proc.root, cgroup: leaf })).toBeNull();
+  });
+
+  it('reads a real idle process exactly as its /proc files say (fd count from the fd/ size where the kernel gives it)', async () => {
+    const child = await spawn(['sleep', '30']);
+    try {
+      const pid = child.pid;
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+      const field = (text: string, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1]);
+      const stat = parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'))!;
+      expect(readProcTree(pid, { cgroup: child.cgroup })).toEqual({
+        rootPid: pid,
+        processCount: 1,
+        source: child.cgroup === null ? 'tree' : 'cgroup',
+        userCpuSeconds: stat.userTicks / 100,
+        systemCpuSeconds: stat.systemTicks / 100,
+        rssBytes: field(status, 'VmRSS') * 1024,
+        virtualBytes: field(status, 'VmSize') * 1024,
+        threads: field(status, 'Threads'),
+        fileDescriptors: readdirSync(`/proc/${pid}/fd`).length,
+        voluntaryContextSwitches: field(status, 'voluntary_ctxt_switches'),
+        involuntaryContextSwitches: field(status, 'nonvoluntary_ctxt_switches'),
+        minorFaults: stat.minorFaults,
+        majorFaults: stat.majorFaults,
+        readBytes: field(io, 'read_bytes'),
+        writeBytes: field(io, 'write_bytes'),
+      });
+    } finally {
+      await child.stop();
+      await expectAllGone([child.pid]);
+      await expectNoShepherds();
+    }
   });
 
   it('reads this very process from the real /proc', () => {
