@@ -269,7 +269,10 @@ function readCgroupMembers(cgroup: string, rootPid: number): number[] | null {
   }
   const pids: number[] = [];
   let hasRoot = false;
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  // A complete file ends with a newline; past the read buffer (> 8000 members) the last line may be cut.
+  lines.pop();
+  for (const line of lines) {
     const pid = Number(line);
     if (line === '' || !Number.isInteger(pid) || pid <= 0) {
       continue;
@@ -356,7 +359,12 @@ function countFileDescriptors(procRoot: string, path: string): number {
   if (!useSize) {
     return countEntries(path);
   }
-  return statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+  try {
+    return statSync(path).size;
+  } catch {
+    // Same as readText: gone or not ours to look at.
+    return 0;
+  }
 }
 
 function isFdSizeSupported(procRoot: string): boolean {

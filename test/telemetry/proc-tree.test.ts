@@ -86,6 +86,10 @@ describe('readProcTree', () => {
     // A member that ended since cgroup.procs was read is skipped.
     writeFileSync(join(leaf, 'cgroup.procs'), '500\n501\n777\n');
     expect(readProcTree(500, { procRoot: proc.root, cgroup: leaf })).toMatchObject({ source: 'cgroup', processCount: 2 });
+    // A last line without its newline (cut off) is not trusted: 50 could be the start of 502.
+    writeFileSync(join(leaf, 'cgroup.procs'), '500\n501\n50');
+    proc.write({ pid: 50, utimeTicks: 7 });
+    expect(readProcTree(500, { procRoot: proc.root, cgroup: leaf })).toMatchObject({ source: 'cgroup', processCount: 2, userCpuSeconds: 1.1 });
   });
 
   it('falls back to the walk when the leaf is gone or is not the root’s, and is null when the root is gone', () => {
