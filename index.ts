@@ -51,6 +51,9 @@ export type {
   ResolvedNodeConfig,
   StopProgressEvent,
   StopReport,
+  ReadinessAttempt,
+  ReadinessAttemptEvent,
+  ReadinessAttemptKind,
 } from './manager/index.js';
 export { loadConfig, normalizeConfig } from './config/index.js';
 export { startTelemetry, ProcessMetrics, ClusterTracing, OutputLogs, LifecycleEvents, METRIC_GROUPS } from './telemetry/index.js';

@@ -8,7 +8,7 @@ import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { getCardinalityLimit, ProcessMetrics, ProcSampler } from '../dist/telemetry/index.js';
 
 const nodeCount = Number(process.argv[2] ?? 1000);
-const ROUNDS = 5;
+const ROUNDS = Number(process.env.ROUNDS ?? 9);
 
 class ManualMetricReader extends MetricReader {
   onShutdown() {
@@ -42,9 +42,19 @@ const snapshot = {
     stats: { stdin: stream, stdout: stream, stderr: stream, droppedLines: 0, droppedBytes: 0, bufferedBytes: 100, bufferedLines: 2 },
   })),
 };
+// Like a real cluster started under telemetry: each node went pending → starting → running → ready.
 const controller = {
   snapshot: () => snapshot,
-  subscribe: () => ({ unsubscribe() {} }),
+  subscribe: (observer) => {
+    observer.onSnapshot?.({ ...snapshot, nodes: snapshot.nodes.map((node) => ({ ...node, state: 'pending', pid: null })) });
+    snapshot.nodes.forEach((node) => {
+      const states = ['pending', 'starting', 'running', 'ready'];
+      for (let i = 1; i < states.length; i++) {
+        observer.onEvent({ type: 'state', node: node.name, replica: 0, from: states[i - 1], to: states[i], time: Date.now(), pid: i >= 2 ? node.pid : null, run: 1 });
+      }
+    });
+    return { unsubscribe() {} };
+  },
 };
 
 function summarize(label, values, unit = 'ms') {
@@ -83,15 +93,25 @@ try {
   processMetrics.register();
   await processMetrics.sampleNow();
   const collectMs = [];
+  const collectCpuMs = [];
   let points = 0;
   for (let round = 0; round < ROUNDS; round++) {
+    const cpu = process.cpuUsage();
     const start = performance.now();
     const { resourceMetrics, errors } = await reader.collect();
     collectMs.push(performance.now() - start);
+    const used = process.cpuUsage(cpu);
+    collectCpuMs.push((used.user + used.system) / 1000);
     if (errors.length > 0) throw errors[0];
     points = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).reduce((sum, metric) => sum + metric.dataPoints.length, 0);
   }
-  summarize(`metric collection for ${nodeCount} nodes (${points} points)`, collectMs);
+  summarize(`metric collection for ${nodeCount} nodes (${points} points), wall`, collectMs);
+  summarize(`metric collection for ${nodeCount} nodes (${points} points), CPU`, collectCpuMs);
+  const sampleCpu = [...sampleCpuMs].sort((a, b) => a - b)[Math.floor(sampleCpuMs.length / 2)];
+  const collectCpu = [...collectCpuMs].sort((a, b) => a - b)[Math.floor(collectCpuMs.length / 2)];
+  for (const intervalS of [15, 60]) {
+    console.log(`one sample + one collection every ${intervalS} s: ${(((sampleCpu + collectCpu) / (intervalS * 1000)) * 100).toFixed(2)} % of one core (medians)`);
+  }
   processMetrics.unregister();
   await meterProvider.shutdown();
 } finally {

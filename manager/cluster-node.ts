@@ -230,6 +230,7 @@ export class ClusterNode {
       error: this.lastError === null ? null : `${this.lastError.code}: ${this.lastError.message}`,
       stats: this.stats(),
       ports: { ...this.portMap },
+      cgroup: this.process?.cgroup ?? null,
     };
   }
 
@@ -659,6 +660,9 @@ export class ClusterNode {
         {
           tail: () => this.output.tail().filter((l) => l.seq >= firstSeq),
           subscribe: (listener) => this.output.subscribe(listener),
+          onAttempt: ({ kind, ok, message }, attempt) => {
+            this.options.emit({ type: 'readiness', node: this.name, replica: this.replica, run: this.run, time: this.clock(), attempt, ok, kind, message });
+          },
         },
         process.exited,
         signal,

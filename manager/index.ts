@@ -46,4 +46,8 @@ export type {
   ResolvedNodeConfig,
   StopProgressEvent,
   StopReport,
+  ReadinessAttemptEvent,
+  ReadinessAttemptKind,
 } from './types.js';
+export type { ReadinessAttempt } from './readiness/readiness-check.js';
+export type { WaitContext } from './readiness/ready.js';

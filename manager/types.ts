@@ -276,6 +276,12 @@ export interface NodeSnapshot {
   readonly stats: ProcessStats;
   /** Ports allocated to this replica by name (empty until the cluster starts, or without `ports`). */
   readonly ports: Readonly<Record<string, number>>;
+  /**
+   * cgroup v2 leaf directory of the current run (its `cgroup.procs` lists every process of the
+   * node, `setsid` daemons included), or null when not running or without cgroup containment.
+   * Absent from controllers that do not know it.
+   */
+  readonly cgroup?: string | null;
 }
 
 export interface ClusterSnapshot {
@@ -341,7 +347,31 @@ export type ClusterEvent =
       readonly node: string;
       readonly replica: number;
       readonly line: OutputLine;
-    };
+    }
+  | ReadinessAttemptEvent;
+
+/** Check kinds that make readiness attempts (`all`/`any` report through their sub-checks; `exit` makes none). */
+export type ReadinessAttemptKind = 'log' | 'tcp' | 'http' | 'exec';
+
+/**
+ * One readiness attempt of a run while the node waits to be `ready`: a tcp/http/exec probe, or a
+ * log line matching the pattern. Liveness probes after `ready` emit none.
+ */
+export interface ReadinessAttemptEvent {
+  readonly type: 'readiness';
+  readonly node: string;
+  readonly replica: number;
+  /** Run number, as on the run's `state` events. */
+  readonly run: number;
+  readonly time: number;
+  /** 1 for the first attempt of this run's readiness wait, counted across the sub-checks of `all`/`any`. */
+  readonly attempt: number;
+  /** True when this attempt satisfied its check. */
+  readonly ok: boolean;
+  readonly kind: ReadinessAttemptKind;
+  /** What was observed, e.g. `connect failed: ECONNREFUSED`, `status 503`, `1 of 2 matching lines`. */
+  readonly message: string | null;
+}
 
 /**
  * How one node stop went (on the `stopped` state event). Process-compose's silent shutdown hangs

@@ -28,7 +28,13 @@ import {
   ATTR_PROCESS_PID,
   ATTR_RESTART_ATTEMPT,
   ATTR_RESTART_REASON,
+  ATTR_READINESS_ATTEMPT,
+  ATTR_READINESS_ATTEMPTS,
+  ATTR_READINESS_CHECK_KIND,
+  ATTR_READINESS_MESSAGE,
+  ATTR_READINESS_OK,
   ERROR_TYPE_VALUE_OTHER,
+  EVENT_NAME_READINESS_ATTEMPT,
   ERROR_TYPE_VALUE_PROCESS_EXITED,
   ERROR_TYPE_VALUE_STOPPED,
   INSTRUMENTATION_SCOPE_NAME,
@@ -41,6 +47,8 @@ import {
   NODE_STATE_VALUE_STARTING,
   NODE_STATE_VALUE_STOPPED,
   NODE_STATE_VALUE_STOPPING,
+  READINESS_EVENT_LIMIT,
+  READINESS_MESSAGE_MAX_LENGTH,
   RESTART_REASON_VALUE_MANUAL,
   SPAN_NAME_RESTART,
   SPAN_NAME_START,
@@ -79,6 +87,7 @@ export interface ClusterTracingOptions {
 
 type StateEvent = Extract<ClusterEvent, { type: 'state' }>;
 type RestartingEvent = Extract<ClusterEvent, { type: 'restarting' }>;
+type ReadinessEvent = Extract<ClusterEvent, { type: 'readiness' }>;
 
 interface RestartOperation {
   readonly span: Span;
@@ -88,9 +97,21 @@ interface RestartOperation {
   ownsStop: boolean;
 }
 
+/** Readiness attempts seen for the open `start` span. */
+interface StartAttempts {
+  /** Run of the start span; null when the span came from a snapshot (the first attempt's run is adopted). */
+  run: number | null;
+  /** Highest attempt number seen. */
+  count: number;
+  /** The latest attempt past the event limit, added when the span ends (so the last one is always there). */
+  held: ReadinessEvent | null;
+}
+
 /** Open spans of one node replica. */
 interface NodeSpans {
   start: Span | null;
+  /** Readiness attempts of the open `start` span. */
+  attempts: StartAttempts;
   stop: Span | null;
   restart: RestartOperation | null;
   /** The last top-level start/restart span: the next restart links to it. */
@@ -203,9 +224,10 @@ export class ClusterTracing {
     this.tracer = null;
     this.subscription?.unsubscribe();
     this.subscription = null;
-    const end = new Date(this.clock());
+    const endMs = this.clock();
+    const end = new Date(endMs);
     for (const spans of this.nodes.values()) {
-      spans.start?.end(end);
+      this.endStart(spans, endMs, null);
       spans.stop?.end(end);
       spans.restart?.span.end(end);
     }
@@ -316,6 +338,7 @@ export class ClusterTracing {
       }
       if (node.state === NODE_STATE_VALUE_STARTING || node.state === NODE_STATE_VALUE_RUNNING) {
         spans.start = this.startSpan(SPAN_NAME_START, node.name, node.startedAt ?? node.stateSince, attributes, null, []);
+        spans.attempts = { run: null, count: 0, held: null };
         spans.previous = spans.start.spanContext();
       } else if (node.state === NODE_STATE_VALUE_STOPPING) {
         spans.stop = this.startSpan(SPAN_NAME_STOP, node.name, node.stateSince, attributes, null, []);
@@ -334,9 +357,58 @@ export class ClusterTracing {
       case 'restarting':
         this.handleRestartingEvent(event);
         return;
+      case 'readiness':
+        this.handleReadinessEvent(event);
+        return;
       case 'output':
         // Output lines are not operations.
         return;
+    }
+  }
+
+  /**
+   * One readiness attempt → an event on the run's `start` span. The first
+   * {@link READINESS_EVENT_LIMIT} attempts are added at once; later ones are held back and only
+   * the last is added when the span ends, so a node polled for minutes keeps a small span.
+   */
+  private handleReadinessEvent(event: ReadinessEvent): void {
+    const spans = this.nodes.get(getNodeKey(event.node, event.replica));
+    if (spans === undefined || spans.start === null) {
+      return;
+    }
+    const attempts = spans.attempts;
+    attempts.run ??= event.run;
+    if (attempts.run !== event.run) {
+      return;
+    }
+    attempts.count = Math.max(attempts.count, event.attempt);
+    if (event.attempt <= READINESS_EVENT_LIMIT) {
+      addReadinessEvent(spans.start, event);
+      attempts.held = null;
+    } else {
+      attempts.held = event;
+    }
+  }
+
+  /** Ends the open `start` span (with `failure` as error, or OK when null), adding the held-back last attempt first. */
+  private endStart(spans: NodeSpans, timeMs: number, failure: SpanFailure | null): void {
+    const start = spans.start;
+    if (start === null) {
+      return;
+    }
+    const { count, held } = spans.attempts;
+    if (held !== null) {
+      addReadinessEvent(start, held);
+    }
+    if (count > 0) {
+      start.setAttribute(ATTR_READINESS_ATTEMPTS, count);
+    }
+    spans.start = null;
+    spans.attempts = { run: null, count: 0, held: null };
+    if (failure === null) {
+      start.end(new Date(timeMs));
+    } else {
+      endSpanWithError(start, timeMs, failure);
     }
   }
 
@@ -362,10 +434,8 @@ export class ClusterTracing {
         return;
 
       case NODE_STATE_VALUE_STARTING: {
-        if (spans.start !== null) {
-          // A new run began before we saw the previous one end.
-          endSpanWithError(spans.start, time, { errorType: ERROR_TYPE_VALUE_OTHER });
-        }
+        // A start still open here: a new run began before we saw the previous one end.
+        this.endStart(spans, time, { errorType: ERROR_TYPE_VALUE_OTHER });
         const parent = spans.restart?.span ?? this.clusterUp?.span ?? null;
         const attributes = { ...getNodeAttributes(event.node, event.replica), ...this.commandAttributes.get(event.node) };
         attributes[ATTR_NODE_RUN] = event.run;
@@ -374,6 +444,7 @@ export class ClusterTracing {
         }
         const links = spans.restart === null ? getLinks(spans.previous) : [];
         spans.start = this.startSpan(SPAN_NAME_START, event.node, time, attributes, parent, links);
+        spans.attempts = { run: event.run, count: 0, held: null };
         spans.run = spans.start.spanContext();
         if (spans.restart === null) {
           spans.previous = spans.start.spanContext();
@@ -382,8 +453,7 @@ export class ClusterTracing {
       }
 
       case NODE_STATE_VALUE_READY:
-        spans.start?.end(new Date(time));
-        spans.start = null;
+        this.endStart(spans, time, null);
         spans.restart?.span.end(new Date(time));
         spans.restart = null;
         return;
@@ -482,10 +552,7 @@ export class ClusterTracing {
   }
 
   private failStart(spans: NodeSpans, timeMs: number, failure: SpanFailure): void {
-    if (spans.start !== null) {
-      endSpanWithError(spans.start, timeMs, failure);
-      spans.start = null;
-    }
+    this.endStart(spans, timeMs, failure);
   }
 
   private failRestart(spans: NodeSpans, timeMs: number, failure: SpanFailure): void {
@@ -499,7 +566,7 @@ export class ClusterTracing {
     const key = getNodeKey(name, replica);
     let spans = this.nodes.get(key);
     if (spans === undefined) {
-      spans = { start: null, stop: null, restart: null, previous: null, run: null };
+      spans = { start: null, attempts: { run: null, count: 0, held: null }, stop: null, restart: null, previous: null, run: null };
       this.nodes.set(key, spans);
     }
     return spans;
@@ -524,6 +591,19 @@ export class ClusterTracing {
       parentContext,
     );
   }
+}
+
+function addReadinessEvent(span: Span, event: ReadinessEvent): void {
+  const attributes: Attributes = {
+    [ATTR_READINESS_ATTEMPT]: event.attempt,
+    [ATTR_READINESS_CHECK_KIND]: event.kind,
+    [ATTR_READINESS_OK]: event.ok,
+  };
+  if (event.message !== null) {
+    attributes[ATTR_READINESS_MESSAGE] =
+      event.message.length > READINESS_MESSAGE_MAX_LENGTH ? `${event.message.slice(0, READINESS_MESSAGE_MAX_LENGTH - 1)}…` : event.message;
+  }
+  span.addEvent(EVENT_NAME_READINESS_ATTEMPT, attributes, new Date(event.time));
 }
 
 function getLinks(previous: SpanContext | null): Link[] {

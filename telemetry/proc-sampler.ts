@@ -1,5 +1,6 @@
 /**
- * Samples every node's process tree from `/proc` on its own interval and keeps the latest sample
+ * Samples every node's process tree (or, when the node has one, its cgroup v2 leaf's members)
+ * from `/proc` on its own interval and keeps the latest sample
  * per node in memory, so the metric callback only reads a Map (no I/O inside the callback).
  * The reads are synchronous but sliced: after `sliceMs` of work the sampler yields to the event
  * loop (`setImmediate`), so 1000 nodes never stall supervision for more than a slice.
@@ -125,7 +126,7 @@ export class ProcSampler {
       if (node.pid === null) {
         continue;
       }
-      const sample = readProcTree(node.pid, { procRoot: this.procRoot, round });
+      const sample = readProcTree(node.pid, { procRoot: this.procRoot, round, cgroup: node.cgroup ?? null });
       if (sample !== null) {
         this.samples.set(key, sample);
       }

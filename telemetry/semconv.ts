@@ -238,6 +238,16 @@ export const SPAN_NAME_RESTART = 'restart';
 
 /** Span event on `start <node>`: the process was spawned (state `running`), with its pid. */
 export const EVENT_NAME_SPAWNED = 'process.spawned';
+/**
+ * Span event on `start <node>`: one readiness attempt (a tcp/http/exec probe, or a matching log
+ * line). Only the first {@link READINESS_EVENT_LIMIT} attempts and the last one become events;
+ * the span's {@link ATTR_READINESS_ATTEMPTS} says how many there were.
+ */
+export const EVENT_NAME_READINESS_ATTEMPT = 'drover.readiness.attempt';
+/** Readiness attempts recorded as events per `start` span, besides the last attempt (which is always kept). */
+export const READINESS_EVENT_LIMIT = 10;
+/** Longest `drover.readiness.message` recorded, in UTF-16 code units (longer ones end with `…`). */
+export const READINESS_MESSAGE_MAX_LENGTH = 256;
 /** Span name of the whole cluster start: from `startTelemetry` until every node is ready or ended. */
 export const SPAN_NAME_CLUSTER_UP = 'cluster up';
 
@@ -259,6 +269,17 @@ export const ATTR_STDIO_STREAM = 'drover.stdio.stream';
 export const ATTR_RESTART_REASON = 'drover.restart.reason';
 /** Restart attempt number (1 = first restart). On `restart` spans. */
 export const ATTR_RESTART_ATTEMPT = 'drover.restart.attempt';
+
+/** Readiness attempt number of the run (1 = first). On `drover.readiness.attempt` events. */
+export const ATTR_READINESS_ATTEMPT = 'drover.readiness.attempt';
+/** Number of readiness attempts the run made before its `start` span ended. On `start` spans (when > 0). */
+export const ATTR_READINESS_ATTEMPTS = 'drover.readiness.attempts';
+/** Kind of check that made a readiness attempt: `log`, `tcp`, `http` or `exec`. On readiness events. */
+export const ATTR_READINESS_CHECK_KIND = 'drover.readiness.check.kind';
+/** True when the readiness attempt passed its check. On readiness events. */
+export const ATTR_READINESS_OK = 'drover.readiness.ok';
+/** What the readiness attempt observed, e.g. `connect failed: ECONNREFUSED`, `status 503`. On readiness events. */
+export const ATTR_READINESS_MESSAGE = 'drover.readiness.message';
 
 /** Process id (semconv). Spans only: never on metrics (cardinality). */
 export const ATTR_PROCESS_PID = 'process.pid';

@@ -32,7 +32,9 @@ export class ExecCheck implements ReadinessCheck {
 
   async waitUntilReady(ctx: ReadinessContext): Promise<void> {
     for (;;) {
-      if (await this.probe(ctx.signal, Math.max(1000, this.options.intervalMs * 4))) return;
+      const ok = await this.probe(ctx.signal, Math.max(1000, this.options.intervalMs * 4));
+      ctx.onAttempt?.({ kind: 'exec', ok, message: ok ? 'exit code 0' : this.last });
+      if (ok) return;
       await delay(this.options.intervalMs, ctx.signal);
     }
   }

@@ -44,7 +44,9 @@ export class HttpCheck implements ReadinessCheck {
 
   async waitUntilReady(ctx: ReadinessContext): Promise<void> {
     for (;;) {
-      if (await this.probe(ctx.signal, Math.max(250, this.options.intervalMs * 4))) return;
+      const ok = await this.probe(ctx.signal, Math.max(250, this.options.intervalMs * 4));
+      ctx.onAttempt?.({ kind: 'http', ok, message: this.last });
+      if (ok) return;
       await delay(this.options.intervalMs, ctx.signal);
     }
   }

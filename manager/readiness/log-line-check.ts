@@ -34,8 +34,11 @@ export class LogLineCheck implements ReadinessCheck {
         if (this.options.stream !== 'both' && line.stream !== this.options.stream) return false;
         this.last = line.text;
         this.pattern.lastIndex = 0;
-        if (this.pattern.test(line.text)) this.matched++;
-        return this.matched >= this.options.count;
+        if (!this.pattern.test(line.text)) return false;
+        this.matched++;
+        const ok = this.matched >= this.options.count;
+        ctx.onAttempt?.({ kind: 'log', ok, message: `${this.matched} of ${this.options.count} matching lines` });
+        return ok;
       };
       // Lines that arrived before the check started count too.
       for (const line of ctx.tail()) {

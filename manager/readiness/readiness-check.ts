@@ -1,4 +1,14 @@
-import type { OutputLine } from '../types.js';
+import type { OutputLine, ReadinessAttemptKind } from '../types.js';
+
+/** The outcome of one readiness attempt, as a check reports it through {@link ReadinessContext.onAttempt}. */
+export interface ReadinessAttempt {
+  /** Which check made the attempt (a sub-check of `all`/`any` reports its own kind). */
+  readonly kind: ReadinessAttemptKind;
+  /** True when this attempt satisfied the check. */
+  readonly ok: boolean;
+  /** What was observed, e.g. `connect failed: ECONNREFUSED`, `status 503`, `1 of 2 matching lines`. */
+  readonly message: string | null;
+}
 
 /** What a readiness check may look at while it waits. */
 export interface ReadinessContext {
@@ -8,6 +18,11 @@ export interface ReadinessContext {
   subscribe(listener: (line: OutputLine) => void): () => void;
   /** Aborted when the wait ends (timeout, process exit, stop). */
   readonly signal: AbortSignal;
+  /**
+   * Called after every attempt of a polling check (tcp, http, exec: one per probe) and, for a log
+   * check, on every matching line. Liveness probes (`probe()`) do not report. Must not throw.
+   */
+  readonly onAttempt?: (attempt: ReadinessAttempt) => void;
 }
 
 /**

@@ -4,7 +4,7 @@ import { CompositeCheck } from './composite-check.js';
 import { ExecCheck } from './exec-check.js';
 import { HttpCheck, type HttpCheckOptions } from './http-check.js';
 import { LogLineCheck } from './log-line-check.js';
-import { delay, type ReadinessCheck, type ReadinessContext } from './readiness-check.js';
+import { delay, type ReadinessAttempt, type ReadinessCheck, type ReadinessContext } from './readiness-check.js';
 import { TcpCheck } from './tcp-check.js';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -97,6 +97,11 @@ class ExitCheck implements ReadinessCheck {
 /** Private control-flow error: the wait was cut short by the caller (never reaches users as is). */
 class WaitAborted extends Error {}
 
+/** What {@link waitForReady} gives the check; `onAttempt` also receives the attempt number (1-based, per wait). */
+export interface WaitContext extends Omit<ReadinessContext, 'signal' | 'onAttempt'> {
+  readonly onAttempt?: (attempt: ReadinessAttempt, number: number) => void;
+}
+
 /**
  * Runs `check` with its timeout, giving up early when `exited` resolves (the process ended) or
  * `signal` aborts (a stop). Failure messages say what was awaited, for how long and what was last seen.
@@ -104,7 +109,7 @@ class WaitAborted extends Error {}
  */
 export async function waitForReady(
   check: ReadinessCheck,
-  ctx: Omit<ReadinessContext, 'signal'>,
+  ctx: WaitContext,
   exited: Promise<unknown>,
   signal: AbortSignal,
   clock: () => number = Date.now,
@@ -123,7 +128,13 @@ export async function waitForReady(
   if (signal.aborted) end('stopped');
   try {
     await delay(check.initialDelayMs ?? 0, controller.signal);
-    await check.waitUntilReady({ ...ctx, signal: controller.signal });
+    let attempts = 0;
+    const { onAttempt, ...rest } = ctx;
+    await check.waitUntilReady({
+      ...rest,
+      signal: controller.signal,
+      ...(onAttempt ? { onAttempt: (attempt: ReadinessAttempt) => onAttempt(attempt, ++attempts) } : {}),
+    });
   } catch (error) {
     if (!(error instanceof WaitAborted)) throw error;
     const waited = clock() - started;

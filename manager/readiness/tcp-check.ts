@@ -33,7 +33,9 @@ export class TcpCheck implements ReadinessCheck {
 
   async waitUntilReady(ctx: ReadinessContext): Promise<void> {
     for (;;) {
-      if (await this.tryConnect(ctx.signal, Math.max(100, this.options.intervalMs * 4))) return;
+      const ok = await this.tryConnect(ctx.signal, Math.max(100, this.options.intervalMs * 4));
+      ctx.onAttempt?.({ kind: 'tcp', ok, message: ok ? 'connected' : this.last });
+      if (ok) return;
       await delay(this.options.intervalMs, ctx.signal);
     }
   }

@@ -10,6 +10,7 @@ import {
   ATTR_PROCESS_PID,
   ATTR_RESTART_ATTEMPT,
   ATTR_RESTART_REASON,
+  ATTR_READINESS_ATTEMPTS,
   ClusterTracing,
   ERROR_TYPE_VALUE_PROCESS_EXITED,
   ERROR_TYPE_VALUE_STOPPED,
@@ -249,5 +250,57 @@ describe('ClusterTracing', () => {
     const { controller, exporter } = setup();
     controller.emit({ type: 'output', node: 'a', replica: 0, line: { stream: 'stdout', text: 'hi', seq: 1, time: T0 } });
     expect(getSpans(exporter)).toEqual([]);
+  });
+
+  it('adds each readiness attempt of the run as an event on `start a`, with the count on the span', () => {
+    const { controller, exporter } = setup();
+    controller.transition('a', 'starting', T0, { run: 1, pid: null });
+    controller.transition('a', 'running', T0 + 10, { run: 1, pid: 4242 });
+    controller.readiness('a', T0 + 20, { attempt: 1, ok: false, message: 'connect failed: ECONNREFUSED' });
+    controller.readiness('a', T0 + 270, { attempt: 2, ok: false, kind: 'http', message: 'status 503' });
+    controller.readiness('a', T0 + 520, { attempt: 3, ok: true, kind: 'log', message: null });
+    controller.transition('a', 'ready', T0 + 520, { run: 1 });
+
+    const span = getSpan(getSpans(exporter), 'start a');
+    expect(span.events.map((event) => [event.name, hrTimeToMs(event.time), event.attributes])).toEqual([
+      ['process.spawned', T0 + 10, { 'process.pid': 4242 }],
+      ['drover.readiness.attempt', T0 + 20, { 'drover.readiness.attempt': 1, 'drover.readiness.check.kind': 'tcp', 'drover.readiness.ok': false, 'drover.readiness.message': 'connect failed: ECONNREFUSED' }],
+      ['drover.readiness.attempt', T0 + 270, { 'drover.readiness.attempt': 2, 'drover.readiness.check.kind': 'http', 'drover.readiness.ok': false, 'drover.readiness.message': 'status 503' }],
+      ['drover.readiness.attempt', T0 + 520, { 'drover.readiness.attempt': 3, 'drover.readiness.check.kind': 'log', 'drover.readiness.ok': true }],
+    ]);
+    expect(span.attributes[ATTR_READINESS_ATTEMPTS]).toBe(3);
+  });
+
+  it('keeps the first 10 readiness attempts and the last one when a start times out after 25', () => {
+    const { controller, exporter } = setup();
+    controller.transition('a', 'starting', T0, { run: 1, pid: null });
+    controller.transition('a', 'running', T0 + 10, { run: 1, pid: 4242 });
+    for (let attempt = 1; attempt <= 25; attempt++) {
+      controller.readiness('a', T0 + attempt * 100, { attempt, ok: false, message: `connect failed: attempt ${attempt}` });
+    }
+    controller.transition('a', 'failed', T0 + 2600, { run: 1, error: { code: 'ERR_READY_TIMEOUT', message: 'not ready after 2600 ms' } });
+
+    const span = getSpan(getSpans(exporter), 'start a');
+    const attempts = span.events.filter((event) => event.name === 'drover.readiness.attempt');
+    expect(attempts.map((event) => [event.attributes?.['drover.readiness.attempt'], hrTimeToMs(event.time)])).toEqual([
+      ...Array.from({ length: 10 }, (_, index) => [index + 1, T0 + (index + 1) * 100]),
+      [25, T0 + 2500],
+    ]);
+    expect(attempts.at(-1)?.attributes?.['drover.readiness.message']).toBe('connect failed: attempt 25');
+    expect(span.attributes[ATTR_READINESS_ATTEMPTS]).toBe(25);
+    expect(span.attributes[ATTR_ERROR_TYPE]).toBe('ERR_READY_TIMEOUT');
+  });
+
+  it('cuts a long readiness message to 256 characters and ignores attempts of another run', () => {
+    const { controller, exporter } = setup();
+    controller.transition('a', 'starting', T0, { run: 2, pid: null });
+    controller.readiness('a', T0 + 5, { run: 1, attempt: 7, ok: true, message: 'late attempt of run 1' });
+    controller.readiness('a', T0 + 10, { run: 2, attempt: 1, ok: false, kind: 'exec', message: 'x'.repeat(1000) });
+    controller.transition('a', 'ready', T0 + 20, { run: 2 });
+    controller.readiness('a', T0 + 30, { run: 2, attempt: 2, ok: true, message: 'after ready' });
+
+    const span = getSpan(getSpans(exporter), 'start a');
+    expect(span.events.map((event) => event.attributes?.['drover.readiness.message'])).toEqual([`${'x'.repeat(255)}…`]);
+    expect(span.attributes[ATTR_READINESS_ATTEMPTS]).toBe(1);
   });
 });

@@ -5,14 +5,18 @@
  * TRACEPARENT in the child's real environment, output lines as log records in the run's trace.
  */
 import { readFileSync } from 'node:fs';
+import getPort from 'get-port';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import type { DataPoint } from '@opentelemetry/sdk-metrics';
 import { Cluster } from '../../manager/cluster.js';
+import { getCgroupSupport } from '../../manager/cgroup.js';
+import type { ReadinessAttemptEvent } from '../../manager/types.js';
 import {
   ATTR_CPU_MODE,
   ATTR_NODE_NAME,
   ATTR_NODE_REPLICA,
+  ATTR_READINESS_ATTEMPTS,
   ClusterTracing,
   METRIC_PROCESS_CPU_TIME,
   METRIC_PROCESS_MEMORY_USAGE,
@@ -141,5 +145,92 @@ describe('telemetry on a real cluster', () => {
     expect(everything).not.toContain(SECRET);
 
     await cluster.stop();
+  });
+
+  it('puts the readiness attempts of a real http node on its start span: failed probes, then the passing one', async () => {
+    const port = await getPort();
+    const spec = makeCluster([
+      makeNode('web', fixture('http-server', port, 500), {
+        ready: { kind: 'http', url: `http://127.0.0.1:${port}/health`, timeoutMs: 10_000, intervalMs: 50 },
+      }),
+    ]);
+    const cluster = new Cluster(spec);
+    cleanups.push(() => cluster.stop());
+    const attempts: ReadinessAttemptEvent[] = [];
+    cluster.on('event', (event) => {
+      if (event.type === 'readiness') attempts.push(event);
+      if (event.type === 'state' && event.pid !== null) pids.add(event.pid);
+    });
+    const { tracerProvider, exporter } = createTracerProvider();
+    cleanups.push(() => tracerProvider.shutdown());
+    const tracing = new ClusterTracing({ controller: cluster, tracerProvider, spec });
+    tracing.register();
+    cleanups.push(async () => tracing.unregister());
+
+    await cluster.start();
+    findShepherds().forEach((pid) => pids.add(pid));
+
+    const span = exporter.getFinishedSpans().find((candidate) => candidate.name === 'start web');
+    expect(span).toBeDefined();
+    const events = span!.events.filter((event) => event.name === 'drover.readiness.attempt');
+    // 500 ms of 503 at a 50 ms interval: well over 10 attempts, so the middle ones are left out.
+    expect(attempts.length).toBeGreaterThan(1);
+    expect(span!.attributes[ATTR_READINESS_ATTEMPTS]).toBe(attempts.length);
+    const kept = attempts.filter((attempt) => attempt.attempt <= 10 || attempt === attempts.at(-1));
+    expect(events.map((event) => [event.attributes?.['drover.readiness.attempt'], event.attributes?.['drover.readiness.ok'], event.attributes?.['drover.readiness.message']])).toEqual(
+      kept.map((attempt) => [attempt.attempt, attempt.ok, attempt.message]),
+    );
+    expect(events.at(-1)?.attributes).toMatchObject({ 'drover.readiness.ok': true, 'drover.readiness.check.kind': 'http', 'drover.readiness.message': 'status 200' });
+    await cluster.stop();
+  });
+
+  it('counts a setsid daemon that left the tree, through the node’s cgroup leaf', async (context) => {
+    if (getCgroupSupport().root === null) context.skip();
+    // sh runs daemonize.mjs, which starts a setsid daemon and exits: the daemon re-parents to the
+    // shepherd (subreaper), outside the node's tree. Then sh becomes `sleep`.
+    const [node0Path, daemonize] = fixture('daemonize');
+    const spec = makeCluster([
+      makeNode('d', ['/bin/sh', '-c', `"${node0Path}" "${daemonize}" && exec sleep 1000`], {
+        ready: { kind: 'log', pattern: '^daemon \\d+$', stream: 'stdout', count: 1, timeoutMs: 10_000 },
+      }),
+    ]);
+    const cluster = new Cluster(spec);
+    cleanups.push(() => cluster.stop());
+    const { meterProvider, reader } = createMeterProvider();
+    cleanups.push(() => meterProvider.shutdown());
+    const processMetrics = new ProcessMetrics({ controller: cluster, meterProvider, sampleIntervalMs: 1e9 });
+    processMetrics.register();
+    cleanups.push(async () => processMetrics.unregister());
+
+    await cluster.start();
+    findShepherds().forEach((pid) => pids.add(pid));
+    const node = cluster.node('d');
+    const child = node.pid as number;
+    const daemon = Number(/^daemon (\d+)$/m.exec(node.output.tail().map((l) => l.text).join('\n'))?.[1]);
+    pids.add(child).add(daemon);
+    const statusOf = (pid: number, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    await waitFor(
+      () => ({ comm: readFileSync(`/proc/${child}/comm`, 'utf8').trim(), children: childrenOf(child), daemonThreads: statusOf(daemon, 'Threads') }),
+      (s) => s.comm === 'sleep' && s.children === '' && s.daemonThreads >= 2,
+      { timeoutMs: 10_000, describe: 'the node is `sleep` with no children and the daemon runs its threads' },
+    );
+    // The daemon is in the node's leaf but no descendant of the node's process.
+    const leaf = cluster.snapshot().nodes[0]!.cgroup;
+    expect(leaf).toMatch(/\/drover-\d+\//);
+    expect(readFileSync(`${leaf}/cgroup.procs`, 'utf8').split('\n')).toContain(String(daemon));
+    expect(Number(readFileSync(`/proc/${daemon}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])).not.toBe(child);
+
+    await processMetrics.sampleNow();
+    const metrics = await collect(reader);
+    const node0 = { [ATTR_NODE_NAME]: 'd', [ATTR_NODE_REPLICA]: 0 };
+    const threads = getValue(getPoint(getMetric(metrics, METRIC_PROCESS_THREAD_COUNT), node0));
+    const rss = getValue(getPoint(getMetric(metrics, METRIC_PROCESS_MEMORY_USAGE), node0));
+    // `sleep` has 1 thread and ~2 MB; the Node daemon adds its threads and tens of MB.
+    expect(threads).toBeGreaterThan(statusOf(child, 'Threads'));
+    expect(rss).toBeGreaterThan((statusOf(child, 'VmRSS') + statusOf(daemon, 'VmRSS') / 2) * 1024);
+    await cluster.stop();
+    // The daemon goes with the node (the shepherd's cgroup.kill).
+    await expectAllGone([daemon]);
   });
 });

@@ -14,6 +14,7 @@ import type {
   NodeState,
   OutputLine,
   ProcessStats,
+  ReadinessAttemptKind,
   RestartReason,
   Subscription,
 } from '../../manager/types.js';
@@ -171,6 +172,12 @@ export class FakeClusterController implements ClusterController {
     const node = this.getNode(name, replica);
     this.updateNode(name, replica, { restarts: node.restarts + 1 });
     this.emit({ type: 'restarting', node: name, replica, time, attempt, delayMs: 100, reason });
+  }
+
+  /** Emits one readiness attempt of a node's run. */
+  readiness(name: string, time: number, attempt: { run?: number; attempt: number; ok: boolean; kind?: ReadinessAttemptKind; message: string | null; replica?: number }): void {
+    const { run = 1, kind = 'tcp', replica = 0, ...rest } = attempt;
+    this.emit({ type: 'readiness', node: name, replica, run, time, kind, ...rest });
   }
 
   restartNode(): Promise<void> {
