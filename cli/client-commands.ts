@@ -1,57 +1,208 @@
 import readline from 'node:readline';
+import { DroverError, isDroverError } from '../manager/errors.js';
+import type { NodeState, ResolvedConfig } from '../manager/types.js';
 import { request, requestJson } from './control-client.js';
-import type { NodeRow } from './control-server.js';
+import type { ClusterAnswer, LogEntry, NodeRow } from './control-server.js';
+import { EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
+import { createStreamSink, formatClock, Printer, paint, shouldUseColor } from './printer.js';
 import { getStatePaths } from './state-dir.js';
+import { formatDuration, formatPorts } from './status-view.js';
 
-interface ClusterAnswer {
-  readonly name: string;
-  readonly nodes: readonly NodeRow[];
+const STATE_COLORS: Partial<Record<NodeState, number>> = { ready: 32, running: 36, starting: 33, backoff: 33, stopping: 35, failed: 31 };
+
+function getCluster(file: string): Promise<ClusterAnswer> {
+  return requestJson<ClusterAnswer>(getStatePaths(file), file, 'GET', '/v1/cluster');
 }
 
-function formatUptime(ms: number | null): string {
-  if (ms === null) return '-';
-  const s = Math.floor(ms / 1000);
-  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+/** Prints rows as columns separated by two spaces; the last column is not padded. */
+function printTable(rows: readonly (readonly string[])[], colorOf: (row: number, column: number) => number | null, color: boolean): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  rows.forEach((row, r) => {
+    const cells = row.map((cell, i) => {
+      const padded = i === row.length - 1 ? cell : cell.padEnd(widths[i]!);
+      const sgr = colorOf(r, i);
+      return sgr === null ? padded : paint(padded, sgr, color);
+    });
+    process.stdout.write(`${cells.join('  ').trimEnd()}\n`);
+  });
 }
 
-/** `drover ps`: one row per node replica. */
+/** `drover ps`: one row per node replica; `--json` prints the rows as JSON. */
 export async function runPs(options: { file: string; json: boolean }): Promise<number> {
-  const answer = await requestJson<ClusterAnswer>(getStatePaths(options.file), options.file, 'GET', '/v1/cluster');
+  const answer = await getCluster(options.file);
   if (options.json) {
     process.stdout.write(`${JSON.stringify(answer.nodes, null, 2)}\n`);
-    return 0;
+    return EXIT_OK;
   }
-  const rows = [['NAME', 'REPLICA', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'ERROR']];
+  const rows = [['NAME', 'REPLICA', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'PORTS', 'ERROR']];
   for (const n of answer.nodes) {
-    rows.push([n.name, String(n.replica), n.state, n.pid === null ? '-' : String(n.pid), String(n.restarts), formatUptime(n.uptimeMs), n.error ?? '']);
+    rows.push([n.name, String(n.replica), n.state, n.pid === null ? '-' : String(n.pid), String(n.restarts), formatDuration(n.uptimeMs), formatPorts(n.ports), n.error ?? '']);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const row of rows) process.stdout.write(`${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd()}\n`);
-  return 0;
+  const color = shouldUseColor(process.stdout);
+  printTable(rows, (r, c) => (r === 0 ? 1 : c === 2 ? (STATE_COLORS[rows[r]![2] as NodeState] ?? null) : null), color);
+  return EXIT_OK;
 }
 
-/** `drover logs NODE`: lines from the ring buffer; `--follow` keeps printing new ones. */
-export async function runLogs(options: { file: string; node: string; lines: number; follow: boolean }): Promise<number> {
-  const query = `?n=${options.lines}${options.follow ? '&follow=1' : ''}`;
-  const res = await request(getStatePaths(options.file), options.file, 'GET', `/v1/nodes/${encodeURIComponent(options.node)}/logs${query}`);
-  for await (const line of readline.createInterface({ input: res })) {
+/** Throws ERR_UNKNOWN_NODE naming every name not in the cluster, before anything is done. */
+function validateNodeNames(answer: ClusterAnswer, names: readonly string[], file: string): void {
+  const known = [...new Set(answer.nodes.map((n) => n.name))];
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0) {
+    throw new DroverError(
+      'ERR_UNKNOWN_NODE',
+      `no node ${unknown.map((n) => JSON.stringify(n)).join(', ')} in cluster ${answer.name}; its nodes are ${known.join(', ')} (see \`drover ps -f ${file}\`)`,
+    );
+  }
+}
+
+export interface LogsOptions {
+  readonly file: string;
+  /** Node names; empty = every node. */
+  readonly nodes: readonly string[];
+  /** Lines per node from the ring buffer; null = all of them. */
+  readonly lines: number | null;
+  readonly follow: boolean;
+  /** Only lines read at most this long ago. */
+  readonly sinceMs: number | null;
+  readonly stream: 'stdout' | 'stderr' | null;
+  readonly json: boolean;
+  readonly timestamps: boolean;
+}
+
+/**
+ * `drover logs [NODE…]`: lines from the ring buffers (merged by time, prefixed with the node name
+ * when more than one node is shown); `--follow` keeps printing new ones until the cluster stops.
+ * A single node's stderr lines go to stderr; `--json` prints NDJSON {@link LogEntry} lines.
+ */
+export async function runLogs(options: LogsOptions): Promise<number> {
+  const paths = getStatePaths(options.file);
+  const answer = await getCluster(options.file);
+  validateNodeNames(answer, options.nodes, options.file);
+  const query = new URLSearchParams();
+  for (const node of options.nodes) query.append('node', node);
+  query.set('n', options.lines === null ? 'all' : String(options.lines));
+  if (options.sinceMs !== null) query.set('since', String(Date.now() - options.sinceMs));
+  if (options.stream !== null) query.set('stream', options.stream);
+  if (options.follow) query.set('follow', '1');
+  const res = await request(paths, options.file, 'GET', `/v1/logs?${query}`);
+  const names = [...new Set(answer.nodes.map((n) => n.name))];
+  const prefixed = options.nodes.length !== 1;
+  const color = shouldUseColor(process.stdout);
+  const out = new Printer(createStreamSink(process.stdout), names, { color, timestamps: options.timestamps });
+  const err = new Printer(createStreamSink(process.stderr), names, { color: shouldUseColor(process.stderr), timestamps: options.timestamps });
+  for await (const line of readline.createInterface({ input: res, crlfDelay: Infinity })) {
     if (line === '') continue;
-    const entry = JSON.parse(line) as { stream: string; text: string };
-    (entry.stream === 'stderr' ? process.stderr : process.stdout).write(`${entry.text}\n`);
+    if (options.json) {
+      process.stdout.write(`${line}\n`);
+      continue;
+    }
+    const entry = JSON.parse(line) as LogEntry;
+    if (prefixed) {
+      (entry.stream === 'stderr' ? err : out).output(entry.node, entry.text, entry.time);
+    } else {
+      const stamp = options.timestamps ? `${formatClock(entry.time)} ` : '';
+      (entry.stream === 'stderr' ? process.stderr : process.stdout).write(`${stamp}${entry.text}\n`);
+    }
   }
-  return 0;
+  return EXIT_OK;
 }
 
-/** `drover start|stop|restart NODE`. */
-export async function runNodeAction(options: { file: string; node: string; action: 'start' | 'stop' | 'restart' }): Promise<number> {
-  await requestJson(getStatePaths(options.file), options.file, 'POST', `/v1/nodes/${encodeURIComponent(options.node)}/${options.action}`);
-  process.stdout.write(`${options.node}: ${options.action === 'stop' ? 'stopped' : options.action === 'start' ? 'started' : 'restarted'}\n`);
-  return 0;
+export type NodeAction = 'start' | 'stop' | 'restart' | 'kill';
+
+const DONE: Record<Exclude<NodeAction, 'kill'>, string> = { start: 'started', stop: 'stopped', restart: 'restarted' };
+
+/** A signal name (any case, `SIG` optional) or number 1..64, normalized; throws naming `--signal`. */
+export async function normalizeSignalOption(value: string): Promise<string> {
+  const { getSignalName } = await import('../config/index.js'); // loaded on use: zod is slow to import
+  if (/^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 64) return value;
+  const name = getSignalName(value);
+  if (name === undefined) {
+    throw new DroverError('ERR_INVALID_OPTION', `Expected \`--signal\` to be a signal name such as SIGTERM, SIGKILL or SIGUSR1, or a number 1..64, got ${JSON.stringify(value)} (string); \`kill -l\` lists them`);
+  }
+  return name;
+}
+
+/**
+ * `drover start|stop|restart|kill NODE…`: checks every name first (nothing is done when one is
+ * unknown), then acts on the nodes in parallel and prints one line per node. Exit 2 when a node
+ * failed (e.g. did not become ready), 1 for usage errors.
+ */
+export async function runNodeAction(options: { file: string; nodes: readonly string[]; action: NodeAction; signal: string | null }): Promise<number> {
+  const paths = getStatePaths(options.file);
+  const signal = options.action === 'kill' ? await normalizeSignalOption(options.signal ?? 'SIGKILL') : null;
+  const before = await getCluster(options.file);
+  validateNodeNames(before, options.nodes, options.file);
+  const query = signal === null ? '' : `?signal=${encodeURIComponent(signal)}`;
+  const results = await Promise.allSettled(
+    options.nodes.map((node) => requestJson<{ signalled?: number }>(paths, options.file, 'POST', `/v1/nodes/${encodeURIComponent(node)}/${options.action}${query}`)),
+  );
+  const after = await getCluster(options.file);
+  let exitCode = EXIT_OK;
+  results.forEach((result, i) => {
+    const node = options.nodes[i]!;
+    if (result.status === 'rejected') {
+      const error = result.reason as Error;
+      const code = isDroverError(error) ? error.code : 'ERR_CONTROL_API';
+      process.stderr.write(`drover: ${node}: ${options.action} failed: ${error.message.split('\n')[0]}; see \`drover logs ${node} -f ${options.file}\`\n`);
+      exitCode = Math.max(exitCode, code === 'ERR_INVALID_OPTION' || code === 'ERR_UNKNOWN_NODE' ? EXIT_USAGE : EXIT_NODE_FAILED);
+      return;
+    }
+    if (options.action === 'kill') {
+      const pids = before.nodes.filter((n: NodeRow) => n.name === node && n.pid !== null).map((n) => n.pid);
+      const count = result.value.signalled ?? 0;
+      process.stdout.write(`${node}: ${signal} sent to ${count} process group${count === 1 ? '' : 's'}${pids.length > 0 ? ` (pid ${pids.join(', ')})` : ' (nothing was running)'}\n`);
+      return;
+    }
+    const rows = after.nodes.filter((n: NodeRow) => n.name === node);
+    const states = rows.map((n) => `${n.state}${n.pid === null ? '' : `, pid ${n.pid}`}`).join('; ');
+    process.stdout.write(`${node}: ${DONE[options.action as Exclude<NodeAction, 'kill'>]} (${states})\n`);
+  });
+  return exitCode;
 }
 
 /** `drover down`: graceful stop of the running cluster; returns once every node stopped. */
-export async function runDown(options: { file: string }): Promise<number> {
-  await requestJson(getStatePaths(options.file), options.file, 'POST', '/v1/down');
-  process.stdout.write('cluster stopped\n');
-  return 0;
+export async function runDown(options: { file: string; timeoutMs: number | null }): Promise<number> {
+  const answer = await getCluster(options.file);
+  const query = options.timeoutMs === null ? '' : `?timeoutMs=${options.timeoutMs}`;
+  await requestJson(getStatePaths(options.file), options.file, 'POST', `/v1/down${query}`);
+  process.stdout.write(`cluster ${answer.name} stopped (${answer.nodes.length} node${answer.nodes.length === 1 ? '' : 's'})\n`);
+  return EXIT_OK;
+}
+
+/**
+ * `drover scale NODE N`: sets the replica count; returns once added replicas are ready (each with
+ * its own ports) or removed ones (highest index first) have stopped.
+ */
+export async function runScale(options: { file: string; node: string; replicas: number }): Promise<number> {
+  const paths = getStatePaths(options.file);
+  const answer = await requestJson<{ from: number; to: number }>(paths, options.file, 'POST', `/v1/nodes/${encodeURIComponent(options.node)}/scale?replicas=${options.replicas}`);
+  const rows = (await getCluster(options.file)).nodes.filter((n) => n.name === options.node);
+  const detail = rows.map((n) => `${n.name}[${n.replica}] ${n.state}${n.pid === null ? '' : ` pid ${n.pid}`}${Object.keys(n.ports).length > 0 ? ` ${formatPorts(n.ports)}` : ''}`).join('; ');
+  process.stdout.write(`${options.node}: scaled ${answer.from} → ${answer.to}${detail === '' ? '' : ` (${detail})`}\n`);
+  return EXIT_OK;
+}
+
+/**
+ * `drover config`: the resolved config of the running cluster (templates filled in, allocated
+ * ports, the environment drover adds), as YAML or `--json`. Without a running cluster: the config
+ * as `up` would start it, before ports are allocated (a note on stderr says so).
+ */
+export async function runConfig(options: { file: string; json: boolean }): Promise<number> {
+  let config: ResolvedConfig;
+  try {
+    config = await requestJson<ResolvedConfig>(getStatePaths(options.file), options.file, 'GET', '/v1/config');
+  } catch (error) {
+    if (!isDroverError(error, 'ERR_CONTROL_API') || !error.message.startsWith('no running cluster')) throw error;
+    const [{ loadConfig }, { Cluster }] = await Promise.all([import('../config/index.js'), import('../manager/cluster.js')]);
+    const { spec } = await loadConfig(options.file);
+    config = new Cluster(spec).resolvedConfig();
+    process.stderr.write(`drover: no running cluster for ${options.file}: ports are allocated by \`drover up\`, templates that use them are shown as written\n`);
+  }
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    return EXIT_OK;
+  }
+  const { stringify } = await import('yaml');
+  process.stdout.write(stringify(config));
+  return EXIT_OK;
 }

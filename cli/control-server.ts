@@ -2,10 +2,11 @@ import { chmodSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { DroverError } from '../manager/errors.js';
-import type { ClusterController, ClusterEvent, NodeSnapshot } from '../manager/types.js';
+import type { ClusterController, ClusterEvent, NodeSnapshot, OutputLine } from '../manager/types.js';
+import { getPeerCredentials } from '../native/index.js';
 import type { StatePaths } from './state-dir.js';
 
-/** One row of `drover ps --json`. */
+/** One row of `drover ps --json` (and of `GET /v1/cluster`'s `nodes`). */
 export interface NodeRow {
   readonly name: string;
   readonly replica: number;
@@ -19,6 +20,25 @@ export interface NodeRow {
   readonly error: string | null;
 }
 
+/** Phase of the `drover up` process serving the API: starting nodes, running, or stopping. */
+export type ClusterStatus = 'starting' | 'running' | 'stopping';
+
+/** Answer of `GET /v1/cluster`. */
+export interface ClusterAnswer {
+  readonly name: string;
+  readonly configPath: string | null;
+  readonly status: ClusterStatus;
+  /** pid of the `drover up` process. */
+  readonly pid: number;
+  readonly stateDir: string;
+  readonly nodes: readonly NodeRow[];
+}
+
+/** One NDJSON line of the logs endpoints. */
+export interface LogEntry extends OutputLine {
+  readonly node: string;
+}
+
 export function toNodeRow(node: NodeSnapshot, now: number): NodeRow {
   return {
     name: node.name,
@@ -26,7 +46,7 @@ export function toNodeRow(node: NodeSnapshot, now: number): NodeRow {
     state: node.state,
     pid: node.pid,
     restarts: node.restarts,
-    ports: {},
+    ports: { ...node.ports },
     uptimeMs: node.startedAt === null ? null : now - node.startedAt,
     exitCode: node.lastExit?.exitCode ?? null,
     signal: node.lastExit?.signal ?? null,
@@ -38,6 +58,10 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+function sendError(res: http.ServerResponse, status: number, code: string, message: string): void {
+  sendJson(res, status, { error: { code, message } });
 }
 
 /**
@@ -55,47 +79,81 @@ export function probeSocket(socketPath: string): Promise<'live' | 'stale' | 'abs
   });
 }
 
+/** What the server needs from the `drover up` process besides the controller. */
+export interface ControlHandlers {
+  readonly controller: ClusterController;
+  readonly paths: StatePaths;
+  /** The `-f` argument as the user gave it, for hints in messages. */
+  readonly fileArg: string;
+  getStatus(): ClusterStatus;
+  /** Graceful down; after `timeoutMs` the nodes still running are SIGKILLed. Resolves once all stopped. */
+  down(timeoutMs: number | null): Promise<void>;
+}
+
+/** The fd of an accepted socket (libuv's handle; Linux). */
+function getSocketFd(socket: net.Socket): number | undefined {
+  return (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+}
+
 /**
- * The control API: HTTP/JSON over a Unix socket (mode 0600) in the state dir.
+ * The control API: HTTP/JSON over a Unix socket (mode 0600) in the state dir. Every connection's
+ * peer uid is read with SO_PEERCRED; other uids get 403 on every request.
  *
  * | method | path | answer |
  * |---|---|---|
- * | GET  | /v1/cluster | `{ name, configPath, nodes: NodeRow[] }` |
- * | GET  | /v1/nodes/:name/logs?n=N[&follow=1] | NDJSON lines `{ node, stream, text, seq, time }`; follow keeps streaming |
+ * | GET  | /v1/cluster | {@link ClusterAnswer} |
+ * | GET  | /v1/logs?node=a&node=b[&n=N][&since=EPOCH_MS][&stream=stdout\|stderr][&follow=1] | NDJSON {@link LogEntry}; `n` lines per node (default 100, `all`); follow keeps streaming |
+ * | GET  | /v1/nodes/:name/logs?… | the same for one node |
  * | POST | /v1/nodes/:name/{start,stop,restart} | `{ ok: true }` once done |
- * | POST | /v1/down | `{ ok: true }` once every node stopped; then the `up` process exits |
+ * | POST | /v1/nodes/:name/kill?signal=S | `{ ok: true, signalled: N }` (replicas signalled) |
+ * | POST | /v1/nodes/:name/scale?replicas=N | `{ ok: true, from, to }` once added replicas are ready / removed ones stopped |
+ * | GET  | /v1/config | `ResolvedConfig`: the spec after ports and templates, one entry per replica |
+ * | POST | /v1/down[?timeoutMs=N] | `{ ok: true }` once every node stopped; then the `up` process exits |
+ *
+ * Errors: `{ error: { code, message } }` with 400 (bad option), 403 (other uid), 404 (unknown
+ * node or endpoint), 500.
  */
 export class ControlServer {
   private readonly server: http.Server;
   /** Open `logs --follow` responses, ended on close so they do not hold the server open. */
   private readonly followers = new Set<http.ServerResponse>();
+  /** Peer uid of each connection, read once when it is accepted. */
+  private readonly peerUids = new WeakMap<net.Socket, number | Error>();
+  private readonly uid = process.getuid?.() ?? 0;
 
-  constructor(
-    private readonly controller: ClusterController,
-    private readonly paths: StatePaths,
-    private readonly onDown: () => Promise<void>,
-  ) {
+  constructor(private readonly handlers: ControlHandlers) {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
-        const status = error instanceof DroverError && error.code === 'ERR_UNKNOWN_NODE' ? 404 : 500;
-        if (!res.headersSent) sendJson(res, status, { error: { code: (error as DroverError).code ?? 'ERR_CONTROL_API', message: (error as Error).message } });
+        const code = (error as DroverError).code ?? 'ERR_CONTROL_API';
+        const status = code === 'ERR_UNKNOWN_NODE' ? 404 : code === 'ERR_INVALID_OPTION' ? 400 : 500;
+        if (!res.headersSent) sendError(res, status, code, (error as Error).message);
         else res.end();
       });
+    });
+    this.server.on('connection', (socket: net.Socket) => {
+      const fd = getSocketFd(socket);
+      try {
+        if (fd === undefined) throw new Error('the accepted socket has no fd');
+        this.peerUids.set(socket, getPeerCredentials(fd).uid);
+      } catch (error) {
+        this.peerUids.set(socket, error as Error);
+      }
     });
   }
 
   /** Listens on the socket; replaces a stale one, never steals a live one. */
   async listen(): Promise<void> {
-    const state = await probeSocket(this.paths.socket);
+    const socketPath = this.handlers.paths.socket;
+    const state = await probeSocket(socketPath);
     if (state === 'live') {
-      throw new DroverError('ERR_CONTROL_API', `a cluster is already running for this config (control socket ${this.paths.socket}); stop it with \`drover down\``);
+      throw new DroverError('ERR_CONTROL_API', `a cluster is already running for this config (control socket ${socketPath}); see it with \`drover ps -f ${this.handlers.fileArg}\`, stop it with \`drover down -f ${this.handlers.fileArg}\``);
     }
-    if (state === 'stale') unlinkSync(this.paths.socket);
+    if (state === 'stale') unlinkSync(socketPath); // left by an `up` that was killed: nobody listens
     const previous = process.umask(0o177); // the socket is created 0600: no window where others can connect
     try {
       await new Promise<void>((resolve, reject) => {
         this.server.once('error', reject);
-        this.server.listen(this.paths.socket, () => {
+        this.server.listen(socketPath, () => {
           this.server.off('error', reject);
           resolve();
         });
@@ -103,7 +161,7 @@ export class ControlServer {
     } finally {
       process.umask(previous);
     }
-    chmodSync(this.paths.socket, 0o600);
+    chmodSync(socketPath, 0o600);
   }
 
   /** Stops accepting; in-flight answers (such as the one to `drover down`) are still delivered. */
@@ -114,17 +172,51 @@ export class ControlServer {
     await closed;
   }
 
+  private checkPeer(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const peer = this.peerUids.get(req.socket);
+    if (typeof peer === 'number' && peer === this.uid) return true;
+    const why =
+      typeof peer === 'number'
+        ? `this cluster belongs to uid ${this.uid}; uid ${peer} may not control it. Run drover as the user who ran \`drover up\``
+        : `the peer's credentials could not be read (${peer?.message ?? 'unknown connection'}); refusing the request`;
+    sendError(res, 403, 'ERR_CONTROL_API', why);
+    return false;
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!this.checkPeer(req, res)) return;
+    const { controller } = this.handlers;
     const url = new URL(req.url ?? '/', 'http://drover');
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     if (req.method === 'GET' && url.pathname === '/v1/cluster') {
-      const snapshot = this.controller.snapshot();
+      const snapshot = controller.snapshot();
       const now = Date.now();
-      sendJson(res, 200, { name: snapshot.name, configPath: snapshot.configPath, nodes: snapshot.nodes.map((n) => toNodeRow(n, now)) });
+      const answer: ClusterAnswer = {
+        name: snapshot.name,
+        configPath: snapshot.configPath,
+        status: this.handlers.getStatus(),
+        pid: process.pid,
+        stateDir: this.handlers.paths.dir,
+        nodes: snapshot.nodes.map((n) => toNodeRow(n, now)),
+      };
+      sendJson(res, 200, answer);
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/v1/config') {
+      sendJson(res, 200, controller.resolvedConfig());
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/v1/logs') {
+      this.streamLogs(url.searchParams.getAll('node'), url, req, res);
       return;
     }
     if (req.method === 'POST' && url.pathname === '/v1/down') {
-      await this.onDown();
+      const timeout = url.searchParams.get('timeoutMs');
+      const timeoutMs = timeout === null ? null : Number(timeout);
+      if (timeoutMs !== null && !(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
+        throw new DroverError('ERR_INVALID_OPTION', `Expected \`timeoutMs\` to be a non-negative number of milliseconds, got ${JSON.stringify(timeout)}`);
+      }
+      await this.handlers.down(timeoutMs);
       sendJson(res, 200, { ok: true });
       return;
     }
@@ -132,33 +224,78 @@ export class ControlServer {
       const name = parts[2]!;
       const action = parts[3]!;
       if (req.method === 'GET' && action === 'logs') {
-        this.streamLogs(name, url, req, res);
+        this.streamLogs([name], url, req, res);
         return;
       }
-      if (req.method === 'POST' && (action === 'start' || action === 'stop' || action === 'restart')) {
-        if (action === 'start') await this.controller.startNode(name);
-        else if (action === 'stop') await this.controller.stopNode(name);
-        else await this.controller.restartNode(name);
-        sendJson(res, 200, { ok: true });
-        return;
+      if (req.method === 'POST') {
+        switch (action) {
+          case 'start':
+            await controller.startNode(name);
+            sendJson(res, 200, { ok: true });
+            return;
+          case 'stop':
+            await controller.stopNode(name);
+            sendJson(res, 200, { ok: true });
+            return;
+          case 'restart':
+            await controller.restartNode(name);
+            sendJson(res, 200, { ok: true });
+            return;
+          case 'kill': {
+            const signal = url.searchParams.get('signal') ?? 'SIGKILL';
+            const signalled = await controller.killNode(name, /^\d+$/.test(signal) ? Number(signal) : signal);
+            sendJson(res, 200, { ok: true, signalled });
+            return;
+          }
+          case 'scale': {
+            const value = url.searchParams.get('replicas');
+            const replicas = value !== null && /^\d+$/.test(value) ? Number(value) : Number.NaN;
+            if (Number.isNaN(replicas)) throw new DroverError('ERR_INVALID_OPTION', `Expected \`replicas\` to be a whole number, got ${JSON.stringify(value)}`);
+            const from = controller.snapshot().nodes.filter((n) => n.name === name).length;
+            await controller.scale(name, replicas);
+            sendJson(res, 200, { ok: true, from, to: replicas });
+            return;
+          }
+          default:
+            break;
+        }
       }
     }
-    sendJson(res, 404, { error: { code: 'ERR_CONTROL_API', message: `no endpoint ${req.method} ${url.pathname}` } });
+    sendError(res, 404, 'ERR_CONTROL_API', `no endpoint ${req.method} ${url.pathname}`);
   }
 
-  private streamLogs(name: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): void {
-    const limit = Math.max(0, Number(url.searchParams.get('n') ?? 100) || 0);
+  private streamLogs(names: readonly string[], url: URL, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const { controller } = this.handlers;
+    const known = controller.snapshot().nodes.map((n) => n.name);
+    const selected = names.length === 0 ? [...new Set(known)] : names;
+    const n = url.searchParams.get('n') ?? '100';
+    const limit = n === 'all' ? Number.POSITIVE_INFINITY : Number(n);
+    if (!(limit >= 0)) throw new DroverError('ERR_INVALID_OPTION', `Expected \`n\` to be a number of lines ≥ 0 or "all", got ${JSON.stringify(n)}`);
+    const sinceMs = Number(url.searchParams.get('since') ?? 0) || 0;
+    const stream = url.searchParams.get('stream');
+    if (stream !== null && stream !== 'stdout' && stream !== 'stderr') {
+      throw new DroverError('ERR_INVALID_OPTION', `Expected \`stream\` to be stdout or stderr, got ${JSON.stringify(stream)}`);
+    }
     const follow = url.searchParams.get('follow') === '1';
-    const lines = this.controller.tail(name, limit); // throws ERR_UNKNOWN_NODE before headers
+    const matches = (line: OutputLine) => (stream === null || line.stream === stream) && line.time >= sinceMs;
+    const entries: LogEntry[] = [];
+    for (const name of selected) {
+      // tail() throws ERR_UNKNOWN_NODE before any header is sent; filter first, then keep the last `limit`.
+      const lines = controller.tail(name, Number.MAX_SAFE_INTEGER).filter(matches);
+      const kept = limit >= lines.length ? lines : lines.slice(lines.length - limit);
+      for (const line of kept) entries.push({ node: name, ...line });
+    }
+    entries.sort((a, b) => a.time - b.time);
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-    for (const line of lines) res.write(`${JSON.stringify({ node: name, ...line })}\n`);
+    for (const entry of entries) res.write(`${JSON.stringify(entry)}\n`);
     if (!follow) {
       res.end();
       return;
     }
-    const subscription = this.controller.subscribe({
+    const wanted = new Set(selected);
+    const subscription = controller.subscribe({
       onEvent: (event: ClusterEvent) => {
-        if (event.type === 'output' && event.node === name) res.write(`${JSON.stringify({ node: name, ...event.line })}\n`);
+        if (event.type === 'output' && wanted.has(event.node) && matches(event.line)) res.write(`${JSON.stringify({ node: event.node, ...event.line })}\n`);
       },
     });
     this.followers.add(res);

@@ -1,32 +1,51 @@
 #!/usr/bin/env node
-import yargs from 'yargs';
+import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DroverError } from '../manager/errors.js';
-import { runDown, runLogs, runNodeAction, runPs } from './client-commands.js';
-import { runUp } from './up.js';
-import { runValidate } from './validate.js';
+import type { NodeAction } from './client-commands.js';
+import { EXIT_CODE_HELP, EXIT_INTERNAL, EXIT_NODE_FAILED, EXIT_USAGE } from './exit-codes.js';
 
-/** Exit codes: 0 ok, 1 user or config error, 2 a node or the cluster failed, 70 internal error. */
-export const EXIT_OK = 0;
-export const EXIT_USAGE = 1;
-export const EXIT_NODE_FAILED = 2;
-export const EXIT_INTERNAL = 70;
+// Command modules load on use: a client command never pays for the OpenTelemetry SDK `up` loads.
+const loadClient = () => import('./client-commands.js');
 
+/** Codes that mean the user has something to fix (exit 1); other DroverErrors are node failures (exit 2). */
 const USER_ERRORS = new Set(['ERR_CONFIG_INVALID', 'ERR_CONFIG_READ', 'ERR_INVALID_OPTION', 'ERR_UNKNOWN_NODE', 'ERR_CONTROL_API']);
+
+/** What to do next, for errors whose message does not say it already. */
+const NEXT_STEP: Partial<Record<string, (file: string) => string>> = {
+  ERR_CONFIG_READ: (file) => `pass the config with -f PATH (looked for ${file}; default ./drover.yaml)`,
+  ERR_CONFIG_INVALID: (file) => `fix the paths listed above; \`drover validate -f ${file}\` checks the file without starting anything`,
+  ERR_NATIVE_LOAD: () => 'run `npm run build` in the drover package to build the addon and the shepherd',
+};
 
 function getExitCode(error: unknown): number {
   if (error instanceof DroverError) return USER_ERRORS.has(error.code) ? EXIT_USAGE : EXIT_NODE_FAILED;
   return EXIT_INTERNAL;
 }
 
-async function run(action: () => Promise<number>): Promise<void> {
+async function run(file: string, action: () => Promise<number>): Promise<void> {
   try {
     process.exitCode = await action();
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`drover: ${message}\n`);
-    if (!(error instanceof DroverError) && process.env.DROVER_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
+    const next = error instanceof DroverError ? NEXT_STEP[error.code]?.(file) : undefined;
+    if (next !== undefined) process.stderr.write(`drover: ${next}\n`);
+    if (!(error instanceof DroverError)) {
+      process.stderr.write(process.env.DROVER_DEBUG ? `${(error as Error).stack}\n` : 'drover: this is a bug in drover; rerun with DROVER_DEBUG=1 for the stack trace and report it\n');
+    }
     process.exitCode = getExitCode(error);
+  }
+}
+
+/** A duration flag (`30s`, `1.5m`, `250ms`, or milliseconds) in ms; the error names the flag. */
+async function parseDurationFlag(flag: string, value: unknown): Promise<number | null> {
+  if (value === undefined) return null;
+  const { parseDurationMs } = await import('../config/index.js');
+  try {
+    return parseDurationMs(typeof value === 'string' && /^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
+  } catch {
+    throw new DroverError('ERR_INVALID_OPTION', `Expected \`--${flag}\` to be a duration such as 30s, 1.5m, 250ms or a number of milliseconds, got ${JSON.stringify(value)} (${typeof value})`);
   }
 }
 
@@ -37,62 +56,178 @@ const fileOption = {
   describe: 'config file (drover.yaml or .json); also finds the running cluster',
 } as const;
 
+const jsonOption = { type: 'boolean', default: false, describe: 'machine-readable output' } as const;
+const timestampsOption = { alias: 't', type: 'boolean', default: false, describe: 'prefix lines with the time they were read (HH:MM:SS.mmm)' } as const;
+
+/** Commands whose positionals are node names, for shell completion. */
+const NODE_COMMANDS = new Set(['logs', 'start', 'stop', 'restart', 'kill', 'scale']);
+
+const ENVIRONMENT_HELP = [
+  'Environment:',
+  '  DROVER_STATE_DIR           control socket dir (default: one per config under the temp dir)',
+  '  DROVER_SHEPHERD            shepherd binary (default: the one npm install built)',
+  '  DROVER_SHEPHERD_VERBOSITY  shepherd diagnostics: 0 fatal, 1 warn (default), 2 info, 3 debug',
+  '  DROVER_CGROUP              off: no cgroup v2 containment; a path: the parent cgroup',
+  '  DROVER_DEBUG               print stack traces of internal errors',
+  '  NO_COLOR, FORCE_COLOR      color control (NO_COLOR wins)',
+  '  OTEL_*                     OpenTelemetry SDK settings (nothing is exported unless set)',
+].join('\n');
+
+type NodeActionArgs = { file: string; nodes: string[]; signal: string | undefined };
+
+function nodeAction(action: NodeAction, describe: string): CommandModule<{ file: string }, NodeActionArgs> {
+  return {
+    command: `${action} <nodes..>`,
+    describe,
+    builder: (y) => {
+      let b = y.positional('nodes', { type: 'string', array: true, demandOption: true, describe: 'node names' });
+      if (action === 'kill') {
+        b = b
+          .option('signal', { alias: 's', type: 'string', default: 'SIGKILL', describe: 'signal name (SIGTERM, term, USR1 …) or number' })
+          .example('$0 kill b', 'SIGKILL node b; its restart policy applies')
+          .example('$0 kill a b -s SIGUSR1', 'send SIGUSR1 to nodes a and b');
+      } else {
+        b = b.example(`$0 ${action} a`, `${action} node a`).example(`$0 ${action} a b -f examples/ring/drover.yaml`, `${action} nodes a and b of the example ring`);
+      }
+      return b as unknown as Argv<NodeActionArgs>;
+    },
+    handler: (argv) =>
+      run(argv.file, async () => (await loadClient()).runNodeAction({ file: argv.file, nodes: argv.nodes ?? [], action, signal: argv.signal ?? null })),
+  };
+}
+
 await yargs(hideBin(process.argv))
   .scriptName('drover')
   .usage('$0 <command> [options]\n\nSupervise a cluster of named processes described by drover.yaml.')
   .option('file', fileOption)
   .command(
     'up',
-    'start the cluster in the foreground (Ctrl-C = graceful down)',
-    (y) => y.option('strict', { type: 'boolean', default: false, describe: 'unknown config keys are errors' }).example('$0 up -f examples/ring/drover.yaml', 'run the example ring'),
-    (argv) => run(() => runUp({ file: argv.file, strict: argv.strict })),
+    'start the cluster in the foreground (Ctrl-C = graceful down, twice = SIGKILL all)',
+    (y) =>
+      y
+        .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'start in the background; return once every node is ready' })
+        .option('timestamps', timestampsOption)
+        .option('tty', { type: 'boolean', default: true, describe: 'live status footer on a terminal (--no-tty: plain lines)' })
+        .option('strict', { type: 'boolean', default: false, describe: 'unknown config keys are errors' })
+        .example('$0 up -f examples/ring/drover.yaml', 'run the example ring in this terminal')
+        .example('$0 up -d', 'start ./drover.yaml in the background, wait until ready')
+        .example('$0 up --no-tty -t', 'plain, timestamped output (for logs and CI)'),
+    (argv) => run(argv.file, async () => (await import('./up.js')).runUp({ file: argv.file, strict: argv.strict, detach: argv.detach, timestamps: argv.timestamps, tty: argv.tty })),
   )
   .command(
     'ps',
-    'list nodes: name, replica, state, pid, restarts, uptime, error',
-    (y) => y.option('json', { type: 'boolean', default: false, describe: 'print JSON' }).example('$0 ps --json', 'machine-readable node list'),
-    (argv) => run(() => runPs({ file: argv.file, json: argv.json })),
+    'list nodes: name, replica, state, pid, restarts, uptime, ports, error',
+    (y) => y.option('json', jsonOption).example('$0 ps', 'table of the nodes').example('$0 ps --json', 'the same as JSON rows'),
+    (argv) => run(argv.file, async () => (await loadClient()).runPs({ file: argv.file, json: argv.json })),
   )
   .command(
-    'logs <node>',
-    "print a node's output from its ring buffer",
+    'logs [nodes..]',
+    "print nodes' output from their ring buffers (every node when none is named)",
     (y) =>
       y
-        .positional('node', { type: 'string', demandOption: true })
-        .option('lines', { alias: 'n', type: 'number', default: 100, describe: 'how many lines' })
-        .option('follow', { type: 'boolean', default: false, describe: 'keep printing new lines' })
-        .example('$0 logs a -n 20 --follow', 'last 20 lines of node a, then follow'),
-    (argv) => run(() => runLogs({ file: argv.file, node: argv.node, lines: argv.lines, follow: argv.follow })),
+        .positional('nodes', { type: 'string', array: true, describe: 'node names (default: all)' })
+        .option('lines', { alias: 'n', type: 'string', default: '100', describe: 'lines per node, or "all"' })
+        .option('follow', { alias: 'F', type: 'boolean', default: false, describe: 'keep printing new lines until the cluster stops' })
+        .option('since', { type: 'string', describe: 'only lines from the last DURATION (30s, 5m …)' })
+        .option('stream', { choices: ['stdout', 'stderr'] as const, describe: 'only this stream' })
+        .option('timestamps', timestampsOption)
+        .option('json', { ...jsonOption, describe: 'NDJSON lines { node, stream, text, seq, time }' })
+        .example('$0 logs a -n 20 --follow', 'last 20 lines of node a, then follow')
+        .example('$0 logs a b --since 30s --stream stderr', "stderr of a and b from the last 30 s")
+        .example('$0 logs --json -n all', 'everything buffered, as NDJSON'),
+    (argv) =>
+      run(argv.file, async () => {
+        const lines = argv.lines === 'all' ? null : Number(argv.lines);
+        if (lines !== null && !(Number.isSafeInteger(lines) && lines >= 0)) {
+          throw new DroverError('ERR_INVALID_OPTION', `Expected \`--lines\` to be a whole number ≥ 0 or "all", got ${JSON.stringify(argv.lines)} (string)`);
+        }
+        return (await loadClient()).runLogs({
+          file: argv.file,
+          nodes: argv.nodes ?? [],
+          lines,
+          follow: argv.follow,
+          sinceMs: await parseDurationFlag('since', argv.since),
+          stream: argv.stream ?? null,
+          json: argv.json,
+          timestamps: argv.timestamps,
+        });
+      }),
+  )
+  .command(nodeAction('start', 'start nodes of the running cluster; returns once they are ready'))
+  .command(nodeAction('stop', 'stop nodes (stop signal, SIGKILL after their stop timeout)'))
+  .command(nodeAction('restart', 'stop and start nodes; returns once they are ready again'))
+  .command(nodeAction('kill', "send a signal to nodes' process groups (default SIGKILL; restart policy applies)"))
+  .command(
+    'scale <node> <replicas>',
+    'set the number of replicas of a node; returns once added replicas are ready',
+    (y) =>
+      y
+        .positional('node', { type: 'string', demandOption: true, describe: 'node name' })
+        .positional('replicas', { type: 'string', demandOption: true, describe: 'replica count (0 stops them all)' })
+        .example('$0 scale b 3', 'run three replicas of b, each with its own ports')
+        .example('$0 scale b 1', 'back to one (the highest replicas stop first)'),
+    (argv) =>
+      run(argv.file, async () => {
+        const replicas = Number(argv.replicas);
+        if (!/^\d+$/.test(argv.replicas)) {
+          throw new DroverError('ERR_INVALID_OPTION', `Expected \`replicas\` to be a whole number ≥ 0, got ${JSON.stringify(argv.replicas)} (string)`);
+        }
+        return (await loadClient()).runScale({ file: argv.file, node: argv.node, replicas });
+      }),
   )
   .command(
-    ['start <node>', 'stop <node>', 'restart <node>'],
-    'start, stop or restart one node of the running cluster',
-    (y) => y.positional('node', { type: 'string', demandOption: true }).example('$0 restart a', 'restart node a'),
-    (argv) => run(() => runNodeAction({ file: argv.file, node: argv.node, action: argv._[0] as 'start' | 'stop' | 'restart' })),
+    'config',
+    'print the resolved config: templates filled in, allocated ports, the env drover adds',
+    (y) =>
+      y
+        .option('json', { ...jsonOption, describe: 'JSON instead of YAML' })
+        .example('$0 config', 'the running cluster as it was started, in YAML')
+        .example('$0 config --json', 'the same as JSON'),
+    (argv) => run(argv.file, async () => (await loadClient()).runConfig({ file: argv.file, json: argv.json })),
   )
   .command(
     'down',
-    'gracefully stop the running cluster',
-    (y) => y.example('$0 down -f examples/ring/drover.yaml', 'stop the example ring'),
-    (argv) => run(() => runDown({ file: argv.file })),
+    'gracefully stop the running cluster; the `up` process exits 0',
+    (y) =>
+      y
+        .option('timeout', { type: 'string', describe: 'after this long, SIGKILL the nodes still stopping (30s, 1m …)' })
+        .example('$0 down', 'stop the cluster of ./drover.yaml')
+        .example('$0 down --timeout 5s -f examples/ring/drover.yaml', 'stop the ring; SIGKILL what is still running after 5 s'),
+    (argv) => run(argv.file, async () => (await loadClient()).runDown({ file: argv.file, timeoutMs: await parseDurationFlag('timeout', argv.timeout) })),
   )
   .command(
     'validate',
-    'check the config; prints every problem with its path, exit 1 when invalid',
-    (y) => y.option('strict', { type: 'boolean', default: false, describe: 'unknown keys are errors' }).example('$0 validate -f drover.yaml --strict', 'validate strictly'),
-    (argv) => run(() => runValidate({ file: argv.file, strict: argv.strict })),
+    'check the config: every problem with its path; exit 1 when invalid',
+    (y) =>
+      y
+        .option('strict', { type: 'boolean', default: false, describe: 'unknown keys are errors' })
+        .option('json', { ...jsonOption, describe: 'print { valid, errors, warnings, … } as JSON' })
+        .example('$0 validate -f drover.yaml --strict', 'validate strictly')
+        .example('$0 validate --json', 'machine-readable result'),
+    (argv) => run(argv.file, async () => (await import('./validate.js')).runValidate({ file: argv.file, strict: argv.strict, json: argv.json })),
   )
-  .epilogue(
-    'Environment:\n  DROVER_STATE_DIR  where the control socket lives (default: a per-config dir under the temp dir)\n  NO_COLOR, FORCE_COLOR  color control\n  OTEL_*  OpenTelemetry SDK settings (nothing is exported unless set)',
-  )
-  .demandCommand(1, 'name a command; see drover --help')
+  .completion('completion', 'print a bash/zsh completion script (source it from ~/.bashrc or ~/.zshrc)', (current: string, argv: { _: unknown[]; file?: string }, defaultCompletion: () => void, done: (completions: string[]) => void) => {
+    const command = String(argv._[0] ?? '');
+    if (NODE_COMMANDS.has(command) && !current.startsWith('-')) {
+      import('../config/index.js').then(({ loadConfig }) => loadConfig(argv.file ?? 'drover.yaml')).then(
+        ({ spec }) => done(spec.nodes.map((n) => n.name)),
+        () => done([]), // no readable config here: nothing to offer
+      );
+      return;
+    }
+    defaultCompletion();
+  })
+  .epilogue(`${ENVIRONMENT_HELP}\n\nExit codes:\n${EXIT_CODE_HELP}`)
+  .demandCommand(1, 'name a command; see `drover --help`')
   .strict()
   .recommendCommands()
   .fail((message, error) => {
     if (error) throw error;
-    process.stderr.write(`drover: ${message}\nRun \`drover --help\` for usage.\n`);
+    process.stderr.write(`drover: ${message}\nRun \`drover --help\` for usage, or \`drover <command> --help\` for a command's options and examples.\n`);
     process.exit(EXIT_USAGE);
   })
   .help()
+  .alias('help', 'h')
   .version()
+  .wrap(Math.min(110, process.stdout.columns || 100))
   .parseAsync();

@@ -3,11 +3,53 @@ import type { ClusterEvent } from '../manager/types.js';
 
 const COLORS = [36, 33, 35, 32, 34, 91, 96, 93, 95, 92];
 
-/** Whether to color output: NO_COLOR wins, FORCE_COLOR forces, else a TTY. */
-export function shouldUseColor(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): boolean {
+/** Whether to color output: NO_COLOR (non-empty) wins, FORCE_COLOR (not `0`) forces, else a TTY. */
+export function shouldUseColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
-  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false') return true;
   return stream.isTTY === true;
+}
+
+/** Wraps `text` in an SGR color when `color` is on. */
+export function paint(text: string, sgr: number | string, color: boolean): string {
+  return color ? `\x1b[${sgr}m${text}\x1b[0m` : text;
+}
+
+/** `HH:MM:SS.mmm` in local time. */
+export function formatClock(time: number): string {
+  const d = new Date(time);
+  const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** `b` for replica 0, `b[1]` for the others. */
+export function getReplicaLabel(node: string, replica: number): string {
+  return replica === 0 ? node : `${node}[${replica}]`;
+}
+
+/** `1.2 s` */
+export function formatSeconds(ms: number): string {
+  return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
+}
+
+/** Where finished lines go: a plain stream, or a {@link StatusView} that keeps a footer below them. */
+export interface LineSink {
+  writeLine(line: string): void;
+}
+
+/** Writes each line to a stream. */
+export function createStreamSink(out: NodeJS.WritableStream): LineSink {
+  return { writeLine: (line) => void out.write(`${line}\n`) };
+}
+
+export interface PrinterOptions {
+  readonly color: boolean;
+  /** Prefix every line with the local time it was read (`HH:MM:SS.mmm`). @default false */
+  readonly timestamps?: boolean;
+  /** Every prefix the output will carry (e.g. `b[1]` for replicas), for the column width. @default the node names */
+  readonly labels?: readonly string[];
+  /** Epoch-ms clock for drover's own lines. @default Date.now */
+  readonly clock?: () => number;
 }
 
 /** Prints node output prefixed with the node name (one color per node) and lifecycle lines. */
@@ -16,31 +58,45 @@ export class Printer {
   private readonly colorOf = new Map<string, number>();
   /** `restarting` arrives just before the `backoff` state that carries the exit: print them as one line. */
   private readonly pendingRestart = new Map<string, string>();
+  private readonly color: boolean;
+  private readonly timestamps: boolean;
+  private readonly clock: () => number;
 
   constructor(
-    private readonly out: NodeJS.WritableStream,
+    private readonly sink: LineSink,
     nodeNames: readonly string[],
-    private readonly color: boolean,
+    options: PrinterOptions,
   ) {
-    this.width = Math.max(6, ...nodeNames.map((n) => n.length));
+    this.color = options.color;
+    this.timestamps = options.timestamps ?? false;
+    this.clock = options.clock ?? Date.now;
+    this.width = Math.max(6, ...(options.labels ?? nodeNames).map((n) => n.length));
     nodeNames.forEach((name, i) => this.colorOf.set(name, COLORS[i % COLORS.length]!));
   }
 
   /** A line from drover itself. */
   info(text: string): void {
-    this.write('drover', 1, text);
+    this.write('drover', 1, text, this.clock());
+  }
+
+  /** A line of a node's output; `label` may name a replica (`b[1]`), `node` picks the color. */
+  output(label: string, text: string, time: number, node = label): void {
+    this.write(label, this.colorOf.get(node) ?? 0, text, time);
   }
 
   event(event: ClusterEvent): void {
     switch (event.type) {
       case 'output':
-        this.write(event.node, this.colorOf.get(event.node) ?? 0, event.line.text);
+        this.output(getReplicaLabel(event.node, event.replica), event.line.text, event.line.time, event.node);
+        return;
+      case 'scaled':
+        this.info(`${event.node}: scaled from ${event.from} to ${event.to} replica${event.to === 1 ? '' : 's'}`);
         return;
       case 'restarting':
-        if (event.reason !== 'manual') this.pendingRestart.set(event.node, `restarting in ${event.delayMs} ms (attempt ${event.attempt})`);
+        if (event.reason !== 'manual') this.pendingRestart.set(getReplicaLabel(event.node, event.replica), `restarting in ${event.delayMs} ms (attempt ${event.attempt})`);
         return;
       case 'state': {
-        const node = event.node;
+        const node = getReplicaLabel(event.node, event.replica);
         switch (event.to) {
           case 'ready':
             this.info(`${node}: ready (pid ${event.pid ?? '?'})`);
@@ -57,9 +113,12 @@ export class Printer {
           case 'failed':
             this.info(`${node}: FAILED: ${event.error ? `${event.error.code}: ${event.error.message}` : 'unknown error'}`);
             return;
-          case 'stopped':
-            this.info(`${node}: stopped${event.exit ? ` (${describeExit(event.exit)})` : ''}`);
+          case 'stopped': {
+            // How the stop went: how long after the stop signal, or that SIGKILL was needed.
+            const stop = event.stop ? (event.stop.forcedKill ? `, SIGKILL after ${formatSeconds(event.stop.waitedMs)} (${event.stop.signal} did not stop it)` : `, ${formatSeconds(event.stop.waitedMs)} after ${event.stop.signal}`) : '';
+            this.info(`${node}: stopped${event.exit ? ` (${describeExit(event.exit)}${stop})` : ''}`);
             return;
+          }
           default:
             return;
         }
@@ -67,9 +126,9 @@ export class Printer {
     }
   }
 
-  private write(name: string, color: number, text: string): void {
-    const label = name.padEnd(this.width);
-    const prefix = this.color ? `\x1b[${color}m${label} |\x1b[0m` : `${label} |`;
-    this.out.write(`${prefix} ${text}\n`);
+  private write(name: string, color: number, text: string, time: number): void {
+    const label = `${name.padEnd(this.width)} |`;
+    const stamp = this.timestamps ? `${paint(formatClock(time), 2, this.color)} ` : '';
+    this.sink.writeLine(`${stamp}${paint(label, color, this.color)} ${text}`);
   }
 }

@@ -1,76 +1,202 @@
-import { unlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/index.js';
 import { Cluster } from '../manager/cluster.js';
+import { DroverError } from '../manager/errors.js';
 import { startTelemetry } from '../telemetry/index.js';
-import { ControlServer } from './control-server.js';
-import { Printer, shouldUseColor } from './printer.js';
-import { createStateDir, getStatePaths } from './state-dir.js';
+import { ClusterShutdown, formatPending } from './cluster-shutdown.js';
+import { requestJson } from './control-client.js';
+import { ControlServer, probeSocket, type ClusterAnswer, type ClusterStatus } from './control-server.js';
+import { EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK } from './exit-codes.js';
+import { createStreamSink, getReplicaLabel, Printer, shouldUseColor, type LineSink } from './printer.js';
+import { createStateDir, getStatePaths, type StatePaths } from './state-dir.js';
+import { getStatusLines, StatusView } from './status-view.js';
 
 export interface UpOptions {
   readonly file: string;
   readonly strict: boolean;
+  /** Start in the background and return once every node is ready (or failed). */
+  readonly detach: boolean;
+  /** Prefix lines with the time they were read. */
+  readonly timestamps: boolean;
+  /** Live status footer when stdout is a TTY; false = plain lines even on a TTY. */
+  readonly tty: boolean;
 }
+
+/** How often a plain (non-TTY) `up` prints which nodes are still stopping. */
+const PROGRESS_INTERVAL_MS = 1000;
 
 /**
  * `drover up`: starts the cluster in the foreground, prints node-prefixed output, serves the
- * control API, and on SIGINT/SIGTERM (or `drover down`) stops every node and exits 0. A second
- * SIGINT exits at once; the shepherds then stop their children themselves (hangup path).
+ * control API, and on SIGINT/SIGTERM/SIGHUP (or `drover down`) stops every node and exits 0.
+ * While stopping it says which nodes are still stopping and why; a second SIGINT sends SIGKILL to
+ * every node and exits 130 once they are reaped. When a failed node stops the cluster
+ * (`onNodeFailure: stop-cluster`) it exits 2. With `detach`, see {@link runDetached}.
  */
 export async function runUp(options: UpOptions): Promise<number> {
+  if (options.detach) return runDetached(options);
   const { spec, warnings } = await loadConfig(options.file, { strict: options.strict });
-  const printer = new Printer(process.stdout, spec.nodes.map((n) => n.name), shouldUseColor(process.stdout));
-  for (const warning of warnings) printer.info(`warning: ${options.file}: ${warning.path}: ${warning.message}`);
   const paths = getStatePaths(options.file);
   createStateDir(paths);
+  const color = shouldUseColor(process.stdout);
   const cluster = new Cluster(spec);
-  let downPromise: Promise<void> | null = null;
-  let resolveDown!: () => void;
-  const downDone = new Promise<void>((resolve) => {
-    resolveDown = resolve;
-  });
-  const down = (why: string): Promise<void> => {
-    downPromise ??= (async () => {
-      printer.info(`stopping cluster ${spec.name} (${why})`);
-      await cluster.stop();
-      resolveDown();
-    })();
-    return downPromise;
+  const shutdown = new ClusterShutdown(cluster, spec);
+  let status: ClusterStatus = 'starting';
+  const view =
+    options.tty && process.stdout.isTTY === true
+      ? new StatusView(process.stdout, () =>
+          getStatusLines({ snapshot: cluster.snapshot(), phase: status, pending: shutdown.isStopping ? shutdown.getPending() : null, now: Date.now(), color }),
+        )
+      : null;
+  const sink: LineSink = view ?? createStreamSink(process.stdout);
+  const labels = spec.nodes.flatMap((n) => Array.from({ length: Math.max(1, n.replicas) }, (_, replica) => getReplicaLabel(n.name, replica)));
+  const printer = new Printer(sink, spec.nodes.map((n) => n.name), { color, timestamps: options.timestamps, labels });
+  for (const warning of warnings) printer.info(`warning: ${options.file}: ${warning.path}: ${warning.message}`);
+
+  let progress: NodeJS.Timeout | null = null;
+  const beginDown = (why: string, timeoutMs: number | null = null): Promise<void> => {
+    if (!shutdown.isStopping) {
+      status = 'stopping';
+      const again = why === 'Ctrl-C' ? '; Ctrl-C again to kill every node at once' : '';
+      printer.info(`stopping cluster ${spec.name} (${why})${again}`);
+      if (view === null) {
+        progress = setInterval(() => {
+          const pending = shutdown.getPending();
+          if (pending.length > 0) printer.info(`still stopping: ${formatPending(pending)}`);
+        }, PROGRESS_INTERVAL_MS);
+      } else {
+        view.redraw();
+      }
+    }
+    return shutdown.stop(timeoutMs);
   };
-  const server = new ControlServer(cluster, paths, () => down('drover down'));
+  const server = new ControlServer({
+    controller: cluster,
+    paths,
+    fileArg: options.file,
+    getStatus: () => status,
+    down: (timeoutMs) => beginDown('drover down', timeoutMs),
+  });
   await server.listen();
   const telemetry = await startTelemetry({ controller: cluster, spec });
-  cluster.subscribe({ onEvent: (event) => printer.event(event) });
+  let failedNode: string | null = null;
+  cluster.subscribe({
+    onEvent: (event) => {
+      printer.event(event);
+      // onNodeFailure: stop-cluster — the cluster stops itself; `up` reports it and exits 2.
+      if (event.type === 'cluster-stopping' && event.reason === 'node-failed') {
+        failedNode = event.node;
+        void beginDown(`node ${event.node} failed and onNodeFailure is stop-cluster`);
+      }
+    },
+  });
+  let killed: Promise<void> | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (downPromise !== null && signal === 'SIGINT') {
-      printer.info('second SIGINT: exiting now; shepherds stop the nodes');
-      process.exit(130);
+    if (shutdown.isStopping && signal === 'SIGINT') {
+      if (killed === null) {
+        printer.info(`second Ctrl-C: SIGKILL to every node still running: ${formatPending(shutdown.getPending()) || 'none'}`);
+        killed = shutdown.killAll('second Ctrl-C');
+      }
+      return;
     }
-    void down(signal);
+    void beginDown(signal === 'SIGINT' ? 'Ctrl-C' : signal);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, onSignal);
+  // Whatever ends this process, the footer goes first so the shell prompt lands on a clean line.
+  const closeView = () => view?.close();
+  process.on('exit', closeView);
+  view?.start();
   try {
     printer.info(`starting cluster ${spec.name}: ${spec.nodes.map((n) => n.name).join(', ')} (control socket ${paths.socket})`);
     await cluster.start({ stopOnFailure: false }).then(
       () => {
+        if (shutdown.isStopping) return;
+        status = 'running';
         const states = cluster.snapshot().nodes;
         const ready = states.filter((n) => n.state === 'ready').length;
-        printer.info(`cluster ${spec.name}: ${ready}/${states.length} nodes ready`);
+        const failed = states.filter((n) => n.state === 'failed').map((n) => n.name);
+        const hint = failed.length > 0 ? `; failed: ${failed.join(', ')} (see \`drover logs ${failed[0]}\`)` : '';
+        printer.info(`cluster ${spec.name}: ${ready}/${states.length} nodes ready${hint}`);
       },
       (error: unknown) => printer.info(`cluster ${spec.name} did not fully start: ${(error as Error).message.split('\n')[0]}`),
     );
-    await downDone;
-    printer.info(`cluster ${spec.name} stopped`);
-    return 0;
+    await shutdown.finished;
+    if (progress !== null) clearInterval(progress);
+    view?.close();
+    printer.info(`cluster ${spec.name} stopped${shutdown.isForced ? ' (forced with SIGKILL)' : ''}`);
+    return killed !== null ? EXIT_INTERRUPTED : failedNode !== null ? EXIT_NODE_FAILED : EXIT_OK;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    if (progress !== null) clearInterval(progress);
+    view?.close();
+    for (const signal of signals) process.off(signal, onSignal);
+    process.off('exit', closeView);
     await server.close();
     try {
       unlinkSync(paths.socket);
     } catch {
-      // Already gone (server.close removes it on some platforms).
+      // Already gone: server.close() unlinks the socket it created.
     }
     await telemetry.shutdown();
   }
+}
+
+/** The detached `up` writes its output here, in the state dir. */
+export function getUpLogPath(paths: StatePaths): string {
+  return path.join(paths.dir, 'up.log');
+}
+
+/**
+ * `drover up --detach`: validates the config, starts `drover up --no-tty --timestamps` in its own
+ * session with output to `<state dir>/up.log`, and returns once every node is ready (exit 0) or
+ * the start settled with failed nodes (exit 2; the cluster keeps running). Prints where the state
+ * lives and how to stop it.
+ */
+async function runDetached(options: UpOptions): Promise<number> {
+  const { spec } = await loadConfig(options.file, { strict: options.strict }); // config errors: exit 1 right here
+  const paths = getStatePaths(options.file);
+  if ((await probeSocket(paths.socket)) === 'live') {
+    throw new DroverError('ERR_CONTROL_API', `a cluster is already running for this config (control socket ${paths.socket}); see it with \`drover ps -f ${options.file}\`, stop it with \`drover down -f ${options.file}\``);
+  }
+  createStateDir(paths);
+  const logPath = getUpLogPath(paths);
+  const logFd = openSync(logPath, 'w', 0o600);
+  const main = fileURLToPath(new URL('./main.js', import.meta.url));
+  const args = [main, 'up', '-f', path.resolve(options.file), '--no-tty', '--timestamps', ...(options.strict ? ['--strict'] : [])];
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd], env: { ...process.env, NO_COLOR: '1' } });
+  closeSync(logFd);
+  let exitCode: number | null = null;
+  child.on('exit', (code, signal) => (exitCode = code ?? (signal === null ? 1 : 128)));
+  child.unref();
+  const pid = child.pid ?? 0;
+  let answer: ClusterAnswer | null = null;
+  for (;;) {
+    if (exitCode !== null) {
+      const tail = readFileSync(logPath, 'utf8').trimEnd().split('\n').slice(-10).join('\n');
+      throw new DroverError('ERR_SPAWN_FAILED', `the background \`drover up\` exited with code ${exitCode} before the cluster was up; its last output (${logPath}):\n${tail}`);
+    }
+    try {
+      answer = await requestJson<ClusterAnswer>(paths, options.file, 'GET', '/v1/cluster');
+      if (answer.pid === pid && answer.status !== 'starting') break;
+    } catch (error) {
+      // Not listening yet: keep waiting while the child lives.
+      if (!(error instanceof DroverError)) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const ready = answer.nodes.filter((n) => n.state === 'ready').length;
+  const failed = answer.nodes.filter((n) => n.state !== 'ready');
+  const out = process.stdout;
+  out.write(`cluster ${spec.name} is up in the background (drover up pid ${pid}): ${ready}/${answer.nodes.length} nodes ready\n`);
+  out.write(`state: ${paths.dir} (control socket ${path.basename(paths.socket)}, output log ${path.basename(logPath)})\n`);
+  const f = ` -f ${options.file}`;
+  for (const n of failed) out.write(`${n.name}: ${n.state}${n.error ? `: ${n.error}` : ''}\n`);
+  if (failed.length > 0) {
+    out.write(`the cluster keeps running; see why with \`drover logs ${failed[0]!.name}${f}\`, stop it with \`drover down${f}\`\n`);
+    return EXIT_NODE_FAILED;
+  }
+  out.write(`see it with \`drover ps${f}\`, follow it with \`drover logs --follow${f}\`, stop it with \`drover down${f}\`\n`);
+  return EXIT_OK;
 }

@@ -1,9 +1,39 @@
-import { loadConfig } from '../config/index.js';
+import { loadConfig, type ConfigIssue } from '../config/index.js';
+import { isDroverError } from '../manager/errors.js';
+import { EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 
-/** `drover validate`: loads and validates the config; errors (every one, with its path) go to stderr via the caller. */
-export async function runValidate(options: { file: string; strict: boolean }): Promise<number> {
+/** `drover validate --json` answer. */
+export interface ValidateAnswer {
+  readonly file: string;
+  readonly valid: boolean;
+  /** Cluster and node names when valid. */
+  readonly name: string | null;
+  readonly nodes: readonly string[];
+  readonly errors: readonly ConfigIssue[];
+  readonly warnings: readonly ConfigIssue[];
+}
+
+/**
+ * `drover validate`: loads and validates the config. Every error with its path goes to stderr
+ * (via the caller) and exits 1; `--json` prints a {@link ValidateAnswer} instead, valid or not.
+ */
+export async function runValidate(options: { file: string; strict: boolean; json: boolean }): Promise<number> {
+  if (options.json) {
+    try {
+      const { spec, warnings } = await loadConfig(options.file, { strict: options.strict });
+      const answer: ValidateAnswer = { file: options.file, valid: true, name: spec.name, nodes: spec.nodes.map((n) => n.name), errors: [], warnings };
+      process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+      return EXIT_OK;
+    } catch (error) {
+      if (!isDroverError(error, 'ERR_CONFIG_INVALID') && !isDroverError(error, 'ERR_CONFIG_READ')) throw error;
+      const issues = (error as { issues?: readonly ConfigIssue[] }).issues ?? [{ path: '', message: error.message }];
+      const answer: ValidateAnswer = { file: options.file, valid: false, name: null, nodes: [], errors: issues, warnings: [] };
+      process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
+      return EXIT_USAGE;
+    }
+  }
   const { spec, warnings } = await loadConfig(options.file, { strict: options.strict });
   for (const warning of warnings) process.stderr.write(`warning: ${warning.path}: ${warning.message}\n`);
   process.stdout.write(`${options.file}: valid (cluster ${spec.name}, ${spec.nodes.length} node${spec.nodes.length === 1 ? '' : 's'}: ${spec.nodes.map((n) => n.name).join(', ')})\n`);
-  return 0;
+  return EXIT_OK;
 }

@@ -194,8 +194,9 @@ function normalizeRestartSpec(input: ValidatedRestart | undefined): RestartSpec 
 }
 
 function normalizeBackoffSpec(input: ValidatedBackoff | undefined): BackoffSpec {
-  const { initial: initialMs = 100, max: maxMs = 30_000, multiplier = 2, jitter = 0.2 } = copyOptions<ValidatedBackoff>(input ?? {});
-  return { initialMs, maxMs, multiplier, jitter };
+  const { initial: initialMs = 100, max: maxMs = 30_000, multiplier = 2, jitter = 0.2, jitterMode = 'proportional' } = copyOptions<ValidatedBackoff>(input ?? {});
+  // jitterMode appears only when it is not the default, so existing specs stay as they were.
+  return { initialMs, maxMs, multiplier, jitter, ...(jitterMode === 'full' ? { jitterMode } : {}) };
 }
 
 function normalizeStopSpec(input: ValidatedStop | undefined): StopSpec {

@@ -305,8 +305,12 @@ const backoffSchema = z.object(
       .max(1)
       .optional()
       .meta({ description: 'Proportional jitter in [0, 1]. Default 0.2.' }),
+    jitterMode: z
+      .enum(['proportional', 'full'], { error: 'proportional or full' })
+      .optional()
+      .meta({ description: 'proportional: the delay varies by ±jitter; full: drawn from [0, delay] (spreads replicas that crashed together). Default proportional.' }),
   },
-  { error: 'an object with initial, max, multiplier, jitter' },
+  { error: 'an object with initial, max, multiplier, jitter, jitterMode' },
 );
 
 const restartSchema = z.object(

@@ -37,7 +37,9 @@ export type DroverErrorCode =
   /** The control API could not be reached or answered with an error. */
   | 'ERR_CONTROL_API'
   /** A node could not start because a dependency failed, was stopped, or ended without meeting its `dependsOn` condition. */
-  | 'ERR_DEPENDENCY_FAILED';
+  | 'ERR_DEPENDENCY_FAILED'
+  /** getsockopt(SO_PEERCRED) failed on a control-API connection (`errno` names the cause). */
+  | 'ERR_PEER_CRED';
 
 export interface DroverErrorFields {
   node?: string;

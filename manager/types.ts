@@ -46,6 +46,12 @@ export interface BackoffSpec {
   readonly multiplier: number;
   /** Proportional jitter in [0, 1]: the delay is drawn from [d·(1−jitter), d·(1+jitter)], capped at maxMs. */
   readonly jitter: number;
+  /**
+   * `proportional` (default) uses `jitter` as above; `full` draws the delay uniformly from
+   * [0, d] ("full jitter", AWS Architecture Blog, "Exponential Backoff And Jitter", 2015), which
+   * spreads restarts of many replicas that crashed together. @default 'proportional'
+   */
+  readonly jitterMode?: 'proportional' | 'full';
 }
 
 export interface RestartSpec {

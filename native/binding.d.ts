@@ -15,4 +15,5 @@ export interface RawBinding {
     onMessage: (data: Buffer | null, fds: number[]) => void,
     onEof: (error: string | null) => void,
   ) => RawWatcher;
+  getPeerCred(fd: number): { pid: number; uid: number; gid: number };
 }

@@ -166,3 +166,25 @@ export function watchRecords(
   const watcher: RawWatcher = new Watcher(fd, onRecord, onEnd);
   return watcher;
 }
+
+/** Credentials of the process at the other end of a connected Unix socket. */
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * `getsockopt(fd, SOL_SOCKET, SO_PEERCRED)`: pid, uid and gid the peer had when it connected.
+ * @throws {DroverError} ERR_INVALID_OPTION for a bad fd argument; ERR_PEER_CRED when the call
+ *   fails (`errno` is the errno name, e.g. ENOTSOCK, EBADF; `syscall` 'getsockopt').
+ */
+export function getPeerCredentials(fd: number): PeerCredentials {
+  if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`getPeerCredentials: fd must be a non-negative integer, got ${fd}`);
+  try {
+    return loadBinding().getPeerCred(fd);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw new DroverError('ERR_PEER_CRED', (error as Error).message, { errno: code, syscall: 'getsockopt', cause: error });
+  }
+}

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "peer-cred.h"
 #include "protocol.h"
 
 namespace {
@@ -256,6 +257,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("send", Napi::Function::New(env, Send, "send"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("Watcher", Watcher::Init(env));
+  exports.Set("getPeerCred", Napi::Function::New(env, drover::GetPeerCred, "getPeerCred"));
   exports.Set("protocolVersion", Napi::Number::New(env, PROTOCOL_VERSION));
   return exports;
 }

@@ -1,8 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import getPort from 'get-port';
+import { waitFor } from './wait-for.js';
 
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli', 'main.js');
+export const RING_NODE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'ring', 'node.mjs');
 
 export interface CliResult {
   readonly code: number | null;
@@ -10,10 +14,21 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs the built CLI to completion. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+export interface RunCliOptions {
+  /** Run the CLI as this user (and its group) through `setpriv`, e.g. `nobody`. */
+  readonly user?: { readonly name: string; readonly group: string };
+}
+
+function getArgv(args: string[], options: RunCliOptions): [string, string[]] {
+  if (options.user === undefined) return [process.execPath, [CLI, ...args]];
+  return ['setpriv', [`--reuid=${options.user.name}`, `--regid=${options.user.group}`, '--clear-groups', process.execPath, CLI, ...args]];
+}
+
+/** Runs the built CLI to completion (NO_COLOR=1 unless `env` says otherwise). */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: RunCliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', ...env } });
+    const [file, argv] = getArgv(args, options);
+    const child = spawn(file, argv, { env: { ...process.env, NO_COLOR: '1', ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -23,7 +38,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
   });
 }
 
-/** A long-running CLI process (`drover up`) whose output is collected as it comes. */
+/** A long-running CLI process (`drover up`, `drover logs --follow`) whose output is collected as it comes. */
 export class CliProcess {
   readonly child: ChildProcess;
   stdout = '';
@@ -36,4 +51,46 @@ export class CliProcess {
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.closed = new Promise((resolve) => this.child.on('close', (code) => resolve(code)));
   }
+
+  get isRunning(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Waits until stdout matches; the failure message shows the output so far. */
+  async waitForStdout(pattern: string | RegExp, describe: string, timeoutMs = 20_000): Promise<string> {
+    const test = (out: string) => (typeof pattern === 'string' ? out.includes(pattern) : pattern.test(out));
+    return waitFor(() => this.stdout, test, { timeoutMs, describe });
+  }
+}
+
+export interface RingOptions {
+  /** Extra YAML appended under `nodes:` (indented two spaces per node). */
+  readonly extraNodes?: string;
+  /** `stop.timeout` of the ring nodes. @default '3s' */
+  readonly stopTimeout?: string;
+}
+
+/**
+ * Writes the example ring (three HTTP nodes a, b, c pinging each other) with free ports from
+ * get-port to `<dir>/drover.yaml` and returns its path.
+ */
+export async function writeRing(dir: string, options: RingOptions = {}): Promise<string> {
+  const ports = [await getPort(), await getPort(), await getPort()];
+  const names = ['a', 'b', 'c'];
+  const nodes = names
+    .map((name, i) => {
+      const peers = ports.filter((_, j) => j !== i).map((p) => `127.0.0.1:${p}`).join(',');
+      return [
+        `  ${name}:`,
+        `    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(RING_NODE)}]`,
+        `    env: { PORT: ${ports[i]}, PEERS: "${peers}" }`,
+        `    ready: { http: { url: "http://127.0.0.1:${ports[i]}/health" }, timeout: 10s, interval: 50ms }`,
+        `    restart: { policy: on-failure, backoff: { initial: 50ms, max: 1s } }`,
+        `    stop: { timeout: ${options.stopTimeout ?? '3s'} }`,
+      ].join('\n');
+    })
+    .join('\n');
+  const file = path.join(dir, 'drover.yaml');
+  writeFileSync(file, `name: ring\nnodes:\n${nodes}\n${options.extraNodes ?? ''}`);
+  return file;
 }

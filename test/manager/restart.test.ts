@@ -17,6 +17,14 @@ describe('nextDelayMs', () => {
     expect(nextDelayMs(6, backoff, () => 0.999999)).toBe(1000);
   });
 
+  it('draws from [0, d] with full jitter, still capped', () => {
+    const full = { ...backoff, jitterMode: 'full' as const };
+    expect(nextDelayMs(3, full, () => 0)).toBe(0);
+    expect(nextDelayMs(3, full, () => 0.5)).toBe(200);
+    expect(nextDelayMs(3, full, () => 0.999999)).toBe(400);
+    expect(nextDelayMs(9, full, () => 0.999999)).toBe(1000);
+  });
+
   it('is constant with multiplier 1 and jitter 0', () => {
     const constant = { initialMs: 250, maxMs: 10_000, multiplier: 1, jitter: 0 };
     expect([1, 5, 50].map((a) => nextDelayMs(a, constant, Math.random))).toEqual([250, 250, 250]);

@@ -1,0 +1,23 @@
+/**
+ * Exit codes of the `drover` CLI (documented in README.md and `drover --help`). sysexits-style
+ * 70 for internal errors; 130 = 128 + SIGINT, as shells report a Ctrl-C.
+ */
+/** Success; `up` after a clean down. */
+export const EXIT_OK = 0;
+/** Usage or config error, unknown node, no running cluster (or one already running), refused by the control API. */
+export const EXIT_USAGE = 1;
+/** A node failed: it could not start or become ready, or `up --detach` finished with failed nodes. */
+export const EXIT_NODE_FAILED = 2;
+/** A bug in drover (the message asks for a report; `DROVER_DEBUG=1` prints the stack). */
+export const EXIT_INTERNAL = 70;
+/** `up` was interrupted twice: every node got SIGKILL instead of a graceful stop. */
+export const EXIT_INTERRUPTED = 130;
+
+/** The table printed by `drover --help` and README.md. */
+export const EXIT_CODE_HELP = [
+  `  ${EXIT_OK}    ok (up: after a clean down)`,
+  `  ${EXIT_USAGE}    usage or config error, unknown node, no running cluster / already running`,
+  `  ${EXIT_NODE_FAILED}    a node failed to start or become ready`,
+  `  ${EXIT_INTERNAL}   internal error (DROVER_DEBUG=1 prints the stack)`,
+  `  ${EXIT_INTERRUPTED}  up was interrupted twice: nodes were SIGKILLed`,
+].join('\n');
