@@ -44,8 +44,10 @@ export class OutputBuffer {
   droppedBytes = 0;
 
   constructor(private readonly options: OutputBufferOptions) {
-    this.lines = new Array<BufferedLine | undefined>(options.maxLines);
-    this.sizes = new Array<number>(options.maxLines).fill(0);
+    // The ring grows to maxLines as lines come (a quiet process holds no 1000-slot arrays); while
+    // it grows, head + count equals its length, so slot (head + count) % maxLines is the next one.
+    this.lines = [];
+    this.sizes = [];
     this.clock = options.clock ?? Date.now;
   }
 
@@ -107,7 +109,7 @@ export class OutputBuffer {
   tail(n = this.count): BufferedLine[] {
     const k = Math.max(0, Math.min(n, this.count));
     const out: BufferedLine[] = [];
-    const capacity = this.lines.length;
+    const capacity = this.options.maxLines;
     for (let i = this.count - k; i < this.count; i++) {
       out.push(this.lines[(this.head + i) % capacity]!);
     }
@@ -134,7 +136,7 @@ export class OutputBuffer {
   }
 
   private push(line: BufferedLine, size: number): void {
-    const capacity = this.lines.length;
+    const capacity = this.options.maxLines;
     if (this.count === capacity) this.dropOldest();
     while (this.count > 0 && this.bytes + size > this.options.maxBytes) this.dropOldest();
     if (size > this.options.maxBytes) {
@@ -153,7 +155,7 @@ export class OutputBuffer {
   private dropOldest(): void {
     const size = this.sizes[this.head]!;
     this.lines[this.head] = undefined;
-    this.head = (this.head + 1) % this.lines.length;
+    this.head = (this.head + 1) % this.options.maxLines;
     this.count--;
     this.bytes -= size;
     this.droppedLines++;
