@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the shepherd and the addon with AddressSanitizer + UndefinedBehaviorSanitizer into
+# Builds the shepherd, the launcher and the addon with AddressSanitizer + UndefinedBehaviorSanitizer into
 # native/build-sanitize/ (the normal build is untouched) and runs the test suite against them.
 # Any sanitizer report fails the run. Usage: scripts/sanitize.sh [vitest args...]
 #   npm run sanitize                    # the whole suite
@@ -24,14 +24,16 @@ nodedir="${DROVER_NODEDIR:-$(dirname "$(dirname "$(command -v node)")")}"
     { tail -40 "$out/build.log"; exit 1; }
 )
 release="$out/tree/native/build/Release"
-if ! ldd "$release/shepherd" | grep -q libasan; then
-  echo "sanitize: the shepherd was not linked with ASan (see $out/build.log)" >&2
-  exit 1
-fi
+for binary in shepherd launcher; do
+  if ! ldd "$release/$binary" | grep -q libasan; then
+    echo "sanitize: the $binary was not linked with ASan (see $out/build.log)" >&2
+    exit 1
+  fi
+done
 npm run build:ts >/dev/null
 preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
 set +e
-DROVER_SHEPHERD="$release/shepherd" DROVER_NATIVE_ADDON="$release/drover_native.node" \
+DROVER_SHEPHERD="$release/shepherd" DROVER_LAUNCHER_PATH="$release/launcher" DROVER_NATIVE_ADDON="$release/drover_native.node" \
   LD_PRELOAD="$preload" \
   ASAN_OPTIONS="detect_leaks=0:log_path=$out/reports/asan:abort_on_error=1" \
   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$out/reports/ubsan" \
