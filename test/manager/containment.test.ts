@@ -111,8 +111,11 @@ describe('containment', () => {
   });
 
   it('hands the child only fds 0, 1 and 2 (pipes and pty), never the control socket or other pipes', async () => {
-    const a = await start(['sleep', '30'], { stdin: 'pipe' });
-    const b = await start(['sleep', '30'], { pty: true, stdin: 'pipe' });
+    // Under npm run sanitize the ASan runtime is preloaded through the environment and keeps a
+    // file open in every process; the child here must be plain.
+    const env = { LD_PRELOAD: undefined };
+    const a = await start(['sleep', '30'], { stdin: 'pipe', env });
+    const b = await start(['sleep', '30'], { pty: true, stdin: 'pipe', env });
     // `sleep` opens libc and locale files for a moment while it starts (seen with the launcher's
     // faster spawn): wait for its start-up to settle; a leaked fd would stay and fail the wait.
     for (const pid of [a.pid, b.pid]) {
