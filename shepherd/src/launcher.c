@@ -25,40 +25,10 @@
 
 #include "launcher-protocol.h"
 #include "protocol.h"
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
+#define LOG_PROGRAM "launcher"
+#include "common.h"
 
 extern char **environ;
-
-static int verbosity = 1; /* 0 fatal, 1 warn, 2 info, 3 debug */
-
-static void print_log(int level, const char *tag, const char *fmt, ...) {
-  if (level > verbosity) return;
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  dprintf(STDERR_FILENO, "[launcher %d %s] %s\n", (int)getpid(), tag, buf);
-}
-#define PRINT_FATAL(...) print_log(0, "FATAL", __VA_ARGS__)
-#define PRINT_WARN(...) print_log(1, "WARN", __VA_ARGS__)
-#define PRINT_INFO(...) print_log(2, "INFO", __VA_ARGS__)
-
-static void put_u16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-}
-static void put_u32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t get_u32(const uint8_t *p) {
-  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
 
 /* One record: header + 8-byte payload, with up to two fds. Returns 0 on success, 1 on failure. */
 static int send_reply(int ctrl, uint16_t type, uint32_t id, int32_t value, const int *fds, int nfds) {
@@ -68,41 +38,11 @@ static int send_reply(int ctrl, uint16_t type, uint32_t id, int32_t value, const
   put_u32(buf + 4, 8);
   put_u32(buf + 8, id);
   put_u32(buf + 12, (uint32_t)value);
-  struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
-  union {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int) * 2)];
-  } control;
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (nfds > 0) {
-    memset(&control, 0, sizeof control);
-    msg.msg_control = control.buf;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-    memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)nfds);
-  }
-  for (;;) {
-    /* Blocking: a busy manager makes us wait; a dead one makes this fail with EPIPE. */
-    if (sendmsg(ctrl, &msg, MSG_NOSIGNAL) >= 0) return 0;
-    if (errno == EINTR) continue;
-    PRINT_WARN("sendmsg(type %u) failed: %s", (unsigned)type, strerror(errno));
-    return 1;
-  }
-}
-
-static void mark_inherited_fds_cloexec(void) {
-  /* Nothing the manager leaked to us may reach a shepherd; fd 3 (our control socket) included:
-   * posix_spawn replaces fd 3 with the shepherd's own socket anyway. */
-  if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
-  long max = sysconf(_SC_OPEN_MAX);
-  if (max < 0 || max > 65536) max = 65536;
-  for (int fd = 3; fd < max; fd++) {
-    int flags = fcntl(fd, F_GETFD);
-    if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-  }
+  /* Blocking: a busy manager makes us wait; a dead one makes this fail with EPIPE. */
+  int err = send_with_fds(ctrl, buf, sizeof buf, fds, nfds);
+  if (err == 0) return 0;
+  PRINT_WARN("sendmsg(type %u) failed: %s", (unsigned)type, strerror(err));
+  return 1;
 }
 
 /* Starts one shepherd. On success *pid_ptr, *ctrl_ptr (manager end) and *err_ptr (stderr read
@@ -215,6 +155,8 @@ int main(int argc, char **argv) {
     PRINT_FATAL("fd %d is not open: run by the drover manager only", ctrl);
     return LAUNCHER_EXIT_INTERNAL;
   }
+  /* Nothing the manager leaked to us may reach a shepherd; fd 3 (our control socket) included:
+   * posix_spawn replaces fd 3 with the shepherd's own socket anyway. */
   mark_inherited_fds_cloexec();
   signal(SIGPIPE, SIG_IGN);
   sigset_t chld;

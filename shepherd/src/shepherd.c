@@ -36,6 +36,8 @@
 #include <unistd.h>
 
 #include "protocol.h"
+#define LOG_PROGRAM "shepherd"
+#include "common.h"
 
 #ifndef F_SETPIPE_SZ
 #define F_SETPIPE_SZ 1031
@@ -45,45 +47,6 @@
 #define P_PIDFD 3
 #endif
 
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-
-/* ---------------------------------------------------------------- logging */
-
-static int verbosity = 1; /* 0 fatal, 1 warn, 2 info, 3 debug */
-
-static void print_log(int level, const char *tag, const char *fmt, ...) {
-  if (level > verbosity) return;
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  dprintf(STDERR_FILENO, "[shepherd %d %s] %s\n", (int)getpid(), tag, buf);
-}
-#define PRINT_FATAL(...) print_log(0, "FATAL", __VA_ARGS__)
-#define PRINT_WARN(...) print_log(1, "WARN", __VA_ARGS__)
-#define PRINT_INFO(...) print_log(2, "INFO", __VA_ARGS__)
-#define PRINT_DEBUG(...) print_log(3, "DEBUG", __VA_ARGS__)
-
-/* ---------------------------------------------------------------- wire helpers */
-
-static void put_u16(uint8_t *p, uint16_t v) {
-  p[0] = (uint8_t)v;
-  p[1] = (uint8_t)(v >> 8);
-}
-static void put_u32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_u64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t get_u32(const uint8_t *p) {
-  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -137,9 +100,7 @@ static int read_u16(struct reader *r, uint16_t *out) {
 
 static int read_u64(struct reader *r, uint64_t *out) {
   if (r->left < 8) return 1;
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | r->p[i];
-  *out = v;
+  *out = get_u64(r->p);
   r->p += 8;
   r->left -= 8;
   return 0;
@@ -273,31 +234,12 @@ static int send_message(int fd, uint16_t type, const uint8_t *payload, uint32_t 
   put_u16(buf + 2, type);
   put_u32(buf + 4, len);
   if (len) memcpy(buf + PROTOCOL_HEADER_SIZE, payload, len);
-  struct iovec iov = {.iov_base = buf, .iov_len = PROTOCOL_HEADER_SIZE + len};
-  union {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int) * 3)];
-  } control;
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (nfds > 0) {
-    memset(&control, 0, sizeof control);
-    msg.msg_control = control.buf;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-    memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)nfds);
-  }
-  for (;;) {
-    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (n >= 0) return 0;
-    if (errno == EINTR) continue;
-    /* EPIPE/ECONNRESET: the manager is gone; the main loop's hangup path takes over. EAGAIN: the
-     * SO_SNDTIMEO deadline passed with a full socket buffer. */
-    PRINT_WARN("sendmsg(type %u) failed: %s", (unsigned)type, strerror(errno));
-    return 1;
-  }
+  int err = send_with_fds(fd, buf, PROTOCOL_HEADER_SIZE + len, fds, nfds);
+  if (err == 0) return 0;
+  /* EPIPE/ECONNRESET: the manager is gone; the main loop's hangup path takes over. EAGAIN: the
+   * SO_SNDTIMEO deadline passed with a full socket buffer. */
+  PRINT_WARN("sendmsg(type %u) failed: %s", (unsigned)type, strerror(err));
+  return 1;
 }
 
 static void send_error(int fd, int err, const char *message) {
@@ -838,20 +780,6 @@ static int configure_signals(sigset_t *chld_set, int *sfd_ptr) {
   return 0;
 }
 
-static void mark_inherited_fds_cloexec(void) {
-  /* Nothing the manager leaked to us (other nodes' pipes, sockets) may reach the child. fd 3 is
-   * the control socket: close-on-exec too, the child must never hold it. */
-  if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
-  /* Kernels before 5.11: walk the table. */
-  long max = sysconf(_SC_OPEN_MAX);
-  if (max < 0 || max > 65536) max = 65536;
-  for (int fd = 3; fd < max; fd++) {
-    int flags = fcntl(fd, F_GETFD);
-    if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-  }
-}
-
-
 static int receive_spawn(int ctrl, uint8_t *buf, size_t cap, size_t *len_ptr) {
   ssize_t n;
   struct iovec iov = {.iov_base = buf, .iov_len = cap};
@@ -973,6 +901,8 @@ int main(int argc, char **argv) {
     PRINT_FATAL("fd %d is not open: run by the drover manager only (-h for help)", ctrl);
     return SHEPHERD_EXIT_INTERNAL;
   }
+  /* Nothing the manager leaked to us (other nodes' pipes, sockets) may reach the child; fd 3, the
+   * control socket, is close-on-exec too: the child must never hold it. */
   mark_inherited_fds_cloexec();
   if (configure_signals(&chld_set, &sfd)) return SHEPHERD_EXIT_INTERNAL;
   /* Double-forked descendants re-parent to us instead of init, so we can reap them. */
