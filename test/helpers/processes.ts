@@ -1,5 +1,7 @@
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { expect } from 'vitest';
+import { spawn, type ManagedProcess } from '../../manager/managed-process.js';
 import { getShepherdPath } from '../../native/index.js';
 import { waitFor } from './wait-for.js';
 
@@ -66,4 +68,54 @@ export async function expectAllGone(pids: Iterable<number>, timeoutMs = 5000): P
 export async function expectNoShepherds(timeoutMs = 5000): Promise<void> {
   const left = await waitFor(findShepherds, (pids) => pids.length === 0, { timeoutMs, describe: 'no shepherd left' });
   expect(left).toEqual([]);
+}
+
+/** Parent pid from `/proc/<pid>/stat` (field 4). */
+export function getParentPid(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/**
+ * What a spawn test started, and the afterEach that proves it is all gone: nested managers are
+ * SIGKILLed (so a failing test leaves none behind), processes stopped, their pids and shepherds
+ * checked gone, and no shepherd left on the machine.
+ */
+export interface SpawnTracker {
+  /** `spawn()` that remembers the process for cleanup. */
+  start(...args: Parameters<typeof spawn>): Promise<ManagedProcess>;
+  readonly started: ManagedProcess[];
+  /** Other pids the test saw (grandchildren, daemons) that must be gone too. */
+  readonly extraPids: number[];
+  /** Manager processes a test started itself. */
+  readonly nestedManagers: ChildProcess[];
+  cleanup(): Promise<void>;
+}
+
+export function createSpawnTracker(): SpawnTracker {
+  const tracker: SpawnTracker = {
+    started: [],
+    extraPids: [],
+    nestedManagers: [],
+    async start(...args) {
+      const p = await spawn(...args);
+      tracker.started.push(p);
+      return p;
+    },
+    async cleanup() {
+      for (const manager of tracker.nestedManagers.splice(0)) {
+        if (manager.exitCode === null && manager.signalCode === null) {
+          const closed = new Promise((resolve) => manager.once('close', resolve));
+          manager.kill('SIGKILL');
+          await closed;
+        }
+      }
+      const started = tracker.started.splice(0);
+      await Promise.all(started.map((p) => p.stop({ timeoutMs: 1000 })));
+      const pids = started.flatMap((p) => [p.pid, ...(p.shepherdPid ? [p.shepherdPid] : [])]).concat(tracker.extraPids.splice(0));
+      if (pids.length > 0) await expectAllGone(pids);
+      await expectNoShepherds();
+    },
+  };
+  return tracker;
 }

@@ -8,29 +8,16 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getCgroupSupport } from '../../manager/cgroup.js';
 import { Cluster } from '../../manager/cluster.js';
-import type { ManagedProcess } from '../../manager/managed-process.js';
 import { spawn } from '../../manager/managed-process.js';
 import type { ClusterEvent } from '../../manager/types.js';
 import { fixture } from '../helpers/fixtures.js';
-import { expectAllGone, expectNoShepherds, isAlive } from '../helpers/processes.js';
+import { createSpawnTracker, expectAllGone, getParentPid, isAlive } from '../helpers/processes.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const started: ManagedProcess[] = [];
 const clusters: Cluster[] = [];
-const extraPids: number[] = [];
-
-async function start(...args: Parameters<typeof spawn>): Promise<ManagedProcess> {
-  const p = await spawn(...args);
-  started.push(p);
-  return p;
-}
-
-function getParentPid(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-}
+const { start, started, extraPids, cleanup } = createSpawnTracker();
 
 function listFds(pid: number): string[] {
   return readdirSync(`/proc/${pid}/fd`).sort((a, b) => Number(a) - Number(b));
@@ -45,12 +32,7 @@ function countChildren(pid: number): number {
 
 afterEach(async () => {
   await Promise.all(clusters.splice(0).map((c) => c.stop()));
-  await Promise.all(started.map((p) => p.stop({ timeoutMs: 1000 })));
-  const pids = started.flatMap((p) => [p.pid, ...(p.shepherdPid ? [p.shepherdPid] : [])]).concat(extraPids);
-  started.length = 0;
-  extraPids.length = 0;
-  if (pids.length > 0) await expectAllGone(pids);
-  await expectNoShepherds();
+  await cleanup();
 });
 
 describe('containment', () => {

@@ -1,39 +1,16 @@
-import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
+import { spawn as nodeSpawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, type ManagedProcess } from '../../manager/index.js';
+import { spawn } from '../../manager/index.js';
 import { FIXTURES_DIR, fixture } from '../helpers/fixtures.js';
-import { expectAllGone, expectNoShepherds, isAlive } from '../helpers/processes.js';
+import { createSpawnTracker, expectAllGone, expectNoShepherds, isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const started: ManagedProcess[] = [];
-const extraPids: number[] = [];
-/** Nested manager processes; SIGKILLed in afterEach so a failing test leaves none behind. */
-const nestedManagers: ChildProcess[] = [];
+const { start, extraPids, nestedManagers, cleanup } = createSpawnTracker();
 
-async function start(...args: Parameters<typeof spawn>): Promise<ManagedProcess> {
-  const p = await spawn(...args);
-  started.push(p);
-  return p;
-}
-
-afterEach(async () => {
-  for (const manager of nestedManagers.splice(0)) {
-    if (manager.exitCode === null && manager.signalCode === null) {
-      const closed = new Promise((resolve) => manager.once('close', resolve));
-      manager.kill('SIGKILL');
-      await closed;
-    }
-  }
-  await Promise.all(started.map((p) => p.stop({ timeoutMs: 1000 })));
-  const pids = started.flatMap((p) => [p.pid, ...(p.shepherdPid ? [p.shepherdPid] : [])]).concat(extraPids);
-  started.length = 0;
-  extraPids.length = 0;
-  if (pids.length > 0) await expectAllGone(pids);
-  await expectNoShepherds();
-});
+afterEach(cleanup);
 
 describe('spawn', () => {
   it('captures stdout and stderr lines in order with exit code and rusage', async () => {

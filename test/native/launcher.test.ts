@@ -1,32 +1,18 @@
 // The launcher (issue 4): shepherds are posix_spawned by one long-lived C process per manager; it
 // keeps no copy of their control sockets, is replaced when it dies, and dies with the manager.
-import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
+import { spawn as nodeSpawn } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { spawn, type ManagedProcess } from '../../manager/index.js';
 import { getLauncherPid } from '../../manager/launcher-client.js';
 import * as launcherProtocol from '../../native/launcher-protocol.js';
 import { FIXTURES_DIR, fixture } from '../helpers/fixtures.js';
-import { expectAllGone, expectNoShepherds, isAlive } from '../helpers/processes.js';
+import { createSpawnTracker, expectAllGone, getParentPid, isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const started: ManagedProcess[] = [];
-const extraPids: number[] = [];
-const nestedManagers: ChildProcess[] = [];
-
-async function start(...args: Parameters<typeof spawn>): Promise<ManagedProcess> {
-  const p = await spawn(...args);
-  started.push(p);
-  return p;
-}
-
-function getParentPid(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-}
+const { start, extraPids, nestedManagers, cleanup } = createSpawnTracker();
 
 /** fd number → link target of every open fd of `pid`. */
 function getOpenFds(pid: number): Map<number, string> {
@@ -41,21 +27,7 @@ function getOpenFds(pid: number): Map<number, string> {
   return fds;
 }
 
-afterEach(async () => {
-  for (const manager of nestedManagers.splice(0)) {
-    if (manager.exitCode === null && manager.signalCode === null) {
-      const closed = new Promise((resolve) => manager.once('close', resolve));
-      manager.kill('SIGKILL');
-      await closed;
-    }
-  }
-  await Promise.all(started.map((p) => p.stop({ timeoutMs: 1000 })));
-  const pids = started.flatMap((p) => [p.pid, ...(p.shepherdPid ? [p.shepherdPid] : [])]).concat(extraPids);
-  started.length = 0;
-  extraPids.length = 0;
-  if (pids.length > 0) await expectAllGone(pids);
-  await expectNoShepherds();
-});
+afterEach(cleanup);
 
 describe('launcher protocol', () => {
   it('the TS mirror matches every #define and enum value of launcher-protocol.h', () => {
