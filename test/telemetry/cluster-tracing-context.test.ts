@@ -14,6 +14,7 @@ import {
   ATTR_PROCESS_EXECUTABLE_NAME,
   ClusterTracing,
 } from '../../telemetry/index.js';
+import { makeNode } from '../helpers/specs.js';
 import { createNode, FakeClusterController } from './fake-cluster-controller.js';
 import { createTracerProvider, getSpan, hrTimeToMs } from './telemetry-assertions.js';
 
@@ -27,21 +28,7 @@ afterEach(async () => {
 });
 
 function makeNodeSpec(name: string, command: string[], telemetry?: NodeSpec['telemetry']): NodeSpec {
-  return {
-    name,
-    command,
-    cwd: '/',
-    env: { DB_PASSWORD: SECRET },
-    ready: null,
-    restart: { policy: 'no', backoff: { initialMs: 1, maxMs: 1, multiplier: 1, jitter: 0 }, maxRestarts: 0, windowMs: 1, successExitCodes: [0], stableAfterMs: 1 },
-    stop: { signal: 'SIGTERM', timeoutMs: 1 },
-    output: { maxLines: 1, maxBytes: 1 },
-      ports: [],
-      replicas: 1,
-      dependsOn: {},
-      liveness: null,
-    ...(telemetry === undefined ? {} : { telemetry }),
-  };
+  return makeNode(name, command, { cwd: '/', env: { DB_PASSWORD: SECRET }, restart: { policy: 'no' }, ...(telemetry === undefined ? {} : { telemetry }) });
 }
 
 function setup() {

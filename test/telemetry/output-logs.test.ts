@@ -11,6 +11,7 @@ import {
   METRIC_LOGS_DROPPED,
   OutputLogs,
 } from '../../telemetry/index.js';
+import { makeNode } from '../helpers/specs.js';
 import { createExit, createNode, FakeClusterController } from './fake-cluster-controller.js';
 import { collect, createMeterProvider, createTracerProvider, expectPoint, getMetric, hrTimeToMs } from './telemetry-assertions.js';
 
@@ -33,21 +34,14 @@ function spec(logsFor: string[]): ClusterSpec {
   return {
     name: 'ring',
     configPath: null,
-    nodes: ['a', 'b'].map((name) => ({
-      name,
-      command: ['node'],
-      cwd: '/',
-      env: { API_SECRET: SECRET },
-      ready: null,
-      restart: { policy: 'no', backoff: { initialMs: 1, maxMs: 1, multiplier: 1, jitter: 0 }, maxRestarts: 0, windowMs: 1, successExitCodes: [0], stableAfterMs: 1 },
-      stop: { signal: 'SIGTERM', timeoutMs: 1 },
-      output: { maxLines: 1, maxBytes: 1 },
-      ports: [],
-      replicas: 1,
-      dependsOn: {},
-      liveness: null,
-      telemetry: { logs: logsFor.includes(name), recordArgs: false, redact: [] },
-    })),
+    nodes: ['a', 'b'].map((name) =>
+      makeNode(name, ['node'], {
+        cwd: '/',
+        env: { API_SECRET: SECRET },
+        restart: { policy: 'no' },
+        telemetry: { logs: logsFor.includes(name), recordArgs: false, redact: [] },
+      }),
+    ),
   };
 }
 
