@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import getPort from 'get-port';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CliProcess, runCli, writeRing as writeRingConfig } from '../helpers/cli.js';
-import { expectAllGone, expectNoShepherds, findShepherds, isAlive } from '../helpers/processes.js';
+import { cleanupCliRun, CliProcess, runCli, writeRing as writeRingConfig } from '../helpers/cli.js';
+import { expectAllGone, findShepherds, isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 interface Row {
@@ -17,7 +17,7 @@ interface Row {
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
-let ups: CliProcess[] = [];
+const ups: CliProcess[] = [];
 const pids = new Set<number>();
 
 /** The ring example with free ports, in the test's temp dir with its own state dir. */
@@ -48,14 +48,7 @@ beforeEach(() => {
   env = { DROVER_STATE_DIR: path.join(dir, 'state') };
 });
 
-afterEach(async () => {
-  for (const up of ups) if (up.child.exitCode === null && up.child.signalCode === null) up.child.kill('SIGKILL');
-  await Promise.all(ups.map((u) => u.closed));
-  ups = [];
-  if (pids.size > 0) await expectAllGone(pids);
-  pids.clear();
-  await expectNoShepherds();
-});
+afterEach(() => cleanupCliRun(ups, pids));
 
 describe('drover CLI', () => {
   it('validate names the bad path and exits 1', async () => {

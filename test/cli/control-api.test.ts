@@ -2,8 +2,8 @@ import { chmodSync, existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CliProcess, runCli, writeRing } from '../helpers/cli.js';
-import { expectAllGone, expectNoShepherds, findShepherds } from '../helpers/processes.js';
+import { cleanupCliRun, CliProcess, runCli, writeRing } from '../helpers/cli.js';
+import { expectAllGone, findShepherds } from '../helpers/processes.js';
 
 interface Row {
   name: string;
@@ -15,7 +15,7 @@ const NOBODY = { name: 'nobody', group: 'nogroup' };
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
-let ups: CliProcess[] = [];
+const ups: CliProcess[] = [];
 const pids = new Set<number>();
 
 async function ps(file: string): Promise<Row[]> {
@@ -41,14 +41,7 @@ beforeEach(() => {
   env = { DROVER_STATE_DIR: path.join(dir, 'state') };
 });
 
-afterEach(async () => {
-  for (const up of ups) if (up.isRunning) up.child.kill('SIGKILL');
-  await Promise.all(ups.map((u) => u.closed));
-  ups = [];
-  if (pids.size > 0) await expectAllGone(pids);
-  pids.clear();
-  await expectNoShepherds();
-});
+afterEach(() => cleanupCliRun(ups, pids));
 
 describe('control API socket', () => {
   it('a stale socket left by kill -9 of `up` is named by clients and replaced by the next `up`', async () => {

@@ -4,9 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CliProcess, runCli } from '../helpers/cli.js';
+import { cleanupCliRun, CliProcess, runCli } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
-import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 interface Row {
@@ -20,13 +19,7 @@ interface Row {
 const ups: CliProcess[] = [];
 const pids = new Set<number>();
 
-afterEach(async () => {
-  for (const up of ups) if (up.child.exitCode === null && up.child.signalCode === null) up.child.kill('SIGINT');
-  await Promise.all(ups.splice(0).map((u) => u.closed));
-  if (pids.size > 0) await expectAllGone(pids);
-  pids.clear();
-  await expectNoShepherds();
-});
+afterEach(() => cleanupCliRun(ups, pids, 'SIGINT'));
 
 describe('exec failures in a running cluster', () => {
   it('shows ENOENT, EACCES and a bad cwd as failed nodes with their error, without restarts', async () => {

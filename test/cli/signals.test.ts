@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CliProcess, runCli, writeRing } from '../helpers/cli.js';
+import { cleanupCliRun, CliProcess, runCli, writeRing } from '../helpers/cli.js';
 import { FIXTURES_DIR } from '../helpers/fixtures.js';
-import { expectAllGone, expectNoShepherds, findShepherds } from '../helpers/processes.js';
+import { expectAllGone, findShepherds } from '../helpers/processes.js';
 
 interface Row {
   name: string;
@@ -21,7 +21,7 @@ const STUBBORN_NODE = `  s:
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
-let ups: CliProcess[] = [];
+const ups: CliProcess[] = [];
 const pids = new Set<number>();
 
 beforeEach(() => {
@@ -29,14 +29,7 @@ beforeEach(() => {
   env = { DROVER_STATE_DIR: path.join(dir, 'state') };
 });
 
-afterEach(async () => {
-  for (const up of ups) if (up.isRunning) up.child.kill('SIGKILL');
-  await Promise.all(ups.map((u) => u.closed));
-  ups = [];
-  if (pids.size > 0) await expectAllGone(pids);
-  pids.clear();
-  await expectNoShepherds();
-});
+afterEach(() => cleanupCliRun(ups, pids));
 
 describe('Ctrl-C on drover up', () => {
   it('once: graceful down with progress naming the node still stopping and why; twice: SIGKILL to all, exit 130', async () => {

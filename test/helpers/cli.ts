@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expectAllGone, expectNoShepherds } from './processes.js';
 import getPort from 'get-port';
 import { waitFor } from './wait-for.js';
 
@@ -93,4 +94,16 @@ export async function writeRing(dir: string, options: RingOptions = {}): Promise
   const file = path.join(dir, 'drover.yaml');
   writeFileSync(file, `name: ring\nnodes:\n${nodes}\n${options.extraNodes ?? ''}`);
   return file;
+}
+
+/**
+ * afterEach of a CLI test: signals every `up` still running (SIGKILL unless told otherwise), waits
+ * for them to close, empties `ups`, and proves every pid in `pids` and every shepherd gone.
+ */
+export async function cleanupCliRun(ups: CliProcess[], pids: Set<number>, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  for (const up of ups) if (up.isRunning) up.child.kill(signal);
+  await Promise.all(ups.splice(0).map((u) => u.closed));
+  if (pids.size > 0) await expectAllGone(pids);
+  pids.clear();
+  await expectNoShepherds();
 }
