@@ -1,3 +1,4 @@
+import { allocateAligned } from './aligned-buffer.js';
 import type { OutputLine, OutputStream } from './types.js';
 
 /** Options of {@link OutputBuffer}. */
@@ -35,6 +36,11 @@ const NOT_IN_STORE = -1;
 type StreamIndex = 0 | 1;
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * The byte ring starts half a page off the (page-aligned) read buffer, so copying a chunk's lines
+ * into it never pairs source and destination at the same page offset (4K aliasing).
+ */
+const STORE_PAGE_OFFSET = 2048;
 const STREAMS = ['stdout', 'stderr'] as const satisfies readonly OutputStream[];
 
 /**
@@ -338,7 +344,7 @@ export class OutputBuffer {
   /** Makes the byte ring hold at least `needed` bytes (at most maxBytes), keeping the stored lines. */
   private ensureStore(needed: number): void {
     if (this.store.length >= needed) return;
-    const grown = Buffer.allocUnsafeSlow(Math.min(this.options.maxBytes, Math.max(needed, 2 * this.store.length, 4096)));
+    const grown = allocateAligned(Math.min(this.options.maxBytes, Math.max(needed, 2 * this.store.length, 4096)), STORE_PAGE_OFFSET);
     let end = 0;
     const capacity = this.options.maxLines;
     for (let i = 0; i < this.count; i++) {

@@ -16,4 +16,5 @@ export interface RawBinding {
     onEof: (error: string | null) => void,
   ) => RawWatcher;
   getPeerCred(fd: number): { pid: number; uid: number; gid: number };
+  getPageOffset(buffer: Uint8Array): number;
 }

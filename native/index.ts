@@ -188,3 +188,12 @@ export function getPeerCredentials(fd: number): PeerCredentials {
     throw new DroverError('ERR_PEER_CRED', (error as Error).message, { errno: code, syscall: 'getsockopt', cause: error });
   }
 }
+
+/**
+ * Offset of `buffer[0]` within its memory page (address % page size), for aligning read buffers.
+ * @throws {TypeError} when `buffer` is not a Uint8Array.
+ */
+export function getPageOffset(buffer: Uint8Array): number {
+  if (!(buffer instanceof Uint8Array)) throw new TypeError('getPageOffset: buffer must be a Uint8Array');
+  return loadBinding().getPageOffset(buffer);
+}

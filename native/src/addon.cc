@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "memory.h"
 #include "peer-cred.h"
 #include "protocol.h"
 
@@ -270,6 +271,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("Watcher", Watcher::Init(env));
   exports.Set("getPeerCred", Napi::Function::New(env, drover::GetPeerCred, "getPeerCred"));
+  exports.Set("getPageOffset", Napi::Function::New(env, drover::GetPageOffset, "getPageOffset"));
   exports.Set("protocolVersion", Napi::Number::New(env, PROTOCOL_VERSION));
   return exports;
 }

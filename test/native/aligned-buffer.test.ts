@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { allocateAligned } from '../../manager/aligned-buffer.js';
+import { getPageOffset } from '../../native/index.js';
+
+describe('allocateAligned / getPageOffset', () => {
+  it('places the first byte at the asked offset within its page, whatever malloc returned', () => {
+    for (const size of [1, 4096, 65536, 1024 * 1024 + 3]) {
+      for (const offset of [0, 16, 2048, 4095]) {
+        const buffer = allocateAligned(size, offset);
+        expect(buffer.length).toBe(size);
+        expect(getPageOffset(buffer)).toBe(offset);
+        // The whole buffer is writable memory of its own.
+        buffer.fill(0xab);
+        expect(buffer[size - 1]).toBe(0xab);
+      }
+    }
+  });
+
+  it('reports offsets of views, which move with byteOffset', () => {
+    const buffer = allocateAligned(8192, 0);
+    expect(getPageOffset(buffer.subarray(100))).toBe(100);
+    expect(getPageOffset(buffer.subarray(4096))).toBe(0);
+  });
+
+  it('refuses what is not a Uint8Array', () => {
+    expect(() => getPageOffset('x' as unknown as Uint8Array)).toThrow(TypeError);
+  });
+});
