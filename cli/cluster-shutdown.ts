@@ -88,6 +88,7 @@ export class ClusterShutdown {
   /** Keeps the manager's latest `stopping` progress event per replica (what it sent, how long ago). */
   private watchProgress(): void {
     this.subscription = this.controller.subscribe({
+      wantsOutput: false,
       onEvent: (event) => {
         if (event.type === 'stopping') this.progress.set(`${event.node}:${event.replica}`, event);
         else if (event.type === 'state' && FINAL_STATES.has(event.to)) this.progress.delete(`${event.node}:${event.replica}`);

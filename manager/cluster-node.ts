@@ -54,6 +54,8 @@ export interface ClusterNodeOptions {
   readonly peerPorts?: (node: string) => Readonly<Record<string, number>> | undefined;
   /** Period of `stopping` progress events while a stop waits, ms. @default 1000 */
   readonly stopProgressIntervalMs?: number;
+  /** Whether output lines become `output` events from the start (see setOutputEvents). @default true */
+  readonly outputEvents?: boolean;
 }
 
 /** A waiter's verdict on a state: true = satisfied, an Error = can no longer be satisfied, false = keep waiting. */
@@ -125,6 +127,8 @@ export class ClusterNode {
   private readonly waiters = new Set<StateWaiter>();
   private readonly clock: () => number;
   private readonly random: () => number;
+  /** Unsubscribes the `output` event emitter from the ring buffer; null while events are off. */
+  private stopOutputEvents: (() => void) | null = null;
 
   constructor(private readonly options: ClusterNodeOptions) {
     const { spec, replica } = options;
@@ -135,7 +139,22 @@ export class ClusterNode {
     this.stateSince = this.clock();
     this.window = new RestartWindow(spec.restart.maxRestarts, spec.restart.windowMs);
     this.output = new OutputBuffer({ maxLines: spec.output.maxLines, maxBytes: spec.output.maxBytes, maxLineBytes: MAX_LINE_BYTES, clock: this.clock });
-    this.output.subscribe((line) => options.emit({ type: 'output', node: this.name, replica, line }));
+    this.setOutputEvents(options.outputEvents ?? true);
+  }
+
+  /**
+   * Turns `output` events on or off. Off, lines stay bytes in the ring buffer until read
+   * (OutputBuffer's fast path); the cluster turns them on while someone may listen.
+   */
+  setOutputEvents(on: boolean): void {
+    if (on === (this.stopOutputEvents !== null)) return;
+    if (on) {
+      const replica = this.replica;
+      this.stopOutputEvents = this.output.subscribe((line) => this.options.emit({ type: 'output', node: this.name, replica, line }));
+    } else {
+      this.stopOutputEvents!();
+      this.stopOutputEvents = null;
+    }
   }
 
   /** The node's spec as configured (templates unresolved). */

@@ -52,6 +52,9 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   private readonly specs = new Map<string, NodeSpec>();
   private readonly observers = new Set<ClusterObserver>();
   private stopPromise: Promise<void> | null = null;
+  /** Whether the nodes turn output lines into `output` events (someone may listen). */
+  private isOutputWanted = false;
+  private readonly stopOnNodeFailure: boolean;
   /** Aborted by stop(): cancels a start that still waits for dependencies. */
   private readonly lifetime = new AbortController();
   private started = false;
@@ -68,13 +71,24 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       this.specs.set(node.name, node);
       for (let replica = 0; replica < node.replicas; replica++) this.members.push(this.createMember(node, replica));
     }
-    if ((spec.onNodeFailure ?? 'continue') === 'stop-cluster') {
-      this.on('event', (event) => {
-        if (event.type === 'state' && event.to === 'failed' && this.started && this.stopPromise === null) {
-          void this.stopWithReason('node-failed', event.node, event.replica);
-        }
-      });
-    }
+    this.stopOnNodeFailure = (spec.onNodeFailure ?? 'continue') === 'stop-cluster';
+    // 'newListener' fires before the listener is added, 'removeListener' after it is removed.
+    const emitter = this as EventEmitter;
+    emitter.on('newListener', (name: string | symbol) => {
+      if (name === 'event') this.updateOutputInterest(1);
+    });
+    emitter.on('removeListener', (name: string | symbol) => {
+      if (name === 'event') this.updateOutputInterest(0);
+    });
+  }
+
+  /** Turns `output` events on in every node while an observer or `'event'` listener may want them. */
+  private updateOutputInterest(addedListeners: number): void {
+    let wanted = this.listenerCount('event') + addedListeners > 0;
+    for (const observer of this.observers) wanted ||= observer.wantsOutput !== false;
+    if (wanted === this.isOutputWanted) return;
+    this.isOutputWanted = wanted;
+    for (const member of this.members) member.setOutputEvents(wanted);
   }
 
   private createMember(spec: NodeSpec, replica: number): ClusterNode {
@@ -89,6 +103,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       ...(clock ? { clock } : {}),
       ...(random ? { random } : {}),
       ...(stopProgressIntervalMs === undefined ? {} : { stopProgressIntervalMs }),
+      outputEvents: this.isOutputWanted,
     });
   }
 
@@ -218,7 +233,13 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   subscribe(observer: ClusterObserver): Subscription {
     observer.onSnapshot?.(this.snapshot());
     this.observers.add(observer);
-    return { unsubscribe: () => this.observers.delete(observer) };
+    this.updateOutputInterest(0);
+    return {
+      unsubscribe: () => {
+        this.observers.delete(observer);
+        this.updateOutputInterest(0);
+      },
+    };
   }
 
   async restartNode(name: string): Promise<void> {
@@ -357,5 +378,9 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       }
     }
     this.emit('event', event);
+    // onNodeFailure: stop-cluster, after everyone saw the failure.
+    if (this.stopOnNodeFailure && event.type === 'state' && event.to === 'failed' && this.started && this.stopPromise === null) {
+      void this.stopWithReason('node-failed', event.node, event.replica);
+    }
   }
 }

@@ -445,6 +445,13 @@ export interface ClusterObserver {
   onSnapshot?(snapshot: ClusterSnapshot): void;
   onEvent(event: ClusterEvent): void;
   /**
+   * False when this observer ignores `output` events. A cluster makes an object per output line
+   * only while some observer or `'event'` listener may want them; otherwise lines stay bytes in
+   * the nodes' ring buffers until read with `tail()` (drover's fast path). Read at subscribe().
+   * @default true
+   */
+  readonly wantsOutput?: boolean;
+  /**
    * Extra environment for the child of node `node`/`replica`, asked right before each spawn (after
    * that run's `starting` event). Keys override the node's own env. Telemetry uses it to pass the
    * W3C `TRACEPARENT` of the run's start span. Must not throw; a throw is reported as a warning.

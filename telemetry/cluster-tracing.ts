@@ -247,6 +247,7 @@ export class ClusterTracing {
   }
 
   private readonly observer: ClusterObserver = {
+    wantsOutput: false,
     getSpawnEnvironment: (node, replica) => {
       try {
         return this.getSpawnEnvironment(node, replica);

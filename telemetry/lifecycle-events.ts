@@ -82,6 +82,7 @@ export class LifecycleEvents {
   }
 
   private readonly observer: ClusterObserver = {
+    wantsOutput: false,
     onEvent: (event) => {
       try {
         this.handleEvent(event);

@@ -351,6 +351,7 @@ export class ProcessMetrics {
   }
 
   private readonly observer: ClusterObserver = {
+    wantsOutput: false,
     onSnapshot: (snapshot) => {
       for (const node of snapshot.nodes) {
         this.getRecord(node.name, node.replica).runPid = node.pid;

@@ -160,6 +160,40 @@ describe('Cluster', () => {
     expect(cluster.node('a').restarts).toBe(1);
     expect(() => cluster.node('nope')).toThrow(/no node "nope"/);
   });
+
+  it('makes output events only while an observer or listener may want them, and keeps every line either way', async () => {
+    // No track(): its 'event' listener would want output. Pids come from the snapshots instead.
+    const cluster = new Cluster(makeCluster([makeNode('a', fixture('forever', 'tick'))]));
+    clusters.push(cluster);
+    const ignoring: string[] = [];
+    cluster.subscribe({ wantsOutput: false, onEvent: (e) => ignoring.push(e.type) });
+    await cluster.start();
+    pids.add(cluster.node('a').pid!);
+    const node = cluster.node('a');
+    // Lines are kept and numbered while nobody listens; the observer that ignores output gets none.
+    await waitFor(() => node.output.tail().map((l) => l.text), (texts) => texts.filter((t) => t === 'tick').length >= 3, { describe: 'three ticks in the ring buffer' });
+    expect(ignoring).not.toContain('output');
+    const heard: string[] = [];
+    const listener = (e: ClusterEvent) => {
+      if (e.type === 'output') heard.push(`${e.line.seq}:${e.line.text}`);
+    };
+    cluster.on('event', listener);
+    await waitFor(() => heard.length, (n) => n >= 3, { describe: 'three output events after a listener came' });
+    // Events continue the ring buffer's numbering.
+    const kept = node.output.tail().map((l) => `${l.seq}:${l.text}`);
+    expect(kept).toEqual(expect.arrayContaining(heard.slice(0, 3)));
+    cluster.off('event', listener);
+    const count = heard.length;
+    const seqAtOff = node.output.nextSequence;
+    await waitFor(() => node.output.nextSequence, (seq) => seq >= seqAtOff + 3, { describe: 'three more lines after the listener left' });
+    expect(heard.length).toBe(count);
+    // An observer that does not say otherwise wants output.
+    const observed: string[] = [];
+    const sub = cluster.subscribe({ onEvent: (e) => e.type === 'output' && observed.push(e.line.text) });
+    await waitFor(() => observed.length, (n) => n >= 2, { describe: 'output events for a default observer' });
+    sub.unsubscribe();
+    await cluster.stop();
+  });
 });
 
 describe('Cluster without a usable shepherd', () => {
