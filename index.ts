@@ -32,6 +32,7 @@ export type {
   NodeState,
   OutputLine,
   OutputPolicy,
+  PipeReader,
   OutputStream,
   ProcessResult,
   ProcessStats,

@@ -104,6 +104,8 @@ function addTarget(target: string, value: number, met: boolean | null, detail: s
   const buffer = get('throughput', 'drover-buffer', 'gbPerSecond');
   addTarget('stream mode throughput ≥ 1.25× child_process', stream / cp, stream / cp >= 1.25, `${round(stream / cp)}× (${stream} vs ${cp} GB/s)`);
   addTarget('buffer mode throughput ≥ 2× child_process', buffer / cp, buffer / cp >= 2, `${round(buffer / cp)}× (${buffer} vs ${cp} GB/s)`);
+  const byob = get('throughput', 'drover-byob', 'gbPerSecond');
+  addTarget('stream mode read by a BYOB reader vs child_process (no target)', byob / cp, null, `${round(byob / cp)}× (${byob} vs ${cp} GB/s)`);
   const rt = get('round-trip', 'drover-stream', 'gbPerSecond') / get('round-trip', 'child_process', 'gbPerSecond');
   addTarget('stdin→cat→stdout vs child_process (no target)', rt, null, `${round(rt)}× (${get('round-trip', 'drover-stream', 'gbPerSecond')} vs ${get('round-trip', 'child_process', 'gbPerSecond')} GB/s)`);
   const p50 = get('spawn', 'drover', 'runningP50Ms');
@@ -123,11 +125,13 @@ function addTarget(target: string, value: number, met: boolean | null, detail: s
   const rss = get('slow-consumer', 'drover-stream', 'rssGrowthMiB');
   const retained = (c: Contender) => get('slow-consumer', c, 'retainedAfterGcMiB');
   addTarget(
-    'slow consumer of a 10 GiB producer: RSS growth < 16 MiB (stream)',
+    'slow consumer of a 10 GiB producer: RSS growth < 16 MiB (stream mode, Node Readable `for await`)',
     rss,
     rss < 16,
     `${rss} MiB peak, ${retained('drover-stream')} MiB heap+external after a full GC (child_process ${get('slow-consumer', 'child_process', 'rssGrowthMiB')} / ${retained('child_process')} MiB)`,
   );
+  const rssByob = get('slow-consumer', 'drover-byob', 'rssGrowthMiB');
+  addTarget('same producer, stream mode read by a BYOB reader: RSS growth < 16 MiB', rssByob, rssByob < 16, `${rssByob} MiB peak, ${retained('drover-byob')} MiB heap+external after a full GC`);
   const rssBuffer = get('slow-consumer', 'drover-buffer', 'rssGrowthMiB');
   addTarget('same producer, buffer mode: RSS growth < 16 MiB', rssBuffer, rssBuffer < 16, `${rssBuffer} MiB peak, ${retained('drover-buffer')} MiB heap+external after a full GC`);
   const idle = get('idle', 'drover', 'idleCpuPercent');

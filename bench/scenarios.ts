@@ -12,7 +12,8 @@ import { spawn as droverSpawn, type ManagedProcess } from '../manager/index.js';
 import { percentile } from './stats.js';
 
 /** `drover`: defaults (buffer mode, launcher); `drover-direct`: shepherds via child_process (DROVER_LAUNCHER=0). */
-export type Contender = 'child_process' | 'execa' | 'drover' | 'drover-stream' | 'drover-buffer' | 'drover-direct';
+/** `drover-byob`: stream mode read through `stdout.toByteStream()` with a BYOB reader reusing one buffer. */
+export type Contender = 'child_process' | 'execa' | 'drover' | 'drover-stream' | 'drover-byob' | 'drover-buffer' | 'drover-direct';
 
 /** Figures of one measurement; the first key is the headline figure. */
 export type Figures = Record<string, number>;
@@ -88,6 +89,18 @@ async function warmUp(contender: Contender): Promise<void> {
   await (await droverSpawn(['/bin/true'])).exited;
 }
 
+/** Reads `p.stdout` to EOF with a BYOB reader that passes one 256 KiB buffer back and forth. */
+async function readBytes(p: ManagedProcess, onChunk: (chunk: Uint8Array) => void): Promise<void> {
+  const reader = p.stdout!.toByteStream().getReader({ mode: 'byob' });
+  let view = new Uint8Array(256 * 1024);
+  for (;;) {
+    const { value, done } = await reader.read(view);
+    if (done) return;
+    onChunk(value);
+    view = new Uint8Array(value.buffer);
+  }
+}
+
 /** stdout throughput, GB/s: N bytes from dd, every byte read by the manager. */
 export async function measureThroughput(contender: Contender, sizes: Sizes): Promise<Figures> {
   const bytes = sizes.throughputBytes;
@@ -113,6 +126,12 @@ export async function measureThroughput(contender: Contender, sizes: Sizes): Pro
       const p = await droverSpawn(getProducer(bytes).flat(), { stdout: 'stream', stderr: 'ignore' });
       p.stdout!.on('data', (chunk: Buffer) => (received += chunk.length));
       await once(p.stdout!, 'end');
+      await p.exited;
+      break;
+    }
+    case 'drover-byob': {
+      const p = await droverSpawn(getProducer(bytes).flat(), { stdout: 'stream', stderr: 'ignore' });
+      await readBytes(p, (chunk) => (received += chunk.byteLength));
       await p.exited;
       break;
     }
@@ -322,8 +341,8 @@ export async function measureSlowConsumer(contender: Contender, sizes: Sizes): P
   const rss0 = before.rss;
   let maxRss = rss0;
   const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss)), 20);
-  const consume = (chunk: Buffer) => {
-    const until = performance.now() + (chunk.length / 65536) * 0.02;
+  const consume = (chunk: Uint8Array) => {
+    const until = performance.now() + (chunk.byteLength / 65536) * 0.02;
     while (performance.now() < until) {
       // busy: a consumer slower than the producer
     }
@@ -344,6 +363,13 @@ export async function measureSlowConsumer(contender: Contender, sizes: Sizes): P
       consume(chunk as Buffer);
     }
     await p.exited;
+  } else if (contender === 'drover-byob') {
+    const p = await droverSpawn(getProducer(bytes).flat(), { stdout: 'stream', stderr: 'ignore' });
+    await readBytes(p, (chunk) => {
+      received += chunk.byteLength;
+      consume(chunk);
+    });
+    await p.exited;
   } else if (contender === 'drover-buffer') {
     const p = await droverSpawn(getProducer(bytes).flat(), { stdout: 'buffer', stderr: 'ignore' });
     await p.exited;
@@ -362,13 +388,13 @@ export async function measureSlowConsumer(contender: Contender, sizes: Sizes): P
 }
 
 export const SCENARIOS = {
-  throughput: { run: measureThroughput, contenders: ['child_process', 'execa', 'drover-stream', 'drover-buffer'] },
+  throughput: { run: measureThroughput, contenders: ['child_process', 'execa', 'drover-stream', 'drover-byob', 'drover-buffer'] },
   'round-trip': { run: measureRoundTrip, contenders: ['child_process', 'execa', 'drover-stream'] },
   spawn: { run: measureSpawn, contenders: ['child_process', 'execa', 'drover', 'drover-direct'] },
   stall: { run: measureStall, contenders: ['child_process', 'drover', 'drover-direct'] },
   'exit-latency': { run: measureExitLatency, contenders: ['child_process', 'drover'] },
   idle: { run: measureIdle, contenders: ['child_process', 'drover'] },
-  'slow-consumer': { run: measureSlowConsumer, contenders: ['child_process', 'drover-stream', 'drover-buffer'] },
+  'slow-consumer': { run: measureSlowConsumer, contenders: ['child_process', 'drover-stream', 'drover-byob', 'drover-buffer'] },
 } as const satisfies Record<string, { run: (c: Contender, s: Sizes) => Promise<Figures>; contenders: readonly Contender[] }>;
 
 export type ScenarioName = keyof typeof SCENARIOS;

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { closeFd, getSignalName, SCOPE_GROUP, SCOPE_LEADER, STDIO_NULL, STDIO_PIPE } from '../native/index.js';
 import { createCgroupLeafPath } from './cgroup.js';
 import { DroverError } from './errors.js';
@@ -38,10 +38,10 @@ export class ManagedProcess {
   readonly startedAt: number;
   /** Writable to the child's stdin when `stdin: 'pipe'`. */
   readonly stdin: Writable | null;
-  /** Readable of the child's stdout when `stdout: 'stream'`. */
-  readonly stdout: Readable | null;
-  /** Readable of the child's stderr when `stderr: 'stream'`. */
-  readonly stderr: Readable | null;
+  /** Readable of the child's stdout when `stdout: 'stream'` (also a BYOB byte stream: `toByteStream()`). */
+  readonly stdout: PipeReader | null;
+  /** Readable of the child's stderr when `stderr: 'stream'` (also a BYOB byte stream: `toByteStream()`). */
+  readonly stderr: PipeReader | null;
   /** F_GETPIPE_SZ of the stdin, stdout and stderr pipes in bytes (0: no pipe, or a pty). */
   readonly pipeSizes: readonly [number, number, number];
   /** True in pty mode: `stdout` carries the terminal's output (stderr merged). */
@@ -177,7 +177,7 @@ export class ManagedProcess {
     this.client.setRef(ref);
   }
 
-  private setupOutput(stream: OutputStream, fd: number | null, drains: Promise<void>[]): Readable | null {
+  private setupOutput(stream: OutputStream, fd: number | null, drains: Promise<void>[]): PipeReader | null {
     if (fd === null) return null;
     const counter = this.counters[stream];
     // net.Socket owns the fd from here; it is closed only by destroy().

@@ -113,13 +113,26 @@ export function readPipe(end: PipeEnd, counter: IoCounter, onChunk: (chunk: Buff
   return socket;
 }
 
+/** A BYOB read waiting for the pipe: read(2) goes straight into `view`. */
+interface PendingByteRead {
+  readonly controller: ReadableByteStreamController;
+  readonly request: ReadableStreamBYOBRequest;
+  readonly resolve: () => void;
+}
+
 /**
- * Consumer-driven Readable over a pipe fd. Reading pauses (`readStop`) as soon as the consumer's
- * buffer is above `highWaterMark` and resumes when it asks for more.
+ * Consumer-driven Readable over a pipe fd (a `stream` stdout/stderr). Reading pauses (`readStop`)
+ * as soon as the consumer's buffer is above `highWaterMark` and resumes when it asks for more.
+ * {@link PipeReader.toByteStream} offers the same pipe as a WHATWG byte stream for BYOB readers.
  */
 export class PipeReader extends Readable {
   private readonly socket: net.Socket;
   private paused = false;
+  private byteStream: ReadableStream<Uint8Array> | null = null;
+  private pendingByteRead: PendingByteRead | null = null;
+  /** Byte mode: the part of the last read the reader's buffer had no room for. */
+  private leftover: Buffer = EMPTY;
+  private isEof = false;
   /** Slab the reads go to: each read takes the next page-aligned part, handed to the consumer as is. */
   private slab: Buffer = EMPTY;
   private slabUsed = 0;
@@ -131,8 +144,85 @@ export class PipeReader extends Readable {
       buffer: () => this.getReadBuffer(),
       callback: (n: number, buf: Uint8Array) => this.handleRead(n, buf as Buffer),
     });
-    this.socket.once('end', () => this.push(null));
+    this.socket.once('end', () => {
+      this.isEof = true;
+      this.push(null);
+      const pending = this.pendingByteRead;
+      if (pending === null) return;
+      this.pendingByteRead = null;
+      pending.controller.close();
+      pending.request.respond(0);
+      pending.resolve();
+    });
     this.socket.once('error', (error) => this.destroy(error));
+  }
+
+  /**
+   * The same pipe as a WHATWG `ReadableStream` of type `'bytes'`. With a BYOB reader
+   * (`getReader({ mode: 'byob' })`) each read(2) goes to one reused read buffer and is copied into
+   * the caller's buffer: a consumer that passes its buffer back reads any amount of output with no
+   * allocation per read, so the manager's memory stays flat however slow the consumer is (Node's
+   * Readable hands out a new Buffer per read, garbage until V8's next scavenge: 30-50 MiB with a
+   * slow consumer). Backpressure is the same: nothing is read until the consumer asks. Data this
+   * Readable had already read comes first. Once called, use only the byte stream (the Readable
+   * interface must not be read); later calls return the same stream. A default reader gets
+   * chunks of up to 256 KiB.
+   *
+   * @example
+   * const reader = p.stdout.toByteStream().getReader({ mode: 'byob' });
+   * let view = new Uint8Array(256 * 1024);
+   * for (;;) {
+   *   const { value, done } = await reader.read(view);
+   *   if (done) break;
+   *   consume(value);                      // valid until the next read
+   *   view = new Uint8Array(value.buffer); // same memory, passed back
+   * }
+   */
+  toByteStream(): ReadableStream<Uint8Array> {
+    this.byteStream ??= new ReadableStream({
+      type: 'bytes',
+      autoAllocateChunkSize: STREAM_READ_BYTES,
+      pull: (controller) => this.pullBytes(controller),
+      cancel: () => {
+        this.destroy();
+      },
+    });
+    return this.byteStream;
+  }
+
+  private pullBytes(controller: ReadableByteStreamController): Promise<void> | void {
+    const request = controller.byobRequest!; // always set: autoAllocateChunkSize
+    if (this.readableLength > 0) {
+      // What the Readable side read before the switch (at most highWaterMark + one read).
+      const held = this.read() as Buffer;
+      const n = this.copyToReader(request, held);
+      if (n < held.length) this.unshift(held.subarray(n));
+      return;
+    }
+    if (this.leftover.length > 0) {
+      const n = this.copyToReader(request, this.leftover);
+      this.leftover = this.leftover.subarray(n);
+      return;
+    }
+    if (this.isEof) {
+      controller.close();
+      request.respond(0);
+      return;
+    }
+    return new Promise<void>((resolve) => {
+      this.pendingByteRead = { controller, request, resolve };
+      // libuv stopped after the last read (handleRead returned false); read once more.
+      this.socket._read(0);
+    });
+  }
+
+  /** Copies what fits of `data` into the reader's buffer and answers the request; returns the bytes copied. */
+  private copyToReader(request: ReadableStreamBYOBRequest, data: Buffer): number {
+    const view = request.view as Uint8Array;
+    const n = Math.min(data.length, view.byteLength);
+    data.copy(view, 0, 0, n);
+    request.respond(n);
+    return n;
   }
 
   /** The underlying socket (owns the fd). */
@@ -141,7 +231,7 @@ export class PipeReader extends Readable {
   }
 
   override _read(): void {
-    if (!this.paused) return;
+    if (!this.paused || this.byteStream !== null) return;
     this.paused = false;
     // Socket#_read restarts libuv reading (tryReadStart) after an onread callback returned false.
     // With `onread`, the socket's own Readable state never sees data, so resume() would not.
@@ -150,10 +240,16 @@ export class PipeReader extends Readable {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.socket.destroy();
+    const pending = this.pendingByteRead;
+    if (pending !== null) {
+      this.pendingByteRead = null;
+      pending.controller.error(error ?? new DroverError('ERR_STOPPED', 'the output stream was destroyed'));
+      pending.resolve();
+    }
     callback(error);
   }
 
-  private getReadBuffer(): Buffer {
+  private getReadBuffer(): Uint8Array {
     if (this.readBuffer.length > 0) return this.readBuffer;
     if (this.slab.length - this.slabUsed < STREAM_READ_BYTES) {
       this.slab = allocateAligned(STREAM_SLAB_BYTES);
@@ -166,6 +262,18 @@ export class PipeReader extends Readable {
   private handleRead(n: number, buf: Buffer): boolean {
     this.counter.bytes += n;
     this.counter.ops++;
+    if (this.byteStream !== null) {
+      // Byte mode: the read buffer is reused (never handed out); what the reader's buffer has no
+      // room for waits in it, and libuv reads again only once the reader took everything.
+      this.leftover = buf.subarray(0, n);
+      const pending = this.pendingByteRead;
+      if (pending !== null) {
+        this.pendingByteRead = null;
+        this.leftover = this.leftover.subarray(this.copyToReader(pending.request, this.leftover));
+        pending.resolve();
+      }
+      return false;
+    }
     let chunk: Buffer;
     if (n >= STREAM_HANDOFF_BYTES) {
       chunk = buf.subarray(0, n);
@@ -176,7 +284,7 @@ export class PipeReader extends Readable {
       chunk = Buffer.allocUnsafe(n);
       buf.copy(chunk, 0, 0, n);
     }
-    const more = this.push(chunk);
+    const more = this.push(chunk) && this.byteStream === null;
     if (!more) this.paused = true;
     return more;
   }

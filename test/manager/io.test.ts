@@ -177,6 +177,86 @@ describe('stream mode backpressure', () => {
   });
 });
 
+describe('stream mode as a WHATWG byte stream (BYOB)', () => {
+  it('reads straight into one reused buffer: byte-exact, what the Readable already held first, backpressure kept', async () => {
+    const size = 16 * 1024 * 1024 + 7;
+    const p = await start(fixture('spam-bytes', size, 65_536), { stdout: 'stream' });
+    // Nobody reads yet: the child blocks in write(2) and the Readable side holds what it read.
+    const writeNr = process.arch === 'arm64' ? '64' : '1';
+    await waitFor(
+      () => readFileSync(`/proc/${p.pid}/syscall`, 'utf8'),
+      (text) => text.startsWith(`${writeNr} 0x1 `),
+      { describe: 'the child blocked in write(1, …)', timeoutMs: 15_000 },
+    );
+    expect(p.stdout!.readableLength).toBeGreaterThan(0);
+    const readBefore = p.stats().stdout.bytes;
+    const reader = p.stdout!.toByteStream().getReader({ mode: 'byob' });
+    const hash = createHash('sha256');
+    let view = new Uint8Array(100_000); // not a multiple of anything the pipe or the reads use
+    // One read, then nothing: the manager reads at most one more read(2) and the child blocks again.
+    const first = await reader.read(view);
+    hash.update(first.value!);
+    let received = first.value!.byteLength;
+    let reads = 1;
+    view = new Uint8Array(first.value!.buffer);
+    await waitFor(
+      () => readFileSync(`/proc/${p.pid}/syscall`, 'utf8'),
+      (text) => text.startsWith(`${writeNr} 0x1 `),
+      { describe: 'the child blocked in write(1, …) again', timeoutMs: 15_000 },
+    );
+    expect(p.stats().stdout.bytes).toBeLessThanOrEqual(readBefore + STREAM_READ_BYTES);
+    const bufferSizes = new Set<number>();
+    for (;;) {
+      const { value, done } = await reader.read(view);
+      if (done) break;
+      hash.update(value);
+      received += value.byteLength;
+      reads++;
+      bufferSizes.add(value.buffer.byteLength);
+      view = new Uint8Array(value.buffer);
+    }
+    expect((await p.exited).exitCode).toBe(0);
+    const report = getReport(p);
+    expect(received).toBe(size);
+    expect(hash.digest('hex')).toBe(report.sha);
+    expect(p.stats().stdout.bytes).toBe(size);
+    expect(reads).toBeGreaterThan(size / 100_000 - 1);
+    // Transferred back and forth, it stays the caller's one block of memory (each transfer makes a
+    // new ArrayBuffer object over it and detaches the old one).
+    expect([...bufferSizes]).toEqual([100_000]);
+  });
+
+  it('gives a default reader 256 KiB chunks, and a cancel stops reading', async () => {
+    const size = 4 * 1024 * 1024;
+    const p = await start(fixture('spam-bytes', size, 65_536), { stdout: 'stream' });
+    const stream = p.stdout!.toByteStream();
+    expect(p.stdout!.toByteStream()).toBe(stream);
+    const reader = stream.getReader();
+    const hash = createHash('sha256');
+    let received = 0;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      expect(value.byteLength).toBeLessThanOrEqual(STREAM_READ_BYTES);
+      hash.update(value);
+      received += value.byteLength;
+    }
+    expect(received).toBe(size);
+    await p.exited;
+    expect(hash.digest('hex')).toBe(getReport(p).sha);
+
+    const q = await start(fixture('spam-bytes', size, 65_536), { stdout: 'stream' });
+    const qReader = q.stdout!.toByteStream().getReader({ mode: 'byob' });
+    const first = await qReader.read(new Uint8Array(1000));
+    expect(first.value!.byteLength).toBeGreaterThan(0);
+    await qReader.cancel();
+    expect(q.stdout!.destroyed).toBe(true);
+    // The child loses its reader: SIGPIPE or a stop ends it.
+    const result = await q.stop({ timeoutMs: 1000 });
+    expect(result.exitCode !== 0 || result.signal !== null).toBe(true);
+  });
+});
+
 describe('stdin', () => {
   it('4 MiB through cat with stdin and stdout both piped finishes (no deadlock above pipe capacity)', async () => {
     const input = Buffer.alloc(4 * 1024 * 1024);
