@@ -51,6 +51,11 @@ let scratchStarts = new Int32Array(1024);
 let scratchEnds = new Int32Array(1024);
 let scratchFlags = new Uint8Array(1024);
 
+/** A line object; `split` is present only on pieces of a cut line (RECORD_SPLIT in `flags`). */
+function createBufferedLine(stream: OutputStream, text: string, seq: number, time: number, flags: number): BufferedLine {
+  return (flags & RECORD_SPLIT) !== 0 ? { stream, text, seq, time, split: true } : { stream, text, seq, time };
+}
+
 function ensureScratch(records: number): void {
   if (scratchStarts.length >= records) return;
   let size = scratchStarts.length;
@@ -291,9 +296,7 @@ export class OutputBuffer {
       const carried = this.carryBytes[s] - ((flags & RECORD_CARRY_TRIM) !== 0 ? 1 : 0);
       raw = Buffer.concat([this.carry[s].subarray(0, carried), raw]);
     }
-    const stream = STREAMS[s];
-    const text = raw.toString('utf8');
-    return (flags & RECORD_SPLIT) !== 0 ? { stream, text, seq, time, split: true } : { stream, text, seq, time };
+    return createBufferedLine(STREAMS[s], raw.toString('utf8'), seq, time, flags);
   }
 
   /** Stores one line object of `size` bytes (none of them in the byte ring) and announces it. */
@@ -391,10 +394,7 @@ export class OutputBuffer {
         ? this.store.toString('utf8', start, start + size)
         : Buffer.concat([this.store.subarray(start, start + first), this.store.subarray(0, size - first)]).toString('utf8');
     const flags = this.flags[slot]!;
-    const stream = (flags & SLOT_STDERR) !== 0 ? 'stderr' : 'stdout';
-    const seq = this.seqs[slot]!;
-    const time = this.times[slot]!;
-    const line: BufferedLine = (flags & RECORD_SPLIT) !== 0 ? { stream, text, seq, time, split: true } : { stream, text, seq, time };
+    const line = createBufferedLine((flags & SLOT_STDERR) !== 0 ? 'stderr' : 'stdout', text, this.seqs[slot]!, this.times[slot]!, flags);
     this.objects[slot] = line;
     return line;
   }

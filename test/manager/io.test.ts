@@ -47,6 +47,19 @@ function joinLines(p: ManagedProcess): string {
     .join('');
 }
 
+/**
+ * Waits until `pid` is blocked in write(2) on fd 1: /proc/<pid>/syscall starts with the syscall
+ * number (1 = write on x86-64, 64 on arm64) and its first argument, the fd.
+ */
+async function waitBlockedInWrite(pid: number, what: string): Promise<void> {
+  const writeNr = process.arch === 'arm64' ? '64' : '1';
+  await waitFor(
+    () => readFileSync(`/proc/${pid}/syscall`, 'utf8'),
+    (text) => text.startsWith(`${writeNr} 0x1 `),
+    { describe: what, timeoutMs: 15_000 },
+  );
+}
+
 async function readAll(p: ManagedProcess): Promise<Buffer[]> {
   const chunks: Buffer[] = [];
   for await (const chunk of p.stdout!) chunks.push(chunk as Buffer);
@@ -153,14 +166,7 @@ describe('stream mode backpressure', () => {
   it('a consumer that does not read leaves the child blocked in write(2), with at most the pipe plus one read buffered', async () => {
     const total = 32 * 1024 * 1024;
     const p = await start(fixture('write-until-blocked', total), { stdout: 'stream' });
-    // The child is blocked in write(2) on fd 1: /proc/<pid>/syscall starts with the syscall number
-    // (1 = write on x86-64, 64 on arm64) and its first argument, the fd.
-    const writeNr = process.arch === 'arm64' ? '64' : '1';
-    await waitFor(
-      () => readFileSync(`/proc/${p.pid}/syscall`, 'utf8'),
-      (text) => text.startsWith(`${writeNr} 0x1 `),
-      { describe: 'the child blocked in write(1, …)', timeoutMs: 15_000 },
-    );
+    await waitBlockedInWrite(p.pid, 'the child blocked in write(1, …)');
     const wrote = () => Number(p.output.tail(1)[0]?.text.split(' ')[1] ?? 0);
     const blockedAt = wrote();
     const pipeBytes = p.pipeSizes[1];
@@ -182,12 +188,7 @@ describe('stream mode as a WHATWG byte stream (BYOB)', () => {
     const size = 16 * 1024 * 1024 + 7;
     const p = await start(fixture('spam-bytes', size, 65_536), { stdout: 'stream' });
     // Nobody reads yet: the child blocks in write(2) and the Readable side holds what it read.
-    const writeNr = process.arch === 'arm64' ? '64' : '1';
-    await waitFor(
-      () => readFileSync(`/proc/${p.pid}/syscall`, 'utf8'),
-      (text) => text.startsWith(`${writeNr} 0x1 `),
-      { describe: 'the child blocked in write(1, …)', timeoutMs: 15_000 },
-    );
+    await waitBlockedInWrite(p.pid, 'the child blocked in write(1, …)');
     expect(p.stdout!.readableLength).toBeGreaterThan(0);
     const readBefore = p.stats().stdout.bytes;
     const reader = p.stdout!.toByteStream().getReader({ mode: 'byob' });
@@ -199,11 +200,7 @@ describe('stream mode as a WHATWG byte stream (BYOB)', () => {
     let received = first.value!.byteLength;
     let reads = 1;
     view = new Uint8Array(first.value!.buffer);
-    await waitFor(
-      () => readFileSync(`/proc/${p.pid}/syscall`, 'utf8'),
-      (text) => text.startsWith(`${writeNr} 0x1 `),
-      { describe: 'the child blocked in write(1, …) again', timeoutMs: 15_000 },
-    );
+    await waitBlockedInWrite(p.pid, 'the child blocked in write(1, …) again');
     expect(p.stats().stdout.bytes).toBeLessThanOrEqual(readBefore + STREAM_READ_BYTES);
     const bufferSizes = new Set<number>();
     for (;;) {
