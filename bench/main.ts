@@ -106,6 +106,11 @@ function addTarget(target: string, value: number, met: boolean | null, detail: s
   addTarget('buffer mode throughput ≥ 2× child_process', buffer / cp, buffer / cp >= 2, `${round(buffer / cp)}× (${buffer} vs ${cp} GB/s)`);
   const byob = get('throughput', 'drover-byob', 'gbPerSecond');
   addTarget('stream mode read by a BYOB reader vs child_process (no target)', byob / cp, null, `${round(byob / cp)}× (${byob} vs ${cp} GB/s)`);
+  const linesCp = get('lines', 'child_process', 'gbPerSecond');
+  for (const c of ['drover-buffer', 'drover-subscribed'] as const) {
+    const v = get('lines', c, 'gbPerSecond');
+    addTarget(`80-byte lines, ${c === 'drover-buffer' ? 'ring buffer' : 'every line to a subscriber'} vs child_process + readline (no target)`, v / linesCp, null, `${round(v / linesCp)}× (${v} vs ${linesCp} GB/s; execa ${get('lines', 'execa', 'gbPerSecond')})`);
+  }
   const rt = get('round-trip', 'drover-stream', 'gbPerSecond') / get('round-trip', 'child_process', 'gbPerSecond');
   addTarget('stdin→cat→stdout vs child_process (no target)', rt, null, `${round(rt)}× (${get('round-trip', 'drover-stream', 'gbPerSecond')} vs ${get('round-trip', 'child_process', 'gbPerSecond')} GB/s)`);
   const p50 = get('spawn', 'drover', 'runningP50Ms');

@@ -6,14 +6,20 @@
  */
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawn as droverSpawn, type ManagedProcess } from '../manager/index.js';
+import { spawn as droverSpawn, OutputBuffer, type ManagedProcess } from '../manager/index.js';
+import { startManagedProcess } from '../manager/managed-process.js';
+import { normalizeSpawnOptions } from '../manager/options.js';
 import { percentile } from './stats.js';
 
 /** `drover`: defaults (buffer mode, launcher); `drover-direct`: shepherds via child_process (DROVER_LAUNCHER=0). */
 /** `drover-byob`: stream mode read through `stdout.toByteStream()` with a BYOB reader reusing one buffer. */
-export type Contender = 'child_process' | 'execa' | 'drover' | 'drover-stream' | 'drover-byob' | 'drover-buffer' | 'drover-direct';
+export type Contender = 'child_process' | 'execa' | 'drover' | 'drover-stream' | 'drover-byob' | 'drover-buffer' | 'drover-subscribed' | 'drover-direct';
 
 /** Figures of one measurement; the first key is the headline figure. */
 export type Figures = Record<string, number>;
@@ -29,6 +35,8 @@ export interface Sizes {
   readonly idleProcesses: number;
   readonly idleSampleMs: number;
   readonly slowConsumerBytes: number;
+  /** Bytes of 80-byte lines for the lines scenario. */
+  readonly linesBytes: number;
 }
 
 export const FULL: Sizes = {
@@ -41,6 +49,7 @@ export const FULL: Sizes = {
   idleProcesses: 1000,
   idleSampleMs: 5000,
   slowConsumerBytes: 10 * 1024 ** 3,
+  linesBytes: 512 * 1024 ** 2,
 };
 
 export const QUICK: Sizes = {
@@ -53,6 +62,7 @@ export const QUICK: Sizes = {
   idleProcesses: 200,
   idleSampleMs: 1500,
   slowConsumerBytes: 1024 ** 3,
+  linesBytes: 128 * 1024 ** 2,
 };
 
 /**
@@ -148,6 +158,69 @@ export async function measureThroughput(contender: Contender, sizes: Sizes): Pro
   const cpu = process.cpuUsage(cpu0);
   if (received !== bytes) throw new Error(`${contender} received ${received} of ${bytes} bytes`);
   // Manager CPU per GiB: what the read path costs, less sensitive than GB/s to a loaded machine.
+  return { gbPerSecond: bytes / seconds / 1e9, managerCpuMsPerGiB: ((cpu.user + cpu.system) / 1000) * (1024 ** 3 / bytes) };
+}
+
+/**
+ * The lines producer: `cat` of a file of 16 MiB of 80-byte log-like lines (79 characters and
+ * '\n'), `bytes / 16 MiB` times, so the producer writes 128 KiB at a time and the reader sets the pace.
+ */
+function getLinesProducer(bytes: number): { argv: string[]; totalBytes: number } {
+  const fileBytes = Math.floor((16 * 1024 ** 2) / 80) * 80; // whole lines
+  const copies = Math.round(bytes / (16 * 1024 ** 2));
+  const file = path.join(os.tmpdir(), `drover-bench-lines-${process.pid}.txt`);
+  const line = Buffer.from(`${'2026-11-21T04:40:00.000Z INFO request handled path=/api/items status=200 ms=3'.padEnd(79, '.')}\n`);
+  const content = Buffer.alloc(fileBytes);
+  for (let offset = 0; offset < fileBytes; offset += line.length) line.copy(content, offset);
+  writeFileSync(file, content);
+  process.once('exit', () => rmSync(file, { force: true }));
+  return { argv: ['cat', ...Array.from({ length: copies }, () => file)], totalBytes: copies * fileBytes };
+}
+
+/**
+ * Line-heavy output, GB/s: 80-byte lines, every line split out. child_process: `readline` over
+ * stdout (a string per line); execa: its line iteration (`for await (const line of subprocess)`);
+ * drover buffer: the ring buffer (last 1000 lines kept; lines pushed out by the same read are
+ * counted, not decoded); drover buffer + subscriber: every line as an object to a listener.
+ */
+export async function measureLines(contender: Contender, sizes: Sizes): Promise<Figures> {
+  const { argv, totalBytes: bytes } = getLinesProducer(sizes.linesBytes);
+  const [command, ...args] = argv;
+  await warmUp(contender);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let lines = 0;
+  switch (contender) {
+    case 'child_process': {
+      const child = spawnChild(command!, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+      for await (const _ of createInterface({ input: child.stdout!, crlfDelay: Infinity })) lines++;
+      await waitClose(child);
+      break;
+    }
+    case 'execa': {
+      const { execa } = await importExeca();
+      for await (const _ of execa(command!, args, { stdin: 'ignore', stderr: 'ignore', buffer: false })) lines++;
+      break;
+    }
+    case 'drover-buffer': {
+      const p = await droverSpawn([command!, ...args], { stdout: 'buffer', stderr: 'ignore' });
+      await p.exited;
+      lines = p.output.droppedLines + p.output.lineCount;
+      break;
+    }
+    case 'drover-subscribed': {
+      const output = new OutputBuffer({ maxLines: 1000, maxBytes: 1024 * 1024, maxLineBytes: 64 * 1024 });
+      output.subscribe(() => lines++);
+      const p = await startManagedProcess(normalizeSpawnOptions([command!, ...args], { stdout: 'buffer', stderr: 'ignore' }), output);
+      await p.exited;
+      break;
+    }
+    default:
+      throw new Error(`no lines contender ${contender}`);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  if (lines !== bytes / 80) throw new Error(`${contender} saw ${lines} of ${bytes / 80} lines`);
   return { gbPerSecond: bytes / seconds / 1e9, managerCpuMsPerGiB: ((cpu.user + cpu.system) / 1000) * (1024 ** 3 / bytes) };
 }
 
@@ -394,6 +467,7 @@ export const SCENARIOS = {
   stall: { run: measureStall, contenders: ['child_process', 'drover', 'drover-direct'] },
   'exit-latency': { run: measureExitLatency, contenders: ['child_process', 'drover'] },
   idle: { run: measureIdle, contenders: ['child_process', 'drover'] },
+  lines: { run: measureLines, contenders: ['child_process', 'execa', 'drover-buffer', 'drover-subscribed'] },
   'slow-consumer': { run: measureSlowConsumer, contenders: ['child_process', 'drover-stream', 'drover-byob', 'drover-buffer'] },
 } as const satisfies Record<string, { run: (c: Contender, s: Sizes) => Promise<Figures>; contenders: readonly Contender[] }>;
 

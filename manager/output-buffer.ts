@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { allocateAligned } from './aligned-buffer.js';
 import type { OutputLine, OutputStream } from './types.js';
 
@@ -281,8 +282,9 @@ export class OutputBuffer {
     const lines: BufferedLine[] = [];
     const sizes: number[] = [];
     const time = this.clock();
+    const encoding = isAscii(chunk) ? 'latin1' : 'utf8';
     const rest = this.scan(s, chunk, (start, end, flags) => {
-      lines.push(this.createLine(s, chunk, start, end, flags, this.nextSeq++, time));
+      lines.push(this.createLine(s, chunk, start, end, flags, this.nextSeq++, time, encoding));
       sizes.push(this.getRecordSize(s, start, end, flags));
     });
     // The carry is consumed before any subscriber runs, so a throwing subscriber leaves it sound.
@@ -290,13 +292,19 @@ export class OutputBuffer {
     for (let i = 0; i < lines.length; i++) this.pushLine(lines[i]!, sizes[i]!);
   }
 
-  private createLine(s: StreamIndex, chunk: Buffer, start: number, end: number, flags: number, seq: number, time: number): BufferedLine {
-    let raw = chunk.subarray(start, end);
+  /**
+   * The line object of a record, decoded from the chunk (and the carried line). `encoding` is
+   * 'latin1' when the chunk is pure ASCII (the same text, decoded without UTF-8 validation).
+   */
+  private createLine(s: StreamIndex, chunk: Buffer, start: number, end: number, flags: number, seq: number, time: number, encoding: 'utf8' | 'latin1' = 'utf8'): BufferedLine {
+    let text: string;
     if ((flags & RECORD_CARRY) !== 0) {
       const carried = this.carryBytes[s] - ((flags & RECORD_CARRY_TRIM) !== 0 ? 1 : 0);
-      raw = Buffer.concat([this.carry[s].subarray(0, carried), raw]);
+      text = Buffer.concat([this.carry[s].subarray(0, carried), chunk.subarray(start, end)]).toString('utf8');
+    } else {
+      text = chunk.toString(encoding, start, end);
     }
-    return createBufferedLine(STREAMS[s], raw.toString('utf8'), seq, time, flags);
+    return createBufferedLine(STREAMS[s], text, seq, time, flags);
   }
 
   /** Stores one line object of `size` bytes (none of them in the byte ring) and announces it. */
