@@ -355,7 +355,9 @@ export class OutputBuffer {
   /** Makes the byte ring hold at least `needed` bytes (at most maxBytes), keeping the stored lines. */
   private ensureStore(needed: number): void {
     if (this.store.length >= needed) return;
-    const grown = allocateAligned(Math.min(this.options.maxBytes, Math.max(needed, 2 * this.store.length, 4096)), STORE_PAGE_OFFSET);
+    const size = Math.min(this.options.maxBytes, Math.max(needed, 2 * this.store.length, 4096));
+    // Alignment pays for large copies only; a quiet process's small ring is not worth a spare page.
+    const grown = size >= 64 * 1024 ? allocateAligned(size, STORE_PAGE_OFFSET) : Buffer.allocUnsafeSlow(size);
     let end = 0;
     const capacity = this.options.maxLines;
     for (let i = 0; i < this.count; i++) {
