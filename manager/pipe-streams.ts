@@ -113,7 +113,7 @@ export function readPipe(end: PipeEnd, counter: IoCounter, onChunk: (chunk: Buff
   return socket;
 }
 
-/** A BYOB read waiting for the pipe: read(2) goes straight into `view`. */
+/** A byte-stream read waiting for the pipe: the next read(2) is copied into its request's view. */
 interface PendingByteRead {
   readonly controller: ReadableByteStreamController;
   readonly request: ReadableStreamBYOBRequest;
