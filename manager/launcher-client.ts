@@ -52,9 +52,11 @@ export const LAUNCHER_MAX_RESTARTS = 5;
 export const LAUNCHER_RESTART_WINDOW_MS = 60_000;
 
 /**
- * Spare shepherds kept started and waiting for SPAWN (see the module comment). Each is an idle
- * process of ~1 MiB RSS named `shepherd-idle` (SHEPHERD_IDLE_NAME) in ps. Overridden with
+ * Spare shepherds kept started and waiting for SPAWN (see the module comment; the idea is Apache
+ * httpd prefork's MinSpareServers: idle workers started ahead of demand). Each is an idle process
+ * of ~1 MiB RSS named `shepherd-idle` (SHEPHERD_IDLE_NAME) in ps. Overridden with
  * `DROVER_LAUNCHER_SPARES` (0..{@link MAX_LAUNCHER_SPARES}; 0 starts every shepherd on request).
+ * Measured (bench spawn, 2 cores): spawn → running p50 1.98 → 1.26 ms, p99 8.1 → 6.2 ms.
  */
 export const DEFAULT_LAUNCHER_SPARES = 2;
 export const MAX_LAUNCHER_SPARES = 64;
