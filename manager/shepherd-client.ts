@@ -20,7 +20,7 @@ import {
 } from '../native/index.js';
 import { killCgroup, removeCgroupWhenEmpty } from './cgroup.js';
 import { DroverError, type DroverErrorCode } from './errors.js';
-import { startShepherd, type LaunchedShepherd } from './launcher-client.js';
+import { refillSpareShepherds, startShepherd, type LaunchedShepherd } from './launcher-client.js';
 
 /** What the shepherd reported once the child runs. */
 export interface StartedChild {
@@ -70,6 +70,9 @@ function describeExecFailure(code: DroverErrorCode, errno: string, stage: number
   }
 }
 
+/** Dead spare shepherds one spawn skips before it reports ERR_SPAWN_FAILED. */
+const MAX_DEAD_SHEPHERDS = 8;
+
 /**
  * One shepherd: spawns the watchdog with a SEQPACKET control socket as fd 3, sends SPAWN, and
  * turns its reports into a promise (`started`) and an outcome (`outcome`).
@@ -93,6 +96,8 @@ export class ShepherdClient {
   private rejectStarted!: (error: DroverError) => void;
   private resolveOutcome!: (outcome: ShepherdOutcome) => void;
   private readonly diagnostics: string[] = [];
+  /** Shepherds found dead when SPAWN was sent to them (see attach). */
+  private deadShepherds = 0;
 
   constructor(private readonly message: SpawnMessage) {
     this.started = new Promise((resolve, reject) => {
@@ -104,21 +109,46 @@ export class ShepherdClient {
     });
     const record = encodeSpawnOrThrow(message);
     const shepherdPath = getShepherdPath(); // ERR_NATIVE_LOAD propagates as is: no retry fixes it
-    // The shepherd process comes from the launcher (posix_spawn, no fork of this process) or, as
-    // the fallback, from child_process (manager/launcher-client.ts).
+    this.start(shepherdPath, record);
+    // Whether the child runs or not, the launcher may start a spare to replace one this spawn
+    // took: only now, so that start never competes with this one for the CPU.
+    this.started.then(refillSpareShepherds, refillSpareShepherds);
+  }
+
+  /**
+   * Gets a shepherd process (a spare waiting for SPAWN, or one started now by the launcher or, as
+   * the fallback, by child_process: manager/launcher-client.ts) and sends it SPAWN.
+   */
+  private start(shepherdPath: string, record: Buffer): void {
     startShepherd(shepherdPath, (error) => this.fail(error)).then(
-      (shepherd) => this.attach(shepherd, record),
+      (shepherd) => this.attach(shepherd, record, shepherdPath),
       (error: unknown) =>
         this.fail(error instanceof DroverError ? error : new DroverError('ERR_SPAWN_FAILED', `could not start the shepherd: ${(error as Error).message}`, { cause: error })),
     );
   }
 
   /** Takes over a started shepherd's control socket and sends it SPAWN. */
-  private attach(shepherd: LaunchedShepherd, record: Buffer): void {
+  private attach(shepherd: LaunchedShepherd, record: Buffer, shepherdPath: string): void {
     if (this.finished) {
       // Failed while the shepherd was being started: it sees the hangup and exits before SPAWN.
       closeFd(shepherd.fd);
       shepherd.stderr?.destroy();
+      return;
+    }
+    // SPAWN first: a shepherd reads nothing else, and STARTED waits in the socket for the watcher.
+    try {
+      sendRecord(shepherd.fd, record);
+    } catch (error) {
+      closeFd(shepherd.fd);
+      shepherd.stderr?.destroy();
+      const code = (error as NodeJS.ErrnoException).code;
+      if (shepherd.via !== 'direct' && (code === 'EPIPE' || code === 'ECONNRESET') && this.deadShepherds++ < MAX_DEAD_SHEPHERDS) {
+        // A shepherd started ahead of time that ended while it waited for SPAWN (killed by hand):
+        // take the next spare, or have one started.
+        this.start(shepherdPath, record);
+        return;
+      }
+      this.fail(new DroverError('ERR_SPAWN_FAILED', `could not send SPAWN to the shepherd: ${(error as Error).message}`, { cause: error }));
       return;
     }
     this.fd = shepherd.fd;
@@ -131,11 +161,6 @@ export class ShepherdClient {
       (error) => this.handleEnd(error),
     );
     if (!this.isRef) this.watcher.unref();
-    try {
-      sendRecord(shepherd.fd, record);
-    } catch (error) {
-      this.fail(new DroverError('ERR_SPAWN_FAILED', `could not send SPAWN to the shepherd: ${(error as Error).message}`, { cause: error }));
-    }
   }
 
   /** Last lines the shepherd wrote to its stderr (diagnostics). */

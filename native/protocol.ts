@@ -49,6 +49,9 @@ export const STOP_PAYLOAD_SIZE = 8;
 export const WINSIZE_PAYLOAD_SIZE = 4;
 export const RLIMIT_ENTRY_SIZE = 20;
 export const SHEPHERD_EXIT_INTERNAL = 70;
+/** `/proc/<pid>/comm` of a shepherd waiting for SPAWN (a launcher's spare), and after SPAWN. */
+export const SHEPHERD_IDLE_NAME = 'shepherd-idle';
+export const SHEPHERD_NAME = 'shepherd';
 
 export type StdioMode = typeof STDIO_PIPE | typeof STDIO_NULL;
 

@@ -55,6 +55,15 @@ function findMarked(run) {
   return found;
 }
 
+/** /proc/<pid>/comm, or null when the process is gone. */
+function getComm(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trimEnd();
+  } catch {
+    return null;
+  }
+}
+
 function isLauncher(pid) {
   try {
     return readlinkSync(`/proc/${pid}/exe`).endsWith('/launcher');
@@ -101,8 +110,12 @@ async function trial(index) {
   // Shepherds are the children of the manager's launcher (manager/launcher-client.ts), or of the
   // manager itself when it spawns them directly. The launcher must be gone too.
   const launchers = childrenOf(manager.pid).filter(isLauncher);
-  const shepherds = [...childrenOf(manager.pid).filter((pid) => !launchers.includes(pid)), ...launchers.flatMap(childrenOf)];
-  const descendants = findMarked(run).filter((pid) => pid !== manager.pid && !shepherds.includes(pid));
+  const started = [...childrenOf(manager.pid).filter((pid) => !launchers.includes(pid)), ...launchers.flatMap(childrenOf)];
+  // Spare shepherds (still waiting for SPAWN, named shepherd-idle) are counted apart; they must be
+  // gone with the rest.
+  const spares = started.filter((pid) => getComm(pid) === 'shepherd-idle');
+  const shepherds = started.filter((pid) => !spares.includes(pid));
+  const descendants = findMarked(run).filter((pid) => pid !== manager.pid && !started.includes(pid));
   const exited = new Promise((resolve) => manager.once('exit', resolve));
   const killedAt = performance.now();
   manager.kill('SIGKILL');
@@ -110,7 +123,7 @@ async function trial(index) {
   let lastShepherdGoneMs = null;
   const result = await poll(() => {
     const left = findMarked(run);
-    const shepherdsLeft = [...shepherds, ...launchers].filter(isAlive);
+    const shepherdsLeft = [...started, ...launchers].filter(isAlive);
     if (shepherdsLeft.length === 0 && lastShepherdGoneMs === null) lastShepherdGoneMs = performance.now() - killedAt;
     return { done: left.length === 0 && shepherdsLeft.length === 0, left, shepherdsLeft };
   }, graceMs + 1000);
@@ -123,7 +136,7 @@ async function trial(index) {
       // already gone
     }
   }
-  return { trial: index, shepherds: shepherds.length, descendants: descendants.length, survivors: survivors.length, survivorPids: survivors, lastShepherdGoneMs, allGoneMs: survivors.length === 0 ? goneMs : null };
+  return { trial: index, shepherds: shepherds.length, spares: spares.length, descendants: descendants.length, survivors: survivors.length, survivorPids: survivors, lastShepherdGoneMs, allGoneMs: survivors.length === 0 ? goneMs : null };
 }
 
 const results = [];
@@ -132,7 +145,7 @@ for (let i = 0; i < trials; i++) {
   results.push(r);
   if (!values.json) {
     console.log(
-      `trial ${i + 1}/${trials}: ${r.shepherds} shepherds, ${r.descendants} descendants, ` +
+      `trial ${i + 1}/${trials}: ${r.shepherds} shepherds (+${r.spares} spares), ${r.descendants} descendants, ` +
         (r.survivors === 0 ? `all gone ${r.allGoneMs.toFixed(0)} ms after SIGKILL of the manager` : `${r.survivors} SURVIVORS: ${r.survivorPids.join(', ')}`),
     );
   }

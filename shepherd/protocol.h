@@ -119,6 +119,11 @@ enum shepherd_exec_stage {
 #define WINSIZE_PAYLOAD_SIZE 4
 #define RLIMIT_ENTRY_SIZE 20
 
+/* The shepherd's process name (/proc/<pid>/comm, at most 15 bytes) while it waits for SPAWN, and
+ * after. A launcher keeps spare shepherds waiting for SPAWN (launcher-protocol.h). */
+#define SHEPHERD_IDLE_NAME "shepherd-idle"
+#define SHEPHERD_NAME "shepherd"
+
 /* Exit status of the shepherd itself when it fails internally (tini reserves one status too). */
 #define SHEPHERD_EXIT_INTERNAL 70
 

@@ -264,7 +264,7 @@ struct child {
   uint32_t pipe_sizes[3];
 };
 
-static void child_report_and_exit(int status_fd, int err, int stage) {
+static __attribute__((noreturn)) void child_report_and_exit(int status_fd, int err, int stage) {
   int32_t report[2] = {err, stage};
   ssize_t ignored = write(status_fd, report, sizeof report);
   (void)ignored; /* nothing left to do if the shepherd stopped listening */
@@ -330,8 +330,8 @@ static int write_file(const char *dir, const char *name, const char *text) {
 
 /* Runs in the forked child; never returns. Only the child's own state is touched, and only
  * async-signal-safe calls are made (the shepherd is single-threaded, but habits matter). */
-static void run_child(const struct spawn_request *req, int stdio_fds[3], int pty_slave,
-                      int status_fd) {
+static __attribute__((noreturn)) void run_child(const struct spawn_request *req, int stdio_fds[3],
+                                                int pty_slave, int status_fd) {
   /* Join the cgroup first: nothing of the command may run outside it (exec is gated on it). */
   if (req->cgroup[0] != '\0') {
     int err = write_file(req->cgroup, "cgroup.procs", "0");
@@ -366,6 +366,23 @@ static void run_child(const struct spawn_request *req, int stdio_fds[3], int pty
     child_report_and_exit(status_fd, errno, STAGE_CHDIR);
   int err = exec_in_path(req->argv, req->envp);
   child_report_and_exit(status_fd, err, STAGE_EXEC);
+}
+
+/*
+ * Starts the child with vfork(2): the shepherd stays suspended until the child has exec'd (or
+ * _exited after reporting a failure on the status pipe), so no page tables are copied and the
+ * child's set-up does not wait behind its parent for a CPU (issue 4: spawn → running p99). The
+ * child shares our memory until exec: run_child only writes its own stack frames and makes system
+ * calls, and never returns. A function of its own so no local of start_child can be clobbered.
+ */
+static __attribute__((noinline)) pid_t vfork_child(const struct spawn_request *req, int stdio_fds[3],
+                                                   int pty_slave, const int status_pipe[2]) {
+  pid_t pid = vfork();
+  if (pid == 0) {
+    close(status_pipe[0]);
+    run_child(req, stdio_fds, pty_slave, status_pipe[1]);
+  }
+  return pid;
 }
 
 static int open_null(int flags, int *fd_ptr) {
@@ -479,16 +496,12 @@ static int start_child(const struct spawn_request *req, struct child *child, int
     PRINT_FATAL("pipe2(status) failed: %s", strerror(errno));
     goto out;
   }
-  pid_t pid = fork();
+  pid_t pid = vfork_child(req, child_fds, pty_slave, status_pipe);
   if (pid < 0) {
     *exec_errno = errno;
     *exec_stage = STAGE_SETUP;
     rc = 0;
     goto out;
-  }
-  if (pid == 0) {
-    close(status_pipe[0]);
-    run_child(req, child_fds, pty_slave, status_pipe[1]);
   }
   /* Both sides call setpgid so the group exists before either proceeds (the classic job-control
    * race); EACCES means the child already exec'd, which it only does after its own setpgid. With
@@ -912,7 +925,13 @@ int main(int argc, char **argv) {
   if (setsockopt(ctrl, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout) != 0)
     PRINT_WARN("setsockopt(SO_SNDTIMEO) failed: %s", strerror(errno));
 
+  /* Until SPAWN arrives this shepherd is idle (a launcher's spare, or one just started): its
+   * name says so in ps and /proc/<pid>/comm, which is how tests tell a spare from a leak. */
+  if (prctl(PR_SET_NAME, SHEPHERD_IDLE_NAME, 0, 0, 0) != 0)
+    PRINT_DEBUG("prctl(PR_SET_NAME) failed: %s", strerror(errno));
   if (receive_spawn(ctrl, buf, sizeof buf, &len)) return SHEPHERD_EXIT_INTERNAL;
+  if (prctl(PR_SET_NAME, SHEPHERD_NAME, 0, 0, 0) != 0)
+    PRINT_DEBUG("prctl(PR_SET_NAME) failed: %s", strerror(errno));
   if (check_header(buf, len, &type) || type != MSG_SPAWN) {
     send_error(ctrl, EPROTO, "expected a SPAWN message of this protocol version");
     return SHEPHERD_EXIT_INTERNAL;

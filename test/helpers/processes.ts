@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { expect } from 'vitest';
 import { spawn, type ManagedProcess } from '../../manager/managed-process.js';
-import { getShepherdPath } from '../../native/index.js';
+import { getLauncherPath, getShepherdPath, SHEPHERD_IDLE_NAME } from '../../native/index.js';
 import { waitFor } from './wait-for.js';
 
 /** `/proc/<pid>/stat` state letter, or null when the pid does not exist. */
@@ -21,8 +21,17 @@ export function isAlive(pid: number): boolean {
   return state !== null && state !== 'Z';
 }
 
-/** Pids of every live shepherd on the machine (tests run one file at a time). */
-export function findShepherds(): number[] {
+/** `/proc/<pid>/comm` (the process name), or null when the pid does not exist. */
+function getComm(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trimEnd();
+  } catch {
+    return null;
+  }
+}
+
+/** Pids of every live process running this build's shepherd binary (spares included). */
+function findShepherdProcesses(): number[] {
   const exe = getShepherdPath();
   const found: number[] = [];
   for (const entry of readdirSync('/proc')) {
@@ -34,6 +43,36 @@ export function findShepherds(): number[] {
     }
   }
   return found;
+}
+
+/**
+ * Whether `pid` is a spare: a shepherd still waiting for SPAWN (named SHEPHERD_IDLE_NAME) whose
+ * parent is a live launcher. A spare's only peer is its manager's control socket, so it lives
+ * exactly as long as a manager (test/native/launcher.test.ts proves it dies with its manager); an
+ * idle shepherd whose launcher is gone is not a spare but a leak.
+ */
+function isSpare(pid: number): boolean {
+  if (getComm(pid) !== SHEPHERD_IDLE_NAME) return false;
+  try {
+    const parent = getParentPid(pid);
+    return readlinkSync(`/proc/${parent}/exe`) === getLauncherPath() && isAlive(parent);
+  } catch {
+    return false; // gone, or the parent is gone
+  }
+}
+
+/**
+ * Pids of every live shepherd on the machine (tests run one file at a time), except spares: the
+ * launchers of live managers (this test process, a `drover up` under test) keep those started for
+ * the next spawn (manager/launcher-client.ts).
+ */
+export function findShepherds(): number[] {
+  return findShepherdProcesses().filter((pid) => !isSpare(pid));
+}
+
+/** Pids of the spare shepherds of `launcherPid` (children of it still waiting for SPAWN). */
+export function findSpareShepherds(launcherPid: number): number[] {
+  return findShepherdProcesses().filter((pid) => isSpare(pid) && getParentPid(pid) === launcherPid);
 }
 
 /** Pids of live processes whose environment holds `KEY=value`. */

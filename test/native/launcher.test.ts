@@ -5,10 +5,11 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { getLauncherPid } from '../../manager/launcher-client.js';
+import { DEFAULT_LAUNCHER_SPARES, getLauncherPid } from '../../manager/launcher-client.js';
+import { SHEPHERD_IDLE_NAME } from '../../native/protocol.js';
 import * as launcherProtocol from '../../native/launcher-protocol.js';
 import { FIXTURES_DIR, fixture } from '../helpers/fixtures.js';
-import { createSpawnTracker, expectAllGone, getParentPid, isAlive } from '../helpers/processes.js';
+import { createSpawnTracker, expectAllGone, findSpareShepherds, getParentPid, isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -28,6 +29,11 @@ function getOpenFds(pid: number): Map<number, string> {
 }
 
 afterEach(cleanup);
+
+/** Waits until `launcher` has its full set of spare shepherds waiting for SPAWN; returns their pids. */
+async function waitForSpares(launcher: number, count = DEFAULT_LAUNCHER_SPARES): Promise<number[]> {
+  return waitFor(() => findSpareShepherds(launcher), (pids) => pids.length === count, { describe: `${count} spare shepherds of launcher ${launcher}` });
+}
 
 describe('launcher protocol', () => {
   it('the TS mirror matches every #define and enum value of launcher-protocol.h', () => {
@@ -63,8 +69,15 @@ describe('launcher', () => {
     for (const p of processes) expect(getParentPid(p.shepherdPid!)).toBe(launcher);
     // fd 2 (its stderr) and fd 3 (its control socket) are the launcher's only sockets, with three
     // shepherds running: their control sockets live in the manager and the shepherds only.
-    const sockets = [...getOpenFds(launcher!)].filter(([, target]) => target.startsWith('socket:')).map(([fd]) => fd);
-    expect(sockets.sort()).toEqual([2, 3]);
+    // Nor of its spares' (they are the manager's to hand out). While it starts one it holds the
+    // new socketpair for a moment, so the check waits for it to be idle with its spares started.
+    await waitForSpares(launcher!);
+    const sockets = await waitFor(
+      () => [...getOpenFds(launcher!)].filter(([, target]) => target.startsWith('socket:')).map(([fd]) => fd).sort(),
+      (fds) => fds.length === 2,
+      { describe: 'the launcher to hold its own sockets only' },
+    );
+    expect(sockets).toEqual([2, 3]);
     for (const p of processes) {
       const result = await p.stop();
       expect(result.signal).toBe('SIGTERM');
@@ -74,8 +87,10 @@ describe('launcher', () => {
   it('a launcher killed with SIGKILL is replaced: spawning keeps working and running processes are unaffected', async () => {
     const before = await start(fixture('forever'));
     const first = getLauncherPid()!;
+    const spares = await waitForSpares(first);
     process.kill(first, 'SIGKILL');
-    await expectAllGone([first]);
+    // Its spares go with it: the manager closes their control sockets once it sees the loss.
+    await expectAllGone([first, ...spares]);
     expect(isAlive(before.pid)).toBe(true);
     const after = await start(['sh', '-c', 'echo still here; read x; exit 0'], { stdin: 'pipe' });
     const second = getLauncherPid();
@@ -107,9 +122,56 @@ describe('launcher', () => {
     const launcher = getParentPid(shepherd!);
     expect(launcher).not.toBe(manager.pid);
     expect(getParentPid(launcher)).toBe(manager.pid);
-    extraPids.push(child!, shepherd!, launcher);
+    // The launcher keeps spare shepherds waiting for this manager's next spawn.
+    const spares = await waitForSpares(launcher);
+    extraPids.push(child!, shepherd!, launcher, ...spares);
     manager.kill('SIGKILL');
     await new Promise((resolve) => manager.once('close', resolve));
-    await expectAllGone([child!, shepherd!, launcher], 3000);
+    await expectAllGone([child!, shepherd!, launcher, ...spares], 3000);
+  });
+});
+
+describe('spare shepherds', () => {
+  it('a spawn takes a waiting spare (named shepherd-idle until SPAWN) and the launcher replaces it', async () => {
+    await start(fixture('forever'));
+    const launcher = getLauncherPid()!;
+    const spares = await waitForSpares(launcher);
+    for (const pid of spares) expect(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).toBe(SHEPHERD_IDLE_NAME);
+    const p = await start(fixture('forever'));
+    // The oldest spare ran the child: no shepherd was started for this spawn.
+    expect(spares).toContain(p.shepherdPid);
+    expect(readFileSync(`/proc/${p.shepherdPid}/comm`, 'utf8').trim()).toBe('shepherd');
+    const after = await waitForSpares(launcher);
+    expect(after.filter((pid) => !spares.includes(pid))).toHaveLength(1);
+  });
+
+  it('spares killed while they wait are skipped: the spawn takes the next or starts a shepherd', async () => {
+    await start(fixture('forever'));
+    const launcher = getLauncherPid()!;
+    const spares = await waitForSpares(launcher);
+    for (const pid of spares) process.kill(pid, 'SIGKILL');
+    await expectAllGone(spares);
+    const p = await start(['sh', '-c', 'echo fine; read x; exit 0'], { stdin: 'pipe' });
+    expect(spares).not.toContain(p.shepherdPid);
+    expect(getParentPid(p.shepherdPid!)).toBe(launcher);
+    p.closeStdin();
+    expect((await p.exited).exitCode).toBe(0);
+    expect(p.output.tail().map((l) => l.text)).toEqual(['fine']);
+  });
+
+  it('DROVER_LAUNCHER_SPARES=0 keeps none; an invalid value is an error naming the variable', async () => {
+    await start(fixture('forever'));
+    const first = getLauncherPid()!;
+    // The count is read when a launcher starts.
+    process.kill(first, 'SIGKILL');
+    await waitFor(getLauncherPid, (pid) => pid === null, { describe: 'the manager to notice its launcher is gone' });
+    vi.stubEnv('DROVER_LAUNCHER_SPARES', 'many');
+    await expect(start(fixture('forever'))).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringContaining('DROVER_LAUNCHER_SPARES=many') });
+    vi.stubEnv('DROVER_LAUNCHER_SPARES', '0');
+    const p = await start(fixture('forever'));
+    const launcher = getLauncherPid()!;
+    expect(getParentPid(p.shepherdPid!)).toBe(launcher);
+    await start(fixture('forever'));
+    expect(findSpareShepherds(launcher)).toEqual([]);
   });
 });
