@@ -147,7 +147,21 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   static void OnPoll(uv_poll_t* handle, int status, int events) {
     Watcher* self = static_cast<Watcher*>(handle->data);
     if (self == nullptr || !self->active_) return;
-    self->Drain(status, events);
+    try {
+      self->Drain(status, events);
+    } catch (const Napi::Error&) {
+      // N-API refused a call outside Invoke: JS cannot run any more. That happens when a record
+      // reaches an unref'd watcher while Node tears the environment down (FreeEnvironment runs the
+      // loop once more to close handles). Stop watching without calling into JS; the fd closes and
+      // the peer sees the hangup, as it would a moment later when the process is gone.
+      self->Abandon();
+    }
+  }
+
+  // Shutdown() without any N-API call (no Unref): for when JS can no longer run.
+  void Abandon() {
+    active_ = false;
+    Shutdown();
   }
 
   void Drain(int status, int events) {

@@ -24,7 +24,35 @@ function runWith(handler: 'message' | 'eof'): { status: number | null; signal: s
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * A record that arrives on an unref'd watcher while Node tears the environment down (after the
+ * loop ended; FreeEnvironment's CleanupHandles runs the loop once more to close handles, here an
+ * unref'd server) reaches the watcher when JS can no longer run. Shown failing before the fix:
+ * exit 134, "terminate called after throwing an instance of 'Napi::Error'".
+ */
+function runTeardown(): { status: number | null; signal: string | null; stdout: string; stderr: string } {
+  const script = `
+    import net from 'node:net';
+    const { createSocketPair, watchRecords, sendRecord } = await import(${JSON.stringify(NATIVE)});
+    const [a, b] = createSocketPair();
+    const watcher = watchRecords(a, () => console.log('record in JS'), () => console.log('eof in JS'));
+    watcher.unref();
+    net.createServer().listen(0).unref();
+    process.on('exit', () => { sendRecord(b, Buffer.from([1, 2, 3])); console.log('sent at exit'); });
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
 describe('addon Watcher', () => {
+  it('lets the process exit cleanly when a record arrives while the environment is torn down', () => {
+    for (let i = 0; i < 3; i++) {
+      const r = runTeardown();
+      expect(r, r.stderr).toMatchObject({ status: 0, signal: null });
+      expect(r.stdout).toBe('sent at exit\n');
+    }
+  });
+
   it('turns an exception in onMessage into uncaughtException instead of aborting', () => {
     const r = runWith('message');
     expect(r, r.stderr).toMatchObject({ status: 0, signal: null });
