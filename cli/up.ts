@@ -29,6 +29,13 @@ export interface UpOptions {
 const PROGRESS_INTERVAL_MS = 1000;
 
 /**
+ * After a second Ctrl-C, how long `up` waits for telemetry to flush (the run's spans and metrics)
+ * once every node is reaped, before exiting 130 without it. The graceful path uses telemetry's own
+ * bound (`shutdownTimeoutMs`, 5 s). A further Ctrl-C during the flush exits at once.
+ */
+export const KILLED_FLUSH_TIMEOUT_MS = 2000;
+
+/**
  * `drover up`: starts the cluster in the foreground, prints node-prefixed output, serves the
  * control API, and on SIGINT/SIGTERM/SIGHUP (or `drover down`) stops every node and exits 0.
  * While stopping it says which nodes are still stopping and why; a second SIGINT sends SIGKILL to
@@ -92,12 +99,25 @@ export async function runUp(options: UpOptions): Promise<number> {
       }
     },
   });
+  let exitCode: number | null = null;
   let killed: Promise<void> | null = null;
+  /** Set while telemetry is flushed on the way out: the exit code `up` is about to return. */
+  let flushingWith: number | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
+    if (flushingWith !== null && signal === 'SIGINT') {
+      // Ctrl-C while telemetry is flushed (every node is already stopped): out at once.
+      printer.info('Ctrl-C again: exiting without waiting for telemetry to flush');
+      process.exit(flushingWith);
+    }
     if (shutdown.isStopping && signal === 'SIGINT') {
       if (killed === null) {
         printer.info(`second Ctrl-C: SIGKILL to every node still running: ${formatPending(shutdown.getPending()) || 'none'}`);
         killed = shutdown.killAll('second Ctrl-C');
+      } else {
+        // Third Ctrl-C while the SIGKILLed nodes are reaped: the shepherds finish the job (they
+        // kill their child's tree when this process goes away).
+        printer.info('third Ctrl-C: exiting now; the shepherds reap what is left');
+        process.exit(EXIT_INTERRUPTED);
       }
       return;
     }
@@ -131,11 +151,11 @@ export async function runUp(options: UpOptions): Promise<number> {
     if (progress !== null) clearInterval(progress);
     view?.close();
     printer.info(`cluster ${spec.name} stopped${shutdown.isForced ? ' (forced with SIGKILL)' : ''}`);
-    return killed !== null ? EXIT_INTERRUPTED : failedNode !== null ? EXIT_NODE_FAILED : EXIT_OK;
+    exitCode = killed !== null ? EXIT_INTERRUPTED : failedNode !== null ? EXIT_NODE_FAILED : EXIT_OK;
+    return exitCode;
   } finally {
     if (progress !== null) clearInterval(progress);
     view?.close();
-    for (const signal of signals) process.off(signal, onSignal);
     process.off('exit', closeView);
     await server.close();
     try {
@@ -143,8 +163,35 @@ export async function runUp(options: UpOptions): Promise<number> {
     } catch {
       // Already gone: server.close() unlinks the socket it created.
     }
-    await telemetry.shutdown();
+    // The signal handlers stay while telemetry flushes: a Ctrl-C now exits at once.
+    flushingWith = exitCode ?? EXIT_INTERRUPTED;
+    if (killed === null) {
+      await telemetry.shutdown();
+    } else if ((await settleWithin(telemetry.shutdown(), KILLED_FLUSH_TIMEOUT_MS)) === 'timeout') {
+      // The exporter still holds a request open; do not let it keep this process alive.
+      process.stderr.write(`drover: telemetry did not finish flushing within ${KILLED_FLUSH_TIMEOUT_MS / 1000} s after the second Ctrl-C; exiting without it\n`);
+      process.exit(EXIT_INTERRUPTED);
+    }
+    for (const signal of signals) process.off(signal, onSignal);
   }
+}
+
+/** Resolves 'done' when `promise` settles, or 'timeout' after `timeoutMs` (the timer is unref'd). */
+function settleWithin(promise: Promise<unknown>, timeoutMs: number): Promise<'done' | 'timeout'> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    timer.unref();
+    promise.then(
+      () => {
+        clearTimeout(timer);
+        resolve('done');
+      },
+      () => {
+        clearTimeout(timer);
+        resolve('done');
+      },
+    );
+  });
 }
 
 /** The detached `up` writes its output here, in the state dir. */
