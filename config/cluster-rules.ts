@@ -1,7 +1,7 @@
 /**
  * Cross-field rules of a config (STYLE.md habit 20: separate named validators, each collecting
- * every problem with its path): duplicate port names, unknown dependencies, dependency cycles, and
- * templates that name nothing.
+ * every problem with its path): duplicate port names, unknown dependencies, dependencies on a node
+ * with `replicas: 0`, dependency cycles, and templates that name nothing.
  */
 import { getClosestMatch } from './closest-match.js';
 import { describeValue, formatPath, type ConfigIssue } from './issues.js';
@@ -70,6 +70,13 @@ function validateDependencies(config: ValidatedConfig): ConfigIssue[] {
         issues.push(issue(['nodes', name, 'dependsOn', key], 'the name of another node', dep, didYouMean(dep, names.filter((n) => n !== name))));
       } else {
         known.push(dep);
+        // A dependency that never runs can never be met. Allowed only when the dependent does not
+        // run either: both can be scaled up later (dependency first: `drover scale` checks it).
+        if (config.nodes[dep]!.replicas === 0 && node.replicas !== 0) {
+          issues.push(
+            issue(['nodes', name, 'dependsOn', key], 'a node with at least one replica', dep, `node ${dep} has replicas: 0, so the dependency could never be met; give ${dep} replicas: 1 or more, remove it from nodes.${name}.dependsOn, or give ${name} replicas: 0 too`),
+          );
+        }
       }
     }
     edges.set(name, known);

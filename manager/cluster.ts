@@ -242,18 +242,58 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     };
   }
 
+  /**
+   * Restarts every replica of node `name`; resolves when they are ready again.
+   * @throws {DroverError} ERR_UNKNOWN_NODE; ERR_INVALID_OPTION when the node has 0 replicas
+   * (nothing to restart: scale it up instead) or depends on a node that has 0 replicas.
+   */
   async restartNode(name: string): Promise<void> {
-    await Promise.all(this.requireNodes(name).map((n) => n.restart()));
+    const nodes = this.requireRunnable(name, 'restart');
+    await Promise.all(nodes.map((n) => n.restart()));
   }
 
+  /** Stops every replica of node `name`; a node with 0 replicas has nothing to stop (resolves at once). @throws {DroverError} ERR_UNKNOWN_NODE */
   async stopNode(name: string): Promise<void> {
     await Promise.all(this.requireNodes(name).map((n) => n.stop()));
   }
 
+  /**
+   * Starts every replica of node `name` (its dependencies are not awaited); resolves when they are ready.
+   * @throws {DroverError} ERR_UNKNOWN_NODE; ERR_INVALID_OPTION when the node has 0 replicas
+   * (nothing to start: scale it up instead) or depends on a node that has 0 replicas.
+   */
   async startNode(name: string): Promise<void> {
-    const nodes = this.requireNodes(name);
+    const nodes = this.requireRunnable(name, 'start');
     await Promise.all(nodes.map((n) => n.allocatePorts()));
     await Promise.all(nodes.map((n) => n.start()));
+  }
+
+  /**
+   * The replicas of `name` for a start or restart: refuses a node scaled to 0 (a start that starts
+   * nothing would look like success) and a node whose dependency has 0 replicas (docker compose
+   * refuses to start a service whose dependency is not running either).
+   */
+  private requireRunnable(name: string, action: 'start' | 'restart'): ClusterNode[] {
+    const nodes = this.requireNodes(name);
+    if (nodes.length === 0) {
+      throw new DroverError('ERR_INVALID_OPTION', `node ${name} has 0 replicas (scaled to 0): nothing to ${action}; scale it up instead (\`drover scale ${name} N\`, cluster.scale('${name}', N))`, {
+        node: name,
+      });
+    }
+    this.checkDependenciesExist(name);
+    return nodes;
+  }
+
+  /** @throws {DroverError} ERR_INVALID_OPTION when a dependency of `name` has 0 replicas. */
+  private checkDependenciesExist(name: string): void {
+    const missing = Object.keys(this.specs.get(name)!.dependsOn).filter((dep) => this.nodes(dep).length === 0);
+    if (missing.length > 0) {
+      throw new DroverError(
+        'ERR_INVALID_OPTION',
+        `node ${name} depends on ${missing.join(', ')}, which ${missing.length === 1 ? 'has' : 'have'} 0 replicas: the dependency cannot be met; scale ${missing.join(', ')} up first (\`drover scale ${missing[0]} N\`)`,
+        { node: name },
+      );
+    }
   }
 
   async killNode(name: string, signal: string | number): Promise<number> {
@@ -278,6 +318,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     const current = this.nodes(name);
     const from = current.length;
     if (replicas === from) return;
+    if (replicas === 0) this.checkNoActiveDependents(name);
+    if (replicas > from) this.checkDependenciesExist(name);
     this.publish({ type: 'scaled', node: name, time: (this.options.clock ?? Date.now)(), from, to: replicas });
     if (replicas > from) {
       const added: ClusterNode[] = [];
@@ -292,6 +334,27 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     for (const member of current.slice(replicas).reverse()) {
       await member.stop();
       this.members = this.members.filter((m) => m !== member);
+    }
+  }
+
+  /**
+   * Scaling `name` to 0 while a node that depends on it runs would leave that dependent's
+   * dependency unmet without a word (and its next restart would not wait for anything), so it is
+   * refused. Dependents that are stopped, exited, failed or scaled to 0 themselves do not count.
+   * @throws {DroverError} ERR_INVALID_OPTION naming the active dependents.
+   */
+  private checkNoActiveDependents(name: string): void {
+    const inactive = new Set(['stopped', 'exited', 'failed']);
+    const active = [...this.specs.values()]
+      .filter((spec) => name in spec.dependsOn)
+      .flatMap((spec) => this.nodes(spec.name).filter((member) => !inactive.has(member.state)))
+      .map((member) => (member.replica === 0 ? member.name : `${member.name}[${member.replica}]`));
+    if (active.length > 0) {
+      throw new DroverError(
+        'ERR_INVALID_OPTION',
+        `cannot scale ${name} to 0: ${active.join(', ')} ${active.length === 1 ? 'depends' : 'depend'} on it and ${active.length === 1 ? 'is' : 'are'} running; stop or scale ${active.length === 1 ? 'it' : 'them'} to 0 first`,
+        { node: name },
+      );
     }
   }
 

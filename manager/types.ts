@@ -471,8 +471,11 @@ export interface ClusterController {
   snapshot(): ClusterSnapshot;
   /** Delivers a snapshot and then live events, with nothing falling between. */
   subscribe(observer: ClusterObserver): Subscription;
+  /** @throws DroverError `ERR_UNKNOWN_NODE`; `ERR_INVALID_OPTION` when the node has 0 replicas or a dependency has 0 replicas. */
   restartNode(name: string): Promise<void>;
+  /** A node with 0 replicas has nothing to stop: resolves at once. @throws DroverError `ERR_UNKNOWN_NODE` */
   stopNode(name: string): Promise<void>;
+  /** @throws DroverError `ERR_UNKNOWN_NODE`; `ERR_INVALID_OPTION` when the node has 0 replicas or a dependency has 0 replicas. */
   startNode(name: string): Promise<void>;
   /**
    * Sends `signal` (a name such as `SIGUSR1`, or a number) to the process group of every running
@@ -488,7 +491,8 @@ export interface ClusterController {
    * Sets the number of replicas of node `name` at run time. Added replicas get their own ports and
    * start (the promise resolves when they are ready); removal stops the highest replica indices
    * first and drops them from the snapshot. Emits a `scaled` event.
-   * @throws DroverError `ERR_UNKNOWN_NODE`, `ERR_INVALID_OPTION` (not an integer from 0 to 1000).
+   * @throws DroverError `ERR_UNKNOWN_NODE`, `ERR_INVALID_OPTION` (not an integer from 0 to 1000;
+   * 0 while a node that depends on `name` is running; more while a dependency of `name` has 0 replicas).
    */
   scale(name: string, replicas: number): Promise<void>;
   /** The spec after ports and templates, one entry per replica; plain JSON data (see {@link ResolvedConfig}). */

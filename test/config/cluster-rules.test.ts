@@ -39,6 +39,25 @@ describe('cross-field rules', () => {
     expect(issuesOf({ a: { command: ['x'], dependsOn: ['a'] } })).toEqual([{ path: 'nodes.a.dependsOn.0', message: 'expected no dependency cycle, got a → a' }]);
   });
 
+  test('a dependency on a node with replicas: 0 is an issue at the dependency, unless the dependent has replicas: 0 too', () => {
+    expect(
+      issuesOf({
+        a: { command: ['x'], dependsOn: { b: 'ready' } },
+        b: { command: ['x'], replicas: 0 },
+        c: { command: ['x'], dependsOn: ['b'] },
+        job: { command: ['x'], replicas: 0, dependsOn: { b: 'completed-successfully' } },
+      }),
+    ).toEqual([
+      {
+        path: 'nodes.a.dependsOn.b',
+        message: 'expected a node with at least one replica, got "b" (string); node b has replicas: 0, so the dependency could never be met; give b replicas: 1 or more, remove it from nodes.a.dependsOn, or give a replicas: 0 too',
+      },
+      { path: 'nodes.c.dependsOn.0', message: expect.stringMatching(/^expected a node with at least one replica, got "b" \(string\); node b has replicas: 0/) },
+    ]);
+    // Both at 0 (to be scaled up later, dependency first) and a dependency with replicas are fine.
+    expect(() => normalizeConfig({ name: 'ok', nodes: { a: { command: ['x'], replicas: 0, dependsOn: ['b'] }, b: { command: ['x'], replicas: 0 }, c: { command: ['x'], dependsOn: ['d'] }, d: { command: ['x'], replicas: 2 } } }, { baseDir: FIXTURES })).not.toThrow();
+  });
+
   test('a dependency condition outside the set is refused', () => {
     expect(issuesOf({ a: { command: ['x'] }, b: { command: ['x'], dependsOn: { a: 'healthy' } } })).toEqual([
       { path: 'nodes.b.dependsOn', message: expect.stringContaining('expected an object mapping node names to started | ready | completed | completed-successfully') },

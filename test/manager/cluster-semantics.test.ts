@@ -383,6 +383,64 @@ describe('scale', () => {
   });
 });
 
+describe('a node scaled to 0', () => {
+  it('stops and kills as a no-op, refuses start and restart with a hint, and is not unknown', async () => {
+    const { cluster } = await start({
+      name: 'zero',
+      nodes: {
+        a: { command: [NODE, 'forever.mjs'] },
+        idle: { command: [NODE, 'forever.mjs'], replicas: 0 },
+      },
+    });
+    await cluster.scale('a', 0);
+    for (const name of ['a', 'idle']) {
+      await expect(cluster.stopNode(name)).resolves.toBeUndefined();
+      await expect(cluster.killNode(name, 'SIGKILL')).resolves.toBe(0);
+      expect(cluster.tail(name, 10)).toEqual([]);
+      for (const action of ['start', 'restart'] as const) {
+        const error = await (action === 'start' ? cluster.startNode(name) : cluster.restartNode(name)).then(() => null, (e: unknown) => e as Error & { code: string; node: string });
+        expect(error).toMatchObject({ code: 'ERR_INVALID_OPTION', node: name });
+        expect(error!.message).toBe(`node ${name} has 0 replicas (scaled to 0): nothing to ${action}; scale it up instead (\`drover scale ${name} N\`, cluster.scale('${name}', N))`);
+      }
+    }
+    expect(cluster.snapshot().nodes).toEqual([]);
+    await expect(cluster.stopNode('nope')).rejects.toMatchObject({ code: 'ERR_UNKNOWN_NODE' });
+    await expect(cluster.startNode('nope')).rejects.toMatchObject({ code: 'ERR_UNKNOWN_NODE' });
+    await cluster.scale('idle', 1);
+    expect(cluster.node('idle').state).toBe('ready');
+  });
+});
+
+describe('dependencies and scale to 0', () => {
+  it('refuses to scale a dependency to 0 while a dependent runs, and to start a dependent whose dependency has 0 replicas', async () => {
+    const { cluster } = await start({
+      name: 'deps',
+      nodes: {
+        db: { command: [NODE, 'forever.mjs'] },
+        api: { command: [NODE, 'forever.mjs'], replicas: 2, dependsOn: { db: 'ready' } },
+      },
+    });
+    const refused = await cluster.scale('db', 0).then(() => null, (e: unknown) => e as Error & { code: string });
+    expect(refused).toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    expect(refused!.message).toBe('cannot scale db to 0: api, api[1] depend on it and are running; stop or scale them to 0 first');
+    expect(cluster.nodes('db').map((n) => n.state)).toEqual(['ready']); // nothing changed
+
+    await cluster.stopNode('api');
+    await cluster.scale('db', 0); // no running dependent any more
+    expect(cluster.nodes('db')).toEqual([]);
+    for (const attempt of [() => cluster.startNode('api'), () => cluster.restartNode('api'), () => cluster.scale('api', 3)]) {
+      const error = await attempt().then(() => null, (e: unknown) => e as Error & { code: string });
+      expect(error).toMatchObject({ code: 'ERR_INVALID_OPTION' });
+      expect(error!.message).toBe('node api depends on db, which has 0 replicas: the dependency cannot be met; scale db up first (`drover scale db N`)');
+    }
+    expect(cluster.nodes('api').map((n) => n.state)).toEqual(['stopped', 'stopped']);
+
+    await cluster.scale('db', 1);
+    await cluster.startNode('api');
+    expect(cluster.nodes('api').map((n) => n.state)).toEqual(['ready', 'ready']);
+  });
+});
+
 describe('await using', () => {
   it('disposing the cluster at the end of the block stops every node', async () => {
     let pid: number | null = null;
