@@ -1,8 +1,9 @@
 import readline from 'node:readline';
+import { getClosestMatch } from '../config/closest-match.js';
 import { DroverError, isDroverError } from '../manager/errors.js';
 import type { NodeState, ResolvedConfig } from '../manager/types.js';
 import { request, requestJson } from './control-client.js';
-import type { ClusterAnswer, LogEntry, NodeRow } from './control-server.js';
+import { SCALED_TO_ZERO, type ClusterAnswer, type LogEntry, type NodeRow } from './control-server.js';
 import { EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { createStreamSink, formatClock, getReplicaLabel, Printer, paint, shouldUseColor } from './printer.js';
 import { getStatePaths } from './state-dir.js';
@@ -27,7 +28,10 @@ function printTable(rows: readonly (readonly string[])[], colorOf: (row: number,
   });
 }
 
-/** `drover ps`: one row per node replica; `--json` prints the rows as JSON. */
+/**
+ * `drover ps`: one row per node replica, and one row with state `scaled-to-0` (replica `null`)
+ * for a node that has 0 replicas; `--json` prints the rows as JSON.
+ */
 export async function runPs(options: { file: string; json: boolean }): Promise<number> {
   const answer = await getCluster(options.file);
   if (options.json) {
@@ -36,7 +40,7 @@ export async function runPs(options: { file: string; json: boolean }): Promise<n
   }
   const rows = [['NAME', 'REPLICA', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'PORTS', 'ERROR']];
   for (const n of answer.nodes) {
-    rows.push([n.name, String(n.replica), n.state, n.pid === null ? '-' : String(n.pid), String(n.restarts), formatDuration(n.uptimeMs), formatPorts(n.ports), n.error ?? '']);
+    rows.push([n.name, n.replica === null ? '-' : String(n.replica), n.state, n.pid === null ? '-' : String(n.pid), String(n.restarts), formatDuration(n.uptimeMs), formatPorts(n.ports), n.error ?? '']);
   }
   const color = shouldUseColor(process.stdout);
   printTable(rows, (r, c) => (r === 0 ? 1 : c === 2 ? (STATE_COLORS[rows[r]![2] as NodeState] ?? null) : null), color);
@@ -48,9 +52,11 @@ function validateNodeNames(answer: ClusterAnswer, names: readonly string[], file
   const known = [...new Set(answer.nodes.map((n) => n.name))];
   const unknown = names.filter((n) => !known.includes(n));
   if (unknown.length > 0) {
+    const guesses = unknown.map((n) => getClosestMatch(n, known)).filter((m): m is string => m !== undefined);
+    const guess = guesses.length === 0 ? '' : `; did you mean ${guesses.map((m) => JSON.stringify(m)).join(', ')}?`;
     throw new DroverError(
       'ERR_UNKNOWN_NODE',
-      `no node ${unknown.map((n) => JSON.stringify(n)).join(', ')} in cluster ${answer.name}; its nodes are ${known.join(', ')} (see \`drover ps -f ${file}\`)`,
+      `no node ${unknown.map((n) => JSON.stringify(n)).join(', ')} in cluster ${answer.name}${guess}; its nodes are ${known.join(', ')} (see \`drover ps -f ${file}\`)`,
     );
   }
 }
@@ -86,11 +92,11 @@ export async function runLogs(options: LogsOptions): Promise<number> {
   if (options.follow) query.set('follow', '1');
   const res = await request(paths, options.file, 'GET', `/v1/logs?${query}`);
   const names = [...new Set(answer.nodes.map((n) => n.name))];
-  const replicated = new Set(answer.nodes.filter((n) => n.replica > 0).map((n) => n.name));
+  const replicated = new Set(answer.nodes.filter((n) => (n.replica ?? 0) > 0).map((n) => n.name));
   // One node with one replica prints bare lines; otherwise each line says who wrote it (`b[1]`).
   const prefixed = options.nodes.length !== 1 || options.nodes.some((n) => replicated.has(n));
   const color = shouldUseColor(process.stdout);
-  const labels = answer.nodes.map((n) => getReplicaLabel(n.name, n.replica));
+  const labels = answer.nodes.map((n) => getReplicaLabel(n.name, n.replica ?? 0));
   const out = new Printer(createStreamSink(process.stdout), names, { color, timestamps: options.timestamps, labels });
   const err = new Printer(createStreamSink(process.stderr), names, { color: shouldUseColor(process.stderr), timestamps: options.timestamps, labels });
   for await (const line of readline.createInterface({ input: res, crlfDelay: Infinity })) {
@@ -127,14 +133,26 @@ export async function normalizeSignalOption(value: string): Promise<string> {
 
 /**
  * `drover start|stop|restart|kill NODE…`: checks every name first (nothing is done when one is
- * unknown), then acts on the nodes in parallel and prints one line per node. Exit 2 when a node
- * failed (e.g. did not become ready), 1 for usage errors.
+ * unknown, or for start/restart when one has 0 replicas: exit 1 with a `drover scale` hint), then
+ * acts on the nodes in parallel and prints one line per node (a node with 0 replicas: "nothing to
+ * stop"). Exit 2 when a node failed (e.g. did not become ready), 1 for usage errors.
  */
 export async function runNodeAction(options: { file: string; nodes: readonly string[]; action: NodeAction; signal: string | null }): Promise<number> {
   const paths = getStatePaths(options.file);
   const signal = options.action === 'kill' ? await normalizeSignalOption(options.signal ?? 'SIGKILL') : null;
   const before = await getCluster(options.file);
   validateNodeNames(before, options.nodes, options.file);
+  const scaledToZero = new Set(before.nodes.filter((n) => n.state === SCALED_TO_ZERO).map((n) => n.name));
+  if (options.action === 'start' || options.action === 'restart') {
+    // Like an unknown name: nothing is done when one node cannot be started at all.
+    const idle = options.nodes.filter((n) => scaledToZero.has(n));
+    if (idle.length > 0) {
+      throw new DroverError(
+        'ERR_INVALID_OPTION',
+        `cannot ${options.action} ${idle.join(', ')}: ${idle.length === 1 ? 'it has' : 'they have'} 0 replicas (scaled to 0); start ${idle.length === 1 ? 'it' : 'them'} with \`drover scale ${idle[0]} 1 -f ${options.file}\` (or N replicas)`,
+      );
+    }
+  }
   const query = signal === null ? '' : `?signal=${encodeURIComponent(signal)}`;
   const results = await Promise.allSettled(
     options.nodes.map((node) => requestJson<{ signalled?: number }>(paths, options.file, 'POST', `/v1/nodes/${encodeURIComponent(node)}/${options.action}${query}`)),
@@ -146,8 +164,15 @@ export async function runNodeAction(options: { file: string; nodes: readonly str
     if (result.status === 'rejected') {
       const error = result.reason as Error;
       const code = isDroverError(error) ? error.code : 'ERR_CONTROL_API';
-      process.stderr.write(`drover: ${node}: ${options.action} failed: ${error.message.split('\n')[0]}; see \`drover logs ${node} -f ${options.file}\`\n`);
-      exitCode = Math.max(exitCode, code === 'ERR_INVALID_OPTION' || code === 'ERR_UNKNOWN_NODE' ? EXIT_USAGE : EXIT_NODE_FAILED);
+      const isUsage = code === 'ERR_INVALID_OPTION' || code === 'ERR_UNKNOWN_NODE';
+      // A refused request (e.g. a dependency scaled to 0) explains itself; a failed node's output says why it failed.
+      const next = isUsage ? '' : `; see \`drover logs ${node} -f ${options.file}\``;
+      process.stderr.write(`drover: ${node}: ${options.action} failed: ${error.message.split('\n')[0]}${next}\n`);
+      exitCode = Math.max(exitCode, isUsage ? EXIT_USAGE : EXIT_NODE_FAILED);
+      return;
+    }
+    if (scaledToZero.has(node) && after.nodes.some((n) => n.name === node && n.state === SCALED_TO_ZERO)) {
+      process.stdout.write(`${node}: nothing to ${options.action}: it has 0 replicas (scaled to 0); nothing is running\n`);
       return;
     }
     if (options.action === 'kill') {
@@ -168,7 +193,8 @@ export async function runDown(options: { file: string; timeoutMs: number | null 
   const answer = await getCluster(options.file);
   const query = options.timeoutMs === null ? '' : `?timeoutMs=${options.timeoutMs}`;
   await requestJson(getStatePaths(options.file), options.file, 'POST', `/v1/down${query}`);
-  process.stdout.write(`cluster ${answer.name} stopped (${answer.nodes.length} node${answer.nodes.length === 1 ? '' : 's'})\n`);
+  const count = answer.nodes.filter((n) => n.state !== SCALED_TO_ZERO).length;
+  process.stdout.write(`cluster ${answer.name} stopped (${count} node${count === 1 ? '' : 's'})\n`);
   return EXIT_OK;
 }
 
@@ -179,7 +205,7 @@ export async function runDown(options: { file: string; timeoutMs: number | null 
 export async function runScale(options: { file: string; node: string; replicas: number }): Promise<number> {
   const paths = getStatePaths(options.file);
   const answer = await requestJson<{ from: number; to: number }>(paths, options.file, 'POST', `/v1/nodes/${encodeURIComponent(options.node)}/scale?replicas=${options.replicas}`);
-  const rows = (await getCluster(options.file)).nodes.filter((n) => n.name === options.node);
+  const rows = (await getCluster(options.file)).nodes.filter((n) => n.name === options.node && n.state !== SCALED_TO_ZERO);
   const detail = rows.map((n) => `${n.name}[${n.replica}] ${n.state}${n.pid === null ? '' : ` pid ${n.pid}`}${Object.keys(n.ports).length > 0 ? ` ${formatPorts(n.ports)}` : ''}`).join('; ');
   process.stdout.write(`${options.node}: scaled ${answer.from} → ${answer.to}${detail === '' ? '' : ` (${detail})`}\n`);
   return EXIT_OK;

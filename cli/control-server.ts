@@ -9,7 +9,9 @@ import type { StatePaths } from './state-dir.js';
 /** One row of `drover ps --json` (and of `GET /v1/cluster`'s `nodes`). */
 export interface NodeRow {
   readonly name: string;
-  readonly replica: number;
+  /** Replica index; `null` on the one row of a node scaled to 0 (state {@link SCALED_TO_ZERO}). */
+  readonly replica: number | null;
+  /** A node state (`ready`, `stopped` …), or {@link SCALED_TO_ZERO} for a node that has 0 replicas. */
   readonly state: string;
   readonly pid: number | null;
   readonly restarts: number;
@@ -38,6 +40,32 @@ export interface ClusterAnswer {
 export interface LogEntry extends OutputLine {
   readonly node: string;
   readonly replica: number;
+}
+
+/**
+ * State of the one row `ps` shows for a node that is in the config but has 0 replicas (`replicas:
+ * 0`, or `drover scale NODE 0`): it is known to every command, and nothing of it runs.
+ */
+export const SCALED_TO_ZERO = 'scaled-to-0';
+
+/** The row of a node that has 0 replicas. */
+export function getScaledToZeroRow(name: string): NodeRow {
+  return { name, replica: null, state: SCALED_TO_ZERO, pid: null, restarts: 0, ports: {}, uptimeMs: null, exitCode: null, signal: null, error: null };
+}
+
+/**
+ * The `ps` rows: one per replica, and one {@link SCALED_TO_ZERO} row for each declared node that
+ * has none, in the config's order.
+ */
+export function getNodeRows(nodes: readonly NodeSnapshot[], declared: readonly string[], now: number): NodeRow[] {
+  const rows: NodeRow[] = [];
+  const names = [...new Set([...declared, ...nodes.map((n) => n.name)])];
+  for (const name of names) {
+    const replicas = nodes.filter((n) => n.name === name);
+    if (replicas.length === 0) rows.push(getScaledToZeroRow(name));
+    else for (const node of replicas) rows.push(toNodeRow(node, now));
+  }
+  return rows;
 }
 
 export function toNodeRow(node: NodeSnapshot, now: number): NodeRow {
@@ -86,6 +114,8 @@ export interface ControlHandlers {
   readonly paths: StatePaths;
   /** The `-f` argument as the user gave it, for hints in messages. */
   readonly fileArg: string;
+  /** Every node name of the config, in order: nodes with 0 replicas get a {@link SCALED_TO_ZERO} row. */
+  readonly declaredNodes: readonly string[];
   getStatus(): ClusterStatus;
   /** Graceful down; after `timeoutMs` the nodes still running are SIGKILLed. Resolves once all stopped. */
   down(timeoutMs: number | null): Promise<void>;
@@ -198,7 +228,7 @@ export class ControlServer {
         status: this.handlers.getStatus(),
         pid: process.pid,
         stateDir: this.handlers.paths.dir,
-        nodes: snapshot.nodes.map((n) => toNodeRow(n, now)),
+        nodes: getNodeRows(snapshot.nodes, this.handlers.declaredNodes, now),
       };
       sendJson(res, 200, answer);
       return;

@@ -8,7 +8,7 @@ import { DroverError } from '../manager/errors.js';
 import { startTelemetry } from '../telemetry/index.js';
 import { ClusterShutdown, formatPending } from './cluster-shutdown.js';
 import { requestJson } from './control-client.js';
-import { ControlServer, probeSocket, type ClusterAnswer, type ClusterStatus } from './control-server.js';
+import { ControlServer, probeSocket, SCALED_TO_ZERO, type ClusterAnswer, type ClusterStatus } from './control-server.js';
 import { EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK } from './exit-codes.js';
 import { createStreamSink, getReplicaLabel, Printer, shouldUseColor, type LineSink } from './printer.js';
 import { createStateDir, getStatePaths, type StatePaths } from './state-dir.js';
@@ -83,6 +83,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     controller: cluster,
     paths,
     fileArg: options.file,
+    declaredNodes: spec.nodes.map((n) => n.name),
     getStatus: () => status,
     down: (timeoutMs) => beginDown('drover down', timeoutMs),
   });
@@ -244,10 +245,11 @@ async function runDetached(options: UpOptions): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   process.off('SIGINT', onInterrupt);
-  const ready = answer.nodes.filter((n) => n.state === 'ready').length;
-  const failed = answer.nodes.filter((n) => n.state !== 'ready');
+  const replicas = answer.nodes.filter((n) => n.state !== SCALED_TO_ZERO);
+  const ready = replicas.filter((n) => n.state === 'ready').length;
+  const failed = replicas.filter((n) => n.state !== 'ready');
   const out = process.stdout;
-  out.write(`cluster ${spec.name} is up in the background (drover up pid ${pid}): ${ready}/${answer.nodes.length} nodes ready\n`);
+  out.write(`cluster ${spec.name} is up in the background (drover up pid ${pid}): ${ready}/${replicas.length} nodes ready\n`);
   out.write(`state: ${paths.dir} (control socket ${path.basename(paths.socket)}, output log ${path.basename(logPath)})\n`);
   const f = ` -f ${options.file}`;
   for (const n of failed) out.write(`${n.name}: ${n.state}${n.error ? `: ${n.error}` : ''}\n`);
