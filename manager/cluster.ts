@@ -67,6 +67,13 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     this.spec = spec;
     this.name = spec.name;
     getStartOrder(spec.nodes); // throws ERR_CONFIG_INVALID on a cycle or an unknown dependency
+    // A spec built in code gets config/cluster-rules.ts's rule too: a dependency that never runs is never met.
+    for (const node of spec.nodes) {
+      const idle = Object.keys(node.dependsOn).filter((dep) => spec.nodes.find((n) => n.name === dep)?.replicas === 0);
+      if (idle.length > 0 && node.replicas > 0) {
+        throw new DroverError('ERR_CONFIG_INVALID', `node ${node.name} depends on ${idle.join(', ')}, which ${idle.length === 1 ? 'has' : 'have'} replicas: 0; the dependency could never be met`, { node: node.name });
+      }
+    }
     for (const node of spec.nodes) {
       this.specs.set(node.name, node);
       for (let replica = 0; replica < node.replicas; replica++) this.members.push(this.createMember(node, replica));

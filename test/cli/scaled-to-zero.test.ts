@@ -97,6 +97,8 @@ describe('nodes with 0 replicas', () => {
       expect(result.stderr).toBe(`drover: cannot ${action} idle: it has 0 replicas (scaled to 0); start it with \`drover scale idle 1 -f ${file}\` (or N replicas)\n`);
     }
     expect((await ps(file))[0]!.pid).toBe(aPid);
+    const logs = await runCli(['logs', 'idle', '-f', file], env);
+    expect([logs.code, logs.stdout, logs.stderr]).toEqual([0, '', '']);
     // A misspelled name is still unknown, with a did-you-mean.
     const typo = await runCli(['stop', 'idel', '-f', file], env);
     expect([typo.code, typo.stderr]).toEqual([1, `drover: no node "idel" in cluster ring; did you mean "idle"?; its nodes are a, b, c, idle, web (see \`drover ps -f ${file}\`)\n`]);

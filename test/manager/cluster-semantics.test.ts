@@ -8,6 +8,7 @@ import { Cluster } from '../../manager/cluster.js';
 import { startCluster } from '../../manager/start-cluster.js';
 import type { ClusterEvent } from '../../manager/types.js';
 import { FIXTURES_DIR } from '../helpers/fixtures.js';
+import { makeCluster, makeNode } from '../helpers/specs.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -438,6 +439,13 @@ describe('dependencies and scale to 0', () => {
     await cluster.scale('db', 1);
     await cluster.startNode('api');
     expect(cluster.nodes('api').map((n) => n.state)).toEqual(['ready', 'ready']);
+  });
+
+  it('a spec built in code with a dependency on a node with replicas: 0 is refused like the config', () => {
+    const spec = makeCluster([makeNode('db', [NODE, 'forever.mjs'], { replicas: 0 }), makeNode('api', [NODE, 'forever.mjs'], { dependsOn: { db: 'ready' } })]);
+    expect(() => new Cluster(spec)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', message: 'node api depends on db, which has replicas: 0; the dependency could never be met' }));
+    const bothIdle = makeCluster([makeNode('db', [NODE, 'forever.mjs'], { replicas: 0 }), makeNode('api', [NODE, 'forever.mjs'], { replicas: 0, dependsOn: { db: 'ready' } })]);
+    expect(new Cluster(bothIdle).nodes()).toEqual([]);
   });
 });
 
