@@ -1,4 +1,4 @@
-import type { ClusterSnapshot, NodeState } from '../manager/types.js';
+import type { ClusterSnapshot, NodeSnapshot, NodeState } from '../manager/types.js';
 import type { PendingStop } from './cluster-shutdown.js';
 import { paint, type LineSink } from './printer.js';
 
@@ -61,6 +61,8 @@ export interface StatusModel {
   readonly pending: readonly PendingStop[] | null;
   readonly now: number;
   readonly color: boolean;
+  /** The config's node names in order: a node without replicas gets a `scaled-to-0` line. @default none */
+  readonly declared?: readonly string[];
 }
 
 /** The footer: a header line and one line per node replica (or counts per state for many nodes). */
@@ -76,8 +78,15 @@ export function getStatusLines(model: StatusModel): string[] {
     lines.push(`  ${[...counts].map(([state, count]) => paint(`${count} ${state}`, STATE_COLORS[state], color)).join('  ')}`);
     return lines;
   }
-  const width = Math.max(...nodes.map((n) => n.name.length + (n.replica > 0 ? String(n.replica).length + 2 : 0)));
-  for (const n of nodes) {
+  const idle = new Set((model.declared ?? []).filter((name) => !nodes.some((n) => n.name === name)));
+  const width = Math.max(...nodes.map((n) => n.name.length + (n.replica > 0 ? String(n.replica).length + 2 : 0)), ...[...idle].map((name) => name.length));
+  // Config order: each node's replicas, or one line for a node that has none.
+  const ordered = [...new Set([...(model.declared ?? []), ...nodes.map((n) => n.name)])].flatMap((name): (string | NodeSnapshot)[] => (idle.has(name) ? [name] : nodes.filter((n) => n.name === name)));
+  for (const n of ordered) {
+    if (typeof n === 'string') {
+      lines.push(`  ${n.padEnd(width)}  scaled-to-0 (0 replicas)`);
+      continue;
+    }
     const label = `${n.name}${n.replica > 0 ? `[${n.replica}]` : ''}`.padEnd(width);
     const state = paint(n.state.padEnd(8), STATE_COLORS[n.state], color);
     const waiting = pending?.find((p) => p.name === n.name && p.replica === n.replica);

@@ -54,7 +54,7 @@ export async function runUp(options: UpOptions): Promise<number> {
   const view =
     options.tty && process.stdout.isTTY === true
       ? new StatusView(process.stdout, () =>
-          getStatusLines({ snapshot: cluster.snapshot(), phase: status, pending: shutdown.isStopping ? shutdown.getPending() : null, now: Date.now(), color }),
+          getStatusLines({ snapshot: cluster.snapshot(), phase: status, pending: shutdown.isStopping ? shutdown.getPending() : null, now: Date.now(), color, declared: spec.nodes.map((n) => n.name) }),
         )
       : null;
   const sink: LineSink = view ?? createStreamSink(process.stdout);

@@ -101,6 +101,13 @@ describe('status view and shutdown progress (pure)', () => {
     const colored = getStatusLines({ snapshot, phase: 'stopping', pending: [{ name: 'a', replica: 0, pid: 100, reason: 'SIGTERM sent 1.0 s ago' }], now: 66_000, color: true });
     expect(colored[0]).toContain('stopping · Ctrl-C again kills every node now');
     expect(colored[1]).toBe('  a   \x1b[32mready   \x1b[0m SIGTERM sent 1.0 s ago');
+    // A node with 0 replicas keeps its place in config order.
+    expect(getStatusLines({ snapshot, phase: 'running', pending: null, now: 66_000, color: false, declared: ['a', 'idle', 'bb'] })).toEqual([
+      '── ring · 1/2 ready · Ctrl-C stops the cluster ──',
+      '  a     ready    pid 100  http=4101  up 1m5s  restarts 2',
+      '  idle  scaled-to-0 (0 replicas)',
+      '  bb    failed   ERR_COMMAND_NOT_FOUND: nope',
+    ]);
     expect(fitLine('\x1b[32mabcdef\x1b[0m', 4)).toBe('\x1b[32mabc…\x1b[0m');
     expect(fitLine('abc', 4)).toBe('abc');
   });
