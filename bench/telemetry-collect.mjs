@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { getCardinalityLimit, ProcessMetrics, ProcSampler } from '../dist/telemetry/index.js';
 
 const nodeCount = Number(process.argv[2] ?? 1000);
@@ -92,21 +93,54 @@ try {
   const processMetrics = new ProcessMetrics({ controller, meterProvider, sampleIntervalMs: 1e9 });
   processMetrics.register();
   await processMetrics.sampleNow();
+  // Counters and up-down counters are recorded only when they changed (process-metrics.ts), so
+  // the first collection (every series new), an idle one and a busy one (every node's stdio and
+  // buffer moved) cost different amounts. The 15 s / 60 s figures below use the idle median.
+  const countPoints = (resourceMetrics) =>
+    resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).reduce((sum, metric) => sum + metric.dataPoints.length, 0);
+  const timeCollect = async () => {
+    const cpu = process.cpuUsage();
+    const start = performance.now();
+    const { resourceMetrics, errors } = await reader.collect();
+    const wall = performance.now() - start;
+    const used = process.cpuUsage(cpu);
+    if (errors.length > 0) throw errors[0];
+    return { wall, cpuMs: (used.user + used.system) / 1000, points: countPoints(resourceMetrics) };
+  };
+  const first = await timeCollect();
+  console.log(`first metric collection for ${nodeCount} nodes (${first.points} points, every series new): wall ${first.wall.toFixed(2)} ms, CPU ${first.cpuMs.toFixed(2)} ms`);
   const collectMs = [];
   const collectCpuMs = [];
   let points = 0;
   for (let round = 0; round < ROUNDS; round++) {
-    const cpu = process.cpuUsage();
-    const start = performance.now();
-    const { resourceMetrics, errors } = await reader.collect();
-    collectMs.push(performance.now() - start);
-    const used = process.cpuUsage(cpu);
-    collectCpuMs.push((used.user + used.system) / 1000);
-    if (errors.length > 0) throw errors[0];
-    points = resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).reduce((sum, metric) => sum + metric.dataPoints.length, 0);
+    const measured = await timeCollect();
+    collectMs.push(measured.wall);
+    collectCpuMs.push(measured.cpuMs);
+    points = measured.points;
   }
-  summarize(`metric collection for ${nodeCount} nodes (${points} points), wall`, collectMs);
-  summarize(`metric collection for ${nodeCount} nodes (${points} points), CPU`, collectCpuMs);
+  summarize(`metric collection for ${nodeCount} idle nodes (${points} points), wall`, collectMs);
+  summarize(`metric collection for ${nodeCount} idle nodes (${points} points), CPU`, collectCpuMs);
+  // What a Prometheus scrape adds on top of the collection: the exporter's text serializer.
+  const serializer = new PrometheusSerializer();
+  const { resourceMetrics: scraped } = await reader.collect();
+  const serializeCpuMs = [];
+  let textBytes = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const cpu = process.cpuUsage();
+    textBytes = serializer.serialize(scraped).length;
+    const used = process.cpuUsage(cpu);
+    serializeCpuMs.push((used.user + used.system) / 1000);
+  }
+  summarize(`Prometheus text serialization of that collection (${(textBytes / 1e6).toFixed(1)} MB, exporter's own code), CPU`, serializeCpuMs);
+  const busyCpuMs = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const node of snapshot.nodes) {
+      const moved = { bytes: node.stats.stdout.bytes + 100, ops: node.stats.stdout.ops + 1 };
+      node.stats = { ...node.stats, stdin: moved, stdout: moved, stderr: moved, bufferedBytes: node.stats.bufferedBytes + 100 };
+    }
+    busyCpuMs.push((await timeCollect()).cpuMs);
+  }
+  summarize(`metric collection for ${nodeCount} nodes with stdio + buffer changed on every node (7 series each), CPU`, busyCpuMs);
   const sampleCpu = [...sampleCpuMs].sort((a, b) => a - b)[Math.floor(sampleCpuMs.length / 2)];
   const collectCpu = [...collectCpuMs].sort((a, b) => a - b)[Math.floor(collectCpuMs.length / 2)];
   for (const intervalS of [15, 60]) {

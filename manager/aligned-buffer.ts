@@ -14,6 +14,15 @@ const PAGE_BYTES = 4096;
  */
 export function allocateAligned(size: number, pageOffset = 0): Buffer {
   const raw = Buffer.allocUnsafeSlow(size + PAGE_BYTES);
-  const skip = (PAGE_BYTES - getPageOffset(raw) + pageOffset) % PAGE_BYTES;
+  let offset: number;
+  try {
+    offset = getPageOffset(raw);
+  } catch (error) {
+    // No addon (ERR_NATIVE_LOAD): an unaligned buffer is slower, never wrong. Spawning fails on its
+    // own with the real error; a standalone OutputBuffer keeps working.
+    void error;
+    return raw.subarray(0, size);
+  }
+  const skip = (PAGE_BYTES - offset + pageOffset) % PAGE_BYTES;
   return raw.subarray(skip, skip + size);
 }

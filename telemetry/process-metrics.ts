@@ -8,10 +8,12 @@ import { diag, metrics, ValueType } from '@opentelemetry/api';
 import type {
   Attributes,
   BatchObservableResult,
+  Counter,
   Histogram,
   Meter,
   MeterProvider,
   Observable,
+  UpDownCounter,
 } from '@opentelemetry/api';
 import type {
   ClusterController,
@@ -161,9 +163,14 @@ interface NodeRecord {
 /**
  * The attribute objects of one node's points, made once and reused by every collection: the SDK
  * hashes each point's attributes anyway, but building ~30 fresh objects per node per collection
- * was measurable garbage at 1000 nodes (bench/telemetry-collect.mjs).
+ * was measurable garbage at 1000 nodes (bench/telemetry-collect.mjs). Also the last value handed
+ * to the SDK per series ({@link SLOT_COUNT} slots), so a collection records only what changed.
  */
 interface NodeAttributeSet {
+  /** Last value recorded per series slot (`SLOT_*`); NaN = never recorded. */
+  readonly last: Float64Array;
+  /** Last value recorded per restart reason. */
+  readonly lastReasons: Map<string, number>;
   readonly base: Attributes;
   /** By stream: stdin, stdout, stderr. */
   readonly stdio: readonly Attributes[];
@@ -175,27 +182,37 @@ interface NodeAttributeSet {
   readonly reasons: Map<string, Attributes>;
 }
 
+/**
+ * Series whose value is a counter or up-down counter are SYNCHRONOUS instruments fed from the one
+ * batch callback with the change since the last collection, and only when there is one: the SDK's
+ * asynchronous path hashes every observed point's attributes twice per collection (the observable
+ * result, then the view's attributes processor) and diffs it against its memo, which was ~75 % of
+ * a collection's CPU at 1000 nodes. Cumulative output is the same (the SDK keeps re-exporting the
+ * last cumulative value of an unchanged series, as it does for an unobserved asynchronous one).
+ * Gauges whose value moves on its own (`process.uptime`) or that must be exported every interval
+ * whatever the temporality (`drover.restart.delay`, `drover.cluster.nodes`) stay observable.
+ */
 interface Instruments {
-  readonly stdioIo: Observable;
-  readonly stdioOperations: Observable;
-  readonly restarts: Observable;
-  readonly nodeState: Observable;
+  readonly stdioIo: Counter;
+  readonly stdioOperations: Counter;
+  readonly restarts: Counter;
+  readonly nodeState: UpDownCounter;
   readonly uptime: Observable;
-  readonly outputDropped: Observable;
-  readonly outputBufferUsage: Observable;
-  readonly outputDroppedLines: Observable;
+  readonly outputDropped: Counter;
+  readonly outputBufferUsage: UpDownCounter;
+  readonly outputDroppedLines: Counter;
   readonly restartDelay: Observable;
   readonly clusterNodes: Observable;
-  readonly cpuTime: Observable;
-  readonly memoryUsage: Observable;
-  readonly memoryVirtual: Observable;
-  readonly diskIo: Observable;
-  readonly threadCount: Observable;
-  readonly fdCount: Observable;
-  readonly contextSwitches: Observable;
-  readonly pagingFaults: Observable;
+  readonly cpuTime: Counter;
+  readonly memoryUsage: UpDownCounter;
+  readonly memoryVirtual: UpDownCounter;
+  readonly diskIo: Counter;
+  readonly threadCount: UpDownCounter;
+  readonly fdCount: UpDownCounter;
+  readonly contextSwitches: Counter;
+  readonly pagingFaults: Counter;
   readonly sampleDuration: Histogram;
-  /** Every observable above, as handed to `addBatchObservableCallback`. */
+  /** The observables handed to `addBatchObservableCallback` (always non-empty, so the callback runs). */
   readonly observables: Observable[];
   readonly startDuration: Histogram;
 }
@@ -266,7 +283,13 @@ export class ProcessMetrics {
   private readonly restartTallies = new Map<string, Map<string, number>>();
   private readonly pendingStarts = new Map<string, PendingStart>();
   private readonly records = new Map<string, NodeRecord>();
-  private readonly attributeSets = new Map<string, NodeAttributeSet>();
+  /**
+   * Per node key, for the current meter provider. Kept per provider across `unregister()`: the
+   * synchronous instruments' cumulative sums live on in the provider, so a later `register()` on it
+   * must continue from the values already recorded, not add them again.
+   */
+  private attributeSets = new Map<string, NodeAttributeSet>();
+  private readonly attributeSetsByProvider = new WeakMap<MeterProvider, Map<string, NodeAttributeSet>>();
 
   constructor(options: ProcessMetricsOptions) {
     this.controller = options.controller;
@@ -295,8 +318,15 @@ export class ProcessMetrics {
     if (this.registration !== null) {
       return;
     }
-    const meter = (this.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_SCOPE_NAME);
-    const instruments = createInstruments(meter, this.groups);
+    const meterProvider = this.meterProvider ?? metrics.getMeterProvider();
+    let attributeSets = this.attributeSetsByProvider.get(meterProvider);
+    if (attributeSets === undefined) {
+      attributeSets = new Map();
+      this.attributeSetsByProvider.set(meterProvider, attributeSets);
+    }
+    this.attributeSets = attributeSets;
+    const meter = meterProvider.getMeter(INSTRUMENTATION_SCOPE_NAME);
+    const instruments = createInstruments(meter);
     meter.addBatchObservableCallback(this.handleCollect, instruments.observables);
     // Set before subscribing: subscribe() may deliver events synchronously.
     const registration: Registration = { meter, instruments, subscription: null };
@@ -329,7 +359,6 @@ export class ProcessMetrics {
     this.restartTallies.clear();
     this.pendingStarts.clear();
     this.records.clear();
-    this.attributeSets.clear();
   }
 
   /** Moves the instruments to another meter provider (re-registering if registered). */
@@ -475,15 +504,8 @@ export class ProcessMetrics {
     if (this.groups.has('health')) {
       result.observe(registration.instruments.clusterNodes, snapshot.nodes.length);
     }
-    if (this.attributeSets.size > snapshot.nodes.length) {
-      // Replicas were removed (scale down): forget their attribute objects.
-      const present = new Set(snapshot.nodes.map((node) => getNodeKey(node.name, node.replica)));
-      for (const key of this.attributeSets.keys()) {
-        if (!present.has(key)) {
-          this.attributeSets.delete(key);
-        }
-      }
-    }
+    // Attribute sets of removed replicas (scale down) are kept: their last recorded values are
+    // what the SDK still exports, and a replica that comes back continues from them.
     for (const node of snapshot.nodes) {
       try {
         this.observeNode(result, registration.instruments, node, nowMs);
@@ -501,23 +523,24 @@ export class ProcessMetrics {
       attributeSet = createNodeAttributeSet(node.name, node.replica);
       this.attributeSets.set(key, attributeSet);
     }
-    const { base } = attributeSet;
+    const { base, last } = attributeSet;
     const { stats } = node;
     const record = this.records.get(key);
 
     if (this.groups.has('stdio')) {
-      const streams = [stats.stdin, stats.stdout, stats.stderr];
-      for (let index = 0; index < streams.length; index++) {
-        const attributes = attributeSet.stdio[index]!;
-        result.observe(instruments.stdioIo, streams[index]!.bytes, attributes);
-        result.observe(instruments.stdioOperations, streams[index]!.ops, attributes);
-      }
+      const { stdio } = attributeSet;
+      addCounter(instruments.stdioIo, last, SLOT_STDIO_IO, stats.stdin.bytes, stdio[0]!);
+      addCounter(instruments.stdioIo, last, SLOT_STDIO_IO + 1, stats.stdout.bytes, stdio[1]!);
+      addCounter(instruments.stdioIo, last, SLOT_STDIO_IO + 2, stats.stderr.bytes, stdio[2]!);
+      addCounter(instruments.stdioOperations, last, SLOT_STDIO_OPERATIONS, stats.stdin.ops, stdio[0]!);
+      addCounter(instruments.stdioOperations, last, SLOT_STDIO_OPERATIONS + 1, stats.stdout.ops, stdio[1]!);
+      addCounter(instruments.stdioOperations, last, SLOT_STDIO_OPERATIONS + 2, stats.stderr.ops, stdio[2]!);
     }
 
     if (this.groups.has('lifecycle')) {
-      this.observeRestarts(result, instruments.restarts, node, attributeSet);
+      this.observeRestarts(instruments.restarts, node, attributeSet);
       for (let index = 0; index < NODE_STATE_VALUES.length; index++) {
-        result.observe(instruments.nodeState, NODE_STATE_VALUES[index] === node.state ? 1 : 0, attributeSet.states[index]!);
+        setUpDown(instruments.nodeState, last, SLOT_NODE_STATE + index, NODE_STATE_VALUES[index] === node.state ? 1 : 0, attributeSet.states[index]!);
       }
       if (record !== undefined && record.lastDelayMs !== null) {
         result.observe(instruments.restartDelay, record.lastDelayMs / 1000, base);
@@ -525,9 +548,9 @@ export class ProcessMetrics {
     }
 
     if (this.groups.has('output')) {
-      result.observe(instruments.outputDropped, stats.droppedBytes, base);
-      result.observe(instruments.outputDroppedLines, stats.droppedLines, base);
-      result.observe(instruments.outputBufferUsage, stats.bufferedBytes, base);
+      addCounter(instruments.outputDropped, last, SLOT_OUTPUT_DROPPED, stats.droppedBytes, base);
+      addCounter(instruments.outputDroppedLines, last, SLOT_OUTPUT_DROPPED_LINES, stats.droppedLines, base);
+      setUpDown(instruments.outputBufferUsage, last, SLOT_OUTPUT_BUFFER_USAGE, stats.bufferedBytes, base);
     }
 
     if (this.groups.has('process')) {
@@ -536,32 +559,32 @@ export class ProcessMetrics {
       }
       const sample = this.sampler.get(node.name, node.replica);
       const current = sample !== undefined && node.pid !== null && sample.rootPid === node.pid ? sample : undefined;
-      this.observeProcess(result, instruments, attributeSet, record?.finished ?? createRunTotals(), current);
+      this.observeProcess(instruments, attributeSet, record?.finished ?? EMPTY_RUN_TOTALS, current);
     }
   }
 
   private observeProcess(
-    result: BatchObservableResult,
     instruments: Instruments,
     attributeSet: NodeAttributeSet,
     finished: RunTotals,
     current: ProcTreeSample | undefined,
   ): void {
-    const { base, counters } = attributeSet;
+    const { base, counters, last } = attributeSet;
     // Same order as PROCESS_COUNTER_ATTRIBUTES.
-    result.observe(instruments.cpuTime, finished.userCpuSeconds + (current?.userCpuSeconds ?? 0), counters[0]!);
-    result.observe(instruments.cpuTime, finished.systemCpuSeconds + (current?.systemCpuSeconds ?? 0), counters[1]!);
-    result.observe(instruments.diskIo, finished.readBytes + (current?.readBytes ?? 0), counters[2]!);
-    result.observe(instruments.diskIo, finished.writeBytes + (current?.writeBytes ?? 0), counters[3]!);
-    result.observe(instruments.contextSwitches, finished.voluntaryContextSwitches + (current?.voluntaryContextSwitches ?? 0), counters[4]!);
-    result.observe(instruments.contextSwitches, finished.involuntaryContextSwitches + (current?.involuntaryContextSwitches ?? 0), counters[5]!);
-    result.observe(instruments.pagingFaults, finished.minorFaults + (current?.minorFaults ?? 0), counters[6]!);
-    result.observe(instruments.pagingFaults, finished.majorFaults + (current?.majorFaults ?? 0), counters[7]!);
+    addCounter(instruments.cpuTime, last, SLOT_PROCESS_COUNTERS, finished.userCpuSeconds + (current?.userCpuSeconds ?? 0), counters[0]!);
+    addCounter(instruments.cpuTime, last, SLOT_PROCESS_COUNTERS + 1, finished.systemCpuSeconds + (current?.systemCpuSeconds ?? 0), counters[1]!);
+    addCounter(instruments.diskIo, last, SLOT_PROCESS_COUNTERS + 2, finished.readBytes + (current?.readBytes ?? 0), counters[2]!);
+    addCounter(instruments.diskIo, last, SLOT_PROCESS_COUNTERS + 3, finished.writeBytes + (current?.writeBytes ?? 0), counters[3]!);
+    addCounter(instruments.contextSwitches, last, SLOT_PROCESS_COUNTERS + 4, finished.voluntaryContextSwitches + (current?.voluntaryContextSwitches ?? 0), counters[4]!);
+    addCounter(instruments.contextSwitches, last, SLOT_PROCESS_COUNTERS + 5, finished.involuntaryContextSwitches + (current?.involuntaryContextSwitches ?? 0), counters[5]!);
+    addCounter(instruments.pagingFaults, last, SLOT_PROCESS_COUNTERS + 6, finished.minorFaults + (current?.minorFaults ?? 0), counters[6]!);
+    addCounter(instruments.pagingFaults, last, SLOT_PROCESS_COUNTERS + 7, finished.majorFaults + (current?.majorFaults ?? 0), counters[7]!);
+    // Without a live sample these keep their last value (as an unobserved asynchronous series did).
     if (current !== undefined) {
-      result.observe(instruments.memoryUsage, current.rssBytes, base);
-      result.observe(instruments.memoryVirtual, current.virtualBytes, base);
-      result.observe(instruments.threadCount, current.threads, base);
-      result.observe(instruments.fdCount, current.fileDescriptors, base);
+      setUpDown(instruments.memoryUsage, last, SLOT_MEMORY_USAGE, current.rssBytes, base);
+      setUpDown(instruments.memoryVirtual, last, SLOT_MEMORY_VIRTUAL, current.virtualBytes, base);
+      setUpDown(instruments.threadCount, last, SLOT_THREAD_COUNT, current.threads, base);
+      setUpDown(instruments.fdCount, last, SLOT_FD_COUNT, current.fileDescriptors, base);
     }
   }
 
@@ -569,19 +592,69 @@ export class ProcessMetrics {
    * The snapshot's `restarts` is the total; `restarting` events seen since `register()` split it
    * by reason. Whatever the events do not explain happened before we subscribed: `unknown`.
    */
-  private observeRestarts(result: BatchObservableResult, restarts: Observable, node: NodeSnapshot, attributeSet: NodeAttributeSet): void {
+  private observeRestarts(restarts: Counter, node: NodeSnapshot, attributeSet: NodeAttributeSet): void {
     const tally = this.restartTallies.get(getNodeKey(node.name, node.replica));
     let attributed = 0;
     if (tally !== undefined) {
       for (const [reason, count] of tally) {
         attributed += count;
-        result.observe(restarts, count, getReasonAttributes(attributeSet, reason));
+        addReasonCount(restarts, attributeSet, reason, count);
       }
     }
     const unattributed = node.restarts - attributed;
     if (unattributed > 0) {
-      result.observe(restarts, unattributed, getReasonAttributes(attributeSet, RESTART_REASON_VALUE_UNKNOWN));
+      addReasonCount(restarts, attributeSet, RESTART_REASON_VALUE_UNKNOWN, unattributed);
     }
+  }
+}
+
+// Series slots of NodeAttributeSet.last.
+const SLOT_STDIO_IO = 0; // 3, by stream
+const SLOT_STDIO_OPERATIONS = 3; // 3, by stream
+const SLOT_NODE_STATE = 6; // NODE_STATE_VALUES.length
+const SLOT_OUTPUT_DROPPED = SLOT_NODE_STATE + NODE_STATE_VALUES.length;
+const SLOT_OUTPUT_DROPPED_LINES = SLOT_OUTPUT_DROPPED + 1;
+const SLOT_OUTPUT_BUFFER_USAGE = SLOT_OUTPUT_DROPPED_LINES + 1;
+const SLOT_PROCESS_COUNTERS = SLOT_OUTPUT_BUFFER_USAGE + 1; // 8, PROCESS_COUNTER_ATTRIBUTES
+const SLOT_MEMORY_USAGE = SLOT_PROCESS_COUNTERS + 8;
+const SLOT_MEMORY_VIRTUAL = SLOT_MEMORY_USAGE + 1;
+const SLOT_THREAD_COUNT = SLOT_MEMORY_VIRTUAL + 1;
+const SLOT_FD_COUNT = SLOT_THREAD_COUNT + 1;
+const SLOT_COUNT = SLOT_FD_COUNT + 1;
+
+/**
+ * Brings a monotonic counter series to `value`: adds the rise since the last recorded value (the
+ * first time, the value itself, so even a 0 series exists). A value below the last one (our
+ * totals were reset by `unregister()`) records nothing until it rises past it again.
+ */
+function addCounter(counter: Counter, last: Float64Array, slot: number, value: number, attributes: Attributes): void {
+  const previous = last[slot]!;
+  if (Number.isNaN(previous)) {
+    last[slot] = value;
+    counter.add(value, attributes);
+  } else if (value > previous) {
+    last[slot] = value;
+    counter.add(value - previous, attributes);
+  }
+}
+
+/** Brings an up-down counter series to `value` (the first time, even to 0, so the series exists). */
+function setUpDown(counter: UpDownCounter, last: Float64Array, slot: number, value: number, attributes: Attributes): void {
+  const previous = last[slot]!;
+  if (Number.isNaN(previous)) {
+    last[slot] = value;
+    counter.add(value, attributes);
+  } else if (value !== previous) {
+    last[slot] = value;
+    counter.add(value - previous, attributes);
+  }
+}
+
+function addReasonCount(restarts: Counter, attributeSet: NodeAttributeSet, reason: string, count: number): void {
+  const previous = attributeSet.lastReasons.get(reason);
+  if (previous === undefined || count > previous) {
+    attributeSet.lastReasons.set(reason, count);
+    restarts.add(count - (previous ?? 0), getReasonAttributes(attributeSet, reason));
   }
 }
 
@@ -601,6 +674,8 @@ function createNodeAttributeSet(name: string, replica: number): NodeAttributeSet
   const base = Object.freeze(getNodeAttributes(name, replica));
   const extend = (key: string, value: string): Attributes => Object.freeze({ ...base, [key]: value });
   return {
+    last: new Float64Array(SLOT_COUNT).fill(Number.NaN),
+    lastReasons: new Map(),
     base,
     stdio: [STDIO_STREAM_VALUE_STDIN, STDIO_STREAM_VALUE_STDOUT, STDIO_STREAM_VALUE_STDERR].map((stream) => extend(ATTR_STDIO_STREAM, stream)),
     states: NODE_STATE_VALUES.map((state) => extend(ATTR_NODE_STATE, state)),
@@ -617,6 +692,8 @@ function getReasonAttributes(attributeSet: NodeAttributeSet, reason: string): At
   }
   return attributes;
 }
+
+const EMPTY_RUN_TOTALS: RunTotals = Object.freeze(createRunTotals());
 
 function createRunTotals(): RunTotals {
   return {
@@ -649,11 +726,12 @@ function normalizeMetricGroups(groups: readonly string[] | undefined): ReadonlyS
   return new Set(groups as readonly MetricGroup[]);
 }
 
-function createInstruments(meter: Meter, groups: ReadonlySet<MetricGroup>): Instruments {
+function createInstruments(meter: Meter): Instruments {
+  // Counters and up-down counters are synchronous, fed by the batch callback (see Instruments).
   const counter = (name: string, description: string, unit: string, valueType = ValueType.INT) =>
-    meter.createObservableCounter(name, { description, unit, valueType });
+    meter.createCounter(name, { description, unit, valueType });
   const upDown = (name: string, description: string, unit: string) =>
-    meter.createObservableUpDownCounter(name, { description, unit, valueType: ValueType.INT });
+    meter.createUpDownCounter(name, { description, unit, valueType: ValueType.INT });
   const gauge = (name: string, description: string, unit: string) =>
     meter.createObservableGauge(name, { description, unit, valueType: ValueType.DOUBLE });
 
@@ -667,7 +745,11 @@ function createInstruments(meter: Meter, groups: ReadonlySet<MetricGroup>): Inst
     outputBufferUsage: upDown(METRIC_OUTPUT_BUFFER_USAGE, 'Output bytes currently held by the ring buffer.', UNIT_BYTES),
     outputDroppedLines: counter(METRIC_OUTPUT_DROPPED_LINES, 'Output lines the ring buffer dropped to stay inside its bounds.', UNIT_LINES),
     restartDelay: gauge(METRIC_RESTART_DELAY, 'Backoff delay chosen before the latest restart of the node.', UNIT_SECONDS),
-    clusterNodes: upDown(METRIC_CLUSTER_NODES, 'Node replicas the manager supervises.', UNIT_NODES),
+    clusterNodes: meter.createObservableUpDownCounter(METRIC_CLUSTER_NODES, {
+      description: 'Node replicas the manager supervises.',
+      unit: UNIT_NODES,
+      valueType: ValueType.INT,
+    }),
     cpuTime: counter(METRIC_PROCESS_CPU_TIME, 'CPU time of the node process tree, over every run.', UNIT_SECONDS, ValueType.DOUBLE),
     memoryUsage: upDown(METRIC_PROCESS_MEMORY_USAGE, 'Resident memory of the node process tree.', UNIT_BYTES),
     memoryVirtual: upDown(METRIC_PROCESS_MEMORY_VIRTUAL, 'Virtual memory of the node process tree.', UNIT_BYTES),
@@ -677,29 +759,9 @@ function createInstruments(meter: Meter, groups: ReadonlySet<MetricGroup>): Inst
     contextSwitches: counter(METRIC_PROCESS_CONTEXT_SWITCHES, 'Context switches of the node process tree, over every run.', UNIT_CONTEXT_SWITCHES),
     pagingFaults: counter(METRIC_PROCESS_PAGING_FAULTS, 'Page faults of the node process tree, over every run.', UNIT_FAULTS),
   };
-  const groupOf: Readonly<Record<keyof typeof instruments, MetricGroup>> = {
-    stdioIo: 'stdio',
-    stdioOperations: 'stdio',
-    restarts: 'lifecycle',
-    nodeState: 'lifecycle',
-    restartDelay: 'lifecycle',
-    uptime: 'process',
-    outputDropped: 'output',
-    outputBufferUsage: 'output',
-    outputDroppedLines: 'output',
-    clusterNodes: 'health',
-    cpuTime: 'process',
-    memoryUsage: 'process',
-    memoryVirtual: 'process',
-    diskIo: 'process',
-    threadCount: 'process',
-    fdCount: 'process',
-    contextSwitches: 'process',
-    pagingFaults: 'process',
-  };
-  const observables = (Object.keys(instruments) as (keyof typeof instruments)[])
-    .filter((key) => groups.has(groupOf[key]))
-    .map((key) => instruments[key]);
+  // All three whatever the groups: the callback must run (it feeds the synchronous instruments),
+  // and an observable that is never observed exports nothing.
+  const observables = [instruments.uptime, instruments.restartDelay, instruments.clusterNodes];
   const startDuration = meter.createHistogram(METRIC_NODE_START_DURATION, {
     description: 'Time from spawn (starting) to ready of one run of the node.',
     unit: UNIT_SECONDS,

@@ -47,7 +47,7 @@ export const UNIT_LINES = '{line}';
 /**
  * Bytes moved through a node's stdio pipes, per stream.
  *
- * Observable counter, unit `By`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA},
+ * Counter (synchronous, fed by the batch callback with changes only), unit `By`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA},
  * {@link ATTR_STDIO_STREAM}.
  */
 export const METRIC_STDIO_IO = 'drover.stdio.io';
@@ -55,7 +55,7 @@ export const METRIC_STDIO_IO = 'drover.stdio.io';
 /**
  * read(2)/write(2) operations on a node's stdio pipes as seen by the manager (one per chunk).
  *
- * Observable counter, unit `{operation}`, attributes {@link ATTR_NODE_NAME},
+ * Counter (synchronous, fed by the batch callback with changes only), unit `{operation}`, attributes {@link ATTR_NODE_NAME},
  * {@link ATTR_NODE_REPLICA}, {@link ATTR_STDIO_STREAM}.
  */
 export const METRIC_STDIO_OPERATIONS = 'drover.stdio.operations';
@@ -63,7 +63,7 @@ export const METRIC_STDIO_OPERATIONS = 'drover.stdio.operations';
 /**
  * Restarts of a node, by reason.
  *
- * Observable counter, unit `{restart}`, attributes {@link ATTR_NODE_NAME},
+ * Counter (synchronous, fed by the batch callback with changes only), unit `{restart}`, attributes {@link ATTR_NODE_NAME},
  * {@link ATTR_NODE_REPLICA}, {@link ATTR_RESTART_REASON}. The total over reasons equals the
  * node's `restarts` in the snapshot; restarts telemetry did not see happen carry
  * {@link RESTART_REASON_VALUE_UNKNOWN}.
@@ -74,7 +74,7 @@ export const METRIC_PROCESS_RESTARTS = 'drover.process.restarts';
  * Current lifecycle state of a node: one series per state in {@link NODE_STATE_VALUES}, 1 for the
  * current state and 0 for every other (the shape of semconv `hw.status`).
  *
- * Observable up-down counter, unit `{node}`, attributes {@link ATTR_NODE_NAME},
+ * Up-down counter (synchronous, fed by the batch callback with changes only), unit `{node}`, attributes {@link ATTR_NODE_NAME},
  * {@link ATTR_NODE_REPLICA}, {@link ATTR_NODE_STATE}.
  */
 export const METRIC_NODE_STATE = 'drover.node.state';
@@ -90,14 +90,14 @@ export const METRIC_PROCESS_UPTIME = 'process.uptime';
 /**
  * Bytes of output the node's ring buffer dropped (oldest first) to stay inside its bounds.
  *
- * Observable counter, unit `By`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
+ * Counter (synchronous, fed by the batch callback with changes only), unit `By`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
  */
 export const METRIC_OUTPUT_DROPPED = 'drover.output.dropped';
 
 /**
  * Bytes of output currently held by the node's ring buffer.
  *
- * Observable up-down counter, unit `By`, attributes {@link ATTR_NODE_NAME},
+ * Up-down counter (synchronous, fed by the batch callback with changes only), unit `By`, attributes {@link ATTR_NODE_NAME},
  * {@link ATTR_NODE_REPLICA}.
  */
 export const METRIC_OUTPUT_BUFFER_USAGE = 'drover.output.buffer.usage';
@@ -115,7 +115,7 @@ export const METRIC_NODE_START_DURATION = 'drover.node.start.duration';
  * finished runs from their exit rusage, the current run from `/proc/<pid>/stat` (utime/stime plus
  * the reaped children's cutime/cstime) of the leader and every live descendant.
  *
- * Observable counter, unit `s`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA},
+ * Counter (synchronous, fed by the batch callback with changes only), unit `s`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA},
  * {@link ATTR_CPU_MODE}.
  */
 export const METRIC_PROCESS_CPU_TIME = 'process.cpu.time';
@@ -124,7 +124,7 @@ export const METRIC_PROCESS_CPU_TIME = 'process.cpu.time';
  * Resident memory of the node's live process tree (semconv `process.memory.usage`): the sum of
  * `VmRSS` over the tree. Reported only while the node has a process.
  *
- * Observable up-down counter, unit `By`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
+ * Up-down counter (synchronous, fed by the batch callback with changes only), unit `By`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
  */
 export const METRIC_PROCESS_MEMORY_USAGE = 'process.memory.usage';
 
@@ -132,7 +132,7 @@ export const METRIC_PROCESS_MEMORY_USAGE = 'process.memory.usage';
  * Virtual memory of the node's live process tree (semconv `process.memory.virtual`): the sum of
  * `VmSize`. Reported only while the node has a process.
  *
- * Observable up-down counter, unit `By`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
+ * Up-down counter (synchronous, fed by the batch callback with changes only), unit `By`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
  */
 export const METRIC_PROCESS_MEMORY_VIRTUAL = 'process.memory.virtual';
 
@@ -141,7 +141,7 @@ export const METRIC_PROCESS_MEMORY_VIRTUAL = 'process.memory.virtual';
  * `/proc/<pid>/io` `read_bytes`/`write_bytes`, summed over every run (a finished run keeps its
  * last sample).
  *
- * Observable counter, unit `By`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA},
+ * Counter (synchronous, fed by the batch callback with changes only), unit `By`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA},
  * {@link ATTR_DISK_IO_DIRECTION}.
  */
 export const METRIC_PROCESS_DISK_IO = 'process.disk.io';
@@ -150,7 +150,7 @@ export const METRIC_PROCESS_DISK_IO = 'process.disk.io';
  * Threads of the node's live process tree (semconv `process.thread.count`, `Threads:` of each
  * `/proc/<pid>/status`). Reported only while the node has a process.
  *
- * Observable up-down counter, unit `{thread}`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
+ * Up-down counter (synchronous, fed by the batch callback with changes only), unit `{thread}`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
  */
 export const METRIC_PROCESS_THREAD_COUNT = 'process.thread.count';
 
@@ -159,7 +159,7 @@ export const METRIC_PROCESS_THREAD_COUNT = 'process.thread.count';
  * `process.unix.file_descriptor.count`, entries of each `/proc/<pid>/fd`). Reported only while
  * the node has a process.
  *
- * Observable up-down counter, unit `{file_descriptor}`, attributes {@link ATTR_NODE_NAME},
+ * Up-down counter (synchronous, fed by the batch callback with changes only), unit `{file_descriptor}`, attributes {@link ATTR_NODE_NAME},
  * {@link ATTR_NODE_REPLICA}.
  */
 export const METRIC_PROCESS_UNIX_FILE_DESCRIPTOR_COUNT = 'process.unix.file_descriptor.count';
@@ -169,7 +169,7 @@ export const METRIC_PROCESS_UNIX_FILE_DESCRIPTOR_COUNT = 'process.unix.file_desc
  * every run: finished runs from rusage, the current one from `voluntary_ctxt_switches` /
  * `nonvoluntary_ctxt_switches` in `/proc/<pid>/status`.
  *
- * Observable counter, unit `{context_switch}`, attributes {@link ATTR_NODE_NAME},
+ * Counter (synchronous, fed by the batch callback with changes only), unit `{context_switch}`, attributes {@link ATTR_NODE_NAME},
  * {@link ATTR_NODE_REPLICA}, {@link ATTR_PROCESS_CONTEXT_SWITCH_TYPE}.
  */
 export const METRIC_PROCESS_CONTEXT_SWITCHES = 'process.context_switches';
@@ -179,7 +179,7 @@ export const METRIC_PROCESS_CONTEXT_SWITCHES = 'process.context_switches';
  * finished runs from rusage, the current one from `minflt`/`majflt` (plus `cminflt`/`cmajflt`) in
  * `/proc/<pid>/stat`.
  *
- * Observable counter, unit `{fault}`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA},
+ * Counter (synchronous, fed by the batch callback with changes only), unit `{fault}`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA},
  * {@link ATTR_PROCESS_PAGING_FAULT_TYPE}.
  */
 export const METRIC_PROCESS_PAGING_FAULTS = 'process.paging.faults';
@@ -187,7 +187,7 @@ export const METRIC_PROCESS_PAGING_FAULTS = 'process.paging.faults';
 /**
  * Lines the node's ring buffer dropped (oldest first) to stay inside its bounds.
  *
- * Observable counter, unit `{line}`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
+ * Counter (synchronous, fed by the batch callback with changes only), unit `{line}`, attributes {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
  */
 export const METRIC_OUTPUT_DROPPED_LINES = 'drover.output.dropped_lines';
 

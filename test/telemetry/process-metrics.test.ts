@@ -250,6 +250,52 @@ describe('ProcessMetrics', () => {
     expect(getDataPoints(await collect(reader), METRIC_PROCESS_UPTIME)).toEqual([]);
   });
 
+  it('reports the current value of every series at each collection, changed or not (changes are recorded as deltas)', async () => {
+    const { controller, reader } = setup([
+      createNode({ name: 'a', state: 'ready', stats: createStats({ stdout: { bytes: 10, ops: 1 }, bufferedBytes: 40 }) }),
+      createNode({ name: 'b', state: 'ready', stats: createStats({ stdout: { bytes: 7, ops: 1 } }) }),
+    ]);
+    await collect(reader);
+    controller.updateNode('a', 0, { stats: createStats({ stdout: { bytes: 25, ops: 3 }, bufferedBytes: 15 }) });
+    for (let round = 0; round < 2; round++) {
+      const resourceMetrics = await collect(reader);
+      const io = getMetric(resourceMetrics, METRIC_STDIO_IO);
+      expectPoint(io, { ...NODE_A, [ATTR_STDIO_STREAM]: STDIO_STREAM_VALUE_STDOUT }, 25);
+      // b did not change: still exported with its value.
+      expectPoint(io, { ...NODE_B, [ATTR_STDIO_STREAM]: STDIO_STREAM_VALUE_STDOUT }, 7);
+      expectPoint(getMetric(resourceMetrics, METRIC_STDIO_OPERATIONS), { ...NODE_A, [ATTR_STDIO_STREAM]: STDIO_STREAM_VALUE_STDOUT }, 3);
+      // An up-down counter goes down too.
+      expectPoint(getMetric(resourceMetrics, METRIC_OUTPUT_BUFFER_USAGE), NODE_A, 15);
+      expectPoint(getMetric(resourceMetrics, METRIC_NODE_STATE), { ...NODE_B, [ATTR_NODE_STATE]: 'ready' }, 1);
+    }
+  });
+
+  it('continues from the recorded values when registered again on the same meter provider (no double counting)', async () => {
+    const { reader, processMetrics } = setup([
+      createNode({ name: 'a', state: 'ready', restarts: 2, stats: createStats({ stdout: { bytes: 10, ops: 1 }, bufferedBytes: 40 }) }),
+    ]);
+    await collect(reader);
+    processMetrics.unregister();
+    processMetrics.register();
+    const resourceMetrics = await collect(reader);
+    expectPoint(getMetric(resourceMetrics, METRIC_STDIO_IO), { ...NODE_A, [ATTR_STDIO_STREAM]: STDIO_STREAM_VALUE_STDOUT }, 10);
+    expectPoint(getMetric(resourceMetrics, METRIC_OUTPUT_BUFFER_USAGE), NODE_A, 40);
+    expectPoint(getMetric(resourceMetrics, METRIC_PROCESS_RESTARTS), { ...NODE_A, [ATTR_RESTART_REASON]: RESTART_REASON_VALUE_UNKNOWN }, 2);
+    expectPoint(getMetric(resourceMetrics, METRIC_NODE_STATE), { ...NODE_A, [ATTR_NODE_STATE]: 'ready' }, 1);
+  });
+
+  it('a replica removed by a scale down and added back continues its series (no double counting)', async () => {
+    const a1 = createNode({ name: 'a', replica: 1, state: 'ready', stats: createStats({ stdout: { bytes: 10, ops: 1 } }) });
+    const { controller, reader } = setup([createNode({ name: 'a', state: 'ready' }), a1]);
+    await collect(reader);
+    controller.nodes = controller.nodes.filter((node) => node.replica === 0);
+    await collect(reader);
+    controller.nodes = [...controller.nodes, { ...a1, stats: createStats({ stdout: { bytes: 12, ops: 2 } }) }];
+    const resourceMetrics = await collect(reader);
+    expectPoint(getMetric(resourceMetrics, METRIC_STDIO_IO), { ...NODE_A1, [ATTR_STDIO_STREAM]: STDIO_STREAM_VALUE_STDOUT }, 12);
+    expectPoint(getMetric(resourceMetrics, METRIC_NODE_STATE), { ...NODE_A1, [ATTR_NODE_STATE]: 'ready' }, 1);
+  });
+
   it('moves to another meter provider with setMeterProvider()', async () => {
     const { controller, reader, processMetrics } = setup([createNode({ name: 'a', state: 'ready' })]);
     const other = createMeterProvider();
