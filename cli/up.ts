@@ -25,6 +25,9 @@ export interface UpOptions {
   readonly tty: boolean;
 }
 
+/** After the final telemetry flush (or its timeout), how long `up` lets open handles linger before it exits. */
+const LINGER_AFTER_FLUSH_MS = 1000;
+
 /** How often a plain (non-TTY) `up` prints which nodes are still stopping. */
 const PROGRESS_INTERVAL_MS = 1000;
 
@@ -167,7 +170,12 @@ export async function runUp(options: UpOptions): Promise<number> {
     // The signal handlers stay while telemetry flushes: a Ctrl-C now exits at once.
     flushingWith = exitCode ?? EXIT_INTERRUPTED;
     if (killed === null) {
+      // Bounded by telemetry's own shutdown timeout (5 s). An export request still open after it
+      // would keep this process alive until the exporter's timeout (OTLP: 10 s by default, or
+      // what OTEL_EXPORTER_OTLP_TIMEOUT says) with nothing left to do: exit then, not later.
       await telemetry.shutdown();
+      const exitAs = flushingWith;
+      setTimeout(() => process.exit(exitAs), LINGER_AFTER_FLUSH_MS).unref();
     } else if ((await settleWithin(telemetry.shutdown(), KILLED_FLUSH_TIMEOUT_MS)) === 'timeout') {
       // The exporter still holds a request open; do not let it keep this process alive.
       process.stderr.write(`drover: telemetry did not finish flushing within ${KILLED_FLUSH_TIMEOUT_MS / 1000} s after the second Ctrl-C; exiting without it\n`);

@@ -94,6 +94,32 @@ async function startAndInterrupt(file: string, env: NodeJS.ProcessEnv): Promise<
   return up;
 }
 
+describe('a graceful down with an exporter that never answers', () => {
+  it('exits 0 once the 5 s telemetry shutdown bound has passed, not when the 60 s exporter timeout runs out', async () => {
+    hanging = new HangingReceiver();
+    const dir = mkdtempSync(path.join(tmpdir(), 'drover-down-otlp-'));
+    const file = path.join(dir, 'drover.yaml');
+    writeFileSync(file, `name: calm\nnodes:\n  c:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(path.join(FIXTURES_DIR, 'forever.mjs'))}]\n    ready: { log: { pattern: ready } }\n`);
+    const env = getOtelEnv(dir, await hanging.listen());
+    const up = new CliProcess(['up', '--no-tty', '-f', file], env);
+    ups.push(up);
+    pids.add(up.child.pid!);
+    await up.waitForStdout('1/1 nodes ready', 'c ready');
+    const rows = JSON.parse((await runCli(['ps', '--json', '-f', file], env)).stdout) as { pid: number }[];
+    rows.forEach((r) => pids.add(r.pid));
+    findShepherds().forEach((p) => pids.add(p));
+    const downAt = Date.now();
+    const down = await runCli(['down', '-f', file], env);
+    expect(down.code).toBe(0);
+    await waitFor(() => up.isRunning, (running) => !running, { timeoutMs: 30_000, describe: 'up to exit' });
+    expect(await up.closed).toBe(0);
+    const tookMs = Date.now() - downAt;
+    expect(hanging.requests.length).toBeGreaterThan(0);
+    expect(tookMs).toBeGreaterThanOrEqual(5000); // telemetry had its full bound to flush
+    expect(tookMs).toBeLessThan(15_000); // and the open request did not hold the process
+  });
+});
+
 describe('Ctrl-C twice on drover up with telemetry', () => {
   it('SIGKILLs every node, then flushes spans and metrics before exiting 130', async () => {
     receiver = new OtlpReceiver();
