@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import getPort from 'get-port';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanupCliRun, CliProcess, runCli, writeRing as writeRingConfig } from '../helpers/cli.js';
+import { cleanupCliRun, CliProcess, readPsRows, runCli, writeRing as writeRingConfig } from '../helpers/cli.js';
 import { expectAllGone, findShepherds, isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -25,12 +25,8 @@ function writeRing(): Promise<string> {
   return writeRingConfig(dir);
 }
 
-async function ps(file: string): Promise<Row[]> {
-  const result = await runCli(['ps', '-f', file, '--json'], env);
-  if (result.code !== 0) throw new Error(`ps exited ${result.code}: ${result.stderr}`);
-  const rows = JSON.parse(result.stdout) as Row[];
-  for (const row of rows) if (row.pid !== null) pids.add(row.pid);
-  return rows;
+function ps(file: string): Promise<Row[]> {
+  return readPsRows<Row>(file, env, pids);
 }
 
 function startUp(file: string): CliProcess {

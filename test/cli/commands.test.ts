@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CliProcess, runCli, writeRing } from '../helpers/cli.js';
+import { CliProcess, readPsRows, runCli, writeRing } from '../helpers/cli.js';
 import { expectAllGone, expectNoShepherds, findShepherds, isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -39,12 +39,8 @@ let env: NodeJS.ProcessEnv;
 const pids = new Set<number>();
 const followers: CliProcess[] = [];
 
-async function ps(file: string): Promise<Row[]> {
-  const result = await runCli(['ps', '-f', file, '--json'], env);
-  if (result.code !== 0) throw new Error(`ps exited ${result.code}: ${result.stderr}`);
-  const rows = JSON.parse(result.stdout) as Row[];
-  for (const row of rows) if (row.pid !== null) pids.add(row.pid);
-  return rows;
+function ps(file: string): Promise<Row[]> {
+  return readPsRows<Row>(file, env, pids);
 }
 
 function rowOf(rows: Row[], name: string): Row {

@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanupCliRun, CliProcess, runCli, writeRing } from '../helpers/cli.js';
+import { cleanupCliRun, CliProcess, readPsRows, runCli, writeRing } from '../helpers/cli.js';
 import { expectAllGone, findShepherds } from '../helpers/processes.js';
 
 interface Row {
@@ -18,12 +18,8 @@ let env: NodeJS.ProcessEnv;
 const ups: CliProcess[] = [];
 const pids = new Set<number>();
 
-async function ps(file: string): Promise<Row[]> {
-  const result = await runCli(['ps', '-f', file, '--json'], env);
-  if (result.code !== 0) throw new Error(`ps exited ${result.code}: ${result.stderr}`);
-  const rows = JSON.parse(result.stdout) as Row[];
-  for (const row of rows) if (row.pid !== null) pids.add(row.pid);
-  return rows;
+function ps(file: string): Promise<Row[]> {
+  return readPsRows<Row>(file, env, pids);
 }
 
 async function startUp(file: string): Promise<CliProcess> {

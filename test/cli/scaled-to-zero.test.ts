@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli, writeRing } from '../helpers/cli.js';
+import { readPsRows, runCli, writeRing } from '../helpers/cli.js';
 import { expectAllGone, expectNoShepherds, findShepherds, isAlive } from '../helpers/processes.js';
 
 interface Row {
@@ -39,12 +39,8 @@ let dir: string;
 let env: NodeJS.ProcessEnv;
 const pids = new Set<number>();
 
-async function ps(file: string): Promise<Row[]> {
-  const result = await runCli(['ps', '-f', file, '--json'], env);
-  if (result.code !== 0) throw new Error(`ps exited ${result.code}: ${result.stderr}`);
-  const rows = JSON.parse(result.stdout) as Row[];
-  for (const row of rows) if (row.pid !== null) pids.add(row.pid);
-  return rows;
+function ps(file: string): Promise<Row[]> {
+  return readPsRows<Row>(file, env, pids);
 }
 
 beforeEach(() => {

@@ -107,3 +107,15 @@ export async function cleanupCliRun(ups: CliProcess[], pids: Set<number>, signal
   pids.clear();
   await expectNoShepherds();
 }
+
+/**
+ * The rows of `drover ps --json` for the cluster of `file`. Every pid seen is added to `pids`, so
+ * the test's cleanup can prove them gone. Throws with ps's stderr when it does not exit 0.
+ */
+export async function readPsRows<Row extends { pid: number | null }>(file: string, env: NodeJS.ProcessEnv, pids: Set<number>): Promise<Row[]> {
+  const result = await runCli(['ps', '-f', file, '--json'], env);
+  if (result.code !== 0) throw new Error(`ps exited ${result.code}: ${result.stderr}`);
+  const rows = JSON.parse(result.stdout) as Row[];
+  for (const row of rows) if (row.pid !== null) pids.add(row.pid);
+  return rows;
+}

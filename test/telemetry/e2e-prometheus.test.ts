@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import getPort from 'get-port';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGrafanaDashboard, getDashboardQueries } from '../../telemetry/grafana-dashboard.js';
-import { CliProcess, runCli } from '../helpers/cli.js';
+import { CliProcess, readPsRows, runCli } from '../helpers/cli.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -47,12 +47,8 @@ interface Row {
   restarts: number;
 }
 
-async function ps(file: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
-  const result = await runCli(['ps', '-f', file, '--json'], env);
-  if (result.code !== 0) throw new Error(`ps exited ${result.code}: ${result.stderr}`);
-  const rows = JSON.parse(result.stdout) as Row[];
-  for (const row of rows) if (row.pid !== null) pids.add(row.pid);
-  return rows;
+function ps(file: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
+  return readPsRows<Row>(file, env, pids);
 }
 
 /** Queries whose result is empty right now, as `panel: expr`. */
