@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CliProcess, readPsRows, runCli, writeRing } from '../helpers/cli.js';
-import { expectAllGone, expectNoShepherds, findShepherds, isAlive } from '../helpers/processes.js';
+import { cleanupDetachedRun, CliProcess, readPsRows, runCli, writeRing } from '../helpers/cli.js';
+import { expectAllGone, findShepherds, isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 interface Row {
@@ -69,13 +69,7 @@ afterEach(async () => {
   for (const f of followers) if (f.isRunning) f.child.kill('SIGKILL');
   await Promise.all(followers.map((f) => f.closed));
   followers.length = 0;
-  // A detached `up` left running by a failed test: SIGKILL it; its shepherds then stop the nodes.
-  for (const pid of pids) {
-    if (isAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('main.js')) process.kill(pid, 'SIGKILL');
-  }
-  if (pids.size > 0) await expectAllGone(pids);
-  pids.clear();
-  await expectNoShepherds();
+  await cleanupDetachedRun(pids);
 });
 
 describe('drover commands against a running ring', () => {

@@ -4,12 +4,12 @@
  * start/restart refuse with a `drover scale` hint; a dependency cannot be scaled to 0 under a
  * running dependent. A misspelled name is still unknown, with a did-you-mean.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readPsRows, runCli, writeRing } from '../helpers/cli.js';
-import { expectAllGone, expectNoShepherds, findShepherds, isAlive } from '../helpers/processes.js';
+import { cleanupDetachedRun, readPsRows, runCli, writeRing } from '../helpers/cli.js';
+import { findShepherds } from '../helpers/processes.js';
 
 interface Row {
   name: string;
@@ -49,13 +49,7 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  // A detached `up` left running by a failed test: SIGKILL it; its shepherds then stop the nodes.
-  for (const pid of pids) {
-    if (isAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('main.js')) process.kill(pid, 'SIGKILL');
-  }
-  if (pids.size > 0) await expectAllGone(pids);
-  pids.clear();
-  await expectNoShepherds();
+  await cleanupDetachedRun(pids);
 });
 
 describe('nodes with 0 replicas', () => {

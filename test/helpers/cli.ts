@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expectAllGone, expectNoShepherds } from './processes.js';
+import { expectAllGone, expectNoShepherds, isAlive } from './processes.js';
 import getPort from 'get-port';
 import { waitFor } from './wait-for.js';
 
@@ -118,4 +118,18 @@ export async function readPsRows<Row extends { pid: number | null }>(file: strin
   const rows = JSON.parse(result.stdout) as Row[];
   for (const row of rows) if (row.pid !== null) pids.add(row.pid);
   return rows;
+}
+
+/**
+ * After a test that ran `up --detach`: SIGKILLs a detached `up` (the CLI's main.js) among `pids`
+ * that a failed test left running (its shepherds then stop the nodes), and proves every pid and
+ * shepherd gone.
+ */
+export async function cleanupDetachedRun(pids: Set<number>): Promise<void> {
+  for (const pid of pids) {
+    if (isAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('main.js')) process.kill(pid, 'SIGKILL');
+  }
+  if (pids.size > 0) await expectAllGone(pids);
+  pids.clear();
+  await expectNoShepherds();
 }
