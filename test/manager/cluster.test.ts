@@ -182,11 +182,16 @@ describe('Cluster', () => {
     // Events continue the ring buffer's numbering.
     const kept = node.output.tail().map((l) => `${l.seq}:${l.text}`);
     expect(kept).toEqual(expect.arrayContaining(heard.slice(0, 3)));
+    // While the listener was there, every observer saw output events, the ignoring one too.
+    expect(ignoring).toContain('output');
     cluster.off('event', listener);
     const count = heard.length;
+    const outputsAtOff = ignoring.filter((t) => t === 'output').length;
     const seqAtOff = node.output.nextSequence;
     await waitFor(() => node.output.nextSequence, (seq) => seq >= seqAtOff + 3, { describe: 'three more lines after the listener left' });
     expect(heard.length).toBe(count);
+    // The nodes stopped making output events: the observer still subscribed gets no more.
+    expect(ignoring.filter((t) => t === 'output').length).toBe(outputsAtOff);
     // An observer that does not say otherwise wants output.
     const observed: string[] = [];
     const sub = cluster.subscribe({ onEvent: (e) => e.type === 'output' && observed.push(e.line.text) });
