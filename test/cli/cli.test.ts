@@ -3,17 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import getPort from 'get-port';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanupCliRun, CliProcess, readPsRows, runCli, writeRing as writeRingConfig } from '../helpers/cli.js';
+import { cleanupCliRun, CliProcess, type PsRow, readPsRows, runCli, writeRing as writeRingConfig } from '../helpers/cli.js';
 import { expectAllGone, findShepherds, isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-interface Row {
-  name: string;
-  state: string;
-  pid: number | null;
-  restarts: number;
-  error: string | null;
-}
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
@@ -25,8 +18,8 @@ function writeRing(): Promise<string> {
   return writeRingConfig(dir);
 }
 
-function ps(file: string): Promise<Row[]> {
-  return readPsRows<Row>(file, env, pids);
+function ps(file: string): Promise<PsRow[]> {
+  return readPsRows(file, env, pids);
 }
 
 function startUp(file: string): CliProcess {

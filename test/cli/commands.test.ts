@@ -2,22 +2,10 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanupDetachedRun, CliProcess, readPsRows, runCli, writeRing } from '../helpers/cli.js';
+import { cleanupDetachedRun, CliProcess, type PsRow, readPsRows, runCli, writeRing } from '../helpers/cli.js';
 import { expectAllGone, findShepherds, isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-interface Row {
-  name: string;
-  replica: number;
-  state: string;
-  pid: number | null;
-  restarts: number;
-  ports: Record<string, number>;
-  uptimeMs: number | null;
-  exitCode: number | null;
-  signal: string | null;
-  error: string | null;
-}
 
 interface LogEntry {
   node: string;
@@ -39,11 +27,11 @@ let env: NodeJS.ProcessEnv;
 const pids = new Set<number>();
 const followers: CliProcess[] = [];
 
-function ps(file: string): Promise<Row[]> {
-  return readPsRows<Row>(file, env, pids);
+function ps(file: string): Promise<PsRow[]> {
+  return readPsRows(file, env, pids);
 }
 
-function rowOf(rows: Row[], name: string): Row {
+function rowOf(rows: PsRow[], name: string): PsRow {
   const row = rows.find((r) => r.name === name);
   if (!row) throw new Error(`no row ${name} in ${JSON.stringify(rows)}`);
   return row;

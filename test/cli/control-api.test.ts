@@ -2,14 +2,9 @@ import { chmodSync, existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanupCliRun, CliProcess, readPsRows, runCli, writeRing } from '../helpers/cli.js';
+import { cleanupCliRun, CliProcess, type PsRow, readPsRows, runCli, writeRing } from '../helpers/cli.js';
 import { expectAllGone, findShepherds } from '../helpers/processes.js';
 
-interface Row {
-  name: string;
-  state: string;
-  pid: number | null;
-}
 
 const NOBODY = { name: 'nobody', group: 'nogroup' };
 
@@ -18,8 +13,8 @@ let env: NodeJS.ProcessEnv;
 const ups: CliProcess[] = [];
 const pids = new Set<number>();
 
-function ps(file: string): Promise<Row[]> {
-  return readPsRows<Row>(file, env, pids);
+function ps(file: string): Promise<PsRow[]> {
+  return readPsRows(file, env, pids);
 }
 
 async function startUp(file: string): Promise<CliProcess> {

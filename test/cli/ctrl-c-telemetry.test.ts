@@ -4,8 +4,6 @@
  * delays are set far beyond the test, so only the flush on the way out can deliver anything).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,12 +11,12 @@ import { cleanupCliRun, CliProcess, runCli } from '../helpers/cli.js';
 import { FIXTURES_DIR } from '../helpers/fixtures.js';
 import { findShepherds } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { OtlpReceiver } from '../telemetry/otlp-receiver.js';
+import { HangingOtlpReceiver, OtlpReceiver } from '../telemetry/otlp-receiver.js';
 
 const ups: CliProcess[] = [];
 const pids = new Set<number>();
 let receiver: OtlpReceiver | null = null;
-let hanging: HangingReceiver | null = null;
+let hanging: HangingOtlpReceiver | null = null;
 
 afterEach(async () => {
   await cleanupCliRun(ups, pids);
@@ -27,25 +25,6 @@ afterEach(async () => {
   await hanging?.close();
   hanging = null;
 });
-
-/** An OTLP endpoint that accepts every export request and never answers it: a flush that cannot finish. */
-class HangingReceiver {
-  readonly requests: string[] = [];
-  private readonly server: Server = createServer((request: IncomingMessage) => {
-    this.requests.push(`${request.method} ${request.url}`);
-    request.resume();
-  });
-
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
 
 /** Writes a cluster of one node that ignores SIGTERM (stop timeout 60 s) and returns its path. */
 function writeStubborn(): { file: string; dir: string } {
@@ -96,7 +75,7 @@ async function startAndInterrupt(file: string, env: NodeJS.ProcessEnv): Promise<
 
 describe('a graceful down with an exporter that never answers', () => {
   it('exits 0 once the 5 s telemetry shutdown bound has passed, not when the 60 s exporter timeout runs out', async () => {
-    hanging = new HangingReceiver();
+    hanging = new HangingOtlpReceiver();
     const dir = mkdtempSync(path.join(tmpdir(), 'drover-down-otlp-'));
     const file = path.join(dir, 'drover.yaml');
     writeFileSync(file, `name: calm\nnodes:\n  c:\n    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(path.join(FIXTURES_DIR, 'forever.mjs'))}]\n    ready: { log: { pattern: ready } }\n`);
@@ -137,7 +116,7 @@ describe('Ctrl-C twice on drover up with telemetry', () => {
   });
 
   it('a Ctrl-C while telemetry flushes exits 130 at once', async () => {
-    hanging = new HangingReceiver();
+    hanging = new HangingOtlpReceiver();
     const { file, dir } = writeStubborn();
     const up = await startAndInterrupt(file, getOtelEnv(dir, await hanging.listen()));
     up.child.kill('SIGINT');
@@ -150,7 +129,7 @@ describe('Ctrl-C twice on drover up with telemetry', () => {
   });
 
   it('gives up on a flush that cannot finish after 2 s and exits 130', async () => {
-    hanging = new HangingReceiver();
+    hanging = new HangingOtlpReceiver();
     const { file, dir } = writeStubborn();
     const up = await startAndInterrupt(file, getOtelEnv(dir, await hanging.listen()));
     const killedAt = Date.now();

@@ -8,21 +8,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanupDetachedRun, readPsRows, runCli, writeRing } from '../helpers/cli.js';
+import { cleanupDetachedRun, type PsRow, readPsRows, runCli, writeRing } from '../helpers/cli.js';
 import { findShepherds } from '../helpers/processes.js';
 
-interface Row {
-  name: string;
-  replica: number | null;
-  state: string;
-  pid: number | null;
-  restarts: number;
-  ports: Record<string, number>;
-  uptimeMs: number | null;
-  exitCode: number | null;
-  signal: string | null;
-  error: string | null;
-}
 
 const FOREVER = `[${JSON.stringify(process.execPath)}, -e, "console.log('up'); setInterval(() => {}, 1 << 30)"]`;
 /** idle: replicas 0 in the config; web: depends on b. */
@@ -39,8 +27,8 @@ let dir: string;
 let env: NodeJS.ProcessEnv;
 const pids = new Set<number>();
 
-function ps(file: string): Promise<Row[]> {
-  return readPsRows<Row>(file, env, pids);
+function ps(file: string): Promise<PsRow[]> {
+  return readPsRows(file, env, pids);
 }
 
 beforeEach(() => {

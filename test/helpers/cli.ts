@@ -108,14 +108,28 @@ export async function cleanupCliRun(ups: CliProcess[], pids: Set<number>, signal
   await expectNoShepherds();
 }
 
+/** One row of `drover ps --json` (`replica` is null on the row of a node scaled to 0). */
+export interface PsRow {
+  name: string;
+  replica: number | null;
+  state: string;
+  pid: number | null;
+  restarts: number;
+  ports: Record<string, number>;
+  uptimeMs: number | null;
+  exitCode: number | null;
+  signal: string | null;
+  error: string | null;
+}
+
 /**
  * The rows of `drover ps --json` for the cluster of `file`. Every pid seen is added to `pids`, so
  * the test's cleanup can prove them gone. Throws with ps's stderr when it does not exit 0.
  */
-export async function readPsRows<Row extends { pid: number | null }>(file: string, env: NodeJS.ProcessEnv, pids: Set<number>): Promise<Row[]> {
+export async function readPsRows(file: string, env: NodeJS.ProcessEnv, pids: Set<number>): Promise<PsRow[]> {
   const result = await runCli(['ps', '-f', file, '--json'], env);
   if (result.code !== 0) throw new Error(`ps exited ${result.code}: ${result.stderr}`);
-  const rows = JSON.parse(result.stdout) as Row[];
+  const rows = JSON.parse(result.stdout) as PsRow[];
   for (const row of rows) if (row.pid !== null) pids.add(row.pid);
   return rows;
 }

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import getPort from 'get-port';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGrafanaDashboard, getDashboardQueries } from '../../telemetry/grafana-dashboard.js';
-import { CliProcess, readPsRows, runCli } from '../helpers/cli.js';
+import { CliProcess, type PsRow, readPsRows, runCli } from '../helpers/cli.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -40,15 +40,9 @@ afterEach(async () => {
   await expectNoShepherds();
 });
 
-interface Row {
-  name: string;
-  state: string;
-  pid: number | null;
-  restarts: number;
-}
 
-function ps(file: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
-  return readPsRows<Row>(file, env, pids);
+function ps(file: string, env: NodeJS.ProcessEnv): Promise<PsRow[]> {
+  return readPsRows(file, env, pids);
 }
 
 /** Queries whose result is empty right now, as `panel: expr`. */

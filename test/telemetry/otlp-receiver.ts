@@ -2,7 +2,7 @@
  * A tiny OTLP/HTTP JSON receiver for end-to-end tests: accepts POST /v1/traces, /v1/metrics and
  * /v1/logs (OTEL_EXPORTER_OTLP_PROTOCOL=http/json) on 127.0.0.1 and keeps what arrived, flattened.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 type OtlpValue = { stringValue?: string; intValue?: string | number; doubleValue?: number; boolValue?: boolean; arrayValue?: { values?: OtlpValue[] } };
@@ -49,28 +49,9 @@ function getAttributes(attributes: OtlpAttribute[] | undefined): Record<string, 
 }
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- OTLP JSON is walked structurally */
-export class OtlpReceiver {
-  readonly spans: ReceivedSpan[] = [];
-  readonly points: ReceivedPoint[] = [];
-  readonly logs: ReceivedLog[] = [];
-  readonly requests: string[] = [];
-  private readonly server: Server;
-
-  constructor() {
-    this.server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        this.requests.push(`${request.method} ${request.url} ${request.headers['content-type']}`);
-        try {
-          this.handle(request.url ?? '', JSON.parse(Buffer.concat(chunks).toString('utf8')));
-          response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-        } catch (error) {
-          response.writeHead(400).end(String(error));
-        }
-      });
-    });
-  }
+/** An HTTP server on a free loopback port (`listen()` gives its base URL); subclasses answer requests. */
+abstract class LoopbackServer {
+  private readonly server: Server = createServer((request, response) => this.handleRequest(request, response));
 
   async listen(): Promise<string> {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
@@ -80,6 +61,39 @@ export class OtlpReceiver {
   close(): Promise<void> {
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  protected abstract handleRequest(request: IncomingMessage, response: ServerResponse): void;
+}
+
+/** An OTLP endpoint that accepts every export request and never answers it: a flush that cannot finish. */
+export class HangingOtlpReceiver extends LoopbackServer {
+  readonly requests: string[] = [];
+
+  protected handleRequest(request: IncomingMessage): void {
+    this.requests.push(`${request.method} ${request.url}`);
+    request.resume();
+  }
+}
+
+export class OtlpReceiver extends LoopbackServer {
+  readonly spans: ReceivedSpan[] = [];
+  readonly points: ReceivedPoint[] = [];
+  readonly logs: ReceivedLog[] = [];
+  readonly requests: string[] = [];
+
+  protected handleRequest(request: IncomingMessage, response: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      this.requests.push(`${request.method} ${request.url} ${request.headers['content-type']}`);
+      try {
+        this.handle(request.url ?? '', JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      } catch (error) {
+        response.writeHead(400).end(String(error));
+      }
+    });
   }
 
   private handle(url: string, body: any): void {
