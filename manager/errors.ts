@@ -39,7 +39,11 @@ export type DroverErrorCode =
   /** A node could not start because a dependency failed, was stopped, or ended without meeting its `dependsOn` condition. */
   | 'ERR_DEPENDENCY_FAILED'
   /** getsockopt(SO_PEERCRED) failed on a control-API connection (`errno` names the cause). */
-  | 'ERR_PEER_CRED';
+  | 'ERR_PEER_CRED'
+  /** A process-level system call of the addon failed (getrlimit, prctl, flock, waitid); `errno` and `syscall` name it. */
+  | 'ERR_NATIVE_CALL'
+  /** The operation was aborted through its AbortSignal before it completed. */
+  | 'ERR_ABORTED';
 
 export interface DroverErrorFields {
   node?: string;

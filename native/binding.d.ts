@@ -17,4 +17,10 @@ export interface RawBinding {
   ) => RawWatcher;
   getPeerCred(fd: number): { pid: number; uid: number; gid: number };
   getPageOffset(buffer: Uint8Array): number;
+  getFdLimit(): { soft: number; hard: number };
+  raiseFdLimit(): { soft: number; hard: number; previous: number };
+  setChildSubreaper(on: boolean): void;
+  isChildSubreaper(): boolean;
+  flock(fd: number, exclusive: boolean, nonBlocking: boolean): boolean;
+  reapPid(pid: number): { exitCode: number | null; signal: number | null } | null;
 }

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "drover_native",
-      "sources": ["src/addon.cc", "src/peer-cred.cc", "src/memory.cc"],
+      "sources": ["src/addon.cc", "src/peer-cred.cc", "src/memory.cc", "src/process-limits.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "../shepherd"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

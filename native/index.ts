@@ -198,3 +198,89 @@ export function getPageOffset(buffer: Uint8Array): number {
   if (!(buffer instanceof Uint8Array)) throw new TypeError('getPageOffset: buffer must be a Uint8Array');
   return loadBinding().getPageOffset(buffer);
 }
+
+/** Soft and hard `RLIMIT_NOFILE` of this process (Infinity for unlimited). */
+export interface FdLimit {
+  readonly soft: number;
+  readonly hard: number;
+}
+
+function rethrowAs(code: 'ERR_SPAWN_FAILED' | 'ERR_NATIVE_CALL', error: unknown): never {
+  const errno = (error as { code?: string }).code;
+  throw new DroverError(code, (error as Error).message, { errno, syscall: (error as { syscall?: string }).syscall, cause: error });
+}
+
+/** `getrlimit(RLIMIT_NOFILE)`. @throws {DroverError} ERR_NATIVE_CALL when the call fails. */
+export function getFdLimit(): FdLimit {
+  try {
+    return loadBinding().getFdLimit();
+  } catch (error) {
+    return rethrowAs('ERR_NATIVE_CALL', error);
+  }
+}
+
+/**
+ * Raises the soft `RLIMIT_NOFILE` to the hard limit, as Go's runtime and systemd do for their
+ * processes: the soft default (often 1024) dates from select(2), which drover never uses.
+ * Returns the limits after the change and the soft limit before it.
+ * @throws {DroverError} ERR_NATIVE_CALL when getrlimit/setrlimit fails.
+ */
+export function raiseFdLimit(): FdLimit & { readonly previous: number } {
+  try {
+    return loadBinding().raiseFdLimit();
+  } catch (error) {
+    return rethrowAs('ERR_NATIVE_CALL', error);
+  }
+}
+
+/**
+ * `prctl(PR_SET_CHILD_SUBREAPER)`: orphaned descendants re-parent to this process instead of
+ * init. Only for processes whose every descendant is drover's (the CLI's manager).
+ * @throws {DroverError} ERR_NATIVE_CALL when prctl fails.
+ */
+export function setChildSubreaper(on: boolean): void {
+  if (typeof on !== 'boolean') throw new TypeError('setChildSubreaper: on must be a boolean');
+  try {
+    loadBinding().setChildSubreaper(on);
+  } catch (error) {
+    rethrowAs('ERR_NATIVE_CALL', error);
+  }
+}
+
+/** `prctl(PR_GET_CHILD_SUBREAPER)`. @throws {DroverError} ERR_NATIVE_CALL when prctl fails. */
+export function isChildSubreaper(): boolean {
+  try {
+    return loadBinding().isChildSubreaper();
+  } catch (error) {
+    return rethrowAs('ERR_NATIVE_CALL', error);
+  }
+}
+
+/**
+ * `flock(fd, LOCK_EX | LOCK_NB)` (or LOCK_SH): true when the lock is held, false when another open
+ * file description holds it (EWOULDBLOCK). The lock lasts until the fd is closed or the process ends.
+ * @throws {DroverError} ERR_NATIVE_CALL for any other failure (EBADF, ENOLCK …).
+ */
+export function lockFile(fd: number, { exclusive = true, nonBlocking = true }: { exclusive?: boolean; nonBlocking?: boolean } = {}): boolean {
+  if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`lockFile: fd must be a non-negative integer, got ${fd}`);
+  try {
+    return loadBinding().flock(fd, exclusive, nonBlocking);
+  } catch (error) {
+    return rethrowAs('ERR_NATIVE_CALL', error);
+  }
+}
+
+/**
+ * Reaps one child if it has ended: `waitid(P_PID, pid, WEXITED | WNOHANG)`. null while it runs.
+ * Only for children libuv does not wait for (adopted orphans): a pid that is a ChildProcess's
+ * would lose its exit status. Never waits for "any child".
+ * @throws {DroverError} ERR_NATIVE_CALL with errno ECHILD when `pid` is not a child of this process.
+ */
+export function reapChild(pid: number): { exitCode: number | null; signal: number | null } | null {
+  if (!Number.isInteger(pid) || pid <= 0) throw new TypeError(`reapChild: pid must be a positive integer, got ${pid}`);
+  try {
+    return loadBinding().reapPid(pid);
+  } catch (error) {
+    return rethrowAs('ERR_NATIVE_CALL', error);
+  }
+}

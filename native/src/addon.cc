@@ -17,6 +17,7 @@
 
 #include "memory.h"
 #include "peer-cred.h"
+#include "process-limits.h"
 #include "protocol.h"
 
 namespace {
@@ -286,6 +287,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Watcher", Watcher::Init(env));
   exports.Set("getPeerCred", Napi::Function::New(env, drover::GetPeerCred, "getPeerCred"));
   exports.Set("getPageOffset", Napi::Function::New(env, drover::GetPageOffset, "getPageOffset"));
+  exports.Set("getFdLimit", Napi::Function::New(env, drover::GetFdLimit, "getFdLimit"));
+  exports.Set("raiseFdLimit", Napi::Function::New(env, drover::RaiseFdLimit, "raiseFdLimit"));
+  exports.Set("setChildSubreaper", Napi::Function::New(env, drover::SetChildSubreaper, "setChildSubreaper"));
+  exports.Set("isChildSubreaper", Napi::Function::New(env, drover::IsChildSubreaper, "isChildSubreaper"));
+  exports.Set("flock", Napi::Function::New(env, drover::Flock, "flock"));
+  exports.Set("reapPid", Napi::Function::New(env, drover::ReapPid, "reapPid"));
   exports.Set("protocolVersion", Napi::Number::New(env, PROTOCOL_VERSION));
   return exports;
 }
