@@ -1,5 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { isProcessAlive } from './owned-signals.js';
 
 /**
  * cgroup v2 containment, detected at run time.
@@ -40,20 +41,11 @@ export function getOwnCgroupPath(procCgroup: string): string | null {
   return line === undefined ? null : line.slice(3);
 }
 
-function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Removes `drover-<pid>` directories of managers that died (SIGKILL leaves them behind). */
 function removeStaleRoots(parent: string): void {
   for (const entry of readdirSync(parent)) {
     const match = /^drover-(\d+)$/.exec(entry);
-    if (match === null || Number(match[1]) === process.pid || isPidAlive(Number(match[1]))) continue;
+    if (match === null || Number(match[1]) === process.pid || isProcessAlive(Number(match[1]))) continue;
     const dir = path.join(parent, entry);
     try {
       for (const leaf of readdirSync(dir, { withFileTypes: true })) {

@@ -5,7 +5,7 @@ import { normalizeSpawnOptions, type NormalizedSpawnOptions } from './options.js
 import { OutputBuffer, type BufferedLine } from './output-buffer.js';
 import { delay } from './readiness/readiness-check.js';
 import { Ready, waitForReady } from './readiness/ready.js';
-import { RestartWindow, shouldRestart } from './restart-policy.js';
+import { isPermanentSpawnError, RestartWindow, shouldRestart } from './restart-policy.js';
 import { getDroverEnv, resolveNodeSpec } from './node-templates.js';
 import { allocatePorts, isAddressInUseLine } from './ports.js';
 import type {
@@ -34,9 +34,6 @@ const TRANSITIONS: Readonly<Record<NodeState, readonly NodeState[]>> = {
   exited: ['starting', 'stopped', 'failed'],
   failed: ['starting', 'stopped'],
 };
-
-/** Spawn errors that no retry can fix: the node fails at once (DESIGN.md "CLI contract"). */
-const PERMANENT_SPAWN_ERRORS = new Set(['ERR_COMMAND_NOT_FOUND', 'ERR_PERMISSION_DENIED', 'ERR_CWD', 'ERR_NATIVE_LOAD', 'ERR_INVALID_OPTION']);
 
 const MAX_LINE_BYTES = 64 * 1024;
 
@@ -563,6 +560,8 @@ export class ClusterNode {
       exitCode: extra.exit?.exitCode ?? null,
       signal: extra.exit?.signal ?? null,
       stderrTail,
+      ...(cause?.errno === undefined ? {} : { errno: cause.errno }),
+      ...(cause?.path === undefined ? {} : { path: cause.path }),
       cause,
     });
   }
@@ -593,7 +592,7 @@ export class ClusterNode {
         process = await startManagedProcess(extraEnv ? withExtraEnv(spawnOptions, extraEnv) : spawnOptions, this.output);
       } catch (error) {
         const droverError = isDroverError(error) ? error : new DroverError('ERR_SPAWN_FAILED', String(error), { cause: error });
-        if (PERMANENT_SPAWN_ERRORS.has(droverError.code) || !shouldRestart(restart.policy, { exitCode: null })) {
+        if (isPermanentSpawnError(droverError) || !shouldRestart(restart.policy, { exitCode: null })) {
           this.fail(new DroverError(droverError.code, droverError.message, { node: this.name, errno: droverError.errno, path: droverError.path, cause: error }));
           return;
         }

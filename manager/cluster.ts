@@ -34,6 +34,13 @@ class UnmetDependency extends Error {
   }
 }
 
+/** The error of an operation cancelled through its AbortSignal; the signal's reason is the cause. */
+export function createAbortError(message: string, signal: AbortSignal): DroverError {
+  const reason: unknown = signal.reason;
+  const why = reason instanceof Error && reason.name === 'TimeoutError' ? ' (its AbortSignal timed out)' : '';
+  return new DroverError('ERR_ABORTED', `${message}${why}`, { reason: 'aborted', cause: reason });
+}
+
 /** Upper bound of `scale()` (and of `replicas` in drover.yaml). */
 const MAX_REPLICAS = 1000;
 
@@ -58,6 +65,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   /** Aborted by stop(): cancels a start that still waits for dependencies. */
   private readonly lifetime = new AbortController();
   private started = false;
+  /** Tail of the chain of scale requests: membership changes run one at a time, in order. */
+  private scaleQueue: Promise<void> = Promise.resolve();
 
   constructor(
     spec: ClusterSpec,
@@ -120,12 +129,12 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
    * failing node's error (node, reason, output tail in the message); a node whose dependency failed
    * is `failed` with ERR_DEPENDENCY_FAILED. With `stopOnFailure: false` (what `drover up` uses) the
    * other nodes keep running and the promise resolves. An aborted `signal` stops everything and
-   * rejects with ERR_STOPPED.
-   * @throws {DroverError} ERR_COMMAND_NOT_FOUND, ERR_READY_TIMEOUT, ERR_PROCESS_EXITED, ERR_RESTART_LIMIT, ERR_DEPENDENCY_FAILED, ERR_STOPPED …
+   * rejects with ERR_ABORTED (also when it was aborted before the call).
+   * @throws {DroverError} ERR_COMMAND_NOT_FOUND, ERR_READY_TIMEOUT, ERR_PROCESS_EXITED, ERR_RESTART_LIMIT, ERR_DEPENDENCY_FAILED, ERR_ABORTED, ERR_STOPPED …
    */
   async start(options: { signal?: AbortSignal; stopOnFailure?: boolean } = {}): Promise<this> {
     const { signal, stopOnFailure = true } = options;
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw createAbortError(`starting cluster ${this.name} was aborted before it began`, signal);
     const onAbort = () => void this.stopWithReason('aborted', null, null);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -137,7 +146,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       const failure = failures.find((e) => !isDroverError(e, 'ERR_DEPENDENCY_FAILED')) ?? failures[0];
       if (signal?.aborted) {
         await this.stop();
-        throw new DroverError('ERR_STOPPED', `starting cluster ${this.name} was aborted`, { cause: signal.reason });
+        throw createAbortError(`starting cluster ${this.name} was aborted; every node it started was stopped`, signal);
       }
       if (failure !== undefined && stopOnFailure) {
         await this.stopWithReason('start-failed', null, null);
@@ -315,12 +324,29 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       .slice(-limit);
   }
 
+  /**
+   * Sets the number of replicas of node `name`: new replicas get their own ports and start (the
+   * promise resolves when they are ready); surplus ones stop, highest index first. Scale requests
+   * run one after another in the order they were made (each sees the replica set the previous one
+   * left), so concurrent requests never lose or duplicate a replica.
+   * @throws {DroverError} ERR_UNKNOWN_NODE; ERR_INVALID_OPTION for a count outside 0..1000 or a
+   *   dependency rule (see checkNoActiveDependents); ERR_STOPPED once the cluster is stopping.
+   */
   async scale(name: string, replicas: number): Promise<void> {
     const spec = this.specs.get(name);
     if (spec === undefined) this.node(name); // throws ERR_UNKNOWN_NODE
     if (!Number.isInteger(replicas) || replicas < 0 || replicas > MAX_REPLICAS) {
       throw new DroverError('ERR_INVALID_OPTION', `Expected \`replicas\` to be an integer from 0 to ${MAX_REPLICAS}, got ${String(replicas)} (${typeof replicas})`, { node: name });
     }
+    const run = this.scaleQueue.then(() => this.scaleNow(spec!, replicas));
+    this.scaleQueue = run.catch(() => {
+      // The caller of this scale gets its error; the next request runs regardless.
+    });
+    return run;
+  }
+
+  private async scaleNow(spec: NodeSpec, replicas: number): Promise<void> {
+    const name = spec.name;
     if (this.stopPromise !== null) throw new DroverError('ERR_STOPPED', `cluster ${this.name} is stopping; cannot scale ${name}`, { node: name });
     const current = this.nodes(name);
     const from = current.length;
@@ -330,7 +356,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     this.publish({ type: 'scaled', node: name, time: (this.options.clock ?? Date.now)(), from, to: replicas });
     if (replicas > from) {
       const added: ClusterNode[] = [];
-      for (let replica = from; replica < replicas; replica++) added.push(this.createMember(spec!, replica));
+      for (let replica = from; replica < replicas; replica++) added.push(this.createMember(spec, replica));
       const last = this.members.lastIndexOf(current.at(-1) ?? this.members.at(-1)!);
       this.members.splice(from === 0 ? this.indexForNewNode(name) : last + 1, 0, ...added);
       await Promise.all(added.map((member) => member.allocatePorts()));

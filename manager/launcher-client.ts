@@ -20,6 +20,7 @@
  * spares of a launcher that died are closed (so they exit) with it.
  */
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
 import {
@@ -35,6 +36,7 @@ import {
   type RecordWatcher,
 } from '../native/index.js';
 import { DroverError } from './errors.js';
+import { signalChildProcess } from './owned-signals.js';
 
 /** A shepherd process whose control socket (fd 3 on its side) is in our hands. */
 export interface LaunchedShepherd {
@@ -117,7 +119,7 @@ interface Waiter {
  * the spares asked for before it.
  */
 class Launcher {
-  readonly pid: number | undefined;
+  readonly pid: number;
   private readonly fd: number;
   private watcher: RecordWatcher | null;
   /** Ids of the LAUNCHes sent and not answered yet, oldest first. */
@@ -149,6 +151,15 @@ class Launcher {
       throw error;
     }
     closeFd(launcherFd);
+    if (child.pid === undefined) {
+      // The spawn failed (EMFILE, EAGAIN …; the 'error' event comes later). Such a ChildProcess
+      // must never be signalled: its handle holds no pid of ours.
+      child.on('error', () => {
+        // Reported here, through the constructor's throw; the event only has to be consumed.
+      });
+      closeFd(managerFd);
+      throw new DroverError('ERR_SPAWN_FAILED', 'could not start the launcher (fork/exec failed; see the direct spawn error)');
+    }
     this.child = child;
     this.pid = child.pid;
     this.fd = managerFd;
@@ -209,13 +220,9 @@ class Launcher {
     if (this.inFlight.length === 1) this.watcher?.ref();
   }
 
-  /** Ends the launcher (SIGKILL); requests in flight fall back to direct spawn. */
+  /** Ends the launcher (SIGKILL) if it still runs; requests in flight fall back to direct spawn. */
   kill(): void {
-    try {
-      this.child.kill('SIGKILL');
-    } catch {
-      // ESRCH: it is gone already, which is what we want.
-    }
+    signalChildProcess(this.child, 'SIGKILL');
   }
 
   private handleRecord(data: Buffer | null, fds: number[]): void {
@@ -270,7 +277,7 @@ class Launcher {
     watcher?.close();
     const detail = this.diagnostics.join('').trim();
     for (const waiter of this.waiters.splice(0)) {
-      waiter.reject(new LauncherLostError(`launcher ${this.pid ?? '?'} ${reason}${detail ? `: ${detail}` : ''}`));
+      waiter.reject(new LauncherLostError(`launcher ${this.pid} ${reason}${detail ? `: ${detail}` : ''}`));
     }
     this.inFlight.length = 0;
     // Spares go with their launcher: closed, they see the hangup and exit (a new launcher starts
@@ -346,7 +353,7 @@ export function refillSpareShepherds(): void {
 }
 
 /** The fallback: child_process.spawn of the shepherd with the control socket as fd 3. */
-function spawnShepherdDirect(shepherdPath: string, onError: (error: DroverError) => void): LaunchedShepherd {
+async function spawnShepherdDirect(shepherdPath: string, onError: (error: DroverError) => void): Promise<LaunchedShepherd> {
   const [managerFd, shepherdFd] = createSocketPair();
   let shepherd: ChildProcess;
   try {
@@ -363,6 +370,12 @@ function spawnShepherdDirect(shepherdPath: string, onError: (error: DroverError)
     throw new DroverError('ERR_SPAWN_FAILED', `could not start the shepherd: ${(error as Error).message}`, { cause: error });
   }
   closeFd(shepherdFd);
+  if (shepherd.pid === undefined) {
+    // The spawn failed; its 'error' (EMFILE, EAGAIN, ENOMEM …) is emitted on the next tick.
+    closeFd(managerFd);
+    const [error] = (await once(shepherd, 'error')) as [NodeJS.ErrnoException];
+    throw new DroverError('ERR_SPAWN_FAILED', `could not start the shepherd: ${error.message}`, { errno: error.code, cause: error });
+  }
   shepherd.on('error', (error) => onError(new DroverError('ERR_SPAWN_FAILED', `could not start the shepherd: ${error.message}`, { cause: error })));
   shepherd.unref();
   (shepherd.stderr as net.Socket | null)?.unref();

@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream';
 import { closeFd, getSignalName, SCOPE_GROUP, SCOPE_LEADER, STDIO_NULL, STDIO_PIPE } from '../native/index.js';
 import { createCgroupLeafPath } from './cgroup.js';
 import { DroverError } from './errors.js';
+import { explainFdExhaustion, reserveFds } from './fd-budget.js';
 import { normalizeSignal, normalizeSpawnOptions, type NormalizedSpawnOptions, type SpawnOptions } from './options.js';
 import { OutputBuffer } from './output-buffer.js';
 import { getAutoPipeSize, warnPipeBudgetOnce } from './pipe-budget.js';
@@ -284,22 +285,41 @@ export async function spawn(command: readonly string[], options: SpawnOptions = 
  */
 export async function startManagedProcess(normalized: NormalizedSpawnOptions, output: OutputBuffer): Promise<ManagedProcess> {
   const startedAt = Date.now();
-  const client = new ShepherdClient({
-    stdio: [
-      normalized.stdin === 'pipe' ? STDIO_PIPE : STDIO_NULL,
-      normalized.stdout === 'ignore' ? STDIO_NULL : STDIO_PIPE,
-      normalized.stderr === 'ignore' ? STDIO_NULL : STDIO_PIPE,
-    ],
-    killGraceMs: normalized.stop.timeoutMs,
-    cwd: normalized.cwd,
-    argv: normalized.argv,
-    env: normalized.env,
-    // One size for every pipe of the child (the shepherd's SPAWN has one field); a pty has none.
-    pipeSize: normalized.pty !== null ? 0 : normalized.pipeSizeBytes === 'auto' ? getAutoPipeSize() : normalized.pipeSizeBytes,
-    pty: normalized.pty,
-    rlimits: normalized.limits,
-    cgroup: (normalized.cgroup ? createCgroupLeafPath(normalized.argv[0]!.split('/').pop()!) : null) ?? '',
-  });
-  const child = await client.started;
+  const command = normalized.argv[0]!;
+  // ERR_SPAWN_FAILED (EMFILE) before anything is created. The manager holds the shepherd's control
+  // socket and diagnostics pipe, and one descriptor per piped stream (a pty: two of its master).
+  const piped = normalized.pty !== null ? 2 : [normalized.stdin === 'pipe', normalized.stdout !== 'ignore', normalized.stderr !== 'ignore'].filter(Boolean).length;
+  const release = reserveFds(command, 2 + piped);
+  let client: ShepherdClient;
+  let child: StartedChild;
+  try {
+    client = new ShepherdClient({
+      // A pty is the child's stdin, stdout and stderr at once: the shepherd gets "pipe" for all
+      // three and hands back the master; without `stdin: 'pipe'` the manager closes its writer.
+      stdio: normalized.pty !== null
+        ? [STDIO_PIPE, STDIO_PIPE, STDIO_PIPE]
+        : [
+            normalized.stdin === 'pipe' ? STDIO_PIPE : STDIO_NULL,
+            normalized.stdout === 'ignore' ? STDIO_NULL : STDIO_PIPE,
+            normalized.stderr === 'ignore' ? STDIO_NULL : STDIO_PIPE,
+          ],
+      killGraceMs: normalized.stop.timeoutMs,
+      cwd: normalized.cwd,
+      argv: normalized.argv,
+      env: normalized.env,
+      // One size for every pipe of the child (the shepherd's SPAWN has one field); a pty has none.
+      pipeSize: normalized.pty !== null ? 0 : normalized.pipeSizeBytes === 'auto' ? getAutoPipeSize() : normalized.pipeSizeBytes,
+      pty: normalized.pty,
+      rlimits: normalized.limits,
+      cgroup: (normalized.cgroup ? createCgroupLeafPath(command.split('/').pop()!) : null) ?? '',
+    });
+    child = await client.started;
+  } catch (error) {
+    const errno = (error as { errno?: unknown }).errno;
+    if (errno === 'EMFILE' || errno === 'ENFILE') throw (error as DroverError).message.includes('out of file descriptors') ? error : explainFdExhaustion(command, error);
+    throw error;
+  } finally {
+    release();
+  }
   return new ManagedProcess(normalized, client, child, startedAt, output);
 }

@@ -294,6 +294,14 @@ export class PipeReader extends Readable {
  * Writable to a child's stdin pipe. Bytes and operations count when the kernel took them (the
  * socket's write callback), so `stats()` never includes data still queued in the manager.
  */
+/** What a write to a child's stdin gets once the child has exited and its pipe is closed. */
+function createClosedPipeError(): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error("write to the child's stdin after its pipe was closed (the child exited)");
+  error.code = 'EPIPE';
+  error.syscall = 'write';
+  return error;
+}
+
 export class PipeWriter extends Writable {
   private readonly socket: net.Socket;
 
@@ -309,15 +317,33 @@ export class PipeWriter extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.socket.destroyed) {
+      // The child exited and the manager closed its end: every write after that fails at once.
+      callback(createClosedPipeError());
+      return;
+    }
     // Counted when the kernel took the bytes (the socket's write callback); the next chunk is
     // accepted as soon as the socket has room, so writes pipeline instead of waiting one by one.
     const hasRoom = this.socket.write(chunk, (error) => {
-      if (error) return; // the socket's 'error' destroys this stream
+      if (error) return; // the socket's 'error' (or its close) settles this write
       this.counter.bytes += chunk.length;
       this.counter.ops++;
     });
-    if (hasRoom) callback();
-    else this.socket.once('drain', () => callback());
+    if (hasRoom) {
+      callback();
+      return;
+    }
+    // Wait for room, or for the end of the pipe (the child exited): whichever comes first.
+    const onDrain = () => {
+      this.socket.off('close', onClose);
+      callback();
+    };
+    const onClose = () => {
+      this.socket.off('drain', onDrain);
+      callback(createClosedPipeError());
+    };
+    this.socket.once('drain', onDrain);
+    this.socket.once('close', onClose);
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {

@@ -1,4 +1,26 @@
+import type { DroverError } from './errors.js';
 import type { ExitInfo, RestartPolicyName } from './types.js';
+
+/** Error codes of a start that no retry can fix. */
+const PERMANENT_CODES: ReadonlySet<string> = new Set(['ERR_COMMAND_NOT_FOUND', 'ERR_PERMISSION_DENIED', 'ERR_CWD', 'ERR_NATIVE_LOAD', 'ERR_INVALID_OPTION', 'ERR_CONFIG_INVALID']);
+
+/**
+ * errno values of a failed start that stay true on the next attempt: an executable format the
+ * kernel refuses (ENOEXEC: a script without `#!`, another architecture), arguments and environment
+ * too large for execve (E2BIG), a path that cannot resolve (ELOOP, ENAMETOOLONG, ENOTDIR, EISDIR),
+ * a resource limit above the hard limit (EPERM), and no file descriptors left (EMFILE, ENFILE: the
+ * node fails with a clear message instead of cycling through restarts).
+ */
+const PERMANENT_ERRNOS: ReadonlySet<string> = new Set(['ENOEXEC', 'E2BIG', 'ELOOP', 'ENAMETOOLONG', 'ENOTDIR', 'EISDIR', 'EPERM', 'EMFILE', 'ENFILE']);
+
+/**
+ * Whether a failed start (the spawn itself, before the command ran) is permanent: the node then
+ * fails at once with that error's own code under every restart policy, never through the restart
+ * limit. Transient failures (EAGAIN, ENOMEM, a lost launcher) go through backoff like a crash.
+ */
+export function isPermanentSpawnError(error: Pick<DroverError, 'code' | 'errno'>): boolean {
+  return PERMANENT_CODES.has(error.code) || (error.errno !== undefined && PERMANENT_ERRNOS.has(error.errno));
+}
 
 /**
  * Whether a run that ended with `exit` should be restarted under `policy`:

@@ -20,6 +20,8 @@ import {
 } from '../native/index.js';
 import { killCgroup, removeCgroupWhenEmpty } from './cgroup.js';
 import { DroverError, type DroverErrorCode } from './errors.js';
+import { explainFdExhaustion, isFdTableFull } from './fd-budget.js';
+import { isOwnablePid, signalProcessGroup } from './owned-signals.js';
 import { refillSpareShepherds, startShepherd, type LaunchedShepherd } from './launcher-client.js';
 
 /** What the shepherd reported once the child runs. */
@@ -58,6 +60,7 @@ function describeExecFailure(code: DroverErrorCode, errno: string, stage: number
   const command = message.argv[0]!;
   if (STAGE_NAMES[stage] !== undefined) return `could not start ${command}: ${STAGE_NAMES[stage]} failed with ${errno}`;
   if (errno === 'E2BIG') return `could not start ${command}: its arguments and environment are too large for execve (E2BIG)`;
+  if (errno === 'ENOEXEC' && stage === STAGE_EXEC) return `could not start ${command}: exec format error (ENOEXEC): not an executable for this machine, or a script without a #! line`;
   switch (code) {
     case 'ERR_CWD':
       return `cannot enter working directory ${message.cwd}: ${errno}`;
@@ -207,6 +210,12 @@ export class ShepherdClient {
 
   private handleRecord(data: Buffer | null, fds: number[]): void {
     let message: ShepherdMessage;
+    if (data === null && this.child === null && isFdTableFull()) {
+      // STARTED's pipe descriptors could not be installed (MSG_CTRUNC): out of descriptors. The
+      // child runs; closing the control socket below makes its shepherd stop it.
+      this.fail(explainFdExhaustion(this.message.argv[0]!, new RangeError('STARTED arrived without its descriptors (MSG_CTRUNC)')));
+      return;
+    }
     try {
       if (data === null) throw new RangeError('truncated record');
       message = decodeMessage(data);
@@ -219,6 +228,13 @@ export class ShepherdClient {
     switch (message.type) {
       case 'started': {
         const expected = [1, 2, 4].filter((bit) => (message.fdMask & bit) !== 0).length;
+        if (!isOwnablePid(message.pid) || message.pgid !== message.pid) {
+          // The child leads its own group (setpgid/setsid in the shepherd): anything else would make
+          // the group kill below aim at a group drover did not create.
+          for (const fd of fds) closeFd(fd);
+          this.fail(new DroverError('ERR_PROTOCOL', `STARTED reported pid ${message.pid} and process group ${message.pgid}; expected one pid ≥ 2 leading its own group`));
+          return;
+        }
         if (this.child !== null || fds.length !== expected) {
           for (const fd of fds) closeFd(fd);
           this.fail(new DroverError('ERR_PROTOCOL', `STARTED carried ${fds.length} fds, expected ${expected}`));
@@ -274,10 +290,9 @@ export class ShepherdClient {
         void removeCgroupWhenEmpty(this.child.cgroup);
       } else {
         try {
-          process.kill(-this.child.pgid, 'SIGKILL');
+          signalProcessGroup(this.child.pgid, 'SIGKILL');
         } catch (killError) {
-          // ESRCH: the group is gone already, which is the state we want.
-          if ((killError as NodeJS.ErrnoException).code !== 'ESRCH') lost.message += `; kill(-${this.child.pgid}) failed: ${(killError as Error).message}`;
+          lost.message += `; kill(-${this.child.pgid}) failed: ${(killError as Error).message}`;
         }
       }
     }

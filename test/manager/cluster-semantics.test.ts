@@ -354,7 +354,7 @@ describe('stop', () => {
     );
     await waitFor(() => created[0]?.node('a').state, (s) => s === 'running', { describe: 'a running' });
     controller.abort();
-    await expect(pending).rejects.toMatchObject({ code: 'ERR_STOPPED' });
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_ABORTED' });
     expect(created[0]!.nodes().map((n) => n.state)).toEqual(['stopped', 'stopped']);
   });
 });

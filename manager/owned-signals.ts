@@ -1,0 +1,64 @@
+/**
+ * The only places the manager sends signals itself (everything else goes through a shepherd).
+ *
+ * drover signals only what it started and still owns: a ChildProcess it spawned whose pid is known
+ * and whose exit it has not seen, or a process group whose id a shepherd reported for a child it
+ * started. Never 0, never -1, never a negative number not computed here from such a pgid:
+ * `kill(0)` is the caller's own process group and `kill(-1)` every process the caller may signal
+ * (as root, every process but init). A ChildProcess whose spawn failed has no pid, and Node's
+ * `child.kill()` then signals whatever pid libuv's handle holds; these functions refuse it.
+ */
+import type { ChildProcess } from 'node:child_process';
+
+/** Lowest pid drover may signal: 0 and negative numbers are groups, 1 is init. */
+const MIN_OWNED_PID = 2;
+
+/** True for a number that can name one process drover started (an integer ≥ 2). */
+export function isOwnablePid(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= MIN_OWNED_PID;
+}
+
+/**
+ * Signals a ChildProcess this process spawned, only while it is known to be running: a pid was
+ * assigned (the spawn succeeded) and no exit was seen. Returns whether a signal was sent; ESRCH
+ * (it ended between our check and the kill) counts as not sent.
+ */
+export function signalChildProcess(child: ChildProcess, signal: NodeJS.Signals): boolean {
+  if (!isOwnablePid(child.pid) || child.exitCode !== null || child.signalCode !== null) return false;
+  try {
+    process.kill(child.pid, signal);
+    return true;
+  } catch (error) {
+    // ESRCH: it exited and libuv has not reaped it yet; nothing left to signal.
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
+  }
+}
+
+/**
+ * Signals the process group `pgid` that a shepherd reported for a child drover started (the
+ * manager-side safety layer when that shepherd is gone). Returns false when the group is gone.
+ * @throws {RangeError} when `pgid` is not an integer ≥ 2: such a value never names a group drover made.
+ */
+export function signalProcessGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  if (!isOwnablePid(pgid)) throw new RangeError(`refusing to signal process group ${String(pgid)}: not a recorded process group id`);
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (error) {
+    // ESRCH: every member is gone, which is the state the caller wants.
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
+  }
+}
+
+/** Whether a process with this pid exists (signal 0; EPERM means it exists but is not ours). False for non-pids. */
+export function isProcessAlive(pid: number): boolean {
+  if (!isOwnablePid(pid)) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,89 @@
+/** Edges of the programmatic API found by trying it the way a hostile or unlucky user would. */
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Cluster } from '../../manager/cluster.js';
+import { spawn } from '../../manager/managed-process.js';
+import { startCluster } from '../../manager/start-cluster.js';
+import type { ClusterEvent } from '../../manager/types.js';
+import { fixture } from '../helpers/fixtures.js';
+import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
+import { makeCluster, makeNode } from '../helpers/specs.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const clusters: Cluster[] = [];
+const pids = new Set<number>();
+
+function track(cluster: Cluster): Cluster {
+  clusters.push(cluster);
+  cluster.on('event', (e) => {
+    if (e.type === 'state' && e.pid !== null) pids.add(e.pid);
+  });
+  return cluster;
+}
+
+afterEach(async () => {
+  await Promise.all(clusters.map((c) => c.stop()));
+  clusters.length = 0;
+  if (pids.size > 0) await expectAllGone(pids);
+  pids.clear();
+  await expectNoShepherds();
+});
+
+describe('API edges', () => {
+  it('stdin.write() after the child exited calls back with EPIPE', async () => {
+    const p = await spawn(['true'], { stdin: 'pipe' });
+    pids.add(p.pid);
+    await p.exited;
+    const error = await new Promise<NodeJS.ErrnoException | null | undefined>((resolve) => p.stdin!.write('late\n', resolve));
+    expect(error).toMatchObject({ code: 'EPIPE' });
+  });
+
+  it('pty: true works with the default stdin (ignore), from spawn() and from a cluster node', async () => {
+    const p = await spawn(['sh', '-c', 'tty >/dev/null && echo "is a tty"'], { pty: true });
+    pids.add(p.pid);
+    expect(p.stdin).toBeNull();
+    await p.exited;
+    expect(p.output.tail().map((l) => l.text)).toContain('is a tty');
+
+    const cluster = track(new Cluster(makeCluster([makeNode('t', ['sh', '-c', 'tty >/dev/null && echo "node tty"; exec sleep 1000'], { pty: true, ready: { kind: 'log', pattern: 'node tty', stream: 'stdout', count: 1, timeoutMs: 5000 } })])));
+    await cluster.start();
+    expect(cluster.node('t').state).toBe('ready');
+    expect(cluster.node('t').restarts).toBe(0);
+  });
+
+  it('a start that can never work (ENOEXEC: a script without #!) fails at once with its own error, even under restart: always', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'drover-noexec-'));
+    const script = path.join(dir, 'no-shebang');
+    writeFileSync(script, 'echo hi\n');
+    chmodSync(script, 0o755);
+    const events: ClusterEvent[] = [];
+    const cluster = track(new Cluster(makeCluster([makeNode('x', [script], { restart: { policy: 'always' } })])));
+    cluster.on('event', (e) => events.push(e));
+    await expect(cluster.start()).rejects.toMatchObject({ code: 'ERR_SPAWN_FAILED', errno: 'ENOEXEC', message: expect.stringContaining('exec format error') });
+    expect(events.filter((e) => e.type === 'restarting')).toEqual([]);
+  });
+
+  it('startCluster aborted before it starts rejects with ERR_ABORTED, not a DOMException', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(startCluster({ name: 'x', nodes: { a: { command: fixture('forever') } } }, { signal: controller.signal })).rejects.toMatchObject({
+      name: 'DroverError',
+      code: 'ERR_ABORTED',
+    });
+    const started = startCluster({ name: 'y', nodes: { a: { command: fixture('forever') } } }, { signal: AbortSignal.timeout(1), onCreate: (c) => track(c) });
+    await expect(started).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+  });
+
+  it('concurrent scale requests run one after another: no replica lost or duplicated', async () => {
+    const cluster = track(new Cluster(makeCluster([makeNode('a', fixture('forever'))])));
+    await cluster.start();
+    const targets = [3, 1, 4, 2, 0, 5, 2, 3, 1, 4, 6, 2, 0, 3, 5, 1, 2, 4, 3, 2, 1, 5, 0, 2, 3, 4, 1, 6, 3, 2, 4, 3];
+    await Promise.all(targets.map((n) => cluster.scale('a', n)));
+    const replicas = cluster.nodes('a').map((n) => n.replica);
+    expect(replicas).toEqual([0, 1, 2]);
+    await waitFor(() => cluster.nodes('a').map((n) => n.state), (states) => states.every((s) => s === 'ready'), { describe: 'every replica of a ready' });
+    for (const n of cluster.nodes('a')) pids.add(n.pid!);
+  });
+});
