@@ -1,7 +1,8 @@
 import { nextDelayMs } from './backoff.js';
+import { setLongTimeout } from './long-timer.js';
 import { DroverError, isDroverError } from './errors.js';
 import { describeExit, startManagedProcess, type ManagedProcess, type ProcessResult } from './managed-process.js';
-import { normalizeSpawnOptions, type NormalizedSpawnOptions } from './options.js';
+import { normalizeSpawnOptions, validateDurationMs, type NormalizedSpawnOptions } from './options.js';
 import { OutputBuffer, type BufferedLine } from './output-buffer.js';
 import { delay } from './readiness/readiness-check.js';
 import { Ready, waitForReady } from './readiness/ready.js';
@@ -362,18 +363,23 @@ export class ClusterNode {
    */
   waitForOutput(pattern: RegExp, options: { timeoutMs?: number; stream?: OutputStream | 'both' } = {}): Promise<OutputLine> {
     const { timeoutMs = 30_000, stream = 'both' } = options;
+    try {
+      validateDurationMs('timeoutMs', timeoutMs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const matches = (line: OutputLine) => (stream === 'both' || line.stream === stream) && ((pattern.lastIndex = 0), pattern.test(line.text));
     const found = this.output.tail().find(matches);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = setLongTimeout(() => {
         unsubscribe();
         const tail = this.output.tail(5).map((l) => `  ${l.stream}: ${l.text}`).join('\n');
         reject(new DroverError('ERR_READY_TIMEOUT', `node ${this.name}: no output line matched ${pattern} within ${timeoutMs} ms${tail ? `; last output:\n${tail}` : ''}`, { node: this.name }));
       }, timeoutMs);
       const unsubscribe = this.output.subscribe((line) => {
         if (!matches(line)) return;
-        clearTimeout(timer);
+        timer.clear();
         unsubscribe();
         resolve(line);
       });
@@ -456,6 +462,11 @@ export class ClusterNode {
    */
   waitFor(state: NodeState, options: { timeoutMs?: number } = {}): Promise<void> {
     const { timeoutMs = 30_000 } = options;
+    try {
+      validateDurationMs('timeoutMs', timeoutMs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.addWaiter((s) => s === state, timeoutMs, () =>
       new DroverError('ERR_READY_TIMEOUT', `node ${this.name} not ${state} after ${timeoutMs} ms (state: ${this.currentState})`, { node: this.name }),
     );
@@ -487,18 +498,18 @@ export class ClusterNode {
     if (initial === true) return Promise.resolve();
     if (initial instanceof Error && this.loop === null) return Promise.reject(initial);
     return new Promise<void>((resolve, reject) => {
-      const timer = timeoutMs === null ? undefined : setTimeout(() => {
+      const timer = timeoutMs === null ? undefined : setLongTimeout(() => {
         this.waiters.delete(waiter);
         reject(onTimeout?.());
       }, timeoutMs);
       const waiter: StateWaiter = {
         decide,
         resolve: () => {
-          clearTimeout(timer);
+          timer?.clear();
           resolve();
         },
         reject: (error) => {
-          clearTimeout(timer);
+          timer?.clear();
           reject(error);
         },
       };

@@ -4,6 +4,7 @@ import { closeFd, getSignalName, SCOPE_GROUP, SCOPE_LEADER, STDIO_NULL, STDIO_PI
 import { createCgroupLeafPath } from './cgroup.js';
 import { DroverError } from './errors.js';
 import { explainFdExhaustion, reserveFds } from './fd-budget.js';
+import { setLongTimeout, type LongTimer } from './long-timer.js';
 import { normalizeSignal, normalizeSpawnOptions, type NormalizedSpawnOptions, type SpawnOptions } from './options.js';
 import { OutputBuffer } from './output-buffer.js';
 import { getAutoPipeSize, warnPipeBudgetOnce } from './pipe-budget.js';
@@ -207,12 +208,12 @@ export class ManagedProcess {
     const endedAt = Date.now();
     let drainTimedOut = false;
     if (drains.length > 0) {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: LongTimer | undefined;
       const bound = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), this.options.drainTimeoutMs);
+        timer = setLongTimeout(() => resolve('timeout'), this.options.drainTimeoutMs);
       });
       drainTimedOut = (await Promise.race([Promise.all(drains), bound])) === 'timeout';
-      clearTimeout(timer);
+      timer?.clear();
     }
     // stdin is done once the child is gone; `buffer` sockets are closed already unless the drain
     // timed out (a descendant holds the pipe), in which case we stop reading now.

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { getSignalName } from '../config/index.js';
 import { DroverError } from './errors.js';
+import { MAX_TIMER_MS } from './long-timer.js';
 
 /** Output policy of one stream. */
 export type OutputPolicy = 'buffer' | 'stream' | 'ignore';
@@ -115,8 +116,15 @@ function validatePositiveInteger(option: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 1) invalid(option, 'a positive integer', value);
 }
 
-function validateNonNegative(option: string, value: number): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) invalid(option, 'a non-negative number', value);
+/**
+ * A duration option in ms: 0 to {@link MAX_TIMER_MS} (about 24.8 days, the longest delay a Node
+ * timer honours).
+ * @throws {DroverError} ERR_INVALID_OPTION naming the option.
+ */
+export function validateDurationMs(option: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS) {
+    invalid(option, `a duration in ms from 0 to ${MAX_TIMER_MS} (about 24.8 days)`, value);
+  }
 }
 
 /** Normalizes a signal name (`TERM` or `SIGTERM`) to `SIGTERM` and its number. */
@@ -166,8 +174,8 @@ export function normalizeSpawnOptions(argv: readonly string[], options: SpawnOpt
   validatePositiveInteger('output.maxBytes', maxBytes);
   validatePositiveInteger('output.maxLineBytes', maxLineBytes);
   const stopSignal = normalizeSignal('stop.signal', signal);
-  validateNonNegative('stop.timeoutMs', timeoutMs);
-  validateNonNegative('drainTimeoutMs', drainTimeoutMs);
+  validateDurationMs('stop.timeoutMs', timeoutMs);
+  validateDurationMs('drainTimeoutMs', drainTimeoutMs);
   if (pipeSizeBytes !== 'auto' && (!Number.isSafeInteger(pipeSizeBytes) || pipeSizeBytes < 0 || pipeSizeBytes > 64 * 1024 * 1024)) {
     invalid('pipeSizeBytes', "'auto' or an integer from 0 to 67108864", pipeSizeBytes);
   }

@@ -1,3 +1,4 @@
+import { setLongTimeout } from '../long-timer.js';
 import type { OutputLine, ReadinessAttemptKind } from '../types.js';
 
 /** The outcome of one readiness attempt, as a check reports it through {@link ReadinessContext.onAttempt}. */
@@ -54,12 +55,12 @@ export function delay(ms: number, signal: AbortSignal): Promise<void> {
       reject(signal.reason);
       return;
     }
-    const timer = setTimeout(() => {
+    const timer = setLongTimeout(() => {
       signal.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
     const onAbort = () => {
-      clearTimeout(timer);
+      timer.clear();
       reject(signal.reason);
     };
     signal.addEventListener('abort', onAbort, { once: true });

@@ -1,5 +1,6 @@
 import type { ReadySpec, OutputStream } from '../types.js';
 import { DroverError } from '../errors.js';
+import { setLongTimeout } from '../long-timer.js';
 import { CompositeCheck } from './composite-check.js';
 import { ExecCheck } from './exec-check.js';
 import { HttpCheck, type HttpCheckOptions } from './http-check.js';
@@ -121,7 +122,7 @@ export async function waitForReady(
     outcome ??= why;
     controller.abort(new WaitAborted(why));
   };
-  const timer = setTimeout(() => end('timeout'), check.timeoutMs);
+  const timer = setLongTimeout(() => end('timeout'), check.timeoutMs);
   void exited.then(() => end('exited'));
   const onAbort = () => end('stopped');
   signal.addEventListener('abort', onAbort, { once: true });
@@ -152,7 +153,7 @@ export async function waitForReady(
       reason: 'ready-timeout',
     });
   } finally {
-    clearTimeout(timer);
+    timer.clear();
     signal.removeEventListener('abort', onAbort);
     controller.abort(new WaitAborted('done'));
   }

@@ -87,3 +87,24 @@ describe('API edges', () => {
     for (const n of cluster.nodes('a')) pids.add(n.pid!);
   });
 });
+
+describe('durations beyond what a Node timer holds', () => {
+  it('a wait longer than 2^31-1 ms does not fire at once (setTimeout overflow), and API options beyond it are refused by name', async () => {
+    const cluster = track(new Cluster(makeCluster([makeNode('slow', fixture('forever'), { ready: { kind: 'log', pattern: '^never$', stream: 'stdout', count: 1, timeoutMs: 1000 * 3600 * 1000 } })])));
+    const events: ClusterEvent[] = [];
+    cluster.on('event', (e) => events.push(e));
+    const starting = cluster.start();
+    starting.catch(() => {
+      // Rejected by the stop below (ERR_STOPPED); only the early timeout matters here.
+    });
+    await waitFor(() => cluster.node('slow').state, (s) => s === 'running', { describe: 'slow running' });
+    // An overflowed timer fires after 1 ms: had it, the node would have failed with ERR_READY_TIMEOUT
+    // during these 100 ms.
+    await expect(cluster.node('slow').waitFor('ready', { timeoutMs: 100 })).rejects.toMatchObject({ code: 'ERR_READY_TIMEOUT' });
+    expect(cluster.node('slow').state).toBe('running');
+    expect(events.filter((e) => e.type === 'state' && e.to === 'failed')).toEqual([]);
+    await expect(cluster.node('slow').waitFor('ready', { timeoutMs: 2 ** 31 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringContaining('`timeoutMs`') });
+    await expect(spawn(['true'], { stop: { timeoutMs: 1e12 } })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringContaining('`stop.timeoutMs`') });
+    await cluster.stop();
+  });
+});
