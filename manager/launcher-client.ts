@@ -162,6 +162,7 @@ class Launcher {
     }
     this.child = child;
     this.pid = child.pid;
+    trackChildProcess(child);
     this.fd = managerFd;
     child.on('error', (error) => this.handleEnd(`spawn failed: ${error.message}`));
     child.unref();
@@ -286,6 +287,22 @@ class Launcher {
   }
 }
 
+/** Pids of the processes this module spawned through child_process that have not exited yet. */
+const ownedChildProcesses = new Set<number>();
+
+/** Remembers a ChildProcess until it exits: libuv reaps it, so nobody else may wait for it. */
+function trackChildProcess(child: ChildProcess): void {
+  const pid = child.pid;
+  if (pid === undefined) return;
+  ownedChildProcesses.add(pid);
+  child.once('exit', () => ownedChildProcesses.delete(pid));
+}
+
+/** Whether `pid` is a launcher or shepherd this process spawned with child_process and libuv still waits for. */
+export function isOwnedChildProcess(pid: number): boolean {
+  return ownedChildProcesses.has(pid);
+}
+
 let current: Launcher | null = null;
 const starts: number[] = [];
 
@@ -376,6 +393,7 @@ async function spawnShepherdDirect(shepherdPath: string, onError: (error: Drover
     const [error] = (await once(shepherd, 'error')) as [NodeJS.ErrnoException];
     throw new DroverError('ERR_SPAWN_FAILED', `could not start the shepherd: ${error.message}`, { errno: error.code, cause: error });
   }
+  trackChildProcess(shepherd);
   shepherd.on('error', (error) => onError(new DroverError('ERR_SPAWN_FAILED', `could not start the shepherd: ${error.message}`, { cause: error })));
   shepherd.unref();
   (shepherd.stderr as net.Socket | null)?.unref();

@@ -9,6 +9,7 @@
  * `child.kill()` then signals whatever pid libuv's handle holds; these functions refuse it.
  */
 import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Lowest pid drover may signal: 0 and negative numbers are groups, 1 is init. */
 const MIN_OWNED_PID = 2;
@@ -61,4 +62,67 @@ export function isProcessAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** Pids of this process's children: /proc/self/task/<tid>/children of every thread. */
+export function listOwnChildren(): number[] {
+  return listChildren(process.pid);
+}
+
+/** Pids of `pid`'s children (every thread's list; empty when it is gone). */
+function listChildren(pid: number): number[] {
+  const found: number[] = [];
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return found; // gone
+  }
+  for (const tid of tids) {
+    try {
+      for (const text of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) {
+        const child = Number(text);
+        if (isOwnablePid(child)) found.push(child);
+      }
+    } catch {
+      // The thread or process ended between the listing and the read.
+    }
+  }
+  return found;
+}
+
+function sendTo(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch (error) {
+    // ESRCH: it ended (and its parent reaped it) since it was listed; nothing left to signal.
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
+/**
+ * Freezes and then kills the tree under `root`, a child of this process: SIGSTOP to every member
+ * found by walking /proc children lists, re-walking until a walk finds no new member (a stopped
+ * process cannot fork, so a fork bomb runs out of moves), then SIGKILL to every member. Each member
+ * was found as the child of a process in the tree, alive or unreaped, so its pid names that
+ * process. The walk is bounded (`maxRounds`); returns how many processes were killed.
+ */
+export function freezeAndKillTree(root: number, maxRounds = 50): number {
+  if (!isOwnablePid(root)) throw new RangeError(`refusing to kill the tree of ${String(root)}: not a pid`);
+  const members = new Set<number>();
+  for (let round = 0; round < maxRounds; round++) {
+    const before = members.size;
+    const queue = [root];
+    while (queue.length > 0) {
+      const pid = queue.pop()!;
+      if (!members.has(pid)) {
+        members.add(pid);
+        sendTo(pid, 'SIGSTOP');
+      }
+      queue.push(...listChildren(pid));
+    }
+    if (members.size === before) break;
+  }
+  for (const pid of members) sendTo(pid, 'SIGKILL');
+  return members.size;
 }
