@@ -8,28 +8,13 @@ import { spawn } from '../../manager/managed-process.js';
 import { startCluster } from '../../manager/start-cluster.js';
 import type { ClusterEvent } from '../../manager/types.js';
 import { fixture } from '../helpers/fixtures.js';
-import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
+import { createClusterTracker } from '../helpers/cluster-tracker.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const clusters: Cluster[] = [];
-const pids = new Set<number>();
+const { track, pids, cleanup } = createClusterTracker();
 
-function track(cluster: Cluster): Cluster {
-  clusters.push(cluster);
-  cluster.on('event', (e) => {
-    if (e.type === 'state' && e.pid !== null) pids.add(e.pid);
-  });
-  return cluster;
-}
-
-afterEach(async () => {
-  await Promise.all(clusters.map((c) => c.stop()));
-  clusters.length = 0;
-  if (pids.size > 0) await expectAllGone(pids);
-  pids.clear();
-  await expectNoShepherds();
-});
+afterEach(cleanup);
 
 describe('API edges', () => {
   it('stdin.write() after the child exited calls back with EPIPE', async () => {

@@ -9,20 +9,11 @@ import { startCluster } from '../../manager/start-cluster.js';
 import type { ClusterEvent } from '../../manager/types.js';
 import { FIXTURES_DIR } from '../helpers/fixtures.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';
-import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
+import { createClusterTracker } from '../helpers/cluster-tracker.js';
+import { expectAllGone } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const clusters: Cluster[] = [];
-const pids = new Set<number>();
-
-function track(cluster: Cluster): Cluster {
-  clusters.push(cluster);
-  for (const node of cluster.nodes()) if (node.pid !== null) pids.add(node.pid);
-  cluster.on('event', (e) => {
-    if (e.type === 'state' && e.pid !== null) pids.add(e.pid);
-  });
-  return cluster;
-}
+const { track, cleanup } = createClusterTracker();
 
 /** Starts a cluster from a config object, recording events from the first one on. */
 async function start(config: Record<string, unknown>, options: { signal?: AbortSignal; stopProgressIntervalMs?: number } = {}): Promise<{ cluster: Cluster; events: ClusterEvent[] }> {
@@ -40,13 +31,7 @@ async function start(config: Record<string, unknown>, options: { signal?: AbortS
   return { cluster, events };
 }
 
-afterEach(async () => {
-  await Promise.all(clusters.map((c) => c.stop()));
-  clusters.length = 0;
-  if (pids.size > 0) await expectAllGone(pids);
-  pids.clear();
-  await expectNoShepherds();
-});
+afterEach(cleanup);
 
 const NODE = process.execPath;
 const stateEvents = (events: ClusterEvent[], node: string) =>

@@ -3,28 +3,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster } from '../../manager/cluster.js';
 import type { ClusterEvent } from '../../manager/types.js';
 import { fixture } from '../helpers/fixtures.js';
-import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
+import { createClusterTracker } from '../helpers/cluster-tracker.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const clusters: Cluster[] = [];
-const pids = new Set<number>();
+const { track, pids, cleanup } = createClusterTracker();
 
-function track(cluster: Cluster): Cluster {
-  clusters.push(cluster);
-  cluster.on('event', (e) => {
-    if (e.type === 'state' && e.pid !== null) pids.add(e.pid);
-  });
-  return cluster;
-}
-
-afterEach(async () => {
-  await Promise.all(clusters.map((c) => c.stop()));
-  clusters.length = 0;
-  if (pids.size > 0) await expectAllGone(pids);
-  pids.clear();
-  await expectNoShepherds();
-});
+afterEach(cleanup);
 
 describe('Cluster', () => {
   it('starts nodes, waits for log/tcp/http readiness, and stops them all', async () => {
@@ -164,7 +149,7 @@ describe('Cluster', () => {
   it('makes output events only while an observer or listener may want them, and keeps every line either way', async () => {
     // No track(): its 'event' listener would want output. Pids come from the snapshots instead.
     const cluster = new Cluster(makeCluster([makeNode('a', fixture('forever', 'tick'))]));
-    clusters.push(cluster);
+    track(cluster, { listen: false });
     const ignoring: string[] = [];
     cluster.subscribe({ wantsOutput: false, onEvent: (e) => ignoring.push(e.type) });
     await cluster.start();

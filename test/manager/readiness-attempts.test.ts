@@ -7,27 +7,17 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster } from '../../manager/cluster.js';
 import type { ClusterEvent, ReadinessAttemptEvent } from '../../manager/types.js';
 import { fixture } from '../helpers/fixtures.js';
-import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
+import { createClusterTracker } from '../helpers/cluster-tracker.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';
 
-const clusters: Cluster[] = [];
-const pids = new Set<number>();
+const tracker = createClusterTracker();
 
-afterEach(async () => {
-  await Promise.all(clusters.map((c) => c.stop()));
-  clusters.length = 0;
-  if (pids.size > 0) await expectAllGone(pids);
-  pids.clear();
-  await expectNoShepherds();
-});
+afterEach(tracker.cleanup);
 
 function track(cluster: Cluster): ClusterEvent[] {
-  clusters.push(cluster);
+  tracker.track(cluster);
   const events: ClusterEvent[] = [];
-  cluster.on('event', (e) => {
-    if (e.type === 'state' && e.pid !== null) pids.add(e.pid);
-    events.push(e);
-  });
+  cluster.on('event', (e) => events.push(e));
   return events;
 }
 
