@@ -423,19 +423,21 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     this.stopPromise ??= (async () => {
       this.lifetime.abort();
       this.publish({ type: 'cluster-stopping', time: (this.options.clock ?? Date.now)(), reason, node, replica });
-      const dependents = getDependents([...this.specs.values()]);
+      // Reverse start order puts every node after all of its dependents, so each node's stop can
+      // wait for theirs without recursion (a dependsOn chain may be thousands of nodes long).
+      const specs = [...this.specs.values()];
+      const dependents = getDependents(specs);
       const stops = new Map<string, Promise<void>>();
-      const stopName = (name: string): Promise<void> => {
-        let promise = stops.get(name);
-        if (promise === undefined) {
-          promise = Promise.all((dependents.get(name) ?? []).map(stopName)).then(async () => {
+      for (const name of getStartOrder(specs).reverse()) {
+        const after = (dependents.get(name) ?? []).map((dependent) => stops.get(dependent)!);
+        stops.set(
+          name,
+          Promise.all(after).then(async () => {
             await Promise.all(this.nodes(name).map((member) => member.stop()));
-          });
-          stops.set(name, promise);
-        }
-        return promise;
-      };
-      await Promise.all([...this.specs.keys()].map(stopName));
+          }),
+        );
+      }
+      await Promise.all(stops.values());
     })();
     return this.stopPromise;
   }

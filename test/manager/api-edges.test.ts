@@ -93,3 +93,12 @@ describe('durations beyond what a Node timer holds', () => {
     await cluster.stop();
   });
 });
+
+describe('large dependency graphs', () => {
+  it('a dependsOn chain of 10,000 nodes is ordered and stopped without recursion', async () => {
+    const nodes = Array.from({ length: 10_000 }, (_, i) => makeNode(`n${i}`, ['true'], { dependsOn: i === 0 ? {} : { [`n${i - 1}`]: 'ready' } }));
+    const cluster = new Cluster(makeCluster(nodes));
+    await cluster.stop();
+    expect(cluster.nodes().every((n) => n.state === 'stopped')).toBe(true);
+  });
+});
