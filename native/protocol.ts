@@ -268,17 +268,24 @@ export function decodeMessage(buf: Buffer): ShepherdMessage {
     if (p.length !== size) throw new RangeError(`${name} payload is ${p.length} bytes, expected ${size}`);
   };
   switch (type) {
-    case MSG_STARTED:
+    case MSG_STARTED: {
       expect(STARTED_PAYLOAD_SIZE, 'STARTED');
+      const pid = p.readInt32LE(0);
+      const pgid = p.readInt32LE(4);
+      // The manager signals this group itself when the shepherd is lost: only a real pid leading
+      // its own group may get through (never 0, 1 or a negative number, which kill(2) reads as
+      // "my group", "everything" or another group).
+      if (pid < 2 || pgid !== pid) throw new RangeError(`STARTED names pid ${pid} in group ${pgid}: expected a pid above 1 that leads its own group`);
       return {
         type: 'started',
-        pid: p.readInt32LE(0),
-        pgid: p.readInt32LE(4),
+        pid,
+        pgid,
         fdMask: p.readUInt8(8),
         pty: (p.readUInt8(9) & STARTED_FLAG_PTY) !== 0,
         cgroup: (p.readUInt8(9) & STARTED_FLAG_CGROUP) !== 0,
         pipeSizes: [p.readUInt32LE(12), p.readUInt32LE(16), p.readUInt32LE(20)],
       };
+    }
     case MSG_EXEC_FAILED:
       expect(EXEC_FAILED_PAYLOAD_SIZE, 'EXEC_FAILED');
       return { type: 'exec-failed', errno: p.readInt32LE(0), stage: p.readUInt8(4) };

@@ -52,6 +52,7 @@ struct tree_member {
   pid_t pid;
   pid_t pgrp;     /* process group when verified */
   int pidfd;      /* -1 only for a direct child of the caller where pidfd_open is unavailable */
+  int direct;     /* a child of the caller itself, which only the caller reaps */
   int stoppable;  /* 0 once SIGSTOP was refused (EPERM: a setuid descendant) */
 };
 
@@ -222,7 +223,7 @@ static inline int tree_add_verified(struct tree *t, pid_t pid, long parent_index
     t->v = v;
     t->cap = cap;
   }
-  t->v[t->n++] = (struct tree_member){.pid = pid, .pgrp = pgrp, .pidfd = fd, .stoppable = 1};
+  t->v[t->n++] = (struct tree_member){.pid = pid, .pgrp = pgrp, .pidfd = fd, .direct = parent_index < 0, .stoppable = 1};
   return 1;
 }
 
@@ -231,8 +232,8 @@ static inline int tree_signal_member(const struct tree_member *m, int signo) {
   int r;
   if (m->pidfd >= 0) {
     r = (int)syscall(SYS_pidfd_send_signal, m->pidfd, signo, NULL, 0);
-  } else if (m->pid > 1) {
-    r = kill(m->pid, signo); /* a direct, unreaped child (see tree_add_verified) */
+  } else if (m->direct && m->pid > 1) {
+    r = kill(m->pid, signo); /* a direct child, not reaped yet: its pid cannot have been recycled */
   } else {
     PRINT_FATAL("refusing to signal pid %d", (int)m->pid);
     errno = EINVAL;

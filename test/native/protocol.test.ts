@@ -122,4 +122,20 @@ describe('protocol mirror', () => {
     const unknown = Buffer.from([3, 0, 99, 0, 0, 0, 0, 0]);
     expect(() => protocol.decodeMessage(unknown)).toThrow(/unknown message type 99/);
   });
+
+  it('refuses a STARTED whose pid or group kill(2) would read as more than one process', () => {
+    const started = (pid: number, pgid: number) => {
+      const buf = Buffer.alloc(8 + protocol.STARTED_PAYLOAD_SIZE);
+      buf.writeUInt16LE(protocol.PROTOCOL_VERSION, 0);
+      buf.writeUInt16LE(protocol.MSG_STARTED, 2);
+      buf.writeUInt32LE(protocol.STARTED_PAYLOAD_SIZE, 4);
+      buf.writeInt32LE(pid, 8);
+      buf.writeInt32LE(pgid, 12);
+      return buf;
+    };
+    expect(protocol.decodeMessage(started(4242, 4242))).toMatchObject({ type: 'started', pid: 4242, pgid: 4242 });
+    for (const [pid, pgid] of [[0, 0], [1, 1], [-1, -1], [4242, 0], [4242, 1], [4242, 4243], [-4242, -4242]]) {
+      expect(() => protocol.decodeMessage(started(pid!, pgid!)), `pid ${pid} pgid ${pgid}`).toThrow(/leads its own group/);
+    }
+  });
 });
