@@ -2,6 +2,7 @@
 // descendant tree first (SIGSTOP, re-scan until no new member, SIGKILL), and the launcher is a
 // subreaper that kills the trees of a shepherd that died. The manager runs as nobody in a session
 // of its own (nested-manager.ts), so a containment bug cannot reach anything else.
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixture } from '../helpers/fixtures.js';
 import { getProcessState, isAlive } from '../helpers/processes.js';
@@ -9,9 +10,23 @@ import { waitFor } from '../helpers/wait-for.js';
 import { NestedManager, type NestedMessage } from './nested-manager.js';
 
 const runs: NestedManager[] = [];
-/** RLIMIT_NPROC of the bomb's tree, and the size it must reach before it is stopped. */
-const BOMB_LIMIT = 250;
+/** Processes the bomb may add to nobody's (RLIMIT_NPROC counts all of a user's processes), and the size it must reach before it is stopped. */
+const BOMB_ROOM = 250;
 const BOMB_SIZE = 200;
+
+/** Processes of uid `uid` on the machine now (/proc/<pid>/status "Uid:" real uid). */
+function countProcessesOf(uid: number): number {
+  let count = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(readFileSync(`/proc/${entry}/status`, 'utf8'))) count++;
+    } catch {
+      // gone
+    }
+  }
+  return count;
+}
 afterEach(async () => {
   for (const run of runs.splice(0)) await run.cleanup();
 });
@@ -25,9 +40,10 @@ async function startRun(): Promise<NestedManager> {
 describe('without a cgroup', () => {
   it('a setsid fork bomb that ignores SIGTERM leaves no survivor and no zombie after stop()', async () => {
     const run = await startRun();
-    // Every process forks a setsid'd copy of itself every 10 ms until RLIMIT_NPROC (counted for
-    // nobody across the machine; only this tree is held to it), then keeps retrying.
-    const spawned = await run.spawn(fixture('setsid-bomb', 10), { limits: { nproc: BOMB_LIMIT } });
+    // Every process forks a setsid'd copy of itself every 10 ms until RLIMIT_NPROC (counted over
+    // all of nobody's processes, so other users of nobody keep their room; only this tree is held
+    // to the limit), then keeps retrying.
+    const spawned = await run.spawn(fixture('setsid-bomb', 10), { limits: { nproc: countProcessesOf(65534) + BOMB_ROOM } });
     expect(spawned.op).toBe('spawned');
     const grown = await waitFor(() => run.observe(), (pids) => pids.length >= BOMB_SIZE, { describe: `the bomb to grow to ${BOMB_SIZE} processes`, timeoutMs: 30_000 });
     expect(grown.length).toBeGreaterThanOrEqual(BOMB_SIZE);
