@@ -202,7 +202,7 @@ export class ShepherdClient {
         closeFd(shepherd.fd);
         this.fd = -1;
         this.fail(
-          new DroverError('ERR_SPAWN_FAILED', `could not send SPAWN to shepherd ${shepherd.pid ?? '?'}: it read nothing for ${SPAWN_SEND_TIMEOUT_MS} ms`, {
+          new DroverError('ERR_SPAWN_FAILED', `could not send SPAWN to shepherd ${shepherd.pid ?? '?'}: it did not take the message within ${SPAWN_SEND_TIMEOUT_MS} ms (ETIMEDOUT)`, {
             cause: sendError,
             errno: 'ETIMEDOUT',
           }),

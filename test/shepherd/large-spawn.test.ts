@@ -1,10 +1,13 @@
 // SPAWN carries whatever execve(2) accepts: argv and environment up to ARG_MAX (a quarter of the
 // stack limit, 2 MiB by default; 128 KiB per string), in several SEQPACKET records reassembled by
 // the shepherd. What execve itself refuses still comes back as ERR_SPAWN_FAILED naming E2BIG.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { spawn } from '../../manager/managed-process.js';
 import { SHEPHERD_MAX_SPAWN } from '../../native/protocol.js';
-import { createSpawnTracker } from '../helpers/processes.js';
+import { createSpawnTracker, expectAllGone, getParentPid } from '../helpers/processes.js';
 
 const { start, cleanup } = createSpawnTracker();
 afterEach(cleanup);
@@ -39,6 +42,33 @@ describe('large SPAWN', () => {
       message: expect.stringContaining('E2BIG'),
     });
   });
+
+  it('a shepherd that stops reading in the middle of a large SPAWN fails the spawn after 10 s instead of hanging', async () => {
+    // A stand-in for a stuck shepherd: holds its control socket (fd 3) and never reads it.
+    const dir = mkdtempSync(path.join(tmpdir(), 'drover-stuck-'));
+    const stuck = path.join(dir, 'shepherd');
+    writeFileSync(stuck, '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
+    vi.stubEnv('DROVER_SHEPHERD', stuck);
+    vi.stubEnv('DROVER_LAUNCHER', '0');
+    try {
+      const args = Array.from({ length: 12 }, () => 'x'.repeat(125 * 1024));
+      const t0 = performance.now();
+      const error = (await spawn(['true', ...args]).catch((e: unknown) => e)) as { code: string; errno: string; message: string };
+      const ms = performance.now() - t0;
+      expect(error).toMatchObject({ code: 'ERR_SPAWN_FAILED', errno: 'ETIMEDOUT', message: expect.stringContaining('did not take the message') });
+      expect(ms).toBeGreaterThanOrEqual(9_900);
+      expect(ms).toBeLessThan(15_000);
+      // The stand-in is this process's own child (direct spawn), named in the message.
+      const pid = Number(/shepherd (\d+)/.exec(error.message)![1]);
+      expect(getParentPid(pid)).toBe(process.pid);
+      process.kill(pid, 'SIGKILL');
+      await expectAllGone([pid]);
+    } finally {
+      // The tracker's cleanup looks for shepherds of the real binary.
+      vi.unstubAllEnvs();
+      rmSync(dir, { recursive: true });
+    }
+  }, 20_000);
 
   it('a SPAWN above the protocol cap fails before any process starts, naming E2BIG and the cap', async () => {
     const args = Array.from({ length: 136 }, () => 'x'.repeat(125 * 1024)); // 17 MiB
