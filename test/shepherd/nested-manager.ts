@@ -12,7 +12,7 @@ import path from 'node:path';
 import { expect } from 'vitest';
 import { getCgroup2Mount, getOwnCgroupPath } from '../../manager/cgroup.js';
 import { FIXTURES_DIR } from '../helpers/fixtures.js';
-import { getProcessState, isAlive } from '../helpers/processes.js';
+import { expectAllGone, expectNoShepherds, getProcessState, isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const NOBODY_UID = 65534;
@@ -236,6 +236,12 @@ export class NestedManager {
       (pids) => pids.length === 0,
       { describe: `no process of run ${this.marker} left`, timeoutMs: 10_000 },
     );
+    // Nothing seen is a zombie either, and drover's own processes of the run (shepherds, the
+    // launcher; they do not carry the marker) are gone with the manager.
+    await waitFor(() => this.zombies(), (zombies) => zombies.length === 0, { describe: `no zombie of run ${this.marker}` });
+    const own = this.messages.flatMap((m) => (m.op === 'spawned' ? [m.shepherdPid, ...(m.launcherPid === null ? [] : [m.launcherPid])] : []));
+    await expectAllGone([this.pid, ...own]);
+    await expectNoShepherds();
     if (this.cgroupDir !== null) {
       for (const entry of readdirSync(this.cgroupDir, { withFileTypes: true })) {
         if (!entry.isDirectory()) continue;

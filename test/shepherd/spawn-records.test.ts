@@ -23,7 +23,9 @@ afterEach(async () => {
   for (const s of shepherds.splice(0)) {
     s.watcher?.close(); // hangup: the shepherd stops whatever it started and exits
     await s.exit;
-    await expectAllGone([s.process.pid!]);
+    // The shepherd and any child it reported are gone (not zombies): it reaps before it exits.
+    const children = s.messages.flatMap((m) => (m.type === 'started' ? [m.pid] : []));
+    await expectAllGone([s.process.pid!, ...children]);
   }
 });
 
