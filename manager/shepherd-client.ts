@@ -8,6 +8,7 @@ import {
   getErrnoName,
   getShepherdPath,
   sendRecord,
+  sendRecords,
   STAGE_CGROUP,
   STAGE_CHDIR,
   STAGE_EXEC,
@@ -77,6 +78,13 @@ function describeExecFailure(code: DroverErrorCode, errno: string, stage: number
 const MAX_DEAD_SHEPHERDS = 8;
 
 /**
+ * How long the rest of a SPAWN larger than the socket buffer may take to go out (ms): the
+ * shepherd reads it as it arrives, so only a shepherd that stopped reading (SIGSTOPped) runs
+ * into this, and the spawn fails with ERR_SPAWN_FAILED (ETIMEDOUT).
+ */
+const SPAWN_SEND_TIMEOUT_MS = 10_000;
+
+/**
  * One shepherd: spawns the watchdog with a SEQPACKET control socket as fd 3, sends SPAWN, and
  * turns its reports into a promise (`started`) and an outcome (`outcome`).
  *
@@ -110,9 +118,9 @@ export class ShepherdClient {
     this.outcome = new Promise((resolve) => {
       this.resolveOutcome = resolve;
     });
-    const record = encodeSpawnOrThrow(message);
+    const records = encodeSpawnOrThrow(message);
     const shepherdPath = getShepherdPath(); // ERR_NATIVE_LOAD propagates as is: no retry fixes it
-    this.start(shepherdPath, record);
+    this.start(shepherdPath, records);
     // Whether the child runs or not, the launcher may start a spare to replace one this spawn
     // took: only now, so that start never competes with this one for the CPU.
     this.started.then(refillSpareShepherds, refillSpareShepherds);
@@ -122,16 +130,20 @@ export class ShepherdClient {
    * Gets a shepherd process (a spare waiting for SPAWN, or one started now by the launcher or, as
    * the fallback, by child_process: manager/launcher-client.ts) and sends it SPAWN.
    */
-  private start(shepherdPath: string, record: Buffer): void {
+  private start(shepherdPath: string, records: readonly Buffer[]): void {
     startShepherd(shepherdPath, (error) => this.fail(error)).then(
-      (shepherd) => this.attach(shepherd, record, shepherdPath),
+      (shepherd) => this.attach(shepherd, records, shepherdPath),
       (error: unknown) =>
         this.fail(error instanceof DroverError ? error : new DroverError('ERR_SPAWN_FAILED', `could not start the shepherd: ${(error as Error).message}`, { cause: error })),
     );
   }
 
-  /** Takes over a started shepherd's control socket and sends it SPAWN. */
-  private attach(shepherd: LaunchedShepherd, record: Buffer, shepherdPath: string): void {
+  /**
+   * Takes over a started shepherd's control socket and sends it SPAWN: its first record at once
+   * (a dead spare shows here, as EPIPE), then the rest; what does not fit the socket buffer goes
+   * out on a worker thread as the shepherd reads (sendRecords), and the watcher starts after it.
+   */
+  private attach(shepherd: LaunchedShepherd, records: readonly Buffer[], shepherdPath: string): void {
     if (this.finished) {
       // Failed while the shepherd was being started: it sees the hangup and exits before SPAWN.
       closeFd(shepherd.fd);
@@ -140,7 +152,7 @@ export class ShepherdClient {
     }
     // SPAWN first: a shepherd reads nothing else, and STARTED waits in the socket for the watcher.
     try {
-      sendRecord(shepherd.fd, record);
+      sendRecord(shepherd.fd, records[0]!);
     } catch (error) {
       closeFd(shepherd.fd);
       shepherd.stderr?.destroy();
@@ -148,16 +160,59 @@ export class ShepherdClient {
       if (shepherd.via !== 'direct' && (code === 'EPIPE' || code === 'ECONNRESET') && this.deadShepherds++ < MAX_DEAD_SHEPHERDS) {
         // A shepherd started ahead of time that ended while it waited for SPAWN (killed by hand):
         // take the next spare, or have one started.
-        this.start(shepherdPath, record);
+        this.start(shepherdPath, records);
         return;
       }
       this.fail(new DroverError('ERR_SPAWN_FAILED', `could not send SPAWN to the shepherd: ${(error as Error).message}`, { cause: error }));
+      return;
+    }
+    let next = 1;
+    try {
+      for (; next < records.length; next++) sendRecord(shepherd.fd, records[next]!);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EAGAIN') {
+        // The socket buffer is full: the rest goes out as the shepherd makes room.
+        sendRecords(shepherd.fd, records.slice(next), SPAWN_SEND_TIMEOUT_MS).then(
+          () => this.watch(shepherd, null),
+          (sendError: unknown) => this.watch(shepherd, sendError as Error),
+        );
+        return;
+      }
+      this.watch(shepherd, error as Error);
+      return;
+    }
+    this.watch(shepherd, null);
+  }
+
+  /**
+   * Watches the control socket once SPAWN went out. After a failed send the watcher still runs:
+   * a shepherd that refused the SPAWN sent ERROR (why) before it hung up, and that is reported;
+   * a send that timed out fails the spawn itself (the shepherd sees the hangup and exits).
+   */
+  private watch(shepherd: LaunchedShepherd, sendError: Error | null): void {
+    if (this.finished) {
+      closeFd(shepherd.fd);
+      shepherd.stderr?.destroy();
       return;
     }
     this.fd = shepherd.fd;
     this.shepherdPid = shepherd.pid;
     shepherd.stderr?.setEncoding('utf8');
     shepherd.stderr?.on('data', (text: string) => this.recordDiagnostics(text));
+    if (sendError !== null) {
+      this.recordDiagnostics(`SPAWN send failed: ${sendError.message}\n`);
+      if ((sendError as NodeJS.ErrnoException).code === 'ETIMEDOUT') {
+        closeFd(shepherd.fd);
+        this.fd = -1;
+        this.fail(
+          new DroverError('ERR_SPAWN_FAILED', `could not send SPAWN to shepherd ${shepherd.pid ?? '?'}: it did not take the message within ${SPAWN_SEND_TIMEOUT_MS} ms (ETIMEDOUT)`, {
+            cause: sendError,
+            errno: 'ETIMEDOUT',
+          }),
+        );
+        return;
+      }
+    }
     this.watcher = watchRecords(
       shepherd.fd,
       (data, fds) => this.handleRecord(data, fds),
@@ -323,12 +378,13 @@ export class ShepherdClient {
   }
 }
 
-function encodeSpawnOrThrow(message: SpawnMessage): Buffer {
+function encodeSpawnOrThrow(message: SpawnMessage): Buffer[] {
   try {
     return encodeSpawn(message);
   } catch (error) {
+    // Above SHEPHERD_MAX_SPAWN: more than any execve accepts, so it is E2BIG whatever the limits.
     const tooLarge = /maximum/.test((error as Error).message);
-    throw new DroverError('ERR_SPAWN_FAILED', `cannot start ${message.argv[0] ?? '(no command)'}: ${(error as Error).message}`, {
+    throw new DroverError('ERR_SPAWN_FAILED', `cannot start ${message.argv[0] ?? '(no command)'}: ${(error as Error).message}${tooLarge ? ' (E2BIG)' : ''}`, {
       cause: error,
       path: message.argv[0],
       ...(tooLarge ? { errno: 'E2BIG' } : {}),

@@ -9,6 +9,7 @@ export interface RawBinding {
   readonly protocolVersion: number;
   socketpair(): [number, number];
   send(fd: number, data: Buffer): number;
+  sendRecords(fd: number, records: Buffer[], timeoutMs: number): Promise<void>;
   closeFd(fd: number): void;
   Watcher: new (
     fd: number,

@@ -14,6 +14,7 @@ export {
   decodeMessage,
   encodeSignal,
   encodeSpawn,
+  encodeSpawnPayload,
   encodeWinsize,
   encodeStop,
   getErrnoName,
@@ -139,6 +140,22 @@ export function sendRecord(fd: number, data: Buffer): void {
   if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`sendRecord: fd must be a non-negative integer, got ${fd}`);
   if (!Buffer.isBuffer(data)) throw new TypeError('sendRecord: data must be a Buffer');
   loadBinding().send(fd, data);
+}
+
+/**
+ * Sends SEQPACKET records in order without blocking the event loop: on a worker thread, waiting
+ * whenever the socket buffer is full, for at most `timeoutMs` in all. Used for a message larger
+ * than the socket buffer (a SPAWN of several MiB), which the peer drains as it arrives. The fd must
+ * stay open until the promise settles.
+ * @throws {TypeError} for a bad fd or a non-Buffer record (synchronously).
+ * @returns rejects with an Error whose `code` is the errno name: ETIMEDOUT when the peer made no
+ *   room in time, EPIPE or ECONNRESET when it is gone.
+ */
+export function sendRecords(fd: number, records: readonly Buffer[], timeoutMs: number): Promise<void> {
+  if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`sendRecords: fd must be a non-negative integer, got ${fd}`);
+  if (!Array.isArray(records) || records.some((r) => !Buffer.isBuffer(r))) throw new TypeError('sendRecords: records must be an array of Buffers');
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 0x7fffffff) throw new TypeError(`sendRecords: timeoutMs must be an integer from 0 to 2^31-1, got ${timeoutMs}`);
+  return loadBinding().sendRecords(fd, [...records], timeoutMs);
 }
 
 export interface RecordWatcher {

@@ -4,11 +4,17 @@
  */
 import { constants as osConstants } from 'node:os';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const SHEPHERD_CONTROL_FD = 3;
 export const PROTOCOL_HEADER_SIZE = 8;
+/** Largest record either side sends (bytes); a SPAWN payload spans several records. */
 export const PROTOCOL_MAX_MESSAGE = 192 * 1024;
-export const SHEPHERD_MAX_ARGS = 4096;
+/** Largest SPAWN payload the shepherd reassembles (bytes): above Linux's largest ARG_MAX (6 MiB). */
+export const SHEPHERD_MAX_SPAWN = 16 * 1024 * 1024;
+/** Most argv + env entries (each string takes at least 4 bytes of the payload). */
+export const SHEPHERD_MAX_ARGS = 4 * 1024 * 1024;
+/** The u32 total length at the start of the first SPAWN record. */
+export const SPAWN_TOTAL_SIZE = 4;
 export const SHEPHERD_MAX_SIGNAL = 64;
 /** Largest pipe size a SPAWN may request (bytes). */
 export const SHEPHERD_MAX_PIPE_SIZE = 64 * 1024 * 1024;
@@ -22,6 +28,7 @@ export const MSG_SPAWN = 1;
 export const MSG_SIGNAL = 2;
 export const MSG_STOP = 3;
 export const MSG_WINSIZE = 4;
+export const MSG_SPAWN_MORE = 5;
 export const MSG_STARTED = 16;
 export const MSG_EXEC_FAILED = 17;
 export const MSG_EXITED = 18;
@@ -108,8 +115,12 @@ function header(type: number, payloadLength: number): Buffer {
   return buf;
 }
 
-/** Encodes SPAWN. Throws RangeError when a string holds NUL or the record exceeds the maximum. */
-export function encodeSpawn(message: SpawnMessage): Buffer {
+/**
+ * Encodes the SPAWN payload (what the shepherd's parse_spawn parses once it has reassembled it).
+ * @throws {RangeError} when a string holds NUL, a field is out of range, or the payload is larger
+ *   than {@link SHEPHERD_MAX_SPAWN} (the message then says "maximum").
+ */
+export function encodeSpawnPayload(message: SpawnMessage): Buffer {
   const cgroup = message.cgroup ?? '';
   const strings = [message.cwd, cgroup, ...message.argv, ...message.env].map((s) => {
     if (s.includes('\0')) throw new RangeError(`string contains NUL: ${JSON.stringify(s.slice(0, 40))}`);
@@ -139,13 +150,11 @@ export function encodeSpawn(message: SpawnMessage): Buffer {
     if (hard !== null && (soft === null || soft > hard)) throw new RangeError(`rlimit ${resource}: soft ${soft ?? 'unlimited'} above hard ${hard}`);
   }
   const payloadLength = 28 + strings.reduce((sum, s) => sum + 4 + s.length, 0) + rlimits.length * RLIMIT_ENTRY_SIZE;
-  if (PROTOCOL_HEADER_SIZE + payloadLength > PROTOCOL_MAX_MESSAGE) {
-    throw new RangeError(
-      `argv and env take ${PROTOCOL_HEADER_SIZE + payloadLength} bytes, more than the ${PROTOCOL_MAX_MESSAGE}-byte SPAWN maximum`,
-    );
+  if (payloadLength > SHEPHERD_MAX_SPAWN) {
+    throw new RangeError(`argv and env take ${payloadLength} bytes, more than the ${SHEPHERD_MAX_SPAWN}-byte SPAWN maximum (SHEPHERD_MAX_SPAWN)`);
   }
-  const buf = header(MSG_SPAWN, payloadLength);
-  let o = PROTOCOL_HEADER_SIZE;
+  const buf = Buffer.alloc(payloadLength);
+  let o = 0;
   buf.writeUInt8(message.stdio[0], o++);
   buf.writeUInt8(message.stdio[1], o++);
   buf.writeUInt8(message.stdio[2], o++);
@@ -176,6 +185,35 @@ export function encodeSpawn(message: SpawnMessage): Buffer {
     o += RLIMIT_ENTRY_SIZE;
   }
   return buf;
+}
+
+/**
+ * Encodes SPAWN as the records that carry it: a SPAWN record with the payload's total length and
+ * its first bytes, then SPAWN_MORE records with the rest, each record at most `recordSize` bytes
+ * (default {@link PROTOCOL_MAX_MESSAGE}; smaller only in tests and fuzz seeds). A payload that
+ * fits one record is one record.
+ * @throws {RangeError} as {@link encodeSpawnPayload}, or for a `recordSize` below 16 or above
+ *   PROTOCOL_MAX_MESSAGE.
+ */
+export function encodeSpawn(message: SpawnMessage, recordSize = PROTOCOL_MAX_MESSAGE): Buffer[] {
+  if (!Number.isInteger(recordSize) || recordSize < 16 || recordSize > PROTOCOL_MAX_MESSAGE) {
+    throw new RangeError(`record size ${recordSize} outside 16..${PROTOCOL_MAX_MESSAGE}`);
+  }
+  const payload = encodeSpawnPayload(message);
+  const records: Buffer[] = [];
+  const firstChunk = Math.min(payload.length, recordSize - PROTOCOL_HEADER_SIZE - SPAWN_TOTAL_SIZE);
+  const first = header(MSG_SPAWN, SPAWN_TOTAL_SIZE + firstChunk);
+  first.writeUInt32LE(payload.length, PROTOCOL_HEADER_SIZE);
+  payload.copy(first, PROTOCOL_HEADER_SIZE + SPAWN_TOTAL_SIZE, 0, firstChunk);
+  records.push(first);
+  for (let o = firstChunk; o < payload.length; ) {
+    const chunk = Math.min(payload.length - o, recordSize - PROTOCOL_HEADER_SIZE);
+    const record = header(MSG_SPAWN_MORE, chunk);
+    payload.copy(record, PROTOCOL_HEADER_SIZE, o, o + chunk);
+    records.push(record);
+    o += chunk;
+  }
+  return records;
 }
 
 function validateWinsize(columns: number, rows: number): void {
@@ -230,17 +268,24 @@ export function decodeMessage(buf: Buffer): ShepherdMessage {
     if (p.length !== size) throw new RangeError(`${name} payload is ${p.length} bytes, expected ${size}`);
   };
   switch (type) {
-    case MSG_STARTED:
+    case MSG_STARTED: {
       expect(STARTED_PAYLOAD_SIZE, 'STARTED');
+      const pid = p.readInt32LE(0);
+      const pgid = p.readInt32LE(4);
+      // The manager signals this group itself when the shepherd is lost: only a real pid leading
+      // its own group may get through (never 0, 1 or a negative number, which kill(2) reads as
+      // "my group", "everything" or another group).
+      if (pid < 2 || pgid !== pid) throw new RangeError(`STARTED names pid ${pid} in group ${pgid}: expected a pid above 1 that leads its own group`);
       return {
         type: 'started',
-        pid: p.readInt32LE(0),
-        pgid: p.readInt32LE(4),
+        pid,
+        pgid,
         fdMask: p.readUInt8(8),
         pty: (p.readUInt8(9) & STARTED_FLAG_PTY) !== 0,
         cgroup: (p.readUInt8(9) & STARTED_FLAG_CGROUP) !== 0,
         pipeSizes: [p.readUInt32LE(12), p.readUInt32LE(16), p.readUInt32LE(20)],
       };
+    }
     case MSG_EXEC_FAILED:
       expect(EXEC_FAILED_PAYLOAD_SIZE, 'EXEC_FAILED');
       return { type: 'exec-failed', errno: p.readInt32LE(0), stage: p.readUInt8(4) };

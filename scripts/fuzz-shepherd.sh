@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the shepherd's SPAWN parser with libFuzzer + ASan + UBSan (clang from Debian's packages).
+# Fuzzes the shepherd's SPAWN input (record reassembly and payload parser) with libFuzzer + ASan +
+# UBSan (clang from Debian's packages). The harness is shepherd/fuzz/parse-spawn-fuzzer.c.
 # Usage: scripts/fuzz-shepherd.sh [seconds]   (default 30; FUZZ_SECONDS overrides)
 # Exit status is libFuzzer's: non-zero when it found a crash, leak or sanitizer report, whose
 # reproducer it leaves in native/build/fuzz/.
@@ -14,9 +15,10 @@ if ! command -v clang >/dev/null; then
 fi
 clang -g -O1 -std=gnu99 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -Ishepherd shepherd/fuzz/parse-spawn-fuzzer.c -o "$out/parse-spawn-fuzzer"
-# Seed corpus: real SPAWN payloads from the TypeScript encoder (header stripped).
+# Seed corpus from the TypeScript encoder: each SPAWN as a payload (mode byte 0) and as the record
+# stream that carries it (mode byte 1: u16 length + record), in small records so several follow.
 node --input-type=module -e '
-  import { encodeSpawn } from "./dist/native/protocol.js";
+  import { encodeSpawn, encodeSpawnPayload } from "./dist/native/protocol.js";
   import { writeFileSync } from "node:fs";
   const seeds = [
     { stdio: [1, 0, 0], killGraceMs: 10000, cwd: "/tmp", argv: ["node", "server.js"], env: ["PATH=/usr/bin", "A=1"] },
@@ -25,7 +27,12 @@ node --input-type=module -e '
     { stdio: [0, 0, 0], killGraceMs: 5, cwd: "", argv: ["bash"], env: ["TERM=xterm"], pty: { columns: 120, rows: 40 },
       pipeSize: 1048576, cgroup: "/sys/fs/cgroup/drover-1/a-1", rlimits: [{ resource: 7, soft: 64, hard: 128 }, { resource: 4, soft: 0, hard: null }] },
   ];
-  seeds.forEach((s, i) => writeFileSync(`'"$out"'/corpus/seed-${i}`, encodeSpawn(s).subarray(8)));
+  const framed = (records) => Buffer.concat([Buffer.from([1]), ...records.flatMap((r) => [Buffer.from([r.length & 0xff, r.length >> 8]), r])]);
+  seeds.forEach((s, i) => {
+    writeFileSync(`'"$out"'/corpus/seed-${i}`, Buffer.concat([Buffer.from([0]), encodeSpawnPayload(s)]));
+    writeFileSync(`'"$out"'/corpus/seed-${i}-records`, framed(encodeSpawn(s, 32)));
+    writeFileSync(`'"$out"'/corpus/seed-${i}-record`, framed(encodeSpawn(s)));
+  });
 '
 cd "$out"
 ./parse-spawn-fuzzer -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 corpus

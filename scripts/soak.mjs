@@ -5,7 +5,9 @@
 // until the last shepherd and the last descendant are gone. A descendant alive after
 // grace + 1 s is a survivor; any survivor fails the run (exit 1) after it is killed.
 //
-//   npm run soak -- [--trials 100] [--nodes 20] [--grace-ms 500] [--json]
+//   npm run soak -- [--trials 100] [--nodes 20] [--grace-ms 500] [--cgroup auto|off] [--json]
+// --cgroup off runs the manager with DROVER_CGROUP=off: containment by the shepherds' frozen tree
+// walk and the launcher (subreaper) alone, as for a user without a writable cgroup v2.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +18,7 @@ const { values } = parseArgs({
     trials: { type: 'string', default: '10' },
     nodes: { type: 'string', default: '20' },
     'grace-ms': { type: 'string', default: '500' },
+    cgroup: { type: 'string', default: 'auto' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -28,6 +31,11 @@ for (const [name, v] of [['--trials', trials], ['--nodes', nodes], ['--grace-ms'
     process.exit(2);
   }
 }
+if (values.cgroup !== 'auto' && values.cgroup !== 'off') {
+  console.error(`soak: --cgroup must be auto or off, got ${values.cgroup}`);
+  process.exit(2);
+}
+const cgroupEnv = values.cgroup === 'off' ? { DROVER_CGROUP: 'off' } : {};
 const FIXTURE = fileURLToPath(new URL('../test/fixtures/hostile-cluster.mjs', import.meta.url));
 const MARKER = 'DROVER_SOAK_RUN';
 
@@ -95,7 +103,7 @@ async function trial(index) {
   const run = `${process.pid}-${index}`;
   const manager = spawn(process.execPath, [FIXTURE, String(nodes), String(graceMs)], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, [MARKER]: run },
+    env: { ...process.env, ...cgroupEnv, [MARKER]: run },
   });
   let out = '';
   let err = '';
@@ -155,6 +163,7 @@ const summary = {
   trials,
   nodes,
   graceMs,
+  cgroup: values.cgroup,
   survivors: results.reduce((sum, r) => sum + r.survivors, 0),
   allGoneMs: times.length ? { min: times[0], median: times[Math.floor(times.length / 2)], max: times[times.length - 1] } : null,
   results,
@@ -162,7 +171,7 @@ const summary = {
 if (values.json) console.log(JSON.stringify(summary));
 else {
   console.log(
-    `soak: ${trials} trials x ${nodes} hostile nodes, grace ${graceMs} ms: ${summary.survivors} survivors` +
+    `soak: ${trials} trials x ${nodes} hostile nodes, grace ${graceMs} ms, cgroup ${values.cgroup}: ${summary.survivors} survivors` +
       (summary.allGoneMs ? `; all gone after ${summary.allGoneMs.min.toFixed(0)}/${summary.allGoneMs.median.toFixed(0)}/${summary.allGoneMs.max.toFixed(0)} ms (min/median/max)` : ''),
   );
 }

@@ -24,9 +24,17 @@
  *                      death as a hangup of its control socket.
  *   LAUNCH_FAILED (17) u32 request id, i32 errno: socketpair, pipe or posix_spawn failed.
  *
- * The launcher exits when the manager hangs up (EOF/POLLHUP on fd 3). Shepherds it started keep
- * running: they answer to their own control sockets, not to the launcher. It reaps its children
- * (the shepherds) on SIGCHLD.
+ * The launcher is child subreaper and records the pid of every shepherd it starts. A child that is
+ * not one of them was re-parented to it: what a shepherd that died (SIGKILLed by its own child,
+ * say) left behind. Its whole tree is frozen and killed (shepherd/src/tree.h: SIGSTOP each member,
+ * re-scan until none is new, SIGKILL all) and reaped; the launcher checks on every SIGCHLD and once
+ * a second (a re-parented process sends none). It never signals a shepherd or anything below a
+ * live one.
+ *
+ * When the manager hangs up (EOF/POLLHUP on fd 3) the launcher takes no more requests. Shepherds it
+ * started keep running: they answer to their own control sockets, not to the launcher, and stop
+ * their trees on the same hangup. The launcher stays their subreaper until the last of them has
+ * exited, then exits.
  */
 #ifndef DROVER_LAUNCHER_PROTOCOL_H
 #define DROVER_LAUNCHER_PROTOCOL_H

@@ -1,11 +1,13 @@
 /*
- * drover manager <-> shepherd protocol, version 2.
+ * drover manager <-> shepherd protocol, version 3.
  *
  * This header is the one specification of the wire format. `native/protocol.ts` mirrors it for the
  * manager; a change here is a change there, and PROTOCOL_VERSION goes up when a layout changes.
  *
  * Transport: the shepherd inherits one end of an AF_UNIX SOCK_SEQPACKET socketpair as fd 3
- * (SHEPHERD_CONTROL_FD). One message per SEQPACKET record, so records never split or merge.
+ * (SHEPHERD_CONTROL_FD). Records never split or merge. Every record is at most
+ * PROTOCOL_MAX_MESSAGE bytes (it must fit the socket buffers whole); every message is one record,
+ * except SPAWN, which may span several (below).
  *
  * Frame: an 8-byte header followed by `length` payload bytes. All integers little-endian.
  *
@@ -15,8 +17,20 @@
  *
  * Strings are encoded as u32 byte length + bytes, no terminating NUL, and may not contain NUL.
  *
+ * SPAWN payloads are as large as execve(2) accepts (ARG_MAX is a quarter of the stack limit, 2 MiB
+ * by default and at most 6 MiB; 128 KiB per string), so the SPAWN *message* is split over records:
+ *   SPAWN      (1)  first record:  u32 total (1..SHEPHERD_MAX_SPAWN): bytes of the SPAWN payload
+ *                   below, followed by its first bytes (0..total)
+ *   SPAWN_MORE (5)  continuation:  the next bytes of the payload (at least 1)
+ * Continuation records follow the first until exactly `total` bytes arrived; any other record
+ * before that, a record carrying more bytes than are missing, or a hangup refuses the SPAWN. The
+ * shepherd reassembles the payload into one buffer (at most SHEPHERD_MAX_SPAWN bytes, allocated
+ * when the first record announces it) and parses that. Counts in the payload are bounded by its
+ * length (each string takes at least 4 bytes), so SHEPHERD_MAX_ARGS is SHEPHERD_MAX_SPAWN / 4.
+ * What execve refuses (E2BIG) is reported as EXEC_FAILED.
+ *
  * Manager -> shepherd
- *   SPAWN   (1)  exactly once, first message:
+ *   SPAWN   (1)  exactly once, first message (one or more records, see above); its payload:
  *                  u8  stdin mode    (STDIO_PIPE | STDIO_NULL)
  *                  u8  stdout mode
  *                  u8  stderr mode
@@ -40,10 +54,19 @@
  *                  rlimit[count]   u32 resource (RLIMIT_*, 0..SHEPHERD_MAX_RLIMITS-1), u64 soft,
  *                                  u64 hard (SHEPHERD_RLIM_INFINITY = unlimited); soft <= hard;
  *                                  applied with setrlimit(2) in the child before exec
- *   SIGNAL  (2)  i32 signo (1..64), u8 scope (SCOPE_LEADER | SCOPE_GROUP)
- *   STOP    (3)  i32 signo (1..64), u32 grace ms: signal the group, SIGKILL the group after the
- *                grace; the shepherd runs the escalation itself so it completes if the manager dies
+ *   SIGNAL  (2)  i32 signo (1..64), u8 scope (SCOPE_LEADER | SCOPE_GROUP): the leader through its
+ *                pidfd, or the group with one kill(-pgid)
+ *   STOP    (3)  i32 signo (1..64), u32 grace ms: stop the child's tree; the shepherd runs the
+ *                escalation itself so it completes if the manager dies:
+ *                1. signo exactly once to every process of the tree: the process group with one
+ *                   kill(-pgid), then each other descendant of the shepherd and each other member
+ *                   of the child's cgroup through a pidfd (the set is built first, so a process in
+ *                   both the group and the cgroup gets one delivery), then SIGCONT the same way
+ *                2. after the grace (at once when signo is SIGKILL): cgroup.kill, then freeze and
+ *                   kill the shepherd's whole descendant tree (SIGSTOP each member as it is found,
+ *                   re-scan until no new member appears and all are stopped, SIGKILL them all)
  *   WINSIZE (4)  u16 columns, u16 rows (1..65535): TIOCSWINSZ on the pty (ignored without one)
+ *   SPAWN_MORE (5)  continuation of SPAWN (above); never valid after SPAWN is complete
  *
  * Shepherd -> manager
  *   STARTED     (16) i32 pid, i32 pgid, u8 fd mask (bit0 stdin, bit1 stdout, bit2 stderr),
@@ -59,20 +82,36 @@
  *                    u8 core dumped, u8 forced kill (the STOP grace ran out), 2 x u8 0,
  *                    u64 user CPU us, u64 system CPU us, u64 max RSS KiB,
  *                    u64 minor faults, u64 major faults, u64 voluntary ctx switches,
- *                    u64 involuntary ctx switches; the shepherd exits after sending it
+ *                    u64 involuntary ctx switches; the shepherd then freezes and kills what is left
+ *                    of the tree (the group policy: nothing outlives the leader), reaps it, removes
+ *                    the cgroup and exits
  *   ERROR       (19) i32 errno, str message: shepherd-internal failure; the shepherd then kills the
  *                    child's group (if any) and exits with SHEPHERD_EXIT_INTERNAL
+ *
+ * Manager hangup (EOF or an error on fd 3, e.g. the manager was SIGKILLed): the shepherd stops the
+ * tree as STOP(SIGTERM, kill grace ms of the SPAWN) would, reaps it, removes the cgroup and exits.
+ *
+ * What the shepherd signals: only its own descendants (each named by a pidfd verified to be a live
+ * child of the shepherd or of another verified member), its unreaped child's process group, and
+ * the members of the cgroup it created (each verified by pidfd and a re-read of cgroup.procs). It
+ * is child subreaper, so descendants whose parent died are re-parented to it and stay in reach.
  */
 #ifndef DROVER_SHEPHERD_PROTOCOL_H
 #define DROVER_SHEPHERD_PROTOCOL_H
 
-#define PROTOCOL_VERSION 2
+#define PROTOCOL_VERSION 3
 #define SHEPHERD_CONTROL_FD 3
 #define PROTOCOL_HEADER_SIZE 8
 /* Largest record either side sends or accepts. SOCK_SEQPACKET records must fit the socket buffer;
  * the addon sets SO_SNDBUF/SO_RCVBUF to at least this. */
 #define PROTOCOL_MAX_MESSAGE (192 * 1024)
-#define SHEPHERD_MAX_ARGS 4096
+/* Largest SPAWN payload, reassembled from its records: above Linux's largest ARG_MAX (6 MiB) with
+ * room for the wire's per-string overhead. */
+#define SHEPHERD_MAX_SPAWN (16 * 1024 * 1024)
+/* argc + envc: each string takes at least 4 bytes of the payload. */
+#define SHEPHERD_MAX_ARGS (4 * 1024 * 1024)
+/* The u32 total at the start of the first SPAWN record. */
+#define SPAWN_TOTAL_SIZE 4
 #define SHEPHERD_MAX_SIGNAL 64
 /* Linux caps unprivileged pipes at /proc/sys/fs/pipe-max-size (1 MiB by default); root may go
  * higher, but a manager never needs more than this per pipe. */
@@ -87,6 +126,7 @@ enum shepherd_msg_type {
   MSG_SIGNAL = 2,
   MSG_STOP = 3,
   MSG_WINSIZE = 4,
+  MSG_SPAWN_MORE = 5,
   MSG_STARTED = 16,
   MSG_EXEC_FAILED = 17,
   MSG_EXITED = 18,

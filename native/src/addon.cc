@@ -1,7 +1,7 @@
 // drover's native addon: the small, boring part that lives inside the manager process.
 //
 // Surface (see native/binding.d.ts): socketpair(), watch(fd, onMessage, onEof) -> Watcher,
-// send(fd, buffer), closeFd(fd). A crash here takes the manager down, so it does as little as
+// send(fd, buffer), sendRecords(fd, buffers, timeoutMs) -> Promise, closeFd(fd). A crash here takes the manager down, so it does as little as
 // possible: everything risky happens in the shepherd, a separate process.
 #include <napi.h>
 #include <uv.h>
@@ -10,8 +10,10 @@
 #include <cstring>
 #include <memory>
 #include <fcntl.h>
+#include <poll.h>
 #include <string>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <vector>
 
@@ -79,6 +81,89 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// sendRecords(fd, records: Buffer[], timeoutMs) -> Promise<void>: sends the records in order on a
+// libuv worker thread, waiting for POLLOUT whenever the socket buffer is full, so a message larger
+// than the buffer (a SPAWN of several MiB) goes out as the peer reads it and the event loop never
+// blocks. Rejects with .code ETIMEDOUT when timeoutMs pass without the peer making room, or with
+// the errno of send(2) (EPIPE: the peer is gone). The caller must not close fd until it settles.
+class SendRecordsWorker : public Napi::AsyncWorker {
+ public:
+  SendRecordsWorker(Napi::Env env, int fd, std::vector<Napi::Buffer<uint8_t>> records, int timeout_ms)
+      : Napi::AsyncWorker(env, "drover.sendRecords"), fd_(fd), timeout_ms_(timeout_ms), deferred_(Napi::Promise::Deferred::New(env)) {
+    for (Napi::Buffer<uint8_t>& record : records) {
+      // The references keep each Buffer (and its memory, which V8 never moves) alive until the
+      // worker is destroyed, on the main thread, after OnOK/OnError.
+      chunks_.emplace_back(record.Data(), record.Length());
+      keep_.push_back(Napi::Persistent(record));
+    }
+  }
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (const auto& chunk : chunks_) {
+      for (;;) {
+        ssize_t n = ::send(fd_, chunk.first, chunk.second, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0) break;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return Fail("send(2)", errno);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (elapsed >= timeout_ms_) return Fail("send(2)", ETIMEDOUT);
+        struct pollfd p = {fd_, POLLOUT, 0};
+        if (poll(&p, 1, static_cast<int>(timeout_ms_ - elapsed)) < 0 && errno != EINTR) return Fail("poll(2)", errno);
+      }
+    }
+  }
+
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+
+  void OnError(const Napi::Error&) override { deferred_.Reject(ErrnoError(Env(), call_, errno_).Value()); }
+
+ private:
+  void Fail(const char* call, int err) {
+    call_ = call;
+    errno_ = err;
+    SetError(call);
+  }
+
+  int fd_;
+  int timeout_ms_;
+  const char* call_ = "send(2)";
+  int errno_ = 0;
+  std::vector<std::pair<const uint8_t*, size_t>> chunks_;
+  std::vector<Napi::Reference<Napi::Buffer<uint8_t>>> keep_;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value SendRecords(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "sendRecords(fd: number, records: Buffer[], timeoutMs: number)";
+  if (info.Length() != 3 || !info[0].IsNumber() || !info[1].IsArray() || !info[2].IsNumber()) {
+    ThrowUsage(env, usage);
+    return env.Undefined();
+  }
+  Napi::Array array = info[1].As<Napi::Array>();
+  std::vector<Napi::Buffer<uint8_t>> records;
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    Napi::Value item = array.Get(i);
+    if (!item.IsBuffer()) {
+      ThrowUsage(env, usage);
+      return env.Undefined();
+    }
+    records.push_back(item.As<Napi::Buffer<uint8_t>>());
+  }
+  int timeout_ms = info[2].As<Napi::Number>().Int32Value();
+  auto* worker = new SendRecordsWorker(env, info[0].As<Napi::Number>().Int32Value(), std::move(records), timeout_ms < 0 ? 0 : timeout_ms);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
@@ -283,6 +368,7 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketpair", Napi::Function::New(env, SocketPair, "socketpair"));
   exports.Set("send", Napi::Function::New(env, Send, "send"));
+  exports.Set("sendRecords", Napi::Function::New(env, SendRecords, "sendRecords"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("Watcher", Watcher::Init(env));
   exports.Set("getPeerCred", Napi::Function::New(env, drover::GetPeerCred, "getPeerCred"));

@@ -1,7 +1,15 @@
 /*
- * libFuzzer harness for the shepherd's SPAWN parser (parse_spawn), the one place where bytes from
- * the manager are turned into argv/env. Built and run by scripts/fuzz-shepherd.sh (npm run fuzz)
- * with ASan and UBSan. The shepherd's own main() is renamed so the harness links.
+ * libFuzzer harness for the shepherd's SPAWN input: the record reassembly (spawn_assembly_add) and
+ * the payload parser (parse_spawn), the one place where bytes from the manager are turned into
+ * argv/env. Built and run by scripts/fuzz-shepherd.sh (npm run fuzz) with ASan and UBSan. The
+ * shepherd's own main() is renamed so the harness links.
+ *
+ * Input: one mode byte, then
+ *   mode bit 0 clear: a SPAWN payload, given to parse_spawn as is;
+ *   mode bit 0 set:   a stream of records, each a u16 little-endian length and that many bytes
+ *                     (the last one cut short by the input's end), fed to spawn_assembly_add in
+ *                     order until it completes, refuses, or the stream ends; a completed payload
+ *                     then goes through parse_spawn.
  */
 #define main shepherd_main
 #include "../src/shepherd.c"
@@ -9,13 +17,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+static void check_parse(const uint8_t *payload, size_t size) {
   struct spawn_request req;
   const char *why = NULL;
-  if (parse_spawn(data, size, &req, &why) != 0) {
+  if (parse_spawn(payload, size, &req, &why) != 0) {
     if (why == NULL) abort(); /* every refusal names its reason */
     if (req.arena != NULL || req.argv != NULL) abort(); /* and allocates nothing */
-    return 0;
+    return;
   }
   /* Invariants of an accepted request: stdio modes in range, argv non-empty and NULL-terminated,
    * every env entry KEY=VALUE with a non-empty key, every string NUL-terminated inside the arena. */
@@ -38,5 +46,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       (req.stdio_mode[0] | req.stdio_mode[1] | req.stdio_mode[2]) != STDIO_PIPE)
     abort();
   free(req.arena);
+}
+
+static void check_records(const uint8_t *data, size_t size) {
+  struct spawn_assembly a;
+  memset(&a, 0, sizeof a);
+  size_t off = 0;
+  while (off + 2 <= size) {
+    size_t len = get_u16(data + off);
+    off += 2;
+    if (len > size - off) len = size - off;
+    const char *why = NULL;
+    uint32_t before = a.have;
+    int r = spawn_assembly_add(&a, data + off, len, &why);
+    off += len;
+    if (r < 0) {
+      /* A refusal names its reason and leaves nothing allocated. */
+      if (why == NULL || a.payload != NULL || a.total != 0 || a.have != 0) abort();
+      return;
+    }
+    /* Progress is bounded by the record, the total by SHEPHERD_MAX_SPAWN. */
+    if (a.payload == NULL || a.total == 0 || a.total > SHEPHERD_MAX_SPAWN || a.have > a.total) abort();
+    if (a.have - before > len) abort();
+    if (r == 1) {
+      if (a.have != a.total) abort();
+      check_parse(a.payload, a.total);
+      free(a.payload);
+      return;
+    }
+  }
+  free(a.payload); /* the stream ended mid-SPAWN, as a hangup would */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size == 0) return 0;
+  if (data[0] & 1) check_records(data + 1, size - 1);
+  else check_parse(data + 1, size - 1);
   return 0;
 }

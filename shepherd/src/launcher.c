@@ -2,9 +2,13 @@
  * launcher — starts drover shepherds with posix_spawn on the manager's request and hands their
  * control sockets back over SCM_RIGHTS. See ../launcher-protocol.h.
  *
- * main() reads as the algorithm (tini habit): check fd 3, mark inherited fds close-on-exec, block
- * SIGCHLD into a signalfd, then loop { poll; reap shepherds; answer LAUNCH } until the manager
- * hangs up.
+ * It is also the subreaper above the shepherds: a process re-parented to it that is not a
+ * shepherd it started is what is left of a shepherd that died (SIGKILLed by its own child, say),
+ * and its whole tree is frozen and killed (tree.h).
+ *
+ * main() reads as the algorithm (tini habit): check fd 3, mark inherited fds close-on-exec, become
+ * child subreaper, block SIGCHLD into a signalfd, then loop { poll; reap; kill orphans; answer
+ * LAUNCH } until the manager hangs up, then { reap; kill orphans } until no shepherd is left.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -27,6 +32,7 @@
 #include "protocol.h"
 #define LOG_PROGRAM "launcher"
 #include "common.h"
+#include "tree.h"
 
 extern char **environ;
 
@@ -111,13 +117,64 @@ out:
   return 0;
 }
 
+/* Pids of the shepherds this launcher started and has not reaped: its only legitimate children. */
+static struct pid_list shepherds;
+
+static void forget_shepherd(pid_t pid) {
+  for (size_t i = 0; i < shepherds.n; i++) {
+    if (shepherds.v[i] == pid) {
+      shepherds.v[i] = shepherds.v[--shepherds.n];
+      return;
+    }
+  }
+}
+
+/* Reaps every ended child (shepherds and killed orphans); a reaped shepherd is forgotten. */
 static void reap_children(void) {
   for (;;) {
     int status;
     pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid > 0) continue;
+    if (pid > 0) {
+      forget_shepherd(pid);
+      continue;
+    }
     if (pid < 0 && errno == EINTR) continue;
     return; /* 0: none exited; ECHILD: no children */
+  }
+}
+
+/* 1 when a child of this launcher is not a shepherd it started: an orphan re-parented to it. */
+static int has_orphans(void) {
+  struct pid_list kids = {0};
+  tree_read_children("self", &kids);
+  int found = 0;
+  for (size_t i = 0; i < kids.n && !found; i++) found = !pid_list_has(&shepherds, kids.v[i]);
+  pid_list_free(&kids);
+  return found;
+}
+
+/*
+ * Freezes and kills the trees of every orphan (child that is not a shepherd), reaping as it goes,
+ * until none is left or 2 s passed. The shepherds' own trees are never touched: they are excluded
+ * at the top, and below a live shepherd nothing is re-parented to us.
+ */
+static void kill_orphans(int sfd) {
+  int64_t deadline = tree_now_ms() + 2000;
+  for (;;) {
+    size_t killed = tree_freeze_kill_once(&shepherds);
+    reap_children();
+    if (killed == 0 && !has_orphans()) return;
+    if (killed > 0) PRINT_INFO("killed %zu processes left behind by a shepherd that died", killed);
+    if (tree_now_ms() >= deadline) {
+      PRINT_WARN("orphans still present after 2 s of SIGKILL");
+      return;
+    }
+    struct pollfd p = {.fd = sfd, .events = POLLIN};
+    if (poll(&p, 1, 10) < 0 && errno != EINTR) return;
+    struct signalfd_siginfo info;
+    while (read(sfd, &info, sizeof info) == (ssize_t)sizeof info) {
+    }
+    reap_children();
   }
 }
 
@@ -127,6 +184,14 @@ static void handle_launch(int ctrl, const char *path, uint32_t id) {
   int rc = spawn_shepherd(path, &pid, &fds[0], &fds[1]);
   if (rc != 0) {
     send_reply(ctrl, LMSG_LAUNCH_FAILED, id, rc, NULL, 0);
+    return;
+  }
+  /* Recorded before anything else runs: a child whose pid is not in this list is an orphan. */
+  if (pid <= 0 || pid_list_push(&shepherds, pid) != 0) {
+    PRINT_FATAL("cannot record shepherd %d; ending it", (int)pid);
+    close(fds[0]);
+    close(fds[1]);
+    send_reply(ctrl, LMSG_LAUNCH_FAILED, id, ENOMEM, NULL, 0);
     return;
   }
   /* If this fails the manager is gone: closing our copies below leaves the shepherd's control
@@ -171,9 +236,14 @@ int main(int argc, char **argv) {
     PRINT_FATAL("signalfd failed: %s", strerror(errno));
     return LAUNCHER_EXIT_INTERNAL;
   }
+  /* Whatever a dying shepherd leaves behind is re-parented here instead of to init. */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+    PRINT_WARN("prctl(PR_SET_CHILD_SUBREAPER) failed: %s", strerror(errno));
+  int hung_up = 0;
   for (;;) {
-    struct pollfd pfds[2] = {{.fd = ctrl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-    if (poll(pfds, 2, -1) < 0) {
+    struct pollfd pfds[2] = {{.fd = hung_up ? -1 : ctrl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+    /* A re-parented orphan sends no SIGCHLD: children are also checked once a second. */
+    if (poll(pfds, 2, 1000) < 0) {
       if (errno == EINTR) continue;
       PRINT_FATAL("poll failed: %s", strerror(errno));
       return LAUNCHER_EXIT_INTERNAL;
@@ -182,7 +252,18 @@ int main(int argc, char **argv) {
       struct signalfd_siginfo info;
       while (read(sfd, &info, sizeof info) == (ssize_t)sizeof info) {
       }
-      reap_children();
+    }
+    reap_children();
+    if (has_orphans()) kill_orphans(sfd);
+    if (hung_up) {
+      /* The manager is gone; its shepherds are stopping their trees. Stay their subreaper until
+       * the last one exits, then leave. */
+      if (shepherds.n == 0) {
+        kill_orphans(sfd);
+        PRINT_INFO("manager gone and no shepherd left; exiting");
+        return 0;
+      }
+      continue;
     }
     if (pfds[0].revents & POLLIN) {
       uint8_t buf[64];
@@ -191,8 +272,10 @@ int main(int argc, char **argv) {
         n = recv(ctrl, buf, sizeof buf, MSG_TRUNC);
       } while (n < 0 && errno == EINTR);
       if (n == 0 || (n < 0 && errno != EAGAIN)) {
-        PRINT_INFO("manager hung up; exiting");
-        return 0;
+        PRINT_INFO("manager hung up; waiting for %zu shepherds", shepherds.n);
+        close(ctrl);
+        hung_up = 1;
+        continue;
       }
       if (n < 0) continue;
       if ((size_t)n != LAUNCHER_HEADER_SIZE + LAUNCH_PAYLOAD_SIZE || get_u16(buf) != LAUNCHER_PROTOCOL_VERSION ||
@@ -203,8 +286,9 @@ int main(int argc, char **argv) {
       }
       handle_launch(ctrl, path, get_u32(buf + LAUNCHER_HEADER_SIZE));
     } else if (pfds[0].revents & (POLLHUP | POLLERR)) {
-      PRINT_INFO("manager hung up; exiting");
-      return 0;
+      PRINT_INFO("manager hung up; waiting for %zu shepherds", shepherds.n);
+      close(ctrl);
+      hung_up = 1;
     }
   }
 }

@@ -2,10 +2,11 @@
  * shepherd — drover's per-child watchdog.
  *
  * The manager starts one shepherd per child with one end of a SOCK_SEQPACKET socketpair as fd 3.
- * The shepherd receives a SPAWN message, starts the child in its own process group with real
- * pipes, hands the parent ends of the pipes back over SCM_RIGHTS (it is then out of the data
- * path), relays SIGNAL, runs STOP escalation itself, reports EXITED with rusage, and kills the
- * child's process group if the manager goes away (hangup on fd 3). See ../protocol.h.
+ * The shepherd receives a SPAWN message (reassembled from its records), starts the child in its
+ * own process group with real pipes, hands the parent ends of the pipes back over SCM_RIGHTS (it is
+ * then out of the data path), relays SIGNAL, runs STOP escalation itself, reports EXITED with
+ * rusage, and stops the child's whole tree if the manager goes away (hangup on fd 3). It is child
+ * subreaper and kills by freezing first (tree.h), so no descendant outlives it. See ../protocol.h.
  *
  * Habits from tini (src/tini.c): main() reads as the algorithm, every helper returns 0 on success
  * and 1 on failure, every syscall is checked and logged with its name and strerror(errno).
@@ -38,6 +39,7 @@
 #include "protocol.h"
 #define LOG_PROGRAM "shepherd"
 #include "common.h"
+#include "tree.h"
 
 #ifndef F_SETPIPE_SZ
 #define F_SETPIPE_SZ 1031
@@ -222,6 +224,74 @@ bad:
   free(arena);
   memset(req, 0, sizeof *req);
   return 1;
+}
+
+/*
+ * Reassembly of a SPAWN message from its records (protocol.h): the first record announces the
+ * payload's total length, continuation records carry the rest. Pure function of its inputs
+ * (fuzzable, with parse_spawn, by shepherd/fuzz/parse-spawn-fuzzer.c).
+ */
+struct spawn_assembly {
+  uint8_t *payload; /* total bytes, allocated when the first record arrives */
+  uint32_t total;
+  uint32_t have;
+};
+
+/*
+ * Feeds one record (header included). Returns 1 once the payload is complete (the caller owns and
+ * frees a->payload), 0 while more records are needed, -1 when the record is refused: *why names
+ * the reason and the assembly is reset (nothing stays allocated).
+ */
+int spawn_assembly_add(struct spawn_assembly *a, const uint8_t *record, size_t n, const char **why) {
+  if (n < PROTOCOL_HEADER_SIZE || get_u16(record) != PROTOCOL_VERSION) {
+    *why = "expected a SPAWN message of this protocol version";
+    goto bad;
+  }
+  if (get_u32(record + 4) != n - PROTOCOL_HEADER_SIZE) {
+    *why = "record length does not match its header";
+    goto bad;
+  }
+  uint16_t type = get_u16(record + 2);
+  const uint8_t *p = record + PROTOCOL_HEADER_SIZE;
+  size_t len = n - PROTOCOL_HEADER_SIZE;
+  if (a->payload == NULL) {
+    if (type != MSG_SPAWN) {
+      *why = "expected a SPAWN message of this protocol version";
+      goto bad;
+    }
+    if (len < SPAWN_TOTAL_SIZE) {
+      *why = "truncated SPAWN";
+      goto bad;
+    }
+    uint32_t total = get_u32(p);
+    p += SPAWN_TOTAL_SIZE;
+    len -= SPAWN_TOTAL_SIZE;
+    if (total == 0 || total > SHEPHERD_MAX_SPAWN) {
+      *why = "SPAWN length out of range (1..SHEPHERD_MAX_SPAWN)";
+      goto bad;
+    }
+    a->payload = malloc(total);
+    if (a->payload == NULL) {
+      *why = "out of memory";
+      goto bad;
+    }
+    a->total = total;
+    a->have = 0;
+  } else if (type != MSG_SPAWN_MORE || len == 0) {
+    *why = "expected a non-empty SPAWN_MORE record";
+    goto bad;
+  }
+  if (len > (size_t)(a->total - a->have)) {
+    *why = "SPAWN records carry more bytes than announced";
+    goto bad;
+  }
+  if (len > 0) memcpy(a->payload + a->have, p, len);
+  a->have += (uint32_t)len;
+  return a->have == a->total ? 1 : 0;
+bad:
+  free(a->payload);
+  memset(a, 0, sizeof *a);
+  return -1;
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -555,54 +625,151 @@ out:
 
 /* ---------------------------------------------------------------- group control */
 
-/* Signals the whole process group. Only called while the leader is unreaped (alive or zombie), so
- * the pgid cannot have been recycled. ESRCH: every member is gone already. */
+/*
+ * Every signal the shepherd sends goes through signal_group, signal_leader, signal_tree_once or
+ * kill_tree below (and tree.h): the process group only as -pgid of the recorded, unreaped leader;
+ * the leader through its pidfd; everything else through pidfds verified to name a descendant or a
+ * member of the child's cgroup. No pid number comes from anywhere else, and 0 or -1 never reaches
+ * kill(2).
+ */
+
+/* Signals the whole process group. Only while the leader is unreaped (alive or zombie), so the
+ * pgid cannot have been recycled. ESRCH: every member is gone already. */
 static void signal_group(const struct child *child, int signo) {
   if (child->reaped) return;
+  if (child->pgid <= 1 || child->pgid != child->pid) {
+    PRINT_FATAL("refusing to signal process group %d of child %d", (int)child->pgid, (int)child->pid);
+    return;
+  }
   if (kill(-child->pgid, signo) != 0 && errno != ESRCH)
     PRINT_WARN("kill(-%d, %d) failed: %s", (int)child->pgid, signo, strerror(errno));
 }
 
 static void signal_leader(const struct child *child, int signo) {
   if (child->reaped) return;
-  /* Through the pidfd where we have one: it names this process, never a recycled pid. */
-  int r = child->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, child->pidfd, signo, NULL, 0)
-                            : kill(child->pid, signo);
+  /* Through the pidfd where we have one: it names this process, never a recycled pid. Without one
+   * (no pidfd_open) the unreaped child's pid is still ours. */
+  int r;
+  if (child->pidfd >= 0) {
+    r = (int)syscall(SYS_pidfd_send_signal, child->pidfd, signo, NULL, 0);
+  } else if (child->pid > 1) {
+    r = kill(child->pid, signo);
+  } else {
+    PRINT_FATAL("refusing to signal pid %d", (int)child->pid);
+    return;
+  }
   if (r != 0 && errno != ESRCH)
     PRINT_WARN("signal %d to %d failed: %s", signo, (int)child->pid, strerror(errno));
 }
 
-/*
- * Signals every process in the child's cgroup (where one is used): this reaches descendants that
- * left both the process group (setsid) and our subreaper reach (their parent still lives). A pid
- * read from cgroup.procs belongs to a member that is alive or an unreaped zombie of some parent in
- * the cgroup, so the window for a recycled pid is the few microseconds between read and kill.
- */
-static void signal_cgroup(const struct child *child, int signo) {
-  if (child->cgroup[0] == '\0') return;
+/* Appends the pids listed in the child's cgroup.procs to *out. 0 on success. */
+static int read_cgroup_procs(const struct child *child, struct pid_list *out) {
   char path[SHEPHERD_MAX_PATH + 32];
   snprintf(path, sizeof path, "%s/cgroup.procs", child->cgroup);
   FILE *f = fopen(path, "re");
   if (f == NULL) {
     PRINT_DEBUG("fopen(%s) failed: %s", path, strerror(errno));
-    return;
+    return 1;
   }
   long pid;
-  while (fscanf(f, "%ld", &pid) == 1) {
-    if (pid > 0 && kill((pid_t)pid, signo) != 0 && errno != ESRCH)
-      PRINT_WARN("kill(%ld, %d) failed: %s", pid, signo, strerror(errno));
-  }
+  int rc = 0;
+  while (fscanf(f, "%ld", &pid) == 1)
+    if (pid > 0 && pid_list_push(out, (pid_t)pid) != 0) rc = 1;
   fclose(f);
+  return rc;
 }
 
-/* SIGKILLs the whole cgroup at once (cgroup.kill, Linux 5.14+; a procs walk before that). */
-static void kill_cgroup(const struct child *child) {
+/*
+ * Adds the members of the child's cgroup that the descendant walk did not find (a process moved
+ * into the leaf from elsewhere). Each is verified like a descendant: a pidfd opened first, then
+ * cgroup.procs re-read to list it, then the pidfd still alive, so the listing was that process's.
+ */
+static void add_cgroup_members(const struct child *child, struct tree *t) {
   if (child->cgroup[0] == '\0') return;
-  int err = write_file(child->cgroup, "cgroup.kill", "1");
-  if (err != 0) {
-    PRINT_DEBUG("cgroup.kill in %s failed: %s; signalling members", child->cgroup, strerror(err));
-    signal_cgroup(child, SIGKILL);
+  struct pid_list listed = {0}, again = {0};
+  read_cgroup_procs(child, &listed);
+  for (size_t i = 0; i < listed.n && t->n < TREE_MAX_MEMBERS; i++) {
+    pid_t pid = listed.v[i];
+    if (tree_has(t, pid)) continue;
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) continue;
+    again.n = 0;
+    char state;
+    pid_t ppid, pgrp;
+    if (read_cgroup_procs(child, &again) != 0 || !pid_list_has(&again, pid) || tree_read_stat(pid, &state, &ppid, &pgrp) != 0 ||
+        tree_pidfd_exited(fd)) {
+      close(fd);
+      continue;
+    }
+    if (t->n == t->cap) {
+      size_t cap = t->cap ? t->cap * 2 : 64;
+      struct tree_member *v = realloc(t->v, cap * sizeof *v);
+      if (v == NULL) {
+        close(fd);
+        break;
+      }
+      t->v = v;
+      t->cap = cap;
+    }
+    t->v[t->n++] = (struct tree_member){.pid = pid, .pgrp = pgrp, .pidfd = fd, .stoppable = 1};
   }
+  pid_list_free(&listed);
+  pid_list_free(&again);
+}
+
+/*
+ * Sends signo exactly once to every process of the child's tree: the process group with one
+ * kill(-pgid), and each process outside the group (descendants that left it with setsid, members
+ * of the cgroup) through its pidfd. The set is built first and deduplicated by pid, so a process
+ * that is in the group and in the cgroup, or in the group and re-parented to the shepherd, gets one
+ * delivery: a second SIGTERM would run its handler twice (and interrupt its cleanup). A process
+ * that joins the group while this runs is left to the group signal; one that leaves the group in
+ * that moment may get none (the SIGKILL after the grace still reaches it).
+ */
+static void signal_tree_once(const struct child *child, int signo) {
+  struct tree t = {0};
+  tree_scan(&t, NULL, 0);
+  add_cgroup_members(child, &t);
+  int by_group = !child->reaped;
+  signal_group(child, signo);
+  for (size_t i = 0; i < t.n; i++) {
+    if (by_group) {
+      /* Read again after the group signal: a process in the group now has had its delivery. */
+      char state;
+      pid_t ppid, pgrp;
+      if (tree_read_stat(t.v[i].pid, &state, &ppid, &pgrp) != 0) continue; /* gone */
+      if (pgrp == child->pgid && !(t.v[i].pidfd >= 0 && tree_pidfd_exited(t.v[i].pidfd))) continue;
+    }
+    tree_signal_member(&t.v[i], signo);
+  }
+  tree_free(&t);
+}
+
+/* SIGKILLs the whole cgroup at once (cgroup.kill, Linux 5.14+). 0 when it was written. */
+static int kill_cgroup(const struct child *child) {
+  if (child->cgroup[0] == '\0') return 1;
+  int err = write_file(child->cgroup, "cgroup.kill", "1");
+  if (err != 0) PRINT_DEBUG("cgroup.kill in %s failed: %s", child->cgroup, strerror(err));
+  return err;
+}
+
+/*
+ * Kills everything of the child: the cgroup at once where there is one (nothing in it can fork
+ * past cgroup.kill), then the shepherd's whole descendant tree frozen first (tree.h), which also
+ * reaches what left the cgroup or lives without one, then the group. Where cgroup.kill is missing
+ * (Linux < 5.14) the frozen walk over the cgroup's members stands in for it.
+ */
+static void kill_tree(const struct child *child) {
+  int cgroup_killed = kill_cgroup(child) == 0;
+  size_t killed = tree_freeze_kill_once(NULL);
+  if (child->cgroup[0] != '\0' && !cgroup_killed) {
+    struct tree t = {0};
+    add_cgroup_members(child, &t);
+    for (size_t i = 0; i < t.n; i++) tree_signal_member(&t.v[i], SIGKILL);
+    tree_free(&t);
+  }
+  signal_group(child, SIGKILL);
+  PRINT_DEBUG("killed %zu descendants", killed);
 }
 
 /* 1 while the cgroup still has members ("populated 1" in cgroup.events). */
@@ -632,57 +799,83 @@ static void drain_signalfd(int sfd) {
   }
 }
 
-/*
- * Sends signo to every current child of the shepherd except the main child. As child subreaper
- * the shepherd inherits every orphaned descendant, including daemons that left the process group
- * with setsid, so this reaches what a group kill cannot. A listed child is unreaped, so its pid
- * cannot have been recycled. Returns the number of children found.
- */
-static int for_each_orphan(const struct child *child, int signo) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    PRINT_DEBUG("open(%s) failed: %s", path, strerror(errno));
-    return 0;
-  }
-  char buf[8192];
-  ssize_t n;
-  do {
-    n = read(fd, buf, sizeof buf - 1);
-  } while (n < 0 && errno == EINTR);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = '\0';
-  int found = 0;
-  char *p = buf;
-  for (;;) {
-    char *end;
-    long pid = strtol(p, &end, 10);
-    if (end == p) break;
-    p = end;
-    if (pid <= 0 || (!child->reaped && pid == child->pid)) continue;
-    found++;
-    if (kill((pid_t)pid, signo) != 0 && errno != ESRCH)
-      PRINT_WARN("kill(%ld, %d) failed: %s", pid, signo, strerror(errno));
-  }
-  return found;
+/* 1 while the shepherd has any child, running or zombie. */
+static int has_children(void) {
+  struct pid_list kids = {0};
+  tree_read_children("self", &kids);
+  int any = kids.n > 0;
+  pid_list_free(&kids);
+  return any;
 }
 
-/* SIGKILLs and reaps every remaining descendant, generation by generation (the children of a
- * killed orphan re-parent to us and show up on the next pass), until none is left or 2 s pass. */
-static void kill_orphans(const struct child *child, int sfd) {
+/*
+ * Reaps every waitable child without blocking; returns 1 if the main child was reaped. Each child
+ * is looked at with WNOWAIT first and reaped by its own pid, so the main child's status is never
+ * taken by a wait for "any child".
+ */
+static int reap(struct child *child, struct exit_report *report) {
+  int got_main = 0;
+  for (;;) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+      if (errno == EINTR) continue;
+      return got_main; /* ECHILD: no children */
+    }
+    if (info.si_pid <= 0) return got_main; /* none has ended */
+    if (!child->reaped && info.si_pid == child->pid) {
+      /* Group policy "kill": the rest of the group dies with the leader. Sent while the leader is
+       * a zombie, so its pid (the pgid) is still reserved. */
+      signal_group(child, SIGKILL);
+      int status = 0;
+      pid_t r;
+      do {
+        r = wait4(child->pid, &status, 0, &report->ru);
+      } while (r < 0 && errno == EINTR);
+      child->reaped = 1;
+      got_main = 1;
+      if (child->pidfd >= 0) close(child->pidfd);
+      child->pidfd = -1;
+      if (WIFEXITED(status)) {
+        report->code = WEXITSTATUS(status);
+        report->signo = 0;
+        report->core = 0;
+      } else {
+        report->code = -1;
+        report->signo = WTERMSIG(status);
+        report->core = WCOREDUMP(status) ? 1 : 0;
+      }
+      continue;
+    }
+    /* A descendant re-parented to us (we are its subreaper). */
+    pid_t r;
+    do {
+      r = waitpid(info.si_pid, NULL, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+  }
+}
+
+/*
+ * After the main child is reaped: freezes and kills whatever is left of its tree, reaping as it
+ * goes, until the shepherd has no child left or 2 s passed (a process in uninterruptible sleep can
+ * outlast SIGKILL; the launcher, a subreaper too, takes it over when the shepherd exits).
+ */
+static void kill_remaining(struct child *child, int sfd) {
+  struct exit_report ignored;
   int64_t deadline = now_ms() + 2000;
-  while (for_each_orphan(child, SIGKILL) > 0) {
+  for (;;) {
+    if (child->cgroup[0] != '\0') kill_cgroup(child);
+    size_t killed = tree_freeze_kill_once(NULL);
+    reap(child, &ignored);
+    if (killed == 0 && !has_children()) return;
     if (now_ms() >= deadline) {
       PRINT_WARN("descendants still present after 2 s of SIGKILL; leaving");
       return;
     }
     struct pollfd p = {.fd = sfd, .events = POLLIN};
-    if (poll(&p, 1, 50) < 0 && errno != EINTR) return;
+    if (poll(&p, 1, 10) < 0 && errno != EINTR) return;
     drain_signalfd(sfd);
-    while (waitpid(-1, NULL, WNOHANG) > 0) {
-    }
+    reap(child, &ignored);
   }
 }
 
@@ -690,14 +883,14 @@ static void kill_orphans(const struct child *child, int sfd) {
  * to 2 s: a member stuck in uninterruptible sleep leaves the (empty-later) directory behind. */
 static void remove_cgroup(struct child *child, int sfd, int also_parent) {
   if (child->cgroup[0] == '\0') return;
+  struct exit_report ignored;
   int64_t deadline = now_ms() + 2000;
   kill_cgroup(child);
   while (cgroup_populated(child) && now_ms() < deadline) {
     struct pollfd p = {.fd = sfd, .events = POLLIN};
     if (poll(&p, 1, 10) < 0 && errno != EINTR) break;
     drain_signalfd(sfd);
-    while (waitpid(-1, NULL, WNOHANG) > 0) {
-    }
+    reap(child, &ignored);
   }
   if (rmdir(child->cgroup) != 0) PRINT_WARN("rmdir(%s) failed: %s", child->cgroup, strerror(errno));
   /* The manager is gone and makes no more leaves: the last shepherd out removes its directory.
@@ -708,48 +901,6 @@ static void remove_cgroup(struct child *child, int sfd, int also_parent) {
     if (rmdir(child->cgroup) != 0) PRINT_DEBUG("rmdir(%s): %s", child->cgroup, strerror(errno));
   }
   child->cgroup[0] = '\0';
-}
-
-/* Reaps every waitable child without blocking; returns 1 if the main child was reaped. */
-static int reap(struct child *child, struct exit_report *report) {
-  int got_main = 0;
-  for (;;) {
-    if (!child->reaped) {
-      /* Peek first without reaping: while the leader is a zombie its pid stays reserved, so the
-       * group kill below cannot hit a recycled pgid. */
-      siginfo_t info;
-      memset(&info, 0, sizeof info);
-      if (waitid(P_PID, (id_t)child->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-          info.si_pid == child->pid) {
-        /* Group policy "kill": the rest of the group dies with the leader. */
-        signal_group(child, SIGKILL);
-        int status;
-        pid_t r;
-        do {
-          r = wait4(child->pid, &status, 0, &report->ru);
-        } while (r < 0 && errno == EINTR);
-        child->reaped = 1;
-        got_main = 1;
-        if (child->pidfd >= 0) close(child->pidfd);
-        child->pidfd = -1;
-        if (WIFEXITED(status)) {
-          report->code = WEXITSTATUS(status);
-          report->signo = 0;
-          report->core = 0;
-        } else {
-          report->code = -1;
-          report->signo = WTERMSIG(status);
-          report->core = WCOREDUMP(status) ? 1 : 0;
-        }
-      }
-    }
-    /* Orphans re-parented to us (we are their subreaper). */
-    int status;
-    pid_t r = waitpid(-1, &status, WNOHANG);
-    if (r > 0) continue;
-    if (r < 0 && errno == EINTR) continue;
-    return got_main;
-  }
 }
 
 static int send_exited(int fd, const struct exit_report *report, int forced) {
@@ -793,27 +944,44 @@ static int configure_signals(sigset_t *chld_set, int *sfd_ptr) {
   return 0;
 }
 
-static int receive_spawn(int ctrl, uint8_t *buf, size_t cap, size_t *len_ptr) {
-  ssize_t n;
-  struct iovec iov = {.iov_base = buf, .iov_len = cap};
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-  do {
-    n = recvmsg(ctrl, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n == 0) {
-    PRINT_INFO("manager hung up before SPAWN");
-    return 1;
+/*
+ * Receives the SPAWN message, one record at a time into `buf` (PROTOCOL_MAX_MESSAGE bytes), until
+ * spawn_assembly_add has the whole payload. On success *a holds it (the caller frees a->payload);
+ * on failure the manager got an ERROR (unless it hung up) and nothing stays allocated.
+ */
+static int receive_spawn(int ctrl, uint8_t *buf, size_t cap, struct spawn_assembly *a) {
+  memset(a, 0, sizeof *a);
+  for (int first = 1;; first = 0) {
+    ssize_t n;
+    struct iovec iov = {.iov_base = buf, .iov_len = cap};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    do {
+      n = recvmsg(ctrl, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n == 0 || n < 0) {
+      if (n == 0) PRINT_INFO("manager hung up %s SPAWN", first ? "before" : "in the middle of");
+      else PRINT_FATAL("recvmsg(SPAWN) failed: %s", strerror(errno));
+      free(a->payload);
+      memset(a, 0, sizeof *a);
+      return 1;
+    }
+    /* The first record of a shepherd that was waiting idle: its name changes once SPAWN begins. */
+    if (first && prctl(PR_SET_NAME, SHEPHERD_NAME, 0, 0, 0) != 0)
+      PRINT_DEBUG("prctl(PR_SET_NAME) failed: %s", strerror(errno));
+    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+      free(a->payload);
+      memset(a, 0, sizeof *a);
+      send_error(ctrl, EMSGSIZE, "SPAWN record larger than PROTOCOL_MAX_MESSAGE");
+      return 1;
+    }
+    const char *why = NULL;
+    int r = spawn_assembly_add(a, buf, (size_t)n, &why);
+    if (r < 0) {
+      send_error(ctrl, EPROTO, why);
+      return 1;
+    }
+    if (r == 1) return 0;
   }
-  if (n < 0) {
-    PRINT_FATAL("recvmsg(SPAWN) failed: %s", strerror(errno));
-    return 1;
-  }
-  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-    send_error(ctrl, EMSGSIZE, "SPAWN larger than PROTOCOL_MAX_MESSAGE");
-    return 1;
-  }
-  *len_ptr = (size_t)n;
-  return 0;
 }
 
 static int check_header(const uint8_t *buf, size_t n, uint16_t *type_ptr) {
@@ -855,16 +1023,14 @@ static int parse_args(int argc, char **argv) {
 
 /* ---------------------------------------------------------------- main loop */
 
-/* Manager gone: SIGTERM the group, wait the grace on SIGCHLD, SIGKILL, reap, exit. */
+/* Manager gone: SIGTERM the tree (once per process), wait the grace on SIGCHLD, kill the tree
+ * frozen first, reap, exit. */
 static void handle_hangup(struct child *child, int sfd, uint32_t grace_ms) {
   struct exit_report report;
   memset(&report, 0, sizeof report);
   PRINT_INFO("manager hung up; stopping group %d", (int)child->pgid);
-  signal_group(child, SIGTERM);
-  for_each_orphan(child, SIGTERM);
-  signal_cgroup(child, SIGTERM);
-  signal_group(child, SIGCONT); /* a stopped group would never see the SIGTERM */
-  signal_cgroup(child, SIGCONT);
+  signal_tree_once(child, SIGTERM);
+  signal_tree_once(child, SIGCONT); /* a stopped process would never see the SIGTERM */
   int64_t deadline = now_ms() + grace_ms;
   int killed = 0;
   while (!child->reaped) {
@@ -872,13 +1038,11 @@ static void handle_hangup(struct child *child, int sfd, uint32_t grace_ms) {
     if (left <= 0) {
       if (killed) {
         /* SIGKILL cannot be caught; a child still here is in uninterruptible sleep. Leave rather
-         * than wait without a deadline. */
+         * than wait without a deadline (the launcher, a subreaper, takes over what is left). */
         PRINT_WARN("child %d survived SIGKILL for 5 s; leaving", (int)child->pid);
         return;
       }
-      signal_group(child, SIGKILL);
-      for_each_orphan(child, SIGKILL);
-      kill_cgroup(child);
+      kill_tree(child);
       killed = 1;
       deadline = now_ms() + 5000;
       continue;
@@ -890,7 +1054,7 @@ static void handle_hangup(struct child *child, int sfd, uint32_t grace_ms) {
     drain_signalfd(sfd);
     reap(child, &report);
   }
-  kill_orphans(child, sfd);
+  kill_remaining(child, sfd);
   remove_cgroup(child, sfd, 1);
 }
 
@@ -899,9 +1063,9 @@ int main(int argc, char **argv) {
   sigset_t chld_set;
   int sfd;
   int ctrl = SHEPHERD_CONTROL_FD;
-  size_t len;
   uint16_t type;
   struct spawn_request req;
+  struct spawn_assembly spawn;
   const char *why;
   struct child child;
   memset(&child, 0, sizeof child);
@@ -929,14 +1093,10 @@ int main(int argc, char **argv) {
    * name says so in ps and /proc/<pid>/comm, which is how tests tell a spare from a leak. */
   if (prctl(PR_SET_NAME, SHEPHERD_IDLE_NAME, 0, 0, 0) != 0)
     PRINT_DEBUG("prctl(PR_SET_NAME) failed: %s", strerror(errno));
-  if (receive_spawn(ctrl, buf, sizeof buf, &len)) return SHEPHERD_EXIT_INTERNAL;
-  if (prctl(PR_SET_NAME, SHEPHERD_NAME, 0, 0, 0) != 0)
-    PRINT_DEBUG("prctl(PR_SET_NAME) failed: %s", strerror(errno));
-  if (check_header(buf, len, &type) || type != MSG_SPAWN) {
-    send_error(ctrl, EPROTO, "expected a SPAWN message of this protocol version");
-    return SHEPHERD_EXIT_INTERNAL;
-  }
-  if (parse_spawn(buf + PROTOCOL_HEADER_SIZE, len - PROTOCOL_HEADER_SIZE, &req, &why)) {
+  if (receive_spawn(ctrl, buf, sizeof buf, &spawn)) return SHEPHERD_EXIT_INTERNAL;
+  int refused = parse_spawn(spawn.payload, spawn.total, &req, &why);
+  free(spawn.payload); /* parse_spawn copied every string into the request's arena */
+  if (refused) {
     send_error(ctrl, EPROTO, why);
     return SHEPHERD_EXIT_INTERNAL;
   }
@@ -1006,10 +1166,8 @@ int main(int argc, char **argv) {
       return SHEPHERD_EXIT_INTERNAL;
     }
     if (stop_deadline >= 0 && now_ms() >= stop_deadline && !child.reaped) {
-      PRINT_INFO("stop grace expired; SIGKILL to group %d", (int)child.pgid);
-      signal_group(&child, SIGKILL);
-      for_each_orphan(&child, SIGKILL);
-      kill_cgroup(&child);
+      PRINT_INFO("stop grace expired; killing the tree of %d", (int)child.pid);
+      kill_tree(&child);
       forced = 1;
       stop_deadline = -1;
     }
@@ -1019,7 +1177,7 @@ int main(int argc, char **argv) {
         send_exited(ctrl, &report, forced);
         /* Group policy "kill" reaches beyond the group: descendants that escaped it with setsid
          * are ours as subreaper, and die with the leader too, as does all of its cgroup. */
-        kill_orphans(&child, sfd);
+        kill_remaining(&child, sfd);
         remove_cgroup(&child, sfd, 0);
         return 0;
       }
@@ -1048,12 +1206,11 @@ int main(int argc, char **argv) {
       } else if (type == MSG_STOP && plen == STOP_PAYLOAD_SIZE && signo >= 1 &&
                  signo <= SHEPHERD_MAX_SIGNAL) {
         uint32_t stop_grace = get_u32(p + 4);
-        signal_group(&child, signo);
-        for_each_orphan(&child, signo);
-        signal_cgroup(&child, signo);
-        if (signo != SIGKILL) {
-          signal_group(&child, SIGCONT);
-          signal_cgroup(&child, SIGCONT);
+        if (signo == SIGKILL) {
+          kill_tree(&child);
+        } else {
+          signal_tree_once(&child, signo);
+          if (signo != SIGCONT) signal_tree_once(&child, SIGCONT); /* a stopped process would never see it */
           int64_t deadline = now_ms() + stop_grace;
           if (stop_deadline < 0 || deadline < stop_deadline) stop_deadline = deadline;
         }
