@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanupCliRun, CliProcess, type PsRow, readPsRows, runCli, writeRing } from '../helpers/cli.js';
+import { callControlApi, cleanupCliRun, CliProcess, type PsRow, readPsRows, runCli, writeRing } from '../helpers/cli.js';
 import { expectAllGone, findShepherds } from '../helpers/processes.js';
 
 
@@ -25,6 +26,21 @@ async function startUp(file: string): Promise<CliProcess> {
   await ps(file);
   findShepherds().forEach((p) => pids.add(p));
   return up;
+}
+
+/** One request to the control API of the cluster whose state dir is `<dir>/state`. */
+function callApi(method: 'GET' | 'POST', urlPath: string): Promise<{ status: number; body: unknown }> {
+  return callControlApi(path.join(dir, 'state', 'control.sock'), method, urlPath);
+}
+
+/** One control API request made by a Node process running as nobody: `{ status, body }` or `{ error: errno }`. */
+async function requestAsNobody(socketPath: string, method: 'GET' | 'POST', urlPath: string): Promise<unknown> {
+  const script = `const req = require('node:http').request({ socketPath: process.argv[1], method: process.argv[2], path: process.argv[3] }, (res) => { let body = ''; res.on('data', (d) => (body += d)); res.on('end', () => console.log(JSON.stringify({ status: res.statusCode, body: JSON.parse(body) }))); }); req.on('error', (e) => console.log(JSON.stringify({ error: e.code }))); req.end();`;
+  const child = spawn('setpriv', [`--reuid=${NOBODY.name}`, `--regid=${NOBODY.group}`, '--clear-groups', process.execPath, '-e', script, socketPath, method, urlPath]);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise((resolve) => child.on('close', resolve));
+  return JSON.parse(out) as unknown;
 }
 
 beforeEach(() => {
@@ -59,32 +75,58 @@ describe('control API socket', () => {
     expect(existsSync(socket)).toBe(false); // a clean down removes it
   });
 
-  it('another uid is refused: by the 0600 socket mode, and by the SO_PEERCRED check when the mode is opened up', async () => {
+  it('another uid is refused: by the state dir check, by the 0600 socket mode, and by the SO_PEERCRED check when the modes are opened up', async () => {
     const file = await writeRing(dir);
     const up = await startUp(file);
-    const socket = path.join(dir, 'state', 'control.sock');
+    const state = path.join(dir, 'state');
+    const socket = path.join(state, 'control.sock');
     expect(statSync(socket).mode & 0o777).toBe(0o600);
     chmodSync(dir, 0o755);
-    chmodSync(path.join(dir, 'state'), 0o755);
+    chmodSync(state, 0o755);
+    const uid = process.getuid!();
 
-    // Layer 1: the socket file's mode. nobody cannot connect at all.
-    const byMode = await runCli(['ps', '-f', file], env, { user: NOBODY });
-    expect(byMode.code).toBe(1);
-    expect(byMode.stderr).toBe(`drover: permission denied on the control socket ${socket}: the cluster belongs to another user; run drover as the user who ran \`drover up\`\n`);
+    // Layer 0: drover as nobody checks the state dir before it connects: not nobody's, refused.
+    const byDir = await runCli(['ps', '-f', file], env, { user: NOBODY });
+    expect([byDir.code, byDir.stderr]).toEqual([
+      1,
+      `drover: refusing the state dir ${state}: it is owned by uid ${uid}, not by you (uid 65534) (mode 0755); someone else created it: remove it (or set DROVER_STATE_DIR to a directory of yours)\n`,
+    ]);
+
+    // Layer 1: the socket file's mode. A raw client run as nobody cannot connect at all.
+    expect(await requestAsNobody(socket, 'GET', '/v1/cluster')).toEqual({ error: 'EACCES' });
 
     // Layer 2: with the mode opened up, the server reads the peer's uid and refuses every request.
     chmodSync(socket, 0o666);
-    const uid = process.getuid!();
-    for (const args of [['ps'], ['restart', 'a'], ['down']]) {
-      const refused = await runCli([...args, '-f', file], env, { user: NOBODY });
-      expect(refused.code, args.join(' ')).toBe(1);
-      expect(refused.stderr, args.join(' ')).toBe(`drover: this cluster belongs to uid ${uid}; uid 65534 may not control it. Run drover as the user who ran \`drover up\`\n`);
+    for (const [method, urlPath] of [['GET', '/v1/cluster'], ['POST', '/v1/nodes/a/restart'], ['POST', '/v1/down']] as const) {
+      expect(await requestAsNobody(socket, method, urlPath), `${method} ${urlPath}`).toEqual({
+        status: 403,
+        body: { error: { code: 'ERR_CONTROL_API', message: `this cluster belongs to uid ${uid}; uid 65534 may not control it. Run drover as the user who ran \`drover up\`` } },
+      });
     }
     // Nothing was done for nobody: same pids, still running.
+    chmodSync(state, 0o700);
     const rows = await ps(file);
-    expect(rows.every((r) => r.state === 'ready')).toBe(true);
+    expect(rows.every((r) => r.state === 'ready' && r.restarts === 0)).toBe(true);
     expect(up.isRunning).toBe(true);
     expect((await runCli(['down', '-f', file], env)).code).toBe(0);
     expect(await up.closed).toBe(0);
+  });
+
+  it('a malformed %-escape in a request path is a 400 naming the path, not a 500', async () => {
+    const file = await writeRing(dir);
+    await startUp(file);
+    for (const urlPath of ['/v1/nodes/%E0%A4%A/logs', '/v1/nodes/a%/restart', '/v1/nodes/%zz/stop']) {
+      const method = urlPath.endsWith('logs') ? 'GET' : 'POST';
+      const answer = await callApi(method, urlPath);
+      expect(answer, urlPath).toEqual({
+        status: 400,
+        body: { error: { code: 'ERR_INVALID_OPTION', message: `malformed %-escape in the request path ${JSON.stringify(urlPath)}: escape node names with encodeURIComponent` } },
+      });
+    }
+    expect((await ps(file)).map((r) => [r.name, r.state, r.restarts])).toEqual([
+      ['a', 'ready', 0],
+      ['b', 'ready', 0],
+      ['c', 'ready', 0],
+    ]);
   });
 });
