@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { callControlApi, cleanupCliRun, CliProcess, type PsRow, readPsRows, runCli, writeRing } from '../helpers/cli.js';
-import { expectAllGone, findShepherds } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { fixture } from '../helpers/fixtures.js';
+import { expectAllGone, findShepherds, isAlive } from '../helpers/processes.js';
 
 
 const NOBODY = { name: 'nobody', group: 'nogroup' };
@@ -128,5 +130,43 @@ describe('control API socket', () => {
       ['b', 'ready', 0],
       ['c', 'ready', 0],
     ]);
+  });
+});
+
+describe('control API under concurrent mutations', () => {
+  it('32 concurrent scale requests, four rounds: every replica index 0..n-1 exactly once, each ready, no process leaked', { timeout: 120_000 }, async () => {
+    const file = path.join(dir, 'drover.yaml');
+    const node = fixture('forever').map((arg) => JSON.stringify(arg)).join(', ');
+    writeFileSync(file, `name: scaling\nnodes:\n  w:\n    command: [${node}]\n    ready: { log: { pattern: ready } }\n    stop: { timeout: 2s }\n`);
+    const up = new CliProcess(['up', '--no-tty', '-f', file], env);
+    ups.push(up);
+    pids.add(up.child.pid!);
+    await up.waitForStdout('1/1 nodes ready', 'the scaling cluster to be ready');
+    const requested = new Set<number>();
+    for (let round = 0; round < 4; round++) {
+      const counts = Array.from({ length: 32 }, (_, i) => (i * 7 + round) % 4);
+      counts.forEach((n) => requested.add(n));
+      const answers = await Promise.all(counts.map((n) => callApi('POST', `/v1/nodes/w/scale?replicas=${n}`)));
+      expect(answers.filter((a) => a.status !== 200), `round ${round}: refused requests`).toEqual([]);
+      const rows = (await ps(file)).filter((r) => r.name === 'w');
+      findShepherds().forEach((p) => pids.add(p));
+      const replicas = rows.map((r) => r.replica).filter((r): r is number => r !== null);
+      expect(replicas, `round ${round}: replica indices ${JSON.stringify(rows)}`).toEqual(replicas.map((_, i) => i));
+      expect(requested.has(replicas.length), `round ${round}: ${replicas.length} replicas, never requested`).toBe(true);
+      expect(rows.filter((r) => r.replica !== null && r.state !== 'ready'), `round ${round}: replicas not ready`).toEqual([]);
+    }
+    // A last, lone request settles the count: exactly replicas 0 and 1, each its own live process.
+    expect((await callApi('POST', '/v1/nodes/w/scale?replicas=2')).status).toBe(200);
+    const rows = await ps(file);
+    expect(rows.map((r) => [r.name, r.replica, r.state])).toEqual([
+      ['w', 0, 'ready'],
+      ['w', 1, 'ready'],
+    ]);
+    expect(new Set(rows.map((r) => r.pid)).size).toBe(2);
+    expect(rows.every((r) => r.pid !== null && isAlive(r.pid))).toBe(true);
+    // Nothing runs besides those two: a replica dropped from the books but still running would show here.
+    await waitFor(findShepherds, (found) => found.length === 2, { describe: 'exactly two shepherds (one per replica)' });
+    expect((await runCli(['down', '-f', file], env)).code).toBe(0);
+    expect(await up.closed).toBe(0);
   });
 });
