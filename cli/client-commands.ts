@@ -1,9 +1,10 @@
+import { once } from 'node:events';
 import readline from 'node:readline';
 import { getClosestMatch } from '../config/closest-match.js';
 import { DroverError, isDroverError } from '../manager/errors.js';
 import type { NodeState, ResolvedConfig } from '../manager/types.js';
 import { request, requestJson } from './control-client.js';
-import { SCALED_TO_ZERO, type ClusterAnswer, type LogEntry, type NodeRow } from './control-server.js';
+import { FOLLOWER_MAX_BUFFERED_BYTES, SCALED_TO_ZERO, type ClusterAnswer, type LogEntry, type LogGap, type NodeRow } from './control-server.js';
 import { EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { createStreamSink, formatClock, getReplicaLabel, Printer, paint, shouldUseColor } from './printer.js';
 import { getStatePaths } from './state-dir.js';
@@ -34,6 +35,12 @@ function printTable(rows: readonly (readonly string[])[], colorOf: (row: number,
  */
 export async function runPs(options: { file: string; json: boolean }): Promise<number> {
   const answer = await getCluster(options.file);
+  const logError = answer.log?.error;
+  if (logError) {
+    process.stderr.write(
+      `drover: warning: the output log ${answer.log!.path} could not be written (${logError.code}: ${logError.message}, first at ${formatClock(logError.firstAtMs).slice(0, 8)}); ${logError.linesLost} lines lost in all; the cluster keeps running\n`,
+    );
+  }
   if (options.json) {
     process.stdout.write(`${JSON.stringify(answer.nodes, null, 2)}\n`);
     return EXIT_OK;
@@ -90,7 +97,7 @@ export async function runLogs(options: LogsOptions): Promise<number> {
   if (options.sinceMs !== null) query.set('since', String(Date.now() - options.sinceMs));
   if (options.stream !== null) query.set('stream', options.stream);
   if (options.follow) query.set('follow', '1');
-  const res = await request(paths, options.file, 'GET', `/v1/logs?${query}`);
+  const res = await request(paths, options.file, 'GET', `/v1/logs?${query}`, { wait: options.follow ? 'follow' : 'quick' });
   const names = [...new Set(answer.nodes.map((n) => n.name))];
   const replicated = new Set(answer.nodes.filter((n) => (n.replica ?? 0) > 0).map((n) => n.name));
   // One node with one replica prints bare lines; otherwise each line says who wrote it (`b[1]`).
@@ -101,11 +108,22 @@ export async function runLogs(options: LogsOptions): Promise<number> {
   const err = new Printer(createStreamSink(process.stderr), names, { color: shouldUseColor(process.stderr), timestamps: options.timestamps, labels });
   for await (const line of readline.createInterface({ input: res, crlfDelay: Infinity })) {
     if (line === '') continue;
+    // A reader slower than the nodes (a pager, a suspended terminal) slows this loop down, and
+    // through the socket the manager, which then skips lines for us and says so (LogGap).
+    if (process.stdout.writableLength > 64 * 1024) await once(process.stdout, 'drain');
     if (options.json) {
       process.stdout.write(`${line}\n`);
       continue;
     }
-    const entry = JSON.parse(line) as LogEntry;
+    const parsed = JSON.parse(line) as LogEntry | LogGap;
+    if ('skipped' in parsed) {
+      const nodes = Object.keys(parsed.nodes);
+      process.stderr.write(
+        `drover: ${parsed.skipped} lines of ${nodes.join(', ')} skipped: this follower read more slowly than the node${nodes.length === 1 ? '' : 's'} wrote (the manager keeps at most ${FOLLOWER_MAX_BUFFERED_BYTES / 1024 / 1024} MiB per follower)\n`,
+      );
+      continue;
+    }
+    const entry = parsed;
     if (prefixed) {
       (entry.stream === 'stderr' ? err : out).output(getReplicaLabel(entry.node, entry.replica ?? 0), entry.text, entry.time, entry.node);
     } else {
@@ -155,7 +173,9 @@ export async function runNodeAction(options: { file: string; nodes: readonly str
   }
   const query = signal === null ? '' : `?signal=${encodeURIComponent(signal)}`;
   const results = await Promise.allSettled(
-    options.nodes.map((node) => requestJson<{ signalled?: number }>(paths, options.file, 'POST', `/v1/nodes/${encodeURIComponent(node)}/${options.action}${query}`)),
+    options.nodes.map((node) =>
+      requestJson<{ signalled?: number }>(paths, options.file, 'POST', `/v1/nodes/${encodeURIComponent(node)}/${options.action}${query}`, { wait: options.action === 'kill' ? 'quick' : 'operation' }),
+    ),
   );
   const after = await getCluster(options.file);
   let exitCode = EXIT_OK;
@@ -192,7 +212,7 @@ export async function runNodeAction(options: { file: string; nodes: readonly str
 export async function runDown(options: { file: string; timeoutMs: number | null }): Promise<number> {
   const answer = await getCluster(options.file);
   const query = options.timeoutMs === null ? '' : `?timeoutMs=${options.timeoutMs}`;
-  await requestJson(getStatePaths(options.file), options.file, 'POST', `/v1/down${query}`);
+  await requestJson(getStatePaths(options.file), options.file, 'POST', `/v1/down${query}`, { wait: 'operation' });
   const count = answer.nodes.filter((n) => n.state !== SCALED_TO_ZERO).length;
   process.stdout.write(`cluster ${answer.name} stopped (${count} node${count === 1 ? '' : 's'})\n`);
   return EXIT_OK;
@@ -204,7 +224,7 @@ export async function runDown(options: { file: string; timeoutMs: number | null 
  */
 export async function runScale(options: { file: string; node: string; replicas: number }): Promise<number> {
   const paths = getStatePaths(options.file);
-  const answer = await requestJson<{ from: number; to: number }>(paths, options.file, 'POST', `/v1/nodes/${encodeURIComponent(options.node)}/scale?replicas=${options.replicas}`);
+  const answer = await requestJson<{ from: number; to: number }>(paths, options.file, 'POST', `/v1/nodes/${encodeURIComponent(options.node)}/scale?replicas=${options.replicas}`, { wait: 'operation' });
   const rows = (await getCluster(options.file)).nodes.filter((n) => n.name === options.node && n.state !== SCALED_TO_ZERO);
   const detail = rows.map((n) => `${n.name}[${n.replica}] ${n.state}${n.pid === null ? '' : ` pid ${n.pid}`}${Object.keys(n.ports).length > 0 ? ` ${formatPorts(n.ports)}` : ''}`).join('; ');
   process.stdout.write(`${options.node}: scaled ${answer.from} → ${answer.to}${detail === '' ? '' : ` (${detail})`}\n`);

@@ -1,13 +1,62 @@
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import type net from 'node:net';
 import { DroverError, type DroverErrorCode } from '../manager/errors.js';
-import type { StatePaths } from './state-dir.js';
+import { checkSocketFile, readLockRecord, verifyStateDir, type StatePaths } from './state-dir.js';
 
-function notRunning(paths: StatePaths, configPath: string, cause: NodeJS.ErrnoException): DroverError {
-  const stale = cause.code === 'ECONNREFUSED' ? ` (a stale control socket is left in ${paths.dir}: the last \`drover up\` died; \`up\` replaces it)` : '';
+/** How long a client waits for the manager when `DROVER_CLIENT_TIMEOUT` does not say. */
+export const DEFAULT_CLIENT_TIMEOUT_MS = 10_000;
+
+/** The largest `DROVER_CLIENT_TIMEOUT`: one day. */
+const MAX_CLIENT_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * How a request may take its time:
+ * - `quick`: the manager answers at once (`ps`, `kill`, `config`, `logs`): no more than the
+ *   timeout passes without a byte from it, from connect to the end of the answer.
+ * - `operation`: the answer comes when the work is done (`start`, `restart`, `scale`, `down`:
+ *   readiness, stop timeouts), so there is no total bound; instead the manager must answer a
+ *   `GET /v1/cluster` on a second connection within the timeout, once per timeout period.
+ * - `follow`: `logs --follow`: the answer must begin within the timeout; then it streams for as
+ *   long as the cluster runs.
+ */
+export type RequestWait = 'quick' | 'operation' | 'follow';
+
+export interface RequestOptions {
+  /** @default 'quick' */
+  readonly wait?: RequestWait;
+  /** @default DROVER_CLIENT_TIMEOUT, else {@link DEFAULT_CLIENT_TIMEOUT_MS} */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * `DROVER_CLIENT_TIMEOUT` in ms (a duration such as `30s`, `1.5m`, `500ms`, or a number of ms),
+ * else {@link DEFAULT_CLIENT_TIMEOUT_MS}.
+ * @throws {DroverError} ERR_INVALID_OPTION naming the variable when it is not a duration from 1 ms to 24 h.
+ */
+export async function getClientTimeoutMs(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const value = env.DROVER_CLIENT_TIMEOUT;
+  if (value === undefined || value === '') return DEFAULT_CLIENT_TIMEOUT_MS;
+  const { parseDurationMs } = await import('../config/index.js'); // loaded on use: zod is slow to import
+  let ms: number;
+  try {
+    ms = parseDurationMs(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
+  } catch {
+    ms = Number.NaN;
+  }
+  if (!(ms >= 1 && ms <= MAX_CLIENT_TIMEOUT_MS)) {
+    throw new DroverError('ERR_INVALID_OPTION', `Expected DROVER_CLIENT_TIMEOUT to be a duration from 1ms to 24h such as 10s, 1.5m or 500ms (or a number of milliseconds), got ${JSON.stringify(value)} (string)`);
+  }
+  return ms;
+}
+
+function notRunning(paths: StatePaths, configPath: string, cause?: NodeJS.ErrnoException): DroverError {
+  const stale = cause?.code === 'ECONNREFUSED' ? ` (a stale control socket is left in ${paths.dir}: the last \`drover up\` died; \`up\` replaces it)` : '';
   return new DroverError('ERR_CONTROL_API', `no running cluster for ${configPath}${stale}; start one with \`drover up -f ${configPath}\``, { cause });
 }
 
 function toClientError(paths: StatePaths, configPath: string, error: NodeJS.ErrnoException): Error {
+  if (error instanceof DroverError) return error;
   if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') return notRunning(paths, configPath, error);
   if (error.code === 'EACCES') {
     return new DroverError('ERR_CONTROL_API', `permission denied on the control socket ${paths.socket}: the cluster belongs to another user; run drover as the user who ran \`drover up\``, { cause: error });
@@ -15,16 +64,86 @@ function toClientError(paths: StatePaths, configPath: string, error: NodeJS.Errn
   return new DroverError('ERR_CONTROL_API', `the control socket ${paths.socket} could not be used: ${error.message}`, { cause: error });
 }
 
+/** `1 s`, `1.5 s`, `250 ms` */
+function formatTimeout(ms: number): string {
+  return ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** `/proc/<pid>/stat` state letter, or null when there is no such process. */
+function getProcessState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2);
+  } catch {
+    return null; // gone, or no /proc
+  }
+}
+
 /**
- * Calls the control API of the cluster started from `configPath`. The promise settles with the
- * response once its status is < 400; error answers reject with the server's code and message.
- * @throws {DroverError} ERR_CONTROL_API when no cluster runs or the peer is refused; the server's
- *   own code (ERR_UNKNOWN_NODE, ERR_INVALID_OPTION, ERR_READY_TIMEOUT …) for error answers.
+ * The error of a request the manager did not answer in time: which socket, which pid (the peer's,
+ * from SO_PEERCRED, else the lock file's record), what that process is doing, and what to do.
  */
-export function request(paths: StatePaths, configPath: string, method: 'GET' | 'POST', urlPath: string): Promise<http.IncomingMessage> {
+function timedOut(paths: StatePaths, timeoutMs: number, peerPid: number | null): DroverError {
+  const pid = peerPid ?? readLockRecord(paths);
+  const longer = `DROVER_CLIENT_TIMEOUT=${Math.max(30, Math.ceil((3 * timeoutMs) / 1000))}s`;
+  const who = pid === null ? `control socket ${paths.socket}; its pid is unknown` : `drover up pid ${pid}, control socket ${paths.socket}`;
+  const state = pid === null ? null : getProcessState(pid);
+  let what: string;
+  if (state === 'T' || state === 't') what = `it is stopped (SIGSTOP or Ctrl-Z); resume it with \`kill -CONT ${pid}\`, or wait longer with ${longer}`;
+  else if (state === null || state === 'Z') what = `it is gone or going; run the command again`;
+  else what = `it runs but does not answer (busy or stuck); wait longer with ${longer}, or end it with \`kill -9 ${pid}\` (its shepherds then stop the nodes)`;
+  return new DroverError('ERR_CONTROL_API', `the cluster's manager did not answer within ${formatTimeout(timeoutMs)} (${who}): ${what}`, pid === null ? {} : { pid });
+}
+
+/** uid and pid of the process serving the other end of a connected client socket (null when unreadable). */
+async function readPeer(socket: net.Socket): Promise<{ pid: number; uid: number } | null> {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (fd === undefined || fd < 0) return null;
+  try {
+    const { getPeerCredentials } = await import('../native/index.js');
+    return getPeerCredentials(fd);
+  } catch {
+    return null; // no addon, or the socket closed meanwhile: the server's own checks still hold
+  }
+}
+
+/**
+ * Calls the control API of the cluster started from `configPath`. The state dir is checked first
+ * (a real directory of the caller's, mode 0700: see `verifyStateDir`), then the socket file, then
+ * the uid of the process answering (SO_PEERCRED: the caller's own). The promise settles with the
+ * response once its status is < 400; error answers reject with the server's code and message.
+ * Every request is bounded in time as {@link RequestWait} describes.
+ * @throws {DroverError} ERR_CONTROL_API when no cluster runs, the state dir or socket is refused,
+ *   the peer is another user, or the manager does not answer in time (naming the socket and pid);
+ *   the server's own code (ERR_UNKNOWN_NODE, ERR_INVALID_OPTION, ERR_READY_TIMEOUT …) for error answers.
+ */
+export async function request(paths: StatePaths, configPath: string, method: 'GET' | 'POST', urlPath: string, options: RequestOptions = {}): Promise<http.IncomingMessage> {
+  const wait = options.wait ?? 'quick';
+  const timeoutMs = options.timeoutMs ?? (await getClientTimeoutMs());
+  const checked = verifyStateDir(paths);
+  if (checked === null || !checkSocketFile(checked)) throw notRunning(paths, configPath);
+  const uid = process.getuid?.() ?? 0;
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: paths.socket, method, path: urlPath }, (res) => {
+    let peerPid: number | null = null;
+    let settled = false;
+    let probe: NodeJS.Timeout | null = null;
+    let response: http.IncomingMessage | null = null;
+    const fail = (error: Error) => {
+      if (probe !== null) clearInterval(probe);
+      if (!settled) reject(error);
+      settled = true;
+      // Whoever reads the body gets this error instead of its end.
+      if (response !== null) response.destroy(error);
+      req.destroy();
+    };
+    const req = http.request({ socketPath: checked.socket, method, path: urlPath, agent: false }, (res) => {
+      response = res;
+      if (probe !== null) clearInterval(probe);
+      // From here on: `quick` and `operation` keep an idle bound on the body; `follow` streams unbounded.
+      if (wait === 'follow') req.setTimeout(0);
+      else req.setTimeout(timeoutMs);
       if ((res.statusCode ?? 500) < 400) {
+        settled = true;
         resolve(res);
         return;
       }
@@ -40,16 +159,47 @@ export function request(paths: StatePaths, configPath: string, method: 'GET' | '
         } catch {
           // Not JSON: keep the status line as the message.
         }
+        settled = true;
         reject(new DroverError(code, message));
       });
     });
-    req.on('error', (error: NodeJS.ErrnoException) => reject(toClientError(paths, configPath, error)));
+    req.on('socket', (socket: net.Socket) => {
+      socket.once('connect', () => {
+        void readPeer(socket).then((peer) => {
+          if (peer === null) return;
+          peerPid = peer.pid;
+          if (peer.uid !== uid) {
+            fail(new DroverError('ERR_CONTROL_API', `refusing the control socket ${checked.socket}: it is served by uid ${peer.uid} (pid ${peer.pid}), not by you (uid ${uid})`, { pid: peer.pid }));
+          }
+        });
+      });
+    });
+    // A stopped or stuck manager still accepts connections (the kernel queues them): time matters, not connect.
+    if (wait === 'operation') {
+      probe = setInterval(() => {
+        request(checked, configPath, 'GET', '/v1/cluster', { wait: 'quick', timeoutMs }).then(
+          (res) => res.resume(),
+          (error: unknown) => {
+            // Only silence counts here; any other failure shows on the main request itself.
+            if (error instanceof DroverError && error.message.startsWith("the cluster's manager did not answer")) fail(timedOut(checked, timeoutMs, peerPid));
+          },
+        );
+      }, timeoutMs);
+    } else {
+      req.setTimeout(timeoutMs);
+    }
+    req.on('timeout', () => fail(timedOut(checked, timeoutMs, peerPid)));
+    req.on('error', (error: NodeJS.ErrnoException) => fail(toClientError(checked, configPath, error)));
+    req.on('close', () => {
+      if (probe !== null) clearInterval(probe);
+    });
     req.end();
   });
 }
 
-export async function requestJson<T>(paths: StatePaths, configPath: string, method: 'GET' | 'POST', urlPath: string): Promise<T> {
-  const res = await request(paths, configPath, method, urlPath);
+/** {@link request}, then the whole body parsed as JSON (bounded like the request). */
+export async function requestJson<T>(paths: StatePaths, configPath: string, method: 'GET' | 'POST', urlPath: string, options: RequestOptions = {}): Promise<T> {
+  const res = await request(paths, configPath, method, urlPath, options);
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);
   return JSON.parse(Buffer.concat(chunks).toString()) as T;

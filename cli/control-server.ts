@@ -5,6 +5,7 @@ import { DroverError } from '../manager/errors.js';
 import type { ClusterController, ClusterEvent, NodeSnapshot, OutputLine } from '../manager/types.js';
 import { getPeerCredentials } from '../native/index.js';
 import type { StatePaths } from './state-dir.js';
+import type { UpLogStatus } from './up-log.js';
 
 /** One row of `drover ps --json` (and of `GET /v1/cluster`'s `nodes`). */
 export interface NodeRow {
@@ -34,6 +35,8 @@ export interface ClusterAnswer {
   readonly pid: number;
   readonly stateDir: string;
   readonly nodes: readonly NodeRow[];
+  /** The background `up`'s output log (`up --detach`) and its write errors; null for a foreground `up`. */
+  readonly log: UpLogStatus | null;
 }
 
 /** One NDJSON line of the logs endpoints: a node's output line and which replica wrote it. */
@@ -41,6 +44,26 @@ export interface LogEntry extends OutputLine {
   readonly node: string;
   readonly replica: number;
 }
+
+/**
+ * The NDJSON line a follower gets in place of the lines it missed: it read more slowly than the
+ * nodes wrote, and more than {@link FOLLOWER_MAX_BUFFERED_BYTES} waited for it.
+ */
+export interface LogGap {
+  /** Lines skipped, in all. */
+  readonly skipped: number;
+  /** Lines skipped per node. */
+  readonly nodes: Readonly<Record<string, number>>;
+  /** Epoch ms when the gap ended (this line was written). */
+  readonly time: number;
+}
+
+/**
+ * What a `logs --follow` client may have waiting in the manager (bytes of NDJSON not yet taken by
+ * its socket) before lines for it are skipped; it gets them back as one {@link LogGap} line once
+ * it has read down to half of this. The node is never slowed down by a follower.
+ */
+export const FOLLOWER_MAX_BUFFERED_BYTES = 1024 * 1024;
 
 /**
  * State of the one row `ps` shows for a node that is in the config but has 0 replicas (`replicas:
@@ -117,6 +140,10 @@ export interface ControlHandlers {
   /** Every node name of the config, in order: nodes with 0 replicas get a {@link SCALED_TO_ZERO} row. */
   readonly declaredNodes: readonly string[];
   getStatus(): ClusterStatus;
+  /** The output log's state (background `up`), or null. */
+  getLogStatus?(): UpLogStatus | null;
+  /** Per-follower bound of {@link FOLLOWER_MAX_BUFFERED_BYTES}. @default FOLLOWER_MAX_BUFFERED_BYTES */
+  readonly followerMaxBytes?: number;
   /** Graceful down; after `timeoutMs` the nodes still running are SIGKILLed. Resolves once all stopped. */
   down(timeoutMs: number | null): Promise<void>;
 }
@@ -133,7 +160,7 @@ function getSocketFd(socket: net.Socket): number | undefined {
  * | method | path | answer |
  * |---|---|---|
  * | GET  | /v1/cluster | {@link ClusterAnswer} |
- * | GET  | /v1/logs?node=a&node=b[&n=N][&since=EPOCH_MS][&stream=stdout\|stderr][&follow=1] | NDJSON {@link LogEntry}; `n` lines per node (default 100, `all`); follow keeps streaming |
+ * | GET  | /v1/logs?node=a&node=b[&n=N][&since=EPOCH_MS][&stream=stdout\|stderr][&follow=1] | NDJSON {@link LogEntry}; `n` lines per node (default 100, `all`); follow keeps streaming (a {@link LogGap} line where a slow follower missed lines) |
  * | GET  | /v1/nodes/:name/logs?… | the same for one node |
  * | POST | /v1/nodes/:name/{start,stop,restart} | `{ ok: true }` once done |
  * | POST | /v1/nodes/:name/kill?signal=S | `{ ok: true, signalled: N }` (replicas signalled) |
@@ -141,8 +168,8 @@ function getSocketFd(socket: net.Socket): number | undefined {
  * | GET  | /v1/config | `ResolvedConfig`: the spec after ports and templates, one entry per replica |
  * | POST | /v1/down[?timeoutMs=N] | `{ ok: true }` once every node stopped; then the `up` process exits |
  *
- * Errors: `{ error: { code, message } }` with 400 (bad option), 403 (other uid), 404 (unknown
- * node or endpoint), 500.
+ * Errors: `{ error: { code, message } }` with 400 (bad option, malformed %-escape in the path),
+ * 403 (other uid), 404 (unknown node or endpoint), 500.
  */
 export class ControlServer {
   private readonly server: http.Server;
@@ -218,7 +245,13 @@ export class ControlServer {
     if (!this.checkPeer(req, res)) return;
     const { controller } = this.handlers;
     const url = new URL(req.url ?? '/', 'http://drover');
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    let parts: string[];
+    try {
+      parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    } catch {
+      // URIError: a % not followed by two hex digits, or escapes that are not UTF-8.
+      throw new DroverError('ERR_INVALID_OPTION', `malformed %-escape in the request path ${JSON.stringify(url.pathname)}: escape node names with encodeURIComponent`);
+    }
     if (req.method === 'GET' && url.pathname === '/v1/cluster') {
       const snapshot = controller.snapshot();
       const now = Date.now();
@@ -229,6 +262,7 @@ export class ControlServer {
         pid: process.pid,
         stateDir: this.handlers.paths.dir,
         nodes: getNodeRows(snapshot.nodes, this.handlers.declaredNodes, now),
+        log: this.handlers.getLogStatus?.() ?? null,
       };
       sendJson(res, 200, answer);
       return;
@@ -324,12 +358,36 @@ export class ControlServer {
       return;
     }
     const wanted = new Set(selected);
+    const maxBytes = this.handlers.followerMaxBytes ?? FOLLOWER_MAX_BUFFERED_BYTES;
+    // Past maxBytes waiting for this follower, lines are counted instead of queued; once it has
+    // read down to half, one LogGap line says what it missed and lines flow again.
+    let skipping = false;
+    let skipped = 0;
+    const skippedByNode: Record<string, number> = {};
+    const endGap = () => {
+      skipping = false;
+      if (skipped === 0) return;
+      const gap: LogGap = { skipped, nodes: { ...skippedByNode }, time: Date.now() };
+      res.write(`${JSON.stringify(gap)}\n`);
+      skipped = 0;
+      for (const node of Object.keys(skippedByNode)) delete skippedByNode[node];
+    };
     const subscription = controller.subscribe({
       onEvent: (event: ClusterEvent) => {
-        if (event.type === 'output' && wanted.has(event.node) && matches(event.line)) {
-          res.write(`${JSON.stringify({ node: event.node, ...event.line, replica: event.replica })}\n`);
+        if (event.type !== 'output' || !wanted.has(event.node) || !matches(event.line)) return;
+        if (skipping && res.writableLength <= maxBytes / 2) endGap();
+        if (skipping || res.writableLength >= maxBytes) {
+          skipping = true;
+          skipped++;
+          skippedByNode[event.node] = (skippedByNode[event.node] ?? 0) + 1;
+          return;
         }
+        res.write(`${JSON.stringify({ node: event.node, ...event.line, replica: event.replica })}\n`);
       },
+    });
+    // A follower that caught up while the nodes were quiet still learns what it missed.
+    res.on('drain', () => {
+      if (skipping) endGap();
     });
     this.followers.add(res);
     req.on('close', () => {

@@ -12,6 +12,11 @@ export const EXIT_NODE_FAILED = 2;
 export const EXIT_INTERNAL = 70;
 /** `up` was interrupted twice: every node got SIGKILL instead of a graceful stop. */
 export const EXIT_INTERRUPTED = 130;
+/**
+ * What the shell shows when stdout's reader went away (`drover logs | head`): the command ends by
+ * SIGPIPE (128 + 13) as git and ls do; not an error.
+ */
+export const EXIT_SIGPIPE = 141;
 
 /** The table printed by `drover --help` and README.md. */
 export const EXIT_CODE_HELP = [
@@ -20,4 +25,5 @@ export const EXIT_CODE_HELP = [
   `  ${EXIT_NODE_FAILED}    a node failed to start or become ready`,
   `  ${EXIT_INTERNAL}   internal error (DROVER_DEBUG=1 prints the stack)`,
   `  ${EXIT_INTERRUPTED}  up was interrupted twice: nodes were SIGKILLed`,
+  `  ${EXIT_SIGPIPE}  (SIGPIPE) stdout's reader went away, e.g. \`drover logs | head\``,
 ].join('\n');

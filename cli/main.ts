@@ -3,7 +3,7 @@ import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DroverError } from '../manager/errors.js';
 import type { NodeAction } from './client-commands.js';
-import { EXIT_CODE_HELP, EXIT_INTERNAL, EXIT_NODE_FAILED, EXIT_USAGE } from './exit-codes.js';
+import { EXIT_CODE_HELP, EXIT_INTERNAL, EXIT_NODE_FAILED, EXIT_SIGPIPE, EXIT_USAGE } from './exit-codes.js';
 
 // Command modules load on use: a client command never pays for the OpenTelemetry SDK `up` loads.
 const loadClient = () => import('./client-commands.js');
@@ -23,7 +23,39 @@ function getExitCode(error: unknown): number {
   return EXIT_INTERNAL;
 }
 
-async function run(file: string, action: () => Promise<number>): Promise<void> {
+/**
+ * Ends this process the way `git log | head` or `ls | head` end when the reader goes away: killed
+ * by SIGPIPE (the shell shows 141), quietly. Node ignores SIGPIPE; adding and removing a listener
+ * gives the signal its default action back (libuv restores it when the last watcher stops).
+ */
+function endAsSigpipe(): never {
+  const ignore = () => {};
+  process.on('SIGPIPE', ignore);
+  process.off('SIGPIPE', ignore);
+  process.kill(process.pid, 'SIGPIPE');
+  process.exit(EXIT_SIGPIPE); // only if SIGPIPE could not end it (blocked): the same status for the shell
+}
+
+/**
+ * stdout or stderr closed by its reader (`drover logs | head`): EPIPE ends the command as
+ * {@link endAsSigpipe}; the cluster is not touched (a follower's connection just closes).
+ */
+function endOnClosedOutput(): void {
+  const onError = (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') endAsSigpipe();
+    // EIO and the like: a terminal that went away. Nobody is left to read an error message.
+    process.exit(EXIT_USAGE);
+  };
+  process.stdout.on('error', onError);
+  process.stderr.on('error', onError);
+}
+
+/**
+ * Runs a command's action and turns its outcome into the exit code. `ownsOutput`: the foreground
+ * `up` handles a closed stdout itself (it stops the cluster: nobody watches it any more).
+ */
+async function run(file: string, action: () => Promise<number>, { ownsOutput = false }: { ownsOutput?: boolean } = {}): Promise<void> {
+  if (!ownsOutput) endOnClosedOutput();
   try {
     process.exitCode = await action();
   } catch (error) {
@@ -54,6 +86,16 @@ const fileOption = {
   type: 'string',
   default: 'drover.yaml',
   describe: 'config file (drover.yaml or .json); also finds the running cluster',
+  // yargs makes an array of a repeated option; one cluster is one config file.
+  coerce: (value: unknown): string => {
+    if (Array.isArray(value)) {
+      throw new DroverError(
+        'ERR_INVALID_OPTION',
+        `Expected \`-f/--file\` once, got ${value.length} values (${value.map((v) => JSON.stringify(String(v))).join(', ')}); one config file per command (several files are not supported yet)`,
+      );
+    }
+    return String(value);
+  },
 } as const;
 
 const jsonOption = { type: 'boolean', default: false, describe: 'machine-readable output' } as const;
@@ -64,7 +106,8 @@ const NODE_COMMANDS = new Set(['logs', 'start', 'stop', 'restart', 'kill', 'scal
 
 const ENVIRONMENT_HELP = [
   'Environment:',
-  '  DROVER_STATE_DIR           control socket dir (default: one per config under the temp dir)',
+  '  DROVER_STATE_DIR           state dir: control socket, lock, up.log (default: one per config under\n                             $XDG_RUNTIME_DIR/drover or the temp dir; must be yours, mode 0700)',
+  '  DROVER_CLIENT_TIMEOUT      how long a command waits for the manager to answer (default 10s)',
   '  DROVER_SHEPHERD            shepherd binary (default: the one npm install built)',
   '  DROVER_SHEPHERD_VERBOSITY  shepherd diagnostics: 0 fatal, 1 warn (default), 2 info, 3 debug',
   '  DROVER_CGROUP              off: no cgroup v2 containment; a path: the parent cgroup',
@@ -109,10 +152,15 @@ await yargs(hideBin(process.argv))
         .option('timestamps', timestampsOption)
         .option('tty', { type: 'boolean', default: true, describe: 'live status footer on a terminal (--no-tty: plain lines)' })
         .option('strict', { type: 'boolean', default: false, describe: 'unknown config keys are errors' })
+        // Set by `up --detach` on the `up` it starts in the background: output to the state dir's up.log.
+        .option('background', { type: 'boolean', default: false, hidden: true })
         .example('$0 up -f examples/ring/drover.yaml', 'run the example ring in this terminal')
         .example('$0 up -d', 'start ./drover.yaml in the background, wait until ready')
         .example('$0 up --no-tty -t', 'plain, timestamped output (for logs and CI)'),
-    (argv) => run(argv.file, async () => (await import('./up.js')).runUp({ file: argv.file, strict: argv.strict, detach: argv.detach, timestamps: argv.timestamps, tty: argv.tty })),
+    (argv) =>
+      run(argv.file, async () => (await import('./up.js')).runUp({ file: argv.file, strict: argv.strict, detach: argv.detach, timestamps: argv.timestamps, tty: argv.tty, background: argv.background }), {
+        ownsOutput: !argv.detach,
+      }),
   )
   .command(
     'ps',
@@ -222,8 +270,10 @@ await yargs(hideBin(process.argv))
   .strict()
   .recommendCommands()
   .fail((message, error) => {
-    if (error) throw error;
-    process.stderr.write(`drover: ${message}\nRun \`drover --help\` for usage, or \`drover <command> --help\` for a command's options and examples.\n`);
+    // yargs wraps what an option's coerce throws (our DroverError) in a YError: a usage error like
+    // its own messages. Anything else is a bug.
+    if (error && error.name !== 'YError' && !(error instanceof DroverError)) throw error;
+    process.stderr.write(`drover: ${error?.message ?? message}\nRun \`drover --help\` for usage, or \`drover <command> --help\` for a command's options and examples.\n`);
     process.exit(EXIT_USAGE);
   })
   .help()

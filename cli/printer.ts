@@ -130,9 +130,18 @@ export class Printer {
     }
   }
 
+  /** A line from drover itself as {@link info} would print it now, without printing it. */
+  formatInfo(text: string): string {
+    return this.format('drover', 1, text, this.clock());
+  }
+
   private write(name: string, color: number, text: string, time: number): void {
+    this.sink.writeLine(this.format(name, color, text, time));
+  }
+
+  private format(name: string, color: number, text: string, time: number): string {
     const label = `${name.padEnd(this.width)} |`;
     const stamp = this.timestamps ? `${paint(formatClock(time), 2, this.color)} ` : '';
-    this.sink.writeLine(`${stamp}${paint(label, color, this.color)} ${text}`);
+    return `${stamp}${paint(label, color, this.color)} ${text}`;
   }
 }

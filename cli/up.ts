@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, readSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/index.js';
@@ -7,12 +7,13 @@ import { Cluster } from '../manager/cluster.js';
 import { DroverError } from '../manager/errors.js';
 import { startTelemetry } from '../telemetry/index.js';
 import { ClusterShutdown, formatPending } from './cluster-shutdown.js';
-import { requestJson } from './control-client.js';
+import { getClientTimeoutMs, requestJson } from './control-client.js';
 import { ControlServer, probeSocket, SCALED_TO_ZERO, type ClusterAnswer, type ClusterStatus } from './control-server.js';
 import { EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK } from './exit-codes.js';
 import { createStreamSink, getReplicaLabel, Printer, shouldUseColor, type LineSink } from './printer.js';
-import { createStateDir, getStatePaths, type StatePaths } from './state-dir.js';
+import { acquireStateLock, getStatePaths, openStateFile, prepareStateDir, type StatePaths } from './state-dir.js';
 import { getStatusLines, StatusView } from './status-view.js';
+import { UpLog } from './up-log.js';
 
 export interface UpOptions {
   readonly file: string;
@@ -23,6 +24,11 @@ export interface UpOptions {
   readonly timestamps: boolean;
   /** Live status footer when stdout is a TTY; false = plain lines even on a TTY. */
   readonly tty: boolean;
+  /**
+   * Set by `up --detach` on the background `up` it starts: output goes to the state dir's
+   * `up.log` (capped and rotated, see {@link UpLog}) instead of stdout. @default false
+   */
+  readonly background?: boolean;
 }
 
 /** After the final telemetry flush (or its timeout), how long `up` lets open handles linger before it exits. */
@@ -48,19 +54,29 @@ export const KILLED_FLUSH_TIMEOUT_MS = 2000;
 export async function runUp(options: UpOptions): Promise<number> {
   if (options.detach) return runDetached(options);
   const { spec, warnings } = await loadConfig(options.file, { strict: options.strict });
-  const paths = getStatePaths(options.file);
-  createStateDir(paths);
-  const color = shouldUseColor(process.stdout);
+  const paths = prepareStateDir(getStatePaths(options.file));
+  const attempt = await acquireStateLock(paths);
+  if (attempt.lock === null) throw await getAlreadyRunningError(paths, options.file, attempt.holderPid);
+  const lock = attempt.lock;
+  lock.recordPid();
+  const background = options.background === true;
+  // stderr gone (`up 2>&1 | head`) or full (the background up's stderr is up.log, as `up --detach`
+  // opened it, for crash reports): nobody can be told, and a failed write must not crash the
+  // process that owns the cluster.
+  process.stderr.on('error', () => {});
+  const upLog = background ? new UpLog(paths.log, { formatNotice: (text) => printer.formatInfo(text) }) : null;
+  if (upLog !== null) process.on('exit', () => upLog.close());
+  const color = background ? false : shouldUseColor(process.stdout);
   const cluster = new Cluster(spec);
   const shutdown = new ClusterShutdown(cluster, spec);
   let status: ClusterStatus = 'starting';
   const view =
-    options.tty && process.stdout.isTTY === true
+    !background && options.tty && process.stdout.isTTY === true
       ? new StatusView(process.stdout, () =>
           getStatusLines({ snapshot: cluster.snapshot(), phase: status, pending: shutdown.isStopping ? shutdown.getPending() : null, now: Date.now(), color, declared: spec.nodes.map((n) => n.name) }),
         )
       : null;
-  const sink: LineSink = view ?? createStreamSink(process.stdout);
+  const sink: LineSink = upLog ?? view ?? createStreamSink(process.stdout);
   const labels = spec.nodes.flatMap((n) => Array.from({ length: Math.max(1, n.replicas) }, (_, replica) => getReplicaLabel(n.name, replica)));
   const printer = new Printer(sink, spec.nodes.map((n) => n.name), { color, timestamps: options.timestamps, labels });
   for (const warning of warnings) printer.info(`warning: ${options.file}: ${warning.path}: ${warning.message}`);
@@ -88,6 +104,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     fileArg: options.file,
     declaredNodes: spec.nodes.map((n) => n.name),
     getStatus: () => status,
+    getLogStatus: () => upLog?.status ?? null,
     down: (timeoutMs) => beginDown('drover down', timeoutMs),
   });
   await server.listen();
@@ -167,6 +184,9 @@ export async function runUp(options: UpOptions): Promise<number> {
     } catch {
       // Already gone: server.close() unlinks the socket it created.
     }
+    // Every node is stopped and the socket is gone: the next `up` may start while this one
+    // flushes its telemetry.
+    lock.release();
     // The signal handlers stay while telemetry flushes: a Ctrl-C now exits at once.
     flushingWith = exitCode ?? EXIT_INTERRUPTED;
     if (killed === null) {
@@ -203,29 +223,69 @@ function settleWithin(promise: Promise<unknown>, timeoutMs: number): Promise<'do
   });
 }
 
-/** The detached `up` writes its output here, in the state dir. */
-export function getUpLogPath(paths: StatePaths): string {
-  return path.join(paths.dir, 'up.log');
+/**
+ * The error for an `up` of a config whose cluster runs: which pid holds the state dir's lock, and
+ * how to reach or stop it (through the control socket while it answers, else with `kill`).
+ */
+async function getAlreadyRunningError(paths: StatePaths, fileArg: string, holderPid: number | null): Promise<DroverError> {
+  const who = holderPid === null ? 'another drover up' : `drover up pid ${holderPid}`;
+  if ((await probeSocket(paths.socket)) === 'live') {
+    return new DroverError('ERR_CONTROL_API', `a cluster is already running for this config: ${who} (control socket ${paths.socket}); see it with \`drover ps -f ${fileArg}\`, stop it with \`drover down -f ${fileArg}\``, holderPid === null ? {} : { pid: holderPid });
+  }
+  const stop = holderPid === null ? `stop the process that holds it (\`fuser ${paths.lock}\` names it)` : `stop it with \`kill ${holderPid}\` (a graceful down)`;
+  return new DroverError('ERR_CONTROL_API', `a cluster is already running for this config: ${who} holds ${paths.lock}, but its control socket ${paths.socket} is gone (deleted, or not created yet); ${stop}`, holderPid === null ? {} : { pid: holderPid });
+}
+
+/** The last `maxBytes` of a file of the state dir (opened without following a symlink), as text. */
+function readTail(file: string, maxBytes = 16 * 1024): string {
+  const fd = openStateFile(file, constants.O_RDONLY);
+  try {
+    const size = fstatSync(fd).size;
+    const buffer = Buffer.alloc(Math.min(size, maxBytes));
+    const length = readSync(fd, buffer, 0, buffer.length, size - buffer.length);
+    return buffer.subarray(0, length).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
- * `drover up --detach`: validates the config, starts `drover up --no-tty --timestamps` in its own
- * session with output to `<state dir>/up.log`, and returns once every node is ready (exit 0) or
- * the start settled with failed nodes (exit 2; the cluster keeps running). Prints where the state
- * lives and how to stop it.
+ * `drover up --detach`: validates the config, prepares the state dir, then starts `drover up
+ * --no-tty --timestamps` in its own session; that background `up` takes the state dir's lock and
+ * writes its output to `<state dir>/up.log` (capped, rotated to `up.log.1`). Returns once every
+ * node is ready (exit 0) or the start settled with failed nodes (exit 2; the cluster keeps
+ * running). Prints where the state lives, how to stop it, and a warning when up.log cannot be
+ * written (the cluster runs all the same).
+ * @throws {DroverError} ERR_CONTROL_API when a cluster of this config runs or the state dir is
+ *   refused; ERR_SPAWN_FAILED when the background `up` ends before the cluster is up.
  */
 async function runDetached(options: UpOptions): Promise<number> {
   const { spec } = await loadConfig(options.file, { strict: options.strict }); // config errors: exit 1 right here
-  const paths = getStatePaths(options.file);
-  if ((await probeSocket(paths.socket)) === 'live') {
-    throw new DroverError('ERR_CONTROL_API', `a cluster is already running for this config (control socket ${paths.socket}); see it with \`drover ps -f ${options.file}\`, stop it with \`drover down -f ${options.file}\``);
+  const timeoutMs = await getClientTimeoutMs(); // a bad DROVER_CLIENT_TIMEOUT: exit 1 before anything starts
+  const paths = prepareStateDir(getStatePaths(options.file));
+  const attempt = await acquireStateLock(paths);
+  if (attempt.lock === null) throw await getAlreadyRunningError(paths, options.file, attempt.holderPid);
+  let logFd: number;
+  try {
+    if ((await probeSocket(paths.socket)) === 'live') {
+      throw new DroverError('ERR_CONTROL_API', `a cluster is already running for this config (control socket ${paths.socket}); see it with \`drover ps -f ${options.file}\`, stop it with \`drover down -f ${options.file}\``);
+    }
+    // Under the lock no running cluster writes these: a fresh log for this run.
+    try {
+      unlinkSync(`${paths.log}.1`);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    logFd = openStateFile(paths.log, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND);
+  } finally {
+    // The background up takes the lock itself (an inherited lock fd would leak into every node).
+    attempt.lock.release();
   }
-  createStateDir(paths);
-  const logPath = getUpLogPath(paths);
-  const logFd = openSync(logPath, 'w', 0o600);
+  const logPath = paths.log;
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
-  const args = [main, 'up', '-f', path.resolve(options.file), '--no-tty', '--timestamps', ...(options.strict ? ['--strict'] : [])];
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd], env: { ...process.env, NO_COLOR: '1' } });
+  const args = [main, 'up', '-f', path.resolve(options.file), '--no-tty', '--timestamps', '--background', ...(options.strict ? ['--strict'] : [])];
+  // stdout: nowhere (the background up writes up.log itself); stderr: up.log, for a crash report.
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'ignore', logFd], env: { ...process.env, NO_COLOR: '1' } });
   closeSync(logFd);
   let exitCode: number | null = null;
   child.on('exit', (code, signal) => (exitCode = code ?? (signal === null ? 1 : 128)));
@@ -240,15 +300,15 @@ async function runDetached(options: UpOptions): Promise<number> {
   let answer: ClusterAnswer | null = null;
   for (;;) {
     if (exitCode !== null) {
-      const tail = readFileSync(logPath, 'utf8').trimEnd().split('\n').slice(-10).join('\n');
+      const tail = readTail(logPath).trimEnd().split('\n').slice(-10).join('\n');
       throw new DroverError('ERR_SPAWN_FAILED', `the background \`drover up\` exited with code ${exitCode} before the cluster was up; its last output (${logPath}):\n${tail}`);
     }
     try {
-      answer = await requestJson<ClusterAnswer>(paths, options.file, 'GET', '/v1/cluster');
+      answer = await requestJson<ClusterAnswer>(paths, options.file, 'GET', '/v1/cluster', { timeoutMs });
       if (answer.pid === pid && answer.status !== 'starting') break;
     } catch (error) {
-      // Not listening yet: keep waiting while the child lives.
-      if (!(error instanceof DroverError)) throw error;
+      // Not listening yet (or busy starting): keep waiting while the child lives.
+      if (!(error instanceof DroverError && error.code === 'ERR_CONTROL_API')) throw error;
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -257,9 +317,13 @@ async function runDetached(options: UpOptions): Promise<number> {
   const ready = replicas.filter((n) => n.state === 'ready').length;
   const failed = replicas.filter((n) => n.state !== 'ready');
   const out = process.stdout;
+  const f = ` -f ${options.file}`;
   out.write(`cluster ${spec.name} is up in the background (drover up pid ${pid}): ${ready}/${replicas.length} nodes ready\n`);
   out.write(`state: ${paths.dir} (control socket ${path.basename(paths.socket)}, output log ${path.basename(logPath)})\n`);
-  const f = ` -f ${options.file}`;
+  const logError = answer.log?.error;
+  if (logError) {
+    out.write(`warning: the output log ${answer.log!.path} could not be written (${logError.code}: ${logError.message}); the cluster keeps running; read the nodes' output with \`drover logs${f}\`\n`);
+  }
   for (const n of failed) out.write(`${n.name}: ${n.state}${n.error ? `: ${n.error}` : ''}\n`);
   if (failed.length > 0) {
     out.write(`the cluster keeps running; see why with \`drover logs ${failed[0]!.name}${f}\`, stop it with \`drover down${f}\`\n`);

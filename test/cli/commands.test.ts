@@ -167,7 +167,9 @@ describe('drover commands against a running ring', () => {
     for (const args of [['up'], ['up', '--detach']]) {
       const second = await runCli([...args, '-f', file], env);
       expect(second.code).toBe(1);
-      expect(second.stderr).toContain(`a cluster is already running for this config (control socket ${path.join(dir, 'state', 'control.sock')}); see it with \`drover ps -f ${file}\``);
+      expect(second.stderr).toBe(
+        `drover: a cluster is already running for this config: drover up pid ${upPid} (control socket ${path.join(dir, 'state', 'control.sock')}); see it with \`drover ps -f ${file}\`, stop it with \`drover down -f ${file}\`\n`,
+      );
     }
     expect((await ps(file)).every((r) => r.state === 'ready')).toBe(true);
     findShepherds().forEach((p) => pids.add(p));

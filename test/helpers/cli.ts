@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expectAllGone, expectNoShepherds, isAlive } from './processes.js';
@@ -11,18 +12,29 @@ export const RING_NODE = path.resolve(path.dirname(fileURLToPath(import.meta.url
 
 export interface CliResult {
   readonly code: number | null;
+  /** The signal that ended the CLI (e.g. SIGPIPE), or null when it exited. */
+  readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
+  /** True when the CLI was still running after `killAfterMs` and the helper SIGKILLed it. */
+  readonly killed: boolean;
 }
 
 export interface RunCliOptions {
   /** Run the CLI as this user (and its group) through `setpriv`, e.g. `nobody`. */
   readonly user?: { readonly name: string; readonly group: string };
+  /** Program and arguments the CLI runs under, e.g. `['prlimit', '--fsize=0', '--']`. */
+  readonly prefix?: readonly string[];
+  /** Close the read end of the CLI's stdout at once, as `drover … | true` does (its writes get EPIPE). */
+  readonly closeStdout?: boolean;
+  /** SIGKILL the CLI when it still runs after this long (a guard for "never hangs" tests; `killed` says so). */
+  readonly killAfterMs?: number;
 }
 
 function getArgv(args: string[], options: RunCliOptions): [string, string[]] {
-  if (options.user === undefined) return [process.execPath, [CLI, ...args]];
-  return ['setpriv', [`--reuid=${options.user.name}`, `--regid=${options.user.group}`, '--clear-groups', process.execPath, CLI, ...args]];
+  const user = options.user === undefined ? [] : ['setpriv', `--reuid=${options.user.name}`, `--regid=${options.user.group}`, '--clear-groups'];
+  const [file, ...rest] = [...user, ...(options.prefix ?? []), process.execPath, CLI, ...args];
+  return [file!, rest];
 }
 
 /** Runs the built CLI to completion (NO_COLOR=1 unless `env` says otherwise). */
@@ -32,10 +44,22 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: Run
     const child = spawn(file, argv, { env: { ...process.env, NO_COLOR: '1', ...env } });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    let killed = false;
+    if (options.closeStdout === true) child.stdout.destroy();
+    else child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const guard =
+      options.killAfterMs === undefined
+        ? null
+        : setTimeout(() => {
+            killed = true;
+            child.kill('SIGKILL');
+          }, options.killAfterMs);
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code, signal) => {
+      if (guard !== null) clearTimeout(guard);
+      resolve({ code, signal, stdout, stderr, killed });
+    });
   });
 }
 
@@ -146,4 +170,24 @@ export async function cleanupDetachedRun(pids: Set<number>): Promise<void> {
   if (pids.size > 0) await expectAllGone(pids);
   pids.clear();
   await expectNoShepherds();
+}
+
+/** One request to a control API socket: the status and the parsed JSON body. */
+export function callControlApi(socketPath: string, method: 'GET' | 'POST', urlPath: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method, path: urlPath }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) as unknown }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The pid of the `drover up` serving the control socket in `stateDir` (from `GET /v1/cluster`). */
+export async function getUpPid(stateDir: string): Promise<number> {
+  const { status, body } = await callControlApi(path.join(stateDir, 'control.sock'), 'GET', '/v1/cluster');
+  if (status !== 200) throw new Error(`GET /v1/cluster answered ${status}: ${JSON.stringify(body)}`);
+  return (body as { pid: number }).pid;
 }
