@@ -55,7 +55,7 @@ export interface LoadedConfig {
 /**
  * Loads drover.yaml (or a `.json` file: JSON is YAML 1.2, so one parser reads both).
  *
- * Input limits: the file must be a regular file of at most 4 MiB (`MAX_CONFIG_BYTES`; a FIFO or
+ * Input limits: the file must be a regular file of at most 1 MiB (`MAX_CONFIG_BYTES`; a FIFO or
  * device is refused without being read), each `env_file` one of at most 1 MiB
  * (`MAX_ENV_FILE_BYTES`). The YAML 1.2 core schema applies whatever the `%YAML` directive says;
  * merge keys (`<<: *defaults`) are applied; tags other than the core ones are errors; the
@@ -73,7 +73,7 @@ export interface LoadedConfig {
  * const { spec, warnings } = await loadConfig('drover.yaml');
  * for (const warning of warnings) console.warn(`${warning.path}: ${warning.message}`);
  * @throws {DroverError} ERR_CONFIG_READ when the file is missing or unreadable, not a regular
- *   file, or larger than 4 MiB (`path` and, for system errors, `errno`, `syscall` and `cause` set;
+ *   file, or larger than 1 MiB (`path` and, for system errors, `errno`, `syscall` and `cause` set;
  *   `errno` is `EISDIR` for a directory).
  * @throws {DroverError} ERR_CONFIG_INVALID on YAML errors (each with line:col) or when
  *   validation fails; `issues` lists every problem.

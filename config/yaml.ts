@@ -5,9 +5,9 @@
  * - Parsed with the YAML 1.2 core schema whatever the document's `%YAML` directive says, merge
  *   keys (`<<: *defaults`) on, and no tags beyond the core ones (`!!binary`, `!!set`,
  *   `!!timestamp`, `!!js/function`, `!foo` … are errors).
- * - One iterative walk over the parsed nodes, before they are turned into data: a collection used
- *   as a key, an alias to no anchor or to a node that contains it, a merge source that is not a
- *   map, nesting deeper than {@link MAX_NESTING}, and more than {@link MAX_VALUES} values once
+ * - One iterative walk over the parsed nodes, before they are turned into data: a duplicate key
+ *   (two keys that become the same property, `1` and `"1"` included), a collection used as a key,
+ *   an alias to no anchor or to a node that contains it, a merge source that is not a map, nesting deeper than {@link MAX_NESTING}, and more than {@link MAX_VALUES} values once
  *   aliases are expanded (an alias bomb stops the walk where it crosses the bound). Each alias is
  *   replaced by its anchored node on the way, so yaml's own alias resolution (a scan per alias)
  *   never runs.
@@ -56,6 +56,8 @@ interface Frame {
   readonly totalAtEnter: number;
   /** Height of the tallest child visited so far. */
   height: number;
+  /** A map's keys so far, as the property names they become. */
+  readonly keys: Set<string> | null;
 }
 
 /** Parses `text` into plain data with the bounds above; never throws on user input. */
@@ -67,7 +69,9 @@ export function parseYaml(text: string): YamlResult {
     schema: 'core',
     merge: true,
     resolveKnownTags: false,
-    uniqueKeys: true,
+    // yaml's own check compares each key with every earlier one (50,000 keys took 50 s); the walk
+    // below finds duplicates with a set per map.
+    uniqueKeys: false,
     logLevel: 'silent',
   });
   const at = (offset: number | undefined): string => {
@@ -128,7 +132,7 @@ function walkDocument(document: Document, at: (offset: number | undefined) => st
     if (node.anchor !== undefined) anchors.set(node.anchor, node);
     if (isMap(node) || isSeq(node)) {
       open.add(node);
-      stack.push({ node, depth, items: node.items, next: 0, totalAtEnter: total, height: 0 });
+      stack.push({ node, depth, items: node.items, next: 0, totalAtEnter: total, height: 0, keys: isMap(node) ? new Set() : null });
     }
   };
 
@@ -211,6 +215,14 @@ function walkDocument(document: Document, at: (offset: number | undefined) => st
       if (isMergeKey(key) && !isMergeSource(item.value, anchors)) {
         problems.push(`YAML error at ${position((item.value ?? key) as Node)}: a merge key (<<) takes a map or a list of maps`);
         break;
+      }
+      if (frame.keys !== null && !isMergeKey(key)) {
+        const name = isScalar(key) ? String(key.value ?? '') : '';
+        if (frame.keys.has(name)) {
+          problems.push(`YAML error at ${position((key ?? item.value ?? frame.node) as Node)}: duplicate key ${JSON.stringify(name)} (map keys must be unique)`);
+          break;
+        }
+        frame.keys.add(name);
       }
       if (!visit(item.key, item, 'key', childDepth)) break;
       if (!visit(item.value, item, 'value', childDepth)) break;
