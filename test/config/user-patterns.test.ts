@@ -142,6 +142,16 @@ describe('matching never stalls', () => {
   });
 });
 
+describe('redaction keeps the groups named before and after', () => {
+  test('only the text between them becomes [REDACTED]', () => {
+    const attributes = getCommandAttributes({
+      command: ['worker', '--key=abc', 'x<secret>y', '--other=1'],
+      telemetry: { logs: false, recordArgs: true, redact: ['(?<before>--key=)\\S+', '(?P<before>x<)[a-z]+(?<after>>y)'] },
+    });
+    expect(attributes[ATTR_PROCESS_COMMAND_ARGS]).toEqual(['worker', '--key=[REDACTED]', 'x<[REDACTED]>y', '--other=1']);
+  });
+});
+
 describe('a real node whose output meets a catastrophic ready pattern', () => {
   const clusters: Cluster[] = [];
   const pids = new Set<number>();
