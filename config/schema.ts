@@ -14,6 +14,7 @@
  * Each schema words its own "expected …" phrase through zod's `error` parameter; anything not
  * worded here falls back to `getExpectedPhrase()` (issues.ts).
  */
+import { RE2JS } from 're2js';
 import * as z from 'zod';
 import { getClosestSignalName, getSignalName } from './signal.js';
 import { DURATION_EXPECTED, getDurationResult, MAX_TIMER_MS } from './duration.js';
@@ -116,8 +117,13 @@ function joinWithOr(words: readonly string[]): string {
   return words.length <= 1 ? words.join('') : `${words.slice(0, -1).join(', ')} or ${words.at(-1)}`;
 }
 
-/** A tcp port given as a template: exactly one `{{ports.x}}` or `{{nodes.b.ports.x}}`. */
-const PORT_TEMPLATE_PATTERN = /^\{\{\s*(ports\.[^{}\s]+|nodes\.[^{}\s]+\.ports\.[^{}\s]+)\s*\}\}$/;
+/**
+ * A tcp port given as a template: exactly one `{{ports.x}}` or `{{nodes.b.ports.x}}`. Checked on
+ * RE2 (a backtracking engine tries every `.ports.` in the text: quadratic); the source also goes
+ * to schema.json for editors.
+ */
+const PORT_TEMPLATE_SOURCE = '^\\{\\{\\s*(ports\\.[^{}\\s]+|nodes\\.[^{}\\s]+\\.ports\\.[^{}\\s]+)\\s*\\}\\}$';
+const PORT_TEMPLATE_PATTERN = RE2JS.compile(PORT_TEMPLATE_SOURCE);
 const TCP_PORT_EXPECTED = 'an integer from 1 to 65535 or a port template such as "{{ports.http}}"';
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
@@ -176,7 +182,7 @@ const tcpReadySchema = z.object(
   {
     host: nonEmptyString().optional().meta({ description: 'Host to connect to. Default "127.0.0.1".' }),
     port: z
-      .union([integer('an integer from 1 to 65535', 1, 65_535), z.string().regex(PORT_TEMPLATE_PATTERN, { error: TCP_PORT_EXPECTED })], {
+      .union([integer('an integer from 1 to 65535', 1, 65_535), z.string().refine((value) => PORT_TEMPLATE_PATTERN.test(value), { error: TCP_PORT_EXPECTED }).meta({ pattern: PORT_TEMPLATE_SOURCE })], {
         error: TCP_PORT_EXPECTED,
       })
       .meta({ description: 'TCP port that must accept a connection: a number or "{{ports.<name>}}".' }),

@@ -197,3 +197,22 @@ describe('a real node whose output meets a catastrophic ready pattern', () => {
     expect(longestGapMs).toBeLessThan(1000);
   });
 });
+
+describe('templates are parsed in time linear in the text', () => {
+  // `.ports.` repeated: a backtracking split of nodes.<node>.ports.<port> tries every occurrence.
+  const LONG_TEMPLATE = `{{nodes.a${'.ports.a'.repeat(32_000)}!}}`;
+
+  test('in a command', () => {
+    const started = performance.now();
+    const issues = getIssues(withNode({ command: ['sleep', LONG_TEMPLATE] }));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(issues.map((issue) => issue.path)).toEqual(['nodes.a.command.1']);
+  });
+
+  test('as a tcp port', () => {
+    const started = performance.now();
+    const issues = getIssues(withNode({ ready: { tcp: { port: LONG_TEMPLATE } } }));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(issues.map((issue) => issue.path)).toEqual(['nodes.a.ready.tcp.port']);
+  });
+});
