@@ -201,3 +201,15 @@ describe('duplicate keys', () => {
     expect(performance.now() - started).toBeLessThan(15_000);
   }, 120_000);
 });
+
+describe('many issues', () => {
+  test('the message lists the first 100 and counts the rest; issues keeps them all', async () => {
+    const file = write(`name: c\nnodes:\n  a:\n    command: [x]\n    ports: [${Array.from({ length: 5000 }, () => '"-"').join(', ')}]\n`);
+    const error: unknown = await loadConfig(file).catch((rejection: unknown) => rejection);
+    expect(isDroverError(error, 'ERR_CONFIG_INVALID')).toBe(true);
+    const { issues, message } = error as ConfigInvalidError;
+    expect(issues).toHaveLength(5000);
+    expect(message.split('\n')).toHaveLength(1 + 100 + 1);
+    expect(message.endsWith('\n  … and 4900 more (drover validate --json lists them all)')).toBe(true);
+  });
+});
