@@ -38,7 +38,11 @@ function hostileString(random) {
     case 2:
       return random.pick(['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '__defineGetter__', 'valueOf']);
     case 3:
-      return random.pick(['{{ports.http}}', '{{nodes.a.ports.http}}', '{{name}}', '{{replica}}', '{{', '}}', '{{{{x}}}}', '{{nodes..ports.}}', '{{ports.}}', `{{${'a'.repeat(1000)}}}`]);
+      return random.pick([
+        '{{ports.http}}', '{{nodes.a.ports.http}}', '{{name}}', '{{replica}}', '{{', '}}', '{{{{x}}}}', '{{nodes..ports.}}', '{{ports.}}', `{{${'a'.repeat(1000)}}}`,
+        // Every '.ports.' is a place a backtracking split of nodes.<node>.ports.<port> would try.
+        `{{nodes.a${'.ports.a'.repeat(random.size(1000, 30_000))}!}}`, `{{ports.${'a.'.repeat(random.size(1000, 100_000))}}}`,
+      ]);
     case 4:
       return random.pick(['1000h', '597h', '596h', '2147483647ms', '2147483648ms', '-1s', '1e3ms', '.5s', 'NaNms', 'Infinitys', '0', '0ms', '99999999999999999999h', '1.5', '5d']);
     case 5:
