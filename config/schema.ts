@@ -491,7 +491,7 @@ const nodeSchema = z
       cwd: nonEmptyString()
         .optional()
         .meta({ description: "Working directory, relative to the config file's directory. Default that directory." }),
-      env: optionalSection(envSchema, "Extra environment on top of the manager's; numbers and booleans become strings."),
+      env: optionalSection(envSchema, "Extra environment on top of the manager's; numbers and booleans become strings (in YAML, as written: 0123 stays \"0123\")."),
       env_file: z
         .union([nonEmptyString(), z.array(nonEmptyString()).min(1)], { error: 'a path or an array of paths' })
         .optional()
