@@ -73,12 +73,8 @@ async function run(file: string, action: () => Promise<number>, { ownsOutput = f
 /** A duration flag (`30s`, `1.5m`, `250ms`, or milliseconds) in ms; the error names the flag. */
 async function parseDurationFlag(flag: string, value: unknown): Promise<number | null> {
   if (value === undefined) return null;
-  const { parseDurationMs } = await import('../config/index.js');
-  try {
-    return parseDurationMs(typeof value === 'string' && /^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
-  } catch {
-    throw new DroverError('ERR_INVALID_OPTION', `Expected \`--${flag}\` to be a duration such as 30s, 1.5m, 250ms or a number of milliseconds, got ${JSON.stringify(value)} (${typeof value})`);
-  }
+  const { parseDurationOption } = await import('../config/index.js');
+  return parseDurationOption(`--${flag}`, value);
 }
 
 const fileOption = {

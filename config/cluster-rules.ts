@@ -1,12 +1,15 @@
 /**
  * Cross-field rules of a config (STYLE.md habit 20: separate named validators, each collecting
- * every problem with its path): duplicate port names, unknown dependencies, dependencies on a node
- * with `replicas: 0`, dependency cycles, and templates that name nothing.
+ * every problem with its path): duplicate port names (or two that become the same
+ * `DROVER_PORT_*` variable), unknown dependencies, dependencies on a node with `replicas: 0`,
+ * dependency cycles, and templates that name nothing. Walks over the dependency graph are
+ * iterative: a chain of any length cannot exhaust the stack.
  */
 import { getClosestMatch } from './closest-match.js';
 import { describeValue, formatPath, type ConfigIssue } from './issues.js';
 import type { ValidatedConfig, ValidatedNode, ValidatedReady } from './schema.js';
-import { getTemplateReferences } from './template.js';
+import { walkDependencyGraph } from '../manager/dependency-graph.js';
+import { getPortEnvName, getTemplateReferences } from './template.js';
 
 type Path = readonly PropertyKey[];
 
@@ -42,10 +45,30 @@ function validatePortNames(config: ValidatedConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const [name, node] of Object.entries(config.nodes)) {
     const seen = new Map<string, number>();
-    (node.ports ?? []).forEach((port, index) => {
+    /** First port (index) per environment variable: `a-b` and `a_b` both become DROVER_PORT_A_B. */
+    const variables = new Map<string, number>();
+    const ports = node.ports ?? [];
+    ports.forEach((port, index) => {
       const first = seen.get(port);
-      if (first === undefined) seen.set(port, index);
-      else issues.push(issue(['nodes', name, 'ports', index], 'a unique port name', port, `already declared at nodes.${name}.ports.${first}`));
+      if (first !== undefined) {
+        issues.push(issue(['nodes', name, 'ports', index], 'a unique port name', port, `already declared at nodes.${name}.ports.${first}`));
+        return;
+      }
+      seen.set(port, index);
+      const variable = getPortEnvName(port);
+      const other = variables.get(variable);
+      if (other === undefined) {
+        variables.set(variable, index);
+      } else {
+        issues.push(
+          issue(
+            ['nodes', name, 'ports', index],
+            'a port name with its own DROVER_PORT_* variable',
+            port,
+            `"${port}" and "${ports[other]}" (nodes.${name}.ports.${other}) both become ${variable}`,
+          ),
+        );
+      }
     });
   }
   return issues;
@@ -81,26 +104,11 @@ function validateDependencies(config: ValidatedConfig): ConfigIssue[] {
     }
     edges.set(name, known);
   }
-  // Depth-first search; each cycle is reported once, at the edge that closes it.
-  const state = new Map<string, 'visiting' | 'done'>();
-  const stack: string[] = [];
-  const visit = (name: string): void => {
-    state.set(name, 'visiting');
-    stack.push(name);
-    for (const dep of edges.get(name) ?? []) {
-      if (state.get(dep) === 'visiting') {
-        const cycle = [...stack.slice(stack.indexOf(dep)), dep];
-        const node = config.nodes[name]!;
-        const key = getDependencyEntries(node).find(([, d]) => d === dep)![0];
-        issues.push({ path: formatPath(['nodes', name, 'dependsOn', key]), message: `expected no dependency cycle, got ${cycle.join(' → ')}` });
-      } else if (state.get(dep) === undefined) {
-        visit(dep);
-      }
-    }
-    stack.pop();
-    state.set(name, 'done');
-  };
-  for (const name of names) if (state.get(name) === undefined) visit(name);
+  // Each cycle is reported once, at the edge that closes it.
+  for (const { from, to, text } of walkDependencyGraph(names, (name) => edges.get(name) ?? []).cycles) {
+    const key = getDependencyEntries(config.nodes[from]!).find(([, d]) => d === to)![0];
+    issues.push({ path: formatPath(['nodes', from, 'dependsOn', key]), message: `expected no dependency cycle, got ${text}` });
+  }
   return issues;
 }
 

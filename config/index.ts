@@ -4,8 +4,11 @@
  */
 export { loadConfig, normalizeConfig } from './loader.js';
 export type { LoadConfigOptions, LoadedConfig, NormalizeConfigOptions } from './loader.js';
-export { parseDurationMs } from './duration.js';
-export { parseSizeBytes } from './size.js';
+export { MAX_TIMER_MS, parseDurationMs, parseDurationOption } from './duration.js';
+export { MAX_OUTPUT_BYTES, MAX_OUTPUT_LINES, parseSizeBytes } from './size.js';
+export { compileUserPattern, MAX_PATTERN_LENGTH } from './pattern.js';
+export type { LinearPattern } from './pattern.js';
+export { MAX_CONFIG_BYTES, MAX_ENV_FILE_BYTES } from './read-file.js';
 export type { ConfigInvalidError, ConfigIssue } from './issues.js';
 export type { ConfigInput } from './schema.js';
 export { getSignalName } from './signal.js';

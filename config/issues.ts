@@ -24,6 +24,8 @@ export type ConfigInvalidError = DroverError & {
 };
 
 const MAX_RENDERED_LENGTH = 60;
+/** Issues listed in an error's message; `issues` keeps them all (`drover validate --json` prints them). */
+const MAX_LISTED_ISSUES = 100;
 
 /** Renders a received value with its type for messages: `42 (number)`, `"sometimes" (string)`. */
 export function describeValue(value: unknown): string {
@@ -66,13 +68,14 @@ export function formatIssue(issue: ConfigIssue): string {
 
 /**
  * Builds the ERR_CONFIG_INVALID error: `Invalid config <file>:` and one `  - path: message` line
- * per issue, with every issue in `issues`.
+ * per issue (the first 100, then how many more), with every issue in `issues`.
  */
 export function createConfigInvalidError(
   configPath: string | null,
   issues: readonly ConfigIssue[],
 ): ConfigInvalidError {
-  const lines = issues.map((issue) => `  - ${formatIssue(issue)}`);
+  const lines = issues.slice(0, MAX_LISTED_ISSUES).map((issue) => `  - ${formatIssue(issue)}`);
+  if (issues.length > MAX_LISTED_ISSUES) lines.push(`  … and ${issues.length - MAX_LISTED_ISSUES} more (drover validate --json lists them all)`);
   const message = `Invalid config ${configPath ?? 'object'}:\n${lines.join('\n')}`;
   const error = new DroverError('ERR_CONFIG_INVALID', message, configPath === null ? {} : { path: configPath });
   return Object.assign(error, { issues: Object.freeze([...issues]) }) as ConfigInvalidError;

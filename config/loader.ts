@@ -2,17 +2,18 @@
  * Config loading as one visible pipeline (STYLE.md habit 20):
  * read file → parse YAML → validate → normalize → freeze.
  */
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { parseEnv } from 'node:util';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
 import { DroverError } from '../manager/errors.js';
 import type { ClusterSpec } from '../manager/types.js';
 import { normalizeClusterSpec } from './cluster-spec.js';
-import { createConfigInvalidError, type ConfigIssue } from './issues.js';
+import { checkInputShape } from './input-shape.js';
+import { createConfigInvalidError, describeValue, type ConfigIssue } from './issues.js';
+import { MAX_CONFIG_BYTES, MAX_ENV_FILE_BYTES, readRegularFile, readRegularFileSync, type ReadFailure } from './read-file.js';
 import type { ValidatedConfig } from './schema.js';
+import { formatBytes } from './size.js';
 import { validateConfig } from './validation.js';
+import { parseYaml } from './yaml.js';
 
 /** Options of `loadConfig()`. */
 export interface LoadConfigOptions {
@@ -54,6 +55,13 @@ export interface LoadedConfig {
 /**
  * Loads drover.yaml (or a `.json` file: JSON is YAML 1.2, so one parser reads both).
  *
+ * Input limits: the file must be a regular file of at most 1 MiB (`MAX_CONFIG_BYTES`; a FIFO or
+ * device is refused without being read), each `env_file` one of at most 1 MiB
+ * (`MAX_ENV_FILE_BYTES`). The YAML 1.2 core schema applies whatever the `%YAML` directive says;
+ * merge keys (`<<: *defaults`) are applied; tags other than the core ones are errors; the
+ * document may nest at most 64 deep and expand (aliases included) to at most 250,000 values.
+ * `env` values keep their source text (`0123` stays "0123").
+ *
  * Defaults applied to every node: `cwd` = the config file's directory, `shell: false`,
  * `ready: null` (ready once running; when set: `timeout` 30 s, `interval` 250 ms, log `stream`
  * `both` and `count` 1, tcp `host` `127.0.0.1`), `restart` `{ policy: 'on-failure',
@@ -64,17 +72,19 @@ export interface LoadedConfig {
  * @example
  * const { spec, warnings } = await loadConfig('drover.yaml');
  * for (const warning of warnings) console.warn(`${warning.path}: ${warning.message}`);
- * @throws {DroverError} ERR_CONFIG_READ when the file is missing or unreadable (`path`, `errno`,
- *   `syscall` and `cause` set).
- * @throws {DroverError} ERR_CONFIG_INVALID on YAML syntax errors (with line:col) or when
+ * @throws {DroverError} ERR_CONFIG_READ when the file is missing or unreadable, not a regular
+ *   file, or larger than 1 MiB (`path` and, for system errors, `errno`, `syscall` and `cause` set;
+ *   `errno` is `EISDIR` for a directory).
+ * @throws {DroverError} ERR_CONFIG_INVALID on YAML errors (each with line:col) or when
  *   validation fails; `issues` lists every problem.
  */
 export async function loadConfig(path: string, options: LoadConfigOptions = {}): Promise<LoadedConfig> {
   const { strict = false } = options;
   const configPath = resolve(path);
   const text = await readConfigFile(configPath);
-  const input = parseConfigText(text, configPath);
-  return normalizeConfig(input, { configPath, strict });
+  const parsed = parseYaml(text);
+  if (!parsed.ok) throw createConfigInvalidError(configPath, parsed.issues);
+  return normalizeConfig(parsed.data, { configPath, strict });
 }
 
 /**
@@ -84,6 +94,9 @@ export async function loadConfig(path: string, options: LoadConfigOptions = {}):
  * Node names that are canonical integers (`"1"`, `"2"`) come first in any JavaScript object, so
  * they cannot keep their declaration order; all other names do.
  *
+ * The object must be plain data: a `__proto__` key, a cycle, nesting deeper than 64 or more than
+ * 250,000 values is an error at its path.
+ *
  * @example
  * const { spec } = normalizeConfig({ name: 'ring', nodes: { a: { command: ['node', 'a.js'] } } }, { baseDir: here });
  * @throws {DroverError} ERR_CONFIG_INVALID when validation fails; `issues` lists every problem.
@@ -92,6 +105,8 @@ export function normalizeConfig(input: unknown, options: NormalizeConfigOptions 
   const { configPath = null, baseDir = configPath === null ? process.cwd() : dirname(configPath), strict = false } =
     options;
   const absoluteConfigPath = configPath === null ? null : resolve(configPath);
+  const shapeIssues = checkInputShape(input);
+  if (shapeIssues.length > 0) throw createConfigInvalidError(absoluteConfigPath, shapeIssues);
   const { config, warnings } = validateConfig(input, { configPath: absoluteConfigPath, strict });
   const envFiles = readEnvFiles(config, resolve(baseDir), absoluteConfigPath);
   const spec = normalizeClusterSpec(config, { baseDir: resolve(baseDir), configPath: absoluteConfigPath, envFiles });
@@ -100,24 +115,38 @@ export function normalizeConfig(input: unknown, options: NormalizeConfigOptions 
 
 /**
  * Reads every node's `env_file`s (dotenv syntax, parsed by `util.parseEnv`), relative to the config
- * directory; later files win. Every unreadable file is reported with its path.
+ * directory; later files win. Each must be a regular file of at most `MAX_ENV_FILE_BYTES`; a file
+ * named by several nodes is read once. Every file that cannot be read is reported with its path.
  * @throws {DroverError} ERR_CONFIG_INVALID listing each file that could not be read.
  */
 function readEnvFiles(config: ValidatedConfig, baseDir: string, configPath: string | null): Map<string, Record<string, string>> {
   const result = new Map<string, Record<string, string>>();
   const issues: ConfigIssue[] = [];
+  const read = new Map<string, { readonly ok: true; readonly env: Record<string, string>; readonly protoLine: boolean } | ({ readonly ok: false } & ReadFailure)>();
   for (const [name, node] of Object.entries(config.nodes)) {
     const files = node.env_file === undefined ? [] : typeof node.env_file === 'string' ? [node.env_file] : node.env_file;
     const env: Record<string, string> = {};
     files.forEach((file, index) => {
       const path = resolve(baseDir, file);
-      try {
-        Object.assign(env, parseEnv(readFileSync(path, 'utf8')));
-      } catch (error) {
-        const { code, message } = error as NodeJS.ErrnoException;
-        const where = typeof node.env_file === 'string' ? `nodes.${name}.env_file` : `nodes.${name}.env_file.${index}`;
-        issues.push({ path: where, message: `expected a readable env file, got ${JSON.stringify(file)} (${path}: ${code === 'ENOENT' ? 'no such file' : message})` });
+      if (!read.has(path)) {
+        const outcome = readRegularFileSync(path, MAX_ENV_FILE_BYTES);
+        // parseEnv drops a `__proto__` variable silently; say so instead.
+        read.set(path, outcome.ok ? { ok: true, env: parseEnv(outcome.text) as Record<string, string>, protoLine: PROTO_LINE.test(outcome.text) } : outcome);
       }
+      const outcome = read.get(path)!;
+      const where = typeof node.env_file === 'string' ? `nodes.${name}.env_file` : `nodes.${name}.env_file.${index}`;
+      if (outcome.ok && outcome.protoLine) {
+        issues.push({ path: where, message: `expected an env file without a __proto__ variable, got ${describeValue(file)}; ${path} sets __proto__, which cannot be passed on` });
+        return;
+      }
+      if (outcome.ok) {
+        Object.assign(env, outcome.env);
+        return;
+      }
+      issues.push({
+        path: where,
+        message: `expected a regular file of at most ${formatBytes(MAX_ENV_FILE_BYTES)}, got ${describeValue(file)}; ${describeEnvFileFailure(path, outcome)}`,
+      });
     });
     result.set(name, env);
   }
@@ -125,39 +154,40 @@ function readEnvFiles(config: ValidatedConfig, baseDir: string, configPath: stri
   return result;
 }
 
-async function readConfigFile(configPath: string): Promise<string> {
-  try {
-    return await readFile(configPath, 'utf8');
-  } catch (error) {
-    const { code, syscall, message } = error as NodeJS.ErrnoException;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : message;
-    throw new DroverError('ERR_CONFIG_READ', `Cannot read config ${configPath}: ${reason}`, {
-      path: configPath,
-      ...(code === undefined ? {} : { errno: code }),
-      ...(syscall === undefined ? {} : { syscall }),
-      cause: error,
-    });
+/** A dotenv line setting `__proto__` (optionally `export`ed). */
+const PROTO_LINE = /^[ \t]*(?:export[ \t]+)?__proto__[ \t]*=/m;
+
+function describeEnvFileFailure(path: string, failure: ReadFailure): string {
+  switch (failure.kind) {
+    case 'not-regular':
+      return `${path} is ${failure.type}`;
+    case 'too-large':
+      return failure.size === null ? `${path} grew past that while it was read` : `${path} has ${failure.size} bytes`;
+    case 'error':
+      return `${path}: ${failure.reason}`;
   }
 }
 
-/** YAML (or JSON) text → plain data. Every syntax error is reported, each with line:col. */
-function parseConfigText(text: string, configPath: string): unknown {
-  const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, prettyErrors: false });
-  if (document.errors.length > 0) {
-    throw createConfigInvalidError(
-      configPath,
-      document.errors.map((error) => {
-        const { line, col } = lineCounter.linePos(error.pos[0]);
-        return { path: '', message: `YAML syntax error at ${line}:${col}: ${error.message}` };
-      }),
-    );
-  }
-  try {
-    return document.toJS();
-  } catch (error) {
-    // toJS() throws only when aliases expand past maxAliasCount (a "billion laughs" document).
-    throw createConfigInvalidError(configPath, [{ path: '', message: `YAML could not be expanded: ${(error as Error).message}` }]);
+async function readConfigFile(configPath: string): Promise<string> {
+  const outcome = await readRegularFile(configPath, MAX_CONFIG_BYTES);
+  if (outcome.ok) return outcome.text;
+  switch (outcome.kind) {
+    case 'not-regular':
+      throw new DroverError('ERR_CONFIG_READ', `Cannot read config ${configPath}: it is ${outcome.type}, not a regular file`, {
+        path: configPath,
+        ...(outcome.type === 'a directory' ? { errno: 'EISDIR' } : {}),
+      });
+    case 'too-large': {
+      const has = outcome.size === null ? 'more than' : `${outcome.size} bytes, more than`;
+      throw new DroverError('ERR_CONFIG_READ', `Cannot read config ${configPath}: it has ${has} the ${formatBytes(MAX_CONFIG_BYTES)} a config may have`, { path: configPath });
+    }
+    case 'error':
+      throw new DroverError('ERR_CONFIG_READ', `Cannot read config ${configPath}: ${outcome.reason}`, {
+        path: configPath,
+        ...(outcome.errno === undefined ? {} : { errno: outcome.errno }),
+        ...(outcome.syscall === undefined ? {} : { syscall: outcome.syscall }),
+        cause: outcome.cause,
+      });
   }
 }
 

@@ -14,10 +14,12 @@
  * Each schema words its own "expected …" phrase through zod's `error` parameter; anything not
  * worded here falls back to `getExpectedPhrase()` (issues.ts).
  */
+import { RE2JS } from 're2js';
 import * as z from 'zod';
 import { getClosestSignalName, getSignalName } from './signal.js';
-import { DURATION_EXPECTED, getDurationResult } from './duration.js';
-import { getSizeResult, SIZE_EXPECTED } from './size.js';
+import { DURATION_EXPECTED, getDurationResult, MAX_TIMER_MS } from './duration.js';
+import { getPatternProblem, MAX_PATTERN_LENGTH } from './pattern.js';
+import { formatBytes, getSizeResult, MAX_OUTPUT_BYTES, MAX_OUTPUT_LINES, SIZE_EXPECTED } from './size.js';
 
 /** Cluster and node names. Spelled out rather than with the `i` flag, which JSON Schema's `pattern` cannot carry. */
 const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -53,37 +55,44 @@ function integer(phrase: string, min: number, max?: number) {
   return max === undefined ? schema : schema.max(max);
 }
 
-/** A duration (number of ms or `"1.5s"`), converted to milliseconds. */
-function duration(description: string) {
+/**
+ * A duration (number of ms or `"1.5s"`), converted to milliseconds; at most `MAX_TIMER_MS`.
+ * `positive` refuses 0 with its own wording (for values where 0 would switch something off).
+ */
+function duration(description: string, positive?: { readonly why: string }) {
   return z
     .union([z.number(), z.string()], { error: DURATION_EXPECTED })
     .transform((value, ctx) => {
       const result = getDurationResult(value);
-      if (result.ok) return result.ms;
+      if (result.ok && (positive === undefined || result.ms > 0)) return result.ms;
       ctx.issues.push({
         code: 'custom',
         input: value,
-        message: DURATION_EXPECTED,
-        ...(result.hint === undefined ? {} : { params: { hint: result.hint } }),
+        message: result.ok ? `a duration greater than 0 (${positive!.why})` : DURATION_EXPECTED,
+        ...(result.ok || result.hint === undefined ? {} : { params: { hint: result.hint } }),
       });
       return z.NEVER;
     })
     .optional()
-    .meta({ description });
+    .meta({ description: `${description} At most ${MAX_TIMER_MS} ms (about 24.8 days).` });
 }
 
-/** A size (number of bytes or `"64KiB"`), converted to bytes. */
-function size(minBytes: number, description: string) {
+/** A size (number of bytes or `"64KiB"`), converted to bytes, from `minBytes` to `maxBytes`. */
+function size(minBytes: number, maxBytes: number, maxReason: string, description: string) {
   return z
     .union([z.number(), z.string()], { error: SIZE_EXPECTED })
     .transform((value, ctx) => {
       const result = getSizeResult(value);
-      if (result.ok && result.bytes >= minBytes) return result.bytes;
+      if (result.ok && result.bytes >= minBytes && result.bytes <= maxBytes) return result.bytes;
+      const bound =
+        result.ok && result.bytes < minBytes
+          ? `a size of at least ${minBytes} B`
+          : `a size of at most ${formatBytes(maxBytes)} (${maxBytes} bytes, ${maxReason})`;
       ctx.issues.push({
         code: 'custom',
         input: value,
-        message: result.ok ? `a size of at least ${minBytes} B` : SIZE_EXPECTED,
-        ...(result.ok || result.hint === undefined ? {} : { params: { hint: result.hint } }),
+        message: result.ok || result.hint === 'too large' ? bound : SIZE_EXPECTED,
+        ...(result.ok || result.hint === undefined || result.hint === 'too large' ? {} : { params: { hint: result.hint } }),
       });
       return z.NEVER;
     })
@@ -108,21 +117,29 @@ function joinWithOr(words: readonly string[]): string {
   return words.length <= 1 ? words.join('') : `${words.slice(0, -1).join(', ')} or ${words.at(-1)}`;
 }
 
-/** A tcp port given as a template: exactly one `{{ports.x}}` or `{{nodes.b.ports.x}}`. */
-const PORT_TEMPLATE_PATTERN = /^\{\{\s*(ports\.[^{}\s]+|nodes\.[^{}\s]+\.ports\.[^{}\s]+)\s*\}\}$/;
+/**
+ * A tcp port given as a template: exactly one `{{ports.x}}` or `{{nodes.b.ports.x}}`. Checked on
+ * RE2 (a backtracking engine tries every `.ports.` in the text: quadratic); the source also goes
+ * to schema.json for editors.
+ */
+const PORT_TEMPLATE_SOURCE = '^\\{\\{\\s*(ports\\.[^{}\\s]+|nodes\\.[^{}\\s]+\\.ports\\.[^{}\\s]+)\\s*\\}\\}$';
+const PORT_TEMPLATE_PATTERN = RE2JS.compile(PORT_TEMPLATE_SOURCE);
 const TCP_PORT_EXPECTED = 'an integer from 1 to 65535 or a port template such as "{{ports.http}}"';
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
+/** A user regular expression: RE2 syntax (see pattern.ts), checked to compile. */
+function userPattern() {
+  return nonEmptyString('a regular expression (string)').superRefine((pattern, ctx) => {
+    const problem = getPatternProblem(pattern);
+    if (problem === undefined) return;
+    ctx.addIssue({ code: 'custom', input: pattern, message: problem.expected, ...(problem.hint === undefined ? {} : { params: { hint: problem.hint } }) });
+  });
+}
+
+const RE2_NOTE = `RE2 syntax (no backreferences or lookaround), at most ${MAX_PATTERN_LENGTH} characters`;
+
 function regexSource(description: string) {
-  return nonEmptyString('a regular expression (string)')
-    .superRefine((pattern, ctx) => {
-      try {
-        new RegExp(pattern);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', input: pattern, message: 'a valid regular expression', params: { hint: (error as Error).message } });
-      }
-    })
-    .meta({ description });
+  return userPattern().meta({ description: `${description} ${RE2_NOTE}.` });
 }
 
 /** The input shape of a ready block (recursive through all/any), spelled out for z.lazy. */
@@ -149,20 +166,7 @@ const commandArgvSchema = z
 
 const logReadySchema = z.object(
   {
-    pattern: nonEmptyString('a regular expression (string)')
-      .superRefine((pattern, ctx) => {
-        try {
-          new RegExp(pattern);
-        } catch (error) {
-          ctx.addIssue({
-            code: 'custom',
-            input: pattern,
-            message: 'a valid regular expression',
-            params: { hint: (error as Error).message },
-          });
-        }
-      })
-      .meta({ description: 'RegExp source matched against each output line.' }),
+    pattern: regexSource('Regular expression matched against each output line.'),
     stream: z
       .enum(OUTPUT_STREAM_CHOICES)
       .optional()
@@ -178,7 +182,7 @@ const tcpReadySchema = z.object(
   {
     host: nonEmptyString().optional().meta({ description: 'Host to connect to. Default "127.0.0.1".' }),
     port: z
-      .union([integer('an integer from 1 to 65535', 1, 65_535), z.string().regex(PORT_TEMPLATE_PATTERN, { error: TCP_PORT_EXPECTED })], {
+      .union([integer('an integer from 1 to 65535', 1, 65_535), z.string().refine((value) => PORT_TEMPLATE_PATTERN.test(value), { error: TCP_PORT_EXPECTED }).meta({ pattern: PORT_TEMPLATE_SOURCE })], {
         error: TCP_PORT_EXPECTED,
       })
       .meta({ description: 'TCP port that must accept a connection: a number or "{{ports.<name>}}".' }),
@@ -199,7 +203,7 @@ const httpReadySchema = z.object(
     status: integer('an integer from 100 to 599', 100, 599)
       .optional()
       .meta({ description: 'Expected status. Default: any 2xx.' }),
-    body: regexSource('RegExp source the response body must match. Default: body not checked.').optional(),
+    body: regexSource('Regular expression the response body must match. Default: body not checked.').optional(),
     headers: optionalSection(
       z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { error: 'an HTTP header name' }), z.string({ error: 'a string' })),
       'Request headers.',
@@ -323,7 +327,7 @@ const restartSchema = z.object(
     maxRestarts: integer('an integer of at least 0', 0)
       .optional()
       .meta({ description: 'More restarts than this inside `window` → the node fails. Default 5.' }),
-    window: duration('Window for maxRestarts. Default 60s.'),
+    window: duration('Window for maxRestarts (> 0). Default 60s.', { why: 'the window in which maxRestarts is counted' }),
     successExitCodes: z
       .array(integer('an integer from 0 to 255', 0, 255), { error: 'an array of exit codes' })
       .min(1)
@@ -361,10 +365,15 @@ const stopSchema = z.object(
 
 const outputSchema = z.object(
   {
-    maxLines: integer('an integer of at least 1', 1)
+    maxLines: integer(`an integer from 1 to ${MAX_OUTPUT_LINES}`, 1, MAX_OUTPUT_LINES)
       .optional()
-      .meta({ description: 'Ring buffer bound in lines (both streams). Default 1000.' }),
-    maxBytes: size(1, 'Ring buffer bound in bytes (both streams): bytes or "64KiB", "1MiB". Default 1MiB.'),
+      .meta({ description: `Ring buffer bound in lines (both streams), at most ${MAX_OUTPUT_LINES}. Default 1000.` }),
+    maxBytes: size(
+      1,
+      MAX_OUTPUT_BYTES,
+      'the largest Buffer',
+      `Ring buffer bound in bytes (both streams): bytes or "64KiB", "1MiB"; at most ${formatBytes(MAX_OUTPUT_BYTES)}. Default 1MiB.`,
+    ),
   },
   { error: 'an object with maxLines, maxBytes' },
 );
@@ -421,17 +430,8 @@ const envSchema = z.record(
   { error: (issue) => (issue.code === 'invalid_type' ? 'an object of environment variables' : undefined) },
 );
 
-/** RegExp sources, each checked to compile. */
-const regexListSchema = z.array(
-  nonEmptyString('a regular expression (string)').superRefine((pattern, ctx) => {
-    try {
-      new RegExp(pattern, 'g');
-    } catch (error) {
-      ctx.addIssue({ code: 'custom', input: pattern, message: 'a valid regular expression', params: { hint: (error as Error).message } });
-    }
-  }),
-  { error: 'an array of regular expressions (strings)' },
-);
+/** User regular expressions, each checked to compile. */
+const regexListSchema = z.array(userPattern(), { error: 'an array of regular expressions (strings)' });
 
 const nodeTelemetrySchema = z.object(
   {
@@ -445,7 +445,9 @@ const nodeTelemetrySchema = z.object(
       .meta({ description: 'Record the command arguments on spans (process.command_args), redacted. Default false.' }),
     redact: regexListSchema
       .optional()
-      .meta({ description: 'RegExp sources; matches in recorded arguments become [REDACTED] (on top of built-in password/token/URL-credential patterns). Default [].' }),
+      .meta({
+        description: `Regular expressions in ${RE2_NOTE}; matches in recorded arguments become [REDACTED], except the text of groups named before and after (on top of built-in password/token/URL-credential patterns). Default [].`,
+      }),
   },
   { error: 'an object with logs, recordArgs, redact' },
 );
@@ -489,7 +491,7 @@ const nodeSchema = z
       cwd: nonEmptyString()
         .optional()
         .meta({ description: "Working directory, relative to the config file's directory. Default that directory." }),
-      env: optionalSection(envSchema, "Extra environment on top of the manager's; numbers and booleans become strings."),
+      env: optionalSection(envSchema, "Extra environment on top of the manager's; numbers and booleans become strings (in YAML, as written: 0123 stays \"0123\")."),
       env_file: z
         .union([nonEmptyString(), z.array(nonEmptyString()).min(1)], { error: 'a path or an array of paths' })
         .optional()

@@ -1,6 +1,7 @@
 /**
  * Sizes in config files: a non-negative integer number of bytes, or a string with a binary unit.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { DroverError } from '../manager/errors.js';
 import { describeValue } from './issues.js';
 
@@ -8,6 +9,28 @@ import { describeValue } from './issues.js';
 const BYTES_PER_UNIT = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as const;
 
 const SIZE_PATTERN = /^(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)$/;
+
+/**
+ * The largest output ring buffer, in bytes: `buffer.constants.MAX_LENGTH` (4 GiB on 64-bit Node
+ * 20), the largest Buffer Node.js can allocate; a larger ring would fail with ERR_OUT_OF_RANGE
+ * once output fills it.
+ */
+export const MAX_OUTPUT_BYTES: number = bufferConstants.MAX_LENGTH;
+
+/**
+ * The largest output ring buffer, in lines. Each line held costs a slot in a few arrays (about
+ * 50 bytes) besides its text, so the bound keeps the slot arrays well inside what a JS array can hold.
+ */
+export const MAX_OUTPUT_LINES = 10_000_000;
+
+/** `4294967296` → `4 GiB`: the largest binary unit that divides `bytes`, for messages. */
+export function formatBytes(bytes: number): string {
+  for (const unit of ['GiB', 'MiB', 'KiB'] as const) {
+    const factor = BYTES_PER_UNIT[unit];
+    if (bytes >= factor && bytes % factor === 0) return `${bytes / factor} ${unit}`;
+  }
+  return `${bytes} B`;
+}
 
 /** What a size looks like, as the "expected …" half of a config issue. */
 export const SIZE_EXPECTED = 'a size: bytes (an integer ≥ 0) or a string with unit B, KiB, MiB or GiB like "64KiB"';

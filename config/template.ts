@@ -8,6 +8,8 @@
  * the braces is ignored. There is no escape: a literal `{{` is not expected in argv or URLs.
  */
 
+import { RE2JS } from 're2js';
+
 /** One `{{…}}` occurrence. */
 export type TemplateReference =
   | { readonly kind: 'name' }
@@ -25,19 +27,25 @@ export interface TemplateContext {
   readonly peerPorts: (node: string) => Readonly<Record<string, number>> | undefined;
 }
 
+/** Finds `{{…}}`; linear in V8 (no nested quantifier, `{` ends every attempt). */
 const TEMPLATE_PATTERN = /\{\{([^{}]*)\}\}/g;
 const PART = '([a-zA-Z0-9][a-zA-Z0-9_.-]*?)';
-const PORT_PATTERN = new RegExp(`^ports\\.${PART}$`);
-const PEER_PORT_PATTERN = new RegExp(`^nodes\\.${PART}\\.ports\\.${PART}$`);
+/**
+ * Names may hold dots, so `nodes.<node>.ports.<port>` is split at the first `.ports.` that leaves
+ * a valid port. On RE2: a backtracking engine tries every `.ports.` in the text (quadratic: a
+ * 256 KB template took seconds).
+ */
+const PORT_PATTERN = RE2JS.compile(`^ports\\.${PART}$`);
+const PEER_PORT_PATTERN = RE2JS.compile(`^nodes\\.${PART}\\.ports\\.${PART}$`);
 
 function parseReference(inner: string): TemplateReference {
   const text = inner.trim();
   if (text === 'name') return { kind: 'name' };
   if (text === 'replica') return { kind: 'replica' };
   const peer = PEER_PORT_PATTERN.exec(text);
-  if (peer) return { kind: 'peer-port', node: peer[1]!, port: peer[2]! };
+  if (peer) return { kind: 'peer-port', node: String(peer[1]), port: String(peer[2]) };
   const port = PORT_PATTERN.exec(text);
-  if (port) return { kind: 'port', port: port[1]! };
+  if (port) return { kind: 'port', port: String(port[1]) };
   return { kind: 'unknown', text };
 }
 

@@ -1,3 +1,4 @@
+import { compileUserPattern, type LinearPattern } from '../../config/index.js';
 import { delay, type ReadinessCheck, type ReadinessContext } from './readiness-check.js';
 
 /** Options of {@link HttpCheck}. */
@@ -6,8 +7,12 @@ export interface HttpCheckOptions {
   readonly method?: string;
   /** Expected status; any 2xx when absent. */
   readonly status?: number;
-  /** The body must match this (read only when given). */
-  readonly body?: RegExp;
+  /**
+   * The body must match this (read only when given): RE2 source, or a RegExp translated to RE2
+   * (see config/pattern.ts; backreferences and lookaround are refused). Matching takes time linear
+   * in the body.
+   */
+  readonly body?: string | RegExp;
   /** @default {} */
   readonly headers?: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
@@ -19,11 +24,15 @@ export interface HttpCheckOptions {
 /** Ready once an HTTP request answers with the expected status (any 2xx by default) and body. */
 export class HttpCheck implements ReadinessCheck {
   private last: string | null = null;
+  private readonly body: LinearPattern | undefined;
 
+  /** @throws {DroverError} ERR_INVALID_OPTION when `options.body` is not valid RE2. */
   constructor(
     private readonly url: string,
     private readonly options: HttpCheckOptions,
-  ) {}
+  ) {
+    this.body = options.body === undefined ? undefined : compileUserPattern(options.body, 'body pattern');
+  }
 
   get timeoutMs(): number {
     return this.options.timeoutMs;
@@ -34,7 +43,7 @@ export class HttpCheck implements ReadinessCheck {
   }
 
   describe(): string {
-    const body = this.options.body === undefined ? '' : ` with body matching ${this.options.body}`;
+    const body = this.body === undefined ? '' : ` with body matching ${this.body}`;
     return `HTTP ${this.options.method ?? 'GET'} ${this.url} → ${this.options.status ?? '2xx'}${body}`;
   }
 
@@ -53,7 +62,8 @@ export class HttpCheck implements ReadinessCheck {
 
   async probe(signal: AbortSignal, attemptTimeoutMs: number): Promise<boolean> {
     const attempt = AbortSignal.any([signal, AbortSignal.timeout(attemptTimeoutMs)]);
-    const { method = 'GET', headers = {}, status: expected, body: pattern } = this.options;
+    const { method = 'GET', headers = {}, status: expected } = this.options;
+    const pattern = this.body;
     try {
       const response = await fetch(this.url, { method, headers, signal: attempt, redirect: 'manual' });
       const statusOk = expected === undefined ? response.status >= 200 && response.status < 300 : response.status === expected;
@@ -63,7 +73,6 @@ export class HttpCheck implements ReadinessCheck {
         return statusOk;
       }
       const text = await response.text();
-      pattern.lastIndex = 0;
       const bodyOk = pattern.test(text);
       this.last = `status ${response.status}, body ${JSON.stringify(text.length > 120 ? `${text.slice(0, 119)}…` : text)}`;
       return bodyOk;

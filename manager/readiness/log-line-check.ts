@@ -1,15 +1,23 @@
+import { compileUserPattern, type LinearPattern } from '../../config/index.js';
 import type { OutputLine, OutputStream } from '../types.js';
 import type { ReadinessCheck, ReadinessContext } from './readiness-check.js';
 
-/** Ready once `count` output lines match `pattern` (testcontainers `Wait.forLogMessage`). */
+/**
+ * Ready once `count` output lines match `pattern` (testcontainers `Wait.forLogMessage`). The
+ * pattern runs on RE2 (time linear in the line), so a user pattern cannot stall the event loop.
+ */
 export class LogLineCheck implements ReadinessCheck {
   private matched = 0;
   private last: string | null = null;
+  private readonly pattern: LinearPattern;
 
+  /** @throws {DroverError} ERR_INVALID_OPTION when `pattern` is not valid RE2 (see config/pattern.ts). */
   constructor(
-    private readonly pattern: RegExp,
+    pattern: string | RegExp,
     private readonly options: { stream: OutputStream | 'both'; count: number; timeoutMs: number; initialDelayMs?: number },
-  ) {}
+  ) {
+    this.pattern = compileUserPattern(pattern, 'log pattern');
+  }
 
   get timeoutMs(): number {
     return this.options.timeoutMs;
@@ -33,7 +41,6 @@ export class LogLineCheck implements ReadinessCheck {
       const test = (line: OutputLine): boolean => {
         if (this.options.stream !== 'both' && line.stream !== this.options.stream) return false;
         this.last = line.text;
-        this.pattern.lastIndex = 0;
         if (!this.pattern.test(line.text)) return false;
         this.matched++;
         const ok = this.matched >= this.options.count;

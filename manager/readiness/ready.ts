@@ -19,8 +19,14 @@ export interface CheckEnvironment {
 
 /** Factories for readiness checks (testcontainers `Wait.for…`). */
 export const Ready = {
-  /** A line matching `pattern` (count times) on stdout, stderr or both. @default stream 'both', count 1, timeoutMs 30000 */
-  forLogLine(pattern: RegExp, options: { stream?: OutputStream | 'both'; count?: number; timeoutMs?: number } = {}): ReadinessCheck {
+  /**
+   * A line matching `pattern` (count times) on stdout, stderr or both. `pattern` is RE2 source or
+   * a RegExp translated to RE2 (its `i`, `m`, `s` flags kept), so matching takes time linear in
+   * the line; backreferences and lookaround are refused.
+   * @default stream 'both', count 1, timeoutMs 30000
+   * @throws {DroverError} ERR_INVALID_OPTION when `pattern` is not valid RE2.
+   */
+  forLogLine(pattern: RegExp | string, options: { stream?: OutputStream | 'both'; count?: number; timeoutMs?: number } = {}): ReadinessCheck {
     const { stream = 'both', count = 1, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
     return new LogLineCheck(pattern, { stream, count, timeoutMs });
   },
@@ -29,7 +35,12 @@ export const Ready = {
     const { timeoutMs = DEFAULT_TIMEOUT_MS, intervalMs = DEFAULT_INTERVAL_MS } = options;
     return new TcpCheck(host, port, { timeoutMs, intervalMs });
   },
-  /** An HTTP request answering `status` (any 2xx when absent) and, when given, a body matching `body`. @default method 'GET', timeoutMs 30000, intervalMs 250 */
+  /**
+   * An HTTP request answering `status` (any 2xx when absent) and, when given, a body matching
+   * `body` (RE2 source or a RegExp translated to RE2, as for `forLogLine`).
+   * @default method 'GET', timeoutMs 30000, intervalMs 250
+   * @throws {DroverError} ERR_INVALID_OPTION when `body` is not valid RE2.
+   */
   forHttp(url: string, options: Partial<HttpCheckOptions> = {}): ReadinessCheck {
     const { timeoutMs = DEFAULT_TIMEOUT_MS, intervalMs = DEFAULT_INTERVAL_MS, ...rest } = options;
     return new HttpCheck(url, { ...rest, timeoutMs, intervalMs });
@@ -44,7 +55,7 @@ export const Ready = {
     const timing = { timeoutMs: spec.timeoutMs, intervalMs: spec.intervalMs, initialDelayMs: spec.initialDelayMs };
     switch (spec.kind) {
       case 'log':
-        return new LogLineCheck(new RegExp(spec.pattern), { stream: spec.stream, count: spec.count, ...timing });
+        return new LogLineCheck(spec.pattern, { stream: spec.stream, count: spec.count, ...timing });
       case 'tcp':
         return new TcpCheck(spec.host, Number(spec.port), timing);
       case 'http':
@@ -52,7 +63,7 @@ export const Ready = {
           method: spec.method,
           headers: spec.headers,
           ...(spec.status === undefined ? {} : { status: spec.status }),
-          ...(spec.body === undefined ? {} : { body: new RegExp(spec.body) }),
+          ...(spec.body === undefined ? {} : { body: spec.body }),
           ...timing,
         });
       case 'exec':

@@ -112,7 +112,7 @@ describe('cross-field rules', () => {
 
   test('a missing env_file is an issue naming the file', () => {
     expect(issuesOf({ a: { command: ['x'], env_file: ['node.env', 'missing.env'] } })).toEqual([
-      { path: 'nodes.a.env_file.1', message: `expected a readable env file, got "missing.env" (${FIXTURES}/missing.env: no such file)` },
+      { path: 'nodes.a.env_file.1', message: `expected a regular file of at most 1 MiB, got "missing.env" (string); ${FIXTURES}/missing.env: no such file` },
     ]);
   });
 });

@@ -90,7 +90,7 @@ describe('loadConfig', () => {
     const path = fixture('does-not-exist.yaml');
     const error = await getLoadError(path, 'ERR_CONFIG_READ');
     expect(error.message).toBe(`Cannot read config ${path}: no such file`);
-    expect(error).toMatchObject({ path, errno: 'ENOENT', syscall: 'open' });
+    expect(error).toMatchObject({ path, errno: 'ENOENT', syscall: 'stat' });
     expect(error.cause).toBeInstanceOf(Error);
   });
 

@@ -49,6 +49,6 @@ describe('telemetry config', () => {
       nodes: { a: { command: ['node'], telemetry: { logs: 'yes', redact: ['(unclosed'] } } },
     });
     expect(issues.map((issue) => issue.path).sort()).toEqual(['nodes.a.telemetry.logs', 'nodes.a.telemetry.redact.0', 'telemetry.prometheus.port', 'telemetry.serviceName']);
-    expect(issues.find((issue) => issue.path === 'nodes.a.telemetry.redact.0')?.message).toMatch(/valid regular expression/);
+    expect(issues.find((issue) => issue.path === 'nodes.a.telemetry.redact.0')?.message).toMatch(/^expected a regular expression in RE2 syntax, got "\(unclosed" \(string\); missing closing \)/);
   });
 });
