@@ -18,7 +18,7 @@
 // the wrong way, memory above the case's bound, a cgroup column that did not use cgroups, or hung
 // (a case is killed, its whole session and cgroup, after its time limit).
 //
-//   npm run hostile -- [--quick] [--case NAME …] [--column off|cgroup] [--json FILE] [--list]
+//   npm run hostile -- [--quick] [--case NAME …] [--column off|cgroup] [--set PARAM=JSON …] [--json FILE] [--list]
 //
 // Runs as root (it drops to nobody per case); with cgroup v2 mounted it makes a delegated subtree
 // <cgroup2 mount>/<own cgroup>/drover-matrix-<pid>/<case> owned by nobody for the cgroup column,
@@ -43,7 +43,8 @@ const FD_SETTLE_MS = 2000;
  * The cases. `driver`: manager.mjs (a library manager) or cli.mjs (`drover up`). `survives`: the
  * manager lives through the fault and the case ends with a clean exit (else it is SIGKILLed, exit
  * 137). `params(quick)`: what the driver gets. `settleMs(params)`: the bounded wait for cleanup
- * (stop timeout + 2 s). `maxPeakMiB`: bound on the manager's VmHWM. `hidden`: only with --case.
+ * (stop timeout + 2 s). `maxPeakMiB`: bound on the manager's VmHWM. `check(facts, params)`: what
+ * else must hold of what the driver saw (reasons when not). `hidden`: only with --case.
  */
 const CASES = [
   {
@@ -53,6 +54,7 @@ const CASES = [
     survives: false,
     params: (quick) => ({ nodes: quick ? 4 : 8, graceMs: 500 }),
     settleMs: (p) => p.graceMs + 2000,
+    check: (f) => (f.states?.running >= 1 && f.states?.pending >= 1 ? [] : [`not mid-start when killed: ${JSON.stringify(f.states)}`]),
   },
   {
     name: 'manager-kill-mid-stop',
@@ -61,6 +63,7 @@ const CASES = [
     survives: false,
     params: (quick) => ({ nodes: quick ? 4 : 8, graceMs: quick ? 1000 : 3000 }),
     settleMs: (p) => p.graceMs + 2000,
+    check: (f, p) => (f.states?.stopping === p.nodes ? [] : [`not every node stopping when killed: ${JSON.stringify(f.states)}`]),
   },
   {
     name: 'manager-kill-in-backoff',
@@ -69,6 +72,7 @@ const CASES = [
     survives: false,
     params: () => ({}),
     settleMs: () => 2500,
+    check: (f) => (f.states?.backoff === 1 ? [] : [`no node in backoff when killed: ${JSON.stringify(f.states)}`]),
   },
   {
     name: 'shepherd-kill',
@@ -85,6 +89,7 @@ const CASES = [
     survives: true,
     params: () => ({}),
     settleMs: () => 2500,
+    check: (f) => (f.newLauncher ? [] : ['the restart after the launcher died did not start a new launcher']),
   },
   {
     name: 'escape-shepherd',
@@ -93,6 +98,8 @@ const CASES = [
     survives: true,
     params: () => ({}),
     settleMs: () => 2500,
+    // `restart: { policy: no }`: the run that lost its shepherd must not be restarted (each restart makes a new daemon).
+    check: (f) => (f.restarts === 0 ? [] : [`node esc (restart policy no) restarted ${f.restarts} times after losing its shepherd: ${f.errors?.join('; ')}`]),
   },
   {
     name: 'escape-launcher',
@@ -101,6 +108,10 @@ const CASES = [
     survives: true,
     params: () => ({}),
     settleMs: () => 2500,
+    check: (f) => [
+      ...(f.restarts?.esc === 0 ? [] : [`node esc (restart policy no) restarted ${f.restarts?.esc} times after losing its shepherd: ${f.errors?.join('; ')}`]),
+      ...(f.upExit?.code === 0 ? [] : [`drover up ended ${JSON.stringify(f.upExit)}`]),
+    ],
   },
   {
     name: 'fork-bomb',
@@ -109,6 +120,7 @@ const CASES = [
     survives: true,
     params: (quick) => ({ depth: quick ? 3 : 4, width: 3, graceMs: 1000 }),
     settleMs: (p) => p.graceMs + 2000,
+    check: (f) => (f.bombProcesses > 0 ? [] : ['the bomb did not grow']),
   },
   {
     name: 'daemons-stop',
@@ -126,15 +138,17 @@ const CASES = [
     params: () => ({ bytes: 100 * MiB }),
     settleMs: () => 2500,
     maxPeakMiB: 512,
+    check: (f, p) => (f.stdoutBytes === p.bytes + 6 ? [] : [`the manager read ${f.stdoutBytes} bytes of ${p.bytes + 6}`]),
   },
   {
-    name: 'binary-200mb',
-    what: 'a node writing 200 MiB of binary output (random bytes, NULs, invalid UTF-8)',
+    name: 'binary-output',
+    what: 'a node writing 200 MiB (--quick: 50 MiB) of binary output (random bytes, NULs, invalid UTF-8)',
     driver: 'manager',
     survives: true,
-    params: () => ({ bytes: 200 * MiB }),
+    params: (quick) => ({ bytes: (quick ? 50 : 200) * MiB }),
     settleMs: () => 2500,
     maxPeakMiB: 512,
+    check: (f, p) => (f.stdoutBytes === p.bytes ? [] : [`the manager read ${f.stdoutBytes} bytes of ${p.bytes}`]),
   },
   {
     name: 'fd-exhaustion',
@@ -144,6 +158,10 @@ const CASES = [
     ulimitNofile: 1024,
     params: () => ({ count: 300 }),
     settleMs: () => 2500,
+    check: (f, p) => [
+      ...(f.states?.ready > 0 && f.states.ready + (f.states.failed ?? 0) === p.count ? [] : [`nodes neither ready nor failed: ${JSON.stringify(f.states)}`]),
+      ...(f.restarts === 0 ? [] : [`${f.restarts} restarts (fd exhaustion is not retried)`]),
+    ],
   },
   {
     name: 'follow-no-read',
@@ -152,7 +170,9 @@ const CASES = [
     survives: true,
     params: (quick) => ({ followers: 3, rate: 10 * MiB, holdMs: quick ? 3000 : 5000 }),
     settleMs: () => 2500,
-    maxPeakMiB: 384,
+    maxPeakMiB: 192,
+    // A slow client costs bounded memory: the manager's RSS may not grow by more than 64 MiB while they hang.
+    check: (f) => (f.rssAtEndMiB - f.rssAtStartMiB <= 64 ? [] : [`drover up grew ${f.rssAtStartMiB} → ${f.rssAtEndMiB} MiB RSS in ${f.holdMs} ms with ${f.followers} suspended followers`]),
   },
   {
     name: 'canary',
@@ -164,13 +184,13 @@ const CASES = [
     settleMs: () => 1000,
   },
 ];
-const QUICK = new Set(['manager-kill-mid-start', 'manager-kill-mid-stop', 'manager-kill-in-backoff', 'shepherd-kill', 'launcher-kill', 'escape-shepherd', 'escape-launcher', 'fork-bomb', 'daemons-stop', 'line-100mb', 'fd-exhaustion', 'follow-no-read']);
+const QUICK = new Set(['manager-kill-mid-start', 'manager-kill-mid-stop', 'manager-kill-in-backoff', 'shepherd-kill', 'launcher-kill', 'escape-shepherd', 'escape-launcher', 'fork-bomb', 'daemons-stop', 'line-100mb', 'binary-output', 'fd-exhaustion', 'follow-no-read']);
 const COLUMNS = ['off', 'cgroup'];
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-const usage = `usage: npm run hostile -- [--quick] [--case NAME ...] [--column off|cgroup] [--json FILE] [--list]`;
+const usage = `usage: npm run hostile -- [--quick] [--case NAME ...] [--column off|cgroup] [--set PARAM=JSON ...] [--json FILE] [--list]`;
 let values;
 try {
   ({ values } = parseArgs({
@@ -179,6 +199,7 @@ try {
       case: { type: 'string', multiple: true },
       column: { type: 'string', multiple: true },
       json: { type: 'string' },
+      set: { type: 'string', multiple: true },
       list: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -206,12 +227,27 @@ for (const column of values.column ?? []) {
     process.exit(2);
   }
 }
+/** --set PARAM=VALUE: a case parameter (JSON value, else a string) for every selected case, for experiments. */
+const overrides = {};
+for (const item of values.set ?? []) {
+  const at = item.indexOf('=');
+  if (at <= 0) {
+    console.error(`hostile-matrix: --set ${JSON.stringify(item)} must be PARAM=VALUE (e.g. --set followers=0)`);
+    process.exit(2);
+  }
+  const raw = item.slice(at + 1);
+  try {
+    overrides[item.slice(0, at)] = JSON.parse(raw);
+  } catch {
+    overrides[item.slice(0, at)] = raw;
+  }
+}
 if (process.getuid() !== 0) {
   console.error('hostile-matrix: run it as root: it runs every case as the user nobody (runuser) and sets up a delegated cgroup');
   process.exit(2);
 }
 const selected = values.case ? CASES.filter((c) => values.case.includes(c.name)) : CASES.filter((c) => !c.hidden && (!values.quick || QUICK.has(c.name)));
-const columns = values.column ?? COLUMNS;
+let columns = values.column ?? COLUMNS;
 
 const dist = path.join(ROOT, 'dist');
 if (!existsSync(path.join(dist, 'index.js'))) {
@@ -376,6 +412,13 @@ const cgroupMount = getCgroup2Mount(readFileSync('/proc/self/mountinfo', 'utf8')
 const ownCgroup = getOwnCgroupPath(readFileSync('/proc/self/cgroup', 'utf8'));
 const cgroupBase = cgroupMount !== null && ownCgroup !== null ? path.join(cgroupMount, ownCgroup, `drover-matrix-${process.pid}`) : null;
 let cgroupBaseMade = false;
+const skippedColumns = [];
+if (cgroupBase === null && columns.includes('cgroup')) {
+  // Nothing to delegate: say so and run what can run (a mounted but undelegatable hierarchy fails its cases instead).
+  console.log('hostile-matrix: no cgroup v2 hierarchy is mounted here: the cgroup column is skipped');
+  skippedColumns.push({ column: 'cgroup', reason: 'no cgroup v2 hierarchy is mounted' });
+  columns = columns.filter((c) => c !== 'cgroup');
+}
 
 /** A cgroup for one case, owned by nobody (the dir and the files a delegatee writes), or a reason why not. */
 function createCaseCgroup(name) {
@@ -496,13 +539,18 @@ async function settle(ctx, exclude, ms) {
   }
 }
 
+/** `pid state command` of each (the command line now if the process is still the same one, else as first seen). */
 function describeProcs(list, ctx) {
-  return list.map((s) => `${s.pid} ${s.state} ${ctx.seen.get(s.key) ?? s.comm}`);
+  return list.map((s) => {
+    const now = readStat(s.pid);
+    const command = now?.key === s.key && now.state !== 'Z' ? cmdlineOf(s.pid) : (ctx.seen.get(s.key) ?? s.comm);
+    return `${s.pid} ${s.state} ${command || s.comm}`;
+  });
 }
 
 async function runCase(c, column, quick) {
   const name = `${column}-${c.name}`;
-  const params = c.params(quick);
+  const params = { ...c.params(quick), ...overrides };
   const settleMs = c.settleMs(params);
   const timeoutMs = 120_000;
   const dir = path.join(tmpRoot, name);
@@ -578,7 +626,9 @@ async function runCase(c, column, quick) {
     events.push(event);
     wake?.();
   };
+  let cleaning = false; // what runuser says about the wrapper we kill is noise
   const log = (line) => {
+    if (cleaning) return;
     result.log.push(line.slice(0, 400));
     if (result.log.length > 40) result.log.shift();
   };
@@ -680,11 +730,13 @@ async function runCase(c, column, quick) {
         if (event.phase === 'before') {
           before = listFds(manager);
         } else {
-          // The nodes are stopped: nothing but the manager, its launcher and spares may be left.
-          const atStop = await settle(ctx, whileManagerLives, settleMs);
-          result.timings.settledAtStop = Date.now() - started;
-          record(atStop);
-          if (before !== null) {
+          if (event.census !== false) {
+            // The nodes are stopped: nothing but the manager, its launcher and spares may be left.
+            const atStop = await settle(ctx, whileManagerLives, settleMs);
+            result.timings[`settled-${event.phase}`] = Date.now() - started;
+            record(atStop);
+          }
+          if (event.fds !== false && before !== null) {
             const fdDeadline = Date.now() + FD_SETTLE_MS;
             let after = listFds(manager);
             while (after !== null && after.length > before.length && Date.now() < fdDeadline) {
@@ -712,6 +764,7 @@ async function runCase(c, column, quick) {
     clearInterval(sampler);
     result.survivorList = describeProcs([...survivorSet.values()], ctx);
     result.zombieList = describeProcs([...zombieSet.values()], ctx);
+    cleaning = true;
     await killCase(ctx);
     // runuser stops itself when its child (the wrapper) is stopped; it must go on to see it die.
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
@@ -739,6 +792,7 @@ async function runCase(c, column, quick) {
   const expectedExit = c.survives ? 0 : 137;
   if (!result.timedOut && result.driverExit !== null && result.driverExit !== expectedExit) reasons.push(`driver exited ${result.driverExit}, expected ${expectedExit}`);
   if (c.maxPeakMiB !== undefined && result.peakRssMiB !== null && result.peakRssMiB > c.maxPeakMiB) reasons.push(`manager peak RSS ${result.peakRssMiB} MiB above ${c.maxPeakMiB} MiB`);
+  if (!result.timedOut && result.driverExit === (c.survives ? 0 : 137)) reasons.push(...(c.check?.(result.facts, params) ?? []));
   if (column === 'cgroup' && !result.cgroup.used) reasons.push(`cgroup column without cgroup leaves${cgroupReason ? `: ${cgroupReason}` : ''}`);
   if (column === 'off' && result.cgroup.used) reasons.push('cgroup leaves used although DROVER_CGROUP=off');
   if (result.leftAfterCleanup > 0) reasons.push(`the matrix could not kill ${result.leftAfterCleanup} process(es) of the case`);
@@ -794,6 +848,8 @@ const summary = {
   quick: values.quick,
   host: { kernel: readText('/proc/sys/kernel/osrelease')?.trim() ?? null, node: process.version, cores: cpus().length, cgroup2: cgroupMount },
   durationMs: Date.now() - t0,
+  columns,
+  skippedColumns,
   cases: results.length,
   failed: failed.length,
   survivors: results.reduce((sum, r) => sum + r.survivors, 0),
