@@ -43,7 +43,7 @@ const FD_SETTLE_MS = 2000;
  * The cases. `driver`: manager.mjs (a library manager) or cli.mjs (`drover up`). `survives`: the
  * manager lives through the fault and the case ends with a clean exit (else it is SIGKILLed, exit
  * 137). `params(quick)`: what the driver gets. `settleMs(params)`: the bounded wait for cleanup
- * (stop timeout + 2 s). `maxPeakMiB`: bound on the manager's VmHWM. `check(facts, params)`: what
+ * (stop timeout + 2 s). `timeoutMs`: when the case counts as hung (default 120 s). `maxPeakMiB`: bound on the manager's VmHWM. `check(facts, params)`: what
  * else must hold of what the driver saw (reasons when not). `hidden`: only with --case.
  */
 const CASES = [
@@ -175,6 +175,50 @@ const CASES = [
     check: (f) => (f.rssAtEndMiB - f.rssAtStartMiB <= 64 ? [] : [`drover up grew ${f.rssAtStartMiB} → ${f.rssAtEndMiB} MiB RSS in ${f.holdMs} ms with ${f.followers} suspended followers`]),
   },
   {
+    name: 'fd-full-launcher-restart',
+    what: 'out of fds (ulimit -n 256) while the launcher is restarted, 0 to 64 fds left free: EMFILE or a working spawn, no foreign signal',
+    driver: 'manager',
+    survives: true,
+    ulimitNofile: 256,
+    params: () => ({}),
+    settleMs: () => 2500,
+    check: (f) =>
+      (f.outcomes ?? [])
+        .filter((o) => !o.ok && !(o.code === 'ERR_SPAWN_FAILED' && o.errno === 'EMFILE'))
+        .map((o) => `keep=${o.keep}: the spawn failed with ${o.code} ${o.errno ?? ''}, expected EMFILE`),
+  },
+  {
+    name: 'regex-redos',
+    what: 'readiness pattern ^(a+)+$ against lines of 40 a and a "!" (catastrophic backtracking), ready timeout 2 s',
+    driver: 'manager',
+    survives: true,
+    timeoutMs: 15_000,
+    params: () => ({ as: 40, readyTimeoutMs: 2000 }),
+    settleMs: () => 2500,
+    check: (f) => (f.startError === 'ERR_READY_TIMEOUT' && f.startMs < 10_000 ? [] : [`start ended ${f.startError} after ${f.startMs} ms, expected ERR_READY_TIMEOUT after the 2 s timeout`]),
+  },
+  {
+    name: 'stop-signal-once',
+    what: 'nodes with a child in their process group, stopped: every process gets SIGTERM exactly once',
+    driver: 'manager',
+    survives: true,
+    params: () => ({ nodes: 3 }),
+    settleMs: () => 2500,
+    check: (f) => [
+      ...(f.signalled === f.processes ? [] : [`${f.signalled} of ${f.processes} processes got the stop signal`]),
+      ...(f.signalledTwiceOrMore === 0 ? [] : [`${f.signalledTwiceOrMore} process(es) got the stop signal more than once (up to ${f.maxSignals} times)`]),
+    ],
+  },
+  {
+    name: 'big-env',
+    what: 'two 100 KB environment variables in the manager, inherited by a node',
+    driver: 'manager',
+    survives: true,
+    params: () => ({ kib: 100 }),
+    settleMs: () => 2500,
+    check: (f) => (f.states?.ready === 1 || f.startError === null ? [] : [`the node did not start: ${f.startError}`]),
+  },
+  {
     name: 'canary',
     what: "the matrix's own check: the driver leaves a survivor, a zombie and an open fd (must fail)",
     driver: 'manager',
@@ -184,7 +228,7 @@ const CASES = [
     settleMs: () => 1000,
   },
 ];
-const QUICK = new Set(['manager-kill-mid-start', 'manager-kill-mid-stop', 'manager-kill-in-backoff', 'shepherd-kill', 'launcher-kill', 'escape-shepherd', 'escape-launcher', 'fork-bomb', 'daemons-stop', 'line-100mb', 'binary-output', 'fd-exhaustion', 'follow-no-read']);
+const QUICK = new Set(['manager-kill-mid-start', 'manager-kill-mid-stop', 'manager-kill-in-backoff', 'shepherd-kill', 'launcher-kill', 'escape-shepherd', 'escape-launcher', 'fork-bomb', 'daemons-stop', 'line-100mb', 'binary-output', 'fd-exhaustion', 'follow-no-read', 'fd-full-launcher-restart', 'regex-redos', 'stop-signal-once', 'big-env']);
 const COLUMNS = ['off', 'cgroup'];
 
 // ---------------------------------------------------------------------------------------------
@@ -552,7 +596,7 @@ async function runCase(c, column, quick) {
   const name = `${column}-${c.name}`;
   const params = { ...c.params(quick), ...overrides };
   const settleMs = c.settleMs(params);
-  const timeoutMs = 120_000;
+  const timeoutMs = c.timeoutMs ?? 120_000;
   const dir = path.join(tmpRoot, name);
   mkdirSync(dir, { mode: 0o700 });
   chownSync(dir, nobody.uid, nobody.gid);
@@ -750,7 +794,10 @@ async function runCase(c, column, quick) {
         child.stdin.write('continue\n');
       }
     }
-    if (!result.timedOut) {
+    if (result.timedOut) {
+      const sentinelStat = sentinel === null ? null : readStat(sentinel);
+      if (sentinel !== null) result.sentinel = isAliveState(sentinelStat) ? 'alive' : 'dead';
+    } else {
       phase = 'settle';
       result.timings.driverExit = Date.now() - started;
       sampleManager();
@@ -781,13 +828,13 @@ async function runCase(c, column, quick) {
   result.zombies = zombieSet.size;
   result.peakRssMiB = peakKiB > 0 ? Math.round((peakKiB / 1024) * 10) / 10 : null;
   result.cgroup.leaves = ctx.leaves?.size ?? 0;
-  result.cgroup.used = result.cgroup.leaves > 0 || (result.facts.cgroupLeaves ?? 0) > 0;
+  result.cgroup.used = result.cgroup.leaves > 0 || (result.facts.cgroupLeaves ?? 0) > 0 || result.facts.warmUpCgroup === true;
 
   const reasons = result.reasons;
-  if (result.timedOut) reasons.push(`hung: killed after ${timeoutMs / 1000} s (phase ${phase})`);
+  if (result.timedOut) reasons.push(`hung: killed after ${timeoutMs / 1000} s (last checkpoint: ${phase})`);
   if (result.survivors > 0) reasons.push(`${result.survivors} survivor(s): ${result.survivorList.slice(0, 5).join('; ')}`);
   if (result.zombies > 0) reasons.push(`${result.zombies} zombie(s): ${result.zombieList.slice(0, 5).join('; ')}`);
-  if (result.sentinel !== 'alive' && !result.timedOut) reasons.push(`sentinel ${result.sentinel}`);
+  if (result.sentinel === 'dead' || (result.sentinel === 'unknown' && !result.timedOut)) reasons.push(`sentinel ${result.sentinel}`);
   if (result.fds !== null && result.fds.after !== null && result.fds.after > result.fds.before) reasons.push(`manager fds grew ${result.fds.before} → ${result.fds.after} (${result.fds.grown.join(', ')})`);
   const expectedExit = c.survives ? 0 : 137;
   if (!result.timedOut && result.driverExit !== null && result.driverExit !== expectedExit) reasons.push(`driver exited ${result.driverExit}, expected ${expectedExit}`);
@@ -855,7 +902,7 @@ const summary = {
   survivors: results.reduce((sum, r) => sum + r.survivors, 0),
   zombies: results.reduce((sum, r) => sum + r.zombies, 0),
   fdGrowth: results.filter((r) => r.fds !== null && r.fds.after !== null && r.fds.after > r.fds.before).length,
-  deadSentinels: results.filter((r) => r.sentinel !== 'alive').length,
+  deadSentinels: results.filter((r) => r.sentinel === 'dead').length,
   peakRssMiB: Math.max(0, ...results.map((r) => r.peakRssMiB ?? 0)),
   results,
 };
