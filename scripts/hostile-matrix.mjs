@@ -4,12 +4,13 @@
 // real CLI through test/fixtures/matrix/cli.mjs) as `nobody` in a session of its own
 // (`runuser -u nobody -- setsid --wait …`) with a sentinel process of `nobody` beside it in the
 // manager's process group, provokes the fault, lets drover clean up, and measures:
-//   survivors  processes carrying the case's env marker (every descendant inherits it) still alive
-//              once the nodes were stopped (manager alive: its launcher and spare shepherds
-//              excepted) and after the manager is gone, each after a bounded wait (settle)
-//   zombies    marked processes in state Z at those moments whose parent is not this script
-//              (this script is the subreaper of every case and reaps what is re-parented to it,
-//              as an init would)
+//   survivors  processes of the case still alive once the nodes were stopped (the manager alive:
+//              it, its launcher and spare shepherds excepted) and after the manager is gone, each
+//              after a bounded wait (settle). A process of the case: one below this script (the
+//              subreaper of every case, so nothing escapes to init), drover's launcher and
+//              shepherds included, or one carrying the case's env marker (nodes inherit it)
+//   zombies    processes of the case in state Z at those moments whose parent is not this script
+//              (it reaps what is re-parented to it, as an init would)
 //   fds        open fds of the manager before the fault (launcher and spares up, no node) and
 //              after it was handled and its nodes stopped; growth is a leak
 //   peak RSS   VmHWM of the manager (sampled; its last value)
@@ -364,34 +365,45 @@ function cmdlineOf(pid) {
 const unmarked = new Set();
 
 /**
- * One pass over /proc for a case: its live marked processes (environ holds `needle`) and every
- * zombie (a zombie's environ is gone; the caller decides by parent and by what was seen before).
+ * One pass over /proc for the running case: its members, live and zombie. A member is a process
+ * below this script (every process of the case descends from its wrapper, and this script is
+ * their subreaper, so orphans stay below it), except the root-owned runuser this script spawned;
+ * or one whose environment holds the case's marker (`needle`), wherever it is. The subtree counts
+ * drover's launcher and shepherds, which get a minimal environment without the marker.
  */
 function scan(needle, seen) {
-  const live = [];
-  const zombies = [];
+  const all = [];
+  const children = new Map();
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
     if (!Number.isInteger(pid) || pid === process.pid) continue;
     const stat = readStat(pid);
     if (stat === null) continue;
-    if (stat.state === 'Z' || stat.state === 'X') {
-      zombies.push(stat);
-      continue;
+    all.push(stat);
+    if (!children.has(stat.ppid)) children.set(stat.ppid, []);
+    children.get(stat.ppid).push(stat.pid);
+  }
+  const below = new Set();
+  const stack = [...(children.get(process.pid) ?? [])];
+  while (stack.length > 0) {
+    const pid = stack.pop();
+    if (!ownChildren.has(pid)) below.add(pid);
+    stack.push(...(children.get(pid) ?? []));
+  }
+  const live = [];
+  const zombies = [];
+  for (const stat of all) {
+    const dead = stat.state === 'Z' || stat.state === 'X';
+    let member = below.has(stat.pid) || seen.has(stat.key);
+    if (!member && !dead && !unmarked.has(stat.key)) {
+      const environ = readText(`/proc/${stat.pid}/environ`);
+      if (environ === null) continue; // gone
+      if (environ.split('\0').includes(needle)) member = true;
+      else unmarked.add(stat.key);
     }
-    if (seen.has(stat.key)) {
-      live.push(stat);
-      continue;
-    }
-    if (unmarked.has(stat.key)) continue;
-    const environ = readText(`/proc/${pid}/environ`);
-    if (environ === null) continue; // gone
-    if (environ.split('\0').includes(needle)) {
-      seen.set(stat.key, cmdlineOf(pid));
-      live.push(stat);
-    } else {
-      unmarked.add(stat.key);
-    }
+    if (!member) continue;
+    if (!seen.has(stat.key)) seen.set(stat.key, dead ? stat.comm : cmdlineOf(stat.pid));
+    (dead ? zombies : live).push(stat);
   }
   return { live, zombies };
 }
@@ -567,9 +579,9 @@ function signal(pid, name) {
 function census(ctx, exclude) {
   reapAdopted();
   const { live, zombies } = scan(ctx.needle, ctx.seen);
-  const liveByPid = new Map(live.map((s) => [s.pid, s]));
   const survivors = live.filter((s) => !exclude(s));
-  const caseZombies = zombies.filter((z) => z.ppid !== process.pid && (ctx.seen.has(z.key) || liveByPid.has(z.ppid)));
+  // Re-parented to this script: reaped here as by an init (one may have died since reapAdopted).
+  const caseZombies = zombies.filter((z) => z.ppid !== process.pid);
   return { survivors, zombies: caseZombies, live };
 }
 
