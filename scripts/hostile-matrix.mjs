@@ -302,6 +302,12 @@ if (!existsSync(path.join(dist, 'index.js'))) {
 const { reapChild, setChildSubreaper } = await import(new URL('../dist/native/index.js', import.meta.url).href);
 const { getCgroup2Mount, getOwnCgroupPath } = await import(new URL('../dist/manager/cgroup.js', import.meta.url).href);
 
+for (const tool of ['bash', 'runuser', 'setsid', 'env', 'id']) {
+  if (spawnSync('bash', ['-c', `command -v ${tool}`]).status !== 0) {
+    console.error(`hostile-matrix: ${tool} is missing (util-linux and bash are needed to run cases as nobody in their own session)`);
+    process.exit(2);
+  }
+}
 const nobody = getIds('nobody');
 const NODE = process.execPath;
 
@@ -695,6 +701,7 @@ async function runCase(c, column, quick) {
   });
   createInterface({ input: child.stderr }).on('line', log);
   child.stdin.on('error', () => {}); // the driver may be gone (SIGKILLed) when we answer
+  child.on('error', (error) => log(`cannot run the case: ${error.message}`));
   const exited = new Promise((resolve) => child.once('exit', (code, sig) => {
     ownChildren.delete(child.pid);
     push({ source: 'exit', code, signal: sig });
@@ -828,6 +835,11 @@ async function runCase(c, column, quick) {
     // runuser stops itself when its child (the wrapper) is stopped; it must go on to see it die.
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
     await Promise.race([exited, sleep(5000)]);
+    if (child.exitCode === null && child.signalCode === null) {
+      result.log.push('runuser did not exit within 5 s of its wrapper being killed: SIGKILLed');
+      child.kill('SIGKILL');
+      await exited;
+    }
     reapAdopted();
     result.timings.cleanedUp = Date.now() - started;
     result.leftAfterCleanup = scan(ctx.needle, ctx.seen).live.length;
