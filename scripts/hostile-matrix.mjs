@@ -547,8 +547,8 @@ chmodSync(tmpRoot, 0o755);
 let active = null; // the case being run, for cleanup on SIGINT
 
 /**
- * Kills every process of a case: its marked processes (frozen first, so nothing forks while they
- * are killed; repeated until none is left), then the members of its cgroup.
+ * Kills every process of a case (see scan): all are frozen first, so nothing forks while they are
+ * killed, and the scan is repeated until none is left; then the members of its cgroup.
  */
 async function killCase(ctx) {
   for (let round = 0; round < 50; round++) {
@@ -572,7 +572,7 @@ async function killCase(ctx) {
   }
 }
 
-/** Signals a pid this case's scan found carrying the case's marker (so one of the case's own processes). */
+/** Signals a pid the case's scan just found to be one of the case's processes. */
 function signal(pid, name) {
   try {
     process.kill(pid, name);
@@ -694,9 +694,17 @@ async function runCase(c, column, quick) {
     result.log.push(line.slice(0, 400));
     if (result.log.length > 40) result.log.shift();
   };
+  const parse = (text) => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return null;
+    }
+  };
   createInterface({ input: child.stdout }).on('line', (line) => {
-    if (line.startsWith('@wrapper ')) push({ source: 'wrapper', ...JSON.parse(line.slice(9)) });
-    else if (line.startsWith('@matrix ')) push({ source: 'driver', ...JSON.parse(line.slice(8)) });
+    const source = line.startsWith('@wrapper ') ? 'wrapper' : line.startsWith('@matrix ') ? 'driver' : null;
+    const event = source === null ? null : parse(line.slice(line.indexOf(' ') + 1));
+    if (event !== null && typeof event === 'object') push({ ...event, source });
     else log(line);
   });
   createInterface({ input: child.stderr }).on('line', log);
