@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/index.js';
 import { Cluster } from '../manager/cluster.js';
 import { DroverError } from '../manager/errors.js';
+import { startOrphanReaping } from '../manager/orphan-reaper.js';
 import { startTelemetry } from '../telemetry/index.js';
 import { ClusterShutdown, formatPending } from './cluster-shutdown.js';
 import { getClientTimeoutMs, requestJson } from './control-client.js';
@@ -80,6 +81,13 @@ export async function runUp(options: UpOptions): Promise<number> {
   const labels = spec.nodes.flatMap((n) => Array.from({ length: Math.max(1, n.replicas) }, (_, replica) => getReplicaLabel(n.name, replica)));
   const printer = new Printer(sink, spec.nodes.map((n) => n.name), { color, timestamps: options.timestamps, labels });
   for (const warning of warnings) printer.info(`warning: ${options.file}: ${warning.path}: ${warning.message}`);
+  // This process is only a drover manager: every process re-parented to it is a node's descendant
+  // whose shepherd and launcher are gone, so it becomes their subreaper and kills them.
+  try {
+    startOrphanReaping();
+  } catch (error) {
+    printer.info(`warning: cannot become the subreaper of the nodes' processes (${(error as Error).message}); an escaped descendant whose shepherd and launcher are both killed goes to init`);
+  }
 
   let progress: NodeJS.Timeout | null = null;
   const beginDown = (why: string, timeoutMs: number | null = null): Promise<void> => {

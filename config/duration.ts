@@ -2,6 +2,7 @@
  * Durations in config files: a non-negative number of milliseconds, or a string with a unit.
  */
 import { DroverError } from '../manager/errors.js';
+import { MAX_TIMER_MS } from '../manager/long-timer.js';
 import { describeValue } from './issues.js';
 
 /** Milliseconds per accepted unit, in the order the units are listed in messages. */
@@ -14,7 +15,7 @@ const DURATION_PATTERN = /^(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)$/;
  * (a longer one fires after 1 ms). Every duration field and flag is bounded by it, so no timer
  * drover arms from user input can overflow. About 24.8 days.
  */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+export { MAX_TIMER_MS };
 
 /** The bound as users read it in messages. */
 export const MAX_TIMER_TEXT = `at most ${MAX_TIMER_MS} ms (24d 20h 31m 23.647s, the longest a timer can wait)`;

@@ -1,3 +1,4 @@
+import { compileUserPattern, type LinearPattern } from '../config/index.js';
 import { nextDelayMs } from './backoff.js';
 import { setLongTimeout } from './long-timer.js';
 import { DroverError, isDroverError } from './errors.js';
@@ -358,24 +359,29 @@ export class ClusterNode {
 
   /**
    * Resolves with the first output line (already buffered from the current run's start, or new)
-   * matching `pattern`.
-   * @throws {DroverError} ERR_READY_TIMEOUT after `timeoutMs` (default 30000), with the last lines.
+   * matching `pattern`. The pattern runs on RE2 (linear time: a line cannot stall the manager); a
+   * RegExp is translated, keeping its `i`, `m` and `s` flags; backreferences and lookaround are
+   * refused.
+   * @throws {DroverError} ERR_READY_TIMEOUT after `timeoutMs` (default 30000), with the last lines;
+   *   ERR_INVALID_OPTION for a pattern RE2 cannot run or a bad `timeoutMs`.
    */
-  waitForOutput(pattern: RegExp, options: { timeoutMs?: number; stream?: OutputStream | 'both' } = {}): Promise<OutputLine> {
+  waitForOutput(pattern: RegExp | string, options: { timeoutMs?: number; stream?: OutputStream | 'both' } = {}): Promise<OutputLine> {
     const { timeoutMs = 30_000, stream = 'both' } = options;
+    let compiled: LinearPattern;
     try {
       validateDurationMs('timeoutMs', timeoutMs);
+      compiled = compileUserPattern(pattern, 'waitForOutput pattern');
     } catch (error) {
       return Promise.reject(error);
     }
-    const matches = (line: OutputLine) => (stream === 'both' || line.stream === stream) && ((pattern.lastIndex = 0), pattern.test(line.text));
+    const matches = (line: OutputLine) => (stream === 'both' || line.stream === stream) && compiled.test(line.text);
     const found = this.output.tail().find(matches);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
       const timer = setLongTimeout(() => {
         unsubscribe();
         const tail = this.output.tail(5).map((l) => `  ${l.stream}: ${l.text}`).join('\n');
-        reject(new DroverError('ERR_READY_TIMEOUT', `node ${this.name}: no output line matched ${pattern} within ${timeoutMs} ms${tail ? `; last output:\n${tail}` : ''}`, { node: this.name }));
+        reject(new DroverError('ERR_READY_TIMEOUT', `node ${this.name}: no output line matched ${compiled} within ${timeoutMs} ms${tail ? `; last output:\n${tail}` : ''}`, { node: this.name }));
       }, timeoutMs);
       const unsubscribe = this.output.subscribe((line) => {
         if (!matches(line)) return;
@@ -633,8 +639,10 @@ export class ClusterNode {
       }
       if (result.durationMs >= restart.stableAfterMs) this.attempt = 0; // a stable run starts the backoff over
       const livenessRestart = this.livenessFailed && restart.policy !== 'no';
-      if (result.error === null && !livenessRestart && !shouldRestart(restart.policy, result, this.successCodes())) {
-        this.setState('exited', { exit });
+      if (!livenessRestart && (restart.policy === 'no' || (result.error === null && !shouldRestart(restart.policy, result, this.successCodes())))) {
+        // policy `no` ends the node whatever ended the run: a lost shepherd fails it with that error.
+        if (result.error !== null) this.fail(result.error, exit);
+        else this.setState('exited', { exit });
         return;
       }
       await this.reallocatePortsIfInUse(firstSeq);

@@ -77,8 +77,9 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     this.name = spec.name;
     getStartOrder(spec.nodes); // throws ERR_CONFIG_INVALID on a cycle or an unknown dependency
     // A spec built in code gets config/cluster-rules.ts's rule too: a dependency that never runs is never met.
+    const replicasByName = new Map(spec.nodes.map((node) => [node.name, node.replicas]));
     for (const node of spec.nodes) {
-      const idle = Object.keys(node.dependsOn).filter((dep) => spec.nodes.find((n) => n.name === dep)?.replicas === 0);
+      const idle = Object.keys(node.dependsOn).filter((dep) => replicasByName.get(dep) === 0);
       if (idle.length > 0 && node.replicas > 0) {
         throw new DroverError('ERR_CONFIG_INVALID', `node ${node.name} depends on ${idle.join(', ')}, which ${idle.length === 1 ? 'has' : 'have'} replicas: 0; the dependency could never be met`, { node: node.name });
       }

@@ -9,6 +9,7 @@ import { startCluster } from '../../manager/start-cluster.js';
 import type { ClusterEvent } from '../../manager/types.js';
 import { fixture } from '../helpers/fixtures.js';
 import { createClusterTracker } from '../helpers/cluster-tracker.js';
+import { getParentPid } from '../helpers/processes.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -59,6 +60,18 @@ describe('API edges', () => {
     });
     const started = startCluster({ name: 'y', nodes: { a: { command: fixture('forever') } } }, { signal: AbortSignal.timeout(1), onCreate: (c) => track(c) });
     await expect(started).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+  });
+
+  it('restart policy no is honoured when the shepherd is lost: the node fails with ERR_SHEPHERD_LOST, no restart', async () => {
+    const events: ClusterEvent[] = [];
+    const cluster = track(new Cluster(makeCluster([makeNode('once', fixture('forever'), { restart: { policy: 'no' } })])));
+    cluster.on('event', (e) => events.push(e));
+    await cluster.start();
+    const pid = cluster.node('once').pid!;
+    process.kill(getParentPid(pid), 'SIGKILL');
+    await cluster.node('once').waitFor('failed', { timeoutMs: 5000 });
+    expect(cluster.node('once').error).toMatchObject({ code: 'ERR_SHEPHERD_LOST' });
+    expect(events.filter((e) => e.type === 'restarting')).toEqual([]);
   });
 
   it('concurrent scale requests run one after another: no replica lost or duplicated', async () => {
