@@ -2,6 +2,7 @@
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DroverError } from '../manager/errors.js';
+import { raiseSignal } from '../manager/owned-signals.js';
 import type { NodeAction } from './client-commands.js';
 import { EXIT_CODE_HELP, EXIT_INTERNAL, EXIT_NODE_FAILED, EXIT_SIGPIPE, EXIT_USAGE } from './exit-codes.js';
 
@@ -32,7 +33,7 @@ function endAsSigpipe(): never {
   const ignore = () => {};
   process.on('SIGPIPE', ignore);
   process.off('SIGPIPE', ignore);
-  process.kill(process.pid, 'SIGPIPE');
+  raiseSignal('SIGPIPE');
   process.exit(EXIT_SIGPIPE); // only if SIGPIPE could not end it (blocked): the same status for the shell
 }
 

@@ -126,3 +126,8 @@ export function freezeAndKillTree(root: number, maxRounds = 50): number {
   for (const pid of members) sendTo(pid, 'SIGKILL');
   return members.size;
 }
+
+/** Sends `signal` to this process itself (a CLI ending as `git log | head` does, by SIGPIPE). */
+export function raiseSignal(signal: NodeJS.Signals): void {
+  process.kill(process.pid, signal);
+}

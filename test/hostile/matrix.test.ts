@@ -79,8 +79,10 @@ describe.skipIf(!isRoot)('hostile matrix (quick subset)', () => {
     expectNothingLeft(run.results);
   });
 
-  it('manager SIGKILL mid-stop, launcher SIGKILL, a setsid fork bomb: no survivor, zombie, fd growth or dead sentinel', async () => {
-    const cases = ['manager-kill-mid-stop', 'launcher-kill', 'fork-bomb'];
+  // The whole quick set runs in CI (`npm run hostile -- --quick`); here one case proves the runner
+  // end to end in both columns.
+  it('a setsid fork bomb that ignores SIGTERM: no survivor, zombie, fd growth or dead sentinel', async () => {
+    const cases = ['fork-bomb'];
     const run = await runMatrix('quick', ['--quick', ...cases.flatMap((c) => ['--case', c]), ...(hasCgroup2 ? [] : ['--column', 'off'])]);
     const columns = hasCgroup2 ? ['off', 'cgroup'] : ['off'];
     expect(run.results.map((r) => `${r.case}/${r.column}`)).toEqual(cases.flatMap((c) => columns.map((column) => `${c}/${column}`)));
