@@ -39,6 +39,9 @@ const TRANSITIONS: Readonly<Record<NodeState, readonly NodeState[]>> = {
 
 const MAX_LINE_BYTES = 64 * 1024;
 
+/** {@link NodeSpec.minUptimeMs} when the spec leaves it out. */
+export const DEFAULT_MIN_UPTIME_MS = 500;
+
 export interface ClusterNodeOptions {
   readonly spec: NodeSpec;
   readonly replica: number;
@@ -112,7 +115,7 @@ export class ClusterNode {
   private spawnArgv: readonly string[] | null = null;
   private currentState: NodeState = 'pending';
   private stateSince: number;
-  private run = 0;
+  private runNumber = 0;
   private restartCount = 0;
   private attempt = 0;
   private process: ManagedProcess | null = null;
@@ -210,6 +213,14 @@ export class ClusterNode {
   /** Pid of the current run, or null. */
   get pid(): number | null {
     return this.process?.pid ?? null;
+  }
+
+  /**
+   * Number of the current (or last) run: 0 before the first start, then one more at every start
+   * (restarts included). State events carry it as `run`.
+   */
+  get run(): number {
+    return this.runNumber;
   }
 
   /** Restarts so far (automatic and requested). */
@@ -463,18 +474,31 @@ export class ClusterNode {
   }
 
   /**
-   * Resolves once the node is in `state`.
-   * @throws {DroverError} ERR_READY_TIMEOUT after `timeoutMs` (default 30000), naming the last state.
+   * Resolves once the node is in `state`. With `run: 'next'` only a later run counts (the state of
+   * the run that is current at the call does not), so a test can crash or restart a node and
+   * await its next run without a race:
+   * @example
+   * node.kill('SIGKILL');
+   * await node.waitFor('ready', { run: 'next' }); // the restarted run, not the one just killed
+   * With `run: n`, only run number `n` counts (see {@link run}).
+   * @throws {DroverError} ERR_READY_TIMEOUT after `timeoutMs` (default 30000), naming the last
+   *   state and run; ERR_INVALID_OPTION for a bad `timeoutMs` or `run`.
    */
-  waitFor(state: NodeState, options: { timeoutMs?: number } = {}): Promise<void> {
-    const { timeoutMs = 30_000 } = options;
+  waitFor(state: NodeState, options: { timeoutMs?: number; run?: 'current' | 'next' | number } = {}): Promise<void> {
+    const { timeoutMs = 30_000, run = 'current' } = options;
     try {
       validateDurationMs('timeoutMs', timeoutMs);
+      if (run !== 'current' && run !== 'next' && !(Number.isSafeInteger(run) && run >= 1)) {
+        throw new DroverError('ERR_INVALID_OPTION', `Expected \`run\` to be 'current', 'next' or a run number ≥ 1, got ${JSON.stringify(run)} (${typeof run})`, { node: this.name });
+      }
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.addWaiter((s) => s === state, timeoutMs, () =>
-      new DroverError('ERR_READY_TIMEOUT', `node ${this.name} not ${state} after ${timeoutMs} ms (state: ${this.currentState})`, { node: this.name }),
+    const callRun = this.runNumber;
+    const isRunWanted = () => (run === 'current' ? true : run === 'next' ? this.runNumber > callRun : this.runNumber === run);
+    const which = run === 'current' ? '' : run === 'next' ? ` in a run after run ${callRun}` : ` in run ${run}`;
+    return this.addWaiter((s) => s === state && isRunWanted(), timeoutMs, () =>
+      new DroverError('ERR_READY_TIMEOUT', `node ${this.name} not ${state}${which} after ${timeoutMs} ms (state: ${this.currentState}, run ${this.runNumber})`, { node: this.name }),
     );
   }
 
@@ -532,7 +556,7 @@ export class ClusterNode {
     }
     this.currentState = to;
     this.stateSince = this.clock();
-    if (to === 'starting') this.run++;
+    if (to === 'starting') this.runNumber++;
     const event: ClusterEvent = {
       type: 'state',
       node: this.name,
@@ -541,7 +565,7 @@ export class ClusterNode {
       to,
       time: this.stateSince,
       pid: this.pid,
-      run: this.run,
+      run: this.runNumber,
       ...(extra.exit ? { exit: extra.exit } : {}),
       ...(extra.error ? { error: { code: extra.error.code, message: extra.error.message } } : {}),
       ...(to === 'stopped' && this.stopStartedAt !== null && extra.exit ? { stop: this.createStopReport(extra.exit) } : {}),
@@ -605,7 +629,7 @@ export class ClusterNode {
         spec = this.resolvedSpec();
         const spawnOptions = this.createSpawnOptions(spec);
         this.spawnArgv = spawnOptions.argv;
-        const extraEnv = this.options.getSpawnEnvironment?.(this.name, this.replica, this.run);
+        const extraEnv = this.options.getSpawnEnvironment?.(this.name, this.replica, this.runNumber);
         process = await startManagedProcess(extraEnv ? withExtraEnv(spawnOptions, extraEnv) : spawnOptions, this.output);
       } catch (error) {
         const droverError = isDroverError(error) ? error : new DroverError('ERR_SPAWN_FAILED', String(error), { cause: error });
@@ -688,6 +712,12 @@ export class ClusterNode {
   private async awaitReadiness(process: ManagedProcess, nodeSpec: NodeSpec, firstSeq: number, signal: AbortSignal): Promise<DroverError | null> {
     const spec = nodeSpec.ready;
     if (spec === null) {
+      // No check: ready once it has stayed up minUptimeMs (a crash-looping node never shows ready).
+      try {
+        await Promise.race([delay(nodeSpec.minUptimeMs ?? DEFAULT_MIN_UPTIME_MS, signal), process.exited]);
+      } catch {
+        return null; // stopped meanwhile: the stop path reports it
+      }
       if (process.exitResult === null && !signal.aborted) this.setState('ready');
       return null;
     }
@@ -698,7 +728,7 @@ export class ClusterNode {
           tail: () => this.output.tail().filter((l) => l.seq >= firstSeq),
           subscribe: (listener) => this.output.subscribe(listener),
           onAttempt: ({ kind, ok, message }, attempt) => {
-            this.options.emit({ type: 'readiness', node: this.name, replica: this.replica, run: this.run, time: this.clock(), attempt, ok, kind, message });
+            this.options.emit({ type: 'readiness', node: this.name, replica: this.replica, run: this.runNumber, time: this.clock(), attempt, ok, kind, message });
           },
         },
         process.exited,

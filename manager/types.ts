@@ -191,6 +191,12 @@ export interface NodeSpec {
   readonly dependsOn: Readonly<Record<string, DependencyCondition>>;
   /** Periodic health probe after ready, or null. @default null */
   readonly liveness: LivenessSpec | null;
+  /**
+   * How long a node without a readiness check (`ready: null`) must stay up before it counts as
+   * `ready`, ms; until then it is `running`. Idea and default range: supervisord's `startsecs`,
+   * pm2's `min_uptime`. @default 500
+   */
+  readonly minUptimeMs?: number;
   /** Run on a pseudo-terminal (`true` = 80x24); output arrives as stdout. @default false */
   readonly pty?: boolean | { readonly columns: number; readonly rows: number };
   /** setrlimit(2) limits for the child, by prlimit name (see `SpawnOptions.limits`). @default {} */

@@ -28,6 +28,8 @@ export function makeNode(name: string, command: readonly string[], overrides: No
     replicas: 1,
     dependsOn: {},
     liveness: null,
+    // Checkless test nodes count as ready at once; tests about minUptime set it.
+    minUptimeMs: 0,
     ...rest,
     restart: {
       policy: 'on-failure',

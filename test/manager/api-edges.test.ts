@@ -115,3 +115,41 @@ describe('large dependency graphs', () => {
     expect(cluster.nodes().every((n) => n.state === 'stopped')).toBe(true);
   });
 });
+
+describe('waiting for the next run', () => {
+  it("kill then waitFor('ready', { run: 'next' }) waits for the restarted run; without it the killed run's state answers at once", async () => {
+    const cluster = track(new Cluster(makeCluster([makeNode('a', fixture('forever'), { ready: { kind: 'log', pattern: '^ready$', stream: 'stdout', count: 1, timeoutMs: 5000 } })])));
+    await cluster.start();
+    const node = cluster.node('a');
+    const [firstPid, firstRun] = [node.pid, node.run];
+    expect(firstRun).toBe(1);
+    node.kill('SIGKILL');
+    await node.waitFor('ready', { run: 'next', timeoutMs: 10_000 });
+    expect(node.run).toBe(2);
+    expect(node.pid).not.toBe(firstPid);
+    expect(node.restarts).toBe(1);
+    pids.add(node.pid!);
+    await expect(node.waitFor('ready', { run: 0 as never })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    await expect(node.waitFor('ready', { run: 'next', timeoutMs: 50 })).rejects.toMatchObject({ code: 'ERR_READY_TIMEOUT', message: expect.stringContaining('in a run after run 2') });
+  });
+
+  it('a node without a readiness check is running, not ready, until it stayed up minUptime; one that crashes at once never shows ready', async () => {
+    const events: ClusterEvent[] = [];
+    const cluster = track(
+      new Cluster(
+        makeCluster([
+          makeNode('steady', fixture('forever'), { minUptimeMs: 300 }),
+          makeNode('crashy', ['sh', '-c', 'exit 3'], { minUptimeMs: 300, restart: { policy: 'on-failure', maxRestarts: 2 } }),
+        ]),
+      ),
+    );
+    cluster.on('event', (e) => events.push(e));
+    const started = Date.now();
+    await expect(cluster.start()).rejects.toMatchObject({ code: 'ERR_RESTART_LIMIT' });
+    const stateTime = (to: string) => events.find((e): e is Extract<ClusterEvent, { type: 'state' }> => e.type === 'state' && e.node === 'steady' && e.to === to)?.time;
+    const [readyAt, runningAt] = [stateTime('ready'), stateTime('running')];
+    expect(readyAt! - runningAt!).toBeGreaterThanOrEqual(300);
+    expect(readyAt! - started).toBeGreaterThanOrEqual(300);
+    expect(events.filter((e) => e.type === 'state' && e.node === 'crashy' && e.to === 'ready')).toEqual([]);
+  });
+});
