@@ -264,7 +264,8 @@ describe('liveness, restart semantics', () => {
   it('successExitCodes: on-failure does not restart an exit code listed as success', async () => {
     const { cluster } = await start({
       name: 'success-codes',
-      nodes: { a: { command: [NODE, 'exit-with.mjs', '3', '100'], restart: { policy: 'on-failure', successExitCodes: [0, 3] } } },
+      // It prints "started" before it exits: ready by its check (without one, a 100 ms run would never count as ready).
+      nodes: { a: { command: [NODE, 'exit-with.mjs', '3', '100'], ready: { log: { pattern: '^started' } }, restart: { policy: 'on-failure', successExitCodes: [0, 3] } } },
     });
     const a = cluster.node('a');
     await a.waitFor('exited', { timeoutMs: 10_000 });
@@ -275,7 +276,7 @@ describe('liveness, restart semantics', () => {
   it('a restart request during backoff wins over the pending relaunch', async () => {
     const { cluster } = await start({
       name: 'restart-backoff',
-      nodes: { b: { command: [NODE, 'exit-with.mjs', '1', '100'], restart: { backoff: { initial: '60s', max: '60s', multiplier: 1, jitter: 0 } } } },
+      nodes: { b: { command: [NODE, 'exit-with.mjs', '1', '100'], ready: { log: { pattern: '^started' } }, restart: { backoff: { initial: '60s', max: '60s', multiplier: 1, jitter: 0 } } } },
     });
     const b = cluster.node('b');
     await b.waitFor('backoff', { timeoutMs: 10_000 });
@@ -295,7 +296,7 @@ describe('liveness, restart semantics', () => {
       onNodeFailure: 'stop-cluster',
       nodes: {
         steady: { command: [NODE, 'forever.mjs'] },
-        crashy: { command: [NODE, 'exit-with.mjs', '2', '100'], restart: { maxRestarts: 1, backoff: { initial: '10ms', max: '20ms' } } },
+        crashy: { command: [NODE, 'exit-with.mjs', '2', '100'], ready: { log: { pattern: '^started' } }, restart: { maxRestarts: 1, backoff: { initial: '10ms', max: '20ms' } } },
       },
     });
     await waitFor(() => cluster.node('steady').state, (s) => s === 'stopped', { describe: 'steady stopped by stop-cluster' });
