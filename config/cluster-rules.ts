@@ -1,5 +1,5 @@
 /**
- * Cross-field rules of a config (STYLE.md habit 20: separate named validators, each collecting
+ * Cross-field rules of a config (separate named validators, each collecting
  * every problem with its path): duplicate port names (or two that become the same
  * `DROVER_PORT_*` variable), unknown dependencies, dependencies on a node with `replicas: 0`,
  * dependency cycles, and templates that name nothing. Walks over the dependency graph are

@@ -1,6 +1,6 @@
 /**
  * Validated config → `ClusterSpec`. One normalizer per options type, and the only place in
- * `config/` where defaults are applied (STYLE.md habit 19): each copies its input into a
+ * `config/` where defaults are applied: each copies its input into a
  * null-prototype object, applies every default of its type in one destructuring block, and returns
  * the fully populated spec. Validation has already run (`validation.ts`), so nothing here throws on
  * user input.

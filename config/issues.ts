@@ -1,7 +1,7 @@
 /**
  * Config issues: one wording for every problem found in a config, and the error that carries them.
  *
- * Every message follows one template (STYLE.md habit 17): what was expected, then what was
+ * Every message follows one template: what was expected, then what was
  * received with its type, e.g. `expected an array of strings, got 42 (number)`. The path lives in
  * `ConfigIssue.path` and is printed in front of the message.
  */

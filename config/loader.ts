@@ -1,5 +1,5 @@
 /**
- * Config loading as one visible pipeline (STYLE.md habit 20):
+ * Config loading as one visible pipeline:
  * read file → parse YAML → validate → normalize → freeze.
  */
 import { parseEnv } from 'node:util';

@@ -1,5 +1,5 @@
 /**
- * The one schema for drover.yaml (DESIGN.md "Config contract (v1)").
+ * The one schema for drover.yaml.
  *
  * Everything about the config's shape derives from `configSchema`: the TS types (`ConfigInput`,
  * `ValidatedConfig`), runtime validation (`validation.ts`), the unknown-key check (which reads the

@@ -3,7 +3,7 @@
  * process per manager (shepherd/src/launcher.c) that posix_spawn(3)s a shepherd on request and
  * passes its control socket back over SCM_RIGHTS, so this process never forks per spawn. Node's
  * `child_process.spawn()` forks synchronously, and the fork copies the page tables of everything
- * the manager holds: ~32 ms of event-loop stall per GiB measured on our 2-core machines (issue 4).
+ * the manager holds: ~32 ms of event-loop stall per GiB measured on our 2-core machines.
  *
  * The launcher is itself watched: it exits when the manager hangs up (its fd 3); when it dies, the
  * requests in flight fall back to a direct spawn and the next spawn starts a new launcher (at most
@@ -13,7 +13,7 @@
  *
  * Spare shepherds: the manager keeps {@link DEFAULT_LAUNCHER_SPARES} shepherds started by the
  * launcher and waiting for SPAWN, so a spawn sends SPAWN to a running shepherd at once: no LAUNCH
- * round trip and no posix_spawn/exec of a shepherd on its critical path (issue 4, spawn → running
+ * round trip and no posix_spawn/exec of a shepherd on its critical path (spawn → running
  * p99). A spare is replaced once the spawn that took it has its child running (or failed), so the
  * replacement never competes with that child's start for the CPU. A spare's only peer is its
  * control socket in this process: it exits when this process dies (hangup before SPAWN), and the

@@ -7,7 +7,7 @@
  *   `onread` option; no allocation per read), and hands each chunk to a sink. Never blocks the child.
  * - {@link PipeReader} (`stream` policy): a Readable whose consumer drives the reads. When the
  *   consumer stops, reading stops and the kernel pipe fills, so the child blocks in write(2): real
- *   backpressure (seeds/001 "Backpressure Deep-Dive"). At most the pipe plus `highWaterMark` + one
+ *   backpressure. At most the pipe plus `highWaterMark` + one
  *   read are ever buffered.
  * - {@link PipeWriter} (`stdin: 'pipe'`): a Writable counting bytes the kernel accepted. libuv
  *   retries partial writes at once and waits for POLLOUT on EAGAIN, so `write()` returning false is

@@ -88,7 +88,7 @@ const SPAWN_SEND_TIMEOUT_MS = 10_000;
  * One shepherd: spawns the watchdog with a SEQPACKET control socket as fd 3, sends SPAWN, and
  * turns its reports into a promise (`started`) and an outcome (`outcome`).
  *
- * Safety layer two (DESIGN.md "The shepherd" step 8): when the control socket ends without
+ * Safety layer two: when the control socket ends without
  * EXITED, the manager kills the recorded process group itself and reports ERR_SHEPHERD_LOST.
  */
 export class ShepherdClient {

@@ -6,7 +6,7 @@
 
 import type { ResourceLimits } from './options.js';
 
-/** Node lifecycle states (DESIGN.md "CLI contract"). */
+/** Node lifecycle states. */
 export type NodeState =
   | 'pending'
   | 'starting'

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Containment soak (issue 3): per trial, a drover manager runs a cluster of hostile nodes
+// Containment soak: per trial, a drover manager runs a cluster of hostile nodes
 // (SIGTERM ignorers, process trees, setsid daemons, double-forked daemons; test/fixtures/
 // hostile-cluster.mjs), is SIGKILLed once every node is ready, and the trial measures the time
 // until the last shepherd and the last descendant are gone. A descendant alive after

@@ -1,4 +1,4 @@
-// vitest hygiene (STYLE.md habit 39): a process warning or an unhandled rejection fails the run.
+// vitest hygiene: a process warning or an unhandled rejection fails the run.
 process.on('warning', (warning) => {
   // The one-time "cgroup v2 is not writable" notice is expected on machines without one.
   if ((warning as NodeJS.ErrnoException).code === 'DROVER_CGROUP') return;

@@ -441,7 +441,7 @@ static __attribute__((noreturn)) void run_child(const struct spawn_request *req,
 /*
  * Starts the child with vfork(2): the shepherd stays suspended until the child has exec'd (or
  * _exited after reporting a failure on the status pipe), so no page tables are copied and the
- * child's set-up does not wait behind its parent for a CPU (issue 4: spawn → running p99). The
+ * child's set-up does not wait behind its parent for a CPU (spawn → running p99). The
  * child shares our memory until exec: run_child only writes its own stack frames and makes system
  * calls, and never returns. A function of its own so no local of start_child can be clobbered.
  */

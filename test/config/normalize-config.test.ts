@@ -355,7 +355,7 @@ describe('normalizeConfig: unknown keys', () => {
   });
 });
 
-describe('normalizeConfig: pty and limits (issue 3)', () => {
+describe('normalizeConfig: pty and limits', () => {
   test('pass through to the node spec, with sizes and "unlimited"', () => {
     const { spec } = normalizeConfig(
       { name: 'x', nodes: { a: { command: ['sh'], pty: { columns: 100 }, limits: { nofile: 64, as: '1GiB', core: { soft: 0, hard: 'unlimited' } } }, b: { command: ['sh'] } } },

@@ -1,6 +1,6 @@
 /**
  * config/schema.json (for editors) is derived from config/schema.ts and committed; this test fails
- * when it is stale (STYLE.md habit 21). Regenerate with:
+ * when it is stale. Regenerate with:
  *   DROVER_WRITE_SCHEMA_JSON=1 npx vitest run test/config/schema-json.test.ts
  */
 import { readFileSync, writeFileSync } from 'node:fs';

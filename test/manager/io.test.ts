@@ -1,4 +1,4 @@
-// The I/O path (issue 4): byte-exact delivery in every mode, exact counters, real backpressure in
+// The I/O path: byte-exact delivery in every mode, exact counters, real backpressure in
 // stream mode, stdin above pipe capacity, exit after drain with a bound.
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';

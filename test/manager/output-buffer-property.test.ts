@@ -1,4 +1,4 @@
-// Property tests of the ring buffer (issue 4): it keeps exactly its bounds, its drop counters are
+// Property tests of the ring buffer: it keeps exactly its bounds, its drop counters are
 // exact, and what it keeps is the longest suffix of the output that fits both bounds.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// Pipe sizing and the per-user pipe budget (issue 4): pure logic with injected limits.
+// Pipe sizing and the per-user pipe budget: pure logic with injected limits.
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PIPE_BYTES, getAutoPipeSize, getPipeBudgetWarning, type PipeLimits } from '../../manager/pipe-budget.js';
 

@@ -1,4 +1,4 @@
-// The launcher (issue 4): shepherds are posix_spawned by one long-lived C process per manager; it
+// The launcher: shepherds are posix_spawned by one long-lived C process per manager; it
 // keeps no copy of their control sockets, is replaced when it dies, and dies with the manager.
 import { spawn as nodeSpawn } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
