@@ -18,8 +18,9 @@ import { parseYaml } from './yaml.js';
 /** Options of `loadConfig()`. */
 export interface LoadConfigOptions {
   /**
-   * Treat warnings (unknown keys) as errors.
-   * @default false
+   * Unknown keys are errors (with a did-you-mean hint); `false` makes them warnings, returned in
+   * `LoadedConfig.warnings`. Other warnings (an unset `${VAR}`) stay warnings either way.
+   * @default true
    */
   readonly strict?: boolean;
 }
@@ -38,8 +39,9 @@ export interface NormalizeConfigOptions {
    */
   readonly baseDir?: string;
   /**
-   * Treat warnings (unknown keys) as errors.
-   * @default false
+   * Unknown keys are errors (with a did-you-mean hint); `false` makes them warnings, returned in
+   * `LoadedConfig.warnings`. Other warnings (an unset `${VAR}`) stay warnings either way.
+   * @default true
    */
   readonly strict?: boolean;
 }
@@ -48,7 +50,7 @@ export interface NormalizeConfigOptions {
 export interface LoadedConfig {
   /** The cluster, fully normalized: every default applied, `cwd`s absolute, durations in ms, sizes in bytes. */
   readonly spec: ClusterSpec;
-  /** Problems that do not stop loading (unknown keys with a did-you-mean hint). Empty in strict mode. */
+  /** Problems that do not stop loading: unknown keys with a did-you-mean hint (only with `strict: false`). */
   readonly warnings: readonly ConfigIssue[];
 }
 
@@ -79,7 +81,7 @@ export interface LoadedConfig {
  *   validation fails; `issues` lists every problem.
  */
 export async function loadConfig(path: string, options: LoadConfigOptions = {}): Promise<LoadedConfig> {
-  const { strict = false } = options;
+  const { strict = true } = options;
   const configPath = resolve(path);
   const text = await readConfigFile(configPath);
   const parsed = parseYaml(text);
@@ -102,7 +104,7 @@ export async function loadConfig(path: string, options: LoadConfigOptions = {}):
  * @throws {DroverError} ERR_CONFIG_INVALID when validation fails; `issues` lists every problem.
  */
 export function normalizeConfig(input: unknown, options: NormalizeConfigOptions = {}): LoadedConfig {
-  const { configPath = null, baseDir = configPath === null ? process.cwd() : dirname(configPath), strict = false } =
+  const { configPath = null, baseDir = configPath === null ? process.cwd() : dirname(configPath), strict = true } =
     options;
   const absoluteConfigPath = configPath === null ? null : resolve(configPath);
   const shapeIssues = checkInputShape(input);

@@ -329,8 +329,8 @@ describe('normalizeConfig: unknown keys', () => {
     nodes: { a: { command: ['x'], restart: { maxRestart: 3, backoff: { factor: 2 } }, colour: 'red' } },
   };
 
-  test('are warnings with a did-you-mean hint, and are ignored', () => {
-    const { spec, warnings } = normalizeConfig(input, FROM_FILE);
+  test('with strict: false, are warnings with a did-you-mean hint, and are ignored', () => {
+    const { spec, warnings } = normalizeConfig(input, { ...FROM_FILE, strict: false });
     expect(warnings).toEqual([
       { path: 'nodse', message: 'unknown key; did you mean "nodes"?' },
       { path: 'nodes.a.restart.maxRestart', message: 'unknown key; did you mean "maxRestarts"?' },
@@ -340,8 +340,8 @@ describe('normalizeConfig: unknown keys', () => {
     expect(spec.nodes[0]?.restart.maxRestarts).toBe(5);
   });
 
-  test('are errors in strict mode', () => {
-    const error = getConfigError(input, { ...FROM_FILE, strict: true });
+  test('are errors by default (strict)', () => {
+    const error = getConfigError(input, FROM_FILE);
     expect(error.issues).toHaveLength(4);
     expect(error.message).toContain('  - nodes.a.restart.maxRestart: unknown key; did you mean "maxRestarts"?');
   });
