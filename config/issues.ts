@@ -21,6 +21,8 @@ export type ConfigInvalidError = DroverError & {
   readonly code: 'ERR_CONFIG_INVALID';
   /** Every problem found, not just the first. */
   readonly issues: readonly ConfigIssue[];
+  /** The warnings found alongside (unknown keys with `strict: false`, unset variables); often the cause. */
+  readonly warnings: readonly ConfigIssue[];
 };
 
 const MAX_RENDERED_LENGTH = 60;
@@ -68,17 +70,23 @@ export function formatIssue(issue: ConfigIssue): string {
 
 /**
  * Builds the ERR_CONFIG_INVALID error: `Invalid config <file>:` and one `  - path: message` line
- * per issue (the first 100, then how many more), with every issue in `issues`.
+ * per issue (the first 100, then how many more), then the same for warnings under `Warnings:`,
+ * with every issue in `issues` and every warning in `warnings`.
  */
 export function createConfigInvalidError(
   configPath: string | null,
   issues: readonly ConfigIssue[],
+  warnings: readonly ConfigIssue[] = [],
 ): ConfigInvalidError {
-  const lines = issues.slice(0, MAX_LISTED_ISSUES).map((issue) => `  - ${formatIssue(issue)}`);
-  if (issues.length > MAX_LISTED_ISSUES) lines.push(`  … and ${issues.length - MAX_LISTED_ISSUES} more (drover validate --json lists them all)`);
-  const message = `Invalid config ${configPath ?? 'object'}:\n${lines.join('\n')}`;
+  const list = (items: readonly ConfigIssue[]): string[] => {
+    const lines = items.slice(0, MAX_LISTED_ISSUES).map((issue) => `  - ${formatIssue(issue)}`);
+    if (items.length > MAX_LISTED_ISSUES) lines.push(`  … and ${items.length - MAX_LISTED_ISSUES} more (drover validate --json lists them all)`);
+    return lines;
+  };
+  const warningLines = warnings.length === 0 ? [] : ['Warnings:', ...list(warnings)];
+  const message = [`Invalid config ${configPath ?? 'object'}:`, ...list(issues), ...warningLines].join('\n');
   const error = new DroverError('ERR_CONFIG_INVALID', message, configPath === null ? {} : { path: configPath });
-  return Object.assign(error, { issues: Object.freeze([...issues]) }) as ConfigInvalidError;
+  return Object.assign(error, { issues: Object.freeze([...issues]), warnings: Object.freeze([...warnings]) }) as ConfigInvalidError;
 }
 
 const TYPE_PHRASES: Readonly<Record<string, string>> = {

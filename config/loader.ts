@@ -10,7 +10,7 @@ import { normalizeClusterSpec } from './cluster-spec.js';
 import { checkInputShape } from './input-shape.js';
 import { createConfigInvalidError, describeValue, type ConfigIssue } from './issues.js';
 import { MAX_CONFIG_BYTES, MAX_ENV_FILE_BYTES, readRegularFile, readRegularFileSync, type ReadFailure } from './read-file.js';
-import type { ValidatedConfig } from './schema.js';
+import type { ValidatedNode } from './schema.js';
 import { formatBytes } from './size.js';
 import { validateConfig } from './validation.js';
 import { parseYaml } from './yaml.js';
@@ -109,23 +109,27 @@ export function normalizeConfig(input: unknown, options: NormalizeConfigOptions 
   const absoluteConfigPath = configPath === null ? null : resolve(configPath);
   const shapeIssues = checkInputShape(input);
   if (shapeIssues.length > 0) throw createConfigInvalidError(absoluteConfigPath, shapeIssues);
-  const { config, warnings } = validateConfig(input, { configPath: absoluteConfigPath, strict });
-  const envFiles = readEnvFiles(config, resolve(baseDir), absoluteConfigPath);
-  const spec = normalizeClusterSpec(config, { baseDir: resolve(baseDir), configPath: absoluteConfigPath, envFiles });
-  return deepFreeze({ spec, warnings: [...warnings] });
+  const validated = validateConfig(input, { strict });
+  const envFiles = readEnvFiles(validated.nodes, resolve(baseDir));
+  const errors = [...validated.errors, ...envFiles.issues];
+  if (validated.config === null || errors.length > 0) throw createConfigInvalidError(absoluteConfigPath, errors, validated.warnings);
+  const spec = normalizeClusterSpec(validated.config, { baseDir: resolve(baseDir), configPath: absoluteConfigPath, envFiles: envFiles.env });
+  return deepFreeze({ spec, warnings: [...validated.warnings] });
 }
 
 /**
  * Reads every node's `env_file`s (dotenv syntax, parsed by `util.parseEnv`), relative to the config
  * directory; later files win. Each must be a regular file of at most `MAX_ENV_FILE_BYTES`; a file
- * named by several nodes is read once. Every file that cannot be read is reported with its path.
- * @throws {DroverError} ERR_CONFIG_INVALID listing each file that could not be read.
+ * named by several nodes is read once. Every file that cannot be read is an issue with its path.
  */
-function readEnvFiles(config: ValidatedConfig, baseDir: string, configPath: string | null): Map<string, Record<string, string>> {
+function readEnvFiles(
+  nodes: Readonly<Record<string, Partial<ValidatedNode>>>,
+  baseDir: string,
+): { env: Map<string, Record<string, string>>; issues: ConfigIssue[] } {
   const result = new Map<string, Record<string, string>>();
   const issues: ConfigIssue[] = [];
   const read = new Map<string, { readonly ok: true; readonly env: Record<string, string>; readonly protoLine: boolean } | ({ readonly ok: false } & ReadFailure)>();
-  for (const [name, node] of Object.entries(config.nodes)) {
+  for (const [name, node] of Object.entries(nodes)) {
     const files = node.env_file === undefined ? [] : typeof node.env_file === 'string' ? [node.env_file] : node.env_file;
     const env: Record<string, string> = {};
     files.forEach((file, index) => {
@@ -152,8 +156,7 @@ function readEnvFiles(config: ValidatedConfig, baseDir: string, configPath: stri
     });
     result.set(name, env);
   }
-  if (issues.length > 0) throw createConfigInvalidError(configPath, issues);
-  return result;
+  return { env: result, issues };
 }
 
 /** A dotenv line setting `__proto__` (optionally `export`ed). */

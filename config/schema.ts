@@ -478,7 +478,8 @@ const clusterTelemetrySchema = z.object(
   { error: 'an object with serviceName, resourceAttributes, prometheus' },
 );
 
-const nodeSchema = z
+/** One node; its shape's fields are also validated one by one for the cross-field rules of an invalid config. */
+export const nodeSchema = z
   .object(
     {
       command: z

@@ -346,12 +346,26 @@ describe('normalizeConfig: unknown keys', () => {
     expect(error.message).toContain('  - nodes.a.restart.maxRestart: unknown key; did you mean "maxRestarts"?');
   });
 
-  test('are listed alongside schema errors in strict mode', () => {
-    const error = getConfigError({ name: 'ring', nodes: { a: { comand: ['x'] } } }, { strict: true });
+  test('are listed alongside schema errors; a misspelled required key is one issue', () => {
+    const error = getConfigError({ name: 'ring', nodes: { a: { comand: ['x'], restart: { policy: 'sometimes', maxRestart: 3 } } } });
     expect(error.issues).toEqual([
-      { path: 'nodes.a.command', message: 'expected an array of strings, got nothing (missing)' },
-      { path: 'nodes.a.comand', message: 'unknown key; did you mean "command"?' },
+      { path: 'nodes.a.comand', message: '"comand" is not a key; did you mean "command"? (nodes.a.command is required: an array of strings)' },
+      { path: 'nodes.a.restart.policy', message: 'expected one of no, on-failure, always, got "sometimes" (string)' },
+      { path: 'nodes.a.restart.maxRestart', message: 'unknown key; did you mean "maxRestarts"?' },
     ]);
+  });
+
+  test('with strict: false, an invalid config lists its warnings after its errors', () => {
+    const error = getConfigError({ name: 'ring', nodes: { a: { command: 42, colour: 'red', redy: null } } }, { ...FROM_FILE, strict: false });
+    expect(error.issues).toEqual([{ path: 'nodes.a.command', message: 'expected an array of strings, got 42 (number)' }]);
+    expect(error.warnings.map((warning) => warning.path)).toEqual(['nodes.a.colour', 'nodes.a.redy']);
+    expect(error.message).toBe(
+      `Invalid config ${CONFIG_PATH}:\n` +
+        '  - nodes.a.command: expected an array of strings, got 42 (number)\n' +
+        'Warnings:\n' +
+        `  - nodes.a.colour: ${error.warnings[0]!.message}\n` +
+        '  - nodes.a.redy: unknown key; did you mean "ready"?',
+    );
   });
 });
 
