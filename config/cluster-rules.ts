@@ -26,7 +26,32 @@ export interface RulesInput {
 
 /** Every cross-field problem of a config, as far as its fields are valid. */
 export function validateClusterRules(config: RulesInput): ConfigIssue[] {
-  return [...validatePortNames(config), ...validateDependencies(config), ...validateTemplates(config), ...validateExitChecks(config)];
+  return [
+    ...validatePortNames(config),
+    ...validateDependencies(config),
+    ...validateTemplates(config),
+    ...validateExitChecks(config),
+    ...validateHttpPaths(config),
+  ];
+}
+
+/** `http: /health` is requested on the node's first port, so the node must declare one. */
+function validateHttpPaths(config: RulesInput): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const [name, node] of Object.entries(config.nodes)) {
+    if (!config.isValid(name, 'ports') || (node.ports ?? []).length > 0) continue;
+    const visit = (check: ValidatedReady, path: Path): void => {
+      if (check.http !== undefined && 'path' in check.http) {
+        issues.push(
+          issue([...path, 'http'], 'a node with ports for an http path (it is requested on the node\'s first port)', check.http.path, `declare the port (ports: [http]) or give a full URL`),
+        );
+      }
+      for (const kind of ['all', 'any'] as const) check[kind]?.forEach((nested, index) => visit(nested, [...path, kind, index]));
+    };
+    if (node.ready) visit(node.ready, ['nodes', name, 'ready']);
+    if (node.liveness) visit(node.liveness as ValidatedReady, ['nodes', name, 'liveness']);
+  }
+  return issues;
 }
 
 /** `exit` ends the process it waits for, so it cannot be one of several checks in all/any. */

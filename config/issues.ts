@@ -152,6 +152,31 @@ export function getExpectedPhrase(issue: ZodRawIssue): string {
 }
 
 /**
+ * Replaces each union issue whose input has the type of exactly one option by that option's own
+ * issues (at their full path): `log: { pattern: x, stream: bogus }` reports
+ * `log.stream: expected one of stdout, stderr, both`, not that `log` is neither a string nor a
+ * valid object. zod reports a union as one issue once every option failed; a value no option
+ * takes keeps that issue (and the union's wording).
+ */
+export function flattenUnionIssues(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  return issues.flatMap((issue) => {
+    if (issue.code !== 'invalid_union' || issue.errors.length === 0) return [issue];
+    const matching = issue.errors.filter(isTypeMatch);
+    if (matching.length !== 1) return [issue];
+    return flattenUnionIssues(matching[0]!.map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] }) as z.core.$ZodIssue));
+  });
+}
+
+/** Whether an option's issues are about the value's content, not its type. */
+function isTypeMatch(optionIssues: readonly z.core.$ZodIssue[]): boolean {
+  return !optionIssues.some(
+    (issue) =>
+      issue.path.length === 0 &&
+      (issue.code === 'invalid_type' || issue.code === 'invalid_value' || (issue.code === 'invalid_union' && !issue.errors.some(isTypeMatch))),
+  );
+}
+
+/**
  * Maps one zod issue to the config template. The zod message is the "expected …" phrase (from
  * `getExpectedPhrase()` or a schema's own wording); custom issues may add `params.received` (to
  * replace the rendered input) and `params.hint` (appended after `; `).

@@ -5,7 +5,7 @@
  */
 import * as z from 'zod';
 import { getClosestMatch } from './closest-match.js';
-import { createConfigIssueFromZod, formatPath, getExpectedPhrase, type ConfigIssue } from './issues.js';
+import { createConfigIssueFromZod, flattenUnionIssues, formatPath, getExpectedPhrase, type ConfigIssue } from './issues.js';
 import { validateClusterRules, type RulesInput } from './cluster-rules.js';
 import { configSchema, nodeSchema, type ValidatedConfig, type ValidatedNode } from './schema.js';
 
@@ -46,7 +46,7 @@ export function validateConfig(input: unknown, options: ValidateConfigOptions): 
   const { strict } = options;
   const unknownKeys = findUnknownKeys(configSchema, input, []);
   const result = configSchema.safeParse(input, { reportInput: true, error: getExpectedPhrase });
-  const { issues: schemaIssues, unpaired } = pairMissingKeys(result.success ? [] : result.error.issues, unknownKeys);
+  const { issues: schemaIssues, unpaired } = pairMissingKeys(result.success ? [] : flattenUnionIssues(result.error.issues), unknownKeys);
   const unknownKeyIssues = unpaired.map(formatUnknownKey);
   const rulesInput = result.success ? validRulesInput(result.data) : salvageRulesInput(input);
   const errors = [...schemaIssues, ...(strict ? unknownKeyIssues : []), ...validateClusterRules(rulesInput)];

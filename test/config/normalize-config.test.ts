@@ -388,6 +388,6 @@ describe('normalizeConfig: pty and limits (issue 3)', () => {
       caught = error;
     }
     const paths = (caught as ConfigInvalidError).issues.map((i) => i.path).sort();
-    expect(paths).toEqual(['nodes.a.limits.core', 'nodes.a.limits.nofile', 'nodes.a.pty']);
+    expect(paths).toEqual(['nodes.a.limits.core.hard', 'nodes.a.limits.nofile', 'nodes.a.pty']);
   });
 });
