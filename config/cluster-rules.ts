@@ -32,7 +32,19 @@ export function validateClusterRules(config: RulesInput): ConfigIssue[] {
     ...validateTemplates(config),
     ...validateExitChecks(config),
     ...validateHttpPaths(config),
+    ...validateMinUptime(config),
   ];
+}
+
+/** minUptime only decides when a node without a ready check is ready; beside one it would do nothing. */
+function validateMinUptime(config: RulesInput): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const [name, node] of Object.entries(config.nodes)) {
+    if (node.minUptime !== undefined && node.ready !== undefined) {
+      issues.push(issue(['nodes', name, 'minUptime'], 'minUptime only on a node without a ready check', node.minUptime, 'its ready check decides when it is ready; remove one of them'));
+    }
+  }
+  return issues;
 }
 
 /** `http: /health` is requested on the node's first port, so the node must declare one. */

@@ -38,9 +38,15 @@ export interface ConfigSource {
   readonly baseDir: string;
   /** Absolute path of the config file, or null for a config object. */
   readonly configPath: string | null;
-  /** Variables read from each node's `env_file`s (by node name), merged under its `env`. */
+  /** Variables read from each node's `envFile`s (by node name), merged under its `env`. */
   readonly envFiles?: ReadonlyMap<string, Readonly<Record<string, string>>>;
 }
+
+/**
+ * `minUptime` when the config leaves it out, in ms (supervisord's `startsecs`, pm2's
+ * `min_uptime`); the manager's own default for specs built in code is the same.
+ */
+const DEFAULT_MIN_UPTIME_MS = 500;
 
 /** The shell a `shell: true` string command runs through. */
 const SHELL_ARGV_PREFIX = ['/bin/sh', '-c'] as const;
@@ -85,6 +91,7 @@ function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string, 
     replicas = 1,
     dependsOn = {},
     ready,
+    minUptime: minUptimeMs = DEFAULT_MIN_UPTIME_MS,
     liveness,
     restart,
     stop,
@@ -107,6 +114,7 @@ function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string, 
     replicas,
     dependsOn: normalizeDependsOn(dependsOn),
     liveness: liveness === undefined ? null : normalizeLivenessSpec(liveness, ports[0]),
+    minUptimeMs,
     // Present only when asked for, so specs without them stay as they were.
     ...(pty === false ? {} : { pty: pty === true ? true : { columns: pty.columns ?? 80, rows: pty.rows ?? 24 } }),
     ...(Object.keys(limits).length === 0 ? {} : { limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) }),

@@ -58,7 +58,7 @@ export interface LoadedConfig {
  * Loads drover.yaml (or a `.json` file: JSON is YAML 1.2, so one parser reads both).
  *
  * Input limits: the file must be a regular file of at most 1 MiB (`MAX_CONFIG_BYTES`; a FIFO or
- * device is refused without being read), each `env_file` one of at most 1 MiB
+ * device is refused without being read), each `envFile` one of at most 1 MiB
  * (`MAX_ENV_FILE_BYTES`). The YAML 1.2 core schema applies whatever the `%YAML` directive says;
  * merge keys (`<<: *defaults`) are applied; tags other than the core ones are errors; the
  * document may nest at most 64 deep and expand (aliases included) to at most 250,000 values.
@@ -118,7 +118,7 @@ export function normalizeConfig(input: unknown, options: NormalizeConfigOptions 
 }
 
 /**
- * Reads every node's `env_file`s (dotenv syntax, parsed by `util.parseEnv`), relative to the config
+ * Reads every node's `envFile`s (or `env_file`s; dotenv syntax, parsed by `util.parseEnv`), relative to the config
  * directory; later files win. Each must be a regular file of at most `MAX_ENV_FILE_BYTES`; a file
  * named by several nodes is read once. Every file that cannot be read is an issue with its path.
  */
@@ -130,7 +130,10 @@ function readEnvFiles(
   const issues: ConfigIssue[] = [];
   const read = new Map<string, { readonly ok: true; readonly env: Record<string, string>; readonly protoLine: boolean } | ({ readonly ok: false } & ReadFailure)>();
   for (const [name, node] of Object.entries(nodes)) {
-    const files = node.env_file === undefined ? [] : typeof node.env_file === 'string' ? [node.env_file] : node.env_file;
+    // envFile, or its alias env_file (validation refuses both at once).
+    const key = node.envFile === undefined && node.env_file !== undefined ? 'env_file' : 'envFile';
+    const given = node[key];
+    const files = given === undefined ? [] : typeof given === 'string' ? [given] : given;
     const env: Record<string, string> = {};
     files.forEach((file, index) => {
       const path = resolve(baseDir, file);
@@ -140,7 +143,7 @@ function readEnvFiles(
         read.set(path, outcome.ok ? { ok: true, env: parseEnv(outcome.text) as Record<string, string>, protoLine: PROTO_LINE.test(outcome.text) } : outcome);
       }
       const outcome = read.get(path)!;
-      const where = typeof node.env_file === 'string' ? `nodes.${name}.env_file` : `nodes.${name}.env_file.${index}`;
+      const where = typeof given === 'string' ? `nodes.${name}.${key}` : `nodes.${name}.${key}.${index}`;
       if (outcome.ok && outcome.protoLine) {
         issues.push({ path: where, message: `expected an env file without a __proto__ variable, got ${describeValue(file)}; ${path} sets __proto__, which cannot be passed on` });
         return;

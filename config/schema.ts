@@ -486,6 +486,11 @@ const envSchema = z.record(
   { error: (issue) => (issue.code === 'invalid_type' ? 'an object of environment variables' : undefined) },
 );
 
+/** `envFile` and its alias `env_file`: one path or a list. */
+function envFileSchema() {
+  return z.union([nonEmptyString(), z.array(nonEmptyString()).min(1)], { error: 'a path or an array of paths' }).optional();
+}
+
 /** User regular expressions, each checked to compile. */
 const regexListSchema = z.array(userPattern(), { error: 'an array of regular expressions (strings)' });
 
@@ -549,10 +554,8 @@ export const nodeSchema = z
         .optional()
         .meta({ description: "Working directory, relative to the config file's directory. Default that directory." }),
       env: optionalSection(envSchema, "Extra environment on top of the manager's; numbers and booleans become strings (in YAML, as written: 0123 stays \"0123\")."),
-      env_file: z
-        .union([nonEmptyString(), z.array(nonEmptyString()).min(1)], { error: 'a path or an array of paths' })
-        .optional()
-        .meta({ description: 'dotenv file(s), relative to the config file, read at load; `env` wins over them.' }),
+      envFile: envFileSchema().meta({ description: 'dotenv file(s), relative to the config file, read at load; `env` wins over them.' }),
+      env_file: envFileSchema().meta({ description: "Alias of envFile (docker compose's name); give one of them." }),
       ports: z
         .array(z.string().regex(NAME_PATTERN, { error: `a port name ${'of letters, digits, "_", "." and "-"'}` }), { error: 'an array of port names' })
         .optional()
@@ -570,7 +573,13 @@ export const nodeSchema = z
         )
         .optional()
         .meta({ description: 'Nodes that must be started/ready/completed/completed-successfully first; a list means ready.' }),
-      ready: optionalSection(readySchema, 'Readiness check: exactly one of log, tcp, http, exec, exit, all, any. Default none (ready once running).'),
+      ready: optionalSection(
+        readySchema,
+        'Readiness check: exactly one of log, tcp, http, exec, exit, all, any. Default none (ready once it has stayed up minUptime).',
+      ),
+      minUptime: duration(
+        'Without a ready check: how long the node must stay up before it counts as ready (until then it is running; a node that crashes sooner never is). Not allowed beside ready. Default 500ms.',
+      ),
       liveness: optionalSection(livenessSchema, 'Health probe after ready (tcp, http or exec); failureThreshold failures in a row restart the node.'),
       restart: optionalSection(restartSchema, 'Restart policy and backoff.'),
       stop: optionalSection(stopSchema, 'How to stop the node.'),
@@ -579,8 +588,19 @@ export const nodeSchema = z
       limits: optionalSection(limitsSchema, 'Resource limits (setrlimit) for the command.'),
       telemetry: optionalSection(nodeTelemetrySchema, 'Telemetry of this node: output as log records, recorded arguments.'),
     },
-    { error: 'an object with command and optional shell, cwd, env, env_file, ports, replicas, dependsOn, ready, liveness, restart, stop, output, pty, limits, telemetry' },
+    { error: 'an object with command and optional shell, cwd, env, envFile, ports, replicas, dependsOn, ready, minUptime, liveness, restart, stop, output, pty, limits, telemetry' },
   )
+  .superRefine((node, ctx) => {
+    if (node.envFile !== undefined && node.env_file !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['env_file'],
+        input: node.env_file,
+        message: 'envFile or its alias env_file, not both',
+        params: { received: 'both', hint: 'list every file under one of them' },
+      });
+    }
+  }, WHEN_OBJECT)
   .superRefine((node, ctx) => {
     const { command, shell } = node;
     if (typeof command === 'string' && command !== '' && shell !== true) {

@@ -19,7 +19,7 @@ export interface ValidatedConfigResult {
   readonly config: ValidatedConfig | null;
   /**
    * The nodes as far as they are valid: the validated nodes, or (when the config is invalid)
-   * each node's fields that are valid on their own. Read for checks that need files (`env_file`).
+   * each node's fields that are valid on their own. Read for checks that need files (`envFile`).
    */
   readonly nodes: Readonly<Record<string, Partial<ValidatedNode>>>;
   /** Every problem found; empty when `config` is set. */

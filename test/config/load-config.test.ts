@@ -46,6 +46,7 @@ describe('loadConfig', () => {
           replicas: 1,
           dependsOn: {},
           liveness: null,
+          minUptimeMs: 500,
         },
         {
           name: 'a',
@@ -67,6 +68,7 @@ describe('loadConfig', () => {
           replicas: 1,
           dependsOn: {},
           liveness: null,
+          minUptimeMs: 500,
         },
       ],
     });

@@ -85,6 +85,7 @@ describe('normalizeConfig: valid configs', () => {
           replicas: 1,
           dependsOn: {},
           liveness: null,
+          minUptimeMs: 500,
         },
         {
           name: 'a',
@@ -99,6 +100,7 @@ describe('normalizeConfig: valid configs', () => {
           replicas: 1,
           dependsOn: {},
           liveness: null,
+          minUptimeMs: 500,
         },
       ],
     });
@@ -335,7 +337,7 @@ describe('normalizeConfig: unknown keys', () => {
       { path: 'nodse', message: 'unknown key; did you mean "nodes"?' },
       { path: 'nodes.a.restart.maxRestart', message: 'unknown key; did you mean "maxRestarts"?' },
       { path: 'nodes.a.restart.backoff.factor', message: 'unknown key; known keys: initial, max, multiplier, jitter, jitterMode' },
-      { path: 'nodes.a.colour', message: 'unknown key; known keys: command, shell, cwd, env, env_file, ports, replicas, dependsOn, ready, liveness, restart, stop, output, pty, limits, telemetry' },
+      { path: 'nodes.a.colour', message: 'unknown key; known keys: command, shell, cwd, env, envFile, env_file, ports, replicas, dependsOn, ready, minUptime, liveness, restart, stop, output, pty, limits, telemetry' },
     ]);
     expect(spec.nodes[0]?.restart.maxRestarts).toBe(5);
   });
@@ -389,5 +391,23 @@ describe('normalizeConfig: pty and limits (issue 3)', () => {
     }
     const paths = (caught as ConfigInvalidError).issues.map((i) => i.path).sort();
     expect(paths).toEqual(['nodes.a.limits.core.hard', 'nodes.a.limits.nofile', 'nodes.a.pty']);
+  });
+});
+
+describe('normalizeConfig: minUptime', () => {
+  test('defaults to 500 ms, takes a duration, and is bounded like every duration', () => {
+    const nodes = (fields: Record<string, unknown>) => normalizeConfig(node(fields), FROM_FILE).spec.nodes[0]!;
+    expect(nodes({}).minUptimeMs).toBe(500);
+    expect(nodes({ minUptime: '2s' }).minUptimeMs).toBe(2000);
+    expect(nodes({ minUptime: 0 }).minUptimeMs).toBe(0);
+    expect(getConfigError(node({ minUptime: '600h' })).issues).toEqual([
+      { path: 'nodes.a.minUptime', message: expect.stringMatching(/^expected a duration: .*, got "600h" \(string\); at most 2147483647 ms/) },
+    ]);
+  });
+
+  test('beside a ready check it would do nothing, so it is an error', () => {
+    expect(getConfigError(node({ minUptime: '1s', ready: { log: '^up' } })).issues).toEqual([
+      { path: 'nodes.a.minUptime', message: 'expected minUptime only on a node without a ready check, got 1000 (number); its ready check decides when it is ready; remove one of them' },
+    ]);
   });
 });
