@@ -62,6 +62,17 @@ describe('startCluster: config warnings', () => {
     expect(cluster.node('a').state).toBe('ready');
   });
 
+  it('warnings other than unknown keys (an unset ${VAR}) reach onWarning in the default strict mode too', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'drover-warn-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'drover.yaml');
+    writeFileSync(file, `name: vars\nnodes:\n  a:\n    command: ${JSON.stringify(fixture('forever'))}\n    env:\n      LEVEL: \${DROVER_TEST_SURELY_UNSET}\n`);
+    const warnings: ConfigIssue[] = [];
+    const cluster = await start(file, { onWarning: (warning) => warnings.push(warning) });
+    expect(warnings).toEqual([{ path: 'nodes.a.env.LEVEL', message: expect.stringMatching(/^the variable DROVER_TEST_SURELY_UNSET is not set /) }]);
+    expect(cluster.node('a').state).toBe('ready');
+  });
+
   it('with strict: false and no onWarning, the warning is a process warning (never silence)', async () => {
     const seen: NodeJS.ErrnoException[] = [];
     // test/setup.ts fails the run on any process warning; this test wants one, so it listens alone.
