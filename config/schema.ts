@@ -683,7 +683,7 @@ export type ValidatedClusterTelemetry = NonNullable<ValidatedConfig['telemetry']
 /**
  * The JSON Schema of drover.yaml's input shape (draft 2020-12) for editors, committed as
  * `config/schema.json`. Unknown keys are marked `additionalProperties: false` so editors flag
- * them the way `strict` mode does.
+ * them the way `strict` mode (the default in code) does; shorthands appear as `anyOf` their forms.
  */
 export function createConfigJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(configSchema, {
@@ -692,6 +692,8 @@ export function createConfigJsonSchema(): Record<string, unknown> {
     unrepresentable: 'any',
     override: ({ zodSchema, jsonSchema }) => {
       if (zodSchema instanceof z.ZodObject) jsonSchema.additionalProperties = false;
+      // envFile or its alias env_file, not both (the node's refinement, which JSON Schema cannot see).
+      if (zodSchema === nodeSchema) jsonSchema.not = { required: ['envFile', 'env_file'] };
     },
   }) as Record<string, unknown>;
 }
