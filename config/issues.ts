@@ -58,9 +58,12 @@ function renderValue(value: unknown): string {
   }
 }
 
-/** `['nodes', 'a', 'command', 0]` → `nodes.a.command.0`. */
+/**
+ * `['nodes', 'a', 'command', 0]` → `nodes.a.command.0`. An empty key is shown as `""` (so a
+ * top-level `"": 1` is `""`, not the whole document's `''`).
+ */
 export function formatPath(path: readonly PropertyKey[]): string {
-  return path.map(String).join('.');
+  return path.map((segment) => (segment === '' ? '""' : String(segment))).join('.');
 }
 
 /** `path: message`, or just the message for the whole document. */
