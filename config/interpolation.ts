@@ -108,6 +108,7 @@ function parseParts(text: string, start: number, depth: number): { parts: Part[]
 }
 
 class RequiredProblem extends Error {}
+const TOO_LONG_MESSAGE = `expected interpolated values of at most ${MAX_INTERPOLATED_CHARS} characters in the whole config, got more`;
 class TooLong extends Error {}
 
 /**
@@ -163,9 +164,7 @@ export function interpolate(text: string, lookup: VariableLookup, budget = MAX_I
     return { ok: true, value: evaluate(parts), unset };
   } catch (error) {
     if (error instanceof RequiredProblem) return { ok: false, message: error.message };
-    if (error instanceof TooLong) {
-      return { ok: false, message: `expected interpolated values of at most ${MAX_INTERPOLATED_CHARS} characters in the whole config, got more` };
-    }
+    if (error instanceof TooLong) return { ok: false, message: TOO_LONG_MESSAGE };
     throw error;
   }
 }
@@ -214,11 +213,15 @@ export function interpolateDocument(document: Document, lookup: VariableLookup, 
   const stack: { readonly node: YAMLMap | YAMLSeq; readonly path: readonly PropertyKey[]; next: number }[] = [{ node: root, path: [], next: 0 }];
   let budget = MAX_INTERPOLATED_CHARS;
 
+  /** Set once the bound is crossed: reported once, at the value that crossed it; the rest stay as written. */
+  let exhausted = false;
+
   const interpolateScalar = (scalar: Scalar, path: readonly PropertyKey[]): Scalar | null => {
-    if (typeof scalar.value !== 'string' || !scalar.value.includes('$')) return null;
+    if (exhausted || typeof scalar.value !== 'string' || !scalar.value.includes('$')) return null;
     const result = interpolate(scalar.value, lookup, budget);
     if (!result.ok) {
       issues.push({ path: formatPath(path), message: result.message });
+      exhausted = result.message === TOO_LONG_MESSAGE;
       return null;
     }
     budget -= result.value.length;

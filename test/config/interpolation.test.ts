@@ -196,3 +196,25 @@ describe('loadConfig interpolation', () => {
     expect(normalizeConfig({ name: 'x', nodes: { a: { command: ['echo', '${A}', '$$'] } } }).spec.nodes[0]!.command).toEqual(['echo', '${A}', '$$']);
   });
 });
+
+describe('hostile interpolation', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'drover-interp-hostile-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('a large variable repeated through a large config is refused once, fast, at the value that crossed the bound', async () => {
+    const file = path.join(dir, 'repeat.yaml');
+    const values = Array.from({ length: 20_000 }, (_, i) => `      V${i}: "\${BIG}\${BIG}"`).join('\n');
+    writeFileSync(file, `name: x\nnodes:\n  a:\n    command: [x]\n    env:\n${values}\n`);
+    const started = performance.now();
+    const error = (await loadConfig(file, { env: { BIG: 'x'.repeat(64 * 1024) } }).catch((rejection: unknown) => rejection)) as ConfigInvalidError;
+    expect(error.issues).toEqual([{ path: 'nodes.a.env.V8', message: 'expected interpolated values of at most 1048576 characters in the whole config, got more' }]);
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  test('${ nested a hundred thousand deep is an error, not a stack overflow', async () => {
+    const file = path.join(dir, 'deep.yaml');
+    writeFileSync(file, `name: x\nnodes:\n  a:\n    command: [x]\n    env:\n      A: "${'${A:-'.repeat(100_000)}x${'}'.repeat(100_000)}"\n`);
+    const error = (await loadConfig(file, { env: {} }).catch((rejection: unknown) => rejection)) as ConfigInvalidError;
+    expect(error.issues).toEqual([{ path: 'nodes.a.env.A', message: expect.stringMatching(/^expected "\$\{" nested at most 16 deep, got "/) }]);
+  });
+});
