@@ -243,7 +243,7 @@ export async function runConfig(options: { file: string; json: boolean }): Promi
   } catch (error) {
     if (!isDroverError(error, 'ERR_CONTROL_API') || !error.message.startsWith('no running cluster')) throw error;
     const [{ loadConfig }, { Cluster }] = await Promise.all([import('../config/index.js'), import('../manager/cluster.js')]);
-    const { spec } = await loadConfig(options.file);
+    const { spec } = await loadConfig(options.file, { strict: false }); // as lenient as `up`
     config = new Cluster(spec).resolvedConfig();
     process.stderr.write(`drover: no running cluster for ${options.file}: ports are allocated by \`drover up\`, templates that use them are shown as written\n`);
   }

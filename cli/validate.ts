@@ -27,7 +27,8 @@ export async function runValidate(options: { file: string; strict: boolean; json
     } catch (error) {
       if (!isDroverError(error, 'ERR_CONFIG_INVALID') && !isDroverError(error, 'ERR_CONFIG_READ')) throw error;
       const issues = (error as { issues?: readonly ConfigIssue[] }).issues ?? [{ path: '', message: error.message }];
-      const answer: ValidateAnswer = { file: options.file, valid: false, name: null, nodes: [], errors: issues, warnings: [] };
+      const warnings = (error as { warnings?: readonly ConfigIssue[] }).warnings ?? [];
+      const answer: ValidateAnswer = { file: options.file, valid: false, name: null, nodes: [], errors: issues, warnings };
       process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
       return EXIT_USAGE;
     }

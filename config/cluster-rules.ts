@@ -7,19 +7,67 @@
  */
 import { getClosestMatch } from './closest-match.js';
 import { describeValue, formatPath, type ConfigIssue } from './issues.js';
-import type { ValidatedConfig, ValidatedNode, ValidatedReady } from './schema.js';
+import type { ValidatedNode, ValidatedReady } from './schema.js';
 import { walkDependencyGraph } from '../manager/dependency-graph.js';
 import { getPortEnvName, getTemplateReferences } from './template.js';
 
 type Path = readonly PropertyKey[];
 
-/** Every cross-field problem of a schema-valid config. */
-export function validateClusterRules(config: ValidatedConfig): ConfigIssue[] {
-  return [...validatePortNames(config), ...validateDependencies(config), ...validateTemplates(config), ...validateExitChecks(config)];
+/** What the rules read: the nodes, as far as they are valid. */
+export interface RulesInput {
+  /** Nodes by name, in declaration order; a field left out is absent or invalid. */
+  readonly nodes: Readonly<Record<string, Partial<ValidatedNode>>>;
+  /**
+   * Whether a node's field passed validation. A rule that needs a field that did not is skipped
+   * (its own issue says what is wrong), so one run reports every problem without wrong reasons.
+   */
+  readonly isValid: (node: string, key: keyof ValidatedNode) => boolean;
+}
+
+/** Every cross-field problem of a config, as far as its fields are valid. */
+export function validateClusterRules(config: RulesInput): ConfigIssue[] {
+  return [
+    ...validatePortNames(config),
+    ...validateDependencies(config),
+    ...validateTemplates(config),
+    ...validateExitChecks(config),
+    ...validateHttpPaths(config),
+    ...validateMinUptime(config),
+  ];
+}
+
+/** minUptime only decides when a node without a ready check is ready; beside one it would do nothing. */
+function validateMinUptime(config: RulesInput): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const [name, node] of Object.entries(config.nodes)) {
+    if (node.minUptime !== undefined && node.ready !== undefined) {
+      issues.push(issue(['nodes', name, 'minUptime'], 'minUptime only on a node without a ready check', node.minUptime, 'its ready check decides when it is ready; remove one of them'));
+    }
+  }
+  return issues;
+}
+
+/** `http: /health` is requested on the node's first port, so the node must declare one. */
+function validateHttpPaths(config: RulesInput): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const [name, node] of Object.entries(config.nodes)) {
+    if (!config.isValid(name, 'ports') || (node.ports ?? []).length > 0) continue;
+    const visit = (check: ValidatedReady, path: Path): void => {
+      if (check.http !== undefined && 'path' in check.http) {
+        issues.push(
+          issue([...path, 'http'], 'a node with ports for an http path (it is requested on the node\'s first port)', check.http.path, `declare the port (ports: [http]) or give a full URL`),
+        );
+      }
+      for (const kind of ['all', 'any'] as const) check[kind]?.forEach((nested, index) => visit(nested, [...path, kind, index]));
+    };
+    if (node.ready) visit(node.ready, ['nodes', name, 'ready']);
+    if (node.liveness) visit(node.liveness as ValidatedReady, ['nodes', name, 'liveness']);
+  }
+  return issues;
 }
 
 /** `exit` ends the process it waits for, so it cannot be one of several checks in all/any. */
-function validateExitChecks(config: ValidatedConfig): ConfigIssue[] {
+function validateExitChecks(config: RulesInput): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const visit = (ready: ValidatedReady, path: Path, nested: boolean): void => {
     if (nested && ready.exit !== undefined) {
@@ -41,7 +89,7 @@ function didYouMean(value: string, candidates: readonly string[]): string | unde
   return candidates.length === 0 ? undefined : `known: ${candidates.join(', ')}`;
 }
 
-function validatePortNames(config: ValidatedConfig): ConfigIssue[] {
+function validatePortNames(config: RulesInput): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const [name, node] of Object.entries(config.nodes)) {
     const seen = new Map<string, number>();
@@ -75,14 +123,14 @@ function validatePortNames(config: ValidatedConfig): ConfigIssue[] {
 }
 
 /** `dependsOn` as [key in the config (name or index), dependency name] pairs. */
-function getDependencyEntries(node: ValidatedNode): [PropertyKey, string][] {
+function getDependencyEntries(node: Partial<ValidatedNode>): [PropertyKey, string][] {
   const { dependsOn } = node;
   if (dependsOn === undefined) return [];
   if (Array.isArray(dependsOn)) return dependsOn.map((dep, index) => [index, dep]);
   return Object.keys(dependsOn).map((dep) => [dep, dep]);
 }
 
-function validateDependencies(config: ValidatedConfig): ConfigIssue[] {
+function validateDependencies(config: RulesInput): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const names = Object.keys(config.nodes);
   const edges = new Map<string, string[]>();
@@ -95,7 +143,7 @@ function validateDependencies(config: ValidatedConfig): ConfigIssue[] {
         known.push(dep);
         // A dependency that never runs can never be met. Allowed only when the dependent does not
         // run either: both can be scaled up later (dependency first: `drover scale` checks it).
-        if (config.nodes[dep]!.replicas === 0 && node.replicas !== 0) {
+        if (config.nodes[dep]!.replicas === 0 && node.replicas !== 0 && config.isValid(name, 'replicas')) {
           issues.push(
             issue(['nodes', name, 'dependsOn', key], 'a node with at least one replica', dep, `node ${dep} has replicas: 0, so the dependency could never be met; give ${dep} replicas: 1 or more, remove it from nodes.${name}.dependsOn, or give ${name} replicas: 0 too`),
           );
@@ -116,10 +164,11 @@ const TEMPLATE_NAMES = '{{name}}, {{replica}}, {{ports.<port>}} or {{nodes.<node
 /** Keys whose strings are regular expressions, not templated text. */
 const REGEX_KEYS = new Set(['pattern', 'body']);
 
-function validateTemplates(config: ValidatedConfig): ConfigIssue[] {
+function validateTemplates(config: RulesInput): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   for (const [name, node] of Object.entries(config.nodes)) {
     const own = node.ports ?? [];
+    const ownPortsKnown = config.isValid(name, 'ports');
     const check = (text: string, path: Path): void => {
       for (const reference of getTemplateReferences(text)) {
         switch (reference.kind) {
@@ -127,7 +176,7 @@ function validateTemplates(config: ValidatedConfig): ConfigIssue[] {
           case 'replica':
             break;
           case 'port':
-            if (!own.includes(reference.port)) {
+            if (ownPortsKnown && !own.includes(reference.port)) {
               const hint = own.length === 0 ? `node ${name} declares no ports (add ports: [${reference.port}])` : didYouMean(reference.port, own);
               issues.push(issue(path, `a port of node ${name} in {{ports.<port>}}`, `{{ports.${reference.port}}}`, hint));
             }
@@ -136,6 +185,8 @@ function validateTemplates(config: ValidatedConfig): ConfigIssue[] {
             const peer = config.nodes[reference.node];
             if (peer === undefined || !Object.hasOwn(config.nodes, reference.node)) {
               issues.push(issue(path, 'a node name in {{nodes.<node>.ports.<port>}}', `{{nodes.${reference.node}.ports.${reference.port}}}`, didYouMean(reference.node, Object.keys(config.nodes))));
+            } else if (!config.isValid(reference.node, 'ports')) {
+              // Its ports are invalid: whether the port is one of them is unknown.
             } else if (!(peer.ports ?? []).includes(reference.port)) {
               const peerPorts = peer.ports ?? [];
               const hint = peerPorts.length === 0 ? `node ${reference.node} declares no ports` : didYouMean(reference.port, peerPorts);

@@ -38,9 +38,15 @@ export interface ConfigSource {
   readonly baseDir: string;
   /** Absolute path of the config file, or null for a config object. */
   readonly configPath: string | null;
-  /** Variables read from each node's `env_file`s (by node name), merged under its `env`. */
+  /** Variables read from each node's `envFile`s (by node name), merged under its `env`. */
   readonly envFiles?: ReadonlyMap<string, Readonly<Record<string, string>>>;
 }
+
+/**
+ * `minUptime` when the config leaves it out, in ms (supervisord's `startsecs`, pm2's
+ * `min_uptime`); the manager's own default for specs built in code is the same.
+ */
+const DEFAULT_MIN_UPTIME_MS = 500;
 
 /** The shell a `shell: true` string command runs through. */
 const SHELL_ARGV_PREFIX = ['/bin/sh', '-c'] as const;
@@ -85,6 +91,7 @@ function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string, 
     replicas = 1,
     dependsOn = {},
     ready,
+    minUptime: minUptimeMs = DEFAULT_MIN_UPTIME_MS,
     liveness,
     restart,
     stop,
@@ -99,14 +106,15 @@ function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string, 
     command: toArgv(command),
     cwd: resolve(baseDir, cwd),
     env: { ...fileEnv, ...env },
-    ready: ready === undefined ? null : normalizeReadySpec(ready),
+    ready: ready === undefined ? null : normalizeReadySpec(ready, READY_DEFAULTS, ports[0]),
     restart: normalizeRestartSpec(restart),
     stop: normalizeStopSpec(stop),
     output: normalizeOutputSpec(output),
     ports: [...ports],
     replicas,
     dependsOn: normalizeDependsOn(dependsOn),
-    liveness: liveness === undefined ? null : normalizeLivenessSpec(liveness),
+    liveness: liveness === undefined ? null : normalizeLivenessSpec(liveness, ports[0]),
+    minUptimeMs,
     // Present only when asked for, so specs without them stay as they were.
     ...(pty === false ? {} : { pty: pty === true ? true : { columns: pty.columns ?? 80, rows: pty.rows ?? 24 } }),
     ...(Object.keys(limits).length === 0 ? {} : { limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) }),
@@ -127,7 +135,18 @@ function normalizeDependsOn(input: Record<string, DependencyCondition> | readonl
 const READY_DEFAULTS = { timeoutMs: 30_000, intervalMs: 250, initialDelayMs: 0 } as const;
 const LIVENESS_DEFAULTS = { timeoutMs: 1000, intervalMs: 10_000, initialDelayMs: 0 } as const;
 
-function normalizeReadySpec(input: ValidatedReady, defaults: { timeoutMs: number; intervalMs: number; initialDelayMs: number } = READY_DEFAULTS): ReadySpec {
+/** The URL of the `http: /path` shorthand: the path on the node's first port (validation made sure it has one). */
+function getShorthandUrl(path: string, firstPort: string | undefined): string {
+  if (firstPort === undefined) throw new Error('normalizeReadySpec: validation guarantees a port for an http path');
+  return `http://127.0.0.1:{{ports.${firstPort}}}${path}`;
+}
+
+/** `firstPort`: the node's first port name, where `http: /path` shorthands go. */
+function normalizeReadySpec(
+  input: ValidatedReady,
+  defaults: { timeoutMs: number; intervalMs: number; initialDelayMs: number },
+  firstPort: string | undefined,
+): ReadySpec {
   const {
     log,
     tcp,
@@ -150,7 +169,8 @@ function normalizeReadySpec(input: ValidatedReady, defaults: { timeoutMs: number
     return { kind: 'tcp', host, port, ...timing };
   }
   if (http !== undefined) {
-    const { url, method = 'GET', status, body, headers = {} } = copyOptions(http);
+    const full = 'path' in http ? { url: getShorthandUrl(http.path, firstPort) } : http;
+    const { url, method = 'GET', status, body, headers = {} } = copyOptions(full);
     return {
       kind: 'http',
       url,
@@ -170,14 +190,14 @@ function normalizeReadySpec(input: ValidatedReady, defaults: { timeoutMs: number
   }
   const checks = all ?? any;
   if (checks !== undefined) {
-    return { kind: all !== undefined ? 'all' : 'any', checks: checks.map((check) => normalizeReadySpec(check)), ...timing };
+    return { kind: all !== undefined ? 'all' : 'any', checks: checks.map((check) => normalizeReadySpec(check, READY_DEFAULTS, firstPort)), ...timing };
   }
   throw new Error('normalizeReadySpec: validation guarantees exactly one readiness kind');
 }
 
-function normalizeLivenessSpec(input: ValidatedLiveness): LivenessSpec {
+function normalizeLivenessSpec(input: ValidatedLiveness, firstPort: string | undefined): LivenessSpec {
   const { failureThreshold = 3, ...check } = copyOptions(input);
-  return { check: normalizeReadySpec(check as ValidatedReady, LIVENESS_DEFAULTS), failureThreshold };
+  return { check: normalizeReadySpec(check as ValidatedReady, LIVENESS_DEFAULTS, firstPort), failureThreshold };
 }
 
 function normalizeRestartSpec(input: ValidatedRestart | undefined): RestartSpec {

@@ -21,6 +21,8 @@ export type ConfigInvalidError = DroverError & {
   readonly code: 'ERR_CONFIG_INVALID';
   /** Every problem found, not just the first. */
   readonly issues: readonly ConfigIssue[];
+  /** The warnings found alongside (unknown keys with `strict: false`, unset variables); often the cause. */
+  readonly warnings: readonly ConfigIssue[];
 };
 
 const MAX_RENDERED_LENGTH = 60;
@@ -56,9 +58,12 @@ function renderValue(value: unknown): string {
   }
 }
 
-/** `['nodes', 'a', 'command', 0]` → `nodes.a.command.0`. */
+/**
+ * `['nodes', 'a', 'command', 0]` → `nodes.a.command.0`. An empty key is shown as `""` (so a
+ * top-level `"": 1` is `""`, not the whole document's `''`).
+ */
 export function formatPath(path: readonly PropertyKey[]): string {
-  return path.map(String).join('.');
+  return path.map((segment) => (segment === '' ? '""' : String(segment))).join('.');
 }
 
 /** `path: message`, or just the message for the whole document. */
@@ -68,17 +73,23 @@ export function formatIssue(issue: ConfigIssue): string {
 
 /**
  * Builds the ERR_CONFIG_INVALID error: `Invalid config <file>:` and one `  - path: message` line
- * per issue (the first 100, then how many more), with every issue in `issues`.
+ * per issue (the first 100, then how many more), then the same for warnings under `Warnings:`,
+ * with every issue in `issues` and every warning in `warnings`.
  */
 export function createConfigInvalidError(
   configPath: string | null,
   issues: readonly ConfigIssue[],
+  warnings: readonly ConfigIssue[] = [],
 ): ConfigInvalidError {
-  const lines = issues.slice(0, MAX_LISTED_ISSUES).map((issue) => `  - ${formatIssue(issue)}`);
-  if (issues.length > MAX_LISTED_ISSUES) lines.push(`  … and ${issues.length - MAX_LISTED_ISSUES} more (drover validate --json lists them all)`);
-  const message = `Invalid config ${configPath ?? 'object'}:\n${lines.join('\n')}`;
+  const list = (items: readonly ConfigIssue[]): string[] => {
+    const lines = items.slice(0, MAX_LISTED_ISSUES).map((issue) => `  - ${formatIssue(issue)}`);
+    if (items.length > MAX_LISTED_ISSUES) lines.push(`  … and ${items.length - MAX_LISTED_ISSUES} more (drover validate --json lists them all)`);
+    return lines;
+  };
+  const warningLines = warnings.length === 0 ? [] : ['Warnings:', ...list(warnings)];
+  const message = [`Invalid config ${configPath ?? 'object'}:`, ...list(issues), ...warningLines].join('\n');
   const error = new DroverError('ERR_CONFIG_INVALID', message, configPath === null ? {} : { path: configPath });
-  return Object.assign(error, { issues: Object.freeze([...issues]) }) as ConfigInvalidError;
+  return Object.assign(error, { issues: Object.freeze([...issues]), warnings: Object.freeze([...warnings]) }) as ConfigInvalidError;
 }
 
 const TYPE_PHRASES: Readonly<Record<string, string>> = {
@@ -141,6 +152,31 @@ export function getExpectedPhrase(issue: ZodRawIssue): string {
     default:
       return 'a valid value';
   }
+}
+
+/**
+ * Replaces each union issue whose input has the type of exactly one option by that option's own
+ * issues (at their full path): `log: { pattern: x, stream: bogus }` reports
+ * `log.stream: expected one of stdout, stderr, both`, not that `log` is neither a string nor a
+ * valid object. zod reports a union as one issue once every option failed; a value no option
+ * takes keeps that issue (and the union's wording).
+ */
+export function flattenUnionIssues(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  return issues.flatMap((issue) => {
+    if (issue.code !== 'invalid_union' || issue.errors.length === 0) return [issue];
+    const matching = issue.errors.filter(isTypeMatch);
+    if (matching.length !== 1) return [issue];
+    return flattenUnionIssues(matching[0]!.map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] }) as z.core.$ZodIssue));
+  });
+}
+
+/** Whether an option's issues are about the value's content, not its type. */
+function isTypeMatch(optionIssues: readonly z.core.$ZodIssue[]): boolean {
+  return !optionIssues.some(
+    (issue) =>
+      issue.path.length === 0 &&
+      (issue.code === 'invalid_type' || issue.code === 'invalid_value' || (issue.code === 'invalid_union' && !issue.errors.some(isTypeMatch))),
+  );
 }
 
 /**

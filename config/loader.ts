@@ -3,14 +3,15 @@
  * read file → parse YAML → validate → normalize → freeze.
  */
 import { parseEnv } from 'node:util';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { DroverError } from '../manager/errors.js';
 import type { ClusterSpec } from '../manager/types.js';
 import { normalizeClusterSpec } from './cluster-spec.js';
 import { checkInputShape } from './input-shape.js';
+import type { DocumentInterpolation } from './interpolation.js';
 import { createConfigInvalidError, describeValue, type ConfigIssue } from './issues.js';
 import { MAX_CONFIG_BYTES, MAX_ENV_FILE_BYTES, readRegularFile, readRegularFileSync, type ReadFailure } from './read-file.js';
-import type { ValidatedConfig } from './schema.js';
+import type { ValidatedNode } from './schema.js';
 import { formatBytes } from './size.js';
 import { validateConfig } from './validation.js';
 import { parseYaml } from './yaml.js';
@@ -18,8 +19,14 @@ import { parseYaml } from './yaml.js';
 /** Options of `loadConfig()`. */
 export interface LoadConfigOptions {
   /**
-   * Treat warnings (unknown keys) as errors.
-   * @default false
+   * Variables for `${VAR}` interpolation; they win over the project `.env` beside the config.
+   * @default process.env
+   */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Unknown keys are errors (with a did-you-mean hint); `false` makes them warnings, returned in
+   * `LoadedConfig.warnings`. Other warnings (an unset `${VAR}`) stay warnings either way.
+   * @default true
    */
   readonly strict?: boolean;
 }
@@ -38,8 +45,9 @@ export interface NormalizeConfigOptions {
    */
   readonly baseDir?: string;
   /**
-   * Treat warnings (unknown keys) as errors.
-   * @default false
+   * Unknown keys are errors (with a did-you-mean hint); `false` makes them warnings, returned in
+   * `LoadedConfig.warnings`. Other warnings (an unset `${VAR}`) stay warnings either way.
+   * @default true
    */
   readonly strict?: boolean;
 }
@@ -48,7 +56,10 @@ export interface NormalizeConfigOptions {
 export interface LoadedConfig {
   /** The cluster, fully normalized: every default applied, `cwd`s absolute, durations in ms, sizes in bytes. */
   readonly spec: ClusterSpec;
-  /** Problems that do not stop loading (unknown keys with a did-you-mean hint). Empty in strict mode. */
+  /**
+   * Problems that do not stop loading: a `${VAR}` whose variable is not set (it became an empty
+   * string), unknown keys with a did-you-mean hint (only with `strict: false`).
+   */
   readonly warnings: readonly ConfigIssue[];
 }
 
@@ -56,11 +67,19 @@ export interface LoadedConfig {
  * Loads drover.yaml (or a `.json` file: JSON is YAML 1.2, so one parser reads both).
  *
  * Input limits: the file must be a regular file of at most 1 MiB (`MAX_CONFIG_BYTES`; a FIFO or
- * device is refused without being read), each `env_file` one of at most 1 MiB
+ * device is refused without being read), each `envFile` one of at most 1 MiB
  * (`MAX_ENV_FILE_BYTES`). The YAML 1.2 core schema applies whatever the `%YAML` directive says;
  * merge keys (`<<: *defaults`) are applied; tags other than the core ones are errors; the
  * document may nest at most 64 deep and expand (aliases included) to at most 250,000 values.
  * `env` values keep their source text (`0123` stays "0123").
+ *
+ * Values (never keys) are interpolated as docker compose does: `${VAR}`, `${VAR:-default}`,
+ * `${VAR-default}`, `${VAR:?message}`, `${VAR?message}`, `${VAR:+other}`, `${VAR+other}`, with `$$`
+ * for a literal `$` (a `$` before anything but `{` or `$` stays as written). Variables come from
+ * `env` (default `process.env`), then from the `.env` file beside the config (dotenv syntax; read
+ * only when the config holds `${`, as a regular file of at most 1 MiB). An unset variable without
+ * default is an empty string and a warning; a plain value that becomes a number or true/false is
+ * read as one (`replicas: ${N:-2}`). Interpolated values add up to at most 1 Mi characters.
  *
  * Defaults applied to every node: `cwd` = the config file's directory, `shell: false`,
  * `ready: null` (ready once running; when set: `timeout` 30 s, `interval` 250 ms, log `stream`
@@ -74,17 +93,53 @@ export interface LoadedConfig {
  * for (const warning of warnings) console.warn(`${warning.path}: ${warning.message}`);
  * @throws {DroverError} ERR_CONFIG_READ when the file is missing or unreadable, not a regular
  *   file, or larger than 1 MiB (`path` and, for system errors, `errno`, `syscall` and `cause` set;
- *   `errno` is `EISDIR` for a directory).
+ *   `errno` is `EISDIR` for a directory); also when the `.env` beside it cannot be read (then
+ *   `path` is the `.env`'s).
  * @throws {DroverError} ERR_CONFIG_INVALID on YAML errors (each with line:col) or when
- *   validation fails; `issues` lists every problem.
+ *   validation or interpolation fails (`${VAR:?message}` with VAR unset, a malformed `${`);
+ *   `issues` lists every problem, `warnings` the warnings found alongside.
  */
 export async function loadConfig(path: string, options: LoadConfigOptions = {}): Promise<LoadedConfig> {
-  const { strict = false } = options;
+  const { strict = true, env = process.env } = options;
   const configPath = resolve(path);
   const text = await readConfigFile(configPath);
-  const parsed = parseYaml(text);
+  const dotEnvPath = join(dirname(configPath), '.env');
+  // Variables matter only to `${…}`; a config without any never depends on the .env.
+  const dotEnv = text.includes('${') ? await readDotEnv(dotEnvPath, configPath) : null;
+  const lookup = (name: string): string | undefined => {
+    const value = Object.hasOwn(env, name) ? env[name] : undefined;
+    if (typeof value === 'string') return value;
+    return dotEnv !== null && Object.hasOwn(dotEnv, name) ? dotEnv[name] : undefined;
+  };
+  const where = dotEnv === null ? `not in the environment, and there is no ${dotEnvPath}` : `neither in the environment nor in ${dotEnvPath}`;
+  const parsed = parseYaml(text, { variables: { lookup, where } });
   if (!parsed.ok) throw createConfigInvalidError(configPath, parsed.issues);
-  return normalizeConfig(parsed.data, { configPath, strict });
+  return normalizeInput(parsed.data, { configPath, strict }, parsed.interpolation);
+}
+
+/**
+ * The project `.env` beside the config (docker compose reads it for interpolation only: its
+ * variables do not reach the nodes), or null when there is none.
+ * @throws {DroverError} ERR_CONFIG_READ when it exists but cannot be read, or sets `__proto__`.
+ */
+async function readDotEnv(dotEnvPath: string, configPath: string): Promise<Record<string, string> | null> {
+  const outcome = await readRegularFile(dotEnvPath, MAX_ENV_FILE_BYTES);
+  const fail = (why: string, extra: object = {}): never => {
+    throw new DroverError('ERR_CONFIG_READ', `Cannot read ${dotEnvPath}, the .env for the \${…} variables of config ${configPath}: ${why}`, { path: dotEnvPath, ...extra });
+  };
+  if (outcome.ok) {
+    if (PROTO_LINE.test(outcome.text)) fail('it sets __proto__, which cannot be a variable');
+    return parseEnv(outcome.text) as Record<string, string>;
+  }
+  if (outcome.kind === 'error' && outcome.errno === 'ENOENT') return null;
+  switch (outcome.kind) {
+    case 'not-regular':
+      return fail(`it is ${outcome.type}, not a regular file`);
+    case 'too-large':
+      return fail(`it has ${outcome.size === null ? 'more than' : `${outcome.size} bytes, more than`} the ${formatBytes(MAX_ENV_FILE_BYTES)} an env file may have`);
+    case 'error':
+      return fail(outcome.reason, { ...(outcome.errno === undefined ? {} : { errno: outcome.errno }), cause: outcome.cause });
+  }
 }
 
 /**
@@ -102,29 +157,53 @@ export async function loadConfig(path: string, options: LoadConfigOptions = {}):
  * @throws {DroverError} ERR_CONFIG_INVALID when validation fails; `issues` lists every problem.
  */
 export function normalizeConfig(input: unknown, options: NormalizeConfigOptions = {}): LoadedConfig {
-  const { configPath = null, baseDir = configPath === null ? process.cwd() : dirname(configPath), strict = false } =
+  return normalizeInput(input, options, { issues: [], warnings: [] });
+}
+
+/**
+ * `normalizeConfig()`, with what interpolation found: its issues come first, and hide issues of
+ * the same values (a value whose `${…}` failed was left as written, and would be a second,
+ * misleading issue); its warnings come with the validation's.
+ */
+function normalizeInput(input: unknown, options: NormalizeConfigOptions, interpolation: DocumentInterpolation): LoadedConfig {
+  const { configPath = null, baseDir = configPath === null ? process.cwd() : dirname(configPath), strict = true } =
     options;
   const absoluteConfigPath = configPath === null ? null : resolve(configPath);
   const shapeIssues = checkInputShape(input);
   if (shapeIssues.length > 0) throw createConfigInvalidError(absoluteConfigPath, shapeIssues);
-  const { config, warnings } = validateConfig(input, { configPath: absoluteConfigPath, strict });
-  const envFiles = readEnvFiles(config, resolve(baseDir), absoluteConfigPath);
-  const spec = normalizeClusterSpec(config, { baseDir: resolve(baseDir), configPath: absoluteConfigPath, envFiles });
-  return deepFreeze({ spec, warnings: [...warnings] });
+  const validated = validateConfig(input, { strict });
+  const envFiles = readEnvFiles(validated.nodes, resolve(baseDir));
+  const failed = new Set(interpolation.issues.map((issue) => issue.path));
+  /** Whether `path` is a failed value or inside one: it or one of its dotted prefixes failed. */
+  const isFailedValue = (path: string): boolean => {
+    if (failed.size === 0) return false;
+    for (let end = path.indexOf('.'); end !== -1; end = path.indexOf('.', end + 1)) if (failed.has(path.slice(0, end))) return true;
+    return failed.has(path);
+  };
+  const errors = [...interpolation.issues, ...[...validated.errors, ...envFiles.issues].filter((issue) => !isFailedValue(issue.path))];
+  const warnings = [...interpolation.warnings, ...validated.warnings];
+  if (validated.config === null || errors.length > 0) throw createConfigInvalidError(absoluteConfigPath, errors, warnings);
+  const spec = normalizeClusterSpec(validated.config, { baseDir: resolve(baseDir), configPath: absoluteConfigPath, envFiles: envFiles.env });
+  return deepFreeze({ spec, warnings });
 }
 
 /**
- * Reads every node's `env_file`s (dotenv syntax, parsed by `util.parseEnv`), relative to the config
+ * Reads every node's `envFile`s (or `env_file`s; dotenv syntax, parsed by `util.parseEnv`), relative to the config
  * directory; later files win. Each must be a regular file of at most `MAX_ENV_FILE_BYTES`; a file
- * named by several nodes is read once. Every file that cannot be read is reported with its path.
- * @throws {DroverError} ERR_CONFIG_INVALID listing each file that could not be read.
+ * named by several nodes is read once. Every file that cannot be read is an issue with its path.
  */
-function readEnvFiles(config: ValidatedConfig, baseDir: string, configPath: string | null): Map<string, Record<string, string>> {
+function readEnvFiles(
+  nodes: Readonly<Record<string, Partial<ValidatedNode>>>,
+  baseDir: string,
+): { env: Map<string, Record<string, string>>; issues: ConfigIssue[] } {
   const result = new Map<string, Record<string, string>>();
   const issues: ConfigIssue[] = [];
   const read = new Map<string, { readonly ok: true; readonly env: Record<string, string>; readonly protoLine: boolean } | ({ readonly ok: false } & ReadFailure)>();
-  for (const [name, node] of Object.entries(config.nodes)) {
-    const files = node.env_file === undefined ? [] : typeof node.env_file === 'string' ? [node.env_file] : node.env_file;
+  for (const [name, node] of Object.entries(nodes)) {
+    // envFile, or its alias env_file (validation refuses both at once).
+    const key = node.envFile === undefined && node.env_file !== undefined ? 'env_file' : 'envFile';
+    const given = node[key];
+    const files = given === undefined ? [] : typeof given === 'string' ? [given] : given;
     const env: Record<string, string> = {};
     files.forEach((file, index) => {
       const path = resolve(baseDir, file);
@@ -134,7 +213,7 @@ function readEnvFiles(config: ValidatedConfig, baseDir: string, configPath: stri
         read.set(path, outcome.ok ? { ok: true, env: parseEnv(outcome.text) as Record<string, string>, protoLine: PROTO_LINE.test(outcome.text) } : outcome);
       }
       const outcome = read.get(path)!;
-      const where = typeof node.env_file === 'string' ? `nodes.${name}.env_file` : `nodes.${name}.env_file.${index}`;
+      const where = typeof given === 'string' ? `nodes.${name}.${key}` : `nodes.${name}.${key}.${index}`;
       if (outcome.ok && outcome.protoLine) {
         issues.push({ path: where, message: `expected an env file without a __proto__ variable, got ${describeValue(file)}; ${path} sets __proto__, which cannot be passed on` });
         return;
@@ -150,8 +229,7 @@ function readEnvFiles(config: ValidatedConfig, baseDir: string, configPath: stri
     });
     result.set(name, env);
   }
-  if (issues.length > 0) throw createConfigInvalidError(configPath, issues);
-  return result;
+  return { env: result, issues };
 }
 
 /** A dotenv line setting `__proto__` (optionally `export`ed). */

@@ -1,5 +1,5 @@
 /**
- * Reading files a config names (the config itself, `env_file`s) without trusting them: only a
+ * Reading files a config names (the config itself, `envFile`s, the project `.env`) without trusting them: only a
  * regular file of at most a stated size is read. The path is stat'ed first, so a device or FIFO is
  * never even opened; it is then opened non-blocking (had it been swapped for a FIFO since, opening
  * it for reading would otherwise wait for a writer forever) and checked again with fstat on the

@@ -178,6 +178,12 @@ const logReadySchema = z.object(
   { error: 'an object with pattern, stream, count' },
 );
 
+/** `log: '^ready'` is short for `log: { pattern: '^ready' }`. */
+const logCheckSchema = z.union(
+  [regexSource('Short for { pattern: <this> }: ready once an output line matches.').transform((pattern) => ({ pattern })), logReadySchema],
+  { error: 'a regular expression (string) or an object with pattern, stream, count' },
+);
+
 const tcpReadySchema = z.object(
   {
     host: nonEmptyString().optional().meta({ description: 'Host to connect to. Default "127.0.0.1".' }),
@@ -188,6 +194,31 @@ const tcpReadySchema = z.object(
       .meta({ description: 'TCP port that must accept a connection: a number or "{{ports.<name>}}".' }),
   },
   { error: 'an object with host, port' },
+);
+
+const TCP_SHORTHAND_EXPECTED = 'a port name of this node, a port number, or a port template such as "{{ports.http}}"';
+
+/**
+ * `tcp: http` (a port name of the node) is short for `tcp: { port: '{{ports.http}}' }`; a port
+ * number or a port template works too.
+ */
+const tcpCheckSchema = z.union(
+  [
+    integer('an integer from 1 to 65535', 1, 65_535)
+      .transform((port) => ({ port }))
+      .meta({ description: 'Short for { port: <this> }.' }),
+    z
+      .string()
+      .transform((text, ctx) => {
+        if (PORT_TEMPLATE_PATTERN.test(text)) return { port: text };
+        if (NAME_PATTERN.test(text)) return { port: `{{ports.${text}}}` };
+        ctx.issues.push({ code: 'custom', input: text, message: TCP_SHORTHAND_EXPECTED });
+        return z.NEVER;
+      })
+      .meta({ description: 'A port name of this node (short for { port: "{{ports.<name>}}" }) or a port template.' }),
+    tcpReadySchema,
+  ],
+  { error: `${TCP_SHORTHAND_EXPECTED}, or an object with host, port` },
 );
 
 const httpReadySchema = z.object(
@@ -210,6 +241,29 @@ const httpReadySchema = z.object(
     ),
   },
   { error: 'an object with url, method, status, body, headers' },
+);
+
+const HTTP_SHORTHAND_EXPECTED = 'a path such as "/health" (requested on the node\'s first port) or an http:// or https:// URL';
+
+/**
+ * `http: /health` is short for a GET of that path on the node's first port (validated as
+ * `{ path }`; the normalizer makes it `http://127.0.0.1:{{ports.<first port>}}/health`);
+ * `http: 'http://…'` is short for `http: { url: 'http://…' }`.
+ */
+const httpCheckSchema = z.union(
+  [
+    z
+      .string()
+      .transform((text, ctx): { path: string } | { url: string } => {
+        if (text.startsWith('/') && isHttpUrl(`http://127.0.0.1:1${text}`)) return { path: text };
+        if (isHttpUrl(text)) return { url: text };
+        ctx.issues.push({ code: 'custom', input: text, message: HTTP_SHORTHAND_EXPECTED });
+        return z.NEVER;
+      })
+      .meta({ description: 'A path such as "/health", requested with GET on the node\'s first port (any 2xx), or a URL (short for { url: <this> }).' }),
+    httpReadySchema,
+  ],
+  { error: `${HTTP_SHORTHAND_EXPECTED}, or an object with url, method, status, body, headers` },
 );
 
 const execReadySchema = z.object(
@@ -265,9 +319,11 @@ const readySchema: z.ZodType<ValidatedReady, ReadyInput> = z.lazy(() =>
   z
     .object(
       {
-        log: logReadySchema.optional().meta({ description: 'Ready once an output line matches a pattern.' }),
-        tcp: tcpReadySchema.optional().meta({ description: 'Ready once a TCP connection succeeds.' }),
-        http: httpReadySchema.optional().meta({ description: 'Ready once an HTTP request answers with the expected status (and body).' }),
+        log: logCheckSchema.optional().meta({ description: 'Ready once an output line matches a pattern: a pattern, or { pattern, stream, count }.' }),
+        tcp: tcpCheckSchema.optional().meta({ description: 'Ready once a TCP connection succeeds: a port name of this node, a port number, or { host, port }.' }),
+        http: httpCheckSchema
+          .optional()
+          .meta({ description: 'Ready once an HTTP request answers with the expected status (and body): a path on the node\'s first port, a URL, or { url, method, status, body, headers }.' }),
         exec: execReadySchema.optional().meta({ description: 'Ready once a command exits 0.' }),
         exit: exitReadySchema.optional().meta({ description: 'For one-shot jobs: done once the process exits with an expected code.' }),
         all: z.array(readySchema).min(1).optional().meta({ description: 'Ready once every check passes.' }),
@@ -282,8 +338,8 @@ const readySchema: z.ZodType<ValidatedReady, ReadyInput> = z.lazy(() =>
 const livenessSchema = z
   .object(
     {
-      tcp: tcpReadySchema.optional().meta({ description: 'Probe: a TCP connection.' }),
-      http: httpReadySchema.optional().meta({ description: 'Probe: an HTTP request.' }),
+      tcp: tcpCheckSchema.optional().meta({ description: 'Probe: a TCP connection (a port name of this node, a port number, or { host, port }).' }),
+      http: httpCheckSchema.optional().meta({ description: 'Probe: an HTTP request (a path on the node\'s first port, a URL, or { url, method, status, body, headers }).' }),
       exec: execReadySchema.optional().meta({ description: 'Probe: a command that exits 0.' }),
       ...checkTimingShape,
       failureThreshold: integer('an integer of at least 1', 1)
@@ -430,6 +486,11 @@ const envSchema = z.record(
   { error: (issue) => (issue.code === 'invalid_type' ? 'an object of environment variables' : undefined) },
 );
 
+/** `envFile` and its alias `env_file`: one path or a list. */
+function envFileSchema() {
+  return z.union([nonEmptyString(), z.array(nonEmptyString()).min(1)], { error: 'a path or an array of paths' }).optional();
+}
+
 /** User regular expressions, each checked to compile. */
 const regexListSchema = z.array(userPattern(), { error: 'an array of regular expressions (strings)' });
 
@@ -478,7 +539,8 @@ const clusterTelemetrySchema = z.object(
   { error: 'an object with serviceName, resourceAttributes, prometheus' },
 );
 
-const nodeSchema = z
+/** One node; its shape's fields are also validated one by one for the cross-field rules of an invalid config. */
+export const nodeSchema = z
   .object(
     {
       command: z
@@ -492,10 +554,8 @@ const nodeSchema = z
         .optional()
         .meta({ description: "Working directory, relative to the config file's directory. Default that directory." }),
       env: optionalSection(envSchema, "Extra environment on top of the manager's; numbers and booleans become strings (in YAML, as written: 0123 stays \"0123\")."),
-      env_file: z
-        .union([nonEmptyString(), z.array(nonEmptyString()).min(1)], { error: 'a path or an array of paths' })
-        .optional()
-        .meta({ description: 'dotenv file(s), relative to the config file, read at load; `env` wins over them.' }),
+      envFile: envFileSchema().meta({ description: 'dotenv file(s), relative to the config file, read at load; `env` wins over them.' }),
+      env_file: envFileSchema().meta({ description: "Alias of envFile (docker compose's name); give one of them." }),
       ports: z
         .array(z.string().regex(NAME_PATTERN, { error: `a port name ${'of letters, digits, "_", "." and "-"'}` }), { error: 'an array of port names' })
         .optional()
@@ -513,7 +573,13 @@ const nodeSchema = z
         )
         .optional()
         .meta({ description: 'Nodes that must be started/ready/completed/completed-successfully first; a list means ready.' }),
-      ready: optionalSection(readySchema, 'Readiness check: exactly one of log, tcp, http, exec, exit, all, any. Default none (ready once running).'),
+      ready: optionalSection(
+        readySchema,
+        'Readiness check: exactly one of log, tcp, http, exec, exit, all, any. Default none (ready once it has stayed up minUptime).',
+      ),
+      minUptime: duration(
+        'Without a ready check: how long the node must stay up before it counts as ready (until then it is running; a node that crashes sooner never is). Not allowed beside ready. Default 500ms.',
+      ),
       liveness: optionalSection(livenessSchema, 'Health probe after ready (tcp, http or exec); failureThreshold failures in a row restart the node.'),
       restart: optionalSection(restartSchema, 'Restart policy and backoff.'),
       stop: optionalSection(stopSchema, 'How to stop the node.'),
@@ -522,8 +588,19 @@ const nodeSchema = z
       limits: optionalSection(limitsSchema, 'Resource limits (setrlimit) for the command.'),
       telemetry: optionalSection(nodeTelemetrySchema, 'Telemetry of this node: output as log records, recorded arguments.'),
     },
-    { error: 'an object with command and optional shell, cwd, env, env_file, ports, replicas, dependsOn, ready, liveness, restart, stop, output, pty, limits, telemetry' },
+    { error: 'an object with command and optional shell, cwd, env, envFile, ports, replicas, dependsOn, ready, minUptime, liveness, restart, stop, output, pty, limits, telemetry' },
   )
+  .superRefine((node, ctx) => {
+    if (node.envFile !== undefined && node.env_file !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['env_file'],
+        input: node.env_file,
+        message: 'envFile or its alias env_file, not both',
+        params: { received: 'both', hint: 'list every file under one of them' },
+      });
+    }
+  }, WHEN_OBJECT)
   .superRefine((node, ctx) => {
     const { command, shell } = node;
     if (typeof command === 'string' && command !== '' && shell !== true) {
@@ -585,7 +662,8 @@ export type ValidatedNode = ValidatedConfig['nodes'][string];
 export interface ValidatedReady {
   log?: { pattern: string; stream?: 'stdout' | 'stderr' | 'both'; count?: number };
   tcp?: { host?: string; port: number | string };
-  http?: { url: string; method?: string; status?: number; body?: string; headers?: Record<string, string> };
+  /** `{ path }`: the `http: /health` shorthand, made a URL on the node's first port by the normalizer. */
+  http?: { url: string; method?: string; status?: number; body?: string; headers?: Record<string, string> } | { path: string };
   exec?: { command: string[] | string };
   exit?: { code?: number | number[] };
   all?: ValidatedReady[];
@@ -605,7 +683,7 @@ export type ValidatedClusterTelemetry = NonNullable<ValidatedConfig['telemetry']
 /**
  * The JSON Schema of drover.yaml's input shape (draft 2020-12) for editors, committed as
  * `config/schema.json`. Unknown keys are marked `additionalProperties: false` so editors flag
- * them the way `strict` mode does.
+ * them the way `strict` mode (the default in code) does; shorthands appear as `anyOf` their forms.
  */
 export function createConfigJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(configSchema, {
@@ -614,6 +692,8 @@ export function createConfigJsonSchema(): Record<string, unknown> {
     unrepresentable: 'any',
     override: ({ zodSchema, jsonSchema }) => {
       if (zodSchema instanceof z.ZodObject) jsonSchema.additionalProperties = false;
+      // envFile or its alias env_file, not both (the node's refinement, which JSON Schema cannot see).
+      if (zodSchema === nodeSchema) jsonSchema.not = { required: ['envFile', 'env_file'] };
     },
   }) as Record<string, unknown>;
 }

@@ -11,6 +11,8 @@
  *   aliases are expanded (an alias bomb stops the walk where it crosses the bound). Each alias is
  *   replaced by its anchored node on the way, so yaml's own alias resolution (a scan per alias)
  *   never runs.
+ * - With `variables`, `${VAR}` in values is interpolated (interpolation.ts) once aliases are
+ *   replaced, before the values become data.
  * - `env` values (and `telemetry.resourceAttributes`) that YAML reads as numbers or booleans keep
  *   their source text: `0123` stays "0123", `1.10` stays "1.10", `0x10` stays "0x10".
  */
@@ -29,6 +31,7 @@ import {
   type YAMLMap,
   type YAMLSeq,
 } from 'yaml';
+import { interpolateDocument, type DocumentInterpolation, type VariableLookup } from './interpolation.js';
 import type { ConfigIssue } from './issues.js';
 
 /** The deepest nesting of maps and lists accepted (a real config nests about 10 deep). */
@@ -41,8 +44,20 @@ const MAX_YAML_ERRORS = 20;
 const CORE_TAGS = ['!!str', '!!int', '!!float', '!!bool', '!!null', '!!map', '!!seq'];
 const CORE_TAGS_TEXT = `${CORE_TAGS.slice(0, -1).join(', ')} and ${CORE_TAGS.at(-1)}`;
 
-/** The outcome of parsing: data, or issues (each with line:column when it has a place). */
-export type YamlResult = { readonly ok: true; readonly data: unknown } | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
+/**
+ * The outcome of parsing: data (with what interpolation found: issues at value paths, which the
+ * caller reports with the validation's, and unset-variable warnings), or issues (each with
+ * line:column when it has a place).
+ */
+export type YamlResult =
+  | { readonly ok: true; readonly data: unknown; readonly interpolation: DocumentInterpolation }
+  | { readonly ok: false; readonly issues: readonly ConfigIssue[] };
+
+/** Options of {@link parseYaml}. */
+export interface ParseYamlOptions {
+  /** `${VAR}` interpolation of values (interpolation.ts): where variables come from, and how to name that in warnings. Default: none. */
+  readonly variables?: { readonly lookup: VariableLookup; readonly where: string };
+}
 
 type Parent = YAMLMap | YAMLSeq | Pair;
 
@@ -61,7 +76,7 @@ interface Frame {
 }
 
 /** Parses `text` into plain data with the bounds above; never throws on user input. */
-export function parseYaml(text: string): YamlResult {
+export function parseYaml(text: string, options: ParseYamlOptions = {}): YamlResult {
   const lineCounter = new LineCounter();
   const document = parseDocument(text, {
     lineCounter,
@@ -85,10 +100,11 @@ export function parseYaml(text: string): YamlResult {
   if (problems.length > 0) return { ok: false, issues: listProblems(problems) };
   const walkProblems = walkDocument(document, at);
   if (walkProblems.length > 0) return { ok: false, issues: listProblems(walkProblems) };
+  const interpolation = options.variables === undefined ? { issues: [], warnings: [] } : interpolateDocument(document, options.variables.lookup, options.variables.where);
   keepEnvSourceText(document);
   try {
     // No alias is left (walkDocument replaced each by its node); the count is a second guard.
-    return { ok: true, data: document.toJS({ maxAliasCount: 100 }) };
+    return { ok: true, data: document.toJS({ maxAliasCount: 100 }), interpolation };
   } catch (error) {
     return { ok: false, issues: [{ path: '', message: `YAML could not be expanded: ${(error as Error).message}` }] };
   }

@@ -1,4 +1,4 @@
-import { loadConfig, normalizeConfig } from '../config/index.js';
+import { loadConfig, normalizeConfig, type ConfigIssue } from '../config/index.js';
 import { Cluster, createAbortError, type ClusterOptions } from './cluster.js';
 import type { ClusterSpec } from './types.js';
 
@@ -6,8 +6,19 @@ import type { ClusterSpec } from './types.js';
 export interface StartClusterOptions extends ClusterOptions {
   /** Cancels the start: nodes already started are stopped and the promise rejects with ERR_ABORTED. */
   readonly signal?: AbortSignal;
-  /** Unknown config keys are errors instead of warnings. @default false */
+  /**
+   * Unknown config keys are errors (ERR_CONFIG_INVALID, nothing starts); `false` makes them
+   * warnings, passed to `onWarning`. @default true
+   */
   readonly strict?: boolean;
+  /**
+   * Receives each config warning (an unknown key with `strict: false`, a `${VAR}` whose variable
+   * is not set), once, before any node starts. Without it each warning becomes a process warning
+   * (`process.emitWarning`, name `DroverConfigWarning`, code `DROVER_CONFIG`, printed on stderr by
+   * Node): never silence.
+   * Not called for a {@link ClusterSpec}, which is already normalized.
+   */
+  readonly onWarning?: (warning: ConfigIssue) => void;
   /** Directory relative `cwd`s of a config object resolve against. @default process.cwd() */
   readonly baseDir?: string;
   /** Called with the cluster before it starts, e.g. to subscribe to its events from the first one. */
@@ -25,17 +36,24 @@ export interface StartClusterOptions extends ClusterOptions {
  * await using cluster = await startCluster('examples/ring/drover.yaml');
  * await cluster.node('a').waitFor('ready');
  *
- * @throws {DroverError} ERR_CONFIG_READ, ERR_CONFIG_INVALID, ERR_ABORTED, and every start error of {@link Cluster.start}.
+ * @throws {DroverError} ERR_CONFIG_READ, ERR_CONFIG_INVALID (every problem of the config, unknown
+ *   keys included unless `strict: false`), ERR_ABORTED, and every start error of {@link Cluster.start}.
  */
 export async function startCluster(configOrPath: string | ClusterSpec | Record<string, unknown>, options: StartClusterOptions = {}): Promise<Cluster> {
-  const { signal, strict = false, baseDir = process.cwd(), onCreate, ...clusterOptions } = options;
+  const { signal, strict = true, baseDir = process.cwd(), onCreate, onWarning, ...clusterOptions } = options;
   let spec: ClusterSpec;
-  if (typeof configOrPath === 'string') {
-    spec = (await loadConfig(configOrPath, { strict })).spec;
-  } else if (isClusterSpec(configOrPath)) {
+  if (isClusterSpec(configOrPath)) {
     spec = configOrPath;
   } else {
-    spec = normalizeConfig(configOrPath, { baseDir, configPath: null, strict }).spec;
+    const loaded =
+      typeof configOrPath === 'string'
+        ? await loadConfig(configOrPath, { strict })
+        : normalizeConfig(configOrPath, { baseDir, configPath: null, strict });
+    spec = loaded.spec;
+    for (const warning of loaded.warnings) {
+      if (onWarning === undefined) emitConfigWarning(spec.configPath, warning);
+      else onWarning(warning);
+    }
   }
   if (signal?.aborted) throw createAbortError('startCluster was aborted before any node started', signal);
   const cluster = new Cluster(spec, clusterOptions);
@@ -43,6 +61,13 @@ export async function startCluster(configOrPath: string | ClusterSpec | Record<s
   return cluster.start(signal ? { signal } : {});
 }
 
-function isClusterSpec(value: object): value is ClusterSpec {
+/** A config warning as a process warning: `<config path | config object>: <path>: <message>`. */
+function emitConfigWarning(configPath: string | null, warning: ConfigIssue): void {
+  const where = warning.path === '' ? '' : `${warning.path}: `;
+  process.emitWarning(`${configPath ?? 'config object'}: ${where}${warning.message}`, { type: 'DroverConfigWarning', code: 'DROVER_CONFIG' });
+}
+
+function isClusterSpec(value: string | object): value is ClusterSpec {
+  if (typeof value === 'string') return false;
   return Array.isArray((value as { nodes?: unknown }).nodes) && 'configPath' in value;
 }

@@ -58,8 +58,11 @@ describe('cross-field rules', () => {
     expect(() => normalizeConfig({ name: 'ok', nodes: { a: { command: ['x'], replicas: 0, dependsOn: ['b'] }, b: { command: ['x'], replicas: 0 }, c: { command: ['x'], dependsOn: ['d'] }, d: { command: ['x'], replicas: 2 } } }, { baseDir: FIXTURES })).not.toThrow();
   });
 
-  test('a dependency condition outside the set is refused', () => {
+  test('a dependency condition outside the set is refused at its path; a dependsOn of neither form names both', () => {
     expect(issuesOf({ a: { command: ['x'] }, b: { command: ['x'], dependsOn: { a: 'healthy' } } })).toEqual([
+      { path: 'nodes.b.dependsOn.a', message: 'expected one of started, ready, completed, completed-successfully, got "healthy" (string)' },
+    ]);
+    expect(issuesOf({ a: { command: ['x'] }, b: { command: ['x'], dependsOn: 'a' } })).toEqual([
       { path: 'nodes.b.dependsOn', message: expect.stringContaining('expected an object mapping node names to started | ready | completed | completed-successfully') },
     ]);
   });
@@ -102,7 +105,7 @@ describe('cross-field rules', () => {
   test('unknown keys inside nested all/any blocks and liveness are found, with a did-you-mean', () => {
     const { warnings } = normalizeConfig(
       { name: 'n', nodes: { a: { command: ['x'], ready: { all: [{ log: { pattern: 'x' }, timout: '1s' }] }, liveness: { tcp: { port: 1 }, failureTreshold: 2 } } } },
-      { baseDir: FIXTURES },
+      { baseDir: FIXTURES, strict: false },
     );
     expect(warnings).toEqual([
       { path: 'nodes.a.ready.all.0.timout', message: 'unknown key; did you mean "timeout"?' },

@@ -46,6 +46,7 @@ describe('loadConfig', () => {
           replicas: 1,
           dependsOn: {},
           liveness: null,
+          minUptimeMs: 500,
         },
         {
           name: 'a',
@@ -67,6 +68,7 @@ describe('loadConfig', () => {
           replicas: 1,
           dependsOn: {},
           liveness: null,
+          minUptimeMs: 500,
         },
       ],
     });
@@ -121,11 +123,11 @@ describe('loadConfig', () => {
     );
   });
 
-  test('unknown keys are warnings, or errors with strict', async () => {
+  test('unknown keys are errors by default, warnings with strict: false', async () => {
     const path = fixture('unknown-key.yaml');
-    const { warnings } = await loadConfig(path);
+    const { warnings } = await loadConfig(path, { strict: false });
     expect(warnings).toEqual([{ path: 'nodes.a.comand', message: 'unknown key; did you mean "command"?' }]);
-    const error = (await getLoadError(path, 'ERR_CONFIG_INVALID', { strict: true })) as ConfigInvalidError;
+    const error = (await getLoadError(path, 'ERR_CONFIG_INVALID')) as ConfigInvalidError;
     expect(error.issues).toEqual(warnings);
   });
 });

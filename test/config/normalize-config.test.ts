@@ -85,6 +85,7 @@ describe('normalizeConfig: valid configs', () => {
           replicas: 1,
           dependsOn: {},
           liveness: null,
+          minUptimeMs: 500,
         },
         {
           name: 'a',
@@ -99,6 +100,7 @@ describe('normalizeConfig: valid configs', () => {
           replicas: 1,
           dependsOn: {},
           liveness: null,
+          minUptimeMs: 500,
         },
       ],
     });
@@ -329,29 +331,43 @@ describe('normalizeConfig: unknown keys', () => {
     nodes: { a: { command: ['x'], restart: { maxRestart: 3, backoff: { factor: 2 } }, colour: 'red' } },
   };
 
-  test('are warnings with a did-you-mean hint, and are ignored', () => {
-    const { spec, warnings } = normalizeConfig(input, FROM_FILE);
+  test('with strict: false, are warnings with a did-you-mean hint, and are ignored', () => {
+    const { spec, warnings } = normalizeConfig(input, { ...FROM_FILE, strict: false });
     expect(warnings).toEqual([
       { path: 'nodse', message: 'unknown key; did you mean "nodes"?' },
       { path: 'nodes.a.restart.maxRestart', message: 'unknown key; did you mean "maxRestarts"?' },
       { path: 'nodes.a.restart.backoff.factor', message: 'unknown key; known keys: initial, max, multiplier, jitter, jitterMode' },
-      { path: 'nodes.a.colour', message: 'unknown key; known keys: command, shell, cwd, env, env_file, ports, replicas, dependsOn, ready, liveness, restart, stop, output, pty, limits, telemetry' },
+      { path: 'nodes.a.colour', message: 'unknown key; known keys: command, shell, cwd, env, envFile, env_file, ports, replicas, dependsOn, ready, minUptime, liveness, restart, stop, output, pty, limits, telemetry' },
     ]);
     expect(spec.nodes[0]?.restart.maxRestarts).toBe(5);
   });
 
-  test('are errors in strict mode', () => {
-    const error = getConfigError(input, { ...FROM_FILE, strict: true });
+  test('are errors by default (strict)', () => {
+    const error = getConfigError(input, FROM_FILE);
     expect(error.issues).toHaveLength(4);
     expect(error.message).toContain('  - nodes.a.restart.maxRestart: unknown key; did you mean "maxRestarts"?');
   });
 
-  test('are listed alongside schema errors in strict mode', () => {
-    const error = getConfigError({ name: 'ring', nodes: { a: { comand: ['x'] } } }, { strict: true });
+  test('are listed alongside schema errors; a misspelled required key is one issue', () => {
+    const error = getConfigError({ name: 'ring', nodes: { a: { comand: ['x'], restart: { policy: 'sometimes', maxRestart: 3 } } } });
     expect(error.issues).toEqual([
-      { path: 'nodes.a.command', message: 'expected an array of strings, got nothing (missing)' },
-      { path: 'nodes.a.comand', message: 'unknown key; did you mean "command"?' },
+      { path: 'nodes.a.comand', message: '"comand" is not a key; did you mean "command"? (nodes.a.command is required: an array of strings)' },
+      { path: 'nodes.a.restart.policy', message: 'expected one of no, on-failure, always, got "sometimes" (string)' },
+      { path: 'nodes.a.restart.maxRestart', message: 'unknown key; did you mean "maxRestarts"?' },
     ]);
+  });
+
+  test('with strict: false, an invalid config lists its warnings after its errors', () => {
+    const error = getConfigError({ name: 'ring', nodes: { a: { command: 42, colour: 'red', redy: null } } }, { ...FROM_FILE, strict: false });
+    expect(error.issues).toEqual([{ path: 'nodes.a.command', message: 'expected an array of strings, got 42 (number)' }]);
+    expect(error.warnings.map((warning) => warning.path)).toEqual(['nodes.a.colour', 'nodes.a.redy']);
+    expect(error.message).toBe(
+      `Invalid config ${CONFIG_PATH}:\n` +
+        '  - nodes.a.command: expected an array of strings, got 42 (number)\n' +
+        'Warnings:\n' +
+        `  - nodes.a.colour: ${error.warnings[0]!.message}\n` +
+        '  - nodes.a.redy: unknown key; did you mean "ready"?',
+    );
   });
 });
 
@@ -374,6 +390,24 @@ describe('normalizeConfig: pty and limits', () => {
       caught = error;
     }
     const paths = (caught as ConfigInvalidError).issues.map((i) => i.path).sort();
-    expect(paths).toEqual(['nodes.a.limits.core', 'nodes.a.limits.nofile', 'nodes.a.pty']);
+    expect(paths).toEqual(['nodes.a.limits.core.hard', 'nodes.a.limits.nofile', 'nodes.a.pty']);
+  });
+});
+
+describe('normalizeConfig: minUptime', () => {
+  test('defaults to 500 ms, takes a duration, and is bounded like every duration', () => {
+    const nodes = (fields: Record<string, unknown>) => normalizeConfig(node(fields), FROM_FILE).spec.nodes[0]!;
+    expect(nodes({}).minUptimeMs).toBe(500);
+    expect(nodes({ minUptime: '2s' }).minUptimeMs).toBe(2000);
+    expect(nodes({ minUptime: 0 }).minUptimeMs).toBe(0);
+    expect(getConfigError(node({ minUptime: '600h' })).issues).toEqual([
+      { path: 'nodes.a.minUptime', message: expect.stringMatching(/^expected a duration: .*, got "600h" \(string\); at most 2147483647 ms/) },
+    ]);
+  });
+
+  test('beside a ready check it would do nothing, so it is an error', () => {
+    expect(getConfigError(node({ minUptime: '1s', ready: { log: '^up' } })).issues).toEqual([
+      { path: 'nodes.a.minUptime', message: 'expected minUptime only on a node without a ready check, got 1000 (number); its ready check decides when it is ready; remove one of them' },
+    ]);
   });
 });
