@@ -444,7 +444,10 @@ async function runDetached(options: UpOptions): Promise<number> {
   if (logError) {
     out.write(`warning: the output log ${answer!.log!.path} could not be written (${logError.code}: ${logError.message}); the cluster keeps running; read the nodes' output with \`drover logs${f}\`\n`);
   }
-  for (const n of summary.failed) out.write(`${n.label}: ${n.state}${n.error ? `: ${n.error}` : ''}\n`);
+  for (const n of summary.failed) {
+    const state = n.state === 'exited' && n.exitCode !== null ? `exited with code ${n.exitCode}` : n.state;
+    out.write(`${n.label}: ${state}${n.error ? `: ${n.error}` : ''}\n`);
+  }
   if (failed.length > 0) {
     const first = summary.failed[0]!.name;
     out.write(`drover up keeps running (onNodeFailure: continue): see why with \`drover logs ${first}${f}\`, retry with \`drover start ${first}${f}\`, stop it with \`drover down${f}\`\n`);
