@@ -136,7 +136,7 @@ export async function runLogs(options: LogsOptions): Promise<number> {
 
 export type NodeAction = 'start' | 'stop' | 'restart' | 'kill';
 
-const DONE: Record<Exclude<NodeAction, 'kill'>, string> = { start: 'started', stop: 'stopped', restart: 'restarted' };
+const DONE: Record<Exclude<NodeAction, 'kill' | 'stop'>, string> = { start: 'started', restart: 'restarted' };
 
 /** A signal name (any case, `SIG` optional) or number 1..64, normalized; throws naming `--signal`. */
 export async function normalizeSignalOption(value: string): Promise<string> {
@@ -202,8 +202,15 @@ export async function runNodeAction(options: { file: string; nodes: readonly str
       return;
     }
     const rows = after.nodes.filter((n: NodeRow) => n.name === node);
+    if (options.action === 'stop') {
+      // `stopped` says it all; only a replica that ended otherwise (exited, failed) is named.
+      const other = rows.filter((n) => n.state !== 'stopped').map((n) => `${getReplicaLabel(n.name, n.replica ?? 0)} ${n.state}`);
+      const detail = [...(rows.length > 1 ? [`${rows.length} replicas`] : []), ...other].join('; ');
+      process.stdout.write(`${node}: stopped${detail === '' ? '' : ` (${detail})`}\n`);
+      return;
+    }
     const states = rows.map((n) => `${n.state}${n.pid === null ? '' : `, pid ${n.pid}`}`).join('; ');
-    process.stdout.write(`${node}: ${DONE[options.action as Exclude<NodeAction, 'kill'>]} (${states})\n`);
+    process.stdout.write(`${node}: ${DONE[options.action as Exclude<NodeAction, 'kill' | 'stop'>]} (${states})\n`);
   });
   return exitCode;
 }

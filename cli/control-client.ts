@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import { DroverError, type DroverErrorCode } from '../manager/errors.js';
@@ -50,9 +50,19 @@ export async function getClientTimeoutMs(env: NodeJS.ProcessEnv = process.env): 
   return ms;
 }
 
+/** Whether `file` is a regular file (a symlink is not followed, and is not one). */
+function isFile(file: string): boolean {
+  try {
+    return lstatSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
 function notRunning(paths: StatePaths, configPath: string, cause?: NodeJS.ErrnoException): DroverError {
   const stale = cause?.code === 'ECONNREFUSED' ? ` (a stale control socket is left in ${paths.dir}: the last \`drover up\` died; \`up\` replaces it)` : '';
-  return new DroverError('ERR_CONTROL_API', `no running cluster for ${configPath}${stale}; start one with \`drover up -f ${configPath}\``, { cause });
+  const failed = isFile(paths.failedLog) ? `; the last run failed: its log is kept as ${paths.failedLog}` : '';
+  return new DroverError('ERR_CONTROL_API', `no running cluster for ${configPath}${stale}${failed}; start one with \`drover up -f ${configPath}\``, { cause });
 }
 
 function toClientError(paths: StatePaths, configPath: string, error: NodeJS.ErrnoException): Error {

@@ -10,7 +10,7 @@ import { EXIT_CODE_HELP, EXIT_INTERNAL, EXIT_NODE_FAILED, EXIT_SIGPIPE, EXIT_USA
 const loadClient = () => import('./client-commands.js');
 
 /** Codes that mean the user has something to fix (exit 1); other DroverErrors are node failures (exit 2). */
-const USER_ERRORS = new Set(['ERR_CONFIG_INVALID', 'ERR_CONFIG_READ', 'ERR_INVALID_OPTION', 'ERR_UNKNOWN_NODE', 'ERR_CONTROL_API']);
+const USER_ERRORS = new Set(['ERR_CONFIG_INVALID', 'ERR_CONFIG_READ', 'ERR_INVALID_OPTION', 'ERR_UNKNOWN_NODE', 'ERR_CONTROL_API', 'ERR_TELEMETRY_ENDPOINT']);
 
 /** What to do next, for errors whose message does not say it already. */
 const NEXT_STEP: Partial<Record<string, (file: string) => string>> = {

@@ -58,7 +58,8 @@ export interface PrinterOptions {
 
 /** Prints node output prefixed with the node name (one color per node) and lifecycle lines. */
 export class Printer {
-  private readonly width: number;
+  /** The prefix column: the widest label so far (it only grows, e.g. when `scale` adds `gateway[1]`). */
+  private width: number;
   private readonly colorOf = new Map<string, number>();
   /** `restarting` arrives just before the `backoff` state that carries the exit: print them as one line. */
   private readonly pendingRestart = new Map<string, string>();
@@ -94,6 +95,8 @@ export class Printer {
         this.output(getReplicaLabel(event.node, event.replica), event.line.text, event.line.time, event.node);
         return;
       case 'scaled':
+        // The widest new label widens the column before the line that announces it.
+        if (event.to > 0) this.widen(getReplicaLabel(event.node, event.to - 1));
         this.info(`${event.node}: scaled from ${event.from} to ${event.to} replica${event.to === 1 ? '' : 's'}`);
         return;
       case 'restarting':
@@ -139,7 +142,13 @@ export class Printer {
     this.sink.writeLine(this.format(name, color, text, time));
   }
 
+  /** Makes the prefix column at least as wide as `label`: every line from now on lines up with it. */
+  widen(label: string): void {
+    this.width = Math.max(this.width, label.length);
+  }
+
   private format(name: string, color: number, text: string, time: number): string {
+    this.widen(name);
     const label = `${name.padEnd(this.width)} |`;
     const stamp = this.timestamps ? `${paint(formatClock(time), 2, this.color)} ` : '';
     return `${stamp}${paint(label, color, this.color)} ${text}`;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, realpathSync, type Stats, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, realpathSync, renameSync, rmdirSync, type Stats, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DroverError } from '../manager/errors.js';
@@ -13,6 +13,8 @@ export interface StatePaths {
   readonly lock: string;
   /** Output of the background `up` of `up --detach` (rotated to `up.log.1`). */
   readonly log: string;
+  /** `up.log` of the last background `up` that failed (exited non-zero, or died), kept for reading. */
+  readonly failedLog: string;
   /**
    * The levels drover creates itself and that must be real directories owned by the caller with
    * no group or other access: the per-user dir and the state dir, or `$DROVER_STATE_DIR` alone.
@@ -23,7 +25,7 @@ export interface StatePaths {
 }
 
 function withDir(dir: string, ownLevels: readonly string[], source: StatePaths['source']): StatePaths {
-  return { dir, socket: path.join(dir, 'control.sock'), lock: path.join(dir, 'lock'), log: path.join(dir, 'up.log'), ownLevels, source };
+  return { dir, socket: path.join(dir, 'control.sock'), lock: path.join(dir, 'lock'), log: path.join(dir, 'up.log'), failedLog: path.join(dir, 'up.failed.log'), ownLevels, source };
 }
 
 /**
@@ -266,18 +268,39 @@ function readRecordedPid(fd: number): number | null {
  */
 export async function acquireStateLock(paths: StatePaths): Promise<LockAttempt> {
   const { lockFile } = await import('../native/index.js');
-  const fd = openStateFile(paths.lock, constants.O_RDWR | constants.O_CREAT);
-  let held: boolean;
-  try {
-    held = lockFile(fd);
-  } catch (error) {
+  let fd = -1;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      fd = openStateFile(paths.lock, constants.O_RDWR | constants.O_CREAT);
+    } catch (error) {
+      // The `up` that held the lock removed the state dir on its way out (a clean down) between our
+      // prepareStateDir and this open: create it again and retry.
+      if ((error as DroverError).errno === 'ENOENT' && attempt < MAX_LOCK_ATTEMPTS) {
+        prepareStateDir(paths);
+        continue;
+      }
+      throw error;
+    }
+    let held: boolean;
+    try {
+      held = lockFile(fd);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+    if (!held) {
+      const holderPid = readRecordedPid(fd);
+      closeSync(fd);
+      return { lock: null, holderPid };
+    }
+    // Locked, but perhaps a lock file that its last holder unlinked (it removes it, still holding
+    // the lock, after a clean down) after we opened it: a lock nobody else can see. Only the file
+    // the path names now counts.
+    if (isSameFile(fd, paths.lock)) break;
     closeSync(fd);
-    throw error;
-  }
-  if (!held) {
-    const holderPid = readRecordedPid(fd);
-    closeSync(fd);
-    return { lock: null, holderPid };
+    if (attempt >= MAX_LOCK_ATTEMPTS) {
+      throw new DroverError('ERR_CONTROL_API', `cannot take the lock ${paths.lock}: it was replaced ${attempt} times while being taken; is another drover up starting and stopping in a loop?`, { path: paths.lock });
+    }
   }
   let open = true;
   return {
@@ -296,6 +319,71 @@ export async function acquireStateLock(paths: StatePaths): Promise<LockAttempt> 
       },
     },
   };
+}
+
+/** How often {@link acquireStateLock} tries again when the lock file or state dir goes away under it. */
+const MAX_LOCK_ATTEMPTS = 10;
+
+/** Whether `fd` is the file `file` names now (same device and inode; `file` not followed if a symlink). */
+function isSameFile(fd: number, file: string): boolean {
+  try {
+    const opened = fstatSync(fd);
+    const named = lstatSync(file);
+    return opened.dev === named.dev && opened.ino === named.ino;
+  } catch {
+    return false; // unlinked meanwhile
+  }
+}
+
+/** Removes `file` (never following a symlink: unlink removes the link itself); false when it was not there. */
+function removeFile(file: string): boolean {
+  try {
+    unlinkSync(file);
+    return true;
+  } catch {
+    // ENOENT: nothing to remove. EISDIR/EPERM: not a file drover made; leave it.
+    return false;
+  }
+}
+
+/**
+ * After a run that failed (its `up` exits non-zero): `up.log` becomes `up.failed.log` (and
+ * `up.log.1` becomes `up.failed.log.1`), replacing the ones of an earlier failed run, so the next
+ * `up --detach` does not overwrite it. Call with the state dir's lock held.
+ * @returns the kept log's path, or null when there was no `up.log`.
+ */
+export function keepFailedLog(paths: StatePaths): string | null {
+  try {
+    renameSync(paths.log, paths.failedLog);
+  } catch {
+    return null; // no up.log: a foreground up, or it was removed
+  }
+  try {
+    renameSync(`${paths.log}.1`, `${paths.failedLog}.1`);
+  } catch {
+    removeFile(`${paths.failedLog}.1`); // no older part in this run: drop the earlier run's
+  }
+  return paths.failedLog;
+}
+
+/**
+ * When an `up` ends: removes the files drover creates in the state dir (`control.sock`, `up.log`,
+ * `up.log.1`, `up.failed.log`, `up.failed.log.1` unless `keepFailedLog`, and `lock` last, while
+ * the caller still holds it), by name and without following symlinks, then the state dir itself
+ * when that left it empty and drover chose its location (a `$DROVER_STATE_DIR` is the user's and
+ * stays; so does the per-user dir). Anything else found there is left alone, and keeps the dir.
+ * @returns true when the state dir was removed.
+ */
+export function removeStateDir(paths: StatePaths, options: { readonly keepFailedLog?: boolean } = {}): boolean {
+  const failed = options.keepFailedLog === true ? [] : [paths.failedLog, `${paths.failedLog}.1`];
+  for (const file of [paths.socket, paths.log, `${paths.log}.1`, ...failed, paths.lock]) removeFile(file);
+  if (paths.source === 'DROVER_STATE_DIR') return false;
+  try {
+    rmdirSync(paths.dir);
+    return true;
+  } catch {
+    return false; // ENOTEMPTY: someone put something else there
+  }
 }
 
 /**

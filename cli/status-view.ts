@@ -1,6 +1,7 @@
 import type { ClusterSnapshot, NodeSnapshot, NodeState } from '../manager/types.js';
 import type { PendingStop } from './cluster-shutdown.js';
 import { paint, type LineSink } from './printer.js';
+import { summarizeStart, type JobCodes } from './start-summary.js';
 
 const STATE_COLORS: Record<NodeState, number> = {
   pending: 2,
@@ -63,15 +64,21 @@ export interface StatusModel {
   readonly color: boolean;
   /** The config's node names in order: a node without replicas gets a `scaled-to-0` line. @default none */
   readonly declared?: readonly string[];
+  /** The cluster's jobs: counted as completed, apart from the nodes that are ready. @default none */
+  readonly jobs?: JobCodes;
 }
 
 /** The footer: a header line and one line per node replica (or counts per state for many nodes). */
 export function getStatusLines(model: StatusModel): string[] {
   const { snapshot, phase, pending, now, color } = model;
   const nodes = snapshot.nodes;
-  const ready = nodes.filter((n) => n.state === 'ready').length;
+  const summary = summarizeStart(
+    nodes.map((n) => ({ name: n.name, replica: n.replica, state: n.state, exitCode: n.lastExit?.exitCode ?? null, error: n.error })),
+    model.jobs ?? new Map(),
+  );
+  const jobs = summary.jobs === 0 ? '' : ` · ${summary.completed}/${summary.jobs} job${summary.jobs === 1 ? '' : 's'} completed`;
   const hint = phase === 'stopping' ? 'stopping · Ctrl-C again kills every node now' : 'Ctrl-C stops the cluster';
-  const lines = [paint(`── ${snapshot.name} · ${ready}/${nodes.length} ready · ${hint} ──`, 1, color)];
+  const lines = [paint(`── ${snapshot.name} · ${summary.ready}/${summary.services} ready${jobs} · ${hint} ──`, 1, color)];
   if (nodes.length > MAX_NODE_LINES) {
     const counts = new Map<NodeState, number>();
     for (const n of nodes) counts.set(n.state, (counts.get(n.state) ?? 0) + 1);

@@ -1,18 +1,19 @@
 import { spawn } from 'node:child_process';
-import { closeSync, constants, fstatSync, readSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, readSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/index.js';
 import { Cluster } from '../manager/cluster.js';
 import { DroverError } from '../manager/errors.js';
 import { startOrphanReaping } from '../manager/orphan-reaper.js';
-import { startTelemetry } from '../telemetry/index.js';
+import { startTelemetry, type TelemetryHandle } from '../telemetry/index.js';
 import { ClusterShutdown, formatPending } from './cluster-shutdown.js';
 import { getClientTimeoutMs, requestJson } from './control-client.js';
 import { ControlServer, probeSocket, SCALED_TO_ZERO, type ClusterAnswer, type ClusterStatus } from './control-server.js';
-import { EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK } from './exit-codes.js';
+import { EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { createStreamSink, getReplicaLabel, Printer, shouldUseColor, type LineSink } from './printer.js';
-import { acquireStateLock, getStatePaths, openStateFile, prepareStateDir, type StatePaths } from './state-dir.js';
+import { formatStartSummary, getJobCodes, summarizeStart, type StartSummary, type SummaryRow } from './start-summary.js';
+import { acquireStateLock, getStatePaths, keepFailedLog, openStateFile, prepareStateDir, removeStateDir, type StateLock, type StatePaths } from './state-dir.js';
 import { getStatusLines, StatusView } from './status-view.js';
 import { UpLog } from './up-log.js';
 
@@ -69,12 +70,22 @@ export async function runUp(options: UpOptions): Promise<number> {
   if (upLog !== null) process.on('exit', () => upLog.close());
   const color = background ? false : shouldUseColor(process.stdout);
   const cluster = new Cluster(spec);
+  // Telemetry first: an endpoint the user asked for that cannot listen (the Prometheus port is
+  // taken) is an error before any node starts.
+  let telemetry: TelemetryHandle;
+  try {
+    telemetry = await startTelemetry({ controller: cluster, spec });
+  } catch (error) {
+    leaveStateDir(paths, lock, EXIT_USAGE, background);
+    throw error;
+  }
+  const jobs = getJobCodes(spec);
   const shutdown = new ClusterShutdown(cluster, spec);
   let status: ClusterStatus = 'starting';
   const view =
     !background && options.tty && process.stdout.isTTY === true
       ? new StatusView(process.stdout, () =>
-          getStatusLines({ snapshot: cluster.snapshot(), phase: status, pending: shutdown.isStopping ? shutdown.getPending() : null, now: Date.now(), color, declared: spec.nodes.map((n) => n.name) }),
+          getStatusLines({ snapshot: cluster.snapshot(), phase: status, pending: shutdown.isStopping ? shutdown.getPending() : null, now: Date.now(), color, declared: spec.nodes.map((n) => n.name), jobs }),
         )
       : null;
   const sink: LineSink = upLog ?? view ?? createStreamSink(process.stdout);
@@ -115,8 +126,13 @@ export async function runUp(options: UpOptions): Promise<number> {
     getLogStatus: () => upLog?.status ?? null,
     down: (timeoutMs) => beginDown('drover down', timeoutMs),
   });
-  await server.listen();
-  const telemetry = await startTelemetry({ controller: cluster, spec });
+  try {
+    await server.listen();
+  } catch (error) {
+    await telemetry.shutdown();
+    leaveStateDir(paths, lock, EXIT_USAGE, background);
+    throw error;
+  }
   let failedNode: string | null = null;
   cluster.subscribe({
     onEvent: (event) => {
@@ -167,12 +183,17 @@ export async function runUp(options: UpOptions): Promise<number> {
     await cluster.start({ stopOnFailure: false }).then(
       () => {
         if (shutdown.isStopping) return;
+        const summary = summarizeStart(cluster.snapshot().nodes.map(toSummaryRow), jobs);
+        const failed = summary.failed.map((n) => n.label);
+        const hint = failed.length > 0 ? `; failed: ${failed.join(', ')} (see \`drover logs ${summary.failed[0]!.name}\`)` : '';
+        printer.info(`cluster ${spec.name}: ${formatStartSummary(summary)}${hint}`);
+        if (failed.length > 0 && spec.onNodeFailure === 'stop-cluster') {
+          // stop-cluster holds from the start on: a node that failed to start stops the cluster too.
+          failedNode = summary.failed[0]!.name;
+          void beginDown(`node ${failed[0]} failed and onNodeFailure is stop-cluster`);
+          return;
+        }
         status = 'running';
-        const states = cluster.snapshot().nodes;
-        const ready = states.filter((n) => n.state === 'ready').length;
-        const failed = states.filter((n) => n.state === 'failed').map((n) => n.name);
-        const hint = failed.length > 0 ? `; failed: ${failed.join(', ')} (see \`drover logs ${failed[0]}\`)` : '';
-        printer.info(`cluster ${spec.name}: ${ready}/${states.length} nodes ready${hint}`);
       },
       (error: unknown) => printer.info(`cluster ${spec.name} did not fully start: ${(error as Error).message.split('\n')[0]}`),
     );
@@ -192,9 +213,9 @@ export async function runUp(options: UpOptions): Promise<number> {
     } catch {
       // Already gone: server.close() unlinks the socket it created.
     }
-    // Every node is stopped and the socket is gone: the next `up` may start while this one
-    // flushes its telemetry.
-    lock.release();
+    // Every node is stopped and the socket is gone: the state dir is cleaned up (or the failed
+    // run's log kept), and the next `up` may start while this one flushes its telemetry.
+    leaveStateDir(paths, lock, exitCode ?? EXIT_INTERRUPTED, background, (text) => printer.info(text));
     // The signal handlers stay while telemetry flushes: a Ctrl-C now exits at once.
     flushingWith = exitCode ?? EXIT_INTERRUPTED;
     if (killed === null) {
@@ -231,6 +252,30 @@ function settleWithin(promise: Promise<unknown>, timeoutMs: number): Promise<'do
   });
 }
 
+/** A snapshot's node as {@link summarizeStart} counts it. */
+function toSummaryRow(node: { name: string; replica: number; state: string; lastExit: { exitCode: number | null } | null; error: string | null }): SummaryRow {
+  return { name: node.name, replica: node.replica, state: node.state, exitCode: node.lastExit?.exitCode ?? null, error: node.error };
+}
+
+/**
+ * How an `up` leaves its state dir, with the lock still held (released here, last): it removes
+ * what drover created there, and the dir when it is then empty (see {@link removeStateDir}).
+ * After a run that failed (exit ≠ 0) a background `up` first keeps its log as `up.failed.log`
+ * and says so in it (the detaching `up` and `ps` point to it); a failed run's log stays until a
+ * later run of the same config ends with a clean down.
+ */
+function leaveStateDir(paths: StatePaths, lock: StateLock, exitCode: number, background: boolean, say: (text: string) => void = () => {}): void {
+  try {
+    const kept = exitCode !== EXIT_OK && background ? keepFailedLog(paths) : null;
+    if (kept !== null) say(`this run failed (exit ${exitCode}); its log is kept as ${kept}`);
+    removeStateDir(paths, { keepFailedLog: exitCode !== EXIT_OK });
+  } catch {
+    // Cleaning up is best effort: a state dir left behind is reused by the next `up`.
+  } finally {
+    lock.release();
+  }
+}
+
 /**
  * The error for an `up` of a config whose cluster runs: which pid holds the state dir's lock, and
  * how to reach or stop it (through the control socket while it answers, else with `kill`).
@@ -244,9 +289,14 @@ async function getAlreadyRunningError(paths: StatePaths, fileArg: string, holder
   return new DroverError('ERR_CONTROL_API', `a cluster is already running for this config: ${who} holds ${paths.lock}, but its control socket ${paths.socket} is gone (deleted, or not created yet); ${stop}`, holderPid === null ? {} : { pid: holderPid });
 }
 
-/** The last `maxBytes` of a file of the state dir (opened without following a symlink), as text. */
-function readTail(file: string, maxBytes = 16 * 1024): string {
-  const fd = openStateFile(file, constants.O_RDONLY);
+/** The last `maxBytes` of a file of the state dir (opened without following a symlink), as text; '' when it is missing. */
+function readTail(file: string, maxBytes = 64 * 1024): string {
+  let fd: number;
+  try {
+    fd = openStateFile(file, constants.O_RDONLY);
+  } catch {
+    return '';
+  }
   try {
     const size = fstatSync(fd).size;
     const buffer = Buffer.alloc(Math.min(size, maxBytes));
@@ -257,15 +307,67 @@ function readTail(file: string, maxBytes = 16 * 1024): string {
   }
 }
 
+/** A line of a background `up`'s log: `HH:MM:SS.mmm <label> | <text>` (no color). */
+const LOG_LINE = /^\d\d:\d\d:\d\d\.\d{3} (\S+) *\| (.*)$/;
+
+/** What a background `up`'s log says about a start that did not come up. */
+interface FailedRunLog {
+  /** drover's summary of the start (`1/2 nodes ready; failed: api`), when the start settled. */
+  readonly summary: string | null;
+  /** Why each failed node failed, by label (`api: FAILED: …` lines), in order. */
+  readonly failures: ReadonlyMap<string, string>;
+  /** Why the cluster was stopped (`stopping cluster … (why)`), when it was. */
+  readonly stopReason: string | null;
+  /** drover's own error lines (what the background `up` wrote to stderr: `drover: …`). */
+  readonly errors: readonly string[];
+  /** The nodes' own lines, `label | text`, last ones (never drover's lines). */
+  readonly nodeOutput: readonly string[];
+}
+
+/**
+ * Reads a background `up`'s log apart: drover's lines (its summary, failures, stop reason), the
+ * errors it wrote to stderr, and the nodes' own output, so that a report never passes drover's
+ * lines off as a node's output.
+ */
+function parseRunLog(text: string, clusterName: string): FailedRunLog {
+  let summary: string | null = null;
+  let stopReason: string | null = null;
+  const failures = new Map<string, string>();
+  const errors: string[] = [];
+  const nodeOutput: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const match = LOG_LINE.exec(line);
+    if (match === null) {
+      errors.push(line);
+      continue;
+    }
+    const [, label, body] = match as unknown as [string, string, string];
+    if (label !== 'drover') {
+      nodeOutput.push(`${label} | ${body}`);
+      continue;
+    }
+    const failed = /^(\S+): FAILED: (.*)$/.exec(body);
+    if (failed !== null) failures.set(failed[1]!, failed[2]!);
+    if (body.startsWith(`cluster ${clusterName}: `) && body.includes(' nodes ready')) summary = body.slice(`cluster ${clusterName}: `.length).replace(/ \(see `drover logs [^`]*`\)$/, '');
+    const stopping = /^stopping cluster \S+ \((.*?)\)(;|$)/.exec(body);
+    if (stopping !== null) stopReason ??= stopping[1]!;
+  }
+  return { summary, failures, stopReason, errors: errors.slice(-10), nodeOutput: nodeOutput.slice(-10) };
+}
+
 /**
  * `drover up --detach`: validates the config, prepares the state dir, then starts `drover up
  * --no-tty --timestamps` in its own session; that background `up` takes the state dir's lock and
  * writes its output to `<state dir>/up.log` (capped, rotated to `up.log.1`). Returns once every
- * node is ready (exit 0) or the start settled with failed nodes (exit 2; the cluster keeps
- * running). Prints where the state lives, how to stop it, and a warning when up.log cannot be
- * written (the cluster runs all the same).
+ * node is ready and every job completed (exit 0), or the start settled with failed nodes (exit 2:
+ * with `onNodeFailure: continue` the background `up` keeps running, to inspect and retry; with
+ * `stop-cluster` it stops the cluster and ends), or the background `up` ended before the cluster
+ * was up (its exit code: 1 for a telemetry endpoint that cannot listen, say). A run that failed
+ * keeps its log as `up.failed.log`, and the report says where. Prints where the state lives, how
+ * to stop it, and a warning when up.log cannot be written (the cluster runs all the same).
  * @throws {DroverError} ERR_CONTROL_API when a cluster of this config runs or the state dir is
- *   refused; ERR_SPAWN_FAILED when the background `up` ends before the cluster is up.
+ *   refused.
  */
 async function runDetached(options: UpOptions): Promise<number> {
   const { spec } = await loadConfig(options.file, { strict: options.strict }); // config errors: exit 1 right here
@@ -274,43 +376,45 @@ async function runDetached(options: UpOptions): Promise<number> {
   const attempt = await acquireStateLock(paths);
   if (attempt.lock === null) throw await getAlreadyRunningError(paths, options.file, attempt.holderPid);
   let logFd: number;
+  let leftover: string | null = null;
   try {
     if ((await probeSocket(paths.socket)) === 'live') {
       throw new DroverError('ERR_CONTROL_API', `a cluster is already running for this config (control socket ${paths.socket}); see it with \`drover ps -f ${options.file}\`, stop it with \`drover down -f ${options.file}\``);
     }
-    // Under the lock no running cluster writes these: a fresh log for this run.
-    try {
-      unlinkSync(`${paths.log}.1`);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
+    // Under the lock no running cluster writes these. An up.log still here is the log of a
+    // background `up` that could not clean up (it was killed): keep it as the failed run's log
+    // rather than overwrite it, then begin a fresh one for this run.
+    leftover = keepFailedLog(paths);
     logFd = openStateFile(paths.log, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND);
   } finally {
     // The background up takes the lock itself (an inherited lock fd would leak into every node).
     attempt.lock.release();
   }
-  const logPath = paths.log;
+  const out = process.stdout;
+  const f = ` -f ${options.file}`;
+  if (leftover !== null) out.write(`note: the last background \`drover up\` of this config ended without cleaning up (it was killed); its log is kept as ${leftover}\n`);
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
   const args = [main, 'up', '-f', path.resolve(options.file), '--no-tty', '--timestamps', '--background', ...(options.strict ? ['--strict'] : [])];
-  // stdout: nowhere (the background up writes up.log itself); stderr: up.log, for a crash report.
+  // stdout: nowhere (the background up writes up.log itself); stderr: up.log, for error messages and crash reports.
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'ignore', logFd], env: { ...process.env, NO_COLOR: '1' } });
   closeSync(logFd);
-  let exitCode: number | null = null;
-  child.on('exit', (code, signal) => (exitCode = code ?? (signal === null ? 1 : 128)));
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  const exited = new Promise<void>((resolve) =>
+    child.on('exit', (code, signal) => {
+      exit = { code, signal };
+      resolve();
+    }),
+  );
   child.unref();
   const pid = child.pid ?? 0;
   // Ctrl-C while waiting leaves the background `up` alone (it owns the cluster now) and says so.
   const onInterrupt = () => {
-    process.stderr.write(`\ndrover: stopped waiting; the cluster keeps starting in the background (drover up pid ${pid}); stop it with \`drover down -f ${options.file}\`\n`);
+    process.stderr.write(`\ndrover: stopped waiting; the cluster keeps starting in the background (drover up pid ${pid}); stop it with \`drover down${f}\`\n`);
     process.exit(EXIT_INTERRUPTED);
   };
   process.once('SIGINT', onInterrupt);
   let answer: ClusterAnswer | null = null;
-  for (;;) {
-    if (exitCode !== null) {
-      const tail = readTail(logPath).trimEnd().split('\n').slice(-10).join('\n');
-      throw new DroverError('ERR_SPAWN_FAILED', `the background \`drover up\` exited with code ${exitCode} before the cluster was up; its last output (${logPath}):\n${tail}`);
-    }
+  while (exit === null) {
     try {
       answer = await requestJson<ClusterAnswer>(paths, options.file, 'GET', '/v1/cluster', { timeoutMs });
       if (answer.pid === pid && answer.status !== 'starting') break;
@@ -320,23 +424,84 @@ async function runDetached(options: UpOptions): Promise<number> {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  process.off('SIGINT', onInterrupt);
-  const replicas = answer.nodes.filter((n) => n.state !== SCALED_TO_ZERO);
-  const ready = replicas.filter((n) => n.state === 'ready').length;
-  const failed = replicas.filter((n) => n.state !== 'ready');
-  const out = process.stdout;
-  const f = ` -f ${options.file}`;
-  out.write(`cluster ${spec.name} is up in the background (drover up pid ${pid}): ${ready}/${replicas.length} nodes ready\n`);
-  out.write(`state: ${paths.dir} (control socket ${path.basename(paths.socket)}, output log ${path.basename(logPath)})\n`);
-  const logError = answer.log?.error;
-  if (logError) {
-    out.write(`warning: the output log ${answer.log!.path} could not be written (${logError.code}: ${logError.message}); the cluster keeps running; read the nodes' output with \`drover logs${f}\`\n`);
+  // Stopping already (onNodeFailure: stop-cluster after a failed start, or a `drover down`):
+  // wait for the background up to end, so that its log is kept before it is reported.
+  if (exit === null && answer?.status === 'stopping') {
+    child.ref(); // an unref'd child alone would let the event loop end before its exit arrives
+    await exited;
   }
-  for (const n of failed) out.write(`${n.name}: ${n.state}${n.error ? `: ${n.error}` : ''}\n`);
+  process.off('SIGINT', onInterrupt);
+  if (exit !== null) return reportEndedRun(spec.name, spec.onNodeFailure ?? 'continue', paths, pid, exit);
+
+  const jobs = getJobCodes(spec);
+  const summary = summarizeStart(answer!.nodes, jobs);
+  const failed = summary.failed.map((n) => n.label);
+  const verdict =
+    failed.length === 0 ? 'is up in the background' : summary.ready + summary.completed === 0 ? 'failed to start in the background' : 'started in the background with failed nodes';
+  out.write(`cluster ${spec.name} ${verdict} (drover up pid ${pid}): ${formatStartSummary(summary)}${failed.length === 0 ? '' : `; failed: ${failed.join(', ')}`}\n`);
+  out.write(`state: ${paths.dir} (control socket ${path.basename(paths.socket)}, output log ${path.basename(paths.log)})\n`);
+  const logError = answer!.log?.error;
+  if (logError) {
+    out.write(`warning: the output log ${answer!.log!.path} could not be written (${logError.code}: ${logError.message}); the cluster keeps running; read the nodes' output with \`drover logs${f}\`\n`);
+  }
+  for (const n of summary.failed) {
+    const state = n.state === 'exited' && n.exitCode !== null ? `exited with code ${n.exitCode}` : n.state;
+    out.write(`${n.label}: ${state}${n.error ? `: ${n.error}` : ''}\n`);
+  }
   if (failed.length > 0) {
-    out.write(`the cluster keeps running; see why with \`drover logs ${failed[0]!.name}${f}\`, stop it with \`drover down${f}\`\n`);
+    const first = summary.failed[0]!.name;
+    out.write(`drover up keeps running (onNodeFailure: continue): see why with \`drover logs ${first}${f}\`, retry with \`drover start ${first}${f}\`, stop it with \`drover down${f}\`\n`);
     return EXIT_NODE_FAILED;
   }
   out.write(`see it with \`drover ps${f}\`, follow it with \`drover logs --follow${f}\`, stop it with \`drover down${f}\`\n`);
   return EXIT_OK;
+}
+
+/**
+ * The report of a background `up` that ended before its cluster was up (on stderr): what its log
+ * says — the start's summary and each failed node's error, drover's own error lines (a telemetry
+ * endpoint that could not listen …), the nodes' own last lines when nothing else explains it —
+ * and where that log is kept. A background `up` killed before it could keep its log gets it kept
+ * here. Returns the exit code: the background up's 1 (usage, config, endpoint) or 70, else 2.
+ */
+async function reportEndedRun(
+  clusterName: string,
+  onNodeFailure: string,
+  paths: StatePaths,
+  pid: number,
+  exit: { code: number | null; signal: NodeJS.Signals | null },
+): Promise<number> {
+  const attempt = await acquireStateLock(paths);
+  if (attempt.lock !== null) {
+    try {
+      keepFailedLog(paths);
+      removeStateDir(paths, { keepFailedLog: true });
+    } finally {
+      attempt.lock.release();
+    }
+  }
+  const err = process.stderr;
+  const how = exit.code !== null ? `exited with code ${exit.code}` : `was killed by ${exit.signal}`;
+  const log = parseRunLog(readTail(paths.failedLog), clusterName);
+  if (exit.code === EXIT_OK) {
+    err.write(`drover: cluster ${clusterName} was stopped before it was up (drover up pid ${pid} exited with code 0: a \`drover down\` or a signal stopped it)\n`);
+    return EXIT_NODE_FAILED;
+  }
+  err.write(
+    log.summary !== null
+      ? `drover: cluster ${clusterName} failed to start (drover up pid ${pid}): ${log.summary}\n`
+      : `drover: cluster ${clusterName} failed to start: the background \`drover up\` (pid ${pid}) ${how} before the cluster was up\n`,
+  );
+  for (const [label, error] of log.failures) err.write(`${label}: failed: ${error}\n`);
+  for (const line of log.errors) err.write(`${line}\n`);
+  if (log.failures.size === 0 && log.nodeOutput.length > 0) err.write(`last output of the nodes:\n${log.nodeOutput.map((line) => `  ${line}`).join('\n')}\n`);
+  if (log.summary !== null) {
+    const why = log.failures.size > 0 && onNodeFailure === 'stop-cluster' ? 'onNodeFailure: stop-cluster' : (log.stopReason ?? how);
+    err.write(`the cluster was stopped (${why})`);
+  } else {
+    err.write('nothing of it is running');
+  }
+  const kept = existsSync(paths.failedLog) ? `; its log is kept as ${paths.failedLog}` : '';
+  err.write(`${kept}\n`);
+  return exit.code === EXIT_USAGE || exit.code === EXIT_INTERNAL ? exit.code : EXIT_NODE_FAILED;
 }

@@ -108,6 +108,8 @@ export class ClusterNode {
   private portMap: Readonly<Record<string, number>> = Object.freeze({});
   /** Clock time of the current stop request while its process is being stopped, else null. */
   private stopStartedAt: number | null = null;
+  /** Output sequence where a failed readiness stopped the run: the failure quotes lines before it only. */
+  private failureTailEndSeq: number | null = null;
   private livenessFailed = false;
   /** Why the last liveness restart happened (shown in the restart-limit error). */
   private lastLivenessMessage: string | null = null;
@@ -582,12 +584,13 @@ export class ClusterNode {
   }
 
   private describeFailure(state: NodeState, extra: StateExtra, expectation?: string): DroverError {
-    const tail = this.output
-      .tail(10)
+    const endSeq = this.failureTailEndSeq ?? Infinity;
+    const own = this.output.tail().filter((l) => l.seq < endSeq);
+    const tail = own
+      .slice(-10)
       .map((l: BufferedLine) => `  ${l.stream}: ${l.text}`)
       .join('\n');
-    const stderrTail = this.output
-      .tail()
+    const stderrTail = own
       .filter((l) => l.stream === 'stderr')
       .slice(-10)
       .map((l) => l.text)
@@ -621,6 +624,7 @@ export class ClusterNode {
         return;
       }
       this.setState('starting');
+      this.failureTailEndSeq = null;
       const firstSeq = this.output.nextSequence;
       let process: ManagedProcess;
       let spec: NodeSpec;
@@ -646,7 +650,10 @@ export class ClusterNode {
       if (signal.aborted) void process.stop();
       const readyError = await this.awaitReadiness(process, spec, firstSeq, signal);
       if (readyError !== null) {
-        // Stop the process before reporting, so a failed start leaves nothing running.
+        // Stop the process before reporting, so a failed start leaves nothing running. The output
+        // quoted in the failure ends here: what the node says once stopped (its SIGTERM handler's
+        // goodbye) is its answer to drover, not why it failed.
+        this.failureTailEndSeq = this.output.nextSequence;
         await process.stop();
         this.collect(process);
         this.fail(readyError, this.lastExit ?? undefined);

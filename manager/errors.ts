@@ -43,7 +43,9 @@ export type DroverErrorCode =
   /** A process-level system call of the addon failed (getrlimit, prctl, flock, waitid); `errno` and `syscall` name it. */
   | 'ERR_NATIVE_CALL'
   /** The operation was aborted through its AbortSignal before it completed. */
-  | 'ERR_ABORTED';
+  | 'ERR_ABORTED'
+  /** A telemetry endpoint the user asked for (the Prometheus exporter) could not listen; `port`, `errno` and the holder's `pid` say why. */
+  | 'ERR_TELEMETRY_ENDPOINT';
 
 export interface DroverErrorFields {
   node?: string;
@@ -55,6 +57,8 @@ export interface DroverErrorFields {
   syscall?: string;
   errno?: string;
   path?: string;
+  /** A TCP port (ERR_TELEMETRY_ENDPOINT). */
+  port?: number;
   cause?: unknown;
 }
 
@@ -69,6 +73,7 @@ export class DroverError extends Error {
   readonly syscall?: string;
   readonly errno?: string;
   readonly path?: string;
+  readonly port?: number;
 
   constructor(code: DroverErrorCode, message: string, fields: DroverErrorFields = {}) {
     const { cause, ...facts } = fields;

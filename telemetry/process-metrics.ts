@@ -79,6 +79,7 @@ import {
   NODE_STATE_VALUE_STOPPING,
   NODE_STATE_VALUES,
   RESTART_REASON_VALUE_UNKNOWN,
+  RESTART_REASON_VALUES,
   START_DURATION_BUCKETS_SECONDS,
   STDIO_STREAM_VALUE_STDERR,
   STDIO_STREAM_VALUE_STDIN,
@@ -591,8 +592,14 @@ export class ProcessMetrics {
   /**
    * The snapshot's `restarts` is the total; `restarting` events seen since `register()` split it
    * by reason. Whatever the events do not explain happened before we subscribed: `unknown`.
+   * Every reason's series exists from the node's first collection, at 0 until it happens: a
+   * dashboard's `increase()`/`rate()` needs a sample before the first restart, and a series that
+   * first appears at 1 shows no increase at all.
    */
   private observeRestarts(restarts: Counter, node: NodeSnapshot, attributeSet: NodeAttributeSet): void {
+    if (attributeSet.lastReasons.size === 0) {
+      for (const reason of RESTART_REASON_VALUES) addReasonCount(restarts, attributeSet, reason, 0);
+    }
     const tally = this.restartTallies.get(getNodeKey(node.name, node.replica));
     let attributed = 0;
     if (tally !== undefined) {
@@ -652,6 +659,7 @@ function setUpDown(counter: UpDownCounter, last: Float64Array, slot: number, val
 
 function addReasonCount(restarts: Counter, attributeSet: NodeAttributeSet, reason: string, count: number): void {
   const previous = attributeSet.lastReasons.get(reason);
+  // The first time, even at 0, so the series exists (see observeRestarts).
   if (previous === undefined || count > previous) {
     attributeSet.lastReasons.set(reason, count);
     restarts.add(count - (previous ?? 0), getReasonAttributes(attributeSet, reason));

@@ -5,7 +5,7 @@
 
 import { diag, DiagLogLevel, metrics, trace } from '@opentelemetry/api';
 import { logs } from '@opentelemetry/api-logs';
-import type { ContextManager, ProxyTracerProvider, TracerProvider } from '@opentelemetry/api';
+import type { ContextManager, DiagLogger, ProxyTracerProvider, TracerProvider } from '@opentelemetry/api';
 import {
   defaultResource,
   detectResources,
@@ -19,11 +19,13 @@ import {
 import type { Resource, ResourceDetector } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
+import { DroverError } from '../manager/errors.js';
 import type { ClusterController, ClusterSpec } from '../manager/types.js';
 import { ClusterTracing } from './cluster-tracing.js';
 import { OncePerKindDiagLogger } from './diag-logger.js';
 import { LifecycleEvents } from './lifecycle-events.js';
 import { OutputLogs } from './output-logs.js';
+import { describePortHolder, findPortHolder } from './port-holder.js';
 import { DEFAULT_SAMPLE_INTERVAL_MS } from './proc-sampler.js';
 import { ProcessMetrics } from './process-metrics.js';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_NAMESPACE, INSTRUMENTATION_SCOPE_NAME, NODE_STATE_VALUES } from './semconv.js';
@@ -199,7 +201,13 @@ export function normalizeOtelEnv(
  *
  * Exporter failures never throw or block: OpenTelemetry's diag logger is set to report each kind
  * of problem once through `log`. When Prometheus is asked for, the promise resolves once its
- * endpoint listens (or failed to, which is reported through `log`).
+ * endpoint listens; an endpoint the user asked for that cannot listen (the port is taken, or
+ * needs privileges) is an error: everything started is shut down again and the promise rejects.
+ *
+ * @throws {DroverError} ERR_TELEMETRY_ENDPOINT when the Prometheus endpoint cannot listen: the
+ *   message names the address, the errno (`EADDRINUSE`, `EACCES`), who holds the port when
+ *   `/proc` shows it, and where the port was set; fields `port`, `errno`, `syscall: 'listen'`,
+ *   `pid` (the holder's, when known), `cause` (the listen error).
  *
  * The SDK reads `process.env` itself, so while it is built and started (synchronously) the
  * caller's `OTEL_*` variables are swapped for the normalized view of `env`, and restored right
@@ -226,7 +234,10 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
   const clusterName = clusterSnapshot.name;
   const sampleIntervalMs = options.sampleIntervalMs ?? getDefaultSampleIntervalMs(normalized.otelEnv);
 
-  diag.setLogger(new OncePerKindDiagLogger(log), { logLevel: normalized.logLevel, suppressOverrideMessage: true });
+  // Errors reach the capture whatever OTEL_LOG_LEVEL says (it forwards them only when the level
+  // asks): the Prometheus exporter reports a failed listen through diag only.
+  const diagLogger = new ListenErrorCapture(new OncePerKindDiagLogger(log), normalized.logLevel);
+  diag.setLogger(diagLogger, { logLevel: Math.max(normalized.logLevel, DiagLogLevel.ERROR), suppressOverrideMessage: true });
 
   const meterProviderBefore = metrics.getMeterProvider();
   const tracerProviderBefore = getTracerProviderDelegate();
@@ -275,6 +286,7 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
     // its error through diag). This is not a sleep: nothing else has to happen first.
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
+  const listenError = diagLogger.stopCapturing();
 
   let shutdownPromise: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
@@ -321,7 +333,91 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
     })();
     return shutdownPromise;
   };
+  if (listenError !== null) {
+    await shutdown();
+    throw createEndpointError(listenError, normalized, env, spec);
+  }
   return { shutdown, [Symbol.asyncDispose]: shutdown };
+}
+
+/** A `listen` error of a server (the Prometheus exporter's): errno code, address and port. */
+type ListenError = Error & { code?: string; syscall?: string; address?: string; port?: number };
+
+function isListenError(value: unknown): value is ListenError {
+  return value instanceof Error && (value as ListenError).syscall === 'listen';
+}
+
+/**
+ * The diag logger `startTelemetry` installs: `inner` (reporting each kind once) at the user's
+ * level, except that while capturing, the first `listen` error (the Prometheus endpoint's) is kept
+ * for `startTelemetry` to reject with instead of being logged.
+ */
+class ListenErrorCapture implements DiagLogger {
+  private capturing = true;
+  private captured: ListenError | null = null;
+
+  constructor(
+    private readonly inner: DiagLogger,
+    private readonly userLevel: DiagLogLevel,
+  ) {}
+
+  /** Ends the capture; later listen errors are logged like any error. The error captured, or null. */
+  stopCapturing(): ListenError | null {
+    this.capturing = false;
+    return this.captured;
+  }
+
+  error(message: string, ...args: unknown[]): void {
+    const listenError = [message, ...args].find(isListenError);
+    if (this.capturing && listenError !== undefined) {
+      this.captured ??= listenError;
+      return;
+    }
+    if (this.userLevel >= DiagLogLevel.ERROR) this.inner.error(message, ...args);
+  }
+
+  warn(message: string, ...args: unknown[]): void {
+    this.inner.warn(message, ...args);
+  }
+
+  info(message: string, ...args: unknown[]): void {
+    this.inner.info(message, ...args);
+  }
+
+  debug(message: string, ...args: unknown[]): void {
+    this.inner.debug(message, ...args);
+  }
+
+  verbose(message: string, ...args: unknown[]): void {
+    this.inner.verbose(message, ...args);
+  }
+}
+
+/**
+ * ERR_TELEMETRY_ENDPOINT for a Prometheus endpoint that could not listen: the address, why, who
+ * holds the port (from `/proc`, when visible) and where the port was chosen, so the user can pick
+ * another one.
+ */
+function createEndpointError(error: ListenError, normalized: NormalizedOtelEnv, env: Readonly<Record<string, string | undefined>>, spec: ClusterSpec | undefined): DroverError {
+  const port = error.port ?? Number(normalized.otelEnv['OTEL_EXPORTER_PROMETHEUS_PORT']);
+  const address = `${PROMETHEUS_HOST}:${port}`;
+  const holder = error.code === 'EADDRINUSE' ? findPortHolder(port) : null;
+  const why =
+    error.code === 'EADDRINUSE'
+      ? `the port is in use (EADDRINUSE) by ${describePortHolder(holder)}`
+      : error.code === 'EACCES'
+        ? `permission denied (EACCES): ports below 1024 need privileges`
+        : `${error.code ?? 'error'}: ${error.message}`;
+  const source = isSet(env['OTEL_EXPORTER_PROMETHEUS_PORT'])
+    ? 'OTEL_EXPORTER_PROMETHEUS_PORT'
+    : spec?.telemetry?.prometheusPort != null
+      ? `telemetry.prometheus.port${spec.configPath ? ` in ${spec.configPath}` : ''}`
+      : `OTEL_EXPORTER_PROMETHEUS_PORT (unset: the default ${PROMETHEUS_DEFAULT_PORT})`;
+  return new DroverError(
+    'ERR_TELEMETRY_ENDPOINT',
+    `the Prometheus metrics endpoint cannot listen on ${address}: ${why}; free the port, or choose another one with ${source}`,
+    { port, syscall: 'listen', ...(error.code === undefined ? {} : { errno: error.code }), ...(holder?.pid == null ? {} : { pid: holder.pid }), cause: error },
+  );
 }
 
 /**

@@ -1,5 +1,5 @@
-// Starts the cluster once for the whole run and stops it afterwards (vitest globalSetup).
-import { fileURLToPath } from 'node:url';
+// Starts the cluster once for the whole run and stops it afterwards (vitest globalSetup). The path
+// is relative to this vitest project's root (examples/vitest), wherever vitest was started from.
 import { setupCluster } from 'drover/vitest';
 
-export default setupCluster(fileURLToPath(new URL('./drover.yaml', import.meta.url)), { strict: true });
+export default setupCluster('./drover.yaml', { strict: true });

@@ -6,10 +6,12 @@ const { nodes } = inject('drover');
 const api = nodes.api![0]!;
 const store = nodes.store![0]!;
 
-test('each service got its own allocated port', () => {
+test('each service got its own allocated port, with its address and (an HTTP port) its URL', () => {
   expect(api.ports.http).toBeGreaterThan(0);
   expect(store.ports.http).toBeGreaterThan(0);
   expect(api.ports.http).not.toBe(store.ports.http);
+  expect(api.addresses.http).toBe(`127.0.0.1:${api.ports.http}`);
+  expect(api.urls.http).toBe(`http://127.0.0.1:${api.ports.http}`);
 });
 
 test('a greeting stored through the api is read back, and it lives in the store', async () => {

@@ -112,6 +112,26 @@ describe('status view and shutdown progress (pure)', () => {
     expect(fitLine('abc', 4)).toBe('abc');
   });
 
+  it('the footer counts only what truly is up: a running node is not ready, a completed job is counted apart', () => {
+    const snapshot: ClusterSnapshot = {
+      name: 'ring',
+      configPath: null,
+      nodes: [node('a', 'ready'), node('b', 'running'), node('migrate', 'exited', { pid: null, lastExit: { exitCode: 0 } as NodeSnapshot['lastExit'] })],
+    };
+    const [header] = getStatusLines({ snapshot, phase: 'running', pending: null, now: 2_000, color: false, jobs: new Map([['migrate', [0]]]) });
+    expect(header).toBe('── ring · 1/2 ready · 1/1 job completed · Ctrl-C stops the cluster ──');
+  });
+
+  it('Printer: the prefix column grows to a replica added at run time, from the line that announces it', () => {
+    const lines: string[] = [];
+    const printer = new Printer({ writeLine: (line) => lines.push(line) }, ['gateway'], { color: false, labels: ['gateway'] });
+    printer.output('gateway', 'hello 0', 0);
+    printer.event({ type: 'scaled', node: 'gateway', from: 1, to: 2, time: 0 } as ClusterEvent);
+    printer.output('gateway[1]', 'hello 1', 0, 'gateway');
+    printer.output('gateway', 'again', 0);
+    expect(lines).toEqual(['gateway | hello 0', 'drover     | gateway: scaled from 1 to 2 replicas', 'gateway[1] | hello 1', 'gateway    | again']);
+  });
+
   it('StatusView erases and redraws its footer around every line, and leaves no footer on close', () => {
     const out = Object.assign(new PassThrough(), { columns: 80, rows: 24, isTTY: true }) as unknown as NodeJS.WriteStream;
     let written = '';

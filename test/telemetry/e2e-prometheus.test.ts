@@ -18,8 +18,12 @@ import { waitFor } from '../helpers/wait-for.js';
 
 const RING_NODE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'ring', 'node.mjs');
 const PROMETHEUS = process.env['DROVER_PROMETHEUS_BIN'] ?? 'prometheus';
-/** Panels whose series exist only once a restart happened. */
-const RESTART_PANELS = new Set(['Restarts', 'Backoff delay']);
+/**
+ * Panels whose series exist only once a restart happened (a gauge set by the restart). The
+ * Restarts panel is not one: its counter exists at 0 per reason from the node's start, so that
+ * increase() shows the first restart.
+ */
+const RESTART_PANELS = new Set(['Backoff delay']);
 
 let up: CliProcess | null = null;
 let prometheus: ChildProcess | null = null;
@@ -45,15 +49,25 @@ function ps(file: string, env: NodeJS.ProcessEnv): Promise<PsRow[]> {
   return readPsRows(file, env, pids);
 }
 
+interface QueryResult {
+  readonly metric: Record<string, string>;
+  readonly value: [number, string];
+}
+
+/** One instant PromQL query of a dashboard expression ($node = every node, 30 s windows). */
+async function query(baseUrl: string, panel: string, expr: string): Promise<QueryResult[]> {
+  const promql = expr.replaceAll('$node', '.*').replaceAll('$__rate_interval', '30s');
+  const response = await fetch(`${baseUrl}/api/v1/query?query=${encodeURIComponent(promql)}`);
+  const body = (await response.json()) as { status: string; error?: string; data?: { result: QueryResult[] } };
+  if (body.status !== 'success') throw new Error(`${panel}: ${promql}: ${body.error}`);
+  return body.data?.result ?? [];
+}
+
 /** Queries whose result is empty right now, as `panel: expr`. */
 async function getEmptyQueries(baseUrl: string, queries: { panel: string; expr: string }[]): Promise<string[]> {
   const empty: string[] = [];
   for (const { panel, expr } of queries) {
-    const promql = expr.replaceAll('$node', '.*').replaceAll('$__rate_interval', '30s');
-    const response = await fetch(`${baseUrl}/api/v1/query?query=${encodeURIComponent(promql)}`);
-    const body = (await response.json()) as { status: string; error?: string; data?: { result: unknown[] } };
-    if (body.status !== 'success') throw new Error(`${panel}: ${promql}: ${body.error}`);
-    if ((body.data?.result.length ?? 0) === 0) empty.push(`${panel}: ${promql}`);
+    if ((await query(baseUrl, panel, expr)).length === 0) empty.push(`${panel}: ${expr}`);
   }
   return empty;
 }
@@ -108,7 +122,7 @@ describe('drover up → Prometheus → Grafana dashboard queries', () => {
 
     const steady = queries.filter((query) => !RESTART_PANELS.has(query.panel));
     await waitFor(() => getEmptyQueries(baseUrl, steady), (empty) => empty.length === 0, {
-      timeoutMs: 30_000,
+      timeoutMs: 20_000,
       intervalMs: 500,
       describe: `every dashboard query (but restart panels) to return data (prometheus log: ${prometheusLog.slice(-500)})`,
     });
@@ -126,7 +140,17 @@ describe('drover up → Prometheus → Grafana dashboard queries', () => {
     });
     expect(empty).toEqual([]);
 
+    // The Restarts panel shows the first crash: increase() over a series that existed at 0 before it.
+    const restartsPanel = queries.find((q) => q.panel === 'Restarts')!;
+    const crashed = (rows: QueryResult[]) => rows.find((r) => r.metric['drover_node_name'] === 'a' && r.metric['drover_restart_reason'] === 'crashed');
+    const shown = await waitFor(() => query(baseUrl, restartsPanel.panel, restartsPanel.expr), (rows) => Number(crashed(rows)?.value[1] ?? 0) > 0, {
+      timeoutMs: 15_000,
+      intervalMs: 500,
+      describe: 'the Restarts panel to show the first crash of node a (increase > 0)',
+    });
+    expect(Number(crashed(shown)!.value[1])).toBeGreaterThan(0);
+
     up.child.kill('SIGTERM');
     expect(await up.closed).toBe(0);
-  });
+  }, 90_000);
 });

@@ -19,6 +19,7 @@ import {
   RESTART_REASON_VALUE_CRASHED,
   RESTART_REASON_VALUE_MANUAL,
   RESTART_REASON_VALUE_UNKNOWN,
+  RESTART_REASON_VALUES,
   START_DURATION_BUCKETS_SECONDS,
   STDIO_STREAM_VALUE_STDERR,
   STDIO_STREAM_VALUE_STDIN,
@@ -136,8 +137,22 @@ describe('ProcessMetrics', () => {
     expectPoint(restarts, { ...NODE_A, [ATTR_RESTART_REASON]: RESTART_REASON_VALUE_CRASHED }, 2);
     expectPoint(restarts, { ...NODE_A, [ATTR_RESTART_REASON]: RESTART_REASON_VALUE_MANUAL }, 1);
     expectPoint(restarts, { ...NODE_A, [ATTR_RESTART_REASON]: RESTART_REASON_VALUE_UNKNOWN }, 1);
-    // b never restarted: no series.
-    expect(restarts.dataPoints).toHaveLength(3);
+    // Every other reason of a, and every reason of b (never restarted), is a series at 0.
+    for (const reason of RESTART_REASON_VALUES) expectPoint(restarts, { ...NODE_B, [ATTR_RESTART_REASON]: reason }, 0);
+    expect(restarts.dataPoints).toHaveLength(2 * RESTART_REASON_VALUES.length);
+  });
+
+  it('has a restart series at 0 for every reason from the first collection, so the first restart is an increase', async () => {
+    // A dashboard's increase()/rate() needs a sample before the first restart: a series that
+    // appears at 1 shows no increase at all.
+    const { controller, reader } = setup([createNode({ name: 'a', state: 'ready' })]);
+    const before = getMetric(await collect(reader), METRIC_PROCESS_RESTARTS);
+    expect(before.dataPoints.map((p) => [p.attributes[ATTR_RESTART_REASON], p.value]).sort()).toEqual(RESTART_REASON_VALUES.map((r) => [r, 0]).sort());
+    controller.restarting('a', T0 + 1, 1, 'crashed');
+    const after = getMetric(await collect(reader), METRIC_PROCESS_RESTARTS);
+    expectPoint(after, { ...NODE_A, [ATTR_RESTART_REASON]: RESTART_REASON_VALUE_CRASHED }, 1);
+    expectPoint(after, { ...NODE_A, [ATTR_RESTART_REASON]: RESTART_REASON_VALUE_UNKNOWN }, 0);
+    expect(after.dataPoints).toHaveLength(RESTART_REASON_VALUES.length);
   });
 
   it('reports one state series per state: 1 for the current state, 0 for the others', async () => {

@@ -167,6 +167,39 @@ describe('startTelemetry', () => {
     expect(log).not.toHaveBeenCalled();
   });
 
+  it('rejects when the Prometheus endpoint cannot listen: names the address, the holder and where the port was set; nothing stays', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve, reject) => {
+      holder.once('error', reject);
+      holder.listen(0, '127.0.0.1', resolve);
+    });
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const controller = createController();
+      const log = vi.fn();
+      const spec = { name: 'ring', configPath: '/srv/drover.yaml', nodes: [], telemetry: { serviceName: null, resourceAttributes: {}, prometheusPort: port } };
+      const started = startTelemetry({ controller, spec: spec as never, env: {}, log });
+      const error = await started.then(
+        (h) => {
+          handle = h;
+          return null;
+        },
+        (e: unknown) => e,
+      );
+      expect(error).toMatchObject({ code: 'ERR_TELEMETRY_ENDPOINT', port, errno: 'EADDRINUSE', syscall: 'listen', pid: process.pid });
+      const message = (error as Error).message;
+      expect(message).toContain(`127.0.0.1:${port}`);
+      expect(message).toContain(`in use (EADDRINUSE) by pid ${process.pid} (`);
+      expect(message).toContain('telemetry.prometheus.port in /srv/drover.yaml');
+      // Everything it started is gone again: no observers, no global providers, nothing logged.
+      expect(controller.observerCount).toBe(0);
+      expect(isMeterProviderGlobal()).toBe(false);
+      expect(log).not.toHaveBeenCalled();
+    } finally {
+      await new Promise<void>((resolve) => holder.close(() => resolve()));
+    }
+  });
+
   it('keeps OTEL_SERVICE_NAME over the serviceName option', async () => {
     const port = await getFreePort();
     handle = await startTelemetry({

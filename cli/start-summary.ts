@@ -1,0 +1,62 @@
+import type { ClusterSpec } from '../manager/types.js';
+
+/** Jobs of a cluster (nodes whose readiness is their exit) and the exit codes that complete them. */
+export type JobCodes = ReadonlyMap<string, readonly number[]>;
+
+/** The jobs of `spec`: node name → exit codes that count as completed. */
+export function getJobCodes(spec: Pick<ClusterSpec, 'nodes'>): JobCodes {
+  return new Map(spec.nodes.flatMap((n) => (n.ready?.kind === 'exit' ? [[n.name, n.ready.codes] as const] : [])));
+}
+
+/** One replica as the summary needs it (a `ps` row, or a snapshot's node). */
+export interface SummaryRow {
+  readonly name: string;
+  readonly replica: number | null;
+  readonly state: string;
+  readonly exitCode: number | null;
+  readonly error: string | null;
+}
+
+/** What a cluster's start came to. Jobs count apart: a completed job is done, not `ready`. */
+export interface StartSummary {
+  /** Replicas of services (not jobs) that are `ready`. */
+  readonly ready: number;
+  /** Replicas of services. */
+  readonly services: number;
+  /** Replicas of jobs that exited with one of their codes. */
+  readonly completed: number;
+  /** Replicas of jobs. */
+  readonly jobs: number;
+  /** Replicas neither ready nor completed, in row order: how far they got and why. */
+  readonly failed: readonly (SummaryRow & { readonly label: string })[];
+}
+
+/**
+ * Counts only what truly is up: a service replica that is `ready` (a node without a readiness
+ * check is `running`, not ready, until it stayed up `minUptime`), a job replica that `exited`
+ * with one of its success codes. Rows with replica `null` (a node scaled to 0) are left out.
+ */
+export function summarizeStart(rows: readonly SummaryRow[], jobs: JobCodes): StartSummary {
+  let ready = 0;
+  let services = 0;
+  let completed = 0;
+  let jobCount = 0;
+  const failed: (SummaryRow & { label: string })[] = [];
+  for (const row of rows) {
+    if (row.replica === null) continue;
+    const codes = jobs.get(row.name);
+    const ok = codes === undefined ? row.state === 'ready' : row.state === 'exited' && row.exitCode !== null && codes.includes(row.exitCode);
+    if (codes === undefined) services++;
+    else jobCount++;
+    if (ok && codes === undefined) ready++;
+    else if (ok) completed++;
+    else failed.push({ ...row, label: row.replica === 0 ? row.name : `${row.name}[${row.replica}]` });
+  }
+  return { ready, services, completed, jobs: jobCount, failed };
+}
+
+/** `2/3 nodes ready` (services), plus `, 1/1 job completed` when the cluster has jobs. */
+export function formatStartSummary(summary: StartSummary): string {
+  const jobs = summary.jobs === 0 ? '' : `, ${summary.completed}/${summary.jobs} job${summary.jobs === 1 ? '' : 's'} completed`;
+  return `${summary.ready}/${summary.services} nodes ready${jobs}`;
+}
