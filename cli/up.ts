@@ -7,6 +7,7 @@ import { Cluster } from '../manager/cluster.js';
 import { DroverError } from '../manager/errors.js';
 import { startOrphanReaping } from '../manager/orphan-reaper.js';
 import { startTelemetry } from '../telemetry/index.js';
+import { checkNativeBuild } from '../native/index.js';
 import { ClusterShutdown, formatPending } from './cluster-shutdown.js';
 import { getClientTimeoutMs, requestJson } from './control-client.js';
 import { ControlServer, probeSocket, SCALED_TO_ZERO, type ClusterAnswer, type ClusterStatus } from './control-server.js';
@@ -53,6 +54,9 @@ export const KILLED_FLUSH_TIMEOUT_MS = 2000;
  * (`onNodeFailure: stop-cluster`) it exits 2. With `detach`, see {@link runDetached}.
  */
 export async function runUp(options: UpOptions): Promise<number> {
+  // A missing or partial native build (install scripts skipped, a failed build) fails here, before
+  // a background `up` or any node starts, with what to run.
+  checkNativeBuild();
   if (options.detach) return runDetached(options);
   const { spec, warnings } = await loadConfig(options.file, { strict: options.strict });
   const paths = prepareStateDir(getStatePaths(options.file));
