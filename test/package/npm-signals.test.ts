@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCtrlCFilter, SAME_CTRL_C_MS } from '../../cli/ctrl-c.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { cleanUpProject, listPackedFiles, makeStateDir, stageConsumerProject, type StagedProject } from './staging.js';
+import { cleanUpProject, getConsumerEnv, listPackedFiles, makeStateDir, stageConsumerProject, type StagedProject } from './staging.js';
 
 /** A node that stops on SIGTERM at once (Node's default action). */
 const CONFIG = `name: tiny
@@ -26,10 +26,8 @@ nodes:
 /** What drover prints for a clean down of CONFIG: the node stopped by its stop signal, nothing forced. */
 const CLEAN_DOWN = [/^drover \| stopping cluster tiny \(Ctrl-C\); Ctrl-C again to kill every node at once$/m, /^drover \| a: stopped \(killed by SIGTERM/m, /^drover \| cluster tiny stopped$/m];
 
-/** The environment of a command run in the consumer project: npm's own variables of the outer `npm test` removed, so the inner npm finds the consumer project, not this repository. */
-function getConsumerEnv(stateDir: string): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && key !== 'INIT_CWD'));
-  return { ...env, NO_COLOR: '1', DROVER_STATE_DIR: stateDir };
+function getRunEnv(stateDir: string): NodeJS.ProcessEnv {
+  return getConsumerEnv({ DROVER_STATE_DIR: stateDir });
 }
 
 class Run {
@@ -76,7 +74,7 @@ async function start(argv: string[], config = CONFIG): Promise<{ run: Run; state
   project = await stageConsumerProject(files, { withNativeBuild: true });
   writeFileSync(path.join(project.dir, 'drover.yaml'), config);
   const stateDir = makeStateDir();
-  const run = new Run(project, argv, getConsumerEnv(stateDir));
+  const run = new Run(project, argv, getRunEnv(stateDir));
   runs.push(run);
   await run.waitForOutput(/cluster tiny: 1\/1 nodes ready/, 'the cluster to be ready');
   return { run, stateDir };
@@ -162,7 +160,7 @@ describe('Ctrl-C on drover up through npm', () => {
 
   it('drover down from another process: npm exits 0 whatever the script shell', async () => {
     const { run, stateDir } = await start(['npm', 'run', '--script-shell=/bin/sh', 'drover', '--', 'up', '--no-tty']);
-    const down = spawn(path.join(project!.dir, 'node_modules', '.bin', 'drover'), ['down'], { cwd: project!.dir, env: getConsumerEnv(stateDir), stdio: 'ignore' });
+    const down = spawn(path.join(project!.dir, 'node_modules', '.bin', 'drover'), ['down'], { cwd: project!.dir, env: getRunEnv(stateDir), stdio: 'ignore' });
     const downCode = await new Promise((resolve) => down.on('close', resolve));
     expect(downCode).toBe(0);
     expect(await run.ended, run.output).toEqual({ code: 0, signal: null });

@@ -142,6 +142,16 @@ export function findProcessesUnder(dir: string): { pid: number; state: string; c
   return found;
 }
 
+/**
+ * The environment of a command run in a consumer project: npm's own variables of an outer
+ * `npm test` (npm_config_local_prefix, npm_lifecycle_event …) removed, so an inner npm or npx
+ * finds the consumer project, not this repository.
+ */
+export function getConsumerEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && key !== 'INIT_CWD'));
+  return { ...env, NO_COLOR: '1', ...extra };
+}
+
 /** A private state dir (mode 0700) for one CLI run, so runs never meet another test's cluster. */
 export function makeStateDir(): string {
   const parent = mkdtempSync(path.join(tmpdir(), 'drover-package-state-'));
@@ -151,11 +161,11 @@ export function makeStateDir(): string {
 }
 
 /**
- * The afterEach of a consumer-project test: waits (bounded) until no process of the project is
+ * The cleanup of a consumer-project test: waits (bounded) until no process of the project is
  * left; if some are, SIGKILLs them (they run from this test's own temporary directory, so the test
  * started them) and returns their list for the test to fail on. The directory is removed.
  */
-export async function cleanUpProject(project: StagedProject, timeoutMs = 10_000): Promise<{ pid: number; state: string; cmdline: string }[]> {
+export async function cleanUpProject(project: { readonly dir: string }, timeoutMs = 10_000): Promise<{ pid: number; state: string; cmdline: string }[]> {
   let left: ReturnType<typeof findProcessesUnder> = [];
   try {
     await waitFor(() => findProcessesUnder(project.dir), (list) => list.length === 0, { timeoutMs, describe: `no process of ${project.dir} left` });
