@@ -86,7 +86,7 @@ describe('a consumer project whose native build is missing', () => {
 
   it('up -d fails at once with what to run, exit 1; ps and down then answer that nothing runs', async () => {
     const project = await stage(false);
-    const env = { DROVER_STATE_DIR: makeStateDir() };
+    const env = { DROVER_STATE_DIR: makeStateDir(project.dir) };
     const up = await runBin(project, ['up', '-d'], env);
     expect(up.hung).toBe(false);
     expect(up.ms).toBeLessThan(10_000);
@@ -104,7 +104,7 @@ describe('a consumer project whose native build is missing', () => {
   it('up -d with the addon built but the shepherd missing fails the same way and starts no background up', async () => {
     const project = await stage(true);
     unlinkSync(path.join(project.packageDir, 'native', 'build', 'Release', 'shepherd'));
-    const env = { DROVER_STATE_DIR: makeStateDir() };
+    const env = { DROVER_STATE_DIR: makeStateDir(project.dir) };
     const up = await runBin(project, ['up', '-d'], env);
     expect(up.hung).toBe(false);
     expect(up.code).toBe(1);
@@ -117,7 +117,7 @@ describe('a consumer project whose native build is missing', () => {
 
   it('a foreground up fails at once too', async () => {
     const project = await stage(false);
-    const up = await runBin(project, ['up', '--no-tty'], { DROVER_STATE_DIR: makeStateDir() });
+    const up = await runBin(project, ['up', '--no-tty'], { DROVER_STATE_DIR: makeStateDir(project.dir) });
     expect(up.hung).toBe(false);
     expect(up.code).toBe(1);
     expectBuildHint(project, up.stderr);

@@ -128,7 +128,7 @@ describe('drover installed from its tarball into a fresh project', () => {
   }, 240_000);
 
   it('the CLI from the installed bin: up -d, ps, down', async () => {
-    const env = getConsumerEnv({ DROVER_STATE_DIR: makeStateDir() });
+    const env = getConsumerEnv({ DROVER_STATE_DIR: makeStateDir(app) });
     const up = await run('npx', ['drover', 'up', '-d'], { cwd: app, env, timeoutMs: 60_000 });
     expect(up.code, up.out).toBe(0);
     expect(up.out).toContain('cluster shop is up in the background');

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCtrlCFilter, SAME_CTRL_C_MS } from '../../cli/ctrl-c.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { cleanUpProject, getConsumerEnv, listPackedFiles, makeStateDir, stageConsumerProject, type StagedProject } from './staging.js';
+import { getProcessState } from '../helpers/processes.js';
+import { cleanUpProject, findProcessesUnder, getConsumerEnv, listPackedFiles, makeStateDir, stageConsumerProject, type StagedProject } from './staging.js';
 
 /** A node that stops on SIGTERM at once (Node's default action). */
 const CONFIG = `name: tiny
@@ -34,7 +35,10 @@ class Run {
   readonly child: ChildProcess;
   /** Everything written to stdout and stderr (npm's banner, drover's lines). */
   output = '';
+  /** Settles once the process has ended and its output is read to the end (every holder of the pipes is gone). */
   readonly ended: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Settles once the process itself has ended (a process it left behind may still hold the pipes). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** The process group standing in for the terminal's foreground group: the leader's pid. */
   readonly pgid: number;
 
@@ -44,6 +48,7 @@ class Run {
     this.child.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
     this.ended = new Promise((resolve) => this.child.on('close', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
   }
 
   waitForOutput(pattern: RegExp, describe: string): Promise<string> {
@@ -65,15 +70,16 @@ beforeAll(async () => {
 }, 60_000);
 
 afterEach(async () => {
-  for (const run of runs.splice(0)) await run.ended;
-  if (project !== null) expect(await cleanUpProject(project, 15_000), 'processes left behind').toEqual([]);
+  const left = project === null ? [] : await cleanUpProject(project, 15_000);
   project = null;
+  for (const run of runs.splice(0)) await run.ended;
+  expect(left, 'processes left behind').toEqual([]);
 });
 
 async function start(argv: string[], config = CONFIG): Promise<{ run: Run; stateDir: string }> {
   project = await stageConsumerProject(files, { withNativeBuild: true });
   writeFileSync(path.join(project.dir, 'drover.yaml'), config);
-  const stateDir = makeStateDir();
+  const stateDir = makeStateDir(project.dir);
   const run = new Run(project, argv, getRunEnv(stateDir));
   runs.push(run);
   await run.waitForOutput(/cluster tiny: 1\/1 nodes ready/, 'the cluster to be ready');
@@ -158,12 +164,34 @@ describe('Ctrl-C on drover up through npm', () => {
     if (defaultShell === 'bash') expect(ended, run.output).toEqual({ code: 0, signal: null });
   });
 
-  it('drover down from another process: npm exits 0 whatever the script shell', async () => {
-    const { run, stateDir } = await start(['npm', 'run', '--script-shell=/bin/sh', 'drover', '--', 'up', '--no-tty']);
-    const down = spawn(path.join(project!.dir, 'node_modules', '.bin', 'drover'), ['down'], { cwd: project!.dir, env: getRunEnv(stateDir), stdio: 'ignore' });
-    const downCode = await new Promise((resolve) => down.on('close', resolve));
-    expect(downCode).toBe(0);
+  it(`drover down from another process ends npx drover up with 0 (script shell /bin/sh: ${defaultShell} here)`, async () => {
+    const { run, stateDir } = await start(['npx', '--script-shell=/bin/sh', 'drover', 'up', '--no-tty']);
+    const down = await runDown(stateDir);
+    expect(down).toBe(0);
     expect(await run.ended, run.output).toEqual({ code: 0, signal: null });
     expect(run.output).toMatch(/^drover \| cluster tiny stopped$/m);
   });
+
+  it.runIf(existsSync('/bin/dash'))("SIGTERM to npm's pid alone, with dash as the script shell, never reaches drover: npm ends, drover keeps running", async () => {
+    const { run, stateDir } = await start(['npx', '--script-shell=/bin/dash', 'drover', 'up', '--no-tty']);
+    const droverPid = findDroverUp(project!.dir);
+    process.kill(run.pgid, 'SIGTERM'); // npm's pid: the leader we spawned
+    expect(await run.exited, run.output).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(run.output).not.toContain('stopping cluster');
+    expect(getProcessState(droverPid), 'drover up still running').toMatch(/^[RS]$/);
+    expect(await runDown(stateDir)).toBe(0);
+  });
 });
+
+/** Pid of the `drover up` process (node running the installed bin) of the project. */
+function findDroverUp(dir: string): number {
+  const found = findProcessesUnder(dir).filter((p) => p.cmdline.includes('node_modules/.bin/drover up'));
+  expect(found, 'one drover up process').toHaveLength(1);
+  return found[0]!.pid;
+}
+
+/** `drover down` for the cluster of the current project; resolves with its exit code. */
+async function runDown(stateDir: string): Promise<number | null> {
+  const down = spawn(path.join(project!.dir, 'node_modules', '.bin', 'drover'), ['down'], { cwd: project!.dir, env: getRunEnv(stateDir), stdio: 'ignore' });
+  return new Promise((resolve) => down.on('close', resolve));
+}

@@ -152,10 +152,12 @@ export function getConsumerEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv
   return { ...env, NO_COLOR: '1', ...extra };
 }
 
-/** A private state dir (mode 0700) for one CLI run, so runs never meet another test's cluster. */
-export function makeStateDir(): string {
-  const parent = mkdtempSync(path.join(tmpdir(), 'drover-package-state-'));
-  const dir = path.join(parent, 'state');
+/**
+ * A private state dir (mode 0700) for the CLI runs of one project, inside the project's directory
+ * (so the project's cleanup removes it), so they never meet another test's cluster.
+ */
+export function makeStateDir(projectDir: string): string {
+  const dir = path.join(projectDir, '.drover-state');
   mkdirSync(dir, { mode: 0o700 });
   return dir;
 }
