@@ -4,7 +4,7 @@
  */
 /** Success; `up` after a clean down. */
 export const EXIT_OK = 0;
-/** Usage or config error, unknown node, no running cluster (or one already running), refused by the control API, a telemetry endpoint that cannot listen. */
+/** Usage or config error, unknown node, no running cluster (or one already running), refused by the control API, a telemetry endpoint that cannot listen, drover's native build missing. */
 export const EXIT_USAGE = 1;
 /** A node failed: it could not start or become ready, `up --detach` finished with failed nodes, or `onNodeFailure: stop-cluster` stopped `up`'s cluster. */
 export const EXIT_NODE_FAILED = 2;
@@ -21,7 +21,7 @@ export const EXIT_SIGPIPE = 141;
 /** The table printed by `drover --help` and README.md. */
 export const EXIT_CODE_HELP = [
   `  ${EXIT_OK}    ok (up: after a clean down)`,
-  `  ${EXIT_USAGE}    usage or config error, unknown node, no running cluster / already running,\n       a telemetry endpoint that cannot listen (the Prometheus port is taken)`,
+  `  ${EXIT_USAGE}    usage or config error, unknown node, no running cluster / already running,\n       a telemetry endpoint that cannot listen (the Prometheus port is taken), no native build`,
   `  ${EXIT_NODE_FAILED}    a node failed to start or become ready`,
   `  ${EXIT_INTERNAL}   internal error (DROVER_DEBUG=1 prints the stack)`,
   `  ${EXIT_INTERRUPTED}  up was interrupted twice: nodes were SIGKILLed`,

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DroverError } from '../manager/errors.js';
@@ -9,15 +10,28 @@ import { EXIT_CODE_HELP, EXIT_INTERNAL, EXIT_NODE_FAILED, EXIT_SIGPIPE, EXIT_USA
 // Command modules load on use: a client command never pays for the OpenTelemetry SDK `up` loads.
 const loadClient = () => import('./client-commands.js');
 
-/** Codes that mean the user has something to fix (exit 1); other DroverErrors are node failures (exit 2). */
-const USER_ERRORS = new Set(['ERR_CONFIG_INVALID', 'ERR_CONFIG_READ', 'ERR_INVALID_OPTION', 'ERR_UNKNOWN_NODE', 'ERR_CONTROL_API', 'ERR_TELEMETRY_ENDPOINT']);
+/**
+ * Codes that mean the user has something to fix (exit 1): a config, an option, the running
+ * cluster, a telemetry endpoint that cannot listen, drover's own native build. Other DroverErrors
+ * are node failures (exit 2).
+ */
+const USER_ERRORS = new Set(['ERR_CONFIG_INVALID', 'ERR_CONFIG_READ', 'ERR_INVALID_OPTION', 'ERR_UNKNOWN_NODE', 'ERR_CONTROL_API', 'ERR_TELEMETRY_ENDPOINT', 'ERR_NATIVE_LOAD']);
 
 /** What to do next, for errors whose message does not say it already. */
 const NEXT_STEP: Partial<Record<string, (file: string) => string>> = {
   ERR_CONFIG_READ: (file) => `pass the config with -f PATH (looked for ${file}; default ./drover.yaml)`,
   ERR_CONFIG_INVALID: (file) => `fix the paths listed above; \`drover validate -f ${file}\` checks the file without starting anything`,
-  ERR_NATIVE_LOAD: () => 'run `npm run build` in the drover package to build the addon and the shepherd',
 };
+
+/**
+ * drover's own version, from its package.json (`<root>/dist/cli/main.js` → `<root>/package.json`).
+ * yargs' `.version()` without an argument would read the package.json nearest to where yargs is
+ * installed: in a consumer project, the project's own.
+ */
+function readOwnVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name?: string; version?: string };
+  return pkg.name === 'drover' && typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
 
 function getExitCode(error: unknown): number {
   if (error instanceof DroverError) return USER_ERRORS.has(error.code) ? EXIT_USAGE : EXIT_NODE_FAILED;
@@ -275,6 +289,6 @@ await yargs(hideBin(process.argv))
   })
   .help()
   .alias('help', 'h')
-  .version()
+  .version(readOwnVersion())
   .wrap(Math.min(110, process.stdout.columns || 100))
   .parseAsync();

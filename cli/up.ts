@@ -7,8 +7,10 @@ import { Cluster } from '../manager/cluster.js';
 import { DroverError } from '../manager/errors.js';
 import { startOrphanReaping } from '../manager/orphan-reaper.js';
 import { startTelemetry, type TelemetryHandle } from '../telemetry/index.js';
+import { checkNativeBuild } from '../native/index.js';
 import { ClusterShutdown, formatPending } from './cluster-shutdown.js';
 import { getClientTimeoutMs, requestJson } from './control-client.js';
+import { createCtrlCFilter } from './ctrl-c.js';
 import { ControlServer, probeSocket, SCALED_TO_ZERO, type ClusterAnswer, type ClusterStatus } from './control-server.js';
 import { EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { createStreamSink, getReplicaLabel, Printer, shouldUseColor, type LineSink } from './printer.js';
@@ -54,6 +56,9 @@ export const KILLED_FLUSH_TIMEOUT_MS = 2000;
  * (`onNodeFailure: stop-cluster`) it exits 2. With `detach`, see {@link runDetached}.
  */
 export async function runUp(options: UpOptions): Promise<number> {
+  // A missing or partial native build (install scripts skipped, a failed build) fails here, before
+  // a background `up` or any node starts, with what to run.
+  checkNativeBuild();
   if (options.detach) return runDetached(options);
   const { spec, warnings } = await loadConfig(options.file, { strict: options.strict });
   const paths = prepareStateDir(getStatePaths(options.file));
@@ -148,10 +153,14 @@ export async function runUp(options: UpOptions): Promise<number> {
   let killed: Promise<void> | null = null;
   /** Set while telemetry is flushed on the way out: the exit code `up` is about to return. */
   let flushingWith: number | null = null;
+  let flushed = false;
+  const isNewCtrlC = createCtrlCFilter();
   const onSignal = (signal: NodeJS.Signals) => {
+    // npm and npx pass the terminal's SIGINT on to drover, which got it already: one Ctrl-C, not two.
+    if (signal === 'SIGINT' && !isNewCtrlC()) return;
     if (flushingWith !== null && signal === 'SIGINT') {
-      // Ctrl-C while telemetry is flushed (every node is already stopped): out at once.
-      printer.info('Ctrl-C again: exiting without waiting for telemetry to flush');
+      // Ctrl-C while telemetry is flushed (every node is already stopped), or after: out at once.
+      if (!flushed) printer.info('Ctrl-C again: exiting without waiting for telemetry to flush');
       process.exit(flushingWith);
     }
     if (shutdown.isStopping && signal === 'SIGINT') {
@@ -223,6 +232,12 @@ export async function runUp(options: UpOptions): Promise<number> {
       // would keep this process alive until the exporter's timeout (OTLP: 10 s by default, or
       // what OTEL_EXPORTER_OTLP_TIMEOUT says) with nothing left to do: exit then, not later.
       await telemetry.shutdown();
+      flushed = true;
+      // After a down, out now rather than by draining the event loop: Node's teardown after a
+      // natural exit gives SIGINT its default action back tens of ms before the process ends, and
+      // a SIGINT then (npm's copy of the Ctrl-C that stopped the cluster) would end drover by
+      // SIGINT instead of with the down's code.
+      if (exitCode !== null) process.exit(exitCode);
       const exitAs = flushingWith;
       setTimeout(() => process.exit(exitAs), LINGER_AFTER_FLUSH_MS).unref();
     } else if ((await settleWithin(telemetry.shutdown(), KILLED_FLUSH_TIMEOUT_MS)) === 'timeout') {
@@ -230,7 +245,8 @@ export async function runUp(options: UpOptions): Promise<number> {
       process.stderr.write(`drover: telemetry did not finish flushing within ${KILLED_FLUSH_TIMEOUT_MS / 1000} s after the second Ctrl-C; exiting without it\n`);
       process.exit(EXIT_INTERRUPTED);
     }
-    for (const signal of signals) process.off(signal, onSignal);
+    // The signal handlers stay until the process exits: a SIGINT now (npm's copy of the Ctrl-C that
+    // stopped the cluster, or a new one) exits at once with this code instead of killing the process.
   }
 }
 

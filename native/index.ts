@@ -1,7 +1,7 @@
 /**
  * Loader and typed wrapper of drover's native addon, and the path of the shepherd binary.
  * The loader tries each build location and throws ERR_NATIVE_LOAD listing every path it tried
- * (node-pty `src/utils.ts` habit).
+ * (node-pty `src/utils.ts` habit) and what to run to build them.
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -39,34 +39,57 @@ export type { LauncherMessage } from './launcher-protocol.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** Build directories, in the order tried: next to the source (vitest), then from dist/native. */
+/**
+ * drover's package root: this module is `<root>/dist/native/index.js` when built and
+ * `<root>/native/index.ts` when run from the sources (vitest).
+ */
+const packageRoot = path.basename(path.dirname(here)) === 'dist' ? path.dirname(path.dirname(here)) : path.dirname(here);
+
+/** node-gyp's output directories, in the order tried (Debug: `DROVER_DEBUG_BUILD=1 npm rebuild drover`). */
 function getBuildDirs(): string[] {
-  const roots = [here, path.resolve(here, '..', '..', 'native')];
-  const dirs: string[] = [];
-  for (const root of roots) {
-    for (const sub of ['build/Release', 'build/Debug', `prebuilds/${process.platform}-${process.arch}`]) {
-      dirs.push(path.join(root, sub));
-    }
-  }
-  return [...new Set(dirs)];
+  return ['Release', 'Debug'].map((sub) => path.join(packageRoot, 'native', 'build', sub));
+}
+
+/**
+ * What to run to build the addon and the shepherd again, for where this copy of drover is: a
+ * dependency in a project's node_modules is rebuilt from that project (`npm rebuild drover` runs
+ * its install script again); a global install (no package.json above node_modules) with `-g`;
+ * a clone of drover's repository with its own `npm run build`.
+ */
+export function getRebuildHint(): string {
+  const parts = packageRoot.split(path.sep);
+  const modules = parts.indexOf('node_modules');
+  if (modules < 0) return `run \`npm run build\` in ${packageRoot}`;
+  const project = parts.slice(0, modules).join(path.sep) || path.sep;
+  if (existsSync(path.join(project, 'package.json'))) return `run \`npm rebuild drover\` in ${project}`;
+  return 'run `npm rebuild -g drover`';
+}
+
+/** The ERR_NATIVE_LOAD of a missing or unusable build: what is wrong, why that happens, what to run, every path tried. */
+function getBuildMissingError(what: string, tried: readonly string[], cause?: unknown): DroverError {
+  const message = [
+    `drover's native build is missing or incomplete: ${what}.`,
+    'drover builds it from source when npm installs it (its install script: node-gyp with python3, make and a C/C++ compiler);',
+    'an install with --ignore-scripts skips that, and a failed build leaves it incomplete;',
+    `${getRebuildHint()} to build it again (its output shows what fails). Tried:\n  ${tried.join('\n  ')}`,
+  ].join(' ');
+  return new DroverError('ERR_NATIVE_LOAD', message, { path: tried[0], cause });
 }
 
 let binding: RawBinding | undefined;
 
 /**
  * Loads the addon once (`$DROVER_NATIVE_ADDON` overrides the path).
- * @throws {DroverError} ERR_NATIVE_LOAD naming every path tried.
+ * @throws {DroverError} ERR_NATIVE_LOAD naming every path tried, why it failed and what to run.
  */
 export function loadBinding(): RawBinding {
   if (binding) return binding;
   const require = createRequire(import.meta.url);
-  const tried: string[] = [];
-  let lastError: unknown;
   // $DROVER_NATIVE_ADDON names one .node file instead (the sanitizer build, npm run sanitize).
   const override = process.env.DROVER_NATIVE_ADDON;
   const files = override ? [path.resolve(override)] : getBuildDirs().map((dir) => path.join(dir, 'drover_native.node'));
+  let lastError: unknown;
   for (const file of files) {
-    tried.push(file);
     if (!existsSync(file)) continue;
     try {
       binding = require(file) as RawBinding;
@@ -75,22 +98,26 @@ export function loadBinding(): RawBinding {
       lastError = error;
     }
   }
-  throw new DroverError(
-    'ERR_NATIVE_LOAD',
-    `drover's native addon could not be loaded; run \`npm run build\`. Tried:\n  ${tried.join('\n  ')}`,
-    { cause: lastError },
-  );
+  // dlopen's first line says why a file that exists could not be loaded (wrong ELF class, a missing library …).
+  const why = lastError === undefined ? 'not found' : (lastError as Error).message.split('\n')[0];
+  if (override) {
+    throw new DroverError('ERR_NATIVE_LOAD', `drover's native addon could not be loaded from DROVER_NATIVE_ADDON=${override} (${why}); point it at a built drover_native.node, or unset it to use drover's own build`, {
+      path: files[0],
+      cause: lastError,
+    });
+  }
+  throw getBuildMissingError(`the addon could not be loaded (${why})`, files, lastError);
 }
 
 /**
  * Absolute path of the shepherd binary (`$DROVER_SHEPHERD` overrides it).
- * @throws {DroverError} ERR_NATIVE_LOAD naming every path tried.
+ * @throws {DroverError} ERR_NATIVE_LOAD naming every path tried and what to run.
  */
 export function getShepherdPath(): string {
   const override = process.env.DROVER_SHEPHERD;
   if (override) {
     if (existsSync(override)) return override;
-    throw new DroverError('ERR_NATIVE_LOAD', `shepherd binary not found at DROVER_SHEPHERD=${override}`);
+    throw new DroverError('ERR_NATIVE_LOAD', `shepherd binary not found at DROVER_SHEPHERD=${override}; point it at a built shepherd, or unset it to use drover's own build`, { path: override });
   }
   const tried: string[] = [];
   for (const dir of getBuildDirs()) {
@@ -98,7 +125,18 @@ export function getShepherdPath(): string {
     tried.push(file);
     if (existsSync(file)) return file;
   }
-  throw new DroverError('ERR_NATIVE_LOAD', `shepherd binary not found; run \`npm run build\`. Tried:\n  ${tried.join('\n  ')}`);
+  throw getBuildMissingError('the shepherd binary is not there', tried);
+}
+
+/**
+ * Checks that the native build can run a node: the addon loads and the shepherd binary exists
+ * (the launcher is optional: without it shepherds are started directly). Commands that start
+ * processes call it first, so a missing build fails before anything starts.
+ * @throws {DroverError} ERR_NATIVE_LOAD as {@link loadBinding} and {@link getShepherdPath}.
+ */
+export function checkNativeBuild(): void {
+  loadBinding();
+  getShepherdPath();
 }
 
 /**

@@ -1,4 +1,8 @@
-/** Exact shape of the raw addon (native/src/addon.cc). Internal: only native/index.ts uses it. */
+/**
+ * Exact shape of the raw addon (native/src/addon.cc). Internal: only native/index.ts uses it. A
+ * module of its own (not a hand-written .d.ts) so that tsc emits its declarations next to
+ * dist/native/index.d.ts, which imports them.
+ */
 export interface RawWatcher {
   close(): void;
   ref(): void;
