@@ -8,23 +8,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { MAX_OUTPUT_BYTES, MAX_OUTPUT_LINES, MAX_TIMER_MS, normalizeConfig, parseDurationMs, type ConfigInvalidError } from '../../config/index.js';
-import { isDroverError } from '../../manager/errors.js';
+import { MAX_OUTPUT_BYTES, MAX_OUTPUT_LINES, MAX_TIMER_MS, normalizeConfig, parseDurationMs } from '../../config/index.js';
 import { runCli } from '../helpers/cli.js';
+import { getIssues, withNode } from '../helpers/config-issues.js';
 
-function getIssues(input: unknown): ConfigInvalidError['issues'] {
-  try {
-    normalizeConfig(input, { configPath: '/srv/drover.yaml' });
-  } catch (error) {
-    if (isDroverError(error, 'ERR_CONFIG_INVALID')) return (error as ConfigInvalidError).issues;
-    throw error;
-  }
-  throw new Error('expected normalizeConfig to throw ERR_CONFIG_INVALID');
-}
-
-function withNode(fields: Record<string, unknown>): unknown {
-  return { name: 'c', nodes: { a: { command: ['sleep', '1'], ...fields } } };
-}
 
 describe('output bounds', () => {
   test('the byte bound is the largest Buffer Node.js can allocate', () => {

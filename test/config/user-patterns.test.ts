@@ -5,7 +5,7 @@
  * what RE2 lacks (backreferences, lookaround).
  */
 import { afterEach, describe, expect, test } from 'vitest';
-import { compileUserPattern, normalizeConfig, type ConfigInvalidError } from '../../config/index.js';
+import { compileUserPattern, normalizeConfig } from '../../config/index.js';
 import { Cluster } from '../../manager/cluster.js';
 import { isDroverError } from '../../manager/errors.js';
 import { Ready } from '../../manager/readiness/ready.js';
@@ -13,6 +13,7 @@ import type { ReadinessContext } from '../../manager/readiness/readiness-check.j
 import type { OutputLine } from '../../manager/types.js';
 import { getCommandAttributes } from '../../telemetry/command-attributes.js';
 import { ATTR_PROCESS_COMMAND_ARGS } from '../../telemetry/semconv.js';
+import { getIssues, withNode } from '../helpers/config-issues.js';
 import { fixture } from '../helpers/fixtures.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';
@@ -23,19 +24,6 @@ const HOSTILE_LINE = `${'a'.repeat(27)}!`;
 /** The same for redaction (V8's replace is faster at it: ~2.5 s). */
 const HOSTILE_ARG = `${'a'.repeat(30)}!`;
 
-function getIssues(input: unknown): ConfigInvalidError['issues'] {
-  try {
-    normalizeConfig(input, { configPath: '/srv/drover.yaml' });
-  } catch (error) {
-    if (isDroverError(error, 'ERR_CONFIG_INVALID')) return (error as ConfigInvalidError).issues;
-    throw error;
-  }
-  throw new Error('expected normalizeConfig to throw ERR_CONFIG_INVALID');
-}
-
-function withNode(fields: Record<string, unknown>): unknown {
-  return { name: 'c', nodes: { a: { command: ['sleep', '1'], ...fields } } };
-}
 
 function line(text: string): OutputLine {
   return { stream: 'stdout', text, seq: 0, time: 0 } as OutputLine;
