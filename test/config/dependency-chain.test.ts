@@ -45,7 +45,7 @@ describe(`a dependsOn chain of ${CHAIN} nodes`, () => {
     });
     const started = performance.now();
     const order = getStartOrder(nodes);
-    expect(performance.now() - started).toBeLessThan(1000);
+    expect(performance.now() - started).toBeLessThan(10_000);
     expect(order).toEqual(Array.from({ length: CHAIN }, (_, i) => `n${i}`));
     expect(getDependents(nodes).get('n0')).toEqual(['n1']);
   });

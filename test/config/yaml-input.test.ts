@@ -137,7 +137,7 @@ describe('hostile documents', () => {
     }
     const started = performance.now();
     const issues = await getIssues(`name: c\nnodes: { a: { command: [x] } }\nbomb:\n${levels.map((l) => `  ${l}`).join('\n')}\n`);
-    expect(performance.now() - started).toBeLessThan(2000);
+    expect(performance.now() - started).toBeLessThan(10_000);
     expect(issues).toEqual([{ path: '', message: 'YAML error at 9:14: the document expands to more than 250000 values (alias *e repeats 111111; an alias bomb?)' }]);
   });
 
