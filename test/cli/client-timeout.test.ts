@@ -21,7 +21,8 @@ let stopped: number | null = null;
  */
 function writeConfig(): string {
   const file = path.join(dir, 'drover.yaml');
-  const q = (argv: string[]) => argv.map((arg) => JSON.stringify(arg)).join(', ');
+  // `$$` is a literal `$` in drover.yaml (`${VAR}` is interpolated); the ticker's JS has a template literal.
+  const q = (argv: string[]) => argv.map((arg) => JSON.stringify(arg).replace(/\$/g, '$$$$')).join(', ');
   const ticker = [process.execPath, '-e', "let i = 0; console.log('ready'); setInterval(() => console.log(`tick ${++i} ${Date.now()}`), 50)"];
   writeFileSync(
     file,

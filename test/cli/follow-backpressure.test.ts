@@ -26,7 +26,7 @@ const pids = new Set<number>();
 const followers: CliProcess[] = [];
 let suspended: number | null = null;
 
-/** `spam` writes SPAM_BYTES of lines on each SIGUSR1 (blocking writes to its stdout pipe), then `spam done <n>`. */
+/** `$$` is a literal `$` in drover.yaml (`${VAR}` is interpolated). `spam` writes SPAM_BYTES of lines on each SIGUSR1 (blocking writes to its stdout pipe), then `spam done <n>`. */
 function writeConfig(): string {
   const file = path.join(dir, 'drover.yaml');
   const script = [
@@ -39,7 +39,7 @@ function writeConfig(): string {
     "writeSync(1, 'ready\\n');",
     'setInterval(() => {}, 1 << 30);',
   ].join(' ');
-  writeFileSync(file, `name: spam\nnodes:\n  spam:\n    command: [${JSON.stringify(process.execPath)}, -e, ${JSON.stringify(script)}]\n    ready: { log: { pattern: ready } }\n`);
+  writeFileSync(file, `name: spam\nnodes:\n  spam:\n    command: [${JSON.stringify(process.execPath)}, -e, ${JSON.stringify(script).replace(/\$/g, '$$$$')}]\n    ready: { log: { pattern: ready } }\n`);
   return file;
 }
 
