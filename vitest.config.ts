@@ -1,8 +1,27 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The long fault suites: kill paths run as `nobody`, fd exhaustion, hostile matrix subset, npm's
+ * signal handling, stuck peers waited out. `npm run test:faults` runs them (CI does, beside
+ * `npm test`); the default run leaves them out to stay near five minutes on two cores.
+ */
+const FAULT_SUITES = [
+  'test/hostile/**/*.test.ts',
+  'test/package/npm-signals.test.ts',
+  'test/shepherd/large-spawn.test.ts',
+  'test/shepherd/stop-once.test.ts',
+  'test/manager/unowned-signals.test.ts',
+  'test/cli/client-timeout.test.ts',
+  'test/cli/follow-backpressure.test.ts',
+  'test/cli/up-log.test.ts',
+];
+
+const isFaultRun = process.env.DROVER_TEST_SET === 'faults';
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: isFaultRun ? FAULT_SUITES : ['test/**/*.test.ts'],
+    exclude: ['**/node_modules/**', '**/dist/**', ...(isFaultRun ? [] : FAULT_SUITES)],
     setupFiles: ['test/setup.ts'],
     restoreMocks: true,
     mockReset: true,
