@@ -90,6 +90,13 @@ function withExtraEnv(options: NormalizedSpawnOptions, extra: Readonly<Record<st
   return { ...options, env: [...kept, ...Object.entries(extra).map(([key, value]) => `${key}=${value}`)] };
 }
 
+/** A signal that aborts once `process` has exited. */
+function exitSignal(process: ManagedProcess): AbortSignal {
+  const controller = new AbortController();
+  void process.exited.then(() => controller.abort());
+  return controller.signal;
+}
+
 function toExitInfo(result: ProcessResult): ExitInfo {
   const { error: _error, drainTimedOut: _drain, ...exit } = result;
   return exit;
@@ -720,10 +727,12 @@ export class ClusterNode {
     const spec = nodeSpec.ready;
     if (spec === null) {
       // No check: ready once it has stayed up minUptimeMs (a crash-looping node never shows ready).
+      // The wait ends early, its timer cleared, when the run exits or the node is stopped.
+      const uptime = AbortSignal.any([signal, exitSignal(process)]);
       try {
-        await Promise.race([delay(nodeSpec.minUptimeMs ?? DEFAULT_MIN_UPTIME_MS, signal), process.exited]);
+        await delay(nodeSpec.minUptimeMs ?? DEFAULT_MIN_UPTIME_MS, uptime);
       } catch {
-        return null; // stopped meanwhile: the stop path reports it
+        return null; // exited or stopped meanwhile: the exit or stop path reports it
       }
       if (process.exitResult === null && !signal.aborted) this.setState('ready');
       return null;

@@ -10,7 +10,7 @@
  * running.
  */
 import { readdirSync } from 'node:fs';
-import { getFdLimit, type FdLimit } from '../native/index.js';
+import { raiseFdLimit, type FdLimit } from '../native/index.js';
 import { DroverError } from './errors.js';
 
 /** Manager-side descriptors of one supervised process at most: control socket, shepherd stderr, 3 pipes. */
@@ -32,6 +32,9 @@ export function countOpenFds(): number {
   }
 }
 
+/** `reason` of the errors made here, so a caller tells them from a bare EMFILE met elsewhere. */
+export const FD_EXHAUSTED_REASON = 'fd-exhausted';
+
 /** The error for a start that does not have the descriptors it needs. */
 export function createFdExhaustedError(command: string, open: number, needed: number, limit: FdLimit, cause?: unknown): DroverError {
   const openText = Number.isFinite(open) ? `${open} of its ${limit.soft}` : `all ${limit.soft}`;
@@ -41,7 +44,7 @@ export function createFdExhaustedError(command: string, open: number, needed: nu
     `cannot start ${command}: out of file descriptors (EMFILE). The manager has ${openText} descriptors (RLIMIT_NOFILE) open; ` +
       `each supervised process needs ${needed} more, and ${FD_HEADROOM} are kept free for the manager. ` +
       `Raise the limit before starting drover (\`ulimit -n <n>\` in the shell, ${hard}; LimitNOFILE= in a systemd unit; --ulimit nofile= for docker) or run fewer nodes`,
-    { errno: 'EMFILE', path: command, ...(cause === undefined ? {} : { cause }) },
+    { errno: 'EMFILE', path: command, reason: FD_EXHAUSTED_REASON, ...(cause === undefined ? {} : { cause }) },
   );
 }
 
@@ -51,8 +54,9 @@ let estimate: number | null = null;
 /** Descriptors reserved by starts still in flight (not open yet, so no count sees them). */
 let pending = 0;
 
+/** The limit, read once; the soft limit is raised to the hard one first (a no-op under Node, which does it at start-up). */
 function getLimit(): FdLimit {
-  cachedLimit ??= getFdLimit();
+  cachedLimit ??= raiseFdLimit();
   return cachedLimit;
 }
 

@@ -3,7 +3,7 @@ import type { Writable } from 'node:stream';
 import { closeFd, getSignalName, SCOPE_GROUP, SCOPE_LEADER, STDIO_NULL, STDIO_PIPE } from '../native/index.js';
 import { createCgroupLeafPath } from './cgroup.js';
 import { DroverError } from './errors.js';
-import { explainFdExhaustion, reserveFds } from './fd-budget.js';
+import { explainFdExhaustion, FD_EXHAUSTED_REASON, reserveFds } from './fd-budget.js';
 import { setLongTimeout, type LongTimer } from './long-timer.js';
 import { normalizeSignal, normalizeSpawnOptions, type NormalizedSpawnOptions, type SpawnOptions } from './options.js';
 import { OutputBuffer } from './output-buffer.js';
@@ -317,7 +317,7 @@ export async function startManagedProcess(normalized: NormalizedSpawnOptions, ou
     child = await client.started;
   } catch (error) {
     const errno = (error as { errno?: unknown }).errno;
-    if (errno === 'EMFILE' || errno === 'ENFILE') throw (error as DroverError).message.includes('out of file descriptors') ? error : explainFdExhaustion(command, error);
+    if ((errno === 'EMFILE' || errno === 'ENFILE') && (error as DroverError).reason !== FD_EXHAUSTED_REASON) throw explainFdExhaustion(command, error);
     throw error;
   } finally {
     release();

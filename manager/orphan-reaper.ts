@@ -46,9 +46,13 @@ function getExe(pid: number): string | null {
   }
 }
 
+/** Paths of drover's own binaries (shepherd, launcher), looked up on the first sweep. */
+let ownBinaries: Set<string> | null = null;
+
 /** One pass over this process's children: reap adopted zombies, kill adopted orphans. */
 export function sweepOrphans(): OrphanSweep {
-  const ours = new Set([getShepherdPath(), getLauncherPath()].filter((p): p is string => p !== null));
+  ownBinaries ??= new Set([getShepherdPath(), getLauncherPath()].filter((p): p is string => p !== null));
+  const ours = ownBinaries;
   let killed = 0;
   let reaped = 0;
   for (const pid of listOwnChildren()) {
