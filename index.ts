@@ -15,7 +15,7 @@ export {
   shouldRestart,
   spawn,
   startCluster,
-} from './manager/index.js';
+} from './manager-index.js';
 export type {
   BackoffSpec,
   BufferedLine,
@@ -55,7 +55,7 @@ export type {
   ReadinessAttempt,
   ReadinessAttemptEvent,
   ReadinessAttemptKind,
-} from './manager/index.js';
+} from './manager-index.js';
 export { loadConfig, normalizeConfig } from './config/index.js';
 export { startTelemetry, ProcessMetrics, ClusterTracing, OutputLogs, LifecycleEvents, METRIC_GROUPS } from './telemetry/index.js';
 export type {
@@ -67,4 +67,4 @@ export type {
   OutputLogsOptions,
   LifecycleEventsOptions,
 } from './telemetry/index.js';
-export type { ClusterTelemetrySpec, NodeTelemetrySpec } from './manager/types.js';
+export type { ClusterTelemetrySpec, NodeTelemetrySpec } from './contract/types.js';

@@ -12,9 +12,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawn as droverSpawn, OutputBuffer, type ManagedProcess } from '../manager/index.js';
-import { startManagedProcess } from '../manager/managed-process.js';
-import { normalizeSpawnOptions } from '../manager/options.js';
+import { spawn as droverSpawn, OutputBuffer, type ManagedProcess } from '../process/index.js';
+import { startManagedProcess } from '../process/managed-process.js';
+import { normalizeSpawnOptions } from '../process/options.js';
 import { percentile } from './stats.js';
 
 /** `drover`: defaults (buffer mode, launcher); `drover-direct`: shepherds via child_process (DROVER_LAUNCHER=0). */

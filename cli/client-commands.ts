@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import readline from 'node:readline';
 import { getClosestMatch } from '../config/closest-match.js';
-import { DroverError, isDroverError } from '../manager/errors.js';
-import type { NodeState, ResolvedConfig } from '../manager/types.js';
+import { DroverError, isDroverError } from '../contract/errors.js';
+import type { NodeState, ResolvedConfig } from '../contract/types.js';
 import { request, requestJson } from './control-client.js';
 import { FOLLOWER_MAX_BUFFERED_BYTES, SCALED_TO_ZERO, type ClusterAnswer, type LogEntry, type LogGap, type NodeRow } from './control-server.js';
 import { EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
@@ -249,7 +249,7 @@ export async function runConfig(options: { file: string; json: boolean }): Promi
     config = await requestJson<ResolvedConfig>(getStatePaths(options.file), options.file, 'GET', '/v1/config');
   } catch (error) {
     if (!isDroverError(error, 'ERR_CONTROL_API') || !error.message.startsWith('no running cluster')) throw error;
-    const [{ loadConfig }, { Cluster }] = await Promise.all([import('../config/index.js'), import('../manager/cluster.js')]);
+    const [{ loadConfig }, { Cluster }] = await Promise.all([import('../config/index.js'), import('../cluster/cluster.js')]);
     const { spec } = await loadConfig(options.file, { strict: false }); // as lenient as `up`
     config = new Cluster(spec).resolvedConfig();
     process.stderr.write(`drover: no running cluster for ${options.file}: ports are allocated by \`drover up\`, templates that use them are shown as written\n`);

@@ -1,5 +1,5 @@
 import { formatSeconds } from './printer.js';
-import type { ClusterController, ClusterSpec, NodeSnapshot, StopProgressEvent, Subscription } from '../manager/types.js';
+import type { ClusterController, ClusterSpec, NodeSnapshot, StopProgressEvent, Subscription } from '../contract/types.js';
 
 /** A node that has not finished stopping, and why. */
 export interface PendingStop {

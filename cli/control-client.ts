@@ -1,7 +1,7 @@
 import { lstatSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
-import { DroverError, type DroverErrorCode } from '../manager/errors.js';
+import { DroverError, type DroverErrorCode } from '../contract/errors.js';
 import { checkSocketFile, readLockRecord, verifyStateDir, type StatePaths } from './state-dir.js';
 
 /** How long a client waits for the manager when `DROVER_CLIENT_TIMEOUT` does not say. */

@@ -1,8 +1,8 @@
 import { chmodSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { DroverError } from '../manager/errors.js';
-import type { ClusterController, ClusterEvent, NodeSnapshot, OutputLine } from '../manager/types.js';
+import { DroverError } from '../contract/errors.js';
+import type { ClusterController, ClusterEvent, NodeSnapshot, OutputLine } from '../contract/types.js';
 import { getPeerCredentials } from '../native/index.js';
 import type { StatePaths } from './state-dir.js';
 import type { UpLogStatus } from './up-log.js';

@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DroverError } from '../manager/errors.js';
-import { raiseSignal } from '../manager/owned-signals.js';
+import { DroverError } from '../contract/errors.js';
+import { raiseSignal } from '../process/owned-signals.js';
 import type { NodeAction } from './client-commands.js';
 import { EXIT_CODE_HELP, EXIT_INTERNAL, EXIT_NODE_FAILED, EXIT_SIGPIPE, EXIT_USAGE } from './exit-codes.js';
 

@@ -1,5 +1,5 @@
-import { describeExit } from '../manager/index.js';
-import type { ClusterEvent } from '../manager/types.js';
+import { describeExit } from '../process/index.js';
+import type { ClusterEvent } from '../contract/types.js';
 
 const COLORS = [36, 33, 35, 32, 34, 91, 96, 93, 95, 92];
 

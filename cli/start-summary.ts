@@ -1,4 +1,4 @@
-import type { ClusterSpec } from '../manager/types.js';
+import type { ClusterSpec } from '../contract/types.js';
 
 /** Jobs of a cluster (nodes whose readiness is their exit) and the exit codes that complete them. */
 export type JobCodes = ReadonlyMap<string, readonly number[]>;

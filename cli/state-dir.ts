@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, realpathSync, renameSync, rmdirSync, type Stats, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DroverError } from '../manager/errors.js';
+import { DroverError } from '../contract/errors.js';
 
 /** Where a cluster started from one config keeps its state. */
 export interface StatePaths {

@@ -1,4 +1,4 @@
-import type { ClusterSnapshot, NodeSnapshot, NodeState } from '../manager/types.js';
+import type { ClusterSnapshot, NodeSnapshot, NodeState } from '../contract/types.js';
 import type { PendingStop } from './cluster-shutdown.js';
 import { paint, type LineSink } from './printer.js';
 import { summarizeStart, type JobCodes } from './start-summary.js';

@@ -3,9 +3,9 @@ import { closeSync, constants, existsSync, fstatSync, readSync, unlinkSync } fro
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/index.js';
-import { Cluster } from '../manager/cluster.js';
-import { DroverError } from '../manager/errors.js';
-import { startOrphanReaping } from '../manager/orphan-reaper.js';
+import { Cluster } from '../cluster/cluster.js';
+import { DroverError } from '../contract/errors.js';
+import { startOrphanReaping } from '../process/orphan-reaper.js';
 import { startTelemetry, type TelemetryHandle } from '../telemetry/index.js';
 import { checkNativeBuild } from '../native/index.js';
 import { ClusterShutdown, formatPending } from './cluster-shutdown.js';

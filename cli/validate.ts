@@ -1,5 +1,5 @@
 import { loadConfig, type ConfigIssue } from '../config/index.js';
-import { isDroverError } from '../manager/errors.js';
+import { isDroverError } from '../contract/errors.js';
 import { EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 
 /** `drover validate --json` answer. */

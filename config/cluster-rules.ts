@@ -8,7 +8,7 @@
 import { getClosestMatch } from './closest-match.js';
 import { describeValue, formatPath, type ConfigIssue } from './issues.js';
 import type { ValidatedNode, ValidatedReady } from './schema.js';
-import { walkDependencyGraph } from '../manager/dependency-graph.js';
+import { walkDependencyGraph } from '../cluster/dependency-graph.js';
 import { getPortEnvName, getTemplateReferences } from './template.js';
 
 type Path = readonly PropertyKey[];

@@ -18,7 +18,7 @@ import type {
   ReadySpec,
   RestartSpec,
   StopSpec,
-} from '../manager/types.js';
+} from '../contract/types.js';
 import type {
   ValidatedBackoff,
   ValidatedClusterTelemetry,

@@ -1,8 +1,8 @@
 /**
  * Durations in config files: a non-negative number of milliseconds, or a string with a unit.
  */
-import { DroverError } from '../manager/errors.js';
-import { MAX_TIMER_MS } from '../manager/long-timer.js';
+import { DroverError } from '../contract/errors.js';
+import { MAX_TIMER_MS } from '../contract/long-timer.js';
 import { describeValue } from './issues.js';
 
 /** Milliseconds per accepted unit, in the order the units are listed in messages. */

@@ -6,7 +6,7 @@
  * `ConfigIssue.path` and is printed in front of the message.
  */
 import type * as z from 'zod';
-import { DroverError } from '../manager/errors.js';
+import { DroverError } from '../contract/errors.js';
 
 /** One problem (or, in `LoadedConfig.warnings`, one warning) found in a config. */
 export interface ConfigIssue {

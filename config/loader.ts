@@ -4,8 +4,8 @@
  */
 import { parseEnv } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
-import { DroverError } from '../manager/errors.js';
-import type { ClusterSpec } from '../manager/types.js';
+import { DroverError } from '../contract/errors.js';
+import type { ClusterSpec } from '../contract/types.js';
 import { normalizeClusterSpec } from './cluster-spec.js';
 import { checkInputShape } from './input-shape.js';
 import type { DocumentInterpolation } from './interpolation.js';

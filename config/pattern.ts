@@ -10,7 +10,7 @@
  * are refused with a message saying so.
  */
 import { RE2JS } from 're2js';
-import { DroverError } from '../manager/errors.js';
+import { DroverError } from '../contract/errors.js';
 import { describeValue } from './issues.js';
 
 /** The longest pattern accepted, in characters: keeps compiling (and the program RE2 builds) small. */

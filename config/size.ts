@@ -2,7 +2,7 @@
  * Sizes in config files: a non-negative integer number of bytes, or a string with a binary unit.
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { DroverError } from '../manager/errors.js';
+import { DroverError } from '../contract/errors.js';
 import { describeValue } from './issues.js';
 
 /** Bytes per accepted unit. Only binary units: `KB`/`MB` are refused rather than guessed. */

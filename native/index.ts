@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DroverError } from '../manager/errors.js';
+import { DroverError } from '../contract/errors.js';
 import type { RawBinding, RawWatcher } from './binding.js';
 
 export {

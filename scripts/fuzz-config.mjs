@@ -26,7 +26,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST_CONFIG = path.join(ROOT, 'dist', 'config', 'index.js');
-const DIST_ERRORS = path.join(ROOT, 'dist', 'manager', 'errors.js');
+const DIST_ERRORS = path.join(ROOT, 'dist', 'contract', 'errors.js');
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 
 /** Heap of the in-process worker; an input that needs more breaks "bounded memory". */

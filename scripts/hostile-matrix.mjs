@@ -300,7 +300,7 @@ if (!existsSync(path.join(dist, 'index.js'))) {
   process.exit(2);
 }
 const { reapChild, setChildSubreaper } = await import(new URL('../dist/native/index.js', import.meta.url).href);
-const { getCgroup2Mount, getOwnCgroupPath } = await import(new URL('../dist/manager/cgroup.js', import.meta.url).href);
+const { getCgroup2Mount, getOwnCgroupPath } = await import(new URL('../dist/process/cgroup.js', import.meta.url).href);
 
 for (const tool of ['bash', 'runuser', 'setsid', 'env', 'id']) {
   if (spawnSync('bash', ['-c', `command -v ${tool}`]).status !== 0) {

@@ -115,7 +115,7 @@ async function trial(index) {
     throw new Error(`trial ${index}: the hostile cluster did not become ready (${manager.exitCode ?? 'running'}): ${err.slice(-2000)}`);
   }
   void ready;
-  // Shepherds are the children of the manager's launcher (manager/launcher-client.ts), or of the
+  // Shepherds are the children of the manager's launcher (process/launcher-client.ts), or of the
   // manager itself when it spawns them directly. The launcher must be gone too.
   const launchers = childrenOf(manager.pid).filter(isLauncher);
   const started = [...childrenOf(manager.pid).filter((pid) => !launchers.includes(pid)), ...launchers.flatMap(childrenOf)];

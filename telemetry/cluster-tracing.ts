@@ -14,7 +14,7 @@ import type {
   ClusterSpec,
   ExitInfo,
   Subscription,
-} from '../manager/types.js';
+} from '../contract/types.js';
 import { getCommandAttributes } from './command-attributes.js';
 import { getNodeAttributes, getNodeKey } from './node-attributes.js';
 import {

@@ -10,7 +10,7 @@ import { diag, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import type { SpanContext } from '@opentelemetry/api';
 import { logs, SeverityNumber } from '@opentelemetry/api-logs';
 import type { LogAttributes, Logger, LoggerProvider } from '@opentelemetry/api-logs';
-import type { ClusterController, ClusterEvent, ClusterObserver, ExitInfo, Subscription } from '../manager/types.js';
+import type { ClusterController, ClusterEvent, ClusterObserver, ExitInfo, Subscription } from '../contract/types.js';
 import {
   ATTR_ERROR_TYPE,
   ATTR_NODE_NAME,

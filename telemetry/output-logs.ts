@@ -11,7 +11,7 @@ import { diag, metrics, ROOT_CONTEXT, trace, ValueType } from '@opentelemetry/ap
 import type { MeterProvider, ObservableCounter, ObservableResult, SpanContext } from '@opentelemetry/api';
 import { logs } from '@opentelemetry/api-logs';
 import type { Logger, LoggerProvider } from '@opentelemetry/api-logs';
-import type { ClusterController, ClusterObserver, ClusterSpec, OutputLine, Subscription } from '../manager/types.js';
+import type { ClusterController, ClusterObserver, ClusterSpec, OutputLine, Subscription } from '../contract/types.js';
 import { getLogSeverity } from './log-severity.js';
 import {
   ATTR_LOG_IOSTREAM,

@@ -7,7 +7,7 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import type { ClusterController } from '../manager/types.js';
+import type { ClusterController } from '../contract/types.js';
 import { getNodeKey } from './node-attributes.js';
 import { readProcTree } from './proc-tree.js';
 import type { ProcReadRound, ProcTreeSample } from './proc-tree.js';

@@ -23,8 +23,8 @@ import type {
   ExitInfo,
   NodeSnapshot,
   Subscription,
-} from '../manager/types.js';
-import { DroverError } from '../manager/errors.js';
+} from '../contract/types.js';
+import { DroverError } from '../contract/errors.js';
 import { getNodeAttributes, getNodeKey } from './node-attributes.js';
 import { ProcSampler } from './proc-sampler.js';
 import type { ProcTreeSample } from './proc-tree.js';

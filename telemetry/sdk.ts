@@ -19,8 +19,8 @@ import {
 import type { Resource, ResourceDetector } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
-import { DroverError } from '../manager/errors.js';
-import type { ClusterController, ClusterSpec } from '../manager/types.js';
+import { DroverError } from '../contract/errors.js';
+import type { ClusterController, ClusterSpec } from '../contract/types.js';
 import { ClusterTracing } from './cluster-tracing.js';
 import { OncePerKindDiagLogger } from './diag-logger.js';
 import { LifecycleEvents } from './lifecycle-events.js';

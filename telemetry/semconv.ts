@@ -10,7 +10,7 @@
  * `drover.`.
  */
 
-import type { NodeState, RestartReason } from '../manager/types.js';
+import type { NodeState, RestartReason } from '../contract/types.js';
 
 /** Instrumentation scope (meter and tracer name) of everything drover emits. */
 export const INSTRUMENTATION_SCOPE_NAME = 'drover';

@@ -15,11 +15,11 @@
  * createClient({ url: `redis://${nodes.cache[0].addresses.redis}` }); // any port: host:port
  */
 import path from 'node:path';
-import { startCluster, type StartClusterOptions } from '../manager/start-cluster.js';
-import type { Cluster } from '../manager/cluster.js';
+import { startCluster, type StartClusterOptions } from '../start-cluster.js';
+import type { Cluster } from '../cluster/cluster.js';
 // Types only: the augmentation below adds `drover` to vitest's ProvidedContext; nothing of vitest loads at run time.
 import type {} from 'vitest';
-import type { ClusterSpec, ReadySpec, ResolvedNodeConfig } from '../manager/types.js';
+import type { ClusterSpec, ReadySpec, ResolvedNodeConfig } from '../contract/types.js';
 
 /** The address every allocated port listens on, as the nodes are told to bind it. */
 const HOST = '127.0.0.1';

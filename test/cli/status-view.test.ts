@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClusterShutdown, formatPending } from '../../cli/cluster-shutdown.js';
 import { Printer, shouldUseColor } from '../../cli/printer.js';
 import { fitLine, getStatusLines, StatusView } from '../../cli/status-view.js';
-import type { ClusterController, ClusterEvent, ClusterObserver, ClusterSnapshot, NodeSnapshot } from '../../manager/types.js';
+import type { ClusterController, ClusterEvent, ClusterObserver, ClusterSnapshot, NodeSnapshot } from '../../contract/types.js';
 import { CLI, runCli, writeRing } from '../helpers/cli.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';
 import { expectAllGone, expectNoShepherds, findShepherds } from '../helpers/processes.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadConfig, normalizeConfig, type ConfigInvalidError, type NormalizeConfigOptions } from '../../config/index.js';
-import { isDroverError } from '../../manager/errors.js';
+import { isDroverError } from '../../contract/errors.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'drover-issues-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

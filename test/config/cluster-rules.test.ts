@@ -7,9 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { normalizeConfig, type ConfigInvalidError } from '../../config/index.js';
 import { getTemplateReferences, renderTemplate } from '../../config/template.js';
-import { getStartOrder, getDependents } from '../../manager/dependency-graph.js';
-import { shouldRestart } from '../../manager/restart-policy.js';
-import type { NodeSpec } from '../../manager/types.js';
+import { getStartOrder, getDependents } from '../../cluster/dependency-graph.js';
+import { shouldRestart } from '../../cluster/restart-policy.js';
+import type { NodeSpec } from '../../contract/types.js';
 
 const FIXTURES = resolve(fileURLToPath(new URL('.', import.meta.url)), 'fixtures');
 

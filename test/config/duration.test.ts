@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { parseDurationMs } from '../../config/index.js';
-import { isDroverError } from '../../manager/errors.js';
+import { isDroverError } from '../../contract/errors.js';
 
 describe('parseDurationMs', () => {
   test.each([

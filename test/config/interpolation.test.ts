@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, test } from 'vitest';
 import { interpolate, MAX_INTERPOLATION_DEPTH } from '../../config/interpolation.js';
 import { loadConfig, type ConfigInvalidError, type LoadConfigOptions } from '../../config/index.js';
-import { isDroverError, type DroverError } from '../../manager/errors.js';
+import { isDroverError, type DroverError } from '../../contract/errors.js';
 
 const VARS: Record<string, string> = { A: 'a', EMPTY: '', PORT: '0123', N: '3' };
 const lookup = (name: string): string | undefined => (Object.hasOwn(VARS, name) ? VARS[name] : undefined);

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import type { ClusterSpec } from '../../manager/types.js';
-import { isDroverError, type DroverError } from '../../manager/errors.js';
+import type { ClusterSpec } from '../../contract/types.js';
+import { isDroverError, type DroverError } from '../../contract/errors.js';
 import { loadConfig, type ConfigInvalidError, type LoadConfigOptions } from '../../config/index.js';
 
 const FIXTURES_DIR = fileURLToPath(new URL('fixtures/', import.meta.url)).replace(/\/$/, '');

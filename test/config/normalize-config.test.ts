@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import type { ClusterSpec } from '../../manager/types.js';
-import { isDroverError } from '../../manager/errors.js';
+import type { ClusterSpec } from '../../contract/types.js';
+import { isDroverError } from '../../contract/errors.js';
 import { normalizeConfig, type ConfigInvalidError, type NormalizeConfigOptions } from '../../config/index.js';
 
 const BASE_DIR = resolve('/srv/ring');

@@ -5,9 +5,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { normalizeConfig, type ConfigInvalidError } from '../../config/index.js';
-import { isDroverError } from '../../manager/errors.js';
-import type { Cluster } from '../../manager/cluster.js';
-import { startCluster } from '../../manager/start-cluster.js';
+import { isDroverError } from '../../contract/errors.js';
+import type { Cluster } from '../../cluster/cluster.js';
+import { startCluster } from '../../start-cluster.js';
 import { fixture, FIXTURES_DIR } from '../helpers/fixtures.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 

@@ -1,7 +1,7 @@
 /** drover.yaml `telemetry:` (cluster) and `nodes.<name>.telemetry` (node): defaults and errors. */
 import { describe, expect, test } from 'vitest';
 import { normalizeConfig, type ConfigInvalidError } from '../../config/index.js';
-import { isDroverError } from '../../manager/errors.js';
+import { isDroverError } from '../../contract/errors.js';
 
 const FROM_FILE = { configPath: '/srv/ring/drover.yaml' };
 

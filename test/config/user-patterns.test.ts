@@ -6,11 +6,11 @@
  */
 import { afterEach, describe, expect, test } from 'vitest';
 import { compileUserPattern, normalizeConfig } from '../../config/index.js';
-import { Cluster } from '../../manager/cluster.js';
-import { isDroverError } from '../../manager/errors.js';
-import { Ready } from '../../manager/readiness/ready.js';
-import type { ReadinessContext } from '../../manager/readiness/readiness-check.js';
-import type { OutputLine } from '../../manager/types.js';
+import { Cluster } from '../../cluster/cluster.js';
+import { isDroverError } from '../../contract/errors.js';
+import { Ready } from '../../cluster/readiness/ready.js';
+import type { ReadinessContext } from '../../cluster/readiness/readiness-check.js';
+import type { OutputLine } from '../../contract/types.js';
 import { getCommandAttributes } from '../../telemetry/command-attributes.js';
 import { ATTR_PROCESS_COMMAND_ARGS } from '../../telemetry/semconv.js';
 import { getIssues, withNode } from '../helpers/config-issues.js';

@@ -1,4 +1,4 @@
-import type { Cluster } from '../../manager/cluster.js';
+import type { Cluster } from '../../cluster/cluster.js';
 import { expectAllGone, expectNoShepherds } from './processes.js';
 
 /**

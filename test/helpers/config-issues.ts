@@ -1,5 +1,5 @@
 import { normalizeConfig, type ConfigInvalidError } from '../../config/index.js';
-import { isDroverError } from '../../manager/errors.js';
+import { isDroverError } from '../../contract/errors.js';
 
 /** The issues `normalizeConfig` refuses `input` with; throws when it accepts it. */
 export function getIssues(input: unknown): ConfigInvalidError['issues'] {

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { expect } from 'vitest';
-import { spawn, type ManagedProcess } from '../../manager/managed-process.js';
+import { spawn, type ManagedProcess } from '../../process/managed-process.js';
 import { getLauncherPath, getShepherdPath, SHEPHERD_IDLE_NAME } from '../../native/index.js';
 import { waitFor } from './wait-for.js';
 
@@ -64,7 +64,7 @@ function isSpare(pid: number): boolean {
 /**
  * Pids of every live shepherd on the machine (tests run one file at a time), except spares: the
  * launchers of live managers (this test process, a `drover up` under test) keep those started for
- * the next spawn (manager/launcher-client.ts).
+ * the next spawn (process/launcher-client.ts).
  */
 export function findShepherds(): number[] {
   return findShepherdProcesses().filter((pid) => !isSpare(pid));

@@ -1,4 +1,4 @@
-import type { ClusterSpec, NodeSpec, ReadySpec } from '../../manager/types.js';
+import type { ClusterSpec, NodeSpec, ReadySpec } from '../../contract/types.js';
 
 /** A ready spec where the timing fields (and http's method/headers) may be left out. */
 export type LooseReadySpec = { kind: ReadySpec['kind']; timeoutMs: number; intervalMs?: number; initialDelayMs?: number } & Record<string, unknown>;

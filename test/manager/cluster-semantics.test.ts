@@ -4,9 +4,9 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster } from '../../manager/cluster.js';
-import { startCluster } from '../../manager/start-cluster.js';
-import type { ClusterEvent } from '../../manager/types.js';
+import { Cluster } from '../../cluster/cluster.js';
+import { startCluster } from '../../start-cluster.js';
+import type { ClusterEvent } from '../../contract/types.js';
 import { FIXTURES_DIR } from '../helpers/fixtures.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';
 import { createClusterTracker } from '../helpers/cluster-tracker.js';

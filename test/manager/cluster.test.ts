@@ -1,7 +1,7 @@
 import getPort from 'get-port';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster } from '../../manager/cluster.js';
-import type { ClusterEvent } from '../../manager/types.js';
+import { Cluster } from '../../cluster/cluster.js';
+import type { ClusterEvent } from '../../contract/types.js';
 import { fixture } from '../helpers/fixtures.js';
 import { createClusterTracker } from '../helpers/cluster-tracker.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';

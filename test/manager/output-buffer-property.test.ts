@@ -2,7 +2,7 @@
 // exact, and what it keeps is the longest suffix of the output that fits both bounds.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { OutputBuffer } from '../../manager/output-buffer.js';
+import { OutputBuffer } from '../../process/output-buffer.js';
 
 /** The lines a stream of bytes makes: split at '\n', long lines cut into maxLineBytes pieces. */
 function getExpectedLines(input: string, maxLineBytes: number): { text: string; split: boolean }[] {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OutputBuffer } from '../../manager/output-buffer.js';
+import { OutputBuffer } from '../../process/output-buffer.js';
 
 const clock = () => 1000;
 

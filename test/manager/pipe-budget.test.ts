@@ -1,6 +1,6 @@
 // Pipe sizing and the per-user pipe budget: pure logic with injected limits.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PIPE_BYTES, getAutoPipeSize, getPipeBudgetWarning, type PipeLimits } from '../../manager/pipe-budget.js';
+import { DEFAULT_PIPE_BYTES, getAutoPipeSize, getPipeBudgetWarning, type PipeLimits } from '../../process/pipe-budget.js';
 
 const unprivileged: PipeLimits = { maxSizeBytes: 1048576, userPagesSoft: 16384, isPrivileged: false };
 

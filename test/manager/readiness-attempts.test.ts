@@ -4,8 +4,8 @@
  */
 import getPort from 'get-port';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cluster } from '../../manager/cluster.js';
-import type { ClusterEvent, ReadinessAttemptEvent } from '../../manager/types.js';
+import { Cluster } from '../../cluster/cluster.js';
+import type { ClusterEvent, ReadinessAttemptEvent } from '../../contract/types.js';
 import { fixture } from '../helpers/fixtures.js';
 import { createClusterTracker } from '../helpers/cluster-tracker.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';

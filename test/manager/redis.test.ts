@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Cluster } from '../../manager/cluster.js';
-import { startCluster } from '../../manager/start-cluster.js';
+import type { Cluster } from '../../cluster/cluster.js';
+import { startCluster } from '../../start-cluster.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 

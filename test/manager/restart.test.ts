@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { nextDelayMs } from '../../manager/backoff.js';
-import { RestartWindow, shouldRestart } from '../../manager/restart-policy.js';
+import { nextDelayMs } from '../../cluster/backoff.js';
+import { RestartWindow, shouldRestart } from '../../cluster/restart-policy.js';
 
 const backoff = { initialMs: 100, maxMs: 1000, multiplier: 2, jitter: 0.2 };
 

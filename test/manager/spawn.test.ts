@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn } from '../../manager/index.js';
+import { spawn } from '../../process/index.js';
 import { FIXTURES_DIR, fixture } from '../helpers/fixtures.js';
 import { createSpawnTracker, expectAllGone, expectNoShepherds, isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';

@@ -9,8 +9,8 @@ import { spawn as nodeSpawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isPermanentSpawnError } from '../../manager/restart-policy.js';
-import { isOwnablePid, signalProcessGroup } from '../../manager/owned-signals.js';
+import { isPermanentSpawnError } from '../../cluster/restart-policy.js';
+import { isOwnablePid, signalProcessGroup } from '../../process/owned-signals.js';
 import { FIXTURES_DIR } from '../helpers/fixtures.js';
 import { expectAllGone } from '../helpers/processes.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allocateAligned } from '../../manager/aligned-buffer.js';
+import { allocateAligned } from '../../process/aligned-buffer.js';
 import { getPageOffset } from '../../native/index.js';
 
 describe('allocateAligned / getPageOffset', () => {
@@ -31,7 +31,7 @@ describe('allocateAligned without the addon', () => {
   it('falls back to an unaligned buffer of the right size when the addon cannot load', async () => {
     const { spawnSync } = await import('node:child_process');
     const path = await import('node:path');
-    const module = path.resolve('dist', 'manager', 'aligned-buffer.js');
+    const module = path.resolve('dist', 'process', 'aligned-buffer.js');
     const script = `const { allocateAligned } = await import(${JSON.stringify(module)}); const b = allocateAligned(70000, 0); b.fill(1); console.log(b.length);`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, DROVER_NATIVE_ADDON: '/nonexistent/drover_native.node' } });
     expect([r.status, r.stdout.trim()], r.stderr).toEqual([0, '70000']);

@@ -5,7 +5,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_LAUNCHER_SPARES, getLauncherPid } from '../../manager/launcher-client.js';
+import { DEFAULT_LAUNCHER_SPARES, getLauncherPid } from '../../process/launcher-client.js';
 import { SHEPHERD_IDLE_NAME } from '../../native/protocol.js';
 import * as launcherProtocol from '../../native/launcher-protocol.js';
 import { FIXTURES_DIR, fixture } from '../helpers/fixtures.js';

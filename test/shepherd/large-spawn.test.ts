@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { spawn } from '../../manager/managed-process.js';
+import { spawn } from '../../process/managed-process.js';
 import { SHEPHERD_MAX_SPAWN } from '../../native/protocol.js';
 import { createSpawnTracker, expectAllGone, getParentPid } from '../helpers/processes.js';
 

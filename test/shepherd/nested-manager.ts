@@ -10,7 +10,7 @@ import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { getCgroup2Mount, getOwnCgroupPath } from '../../manager/cgroup.js';
+import { getCgroup2Mount, getOwnCgroupPath } from '../../process/cgroup.js';
 import { FIXTURES_DIR } from '../helpers/fixtures.js';
 import { expectAllGone, expectNoShepherds, getProcessState, isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';

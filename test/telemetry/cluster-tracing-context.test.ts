@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
-import type { ClusterSpec, NodeSpec } from '../../manager/types.js';
+import type { ClusterSpec, NodeSpec } from '../../contract/types.js';
 import {
   ATTR_CLUSTER_NAME,
   ATTR_CLUSTER_NODE_COUNT,

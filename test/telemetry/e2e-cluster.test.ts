@@ -9,9 +9,9 @@ import getPort from 'get-port';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import type { DataPoint } from '@opentelemetry/sdk-metrics';
-import { Cluster } from '../../manager/cluster.js';
-import { getCgroupSupport } from '../../manager/cgroup.js';
-import type { ReadinessAttemptEvent } from '../../manager/types.js';
+import { Cluster } from '../../cluster/cluster.js';
+import { getCgroupSupport } from '../../process/cgroup.js';
+import type { ReadinessAttemptEvent } from '../../contract/types.js';
 import {
   ATTR_CPU_MODE,
   ATTR_NODE_NAME,

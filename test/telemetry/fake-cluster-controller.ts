@@ -17,7 +17,7 @@ import type {
   ReadinessAttemptKind,
   RestartReason,
   Subscription,
-} from '../../manager/types.js';
+} from '../../contract/types.js';
 
 export function createStats(overrides: Partial<ProcessStats> = {}): ProcessStats {
   return {

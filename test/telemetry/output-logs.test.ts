@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import type { MeterProvider } from '@opentelemetry/sdk-metrics';
-import type { ClusterSpec, OutputLine } from '../../manager/types.js';
+import type { ClusterSpec, OutputLine } from '../../contract/types.js';
 import {
   ClusterTracing,
   getLogSeverity,

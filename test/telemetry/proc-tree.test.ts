@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn } from '../../manager/managed-process.js';
+import { spawn } from '../../process/managed-process.js';
 import { parseStat, readProcTree } from '../../telemetry/proc-tree.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 import { FakeProc } from './fake-proc.js';

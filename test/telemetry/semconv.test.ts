@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as stable from '@opentelemetry/semantic-conventions';
 import * as incubating from '@opentelemetry/semantic-conventions/incubating';
-import { NODE_STATES } from '../../manager/types.js';
+import { NODE_STATES } from '../../contract/types.js';
 import {
   ATTR_ERROR_TYPE,
   ATTR_PROCESS_EXECUTABLE_NAME,

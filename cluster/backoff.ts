@@ -1,4 +1,4 @@
-import type { BackoffSpec } from './types.js';
+import type { BackoffSpec } from '../contract/types.js';
 
 /**
  * Delay before restart `attempt` (1 = first restart), in milliseconds: exponential growth

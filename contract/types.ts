@@ -4,7 +4,7 @@
  * `src/types` for the same reason).
  */
 
-import type { ResourceLimits } from './options.js';
+import type { ResourceLimits } from '../process/options.js';
 
 /** Node lifecycle states. */
 export type NodeState =

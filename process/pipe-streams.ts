@@ -16,7 +16,7 @@
 import net from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { allocateAligned } from './aligned-buffer.js';
-import { DroverError } from './errors.js';
+import { DroverError } from '../contract/errors.js';
 
 /** A parent end from the shepherd: a pipe fd, or a pty master (`isPty`). */
 export interface PipeEnd {

@@ -1,6 +1,6 @@
-import type { ReadySpec, OutputStream } from '../types.js';
-import { DroverError } from '../errors.js';
-import { setLongTimeout } from '../long-timer.js';
+import type { ReadySpec, OutputStream } from '../../contract/types.js';
+import { DroverError } from '../../contract/errors.js';
+import { setLongTimeout } from '../../contract/long-timer.js';
 import { CompositeCheck } from './composite-check.js';
 import { ExecCheck } from './exec-check.js';
 import { HttpCheck, type HttpCheckOptions } from './http-check.js';

@@ -1,5 +1,5 @@
-import type { DroverError } from './errors.js';
-import type { ExitInfo, RestartPolicyName } from './types.js';
+import type { DroverError } from '../contract/errors.js';
+import type { ExitInfo, RestartPolicyName } from '../contract/types.js';
 
 /** Error codes of a start that no retry can fix. */
 const PERMANENT_CODES: ReadonlySet<string> = new Set(['ERR_COMMAND_NOT_FOUND', 'ERR_PERMISSION_DENIED', 'ERR_CWD', 'ERR_NATIVE_LOAD', 'ERR_INVALID_OPTION', 'ERR_CONFIG_INVALID']);

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { getSignalName } from '../config/index.js';
-import { DroverError } from './errors.js';
-import { MAX_TIMER_MS } from './long-timer.js';
+import { DroverError } from '../contract/errors.js';
+import { MAX_TIMER_MS } from '../contract/long-timer.js';
 
 /** Output policy of one stream. */
 export type OutputPolicy = 'buffer' | 'stream' | 'ignore';

@@ -35,7 +35,7 @@ import {
   type LauncherMessage,
   type RecordWatcher,
 } from '../native/index.js';
-import { DroverError } from './errors.js';
+import { DroverError } from '../contract/errors.js';
 import { signalChildProcess } from './owned-signals.js';
 
 /** A shepherd process whose control socket (fd 3 on its side) is in our hands. */

@@ -1,5 +1,5 @@
 import { compileUserPattern, type LinearPattern } from '../../config/index.js';
-import type { OutputLine, OutputStream } from '../types.js';
+import type { OutputLine, OutputStream } from '../../contract/types.js';
 import type { ReadinessCheck, ReadinessContext } from './readiness-check.js';
 
 /**

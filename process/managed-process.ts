@@ -2,15 +2,15 @@ import net from 'node:net';
 import type { Writable } from 'node:stream';
 import { closeFd, getSignalName, SCOPE_GROUP, SCOPE_LEADER, STDIO_NULL, STDIO_PIPE } from '../native/index.js';
 import { createCgroupLeafPath } from './cgroup.js';
-import { DroverError } from './errors.js';
+import { DroverError } from '../contract/errors.js';
 import { explainFdExhaustion, FD_EXHAUSTED_REASON, reserveFds } from './fd-budget.js';
-import { setLongTimeout, type LongTimer } from './long-timer.js';
+import { setLongTimeout, type LongTimer } from '../contract/long-timer.js';
 import { normalizeSignal, normalizeSpawnOptions, type NormalizedSpawnOptions, type SpawnOptions } from './options.js';
 import { OutputBuffer } from './output-buffer.js';
 import { getAutoPipeSize, warnPipeBudgetOnce } from './pipe-budget.js';
 import { PipeReader, PipeWriter, readPipe, type IoCounter } from './pipe-streams.js';
 import { ShepherdClient, type ShepherdOutcome, type StartedChild } from './shepherd-client.js';
-import type { ExitInfo, OutputStream, ProcessStats } from './types.js';
+import type { ExitInfo, OutputStream, ProcessStats } from '../contract/types.js';
 
 /** How a supervised process ended. Extends {@link ExitInfo}. */
 export interface ProcessResult extends ExitInfo {

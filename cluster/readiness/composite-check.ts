@@ -1,4 +1,4 @@
-import { DroverError } from '../errors.js';
+import { DroverError } from '../../contract/errors.js';
 import type { ReadinessCheck, ReadinessContext } from './readiness-check.js';
 import { delay } from './readiness-check.js';
 

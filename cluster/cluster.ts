@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ClusterNode } from './cluster-node.js';
 import { getDependents, getStartOrder } from './dependency-graph.js';
-import { DroverError, isDroverError } from './errors.js';
+import { DroverError, isDroverError } from '../contract/errors.js';
 import type {
   ClusterController,
   ClusterEvent,
@@ -12,7 +12,7 @@ import type {
   OutputLine,
   ResolvedConfig,
   Subscription,
-} from './types.js';
+} from '../contract/types.js';
 
 /** Options of {@link Cluster}. */
 export interface ClusterOptions {

@@ -1,6 +1,6 @@
 import { isAscii } from 'node:buffer';
 import { allocateAligned } from './aligned-buffer.js';
-import type { OutputLine, OutputStream } from './types.js';
+import type { OutputLine, OutputStream } from '../contract/types.js';
 
 /** Options of {@link OutputBuffer}. */
 export interface OutputBufferOptions {

@@ -1,5 +1,5 @@
-import { setLongTimeout } from '../long-timer.js';
-import type { OutputLine, ReadinessAttemptKind } from '../types.js';
+import { setLongTimeout } from '../../contract/long-timer.js';
+import type { OutputLine, ReadinessAttemptKind } from '../../contract/types.js';
 
 /** The outcome of one readiness attempt, as a check reports it through {@link ReadinessContext.onAttempt}. */
 export interface ReadinessAttempt {

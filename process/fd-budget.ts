@@ -11,7 +11,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { raiseFdLimit, type FdLimit } from '../native/index.js';
-import { DroverError } from './errors.js';
+import { DroverError } from '../contract/errors.js';
 
 /** Manager-side descriptors of one supervised process at most: control socket, shepherd stderr, 3 pipes. */
 export const FDS_PER_PROCESS = 5;

@@ -1,10 +1,10 @@
 import { compileUserPattern, type LinearPattern } from '../config/index.js';
 import { nextDelayMs } from './backoff.js';
-import { setLongTimeout } from './long-timer.js';
-import { DroverError, isDroverError } from './errors.js';
-import { describeExit, startManagedProcess, type ManagedProcess, type ProcessResult } from './managed-process.js';
-import { normalizeSpawnOptions, validateDurationMs, type NormalizedSpawnOptions } from './options.js';
-import { OutputBuffer, type BufferedLine } from './output-buffer.js';
+import { setLongTimeout } from '../contract/long-timer.js';
+import { DroverError, isDroverError } from '../contract/errors.js';
+import { describeExit, startManagedProcess, type ManagedProcess, type ProcessResult } from '../process/managed-process.js';
+import { normalizeSpawnOptions, validateDurationMs, type NormalizedSpawnOptions } from '../process/options.js';
+import { OutputBuffer, type BufferedLine } from '../process/output-buffer.js';
 import { delay } from './readiness/readiness-check.js';
 import { Ready, waitForReady } from './readiness/ready.js';
 import { isPermanentSpawnError, RestartWindow, shouldRestart } from './restart-policy.js';
@@ -22,7 +22,7 @@ import type {
   ProcessStats,
   RestartReason,
   StopReport,
-} from './types.js';
+} from '../contract/types.js';
 
 /** Allowed state transitions (one choke point: {@link ClusterNode.setState}). */
 const TRANSITIONS: Readonly<Record<NodeState, readonly NodeState[]>> = {

@@ -1,6 +1,6 @@
-import { loadConfig, normalizeConfig, type ConfigIssue } from '../config/index.js';
-import { Cluster, createAbortError, type ClusterOptions } from './cluster.js';
-import type { ClusterSpec } from './types.js';
+import { loadConfig, normalizeConfig, type ConfigIssue } from './config/index.js';
+import { Cluster, createAbortError, type ClusterOptions } from './cluster/cluster.js';
+import type { ClusterSpec } from './contract/types.js';
 
 /** Options of {@link startCluster}. */
 export interface StartClusterOptions extends ClusterOptions {

@@ -20,7 +20,7 @@ import {
   type SpawnMessage,
 } from '../native/index.js';
 import { killCgroup, removeCgroupWhenEmpty } from './cgroup.js';
-import { DroverError, type DroverErrorCode } from './errors.js';
+import { DroverError, type DroverErrorCode } from '../contract/errors.js';
 import { explainFdExhaustion, isFdTableFull } from './fd-budget.js';
 import { isOwnablePid, signalProcessGroup } from './owned-signals.js';
 import { refillSpareShepherds, startShepherd, type LaunchedShepherd } from './launcher-client.js';
@@ -128,7 +128,7 @@ export class ShepherdClient {
 
   /**
    * Gets a shepherd process (a spare waiting for SPAWN, or one started now by the launcher or, as
-   * the fallback, by child_process: manager/launcher-client.ts) and sends it SPAWN.
+   * the fallback, by child_process: process/launcher-client.ts) and sends it SPAWN.
    */
   private start(shepherdPath: string, records: readonly Buffer[]): void {
     startShepherd(shepherdPath, (error) => this.fail(error)).then(

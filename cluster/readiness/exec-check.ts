@@ -1,4 +1,4 @@
-import { spawn } from '../managed-process.js';
+import { spawn } from '../../process/managed-process.js';
 import { delay, type ReadinessCheck, type ReadinessContext } from './readiness-check.js';
 
 /**

@@ -3,7 +3,7 @@
  * the environment drover adds to every child.
  */
 import { getPortEnvName, renderTemplate, type TemplateContext } from '../config/index.js';
-import type { LivenessSpec, NodeSpec, ReadySpec } from './types.js';
+import type { LivenessSpec, NodeSpec, ReadySpec } from '../contract/types.js';
 
 /** Templates filled in: command, env values, cwd, readiness and liveness strings. */
 export function resolveNodeSpec(spec: NodeSpec, context: TemplateContext): NodeSpec {
