@@ -2,11 +2,13 @@ import { once } from 'node:events';
 import readline from 'node:readline';
 import { getClosestMatch } from '../config/closest-match.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
+import { getReplicaLabel } from '../contract/lifecycle.js';
+import { parseSignalName } from '../contract/signals.js';
 import type { NodeState, ResolvedConfig } from '../contract/types.js';
 import { request, requestJson } from './control-client.js';
 import { FOLLOWER_MAX_BUFFERED_BYTES, SCALED_TO_ZERO, type ClusterAnswer, type LogEntry, type LogGap, type NodeRow } from './control-server.js';
 import { EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
-import { createStreamSink, formatClock, getReplicaLabel, Printer, paint, shouldUseColor } from './printer.js';
+import { createStreamSink, formatClock, Printer, paint, shouldUseColor } from './printer.js';
 import { getStatePaths } from './state-dir.js';
 import { formatDuration, formatPorts } from './status-view.js';
 
@@ -140,9 +142,8 @@ const DONE: Record<Exclude<NodeAction, 'kill' | 'stop'>, string> = { start: 'sta
 
 /** A signal name (any case, `SIG` optional) or number 1..64, normalized; throws naming `--signal`. */
 export async function normalizeSignalOption(value: string): Promise<string> {
-  const { getSignalName } = await import('../config/index.js'); // loaded on use: zod is slow to import
   if (/^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 64) return value;
-  const name = getSignalName(value);
+  const name = parseSignalName(value);
   if (name === undefined) {
     throw new DroverError('ERR_INVALID_OPTION', `Expected \`--signal\` to be a signal name such as SIGTERM, SIGKILL or SIGUSR1, or a number 1..64, got ${JSON.stringify(value)} (string); \`kill -l\` lists them`);
   }
@@ -233,7 +234,7 @@ export async function runScale(options: { file: string; node: string; replicas: 
   const paths = getStatePaths(options.file);
   const answer = await requestJson<{ from: number; to: number }>(paths, options.file, 'POST', `/v1/nodes/${encodeURIComponent(options.node)}/scale?replicas=${options.replicas}`, { wait: 'operation' });
   const rows = (await getCluster(options.file)).nodes.filter((n) => n.name === options.node && n.state !== SCALED_TO_ZERO);
-  const detail = rows.map((n) => `${n.name}[${n.replica}] ${n.state}${n.pid === null ? '' : ` pid ${n.pid}`}${Object.keys(n.ports).length > 0 ? ` ${formatPorts(n.ports)}` : ''}`).join('; ');
+  const detail = rows.map((n) => `${getReplicaLabel(n.name, n.replica ?? 0)} ${n.state}${n.pid === null ? '' : ` pid ${n.pid}`}${Object.keys(n.ports).length > 0 ? ` ${formatPorts(n.ports)}` : ''}`).join('; ');
   process.stdout.write(`${options.node}: scaled ${answer.from} → ${answer.to}${detail === '' ? '' : ` (${detail})`}\n`);
   return EXIT_OK;
 }

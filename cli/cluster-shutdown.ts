@@ -1,3 +1,4 @@
+import { getReplicaLabel, isAtRest } from '../contract/lifecycle.js';
 import { formatSeconds } from './printer.js';
 import type { ClusterController, ClusterSpec, NodeSnapshot, StopProgressEvent, Subscription } from '../contract/types.js';
 
@@ -10,7 +11,6 @@ export interface PendingStop {
   readonly reason: string;
 }
 
-const FINAL_STATES = new Set(['stopped', 'exited', 'failed', 'pending']);
 
 
 /**
@@ -73,7 +73,7 @@ export class ClusterShutdown {
   async killAll(why: string): Promise<void> {
     this.forcedBy ??= why;
     const stopped = this.stop();
-    const names = [...new Set(this.controller.snapshot().nodes.filter((n) => !FINAL_STATES.has(n.state)).map((n) => n.name))];
+    const names = [...new Set(this.controller.snapshot().nodes.filter((n) => !isAtRest(n.state)).map((n) => n.name))];
     await Promise.all(
       names.map((name) =>
         this.controller.killNode(name, 'SIGKILL').catch(() => {
@@ -91,7 +91,7 @@ export class ClusterShutdown {
       wantsOutput: false,
       onEvent: (event) => {
         if (event.type === 'stopping') this.progress.set(`${event.node}:${event.replica}`, event);
-        else if (event.type === 'state' && FINAL_STATES.has(event.to)) this.progress.delete(`${event.node}:${event.replica}`);
+        else if (event.type === 'state' && isAtRest(event.to)) this.progress.delete(`${event.node}:${event.replica}`);
       },
     });
   }
@@ -99,7 +99,7 @@ export class ClusterShutdown {
   /** Nodes not stopped yet and what each is waiting for. */
   getPending(): PendingStop[] {
     const now = this.clock();
-    const pending = this.controller.snapshot().nodes.filter((n) => !FINAL_STATES.has(n.state));
+    const pending = this.controller.snapshot().nodes.filter((n) => !isAtRest(n.state));
     return pending.map((n) => ({ name: n.name, replica: n.replica, pid: n.pid, reason: this.describe(n, now, pending) }));
   }
 
@@ -127,5 +127,5 @@ export class ClusterShutdown {
 
 /** `a (SIGTERM sent …), b (…)` for a progress line. */
 export function formatPending(pending: readonly PendingStop[]): string {
-  return pending.map((p) => `${p.name}${p.replica > 0 ? `[${p.replica}]` : ''}${p.pid === null ? '' : ` pid ${p.pid}`}: ${p.reason}`).join('; ');
+  return pending.map((p) => `${getReplicaLabel(p.name, p.replica)}${p.pid === null ? '' : ` pid ${p.pid}`}: ${p.reason}`).join('; ');
 }

@@ -1,4 +1,4 @@
-import { describeExit } from '../process/index.js';
+import { describeExit, getReplicaLabel } from '../contract/lifecycle.js';
 import type { ClusterEvent } from '../contract/types.js';
 
 const COLORS = [36, 33, 35, 32, 34, 91, 96, 93, 95, 92];
@@ -20,11 +20,6 @@ export function formatClock(time: number): string {
   const d = new Date(time);
   const pad = (n: number, w = 2) => String(n).padStart(w, '0');
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
-}
-
-/** `b` for replica 0, `b[1]` for the others. */
-export function getReplicaLabel(node: string, replica: number): string {
-  return replica === 0 ? node : `${node}[${replica}]`;
 }
 
 /** `1.2 s` */

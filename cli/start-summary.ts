@@ -1,3 +1,4 @@
+import { getReplicaLabel } from '../contract/lifecycle.js';
 import type { ClusterSpec } from '../contract/types.js';
 
 /** Jobs of a cluster (nodes whose readiness is their exit) and the exit codes that complete them. */
@@ -50,7 +51,7 @@ export function summarizeStart(rows: readonly SummaryRow[], jobs: JobCodes): Sta
     else jobCount++;
     if (ok && codes === undefined) ready++;
     else if (ok) completed++;
-    else failed.push({ ...row, label: row.replica === 0 ? row.name : `${row.name}[${row.replica}]` });
+    else failed.push({ ...row, label: getReplicaLabel(row.name, row.replica) });
   }
   return { ready, services, completed, jobs: jobCount, failed };
 }

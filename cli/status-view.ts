@@ -1,3 +1,4 @@
+import { getReplicaLabel } from '../contract/lifecycle.js';
 import type { ClusterSnapshot, NodeSnapshot, NodeState } from '../contract/types.js';
 import type { PendingStop } from './cluster-shutdown.js';
 import { paint, type LineSink } from './printer.js';
@@ -86,7 +87,7 @@ export function getStatusLines(model: StatusModel): string[] {
     return lines;
   }
   const idle = new Set((model.declared ?? []).filter((name) => !nodes.some((n) => n.name === name)));
-  const width = Math.max(...nodes.map((n) => n.name.length + (n.replica > 0 ? String(n.replica).length + 2 : 0)), ...[...idle].map((name) => name.length));
+  const width = Math.max(...nodes.map((n) => getReplicaLabel(n.name, n.replica).length), ...[...idle].map((name) => name.length));
   // Config order: each node's replicas, or one line for a node that has none.
   const ordered = [...new Set([...(model.declared ?? []), ...nodes.map((n) => n.name)])].flatMap((name): (string | NodeSnapshot)[] => (idle.has(name) ? [name] : nodes.filter((n) => n.name === name)));
   for (const n of ordered) {
@@ -94,7 +95,7 @@ export function getStatusLines(model: StatusModel): string[] {
       lines.push(`  ${n.padEnd(width)}  scaled-to-0 (0 replicas)`);
       continue;
     }
-    const label = `${n.name}${n.replica > 0 ? `[${n.replica}]` : ''}`.padEnd(width);
+    const label = getReplicaLabel(n.name, n.replica).padEnd(width);
     const state = paint(n.state.padEnd(8), STATE_COLORS[n.state], color);
     const waiting = pending?.find((p) => p.name === n.name && p.replica === n.replica);
     const detail = waiting

@@ -1,8 +1,10 @@
 import { compileUserPattern, type LinearPattern } from '../config/index.js';
 import { nextDelayMs } from './backoff.js';
+import { DEFAULT_MIN_UPTIME_MS, MAX_LINE_BYTES } from '../contract/defaults.js';
+import { describeExit, getReplicaLabel, isFinalState } from '../contract/lifecycle.js';
 import { setLongTimeout } from '../contract/long-timer.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
-import { describeExit, startManagedProcess, type ManagedProcess, type ProcessResult } from '../process/managed-process.js';
+import { startManagedProcess, type ManagedProcess, type ProcessResult } from '../process/managed-process.js';
 import { normalizeSpawnOptions, validateDurationMs, type NormalizedSpawnOptions } from '../process/options.js';
 import { OutputBuffer, type BufferedLine } from '../process/output-buffer.js';
 import { delay } from './readiness/readiness-check.js';
@@ -10,6 +12,7 @@ import { Ready, waitForReady } from './readiness/ready.js';
 import { isPermanentSpawnError, RestartWindow, shouldRestart } from './restart-policy.js';
 import { getDroverEnv, resolveNodeSpec } from './node-templates.js';
 import { allocatePorts, isAddressInUseLine } from './ports.js';
+import { NodeStateMachine } from './node-state-machine.js';
 import type {
   ClusterEvent,
   DependencyCondition,
@@ -24,23 +27,7 @@ import type {
   StopReport,
 } from '../contract/types.js';
 
-/** Allowed state transitions (one choke point: {@link ClusterNode.setState}). */
-const TRANSITIONS: Readonly<Record<NodeState, readonly NodeState[]>> = {
-  pending: ['starting', 'stopped', 'failed'],
-  starting: ['running', 'backoff', 'failed', 'stopped', 'exited'],
-  running: ['ready', 'stopping', 'backoff', 'exited', 'failed', 'stopped'],
-  ready: ['stopping', 'backoff', 'exited', 'failed', 'stopped'],
-  stopping: ['stopped', 'failed'],
-  backoff: ['starting', 'stopped', 'failed'],
-  stopped: ['starting', 'failed'],
-  exited: ['starting', 'stopped', 'failed'],
-  failed: ['starting', 'stopped'],
-};
 
-const MAX_LINE_BYTES = 64 * 1024;
-
-/** {@link NodeSpec.minUptimeMs} when the spec leaves it out. */
-export const DEFAULT_MIN_UPTIME_MS = 500;
 
 export interface ClusterNodeOptions {
   readonly spec: NodeSpec;
@@ -122,9 +109,7 @@ export class ClusterNode {
   private lastLivenessMessage: string | null = null;
   /** argv of the current run after templates (for stop diagnostics). */
   private spawnArgv: readonly string[] | null = null;
-  private currentState: NodeState = 'pending';
-  private stateSince: number;
-  private runNumber = 0;
+  private readonly machine: NodeStateMachine;
   private restartCount = 0;
   private attempt = 0;
   private process: ManagedProcess | null = null;
@@ -147,7 +132,7 @@ export class ClusterNode {
     this.replica = replica;
     this.clock = options.clock ?? Date.now;
     this.random = options.random ?? Math.random;
-    this.stateSince = this.clock();
+    this.machine = new NodeStateMachine(getReplicaLabel(this.name, replica), this.clock);
     this.window = new RestartWindow(spec.restart.maxRestarts, spec.restart.windowMs);
     this.output = new OutputBuffer({ maxLines: spec.output.maxLines, maxBytes: spec.output.maxBytes, maxLineBytes: MAX_LINE_BYTES, clock: this.clock });
     this.setOutputEvents(options.outputEvents ?? true);
@@ -216,7 +201,7 @@ export class ClusterNode {
 
   /** Current lifecycle state. */
   get state(): NodeState {
-    return this.currentState;
+    return this.machine.state;
   }
 
   /** Pid of the current run, or null. */
@@ -229,7 +214,7 @@ export class ClusterNode {
    * (restarts included). State events carry it as `run`.
    */
   get run(): number {
-    return this.runNumber;
+    return this.machine.run;
   }
 
   /** Restarts so far (automatic and requested). */
@@ -259,11 +244,11 @@ export class ClusterNode {
     return {
       name: this.name,
       replica: this.replica,
-      state: this.currentState,
+      state: this.machine.state,
       pid: this.pid,
       restarts: this.restartCount,
       startedAt: this.process?.startedAt ?? null,
-      stateSince: this.stateSince,
+      stateSince: this.machine.stateSince,
       lastExit: this.lastExit,
       error: this.lastError === null ? null : `${this.lastError.code}: ${this.lastError.message}`,
       stats: this.stats(),
@@ -306,7 +291,7 @@ export class ClusterNode {
       }
       await this.loop;
       this.stopStartedAt = null;
-      if (this.currentState === 'pending') this.setState('stopped');
+      if (this.machine.state === 'pending') this.setState('stopped');
     })();
     return this.stopping;
   }
@@ -336,7 +321,7 @@ export class ClusterNode {
         signal,
         waitedMs,
         timeoutMs,
-        message: `node ${this.name}${this.replica === 0 ? '' : `[${this.replica}]`} (pid ${process.pid}: ${command.join(' ')}) still running ${waitedMs} ms after ${signal}; ${left > 0 ? `SIGKILL in ${left} ms` : 'SIGKILL sent'}`,
+        message: `node ${getReplicaLabel(this.name, this.replica)} (pid ${process.pid}: ${command.join(' ')}) still running ${waitedMs} ms after ${signal}; ${left > 0 ? `SIGKILL in ${left} ms` : 'SIGKILL sent'}`,
       });
     }, intervalMs);
     try {
@@ -434,9 +419,9 @@ export class ClusterNode {
     return this.addWaiter(
       (state) => {
         if (satisfied(state)) return true;
-        if (state === 'failed' || state === 'stopped' || state === 'exited') {
+        if (isFinalState(state)) {
           const why = state === 'exited' && this.lastExit ? describeExit(this.lastExit) : state === 'failed' && this.lastError ? `failed: ${this.lastError.message}` : state;
-          return new DroverError('ERR_DEPENDENCY_FAILED', `node ${this.name}${this.replica === 0 ? '' : `[${this.replica}]`} did not become ${condition}: ${why}`, {
+          return new DroverError('ERR_DEPENDENCY_FAILED', `node ${getReplicaLabel(this.name, this.replica)} did not become ${condition}: ${why}`, {
             node: this.name,
             reason: 'dependency',
             ...(this.lastError ? { cause: this.lastError } : {}),
@@ -503,11 +488,11 @@ export class ClusterNode {
     } catch (error) {
       return Promise.reject(error);
     }
-    const callRun = this.runNumber;
-    const isRunWanted = () => (run === 'current' ? true : run === 'next' ? this.runNumber > callRun : this.runNumber === run);
+    const callRun = this.machine.run;
+    const isRunWanted = () => (run === 'current' ? true : run === 'next' ? this.machine.run > callRun : this.machine.run === run);
     const which = run === 'current' ? '' : run === 'next' ? ` in a run after run ${callRun}` : ` in run ${run}`;
     return this.addWaiter((s) => s === state && isRunWanted(), timeoutMs, () =>
-      new DroverError('ERR_READY_TIMEOUT', `node ${this.name} not ${state}${which} after ${timeoutMs} ms (state: ${this.currentState}, run ${this.runNumber})`, { node: this.name }),
+      new DroverError('ERR_READY_TIMEOUT', `node ${this.name} not ${state}${which} after ${timeoutMs} ms (state: ${this.machine.state}, run ${this.machine.run})`, { node: this.name }),
     );
   }
 
@@ -524,7 +509,7 @@ export class ClusterNode {
         } else if (state === 'ready') {
           return true;
         }
-        if (state === 'failed' || state === 'exited' || state === 'stopped') return this.describeFailure(state, extra);
+        if (isFinalState(state)) return this.describeFailure(state, extra);
         return false;
       },
       null,
@@ -533,7 +518,7 @@ export class ClusterNode {
   }
 
   private addWaiter(decide: (state: NodeState, extra: StateExtra) => WaiterDecision, timeoutMs: number | null, onTimeout: (() => DroverError) | null): Promise<void> {
-    const initial = decide(this.currentState, {});
+    const initial = decide(this.machine.state, {});
     if (initial === true) return Promise.resolve();
     if (initial instanceof Error && this.loop === null) return Promise.reject(initial);
     return new Promise<void>((resolve, reject) => {
@@ -558,23 +543,18 @@ export class ClusterNode {
 
   /** The one choke point of state changes: checks the transition, stamps the time, publishes. */
   private setState(to: NodeState, extra: StateExtra = {}): void {
-    const from = this.currentState;
-    if (from === to) return;
-    if (!TRANSITIONS[from].includes(to)) {
-      process.emitWarning(`drover: node ${this.name} made an unexpected transition ${from} → ${to}`, 'DroverWarning');
-    }
-    this.currentState = to;
-    this.stateSince = this.clock();
-    if (to === 'starting') this.runNumber++;
+    const transition = this.machine.transition(to);
+    if (transition === null) return;
+    const { from, time, run } = transition;
     const event: ClusterEvent = {
       type: 'state',
       node: this.name,
       replica: this.replica,
       from,
       to,
-      time: this.stateSince,
+      time,
       pid: this.pid,
-      run: this.runNumber,
+      run,
       ...(extra.exit ? { exit: extra.exit } : {}),
       ...(extra.error ? { error: { code: extra.error.code, message: extra.error.message } } : {}),
       ...(to === 'stopped' && this.stopStartedAt !== null && extra.exit ? { stop: this.createStopReport(extra.exit) } : {}),
@@ -640,7 +620,7 @@ export class ClusterNode {
         spec = this.resolvedSpec();
         const spawnOptions = this.createSpawnOptions(spec);
         this.spawnArgv = spawnOptions.argv;
-        const extraEnv = this.options.getSpawnEnvironment?.(this.name, this.replica, this.runNumber);
+        const extraEnv = this.options.getSpawnEnvironment?.(this.name, this.replica, this.machine.run);
         process = await startManagedProcess(extraEnv ? withExtraEnv(spawnOptions, extraEnv) : spawnOptions, this.output);
       } catch (error) {
         const droverError = isDroverError(error) ? error : new DroverError('ERR_SPAWN_FAILED', String(error), { cause: error });
@@ -667,7 +647,7 @@ export class ClusterNode {
         return;
       }
       const liveness = new AbortController();
-      if (spec.liveness !== null && this.currentState === 'ready') void this.watchLiveness(process, spec, liveness.signal);
+      if (spec.liveness !== null && this.machine.state === 'ready') void this.watchLiveness(process, spec, liveness.signal);
       const result = await process.exited;
       liveness.abort();
       const exit = this.collect(process);
@@ -744,7 +724,7 @@ export class ClusterNode {
           tail: () => this.output.tail().filter((l) => l.seq >= firstSeq),
           subscribe: (listener) => this.output.subscribe(listener),
           onAttempt: ({ kind, ok, message }, attempt) => {
-            this.options.emit({ type: 'readiness', node: this.name, replica: this.replica, run: this.runNumber, time: this.clock(), attempt, ok, kind, message });
+            this.options.emit({ type: 'readiness', node: this.name, replica: this.replica, run: this.machine.run, time: this.clock(), attempt, ok, kind, message });
           },
         },
         process.exited,

@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { ClusterNode } from './cluster-node.js';
 import { getDependents, getStartOrder } from './dependency-graph.js';
+import { MAX_REPLICAS } from '../contract/defaults.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
+import { getReplicaLabel, isFinalState } from '../contract/lifecycle.js';
 import type {
   ClusterController,
   ClusterEvent,
@@ -41,8 +43,6 @@ export function createAbortError(message: string, signal: AbortSignal): DroverEr
   return new DroverError('ERR_ABORTED', `${message}${why}`, { reason: 'aborted', cause: reason });
 }
 
-/** Upper bound of `scale()` (and of `replicas` in drover.yaml). */
-const MAX_REPLICAS = 1000;
 
 /**
  * A set of named nodes started from a {@link ClusterSpec}. Implements {@link ClusterController},
@@ -378,11 +378,10 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
    * @throws {DroverError} ERR_INVALID_OPTION naming the active dependents.
    */
   private checkNoActiveDependents(name: string): void {
-    const inactive = new Set(['stopped', 'exited', 'failed']);
     const active = [...this.specs.values()]
       .filter((spec) => name in spec.dependsOn)
-      .flatMap((spec) => this.nodes(spec.name).filter((member) => !inactive.has(member.state)))
-      .map((member) => (member.replica === 0 ? member.name : `${member.name}[${member.replica}]`));
+      .flatMap((spec) => this.nodes(spec.name).filter((member) => !isFinalState(member.state)))
+      .map((member) => getReplicaLabel(member.name, member.replica));
     if (active.length > 0) {
       throw new DroverError(
         'ERR_INVALID_OPTION',

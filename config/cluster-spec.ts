@@ -6,6 +6,21 @@
  * user input.
  */
 import { resolve } from 'node:path';
+import {
+  DEFAULT_BACKOFF_INITIAL_MS,
+  DEFAULT_BACKOFF_JITTER,
+  DEFAULT_BACKOFF_MAX_MS,
+  DEFAULT_BACKOFF_MULTIPLIER,
+  DEFAULT_LIVENESS_INTERVAL_MS,
+  DEFAULT_LIVENESS_TIMEOUT_MS,
+  DEFAULT_MIN_UPTIME_MS,
+  DEFAULT_OUTPUT_MAX_BYTES,
+  DEFAULT_OUTPUT_MAX_LINES,
+  DEFAULT_READY_INTERVAL_MS,
+  DEFAULT_READY_TIMEOUT_MS,
+  DEFAULT_STOP_SIGNAL,
+  DEFAULT_STOP_TIMEOUT_MS,
+} from '../contract/defaults.js';
 import type {
   BackoffSpec,
   ClusterSpec,
@@ -41,12 +56,6 @@ export interface ConfigSource {
   /** Variables read from each node's `envFile`s (by node name), merged under its `env`. */
   readonly envFiles?: ReadonlyMap<string, Readonly<Record<string, string>>>;
 }
-
-/**
- * `minUptime` when the config leaves it out, in ms (supervisord's `startsecs`, pm2's
- * `min_uptime`); the manager's own default for specs built in code is the same.
- */
-const DEFAULT_MIN_UPTIME_MS = 500;
 
 /** The shell a `shell: true` string command runs through. */
 const SHELL_ARGV_PREFIX = ['/bin/sh', '-c'] as const;
@@ -132,8 +141,8 @@ function normalizeDependsOn(input: Record<string, DependencyCondition> | readonl
   return { ...(input as Record<string, DependencyCondition>) };
 }
 
-const READY_DEFAULTS = { timeoutMs: 30_000, intervalMs: 250, initialDelayMs: 0 } as const;
-const LIVENESS_DEFAULTS = { timeoutMs: 1000, intervalMs: 10_000, initialDelayMs: 0 } as const;
+const READY_DEFAULTS = { timeoutMs: DEFAULT_READY_TIMEOUT_MS, intervalMs: DEFAULT_READY_INTERVAL_MS, initialDelayMs: 0 } as const;
+const LIVENESS_DEFAULTS = { timeoutMs: DEFAULT_LIVENESS_TIMEOUT_MS, intervalMs: DEFAULT_LIVENESS_INTERVAL_MS, initialDelayMs: 0 } as const;
 
 /** The URL of the `http: /path` shorthand: the path on the node's first port (validation made sure it has one). */
 function getShorthandUrl(path: string, firstPort: string | undefined): string {
@@ -214,17 +223,22 @@ function normalizeRestartSpec(input: ValidatedRestart | undefined): RestartSpec 
 }
 
 function normalizeBackoffSpec(input: ValidatedBackoff | undefined): BackoffSpec {
-  const { initial: initialMs = 100, max: maxMs = 30_000, multiplier = 2, jitter = 0.2, jitterMode = 'proportional' } = copyOptions<ValidatedBackoff>(input ?? {});
+  const {
+    initial: initialMs = DEFAULT_BACKOFF_INITIAL_MS,
+    max: maxMs = DEFAULT_BACKOFF_MAX_MS,
+    multiplier = DEFAULT_BACKOFF_MULTIPLIER,
+    jitter = DEFAULT_BACKOFF_JITTER,
+    jitterMode = 'proportional' } = copyOptions<ValidatedBackoff>(input ?? {});
   // jitterMode appears only when it is not the default, so existing specs stay as they were.
   return { initialMs, maxMs, multiplier, jitter, ...(jitterMode === 'full' ? { jitterMode } : {}) };
 }
 
 function normalizeStopSpec(input: ValidatedStop | undefined): StopSpec {
-  const { signal = 'SIGTERM', timeout: timeoutMs = 10_000 } = copyOptions<ValidatedStop>(input ?? {});
+  const { signal = DEFAULT_STOP_SIGNAL, timeout: timeoutMs = DEFAULT_STOP_TIMEOUT_MS } = copyOptions<ValidatedStop>(input ?? {});
   return { signal, timeoutMs };
 }
 
 function normalizeOutputSpec(input: ValidatedOutput | undefined): OutputSpec {
-  const { maxLines = 1000, maxBytes = 1024 * 1024 } = copyOptions<ValidatedOutput>(input ?? {});
+  const { maxLines = DEFAULT_OUTPUT_MAX_LINES, maxBytes = DEFAULT_OUTPUT_MAX_BYTES } = copyOptions<ValidatedOutput>(input ?? {});
   return { maxLines, maxBytes };
 }

@@ -90,3 +90,10 @@ export function parseDurationOption(name: string, value: unknown): number {
     `Expected \`${name}\` to be a duration such as 30s, 1.5m, 250ms or a number of milliseconds, got ${describeValue(value)}${hint}`,
   );
 }
+
+/** A default in ms as the config writes it, for descriptions: `250ms`, `10s`, `2m`. */
+export function formatDurationMs(ms: number): string {
+  if (ms !== 0 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms !== 0 && ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}

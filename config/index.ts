@@ -11,6 +11,6 @@ export type { LinearPattern } from './pattern.js';
 export { MAX_CONFIG_BYTES, MAX_ENV_FILE_BYTES } from './read-file.js';
 export type { ConfigInvalidError, ConfigIssue } from './issues.js';
 export type { ConfigInput } from './schema.js';
-export { getSignalName } from './signal.js';
+export { parseSignalName } from './signal.js';
 export { getPortEnvName, getTemplateReferences, renderTemplate } from './template.js';
 export type { TemplateContext, TemplateReference } from './template.js';

@@ -16,8 +16,25 @@
  */
 import { RE2JS } from 're2js';
 import * as z from 'zod';
-import { getClosestSignalName, getSignalName } from './signal.js';
-import { DURATION_EXPECTED, getDurationResult, MAX_TIMER_MS } from './duration.js';
+import { getClosestSignalName, parseSignalName } from './signal.js';
+import {
+  DEFAULT_BACKOFF_INITIAL_MS,
+  DEFAULT_BACKOFF_JITTER,
+  DEFAULT_BACKOFF_MAX_MS,
+  DEFAULT_BACKOFF_MULTIPLIER,
+  DEFAULT_LIVENESS_INTERVAL_MS,
+  DEFAULT_LIVENESS_TIMEOUT_MS,
+  DEFAULT_MIN_UPTIME_MS,
+  DEFAULT_OUTPUT_MAX_BYTES,
+  DEFAULT_OUTPUT_MAX_LINES,
+  DEFAULT_READY_INTERVAL_MS,
+  DEFAULT_READY_TIMEOUT_MS,
+  DEFAULT_STOP_SIGNAL,
+  DEFAULT_STOP_TIMEOUT_MS,
+  MAX_REPLICAS,
+  RESOURCE_LIMIT_NAMES,
+} from '../contract/defaults.js';
+import { DURATION_EXPECTED, formatDurationMs, getDurationResult, MAX_TIMER_MS } from './duration.js';
 import { getPatternProblem, MAX_PATTERN_LENGTH } from './pattern.js';
 import { formatBytes, getSizeResult, MAX_OUTPUT_BYTES, MAX_OUTPUT_LINES, SIZE_EXPECTED } from './size.js';
 
@@ -296,8 +313,12 @@ function isHttpUrl(value: string): boolean {
 }
 
 const checkTimingShape = {
-  timeout: duration('How long to wait for readiness (liveness: for one probe). Default 30s (liveness 1s).'),
-  interval: duration('Delay between attempts of tcp/http/exec (liveness: probe period). Default 250ms (liveness 10s).'),
+  timeout: duration(
+    `How long to wait for readiness (liveness: for one probe). Default ${formatDurationMs(DEFAULT_READY_TIMEOUT_MS)} (liveness ${formatDurationMs(DEFAULT_LIVENESS_TIMEOUT_MS)}).`,
+  ),
+  interval: duration(
+    `Delay between attempts of tcp/http/exec (liveness: probe period). Default ${formatDurationMs(DEFAULT_READY_INTERVAL_MS)} (liveness ${formatDurationMs(DEFAULT_LIVENESS_INTERVAL_MS)}).`,
+  ),
   initialDelay: duration('Delay before the first attempt. Default 0.'),
 };
 
@@ -352,19 +373,19 @@ const livenessSchema = z
 
 const backoffSchema = z.object(
   {
-    initial: duration('First restart delay. Default 100ms.'),
-    max: duration('Cap on any restart delay. Default 30s.'),
+    initial: duration(`First restart delay. Default ${formatDurationMs(DEFAULT_BACKOFF_INITIAL_MS)}.`),
+    max: duration(`Cap on any restart delay. Default ${formatDurationMs(DEFAULT_BACKOFF_MAX_MS)}.`),
     multiplier: z
       .number({ error: 'a number of at least 1' })
       .min(1)
       .optional()
-      .meta({ description: 'Growth factor per attempt (≥ 1). Default 2.' }),
+      .meta({ description: `Growth factor per attempt (≥ 1). Default ${DEFAULT_BACKOFF_MULTIPLIER}.` }),
     jitter: z
       .number({ error: 'a number from 0 to 1' })
       .min(0)
       .max(1)
       .optional()
-      .meta({ description: 'Proportional jitter in [0, 1]. Default 0.2.' }),
+      .meta({ description: `Proportional jitter in [0, 1]. Default ${DEFAULT_BACKOFF_JITTER}.` }),
     jitterMode: z
       .enum(['proportional', 'full'], { error: 'proportional or full' })
       .optional()
@@ -401,7 +422,7 @@ const stopSchema = z.object(
     signal: z
       .string({ error: SIGNAL_EXPECTED })
       .transform((value, ctx) => {
-        const name = getSignalName(value);
+        const name = parseSignalName(value);
         if (name !== undefined) return name;
         const suggestion = getClosestSignalName(value);
         ctx.issues.push({
@@ -413,8 +434,8 @@ const stopSchema = z.object(
         return z.NEVER;
       })
       .optional()
-      .meta({ description: 'First signal sent to the process group; "TERM" means "SIGTERM". Default SIGTERM.' }),
-    timeout: duration('Grace before SIGKILL. Default 10s.'),
+      .meta({ description: `First signal sent to the process group; "TERM" means "SIGTERM". Default ${DEFAULT_STOP_SIGNAL}.` }),
+    timeout: duration(`Grace before SIGKILL. Default ${formatDurationMs(DEFAULT_STOP_TIMEOUT_MS)}.`),
   },
   { error: 'an object with signal, timeout' },
 );
@@ -423,12 +444,12 @@ const outputSchema = z.object(
   {
     maxLines: integer(`an integer from 1 to ${MAX_OUTPUT_LINES}`, 1, MAX_OUTPUT_LINES)
       .optional()
-      .meta({ description: `Ring buffer bound in lines (both streams), at most ${MAX_OUTPUT_LINES}. Default 1000.` }),
+      .meta({ description: `Ring buffer bound in lines (both streams), at most ${MAX_OUTPUT_LINES}. Default ${DEFAULT_OUTPUT_MAX_LINES}.` }),
     maxBytes: size(
       1,
       MAX_OUTPUT_BYTES,
       'the largest Buffer',
-      `Ring buffer bound in bytes (both streams): bytes or "64KiB", "1MiB"; at most ${formatBytes(MAX_OUTPUT_BYTES)}. Default 1MiB.`,
+      `Ring buffer bound in bytes (both streams): bytes or "64KiB", "1MiB"; at most ${formatBytes(MAX_OUTPUT_BYTES)}. Default ${formatBytes(DEFAULT_OUTPUT_MAX_BYTES).replace(' ', '')}.`,
     ),
   },
   { error: 'an object with maxLines, maxBytes' },
@@ -451,9 +472,7 @@ const limitSchema = z.union(
 );
 
 /** setrlimit(2) resources by their prlimit(1) names. */
-export const RESOURCE_LIMIT_KEYS = [
-  'cpu', 'fsize', 'data', 'stack', 'core', 'rss', 'nproc', 'nofile', 'memlock', 'as', 'locks', 'sigpending', 'msgqueue', 'nice', 'rtprio', 'rttime',
-] as const;
+export const RESOURCE_LIMIT_KEYS = RESOURCE_LIMIT_NAMES;
 
 const limitsSchema = z
   .object(Object.fromEntries(RESOURCE_LIMIT_KEYS.map((key) => [key, limitSchema.optional()])) as Record<(typeof RESOURCE_LIMIT_KEYS)[number], z.ZodOptional<typeof limitSchema>>, {
@@ -560,7 +579,7 @@ export const nodeSchema = z
         .array(z.string().regex(NAME_PATTERN, { error: `a port name ${'of letters, digits, "_", "." and "-"'}` }), { error: 'an array of port names' })
         .optional()
         .meta({ description: 'Names of free ports allocated per replica: {{ports.<name>}}, DROVER_PORT_<NAME>. Default [].' }),
-      replicas: integer('an integer from 0 to 1000', 0, 1000)
+      replicas: integer(`an integer from 0 to ${MAX_REPLICAS}`, 0, MAX_REPLICAS)
         .optional()
         .meta({ description: 'Number of replicas, each with its own ports. Default 1.' }),
       dependsOn: z
@@ -578,7 +597,7 @@ export const nodeSchema = z
         'Readiness check: exactly one of log, tcp, http, exec, exit, all, any. Default none (ready once it has stayed up minUptime).',
       ),
       minUptime: duration(
-        'Without a ready check: how long the node must stay up before it counts as ready (until then it is running; a node that crashes sooner never is). Not allowed beside ready. Default 500ms.',
+        `Without a ready check: how long the node must stay up before it counts as ready (until then it is running; a node that crashes sooner never is). Not allowed beside ready. Default ${formatDurationMs(DEFAULT_MIN_UPTIME_MS)}.`,
       ),
       liveness: optionalSection(livenessSchema, 'Health probe after ready (tcp, http or exec); failureThreshold failures in a row restart the node.'),
       restart: optionalSection(restartSchema, 'Restart policy and backoff.'),

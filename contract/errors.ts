@@ -45,7 +45,9 @@ export type DroverErrorCode =
   /** The operation was aborted through its AbortSignal before it completed. */
   | 'ERR_ABORTED'
   /** A telemetry endpoint the user asked for (the Prometheus exporter) could not listen; `port`, `errno` and the holder's `pid` say why. */
-  | 'ERR_TELEMETRY_ENDPOINT';
+  | 'ERR_TELEMETRY_ENDPOINT'
+  /** A node's state machine was asked for a transition its table forbids (a bug in drover, never user input). */
+  | 'ERR_ILLEGAL_TRANSITION';
 
 export interface DroverErrorFields {
   node?: string;

@@ -4,7 +4,14 @@
  * `src/types` for the same reason).
  */
 
-import type { ResourceLimits } from '../process/options.js';
+import type { RESOURCE_LIMIT_NAMES } from './defaults.js';
+
+/** Name of a setrlimit(2) resource, as in prlimit(1) and `ulimit` (`nofile`, `nproc`, `core` …). */
+export type ResourceLimitName = (typeof RESOURCE_LIMIT_NAMES)[number];
+/** A limit: soft = hard, or both given; `'unlimited'` is RLIM_INFINITY. */
+export type ResourceLimitValue = number | 'unlimited' | { soft: number | 'unlimited'; hard: number | 'unlimited' };
+/** setrlimit(2) limits applied to a child before exec, by resource name. */
+export type ResourceLimits = Partial<Record<ResourceLimitName, ResourceLimitValue>>;
 
 /** Node lifecycle states. */
 export type NodeState =

@@ -320,20 +320,7 @@ export function decodeMessage(buf: Buffer): ShepherdMessage {
   }
 }
 
-/** Signal name → number on this platform (`SIGTERM` → 15). Throws RangeError for unknown names. */
-export function getSignalNumber(name: string): number {
-  const signo = (osConstants.signals as Record<string, number | undefined>)[name];
-  if (signo === undefined) throw new RangeError(`unknown signal ${name}`);
-  return signo;
-}
-
-/** Signal number → name (`9` → `SIGKILL`), or `SIG<n>` for numbers without a name. */
-export function getSignalName(signo: number): string {
-  for (const [name, value] of Object.entries(osConstants.signals)) {
-    if (value === signo) return name;
-  }
-  return `SIG${signo}`;
-}
+export { getSignalName, getSignalNumber } from '../contract/signals.js';
 
 /** errno number → name (`2` → `ENOENT`), or `E<n>`. */
 export function getErrnoName(errno: number): string {

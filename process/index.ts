@@ -1,4 +1,4 @@
-export { describeExit, ManagedProcess, spawn } from './managed-process.js';
+export { ManagedProcess, spawn } from './managed-process.js';
 export type { ProcessResult } from './managed-process.js';
 export type { OutputPolicy, SpawnOptions } from './options.js';
 export type { PipeReader } from './pipe-streams.js';

@@ -22,12 +22,6 @@ export interface ProcessResult extends ExitInfo {
   readonly pipeSizes: readonly [number, number, number];
 }
 
-/** One phrase for how a run ended: `exited with code 3`, `killed by SIGKILL (stop timeout ran out)`, `lost`. */
-export function describeExit(exit: ExitInfo): string {
-  if (exit.signal !== null) return `killed by ${exit.signal}${exit.forcedKill ? ' (stop timeout ran out)' : ''}`;
-  if (exit.exitCode !== null) return `exited with code ${exit.exitCode}`;
-  return 'lost';
-}
 
 /**
  * One supervised OS process, started through its own shepherd. Created by {@link spawn}.

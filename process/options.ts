@@ -1,6 +1,7 @@
 import path from 'node:path';
-import { constants as osConstants } from 'node:os';
-import { getSignalName } from '../config/index.js';
+import { DEFAULT_OUTPUT_MAX_BYTES, DEFAULT_OUTPUT_MAX_LINES, DEFAULT_STOP_SIGNAL, DEFAULT_STOP_TIMEOUT_MS, MAX_LINE_BYTES, RESOURCE_LIMIT_NAMES } from '../contract/defaults.js';
+import { MAX_SIGNAL_NUMBER, resolveSignal } from '../contract/signals.js';
+import type { ResourceLimitName, ResourceLimits } from '../contract/types.js';
 import { DroverError } from '../contract/errors.js';
 import { MAX_TIMER_MS } from '../contract/long-timer.js';
 
@@ -74,14 +75,8 @@ export interface SpawnOptions {
   cgroup?: boolean;
 }
 
-/** Names of setrlimit(2) resources, as in prlimit(1) and `ulimit`. */
-export const RESOURCE_LIMIT_NAMES = [
-  'cpu', 'fsize', 'data', 'stack', 'core', 'rss', 'nproc', 'nofile', 'memlock', 'as', 'locks', 'sigpending', 'msgqueue', 'nice', 'rtprio', 'rttime',
-] as const;
-
-export type ResourceLimitName = (typeof RESOURCE_LIMIT_NAMES)[number];
-export type ResourceLimitValue = number | 'unlimited' | { soft: number | 'unlimited'; hard: number | 'unlimited' };
-export type ResourceLimits = Partial<Record<ResourceLimitName, ResourceLimitValue>>;
+export { RESOURCE_LIMIT_NAMES };
+export type { ResourceLimitName, ResourceLimits };
 
 /** One normalized limit: the resource's Linux number (RLIMIT_*, generic ABI), null = unlimited. */
 export interface NormalizedResourceLimit {
@@ -129,15 +124,10 @@ export function validateDurationMs(option: string, value: unknown): asserts valu
 
 /** Normalizes a signal name (`TERM` or `SIGTERM`) to `SIGTERM` and its number. */
 export function normalizeSignal(option: string, value: unknown): { name: string; signo: number } {
-  if (typeof value === 'number') {
-    // Realtime signals have no name in os.constants; 1..64 is Linux's range (signal(7)).
-    if (!Number.isInteger(value) || value < 1 || value > 64) return invalid(option, 'a signal number from 1 to 64', value);
-    const known = Object.entries(osConstants.signals).find(([, signo]) => signo === value);
-    return { name: known?.[0] ?? `SIG${value}`, signo: value };
-  }
-  const name = typeof value === 'string' ? getSignalName(value) : undefined;
-  if (name === undefined) return invalid(option, 'a signal name such as SIGTERM', value);
-  return { name, signo: (osConstants.signals as Record<string, number>)[name]! };
+  const signal = resolveSignal(value);
+  if (signal !== undefined) return { ...signal };
+  // Realtime signals have no name in os.constants, hence numbers up to Linux's 64 (signal(7)).
+  return invalid(option, typeof value === 'number' ? `a signal number from 1 to ${MAX_SIGNAL_NUMBER}` : 'a signal name such as SIGTERM', value);
 }
 
 /**
@@ -156,8 +146,8 @@ export function normalizeSpawnOptions(argv: readonly string[], options: SpawnOpt
     cwd = process.cwd(),
     env = {},
     extendEnv = true,
-    output: { maxLines = 1000, maxBytes = 1024 * 1024, maxLineBytes = 64 * 1024 } = {},
-    stop: { signal = 'SIGTERM', timeoutMs = 10_000 } = {},
+    output: { maxLines = DEFAULT_OUTPUT_MAX_LINES, maxBytes = DEFAULT_OUTPUT_MAX_BYTES, maxLineBytes = MAX_LINE_BYTES } = {},
+    stop: { signal = DEFAULT_STOP_SIGNAL, timeoutMs = DEFAULT_STOP_TIMEOUT_MS } = {},
     drainTimeoutMs = 2000,
     pipeSizeBytes = 'auto',
     pty = false,

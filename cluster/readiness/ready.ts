@@ -1,4 +1,5 @@
 import type { ReadySpec, OutputStream } from '../../contract/types.js';
+import { DEFAULT_READY_INTERVAL_MS, DEFAULT_READY_TIMEOUT_MS } from '../../contract/defaults.js';
 import { DroverError } from '../../contract/errors.js';
 import { setLongTimeout } from '../../contract/long-timer.js';
 import { CompositeCheck } from './composite-check.js';
@@ -8,8 +9,6 @@ import { LogLineCheck } from './log-line-check.js';
 import { delay, type ReadinessAttempt, type ReadinessCheck, type ReadinessContext } from './readiness-check.js';
 import { TcpCheck } from './tcp-check.js';
 
-const DEFAULT_TIMEOUT_MS = 30_000;
-const DEFAULT_INTERVAL_MS = 250;
 
 /** Where exec checks run: the node's working directory and environment. */
 export interface CheckEnvironment {
@@ -27,12 +26,12 @@ export const Ready = {
    * @throws {DroverError} ERR_INVALID_OPTION when `pattern` is not valid RE2.
    */
   forLogLine(pattern: RegExp | string, options: { stream?: OutputStream | 'both'; count?: number; timeoutMs?: number } = {}): ReadinessCheck {
-    const { stream = 'both', count = 1, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
+    const { stream = 'both', count = 1, timeoutMs = DEFAULT_READY_TIMEOUT_MS } = options;
     return new LogLineCheck(pattern, { stream, count, timeoutMs });
   },
   /** A TCP connect to host:port. @default timeoutMs 30000, intervalMs 250 */
   forTcpPort(host: string, port: number, options: { timeoutMs?: number; intervalMs?: number } = {}): ReadinessCheck {
-    const { timeoutMs = DEFAULT_TIMEOUT_MS, intervalMs = DEFAULT_INTERVAL_MS } = options;
+    const { timeoutMs = DEFAULT_READY_TIMEOUT_MS, intervalMs = DEFAULT_READY_INTERVAL_MS } = options;
     return new TcpCheck(host, port, { timeoutMs, intervalMs });
   },
   /**
@@ -42,12 +41,12 @@ export const Ready = {
    * @throws {DroverError} ERR_INVALID_OPTION when `body` is not valid RE2.
    */
   forHttp(url: string, options: Partial<HttpCheckOptions> = {}): ReadinessCheck {
-    const { timeoutMs = DEFAULT_TIMEOUT_MS, intervalMs = DEFAULT_INTERVAL_MS, ...rest } = options;
+    const { timeoutMs = DEFAULT_READY_TIMEOUT_MS, intervalMs = DEFAULT_READY_INTERVAL_MS, ...rest } = options;
     return new HttpCheck(url, { ...rest, timeoutMs, intervalMs });
   },
   /** A command that must exit 0, retried every `intervalMs`. @default cwd process.cwd(), env {}, timeoutMs 30000, intervalMs 250 */
   forCommand(command: readonly string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; intervalMs?: number } = {}): ReadinessCheck {
-    const { cwd = process.cwd(), env = {}, timeoutMs = DEFAULT_TIMEOUT_MS, intervalMs = DEFAULT_INTERVAL_MS } = options;
+    const { cwd = process.cwd(), env = {}, timeoutMs = DEFAULT_READY_TIMEOUT_MS, intervalMs = DEFAULT_READY_INTERVAL_MS } = options;
     return new ExecCheck(command, { cwd, env, timeoutMs, intervalMs });
   },
   /** The check a normalized config entry describes (templates already filled in). */
