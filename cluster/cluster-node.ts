@@ -1,4 +1,4 @@
-import { compileUserPattern, type LinearPattern } from '../config/index.js';
+import { compileUserPattern, type LinearPattern } from '../contract/pattern.js';
 import { nextDelayMs } from './backoff.js';
 import { DEFAULT_MIN_UPTIME_MS, MAX_LINE_BYTES } from '../contract/defaults.js';
 import { describeExit, getReplicaLabel, isFinalState } from '../contract/lifecycle.js';

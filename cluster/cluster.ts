@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ClusterNode } from './cluster-node.js';
-import { getDependents, getStartOrder } from './dependency-graph.js';
+import { getDependents, getStartOrder } from '../contract/dependency-graph.js';
 import { MAX_REPLICAS } from '../contract/defaults.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
 import { getReplicaLabel, isFinalState } from '../contract/lifecycle.js';

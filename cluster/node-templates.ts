@@ -2,7 +2,7 @@
  * Fills a node spec's `{{…}}` templates for one replica (config/template.ts names them) and builds
  * the environment drover adds to every child.
  */
-import { getPortEnvName, renderTemplate, type TemplateContext } from '../config/index.js';
+import { getPortEnvName, renderTemplate, type TemplateContext } from '../contract/template.js';
 import type { LivenessSpec, NodeSpec, ReadySpec } from '../contract/types.js';
 
 /** Templates filled in: command, env values, cwd, readiness and liveness strings. */

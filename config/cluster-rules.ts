@@ -8,8 +8,8 @@
 import { getClosestMatch } from './closest-match.js';
 import { describeValue, formatPath, type ConfigIssue } from './issues.js';
 import type { ValidatedNode, ValidatedReady } from './schema.js';
-import { walkDependencyGraph } from '../cluster/dependency-graph.js';
-import { getPortEnvName, getTemplateReferences } from './template.js';
+import { walkDependencyGraph } from '../contract/dependency-graph.js';
+import { getPortEnvName, getTemplateReferences } from '../contract/template.js';
 
 type Path = readonly PropertyKey[];
 

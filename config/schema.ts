@@ -35,7 +35,7 @@ import {
   RESOURCE_LIMIT_NAMES,
 } from '../contract/defaults.js';
 import { DURATION_EXPECTED, formatDurationMs, getDurationResult, MAX_TIMER_MS } from './duration.js';
-import { getPatternProblem, MAX_PATTERN_LENGTH } from './pattern.js';
+import { getPatternProblem, MAX_PATTERN_LENGTH } from '../contract/pattern.js';
 import { formatBytes, getSizeResult, MAX_OUTPUT_BYTES, MAX_OUTPUT_LINES, SIZE_EXPECTED } from './size.js';
 
 /** Cluster and node names. Spelled out rather than with the `i` flag, which JSON Schema's `pattern` cannot carry. */

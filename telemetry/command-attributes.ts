@@ -6,7 +6,7 @@
 
 import { basename } from 'node:path';
 import type { Attributes } from '@opentelemetry/api';
-import { compileUserPattern, type LinearPattern } from '../config/index.js';
+import { compileUserPattern, type LinearPattern } from '../contract/pattern.js';
 import type { NodeSpec } from '../contract/types.js';
 import { ATTR_PROCESS_COMMAND_ARGS, ATTR_PROCESS_EXECUTABLE_NAME, REDACTED_VALUE } from './semconv.js';
 

@@ -1,4 +1,4 @@
-import { compileUserPattern, type LinearPattern } from '../../config/index.js';
+import { compileUserPattern, type LinearPattern } from '../../contract/pattern.js';
 import { delay, type ReadinessCheck, type ReadinessContext } from './readiness-check.js';
 
 /** Options of {@link HttpCheck}. */

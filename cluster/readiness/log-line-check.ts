@@ -1,4 +1,4 @@
-import { compileUserPattern, type LinearPattern } from '../../config/index.js';
+import { compileUserPattern, type LinearPattern } from '../../contract/pattern.js';
 import type { OutputLine, OutputStream } from '../../contract/types.js';
 import type { ReadinessCheck, ReadinessContext } from './readiness-check.js';
 

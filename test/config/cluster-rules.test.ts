@@ -6,8 +6,8 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { normalizeConfig, type ConfigInvalidError } from '../../config/index.js';
-import { getTemplateReferences, renderTemplate } from '../../config/template.js';
-import { getStartOrder, getDependents } from '../../cluster/dependency-graph.js';
+import { getTemplateReferences, renderTemplate } from '../../contract/template.js';
+import { getStartOrder, getDependents } from '../../contract/dependency-graph.js';
 import { shouldRestart } from '../../cluster/restart-policy.js';
 import type { NodeSpec } from '../../contract/types.js';
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { normalizeConfig, type ConfigInvalidError } from '../../config/index.js';
 import { Cluster } from '../../cluster/cluster.js';
-import { getDependents, getStartOrder } from '../../cluster/dependency-graph.js';
+import { getDependents, getStartOrder } from '../../contract/dependency-graph.js';
 import { isDroverError } from '../../contract/errors.js';
 import { expectAllGone } from '../helpers/processes.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';

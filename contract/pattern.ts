@@ -10,8 +10,8 @@
  * are refused with a message saying so.
  */
 import { RE2JS } from 're2js';
-import { DroverError } from '../contract/errors.js';
-import { describeValue } from './issues.js';
+import { DroverError } from './errors.js';
+import { describeValue } from './describe-value.js';
 
 /** The longest pattern accepted, in characters: keeps compiling (and the program RE2 builds) small. */
 export const MAX_PATTERN_LENGTH = 4096;

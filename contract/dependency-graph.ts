@@ -4,8 +4,8 @@
  * built in code is checked here too. Every walk is iterative, so a dependency chain of any length
  * cannot exhaust the stack.
  */
-import { DroverError } from '../contract/errors.js';
-import type { NodeSpec } from '../contract/types.js';
+import { DroverError } from './errors.js';
+import type { NodeSpec } from './types.js';
 
 /** An edge that closes a cycle, found by {@link walkDependencyGraph}. */
 export interface DependencyCycle {
