@@ -1,42 +1,28 @@
 import { spawn } from '../../process/managed-process.js';
-import { delay, type ReadinessCheck, type ReadinessContext } from './readiness-check.js';
+import { PollingCheck, type PollingTiming } from './readiness-check.js';
 
 /**
  * Ready once a command exits 0 (docker `HEALTHCHECK CMD`, process-compose `exec` probe). Each
  * attempt runs through its own shepherd like any drover process, so a hung probe is killed with
  * its whole group and leaves nothing behind.
  */
-export class ExecCheck implements ReadinessCheck {
-  private last: string | null = null;
+export class ExecCheck extends PollingCheck {
+  protected readonly kind = 'exec';
+  protected readonly minAttemptTimeoutMs = 1000;
 
   constructor(
     private readonly command: readonly string[],
-    private readonly options: { cwd: string; env: Readonly<Record<string, string>>; timeoutMs: number; intervalMs: number; initialDelayMs?: number },
-  ) {}
-
-  get timeoutMs(): number {
-    return this.options.timeoutMs;
-  }
-
-  get initialDelayMs(): number {
-    return this.options.initialDelayMs ?? 0;
+    private readonly options: PollingTiming & { cwd: string; env: Readonly<Record<string, string>> },
+  ) {
+    super(options);
   }
 
   describe(): string {
     return `command ${JSON.stringify(this.command.join(' '))} to exit 0`;
   }
 
-  lastSeen(): string | null {
-    return this.last;
-  }
-
-  async waitUntilReady(ctx: ReadinessContext): Promise<void> {
-    for (;;) {
-      const ok = await this.probe(ctx.signal, Math.max(1000, this.options.intervalMs * 4));
-      ctx.onAttempt?.({ kind: 'exec', ok, message: ok ? 'exit code 0' : this.last });
-      if (ok) return;
-      await delay(this.options.intervalMs, ctx.signal);
-    }
+  protected override attemptMessage(ok: boolean): string | null {
+    return ok ? 'exit code 0' : this.last;
   }
 
   /** One attempt: true when the command exits 0 within `attemptTimeoutMs`. */

@@ -1,5 +1,5 @@
 import { compileUserPattern, type LinearPattern } from '../../contract/pattern.js';
-import { delay, type ReadinessCheck, type ReadinessContext } from './readiness-check.js';
+import { PollingCheck } from './readiness-check.js';
 
 /** Options of {@link HttpCheck}. */
 export interface HttpCheckOptions {
@@ -22,8 +22,9 @@ export interface HttpCheckOptions {
 }
 
 /** Ready once an HTTP request answers with the expected status (any 2xx by default) and body. */
-export class HttpCheck implements ReadinessCheck {
-  private last: string | null = null;
+export class HttpCheck extends PollingCheck {
+  protected readonly kind = 'http';
+  protected readonly minAttemptTimeoutMs = 250;
   private readonly body: LinearPattern | undefined;
 
   /** @throws {DroverError} ERR_INVALID_OPTION when `options.body` is not valid RE2. */
@@ -31,33 +32,13 @@ export class HttpCheck implements ReadinessCheck {
     private readonly url: string,
     private readonly options: HttpCheckOptions,
   ) {
+    super(options);
     this.body = options.body === undefined ? undefined : compileUserPattern(options.body, 'body pattern');
-  }
-
-  get timeoutMs(): number {
-    return this.options.timeoutMs;
-  }
-
-  get initialDelayMs(): number {
-    return this.options.initialDelayMs ?? 0;
   }
 
   describe(): string {
     const body = this.body === undefined ? '' : ` with body matching ${this.body}`;
     return `HTTP ${this.options.method ?? 'GET'} ${this.url} → ${this.options.status ?? '2xx'}${body}`;
-  }
-
-  lastSeen(): string | null {
-    return this.last;
-  }
-
-  async waitUntilReady(ctx: ReadinessContext): Promise<void> {
-    for (;;) {
-      const ok = await this.probe(ctx.signal, Math.max(250, this.options.intervalMs * 4));
-      ctx.onAttempt?.({ kind: 'http', ok, message: this.last });
-      if (ok) return;
-      await delay(this.options.intervalMs, ctx.signal);
-    }
   }
 
   async probe(signal: AbortSignal, attemptTimeoutMs: number): Promise<boolean> {

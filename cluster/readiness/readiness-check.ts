@@ -66,3 +66,58 @@ export function delay(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** Timing of a polling check, ms. */
+export interface PollingTiming {
+  readonly timeoutMs: number;
+  readonly intervalMs: number;
+  /** @default 0 */
+  readonly initialDelayMs?: number;
+}
+
+/**
+ * The one polling loop of the checks that probe from outside (tcp, http, exec): one attempt,
+ * report it, wait `intervalMs`, again, until an attempt passes or `ctx.signal` aborts. An attempt
+ * may take `intervalMs × 4` but at least the subclass's `minAttemptTimeoutMs`. Liveness calls
+ * {@link probe} directly, one attempt at a time.
+ */
+export abstract class PollingCheck implements ReadinessCheck {
+  /** What the last attempt saw, for failure messages. */
+  protected last: string | null = null;
+  protected abstract readonly kind: 'tcp' | 'http' | 'exec';
+  /** Lower bound of one attempt's time, ms. */
+  protected abstract readonly minAttemptTimeoutMs: number;
+
+  constructor(protected readonly timing: PollingTiming) {}
+
+  get timeoutMs(): number {
+    return this.timing.timeoutMs;
+  }
+
+  get initialDelayMs(): number {
+    return this.timing.initialDelayMs ?? 0;
+  }
+
+  abstract describe(): string;
+
+  lastSeen(): string | null {
+    return this.last;
+  }
+
+  /** One attempt bounded by `attemptTimeoutMs`: true when it passed; sets {@link last}. */
+  abstract probe(signal: AbortSignal, attemptTimeoutMs: number): Promise<boolean>;
+
+  /** The attempt report's message (default: what the attempt saw). */
+  protected attemptMessage(_ok: boolean): string | null {
+    return this.last;
+  }
+
+  async waitUntilReady(ctx: ReadinessContext): Promise<void> {
+    for (;;) {
+      const ok = await this.probe(ctx.signal, Math.max(this.minAttemptTimeoutMs, this.timing.intervalMs * 4));
+      ctx.onAttempt?.({ kind: this.kind, ok, message: this.attemptMessage(ok) });
+      if (ok) return;
+      await delay(this.timing.intervalMs, ctx.signal);
+    }
+  }
+}

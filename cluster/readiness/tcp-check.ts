@@ -1,22 +1,17 @@
 import net from 'node:net';
-import { delay, type ReadinessCheck, type ReadinessContext } from './readiness-check.js';
+import { PollingCheck, type PollingTiming } from './readiness-check.js';
 
 /** Ready once a TCP connection to host:port succeeds (process-compose lacks this probe). */
-export class TcpCheck implements ReadinessCheck {
-  private last: string | null = null;
+export class TcpCheck extends PollingCheck {
+  protected readonly kind = 'tcp';
+  protected readonly minAttemptTimeoutMs = 100;
 
   constructor(
     private readonly host: string,
     private readonly port: number,
-    private readonly options: { timeoutMs: number; intervalMs: number; initialDelayMs?: number },
-  ) {}
-
-  get timeoutMs(): number {
-    return this.options.timeoutMs;
-  }
-
-  get initialDelayMs(): number {
-    return this.options.initialDelayMs ?? 0;
+    timing: PollingTiming,
+  ) {
+    super(timing);
   }
 
   probe(signal: AbortSignal, attemptTimeoutMs: number): Promise<boolean> {
@@ -27,17 +22,8 @@ export class TcpCheck implements ReadinessCheck {
     return `a TCP connection to ${this.host}:${this.port}`;
   }
 
-  lastSeen(): string | null {
-    return this.last;
-  }
-
-  async waitUntilReady(ctx: ReadinessContext): Promise<void> {
-    for (;;) {
-      const ok = await this.tryConnect(ctx.signal, Math.max(100, this.options.intervalMs * 4));
-      ctx.onAttempt?.({ kind: 'tcp', ok, message: ok ? 'connected' : this.last });
-      if (ok) return;
-      await delay(this.options.intervalMs, ctx.signal);
-    }
+  protected override attemptMessage(ok: boolean): string | null {
+    return ok ? 'connected' : this.last;
   }
 
   private tryConnect(signal: AbortSignal, attemptTimeoutMs: number): Promise<boolean> {
