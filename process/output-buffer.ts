@@ -68,7 +68,7 @@ function ensureScratch(records: number): void {
 
 /**
  * Ring buffer of output lines bounded in BOTH lines and bytes; drops the oldest and counts what
- * it dropped (process-compose `process_log_buffer.go`; execa `max-buffer.js`). Splits raw chunks
+ * it dropped (as process-compose's log buffer and execa's maxBuffer do). Splits raw chunks
  * into lines per stream, carrying a partial last line until its newline (or `end()`).
  *
  * What it keeps is always the longest suffix of the output that fits both bounds. Line texts are

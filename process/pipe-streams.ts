@@ -39,7 +39,7 @@ function openPipeHandle(fd: number): PipeHandle {
 
 /**
  * The socket options owning `end`. A pty master is not a pipe to net.Socket's type check, so it
- * gets a libuv pipe handle opened on the fd, as node-pty does (src/unixTerminal.ts): non-blocking
+ * gets a libuv pipe handle opened on the fd, as node-pty does for its terminals: non-blocking
  * reads and writes, unlike tty.WriteStream.
  */
 function getSocketOptions(end: PipeEnd, readable: boolean): net.SocketConstructorOpts {
