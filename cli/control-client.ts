@@ -1,6 +1,7 @@
 import { lstatSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
+import { parseDurationMs } from '../config/duration.js';
 import { DroverError, type DroverErrorCode } from '../contract/errors.js';
 import { checkSocketFile, readLockRecord, verifyStateDir, type StatePaths } from './state-dir.js';
 
@@ -37,7 +38,6 @@ export interface RequestOptions {
 export async function getClientTimeoutMs(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const value = env.DROVER_CLIENT_TIMEOUT;
   if (value === undefined || value === '') return DEFAULT_CLIENT_TIMEOUT_MS;
-  const { parseDurationMs } = await import('../config/index.js'); // loaded on use: zod is slow to import
   let ms: number;
   try {
     ms = parseDurationMs(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
