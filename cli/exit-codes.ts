@@ -1,5 +1,5 @@
 /**
- * Exit codes of the `drover` CLI (documented in README.md and `drover --help`). sysexits-style
+ * Exit codes of the `drover` CLI (documented in docs/cli.md and `drover --help`). sysexits-style
  * 70 for internal errors; 130 = 128 + SIGINT, as shells report a Ctrl-C.
  */
 /** Success; `up` after a clean down. */
@@ -18,7 +18,7 @@ export const EXIT_INTERRUPTED = 130;
  */
 export const EXIT_SIGPIPE = 141;
 
-/** The table printed by `drover --help` and README.md. */
+/** The table printed by `drover --help` (docs/cli.md lists the same codes). */
 export const EXIT_CODE_HELP = [
   `  ${EXIT_OK}    ok (up: after a clean down)`,
   `  ${EXIT_USAGE}    usage or config error, unknown node, no running cluster / already running,\n       a telemetry endpoint that cannot listen (the Prometheus port is taken), no native build`,

@@ -69,7 +69,7 @@ export interface SpawnOptions {
   limits?: ResourceLimits;
   /**
    * Put the child in a cgroup v2 of its own where one is writable (detected at run time; see
-   * README "Containment"), so every descendant is killed with `cgroup.kill`. Where none is
+   * docs/architecture.md), so every descendant is killed with `cgroup.kill`. Where none is
    * writable, process group + subreaper containment is used alone. @default true
    */
   cgroup?: boolean;

@@ -138,7 +138,7 @@ interface SpanFailure {
 }
 
 /**
- * Spans of every node of one cluster. See `telemetry/README.md` for the table.
+ * Spans of every node of one cluster. See `docs/telemetry.md` for the table.
  *
  * - `start <node>`: transition to `starting` → `ready`. Error status and `error.type` (the error
  *   code, else `ERR_PROCESS_EXITED` / `ERR_STOPPED`) when the run exits, fails or is stopped first.

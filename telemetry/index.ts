@@ -1,6 +1,6 @@
 /**
  * drover telemetry: OpenTelemetry metrics, lifecycle spans, output log records and lifecycle events for a cluster, read through the
- * `ClusterController` interface only. Names and units: `telemetry/README.md` and `./semconv.ts`.
+ * `ClusterController` interface only. Names and units: `docs/telemetry.md` and `./semconv.ts`.
  */
 
 export { ProcessMetrics, METRIC_GROUPS } from './process-metrics.js';

@@ -45,7 +45,7 @@ export interface LifecycleEventsOptions {
 type StateEvent = Extract<ClusterEvent, { type: 'state' }>;
 
 /**
- * Emits lifecycle events. See `telemetry/README.md` ("Lifecycle events").
+ * Emits lifecycle events. See `docs/telemetry.md` ("Log records and lifecycle events").
  *
  * @example
  * ```ts

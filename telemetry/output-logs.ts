@@ -56,7 +56,7 @@ export interface OutputLogsOptions {
 const DEFAULT_MAX_RECORDS_PER_SECOND = 10_000;
 
 /**
- * Bridges node output to log records. See `telemetry/README.md` ("Log records").
+ * Bridges node output to log records. See `docs/telemetry.md` ("Log records").
  *
  * @example
  * ```ts

@@ -249,7 +249,7 @@ const RUN_ENDING_STATES: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Metrics of every node of one cluster. See `telemetry/README.md` for the table.
+ * Metrics of every node of one cluster. See `docs/telemetry.md` for the table.
  *
  * - `process.*` semantic-convention metrics of each node's whole process tree, sampled from
  *   `/proc` by a {@link ProcSampler} on its own interval; counters keep rising across restarts

@@ -1,9 +1,10 @@
 /**
- * The files of a consumer project as README tells a new user to write them: a tsconfig with
- * TypeScript's defaults for declaration checks, a module using the public API with `await using`,
- * a two-service drover.yaml (HTTP services that read their port from the environment), a vitest
- * globalSetup through `drover/vitest`, a test of the provided ports and a `startCluster` test, and
- * the plain-`.mjs` `try/finally` equivalent for Node 20, where `await using` does not parse.
+ * The files of a consumer project as README and docs/api.md tell a new user to write them: a
+ * tsconfig with TypeScript's defaults for declaration checks, a module using the public API with
+ * `await using`, a two-service drover.yaml (HTTP services that read their port from the
+ * environment), a vitest globalSetup through `drover/vitest`, a test of the provided ports and a
+ * `startCluster` test, and the plain-`.mjs` `try/finally` equivalent for Node 20, where
+ * `await using` does not parse.
  */
 
 /** The consumer's tsconfig.json: strict, NodeNext, declarations checked (`skipLibCheck: false`). */
@@ -23,7 +24,7 @@ export function getConsumerTsconfig(lib: readonly string[] = ['ES2022', 'ESNext.
   };
 }
 
-/** A module using the API README shows: startCluster with `await using`, a node handle, errors, the vitest entry. */
+/** A module using the API the docs show: startCluster with `await using`, a node handle, errors, the vitest entry. */
 export const CONSUMER_SOURCE = `import { DroverError, isDroverError, startCluster, type NodeState } from 'drover';
 import { getProvidedCluster, setupCluster, type ProvidedCluster } from 'drover/vitest';
 

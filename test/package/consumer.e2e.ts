@@ -95,7 +95,7 @@ describe('drover installed from its tarball into a fresh project', () => {
     // node-gyp downloads headers with `gyp http GET`: never here.
     expect(install.out).not.toMatch(/gyp http|Downloading/i);
     // The files README points to are there.
-    for (const file of ['config/schema.json', 'examples/grafana/drover.json', 'telemetry/README.md']) expect(existsSync(path.join(pkg, file)), file).toBe(true);
+    for (const file of ['config/schema.json', 'examples/grafana/drover.json', 'docs/telemetry.md']) expect(existsSync(path.join(pkg, file)), file).toBe(true);
   });
 
   it('type-checks a consumer with skipLibCheck: false (lib ES2022 + ESNext.Disposable; and ES2022 alone, @types/node declaring the disposables)', async () => {

@@ -1,5 +1,5 @@
 /**
- * Ctrl-C on `drover up` run through npm, as the README documents it (`npx drover up`, `npm run
+ * Ctrl-C on `drover up` run through npm, as docs/cli.md documents it (`npx drover up`, `npm run
  * drover -- up`). A terminal's Ctrl-C signals its whole foreground process group: npm, the shell
  * npm runs the command with, and drover. npm forwards the SIGINT to its own child as well, so when
  * that child is drover (a shell that execs its one command: bash) drover gets one Ctrl-C twice,

@@ -51,7 +51,7 @@ describe('npm pack', () => {
   });
 
   it('ships the files README points a consumer to: the JSON Schema, the Grafana dashboard, the telemetry reference', () => {
-    for (const file of ['config/schema.json', 'examples/grafana/drover.json', 'telemetry/README.md']) {
+    for (const file of ['config/schema.json', 'examples/grafana/drover.json', 'docs/telemetry.md']) {
       expect(files, file).toContain(file);
       expect(readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8'), `README names ${file}`).toContain(file);
     }
