@@ -62,6 +62,23 @@ describe('publish is not reentrant', () => {
     expect(listened).toEqual(first.seen);
   });
 
+  it('an observer subscribing during delivery gets a snapshot and only the events published after it', async () => {
+    const cluster = track(new Cluster(makeCluster([makeNode('a', fixture('forever'))], 'subscribe-during-delivery')));
+    const late = createRecorder();
+    const snapshots: string[] = [];
+    const first = createRecorder((event) => {
+      if (event.type !== 'scaled') return;
+      void cluster.stop(); // queued: cluster-stopping
+      cluster.subscribe({ ...late, onEvent: late.onEvent, onSnapshot: (snapshot) => snapshots.push(snapshot.nodes.map((n) => `${n.name} ${n.state}`).join()) });
+    });
+    cluster.subscribe(first);
+    await cluster.scale('a', 0);
+    await cluster.stop();
+    expect(first.seen).toEqual(['scaled a 1->0', 'cluster-stopping requested', 'state a pending->stopped']);
+    expect(snapshots).toEqual(['a pending']);
+    expect(late.seen).toEqual(['state a pending->stopped']);
+  });
+
   it('stop() called by an observer when a node is ready: later observers see ready before cluster-stopping', async () => {
     const cluster = track(new Cluster(makeCluster([makeNode('a', fixture('forever'))], 'reentrant-stop')));
     const first = createRecorder((event) => {
