@@ -35,7 +35,7 @@ export interface ClusterNodeOptions {
   readonly clusterName: string;
   /** Receives every lifecycle event of this node. */
   readonly emit: (event: ClusterEvent) => void;
-  /** Extra child environment per run, asked right before each spawn (telemetry's TRACEPARENT). */
+  /** Extra child environment per run, asked right before each spawn (the cluster's spawn environment providers: telemetry's TRACEPARENT). */
   readonly getSpawnEnvironment?: (node: string, replica: number, run: number) => Readonly<Record<string, string>> | undefined;
   readonly clock?: () => number;
   readonly random?: () => number;

@@ -13,6 +13,7 @@ import type {
   NodeSpec,
   OutputLine,
   ResolvedConfig,
+  SpawnEnvironmentProvider,
   Subscription,
 } from '../contract/types.js';
 
@@ -57,7 +58,10 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   readonly spec: ClusterSpec;
   private members: ClusterNode[] = [];
   private readonly specs = new Map<string, NodeSpec>();
-  private readonly observers = new Set<ClusterObserver>();
+  /** Asked for extra child environment right before each spawn (provideSpawnEnvironment). */
+  private readonly spawnEnvironmentProviders = new Set<{ readonly provider: SpawnEnvironmentProvider }>();
+  /** Subscribed observers, each with the number of the first event it gets (see subscribe). */
+  private readonly observers = new Map<ClusterObserver, number>();
   private stopPromise: Promise<void> | null = null;
   /** Whether the nodes turn output lines into `output` events (someone may listen). */
   private isOutputWanted = false;
@@ -65,6 +69,11 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   /** Aborted by stop(): cancels a start that still waits for dependencies. */
   private readonly lifetime = new AbortController();
   private started = false;
+  /** Events published while another is being delivered, oldest first, with their numbers (see publish). */
+  private readonly pendingEvents: { readonly event: ClusterEvent; readonly number: number }[] = [];
+  private isPublishing = false;
+  /** Events published so far; the next one gets this number. */
+  private publishedCount = 0;
   /** Tail of the chain of scale requests: membership changes run one at a time, in order. */
   private scaleQueue: Promise<void> = Promise.resolve();
 
@@ -102,7 +111,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   /** Turns `output` events on in every node while an observer or `'event'` listener may want them. */
   private updateOutputInterest(addedListeners: number): void {
     let wanted = this.listenerCount('event') + addedListeners > 0;
-    for (const observer of this.observers) wanted ||= observer.wantsOutput !== false;
+    for (const observer of this.observers.keys()) wanted ||= observer.wantsOutput !== false;
     if (wanted === this.isOutputWanted) return;
     this.isOutputWanted = wanted;
     for (const member of this.members) member.setOutputEvents(wanted);
@@ -249,7 +258,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   /** Snapshot first, then live events; both delivered synchronously so nothing falls between. */
   subscribe(observer: ClusterObserver): Subscription {
     observer.onSnapshot?.(this.snapshot());
-    this.observers.add(observer);
+    // Events published before this point (queued ones included) are in the snapshot already.
+    this.observers.set(observer, this.publishedCount);
     this.updateOutputInterest(0);
     return {
       unsubscribe: () => {
@@ -257,6 +267,16 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
         this.updateOutputInterest(0);
       },
     };
+  }
+
+  /**
+   * Adds `provider`'s variables to the environment of every spawn from now on (see
+   * {@link SpawnEnvironmentProvider}); `unsubscribe()` removes this registration.
+   */
+  provideSpawnEnvironment(provider: SpawnEnvironmentProvider): Subscription {
+    const registration = { provider };
+    this.spawnEnvironmentProviders.add(registration);
+    return { unsubscribe: () => void this.spawnEnvironmentProviders.delete(registration) };
   }
 
   /**
@@ -452,22 +472,50 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     return found;
   }
 
-  /** Merged extra child environment from every observer that offers one (telemetry's TRACEPARENT). */
+  /** Merged extra child environment from every registered provider (telemetry's TRACEPARENT), in registration order. */
   private getSpawnEnvironment(node: string, replica: number, run: number): Record<string, string> | undefined {
     let merged: Record<string, string> | undefined;
-    for (const observer of this.observers) {
+    for (const { provider } of this.spawnEnvironmentProviders) {
       try {
-        const extra = observer.getSpawnEnvironment?.(node, replica, run);
+        const extra = provider.getSpawnEnvironment(node, replica, run);
         if (extra !== undefined) merged = { ...merged, ...extra };
       } catch (error) {
-        process.emitWarning(`drover: cluster observer getSpawnEnvironment threw: ${(error as Error).message}`, 'DroverWarning');
+        process.emitWarning(`drover: spawn environment provider threw: ${(error as Error).message}`, 'DroverWarning');
       }
     }
     return merged;
   }
 
+  /**
+   * Delivers `event` to every observer, then to the `'event'` listeners, then runs the cluster's
+   * own reaction (onNodeFailure: stop-cluster). Not reentrant: an event published while another
+   * is being delivered (an observer calls stop(), a listener stops a node) is queued and delivered
+   * after it, so every observer and listener sees the same events in the same order. An observer's
+   * throw becomes a warning; a listener's throw reaches the caller once the queue is delivered.
+   */
   private publish(event: ClusterEvent): void {
-    for (const observer of this.observers) {
+    this.pendingEvents.push({ event, number: this.publishedCount++ });
+    if (this.isPublishing) return;
+    this.isPublishing = true;
+    let listenerError: { readonly error: unknown } | null = null;
+    try {
+      for (let next = this.pendingEvents.shift(); next !== undefined; next = this.pendingEvents.shift()) {
+        try {
+          this.deliver(next);
+        } catch (error) {
+          listenerError ??= { error };
+        }
+      }
+    } finally {
+      this.isPublishing = false;
+    }
+    if (listenerError !== null) throw listenerError.error;
+  }
+
+  /** One event to everyone, in order: observers, `'event'` listeners, then the cluster's own reaction. */
+  private deliver({ event, number }: { readonly event: ClusterEvent; readonly number: number }): void {
+    for (const [observer, firstNumber] of this.observers) {
+      if (number < firstNumber) continue; // subscribed after it was published: its snapshot shows it
       try {
         observer.onEvent(event);
       } catch (error) {
@@ -475,10 +523,13 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
         process.emitWarning(`drover: cluster observer threw: ${(error as Error).message}`, 'DroverWarning');
       }
     }
-    this.emit('event', event);
-    // onNodeFailure: stop-cluster, after everyone saw the failure.
-    if (this.stopOnNodeFailure && event.type === 'state' && event.to === 'failed' && this.started && this.stopPromise === null) {
-      void this.stopWithReason('node-failed', event.node, event.replica);
+    try {
+      this.emit('event', event);
+    } finally {
+      // onNodeFailure: stop-cluster, after everyone saw the failure; its `cluster-stopping` is queued behind what they caused.
+      if (this.stopOnNodeFailure && event.type === 'state' && event.to === 'failed' && this.started && this.stopPromise === null) {
+        void this.stopWithReason('node-failed', event.node, event.replica);
+      }
     }
   }
 }

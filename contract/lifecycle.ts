@@ -58,6 +58,19 @@ export function endsRun(to: NodeState): boolean {
   return isFinalState(to) || to === 'backoff';
 }
 
+/** A start is in progress: the run is being spawned (`starting`) or waits for its readiness check (`running`). */
+export function isStartInProgress(state: NodeState): boolean {
+  return state === 'starting' || state === 'running';
+}
+
+/**
+ * A transition into `to` ends a run's start without the run becoming `ready`: a stop begins
+ * (`stopping`) or the run ends ({@link endsRun}).
+ */
+export function abortsStart(to: NodeState): boolean {
+  return to === 'stopping' || endsRun(to);
+}
+
 /** One phrase for how a run ended: `exited with code 3`, `killed by SIGKILL (stop timeout ran out)`, `lost`. */
 export function describeExit(exit: ExitInfo): string {
   if (exit.signal !== null) return `killed by ${exit.signal}${exit.forcedKill ? ' (stop timeout ran out)' : ''}`;

@@ -464,12 +464,22 @@ export interface ClusterObserver {
    * @default true
    */
   readonly wantsOutput?: boolean;
+}
+
+/**
+ * Extra environment for the children of a cluster's nodes, registered with
+ * {@link ClusterController.provideSpawnEnvironment}. Telemetry uses it to pass each run the W3C
+ * `TRACEPARENT` of its `start` span.
+ */
+export interface SpawnEnvironmentProvider {
   /**
-   * Extra environment for the child of node `node`/`replica`, asked right before each spawn (after
-   * that run's `starting` event). Keys override the node's own env. Telemetry uses it to pass the
-   * W3C `TRACEPARENT` of the run's start span. Must not throw; a throw is reported as a warning.
+   * The variables to add for run `run` (1, 2, …) of replica `replica` of node `node`, or undefined
+   * for none. Asked right before each spawn, after that run's `starting` event was delivered.
+   * Keys override the node's own `env` (and an earlier provider's). Runs on the spawn path: it must
+   * be fast and synchronous (a returned promise is not awaited). A throw does not stop the spawn:
+   * it is reported as a `DroverWarning` and the run starts without this provider's variables.
    */
-  getSpawnEnvironment?(node: string, replica: number, run: number): Readonly<Record<string, string>> | undefined;
+  getSpawnEnvironment(node: string, replica: number, run: number): Readonly<Record<string, string>> | undefined;
 }
 
 export interface Subscription {
@@ -482,8 +492,18 @@ export interface Subscription {
  */
 export interface ClusterController {
   snapshot(): ClusterSnapshot;
-  /** Delivers a snapshot and then live events, with nothing falling between. */
+  /**
+   * Delivers a snapshot and then live events, with nothing falling between. Every observer sees
+   * the events in the same order: one published while another is being delivered (an observer
+   * calls `stop()`) comes after it.
+   */
   subscribe(observer: ClusterObserver): Subscription;
+  /**
+   * Registers a provider of extra child environment, asked right before each spawn of every node
+   * (see {@link SpawnEnvironmentProvider}); the only way anything outside the cluster adds to a
+   * spawn. Providers are asked in registration order; `unsubscribe()` removes this one.
+   */
+  provideSpawnEnvironment(provider: SpawnEnvironmentProvider): Subscription;
   /** @throws DroverError `ERR_UNKNOWN_NODE`; `ERR_INVALID_OPTION` when the node has 0 replicas or a dependency has 0 replicas. */
   restartNode(name: string): Promise<void>;
   /** A node with 0 replicas has nothing to stop: resolves at once. @throws DroverError `ERR_UNKNOWN_NODE` */

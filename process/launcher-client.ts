@@ -18,6 +18,10 @@
  * replacement never competes with that child's start for the CPU. A spare's only peer is its
  * control socket in this process: it exits when this process dies (hangup before SPAWN), and the
  * spares of a launcher that died are closed (so they exit) with it.
+ *
+ * All of this is one object, a {@link ShepherdSupply}: the process layer creates it on the first
+ * spawn ({@link getShepherdSupply}), hands it to each ShepherdClient, asks it for replacement
+ * spares after each spawn, and disposes of it (spares and launcher connection closed) at exit.
  */
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -226,6 +230,15 @@ class Launcher {
     signalChildProcess(this.child, 'SIGKILL');
   }
 
+  /**
+   * Closes the control socket and the spares (they see the hangup and exit, and so does the
+   * launcher); spawns waiting for a shepherd fall back to a direct spawn. Idempotent.
+   */
+  dispose(): void {
+    this.handleEnd('was disposed of');
+    (this.child.stderr as net.Socket | null)?.destroy();
+  }
+
   private handleRecord(data: Buffer | null, fds: number[]): void {
     let message: LauncherMessage;
     try {
@@ -303,70 +316,124 @@ export function isOwnedChildProcess(pid: number): boolean {
   return ownedChildProcesses.has(pid);
 }
 
-let current: Launcher | null = null;
-const starts: number[] = [];
-
 function isLauncherEnabled(): boolean {
   return process.env.DROVER_LAUNCHER !== '0';
 }
 
-/** The running launcher, started (or restarted) on demand; null when direct spawn is to be used. */
-function getLauncher(shepherdPath: string): Launcher | null {
-  if (!isLauncherEnabled()) return null;
-  if (current !== null && !current.isDead) return current;
-  const launcherPath = getLauncherPath();
-  if (launcherPath === null) return null;
-  const spares = getLauncherSpares();
-  const now = Date.now();
-  while (starts.length > 0 && starts[0]! <= now - LAUNCHER_RESTART_WINDOW_MS) starts.shift();
-  if (starts.length >= LAUNCHER_MAX_RESTARTS + 1) return null;
-  starts.push(now);
-  try {
-    current = new Launcher(launcherPath, shepherdPath, spares);
-  } catch {
-    // socketpair or fork failed (EMFILE, EAGAIN): the direct path reports the same error properly.
-    current = null;
-  }
-  return current;
-}
-
-/** Pid of the running launcher, or null (tests and diagnostics). @internal */
-export function getLauncherPid(): number | null {
-  return current !== null && !current.isDead ? (current.pid ?? null) : null;
-}
-
-/** Spare shepherds the running launcher has handed over and this process holds (tests). @internal */
-export function getSpareShepherdCount(): number {
-  return current !== null && !current.isDead ? current.spareCount : 0;
-}
-
 /**
- * Starts one shepherd (no SPAWN sent yet): through the launcher when it is available, else
- * directly with child_process. `onDirectError` receives an asynchronous spawn error of the
- * direct path (the launcher path reports its failures through the returned promise).
- * @throws {DroverError} ERR_SPAWN_FAILED when neither path can start a shepherd.
+ * Where one manager's shepherds come from: its launcher (started on first use, replaced when it
+ * dies, within {@link LAUNCHER_MAX_RESTARTS} per {@link LAUNCHER_RESTART_WINDOW_MS}), the spare
+ * shepherds that launcher keeps, and the direct child_process spawn as the fallback. The process
+ * layer owns one ({@link getShepherdSupply}) and disposes of it at exit; each ShepherdClient gets
+ * it at construction.
  */
-export async function startShepherd(shepherdPath: string, onDirectError: (error: DroverError) => void): Promise<LaunchedShepherd> {
-  // A launcher found dead on this request (killed since the last spawn, noticed only now) is
-  // replaced once at once; a second loss sends this request down the direct path.
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const launcher = getLauncher(shepherdPath);
-    if (launcher === null) break;
-    try {
-      return await launcher.acquire();
-    } catch (error) {
-      if (!(error instanceof LauncherLostError)) throw error;
+export class ShepherdSupply implements Disposable {
+  private launcher: Launcher | null = null;
+  /** Start times of the launchers of the current window, oldest first. */
+  private readonly launcherStarts: number[] = [];
+  private isDisposed = false;
+
+  /** Pid of the running launcher, or null. */
+  get launcherPid(): number | null {
+    return this.launcher !== null && !this.launcher.isDead ? this.launcher.pid : null;
+  }
+
+  /** Spare shepherds the running launcher has handed over and this supply holds. */
+  get spareCount(): number {
+    return this.launcher !== null && !this.launcher.isDead ? this.launcher.spareCount : 0;
+  }
+
+  /**
+   * Starts one shepherd (no SPAWN sent yet): a spare, or one the launcher starts now, else
+   * directly with child_process. `onDirectError` receives an asynchronous spawn error of the
+   * direct path (the launcher path reports its failures through the returned promise).
+   * @throws {DroverError} ERR_SPAWN_FAILED when neither path can start a shepherd;
+   *   ERR_INVALID_OPTION when `DROVER_LAUNCHER_SPARES` is invalid (read when a launcher starts).
+   */
+  async acquire(shepherdPath: string, onDirectError: (error: DroverError) => void): Promise<LaunchedShepherd> {
+    // A launcher found dead on this request (killed since the last spawn, noticed only now) is
+    // replaced once at once; a second loss sends this request down the direct path.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const launcher = this.getLauncher(shepherdPath);
+      if (launcher === null) break;
+      try {
+        return await launcher.acquire();
+      } catch (error) {
+        if (!(error instanceof LauncherLostError)) throw error;
+      }
     }
+    return spawnShepherdDirect(shepherdPath, onDirectError);
   }
-  return spawnShepherdDirect(shepherdPath, onDirectError);
+
+  /**
+   * Tops the running launcher's spares up. The spawn path calls it once a spawn's child runs (or
+   * its start failed), so starting the replacement never competes with that start for the CPU.
+   */
+  refillSpares(): void {
+    if (this.launcher !== null && !this.launcher.isDead) this.launcher.refillSpares();
+  }
+
+  /**
+   * Closes the spares and the launcher's control socket (the launcher and the spares see the
+   * hangup and exit). Shepherds already handed out are not touched: their ShepherdClients own
+   * them. Later requests start shepherds directly. Idempotent.
+   */
+  dispose(): void {
+    this.isDisposed = true;
+    this.launcher?.dispose();
+    this.launcher = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** The running launcher, started (or restarted) on demand; null when direct spawn is to be used. */
+  private getLauncher(shepherdPath: string): Launcher | null {
+    if (this.isDisposed || !isLauncherEnabled()) return null;
+    if (this.launcher !== null && !this.launcher.isDead) return this.launcher;
+    const launcherPath = getLauncherPath();
+    if (launcherPath === null) return null;
+    const spares = getLauncherSpares();
+    const now = Date.now();
+    const starts = this.launcherStarts;
+    while (starts.length > 0 && starts[0]! <= now - LAUNCHER_RESTART_WINDOW_MS) starts.shift();
+    if (starts.length >= LAUNCHER_MAX_RESTARTS + 1) return null;
+    starts.push(now);
+    try {
+      this.launcher = new Launcher(launcherPath, shepherdPath, spares);
+    } catch {
+      // socketpair or fork failed (EMFILE, EAGAIN): the direct path reports the same error properly.
+      this.launcher = null;
+    }
+    return this.launcher;
+  }
 }
 
+/** The process layer's supply: created by the first spawn, disposed of at exit. */
+let processSupply: ShepherdSupply | null = null;
+
 /**
- * Tops the running launcher's spares up. Called by a spawn once its child runs (or its start
- * failed), so starting the replacement never competes with that start.
+ * The supply every spawn of this process uses, created on first use; disposed of when the process
+ * exits (its launcher and spares then exit on the hangup, as they would on the kernel's close).
  */
-export function refillSpareShepherds(): void {
-  if (current !== null && !current.isDead) current.refillSpares();
+export function getShepherdSupply(): ShepherdSupply {
+  if (processSupply === null) {
+    const supply = new ShepherdSupply();
+    process.once('exit', () => supply.dispose());
+    processSupply = supply;
+  }
+  return processSupply;
+}
+
+/** Pid of the process supply's running launcher, or null (tests and diagnostics). @internal */
+export function getLauncherPid(): number | null {
+  return processSupply?.launcherPid ?? null;
+}
+
+/** Spare shepherds the process supply's launcher has handed over and this process holds (tests). @internal */
+export function getSpareShepherdCount(): number {
+  return processSupply?.spareCount ?? 0;
 }
 
 /** The fallback: child_process.spawn of the shepherd with the control socket as fd 3. */

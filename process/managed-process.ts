@@ -9,6 +9,7 @@ import { normalizeSignal, normalizeSpawnOptions, type NormalizedSpawnOptions, ty
 import { OutputBuffer } from './output-buffer.js';
 import { getAutoPipeSize, warnPipeBudgetOnce } from './pipe-budget.js';
 import { PipeReader, PipeWriter, readPipe, type IoCounter } from './pipe-streams.js';
+import { getShepherdSupply } from './launcher-client.js';
 import { ShepherdClient, type ShepherdOutcome, type StartedChild } from './shepherd-client.js';
 import type { ExitInfo, OutputStream, ProcessStats } from '../contract/types.js';
 
@@ -285,6 +286,7 @@ export async function startManagedProcess(normalized: NormalizedSpawnOptions, ou
   // socket and diagnostics pipe, and one descriptor per piped stream (a pty: two of its master).
   const piped = normalized.pty !== null ? 2 : [normalized.stdin === 'pipe', normalized.stdout !== 'ignore', normalized.stderr !== 'ignore'].filter(Boolean).length;
   const release = reserveFds(command, 2 + piped);
+  const supply = getShepherdSupply();
   let client: ShepherdClient;
   let child: StartedChild;
   try {
@@ -307,7 +309,7 @@ export async function startManagedProcess(normalized: NormalizedSpawnOptions, ou
       pty: normalized.pty,
       rlimits: normalized.limits,
       cgroup: (normalized.cgroup ? createCgroupLeafPath(command.split('/').pop()!) : null) ?? '',
-    });
+    }, supply);
     child = await client.started;
   } catch (error) {
     const errno = (error as { errno?: unknown }).errno;
@@ -315,6 +317,9 @@ export async function startManagedProcess(normalized: NormalizedSpawnOptions, ou
     throw error;
   } finally {
     release();
+    // Whether the child runs or not, replace the spare this spawn may have taken: only now, so
+    // starting it never competed with this start for the CPU.
+    supply.refillSpares();
   }
   return new ManagedProcess(normalized, client, child, startedAt, output);
 }

@@ -23,7 +23,7 @@ import { killCgroup, removeCgroupWhenEmpty } from './cgroup.js';
 import { DroverError, type DroverErrorCode } from '../contract/errors.js';
 import { explainFdExhaustion, isFdTableFull } from './fd-budget.js';
 import { isOwnablePid, signalProcessGroup } from './owned-signals.js';
-import { refillSpareShepherds, startShepherd, type LaunchedShepherd } from './launcher-client.js';
+import type { LaunchedShepherd, ShepherdSupply } from './launcher-client.js';
 
 /** What the shepherd reported once the child runs. */
 export interface StartedChild {
@@ -110,7 +110,15 @@ export class ShepherdClient {
   /** Shepherds found dead when SPAWN was sent to them (see attach). */
   private deadShepherds = 0;
 
-  constructor(private readonly message: SpawnMessage) {
+  /**
+   * Starts a shepherd from `supply` and sends it `message`. Replacing a spare this spawn took is
+   * the caller's move (`supply.refillSpares()` once `started` settled).
+   * @throws {DroverError} ERR_SPAWN_FAILED when `message` cannot be encoded (E2BIG); ERR_NATIVE_LOAD.
+   */
+  constructor(
+    private readonly message: SpawnMessage,
+    private readonly supply: ShepherdSupply,
+  ) {
     this.started = new Promise((resolve, reject) => {
       this.resolveStarted = resolve;
       this.rejectStarted = reject;
@@ -121,17 +129,14 @@ export class ShepherdClient {
     const records = encodeSpawnOrThrow(message);
     const shepherdPath = getShepherdPath(); // ERR_NATIVE_LOAD propagates as is: no retry fixes it
     this.start(shepherdPath, records);
-    // Whether the child runs or not, the launcher may start a spare to replace one this spawn
-    // took: only now, so that start never competes with this one for the CPU.
-    this.started.then(refillSpareShepherds, refillSpareShepherds);
   }
 
   /**
    * Gets a shepherd process (a spare waiting for SPAWN, or one started now by the launcher or, as
-   * the fallback, by child_process: process/launcher-client.ts) and sends it SPAWN.
+   * the fallback, by child_process: the supply, process/launcher-client.ts) and sends it SPAWN.
    */
   private start(shepherdPath: string, records: readonly Buffer[]): void {
-    startShepherd(shepherdPath, (error) => this.fail(error)).then(
+    this.supply.acquire(shepherdPath, (error) => this.fail(error)).then(
       (shepherd) => this.attach(shepherd, records, shepherdPath),
       (error: unknown) =>
         this.fail(error instanceof DroverError ? error : new DroverError('ERR_SPAWN_FAILED', `could not start the shepherd: ${(error as Error).message}`, { cause: error })),

@@ -13,8 +13,10 @@ import type {
   ClusterSnapshot,
   ClusterSpec,
   ExitInfo,
+  SpawnEnvironmentProvider,
   Subscription,
 } from '../contract/types.js';
+import { describeExit, isSettledState, isStartInProgress } from '../contract/lifecycle.js';
 import { getCommandAttributes } from './command-attributes.js';
 import { getNodeAttributes, getNodeKey } from './node-attributes.js';
 import {
@@ -38,15 +40,6 @@ import {
   ERROR_TYPE_VALUE_PROCESS_EXITED,
   ERROR_TYPE_VALUE_STOPPED,
   INSTRUMENTATION_SCOPE_NAME,
-  NODE_STATE_VALUE_BACKOFF,
-  NODE_STATE_VALUE_EXITED,
-  NODE_STATE_VALUE_FAILED,
-  NODE_STATE_VALUE_PENDING,
-  NODE_STATE_VALUE_READY,
-  NODE_STATE_VALUE_RUNNING,
-  NODE_STATE_VALUE_STARTING,
-  NODE_STATE_VALUE_STOPPED,
-  NODE_STATE_VALUE_STOPPING,
   READINESS_EVENT_LIMIT,
   READINESS_MESSAGE_MAX_LENGTH,
   RESTART_REASON_VALUE_MANUAL,
@@ -57,7 +50,10 @@ import {
 
 /** Options of {@link ClusterTracing}. */
 export interface ClusterTracingOptions {
-  /** The cluster to observe. Read only through `subscribe()`. */
+  /**
+   * The cluster to observe: read through `subscribe()`; each run's `TRACEPARENT` is given through
+   * `provideSpawnEnvironment()`.
+   */
   readonly controller: ClusterController;
   /**
    * Where spans are created.
@@ -120,14 +116,6 @@ interface NodeSpans {
   run: SpanContext | null;
 }
 
-/** States in which a node no longer holds up `cluster up`. */
-const SETTLED_STATES: ReadonlySet<string> = new Set([
-  NODE_STATE_VALUE_READY,
-  NODE_STATE_VALUE_EXITED,
-  NODE_STATE_VALUE_STOPPED,
-  NODE_STATE_VALUE_FAILED,
-]);
-
 /** W3C trace-context propagator (traceparent/tracestate) that fills the child's env. */
 const TRACE_CONTEXT_PROPAGATOR = new W3CTraceContextPropagator();
 
@@ -166,6 +154,7 @@ export class ClusterTracing {
   private tracerProvider: TracerProvider | undefined;
   private tracer: Tracer | null = null;
   private subscription: Subscription | null = null;
+  private spawnEnvironmentRegistration: Subscription | null = null;
   private readonly nodes = new Map<string, NodeSpans>();
   private readonly commandAttributes = new Map<string, Attributes>();
   private readonly isClusterUpTraced: boolean;
@@ -196,9 +185,10 @@ export class ClusterTracing {
   }
 
   /**
-   * Subscribes to the controller. Operations already in progress (a node `starting`/`running`
-   * or `stopping`) get a span from the snapshot's timestamps. Calling it again while registered
-   * does nothing.
+   * Subscribes to the controller and registers as its spawn environment provider (each run's child
+   * gets `TRACEPARENT`/`TRACESTATE` of its `start` span). Operations already in progress (a node
+   * `starting`/`running` or `stopping`) get a span from the snapshot's timestamps. Calling it again
+   * while registered does nothing.
    */
   register(): void {
     if (this.tracer !== null) {
@@ -210,18 +200,21 @@ export class ClusterTracing {
         this.startClusterUp();
       }
       this.subscription = this.controller.subscribe(this.observer);
+      this.spawnEnvironmentRegistration = this.controller.provideSpawnEnvironment(this.spawnEnvironment);
     } catch (error) {
       this.unregister();
       throw error;
     }
   }
 
-  /** Unsubscribes and ends every open span at `clock()`. Safe to call when not registered. */
+  /** Unsubscribes, withdraws the spawn environment and ends every open span at `clock()`. Safe to call when not registered. */
   unregister(): void {
     if (this.tracer === null) {
       return;
     }
     this.tracer = null;
+    this.spawnEnvironmentRegistration?.unsubscribe();
+    this.spawnEnvironmentRegistration = null;
     this.subscription?.unsubscribe();
     this.subscription = null;
     const endMs = this.clock();
@@ -246,8 +239,8 @@ export class ClusterTracing {
     }
   }
 
-  private readonly observer: ClusterObserver = {
-    wantsOutput: false,
+  /** Gives each run's child the trace context of its `start` span (the controller's spawn extension point). */
+  private readonly spawnEnvironment: SpawnEnvironmentProvider = {
     getSpawnEnvironment: (node, replica) => {
       try {
         return this.getSpawnEnvironment(node, replica);
@@ -257,6 +250,10 @@ export class ClusterTracing {
         return undefined;
       }
     },
+  };
+
+  private readonly observer: ClusterObserver = {
+    wantsOutput: false,
     onSnapshot: (snapshot) => {
       try {
         this.handleSnapshot(snapshot);
@@ -298,7 +295,7 @@ export class ClusterTracing {
       diag.debug('drover ClusterTracing: controller.snapshot() threw; no cluster up span', error);
       return;
     }
-    const unsettled = new Set(snapshot.nodes.filter((node) => !SETTLED_STATES.has(node.state)).map((node) => getNodeKey(node.name, node.replica)));
+    const unsettled = new Set(snapshot.nodes.filter((node) => !isSettledState(node.state)).map((node) => getNodeKey(node.name, node.replica)));
     if (unsettled.size === 0) {
       return;
     }
@@ -312,10 +309,10 @@ export class ClusterTracing {
   /** A node settled: the `cluster up` span ends once none is left, failed if any node failed. */
   private settleClusterUp(event: StateEvent): void {
     const clusterUp = this.clusterUp;
-    if (clusterUp === null || !SETTLED_STATES.has(event.to)) {
+    if (clusterUp === null || !isSettledState(event.to)) {
       return;
     }
-    if (event.to === NODE_STATE_VALUE_FAILED && clusterUp.failure === null) {
+    if (event.to === 'failed' && clusterUp.failure === null) {
       clusterUp.failure = { errorType: event.error?.code ?? ERROR_TYPE_VALUE_OTHER, message: `node ${event.node} failed: ${event.error?.message ?? 'unknown error'}` };
     }
     clusterUp.unsettled.delete(getNodeKey(event.node, event.replica));
@@ -337,11 +334,11 @@ export class ClusterTracing {
       if (node.pid !== null) {
         attributes[ATTR_PROCESS_PID] = node.pid;
       }
-      if (node.state === NODE_STATE_VALUE_STARTING || node.state === NODE_STATE_VALUE_RUNNING) {
+      if (isStartInProgress(node.state)) {
         spans.start = this.startSpan(SPAN_NAME_START, node.name, node.startedAt ?? node.stateSince, attributes, null, []);
         spans.attempts = { run: null, count: 0, held: null };
         spans.previous = spans.start.spanContext();
-      } else if (node.state === NODE_STATE_VALUE_STOPPING) {
+      } else if (node.state === 'stopping') {
         spans.stop = this.startSpan(SPAN_NAME_STOP, node.name, node.stateSince, attributes, null, []);
       }
     }
@@ -427,14 +424,14 @@ export class ClusterTracing {
     }
     const { time } = event;
     switch (event.to) {
-      case NODE_STATE_VALUE_PENDING:
+      case 'pending':
         return;
 
-      case NODE_STATE_VALUE_RUNNING:
+      case 'running':
         spans.start?.addEvent(EVENT_NAME_SPAWNED, event.pid === null ? {} : { [ATTR_PROCESS_PID]: event.pid }, new Date(time));
         return;
 
-      case NODE_STATE_VALUE_STARTING: {
+      case 'starting': {
         // A start still open here: a new run began before we saw the previous one end.
         this.endStart(spans, time, { errorType: ERROR_TYPE_VALUE_OTHER });
         const parent = spans.restart?.span ?? this.clusterUp?.span ?? null;
@@ -453,13 +450,13 @@ export class ClusterTracing {
         return;
       }
 
-      case NODE_STATE_VALUE_READY:
+      case 'ready':
         this.endStart(spans, time, null);
         spans.restart?.span.end(new Date(time));
         spans.restart = null;
         return;
 
-      case NODE_STATE_VALUE_STOPPING: {
+      case 'stopping': {
         const stopped: SpanFailure = { errorType: ERROR_TYPE_VALUE_STOPPED };
         this.failStart(spans, time, stopped);
         const restart = spans.restart;
@@ -482,8 +479,8 @@ export class ClusterTracing {
         return;
       }
 
-      case NODE_STATE_VALUE_STOPPED:
-      case NODE_STATE_VALUE_EXITED: {
+      case 'stopped':
+      case 'exited': {
         const stop = spans.stop;
         if (stop !== null) {
           setExitCode(stop, event.exit);
@@ -491,7 +488,7 @@ export class ClusterTracing {
           spans.stop = null;
         }
         const failure: SpanFailure =
-          event.to === NODE_STATE_VALUE_STOPPED
+          event.to === 'stopped'
             ? { errorType: event.error?.code ?? ERROR_TYPE_VALUE_STOPPED, message: event.error?.message, exit: event.exit }
             : getExitFailure(event);
         this.failStart(spans, time, failure);
@@ -507,7 +504,7 @@ export class ClusterTracing {
         return;
       }
 
-      case NODE_STATE_VALUE_BACKOFF: {
+      case 'backoff': {
         // The run ended; a restart (if one is open) goes on through the backoff.
         const failure = getExitFailure(event);
         this.failStart(spans, time, failure);
@@ -519,7 +516,7 @@ export class ClusterTracing {
         return;
       }
 
-      case NODE_STATE_VALUE_FAILED: {
+      case 'failed': {
         const failure: SpanFailure = {
           errorType: event.error?.code ?? ERROR_TYPE_VALUE_OTHER,
           message: event.error?.message,
@@ -615,19 +612,9 @@ function getLinks(previous: SpanContext | null): Link[] {
 function getExitFailure(event: StateEvent): SpanFailure {
   return {
     errorType: event.error?.code ?? ERROR_TYPE_VALUE_PROCESS_EXITED,
-    message: event.error?.message ?? describeExit(event.exit),
+    message: event.error?.message ?? (event.exit === undefined ? undefined : describeExit(event.exit)),
     exit: event.exit,
   };
-}
-
-function describeExit(exit: ExitInfo | undefined): string | undefined {
-  if (exit === undefined) {
-    return undefined;
-  }
-  if (exit.signal !== null) {
-    return `process was killed by ${exit.signal}`;
-  }
-  return exit.exitCode === null ? 'process exited' : `process exited with code ${exit.exitCode}`;
 }
 
 function setExitCode(span: Span, exit: ExitInfo | undefined): void {

@@ -36,8 +36,8 @@ import {
   METRIC_RESTART_DELAY,
   METRIC_STDIO_IO,
   METRIC_STDIO_OPERATIONS,
-  NODE_STATE_VALUES,
 } from './semconv.js';
+import { NODE_STATES, type NodeState } from '../contract/types.js';
 
 /** A Prometheus name for an OpenTelemetry metric or attribute name. */
 export function getPrometheusName(name: string, suffix: '' | '_total' | '_bucket' = ''): string {
@@ -65,7 +65,7 @@ interface PanelSpec {
   readonly fieldConfig?: Record<string, unknown>;
 }
 
-const STATE_COLORS: Readonly<Record<string, string>> = {
+const STATE_COLORS: Readonly<Record<NodeState, string>> = {
   pending: 'text',
   starting: 'blue',
   running: 'light-blue',
@@ -77,11 +77,11 @@ const STATE_COLORS: Readonly<Record<string, string>> = {
   failed: 'red',
 };
 
-/** Each node's current state as its index in NODE_STATE_VALUES (one series per node). */
+/** Each node's current state as its index in NODE_STATES (one series per node). */
 function getStateCodeExpr(): string {
   const metric = getPrometheusName(METRIC_NODE_STATE);
   const state = getPrometheusName(ATTR_NODE_STATE);
-  const terms = NODE_STATE_VALUES.map((value, index) => `(${metric}{${NODE_FILTER},${state}="${value}"} == 1) * 0 + ${index}`);
+  const terms = NODE_STATES.map((value, index) => `(${metric}{${NODE_FILTER},${state}="${value}"} == 1) * 0 + ${index}`);
   return `max without (${state}) (${terms.join(' or ')})`;
 }
 
@@ -119,7 +119,7 @@ const PANELS: readonly (PanelSpec | string)[] = [
       mappings: [
         {
           type: 'value',
-          options: Object.fromEntries(NODE_STATE_VALUES.map((value, index) => [String(index), { text: value, color: STATE_COLORS[value], index }])),
+          options: Object.fromEntries(NODE_STATES.map((value, index) => [String(index), { text: value, color: STATE_COLORS[value], index }])),
         },
       ],
     },

@@ -28,6 +28,7 @@ import {
   EVENT_NODE_RESTARTING,
   INSTRUMENTATION_SCOPE_NAME,
 } from './semconv.js';
+import { describeExit } from '../contract/lifecycle.js';
 
 /** Options of {@link LifecycleEvents}. */
 export interface LifecycleEventsOptions {
@@ -160,13 +161,6 @@ export class LifecycleEvents {
 
 function isAbnormalExit(exit: ExitInfo): boolean {
   return exit.signal !== null || (exit.exitCode !== null && exit.exitCode !== 0);
-}
-
-function describeExit(exit: ExitInfo): string {
-  if (exit.signal !== null) {
-    return `was killed by ${exit.signal}`;
-  }
-  return exit.exitCode === null ? 'exited' : `exited with code ${exit.exitCode}`;
 }
 
 function getExitAttributes(exit: ExitInfo): LogAttributes {

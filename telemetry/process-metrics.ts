@@ -24,7 +24,9 @@ import type {
   NodeSnapshot,
   Subscription,
 } from '../contract/types.js';
+import { NODE_STATES } from '../contract/types.js';
 import { DroverError } from '../contract/errors.js';
+import { abortsStart, endsRun } from '../contract/lifecycle.js';
 import { getNodeAttributes, getNodeKey } from './node-attributes.js';
 import { ProcSampler } from './proc-sampler.js';
 import type { ProcTreeSample } from './proc-tree.js';
@@ -70,14 +72,6 @@ import {
   METRIC_PROCESS_UPTIME,
   METRIC_STDIO_IO,
   METRIC_STDIO_OPERATIONS,
-  NODE_STATE_VALUE_BACKOFF,
-  NODE_STATE_VALUE_EXITED,
-  NODE_STATE_VALUE_FAILED,
-  NODE_STATE_VALUE_READY,
-  NODE_STATE_VALUE_STARTING,
-  NODE_STATE_VALUE_STOPPED,
-  NODE_STATE_VALUE_STOPPING,
-  NODE_STATE_VALUES,
   RESTART_REASON_VALUE_UNKNOWN,
   RESTART_REASON_VALUES,
   START_DURATION_BUCKETS_SECONDS,
@@ -175,7 +169,7 @@ interface NodeAttributeSet {
   readonly base: Attributes;
   /** By stream: stdin, stdout, stderr. */
   readonly stdio: readonly Attributes[];
-  /** By index in NODE_STATE_VALUES. */
+  /** By index in NODE_STATES. */
   readonly states: readonly Attributes[];
   /** In the order of `observeProcess`'s counters. */
   readonly counters: readonly Attributes[];
@@ -230,23 +224,6 @@ interface PendingStart {
   readonly run: number;
   readonly timeMs: number;
 }
-
-/** Transitions that end a run's start without it becoming ready. */
-const START_ABORTING_STATES: ReadonlySet<string> = new Set([
-  NODE_STATE_VALUE_STOPPING,
-  NODE_STATE_VALUE_STOPPED,
-  NODE_STATE_VALUE_EXITED,
-  NODE_STATE_VALUE_BACKOFF,
-  NODE_STATE_VALUE_FAILED,
-]);
-
-/** Transitions out of a run: the process is gone. */
-const RUN_ENDING_STATES: ReadonlySet<string> = new Set([
-  NODE_STATE_VALUE_STOPPED,
-  NODE_STATE_VALUE_EXITED,
-  NODE_STATE_VALUE_BACKOFF,
-  NODE_STATE_VALUE_FAILED,
-]);
 
 /**
  * Metrics of every node of one cluster. See `docs/telemetry.md` for the table.
@@ -431,12 +408,12 @@ export class ProcessMetrics {
           this.foldRun(event.node, event.replica, record, undefined);
           record.runPid = event.pid;
         }
-        if (event.exit !== undefined || RUN_ENDING_STATES.has(event.to)) {
+        if (event.exit !== undefined || endsRun(event.to)) {
           this.foldRun(event.node, event.replica, record, event.exit);
         }
-        if (event.to === NODE_STATE_VALUE_STARTING) {
+        if (event.to === 'starting') {
           this.pendingStarts.set(key, { run: event.run, timeMs: event.time });
-        } else if (event.to === NODE_STATE_VALUE_READY) {
+        } else if (event.to === 'ready') {
           if (this.groups.has('process')) {
             // A node that just became ready gets its first sample now, not an interval later.
             void this.sampler.sampleNow();
@@ -450,7 +427,7 @@ export class ProcessMetrics {
               getNodeAttributes(event.node, event.replica),
             );
           }
-        } else if (START_ABORTING_STATES.has(event.to)) {
+        } else if (abortsStart(event.to)) {
           this.pendingStarts.delete(key);
         }
         return;
@@ -540,8 +517,8 @@ export class ProcessMetrics {
 
     if (this.groups.has('lifecycle')) {
       this.observeRestarts(instruments.restarts, node, attributeSet);
-      for (let index = 0; index < NODE_STATE_VALUES.length; index++) {
-        setUpDown(instruments.nodeState, last, SLOT_NODE_STATE + index, NODE_STATE_VALUES[index] === node.state ? 1 : 0, attributeSet.states[index]!);
+      for (let index = 0; index < NODE_STATES.length; index++) {
+        setUpDown(instruments.nodeState, last, SLOT_NODE_STATE + index, NODE_STATES[index] === node.state ? 1 : 0, attributeSet.states[index]!);
       }
       if (record !== undefined && record.lastDelayMs !== null) {
         result.observe(instruments.restartDelay, record.lastDelayMs / 1000, base);
@@ -618,8 +595,8 @@ export class ProcessMetrics {
 // Series slots of NodeAttributeSet.last.
 const SLOT_STDIO_IO = 0; // 3, by stream
 const SLOT_STDIO_OPERATIONS = 3; // 3, by stream
-const SLOT_NODE_STATE = 6; // NODE_STATE_VALUES.length
-const SLOT_OUTPUT_DROPPED = SLOT_NODE_STATE + NODE_STATE_VALUES.length;
+const SLOT_NODE_STATE = 6; // NODE_STATES.length
+const SLOT_OUTPUT_DROPPED = SLOT_NODE_STATE + NODE_STATES.length;
 const SLOT_OUTPUT_DROPPED_LINES = SLOT_OUTPUT_DROPPED + 1;
 const SLOT_OUTPUT_BUFFER_USAGE = SLOT_OUTPUT_DROPPED_LINES + 1;
 const SLOT_PROCESS_COUNTERS = SLOT_OUTPUT_BUFFER_USAGE + 1; // 8, PROCESS_COUNTER_ATTRIBUTES
@@ -686,7 +663,7 @@ function createNodeAttributeSet(name: string, replica: number): NodeAttributeSet
     lastReasons: new Map(),
     base,
     stdio: [STDIO_STREAM_VALUE_STDIN, STDIO_STREAM_VALUE_STDOUT, STDIO_STREAM_VALUE_STDERR].map((stream) => extend(ATTR_STDIO_STREAM, stream)),
-    states: NODE_STATE_VALUES.map((state) => extend(ATTR_NODE_STATE, state)),
+    states: NODE_STATES.map((state) => extend(ATTR_NODE_STATE, state)),
     counters: PROCESS_COUNTER_ATTRIBUTES.map(([key, value]) => extend(key, value)),
     reasons: new Map(),
   };

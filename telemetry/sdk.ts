@@ -21,6 +21,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import { DroverError } from '../contract/errors.js';
 import type { ClusterController, ClusterSpec } from '../contract/types.js';
+import { NODE_STATES } from '../contract/types.js';
 import { ClusterTracing } from './cluster-tracing.js';
 import { OncePerKindDiagLogger } from './diag-logger.js';
 import { LifecycleEvents } from './lifecycle-events.js';
@@ -28,7 +29,7 @@ import { OutputLogs } from './output-logs.js';
 import { describePortHolder, findPortHolder } from './port-holder.js';
 import { DEFAULT_SAMPLE_INTERVAL_MS } from './proc-sampler.js';
 import { ProcessMetrics } from './process-metrics.js';
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_NAMESPACE, INSTRUMENTATION_SCOPE_NAME, NODE_STATE_VALUES } from './semconv.js';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_NAMESPACE, INSTRUMENTATION_SCOPE_NAME } from './semconv.js';
 
 /** Options of {@link startTelemetry}. */
 export interface StartTelemetryOptions {
@@ -115,7 +116,7 @@ const DEFAULT_METRIC_EXPORT_INTERVAL_MS = 60_000;
  * default.
  */
 export function getCardinalityLimit(nodeCount: number): number {
-  return Math.max(SDK_DEFAULT_CARDINALITY_LIMIT, nodeCount * NODE_STATE_VALUES.length + 1);
+  return Math.max(SDK_DEFAULT_CARDINALITY_LIMIT, nodeCount * NODE_STATES.length + 1);
 }
 
 function getDefaultSampleIntervalMs(otelEnv: Readonly<Record<string, string>>): number {

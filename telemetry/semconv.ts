@@ -10,7 +10,7 @@
  * `drover.`.
  */
 
-import type { NodeState, RestartReason } from '../contract/types.js';
+import type { RestartReason } from '../contract/types.js';
 
 /** Instrumentation scope (meter and tracer name) of everything drover emits. */
 export const INSTRUMENTATION_SCOPE_NAME = 'drover';
@@ -71,7 +71,7 @@ export const METRIC_STDIO_OPERATIONS = 'drover.stdio.operations';
 export const METRIC_PROCESS_RESTARTS = 'drover.process.restarts';
 
 /**
- * Current lifecycle state of a node: one series per state in {@link NODE_STATE_VALUES}, 1 for the
+ * Current lifecycle state of a node: one series per state in `NODE_STATES` (contract/types.ts), 1 for the
  * current state and 0 for every other (the shape of semconv `hw.status`).
  *
  * Up-down counter (synchronous, fed by the batch callback with changes only), unit `{node}`, attributes {@link ATTR_NODE_NAME},
@@ -259,7 +259,7 @@ export const SPAN_NAME_CLUSTER_UP = 'cluster up';
 export const ATTR_NODE_NAME = 'drover.node.name';
 /** Replica index of the node (0-based integer). On every metric point and span. */
 export const ATTR_NODE_REPLICA = 'drover.node.replica';
-/** A node lifecycle state; values {@link NODE_STATE_VALUES}. */
+/** A node lifecycle state; values: the `NodeState`s, listed in lifecycle order by `NODE_STATES` (contract/types.ts). */
 export const ATTR_NODE_STATE = 'drover.node.state';
 /** Run number of the node (1 = first spawn, increased per spawn). On `start` spans. */
 export const ATTR_NODE_RUN = 'drover.node.run';
@@ -326,43 +326,6 @@ export const STDIO_STREAM_VALUE_STDIN = 'stdin';
 export const STDIO_STREAM_VALUE_STDOUT = 'stdout';
 /** {@link ATTR_STDIO_STREAM}: the child's standard error. */
 export const STDIO_STREAM_VALUE_STDERR = 'stderr';
-
-/** {@link ATTR_NODE_STATE}: declared, not started yet. */
-export const NODE_STATE_VALUE_PENDING = 'pending';
-/** {@link ATTR_NODE_STATE}: being spawned. */
-export const NODE_STATE_VALUE_STARTING = 'starting';
-/** {@link ATTR_NODE_STATE}: the process runs; readiness not yet confirmed. */
-export const NODE_STATE_VALUE_RUNNING = 'running';
-/** {@link ATTR_NODE_STATE}: running and ready. */
-export const NODE_STATE_VALUE_READY = 'ready';
-/** {@link ATTR_NODE_STATE}: a stop is in progress. */
-export const NODE_STATE_VALUE_STOPPING = 'stopping';
-/** {@link ATTR_NODE_STATE}: stopped on request. */
-export const NODE_STATE_VALUE_STOPPED = 'stopped';
-/** {@link ATTR_NODE_STATE}: the process exited (not on request). */
-export const NODE_STATE_VALUE_EXITED = 'exited';
-/** {@link ATTR_NODE_STATE}: waiting out the backoff delay before a restart. */
-export const NODE_STATE_VALUE_BACKOFF = 'backoff';
-/** {@link ATTR_NODE_STATE}: gave up (restart limit, spawn error, …). */
-export const NODE_STATE_VALUE_FAILED = 'failed';
-
-/** Every {@link ATTR_NODE_STATE} value, keyed by itself; the compiler checks it covers `NodeState`. */
-const NODE_STATE_VALUE_BY_STATE = {
-  pending: NODE_STATE_VALUE_PENDING,
-  starting: NODE_STATE_VALUE_STARTING,
-  running: NODE_STATE_VALUE_RUNNING,
-  ready: NODE_STATE_VALUE_READY,
-  stopping: NODE_STATE_VALUE_STOPPING,
-  stopped: NODE_STATE_VALUE_STOPPED,
-  exited: NODE_STATE_VALUE_EXITED,
-  backoff: NODE_STATE_VALUE_BACKOFF,
-  failed: NODE_STATE_VALUE_FAILED,
-} as const satisfies { readonly [S in NodeState]: S };
-
-/** Every {@link ATTR_NODE_STATE} value in lifecycle order: one {@link METRIC_NODE_STATE} series each. */
-export const NODE_STATE_VALUES: readonly NodeState[] = Object.freeze(
-  Object.values(NODE_STATE_VALUE_BY_STATE),
-);
 
 /** {@link ATTR_RESTART_REASON}: the process exited and the policy restarts it. */
 export const RESTART_REASON_VALUE_EXITED = 'exited';

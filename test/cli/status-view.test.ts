@@ -45,6 +45,7 @@ function createFakeController(nodes: NodeSnapshot[]): ClusterController & { kill
       observers.add(observer);
       return { unsubscribe: () => observers.delete(observer) };
     },
+    provideSpawnEnvironment: () => ({ unsubscribe: () => undefined }),
     scale: async () => undefined,
     resolvedConfig: () => ({ name: 'ring', configPath: null, onNodeFailure: 'continue' as const, nodes: [] }),
     restartNode: async () => undefined,

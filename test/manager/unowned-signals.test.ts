@@ -59,15 +59,15 @@ describe('signals only what drover owns', () => {
     await expectAllGone(report.pids);
   });
 
-  it('the manager never calls process.kill or ChildProcess.kill outside manager/owned-signals.ts', () => {
+  it('the manager never calls process.kill or ChildProcess.kill outside process/owned-signals.ts', () => {
     const root = path.resolve(FIXTURES_DIR, '..', '..');
     const offenders: string[] = [];
-    for (const folder of ['manager', 'native', 'cli', 'config', 'telemetry', 'vitest']) {
+    for (const folder of ['contract', 'native', 'process', 'cluster', 'cli', 'config', 'telemetry', 'vitest']) {
       const walk = (dir: string): void => {
         for (const entry of readdirSync(dir, { withFileTypes: true })) {
           const file = path.join(dir, entry.name);
           if (entry.isDirectory()) walk(file);
-          else if (entry.name.endsWith('.ts') && !file.endsWith(path.join('manager', 'owned-signals.ts'))) {
+          else if (entry.name.endsWith('.ts') && !file.endsWith(path.join('process', 'owned-signals.ts'))) {
             readFileSync(file, 'utf8')
               .split('\n')
               .forEach((line, i) => {

@@ -5,7 +5,8 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_LAUNCHER_SPARES, getLauncherPid } from '../../process/launcher-client.js';
+import { DEFAULT_LAUNCHER_SPARES, getLauncherPid, ShepherdSupply, type LaunchedShepherd } from '../../process/launcher-client.js';
+import { closeFd, getShepherdPath } from '../../native/index.js';
 import { SHEPHERD_IDLE_NAME } from '../../native/protocol.js';
 import * as launcherProtocol from '../../native/launcher-protocol.js';
 import { FIXTURES_DIR, fixture } from '../helpers/fixtures.js';
@@ -173,5 +174,41 @@ describe('spare shepherds', () => {
     expect(getParentPid(p.shepherdPid!)).toBe(launcher);
     await start(fixture('forever'));
     expect(findSpareShepherds(launcher)).toEqual([]);
+  });
+});
+
+describe('shepherd supply', () => {
+  /** Hangs up on a shepherd that never got SPAWN: it exits. */
+  function discard(shepherd: LaunchedShepherd): void {
+    closeFd(shepherd.fd);
+    shepherd.stderr?.destroy();
+  }
+
+  const noDirectError = () => {
+    throw new Error('no asynchronous direct-spawn error expected');
+  };
+
+  it('dispose() closes its spares and its launcher connection: launcher and spares exit; later requests start shepherds directly', async () => {
+    const supply = new ShepherdSupply();
+    const first = await supply.acquire(getShepherdPath(), noDirectError);
+    expect(first.via).toBe('launcher');
+    discard(first);
+    const launcher = supply.launcherPid!;
+    expect(launcher).not.toBeNull();
+    expect(launcher).not.toBe(getLauncherPid()); // its own launcher, not the process supply's
+    // The spawn path asks for replacements once a spawn settled; here by hand.
+    supply.refillSpares();
+    const spares = await waitForSpares(launcher);
+    await waitFor(() => supply.spareCount, (count) => count === DEFAULT_LAUNCHER_SPARES, { describe: 'the spares in the supply’s hands' });
+    supply.dispose();
+    expect(supply.launcherPid).toBeNull();
+    expect(supply.spareCount).toBe(0);
+    await expectAllGone([launcher, ...spares, first.pid!]);
+    const direct = await supply.acquire(getShepherdPath(), noDirectError);
+    expect(direct.via).toBe('direct');
+    expect(getParentPid(direct.pid!)).toBe(process.pid);
+    discard(direct);
+    await expectAllGone([direct.pid!]);
+    supply.dispose(); // idempotent
   });
 });

@@ -6,14 +6,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import type { ClusterSpec, NodeSpec } from '../../contract/types.js';
+import { ClusterTracing } from '../../telemetry/index.js';
 import {
   ATTR_CLUSTER_NAME,
   ATTR_CLUSTER_NODE_COUNT,
   ATTR_ERROR_TYPE,
   ATTR_PROCESS_COMMAND_ARGS,
   ATTR_PROCESS_EXECUTABLE_NAME,
-  ClusterTracing,
-} from '../../telemetry/index.js';
+} from '../../telemetry/semconv.js';
 import { makeNode } from '../helpers/specs.js';
 import { createNode, FakeClusterController } from './fake-cluster-controller.js';
 import { createTracerProvider, getSpan, hrTimeToMs } from './telemetry-assertions.js';
@@ -89,6 +89,17 @@ describe('ClusterTracing context', () => {
     const { traceId, spanId } = start.spanContext();
     expect(env).toEqual({ TRACEPARENT: `00-${traceId}-${spanId}-01` });
     expect(tracing.getRunSpanContext('a', 0)?.spanId).toBe(spanId);
+  });
+
+  it('gives the environment through the controller’s provideSpawnEnvironment while registered, and withdraws it at unregister()', () => {
+    const { controller, tracing } = setup();
+    expect(controller.spawnEnvironmentProviderCount).toBe(1);
+    controller.transition('a', 'starting', T0, { run: 1, pid: null });
+    expect(Object.keys(controller.getSpawnEnvironment('a', 0, 1))).toEqual(['TRACEPARENT']);
+    tracing.unregister();
+    expect(controller.spawnEnvironmentProviderCount).toBe(0);
+    expect(controller.observerCount).toBe(0);
+    expect(controller.getSpawnEnvironment('a', 0, 1)).toEqual({});
   });
 
   it('records the executable name always, and arguments only with recordArgs, redacted', () => {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { BasicTracerProvider, InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { ClusterTracing } from '../../telemetry/index.js';
 import {
   ATTR_ERROR_TYPE,
   ATTR_NODE_NAME,
@@ -11,10 +12,9 @@ import {
   ATTR_RESTART_ATTEMPT,
   ATTR_RESTART_REASON,
   ATTR_READINESS_ATTEMPTS,
-  ClusterTracing,
   ERROR_TYPE_VALUE_PROCESS_EXITED,
   ERROR_TYPE_VALUE_STOPPED,
-} from '../../telemetry/index.js';
+} from '../../telemetry/semconv.js';
 import { createExit, createNode, FakeClusterController } from './fake-cluster-controller.js';
 import { createTracerProvider, getSpan, hrTimeToMs } from './telemetry-assertions.js';
 
@@ -89,7 +89,7 @@ describe('ClusterTracing', () => {
 
     const span = getSpan(getSpans(exporter), 'start a');
     expect(hrTimeToMs(span.endTime)).toBe(T0 + 40);
-    expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'process exited with code 3' });
+    expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'exited with code 3' });
     expect(span.attributes[ATTR_ERROR_TYPE]).toBe(ERROR_TYPE_VALUE_PROCESS_EXITED);
     expect(span.attributes[ATTR_PROCESS_EXIT_CODE]).toBe(3);
     expect(span.attributes[ATTR_PROCESS_PID]).toBe(77);

@@ -12,20 +12,18 @@ import type { DataPoint } from '@opentelemetry/sdk-metrics';
 import { Cluster } from '../../cluster/cluster.js';
 import { getCgroupSupport } from '../../process/cgroup.js';
 import type { ReadinessAttemptEvent } from '../../contract/types.js';
+import { ClusterTracing, OutputLogs, ProcessMetrics } from '../../telemetry/index.js';
 import {
   ATTR_CPU_MODE,
   ATTR_NODE_NAME,
   ATTR_NODE_REPLICA,
   ATTR_READINESS_ATTEMPTS,
-  ClusterTracing,
   METRIC_PROCESS_CPU_TIME,
   METRIC_PROCESS_MEMORY_USAGE,
   METRIC_PROCESS_THREAD_COUNT,
   METRIC_PROCESS_UNIX_FILE_DESCRIPTOR_COUNT,
   METRIC_PROCESS_RESTARTS,
-  OutputLogs,
-  ProcessMetrics,
-} from '../../telemetry/index.js';
+} from '../../telemetry/semconv.js';
 import { fixture } from '../helpers/fixtures.js';
 import { expectAllGone, expectNoShepherds, findShepherds } from '../helpers/processes.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';

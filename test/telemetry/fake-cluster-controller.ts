@@ -16,6 +16,7 @@ import type {
   ProcessStats,
   ReadinessAttemptKind,
   RestartReason,
+  SpawnEnvironmentProvider,
   Subscription,
 } from '../../contract/types.js';
 
@@ -74,6 +75,7 @@ export class FakeClusterController implements ClusterController {
   /** When set, snapshot() throws it (a misbehaving controller). */
   snapshotError: Error | null = null;
   private readonly observers = new Set<ClusterObserver>();
+  private readonly spawnEnvironmentProviders = new Set<{ readonly provider: SpawnEnvironmentProvider }>();
 
   constructor(name: string, nodes: NodeSnapshot[]) {
     this.name = name;
@@ -111,11 +113,21 @@ export class FakeClusterController implements ClusterController {
     }
   }
 
-  /** What the manager asks right before a spawn: every observer's extra env, merged. */
+  provideSpawnEnvironment(provider: SpawnEnvironmentProvider): Subscription {
+    const registration = { provider };
+    this.spawnEnvironmentProviders.add(registration);
+    return { unsubscribe: () => void this.spawnEnvironmentProviders.delete(registration) };
+  }
+
+  get spawnEnvironmentProviderCount(): number {
+    return this.spawnEnvironmentProviders.size;
+  }
+
+  /** What the cluster asks right before a spawn: every provider's extra env, merged in registration order. */
   getSpawnEnvironment(node: string, replica: number, run: number): Record<string, string> {
     const merged: Record<string, string> = {};
-    for (const observer of this.observers) {
-      Object.assign(merged, observer.getSpawnEnvironment?.(node, replica, run));
+    for (const { provider } of this.spawnEnvironmentProviders) {
+      Object.assign(merged, provider.getSpawnEnvironment(node, replica, run));
     }
     return merged;
   }

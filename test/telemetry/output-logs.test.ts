@@ -8,9 +8,9 @@ import {
   ClusterTracing,
   getLogSeverity,
   LifecycleEvents,
-  METRIC_LOGS_DROPPED,
   OutputLogs,
 } from '../../telemetry/index.js';
+import { METRIC_LOGS_DROPPED } from '../../telemetry/semconv.js';
 import { makeNode } from '../helpers/specs.js';
 import { createExit, createNode, FakeClusterController } from './fake-cluster-controller.js';
 import { collect, createMeterProvider, createTracerProvider, expectPoint, getMetric, hrTimeToMs } from './telemetry-assertions.js';
@@ -119,7 +119,7 @@ describe('LifecycleEvents', () => {
     expect(records.map((record) => [record.eventName, record.severityNumber, record.body, record.attributes])).toEqual([
       ['drover.node.ready', SeverityNumber.INFO, 'node a is ready', { 'drover.node.name': 'a', 'drover.node.replica': 0, 'drover.node.run': 1 }],
       ['drover.node.restarting', SeverityNumber.WARN, 'node a restarting in 100 ms (attempt 1, crashed)', { 'drover.node.name': 'a', 'drover.node.replica': 0, 'drover.restart.attempt': 1, 'drover.restart.reason': 'crashed', 'drover.restart.delay_ms': 100 }],
-      ['drover.node.crashed', SeverityNumber.ERROR, 'node a was killed by SIGKILL', { 'drover.node.name': 'a', 'drover.node.replica': 0, 'drover.node.run': 1, 'drover.process.exit.signal': 'SIGKILL' }],
+      ['drover.node.crashed', SeverityNumber.ERROR, 'node a killed by SIGKILL', { 'drover.node.name': 'a', 'drover.node.replica': 0, 'drover.node.run': 1, 'drover.process.exit.signal': 'SIGKILL' }],
       ['drover.node.exited', SeverityNumber.INFO, 'node a exited with code 0', { 'drover.node.name': 'a', 'drover.node.replica': 0, 'drover.node.run': 2, 'process.exit.code': 0 }],
       ['drover.node.failed', SeverityNumber.ERROR, 'node a failed: ERR_RESTART_LIMIT: too many restarts', { 'drover.node.name': 'a', 'drover.node.replica': 0, 'drover.node.run': 2, 'error.type': 'ERR_RESTART_LIMIT' }],
     ]);

@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { ProcessMetrics } from '../../telemetry/index.js';
 import {
   ATTR_CPU_MODE,
   ATTR_DISK_IO_DIRECTION,
@@ -23,8 +24,7 @@ import {
   METRIC_PROCESS_UNIX_FILE_DESCRIPTOR_COUNT,
   METRIC_RESTART_DELAY,
   METRIC_STDIO_IO,
-  ProcessMetrics,
-} from '../../telemetry/index.js';
+} from '../../telemetry/semconv.js';
 import { createExit, createNode, FakeClusterController } from './fake-cluster-controller.js';
 import { FakeProc } from './fake-proc.js';
 import { collect, createMeterProvider, expectPoint, getDataPoints, getMetric } from './telemetry-assertions.js';

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AggregationTemporality, MeterProvider } from '@opentelemetry/sdk-metrics';
+import { NODE_STATES } from '../../contract/types.js';
+import { ProcessMetrics } from '../../telemetry/index.js';
 import {
   ATTR_NODE_NAME,
   ATTR_NODE_REPLICA,
@@ -14,8 +16,6 @@ import {
   METRIC_PROCESS_UPTIME,
   METRIC_STDIO_IO,
   METRIC_STDIO_OPERATIONS,
-  NODE_STATE_VALUES,
-  ProcessMetrics,
   RESTART_REASON_VALUE_CRASHED,
   RESTART_REASON_VALUE_MANUAL,
   RESTART_REASON_VALUE_UNKNOWN,
@@ -29,7 +29,7 @@ import {
   UNIT_OPERATIONS,
   UNIT_RESTARTS,
   UNIT_SECONDS,
-} from '../../telemetry/index.js';
+} from '../../telemetry/semconv.js';
 import { createExit, createNode, createStats, FakeClusterController } from './fake-cluster-controller.js';
 import {
   collect,
@@ -160,14 +160,14 @@ describe('ProcessMetrics', () => {
 
     let nodeState = getMetric(await collect(reader), METRIC_NODE_STATE);
     expect(nodeState.descriptor.unit).toBe(UNIT_NODES);
-    expect(nodeState.dataPoints).toHaveLength(NODE_STATE_VALUES.length);
-    for (const state of NODE_STATE_VALUES) {
+    expect(nodeState.dataPoints).toHaveLength(NODE_STATES.length);
+    for (const state of NODE_STATES) {
       expectPoint(nodeState, { ...NODE_A, [ATTR_NODE_STATE]: state }, state === 'ready' ? 1 : 0);
     }
 
     controller.transition('a', 'backoff', T0 + 10, { exit: createExit({ exitCode: 1 }) });
     nodeState = getMetric(await collect(reader), METRIC_NODE_STATE);
-    for (const state of NODE_STATE_VALUES) {
+    for (const state of NODE_STATES) {
       expectPoint(nodeState, { ...NODE_A, [ATTR_NODE_STATE]: state }, state === 'backoff' ? 1 : 0);
     }
   });
