@@ -43,6 +43,7 @@
 
 /* ---------------------------------------------------------------- state */
 
+/* How the main child ended, with its rusage: what EXITED carries. */
 struct exit_report {
   int code;
   int signo;
@@ -64,6 +65,7 @@ struct shepherd {
 
 /* ---------------------------------------------------------------- messages to the manager */
 
+/* Sends one message (payload at most 512 bytes) with up to 3 fds. 0 on success, 1 logged failure. */
 static int send_message(int fd, uint16_t type, const uint8_t *payload, uint32_t len, const int *fds,
                         int nfds) {
   uint8_t buf[PROTOCOL_HEADER_SIZE + 512];
@@ -74,12 +76,13 @@ static int send_message(int fd, uint16_t type, const uint8_t *payload, uint32_t 
   if (len) memcpy(buf + PROTOCOL_HEADER_SIZE, payload, len);
   int err = send_with_fds(fd, buf, PROTOCOL_HEADER_SIZE + len, fds, nfds);
   if (err == 0) return 0;
-  /* EPIPE/ECONNRESET: the manager is gone; the main loop's hangup path takes over. EAGAIN: the
-   * SO_SNDTIMEO deadline passed with a full socket buffer. */
+  /* EPIPE/ECONNRESET: the manager is gone; the event loop sees the hangup and stops the tree.
+   * EAGAIN: the SO_SNDTIMEO deadline passed with a full socket buffer. */
   PRINT_WARN("sendmsg(type %u) failed: %s", (unsigned)type, strerror(err));
   return 1;
 }
 
+/* ERROR: an errno and a message (cut at 256 bytes) saying what the shepherd refused or failed. */
 static void send_error(int fd, int err, const char *message) {
   uint8_t payload[8 + 256];
   size_t len = strlen(message);
@@ -90,6 +93,7 @@ static void send_error(int fd, int err, const char *message) {
   send_message(fd, MSG_ERROR, payload, (uint32_t)(8 + len), NULL, 0);
 }
 
+/* EXITED: how the child ended, whether a STOP's grace ran out (forced), and its rusage. */
 static int send_exited(int fd, const struct exit_report *report, int forced) {
   uint8_t p[EXITED_PAYLOAD_SIZE];
   memset(p, 0, sizeof p);
@@ -410,24 +414,23 @@ enum stop_scope {
  * runs in the event loop, which calls again with SIGKILL when it runs out.
  */
 static void stop_tree(struct child *child, int sfd, int signo, uint32_t grace_ms, enum stop_scope scope) {
-  if (!child->reaped) {
-    if (signo != SIGKILL) {
-      signal_tree_once(child, signo);
-      if (signo != SIGCONT) signal_tree_once(child, SIGCONT);
-      if (scope == STOP_SIGNAL_ONLY) return;
-    }
-    if (signo == SIGKILL || !wait_for_leader(child, sfd, grace_ms)) {
-      size_t killed = kill_tree(child);
-      PRINT_DEBUG("killed %zu descendants", killed);
-      if (scope == STOP_SIGNAL_ONLY) return;
-      if (!wait_for_leader(child, sfd, 5000)) {
-        PRINT_WARN("child %d survived SIGKILL for 5 s; leaving", (int)child->pid);
-        return;
-      }
+  if (!child->reaped && signo != SIGKILL) { /* 1, 2 */
+    signal_tree_once(child, signo);
+    if (signo != SIGCONT) signal_tree_once(child, SIGCONT);
+    if (scope == STOP_SIGNAL_ONLY) return;
+    wait_for_leader(child, sfd, grace_ms);
+  }
+  if (!child->reaped) { /* 3 */
+    size_t killed = kill_tree(child);
+    PRINT_DEBUG("killed %zu descendants", killed);
+    if (scope == STOP_SIGNAL_ONLY) return;
+    if (!wait_for_leader(child, sfd, 5000)) {
+      PRINT_WARN("child %d survived SIGKILL for 5 s; leaving", (int)child->pid);
+      return;
     }
   }
   if (scope == STOP_SIGNAL_ONLY) return;
-  kill_remaining(child, sfd);
+  kill_remaining(child, sfd); /* 4 */
   remove_cgroup(child, sfd, scope == STOP_AFTER_HANGUP);
 }
 
@@ -446,6 +449,7 @@ static void print_usage(const char *name) {
           name, SHEPHERD_CONTROL_FD, PROTOCOL_VERSION);
 }
 
+/* Reads -v, -h and SHEPHERD_VERBOSITY: the manager tells the shepherd everything else over fd 3. */
 static int parse_args(int argc, char **argv) {
   const char *env = getenv("SHEPHERD_VERBOSITY");
   if (env != NULL) verbosity = atoi(env);
@@ -462,7 +466,8 @@ static int parse_args(int argc, char **argv) {
   return 0;
 }
 
-/* Step 1: makes the process fit to supervise (see the comments inline for why each is needed). */
+/* Step 1: readies the process to supervise: nothing inherited reaches the child, SIGCHLD is a
+ * pollable fd, orphans re-parent here, and a stuck manager cannot block a send for ever. */
 static int prepare(struct shepherd *sh) {
   sigset_t chld_set;
   sh->ctrl = SHEPHERD_CONTROL_FD;
@@ -602,7 +607,8 @@ static int hand_fds_back(struct shepherd *sh, const int parent_fds[3]) {
   return sent;
 }
 
-/* The control socket hung up, or the shepherd can no longer talk to the manager: the safety guarantee. */
+/* The safety guarantee: the manager is gone (or can no longer be told anything), so the child's
+ * whole tree is stopped as a STOP(SIGTERM, the SPAWN's grace) would, and nothing of it stays. */
 static void stop_after_hangup(struct shepherd *sh) {
   PRINT_INFO("manager hung up; stopping group %d", (int)sh->child.pgid);
   stop_tree(&sh->child, sh->sfd, SIGTERM, sh->grace_ms, STOP_AFTER_HANGUP);
