@@ -112,7 +112,7 @@ static int send_exited(int fd, const struct exit_report *report, int forced) {
   return send_message(fd, MSG_EXITED, p, sizeof p, NULL, 0);
 }
 
-/* ---------------------------------------------------------------- group control */
+/* ---------------------------------------------------------------- signals */
 
 /*
  * Every signal the shepherd sends goes through signal_group, signal_leader, signal_tree_once or
@@ -326,6 +326,8 @@ static int reap_after_wait(struct child *child, int sfd, int timeout_ms) {
   return err;
 }
 
+/* ---------------------------------------------------------------- stopping the tree */
+
 /* Waits up to timeout_ms for the leader to be reaped. 1 when it was, 0 when the time ran out. */
 static int wait_for_leader(struct child *child, int sfd, int64_t timeout_ms) {
   int64_t deadline = now_ms() + timeout_ms;
@@ -390,8 +392,6 @@ static void remove_cgroup(struct child *child, int sfd, int also_parent) {
   }
   child->cgroup[0] = '\0';
 }
-
-/* ---------------------------------------------------------------- stopping the tree */
 
 /* How far stop_tree goes. */
 enum stop_scope {
