@@ -11,7 +11,7 @@
     {
       "target_name": "shepherd",
       "type": "executable",
-      "sources": ["../shepherd/src/shepherd.c"],
+      "sources": ["../shepherd/src/shepherd.c", "../shepherd/src/start-child.c", "../shepherd/src/spawn-request.c"],
       "include_dirs": ["../shepherd"],
       "cflags!": ["-fno-exceptions"],
       "cflags_c": ["-std=gnu99", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", "-O2", "-fstack-protector-strong"],

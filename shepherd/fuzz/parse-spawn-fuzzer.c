@@ -1,8 +1,8 @@
 /*
  * libFuzzer harness for the shepherd's SPAWN input: the record reassembly (spawn_assembly_add) and
  * the payload parser (parse_spawn), the one place where bytes from the manager are turned into
- * argv/env. Built and run by scripts/fuzz-shepherd.sh (npm run fuzz) with ASan and UBSan. The
- * shepherd's own main() is renamed so the harness links.
+ * argv/env. Built and run by scripts/fuzz-shepherd.sh (npm run fuzz) with ASan and UBSan over the
+ * same source file the shepherd is built from (shepherd/src/spawn-request.c).
  *
  * Input: one mode byte, then
  *   mode bit 0 clear: a SPAWN payload, given to parse_spawn as is;
@@ -11,9 +11,7 @@
  *                     order until it completes, refuses, or the stream ends; a completed payload
  *                     then goes through parse_spawn.
  */
-#define main shepherd_main
-#include "../src/shepherd.c"
-#undef main
+#include "../src/spawn-request.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,8 +1,9 @@
 /*
- * What the shepherd and the launcher both need, once: leveled logging, little-endian wire helpers,
- * sendmsg with SCM_RIGHTS, and marking inherited fds close-on-exec. Each binary defines
- * LOG_PROGRAM ("shepherd", "launcher") before including this header. Functions are static inline
- * so a binary that uses only some of them still builds with -Werror.
+ * What the shepherd and the launcher both need, once: leveled logging, a monotonic clock,
+ * little-endian wire helpers, sendmsg with SCM_RIGHTS, draining a signalfd, marking inherited fds
+ * close-on-exec, and the pidfd syscall numbers for C libraries that lack them. Each source file
+ * defines LOG_PROGRAM ("shepherd", "launcher") before including this header. Functions are static
+ * inline so a file that uses only some of them still builds with -Werror.
  */
 #ifndef DROVER_COMMON_H
 #define DROVER_COMMON_H
@@ -13,14 +14,22 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef LOG_PROGRAM
 #error "define LOG_PROGRAM before including common.h"
 #endif
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -43,6 +52,13 @@ static inline void print_log(int level, const char *tag, const char *fmt, ...) {
 #define PRINT_WARN(...) print_log(1, "WARN", __VA_ARGS__)
 #define PRINT_INFO(...) print_log(2, "INFO", __VA_ARGS__)
 #define PRINT_DEBUG(...) print_log(3, "DEBUG", __VA_ARGS__)
+
+/* Milliseconds of CLOCK_MONOTONIC: every deadline is measured with it. */
+static inline int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ---------------------------------------------------------------- wire helpers (little-endian) */
 
@@ -88,6 +104,13 @@ static inline int send_with_fds(int fd, const uint8_t *buf, size_t len, const in
   for (;;) {
     if (sendmsg(fd, &msg, MSG_NOSIGNAL) >= 0) return 0;
     if (errno != EINTR) return errno;
+  }
+}
+
+/* Reads every pending siginfo from a non-blocking signalfd, so the next poll waits for new ones. */
+static inline void drain_signalfd(int sfd) {
+  struct signalfd_siginfo si;
+  while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
   }
 }
 

@@ -159,21 +159,19 @@ static int has_orphans(void) {
  * at the top, and below a live shepherd nothing is re-parented to us.
  */
 static void kill_orphans(int sfd) {
-  int64_t deadline = tree_now_ms() + 2000;
+  int64_t deadline = now_ms() + 2000;
   for (;;) {
     size_t killed = tree_freeze_kill_once(&shepherds);
     reap_children();
     if (killed == 0 && !has_orphans()) return;
     if (killed > 0) PRINT_INFO("killed %zu processes left behind by a shepherd that died", killed);
-    if (tree_now_ms() >= deadline) {
+    if (now_ms() >= deadline) {
       PRINT_WARN("orphans still present after 2 s of SIGKILL");
       return;
     }
     struct pollfd p = {.fd = sfd, .events = POLLIN};
     if (poll(&p, 1, 10) < 0 && errno != EINTR) return;
-    struct signalfd_siginfo info;
-    while (read(sfd, &info, sizeof info) == (ssize_t)sizeof info) {
-    }
+    drain_signalfd(sfd);
     reap_children();
   }
 }
@@ -248,11 +246,7 @@ int main(int argc, char **argv) {
       PRINT_FATAL("poll failed: %s", strerror(errno));
       return LAUNCHER_EXIT_INTERNAL;
     }
-    if (pfds[1].revents & POLLIN) {
-      struct signalfd_siginfo info;
-      while (read(sfd, &info, sizeof info) == (ssize_t)sizeof info) {
-      }
-    }
+    if (pfds[1].revents & POLLIN) drain_signalfd(sfd);
     reap_children();
     if (has_orphans()) kill_orphans(sfd);
     if (hung_up) {

@@ -16,7 +16,7 @@
  *
  * Requires pidfd_open (Linux 5.3). Without it only direct children are signalled; deeper members
  * are reached once their parents die and they are re-parented to the caller (it is a subreaper).
- * Each binary defines LOG_PROGRAM and includes common.h before this header.
+ * Each binary defines LOG_PROGRAM and includes common.h (logging, now_ms) before this header.
  */
 #ifndef DROVER_TREE_H
 #define DROVER_TREE_H
@@ -34,13 +34,6 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
 
 /* How long one freeze waits for the members to stop before killing them anyway (a member in
  * uninterruptible sleep, or ptraced, may never show as stopped). */
@@ -61,12 +54,6 @@ struct tree {
   size_t n, cap;
   int out_of_fds; /* pidfd_open failed with EMFILE/ENFILE: this round stops growing */
 };
-
-static inline int64_t tree_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* State letter, parent and process group from /proc/<pid>/stat. 0 on success, 1 when gone. */
 static inline int tree_read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp) {
@@ -192,6 +179,19 @@ static inline int tree_has(const struct tree *t, pid_t pid) {
   return 0;
 }
 
+/* Appends a member. 1 when out of memory: the member was not added and its pidfd is the caller's. */
+static inline int tree_push(struct tree *t, struct tree_member m) {
+  if (t->n == t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 64;
+    struct tree_member *v = realloc(t->v, cap * sizeof *v);
+    if (v == NULL) return 1;
+    t->v = v;
+    t->cap = cap;
+  }
+  t->v[t->n++] = m;
+  return 0;
+}
+
 /*
  * Adds `pid` if it is a live child of `parent` (the caller itself when parent_index is -1, else
  * member parent_index). Returns 1 when added, 0 when not (gone, exited, not that parent's child).
@@ -213,17 +213,10 @@ static inline int tree_add_verified(struct tree *t, pid_t pid, long parent_index
     if (fd >= 0) close(fd);
     return 0;
   }
-  if (t->n == t->cap) {
-    size_t cap = t->cap ? t->cap * 2 : 64;
-    struct tree_member *v = realloc(t->v, cap * sizeof *v);
-    if (v == NULL) {
-      if (fd >= 0) close(fd);
-      return 0;
-    }
-    t->v = v;
-    t->cap = cap;
+  if (tree_push(t, (struct tree_member){.pid = pid, .pgrp = pgrp, .pidfd = fd, .direct = parent_index < 0, .stoppable = 1})) {
+    if (fd >= 0) close(fd);
+    return 0;
   }
-  t->v[t->n++] = (struct tree_member){.pid = pid, .pgrp = pgrp, .pidfd = fd, .direct = parent_index < 0, .stoppable = 1};
   return 1;
 }
 
@@ -314,7 +307,7 @@ static inline size_t tree_freeze_kill_once(const struct pid_list *exclude) {
   struct tree t = {0};
   struct rlimit saved;
   int raised = tree_raise_fd_limit(&saved) == 0;
-  int64_t deadline = tree_now_ms() + TREE_FREEZE_MS;
+  int64_t deadline = now_ms() + TREE_FREEZE_MS;
   for (;;) {
     /* Stopped before the scan and no new member found by it: nothing can fork any more. (Checked
      * after the scan instead, a member could fork between the two and the child be missed.) */
@@ -322,7 +315,7 @@ static inline size_t tree_freeze_kill_once(const struct pid_list *exclude) {
     size_t added = tree_scan(&t, exclude, SIGSTOP);
     if (t.out_of_fds || t.n >= TREE_MAX_MEMBERS) break;
     if (stopped && added == 0) break;
-    if (tree_now_ms() >= deadline) {
+    if (now_ms() >= deadline) {
       PRINT_INFO("%zu descendants did not all stop within %d ms; killing them anyway", t.n, TREE_FREEZE_MS);
       break;
     }
