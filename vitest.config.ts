@@ -10,7 +10,7 @@ const FAULT_SUITES = [
   'test/package/npm-signals.test.ts',
   'test/shepherd/large-spawn.test.ts',
   'test/shepherd/stop-once.test.ts',
-  'test/manager/unowned-signals.test.ts',
+  'test/process/unowned-signals.test.ts',
   'test/cli/client-timeout.test.ts',
   'test/cli/follow-backpressure.test.ts',
   'test/cli/up-log.test.ts',

@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests use as real peers, where they are missing:
 #   prometheus    test/telemetry/e2e-prometheus.test.ts (a real server scraping `drover up`)
 #   tmux          test/cli/status-view.test.ts (the live footer on a real terminal)
-#   redis-server  test/manager/redis.test.ts (a primary and 2 replicas run by drover)
+#   redis-server  test/cluster/redis.test.ts (a primary and 2 replicas run by drover)
 #   clang         npm run sanitize and npm run fuzz (ASan/UBSan, libFuzzer); .ci/run uses both
 # Usage: bash scripts/install-test-deps.sh   (as root, or with sudo available)
 set -euo pipefail
