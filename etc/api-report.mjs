@@ -8,7 +8,8 @@
  *   node etc/api-report.mjs --update   rewrite etc/*.api.md from dist/ (npm run api:update)
  *
  * Reads dist/ (build it first: npm run build:ts). `--dts-root <dir>` reads the declarations from
- * another copy of dist/ (test/api uses it to show that an added export fails the check).
+ * another copy of dist/, `--entry <name>` checks one entry point (test/api uses both to show that an
+ * added export fails the check).
  *
  * API Extractor's own messages that are errors here: a type the API uses but no entry point
  * exports (ae-forgotten-export), and any compiler error in the declarations. TSDoc syntax is not
@@ -111,7 +112,7 @@ function createConfig(entry, dtsRoot, reportFolder, tempFolder) {
  * Runs API Extractor for every entry point. Returns the entry points whose report is out of date
  * (check) or was rewritten (update), and whether any error was reported.
  */
-export function runApiReports({ update = false, dtsRoot = path.join(ROOT, 'dist'), reportFolder = path.join(ROOT, 'etc') } = {}) {
+export function runApiReports({ update = false, dtsRoot = path.join(ROOT, 'dist'), reportFolder = path.join(ROOT, 'etc'), only = null } = {}) {
   const tempFolder = mkdtempSync(path.join(os.tmpdir(), 'drover-api-report-'));
   const changed = [];
   let errors = 0;
@@ -121,6 +122,7 @@ export function runApiReports({ update = false, dtsRoot = path.join(ROOT, 'dist'
     const compilerState = CompilerState.create(configs[0], { additionalEntryPoints: configs.slice(1).map((config) => config.mainEntryPointFilePath) });
     const mainExports = getExportedNames(compilerState, configs[0].mainEntryPointFilePath);
     for (const [index, entry] of ENTRY_POINTS.entries()) {
+      if (only !== null && entry.name !== only) continue;
       const result = Extractor.invoke(configs[index], {
         compilerState,
         localBuild: update,
@@ -143,8 +145,16 @@ export function runApiReports({ update = false, dtsRoot = path.join(ROOT, 'dist'
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { update: { type: 'boolean', default: false }, 'dts-root': { type: 'string' } } });
-  const { changed, errors } = runApiReports({ update: values.update, ...(values['dts-root'] ? { dtsRoot: path.resolve(values['dts-root']) } : {}) });
+  const { values } = parseArgs({ options: { update: { type: 'boolean', default: false }, 'dts-root': { type: 'string' }, entry: { type: 'string' } } });
+  if (values.entry !== undefined && !ENTRY_POINTS.some((entry) => entry.name === values.entry)) {
+    console.error(`api-report: --entry ${values.entry}: no such entry point; one of ${ENTRY_POINTS.map((entry) => entry.name).join(', ')}`);
+    process.exit(2);
+  }
+  const { changed, errors } = runApiReports({
+    update: values.update,
+    only: values.entry ?? null,
+    ...(values['dts-root'] ? { dtsRoot: path.resolve(values['dts-root']) } : {}),
+  });
   if (errors > 0) {
     console.error(`api-report: ${errors} error(s) above; fix the declarations (export the type, or mark the declaration @internal)`);
     process.exit(1);

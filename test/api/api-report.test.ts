@@ -43,7 +43,7 @@ test('an export added to the entry fails the check, with the diff and how to rec
   cpSync(path.join(ROOT, 'dist'), dts, { recursive: true, filter: (source) => !source.endsWith('.js') && !source.endsWith('.map') && !source.includes(`${path.sep}bench`) });
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   appendFileSync(path.join(dts, 'index.d.ts'), '\n/** Added by the test. */\nexport declare function addedByTest(): void;\n');
-  const { code, output } = await checkReports(['--dts-root', dts]);
+  const { code, output } = await checkReports(['--dts-root', dts, '--entry', 'drover']);
   expect(output).toContain('+export function addedByTest(): void;');
   expect(output).toContain('the public API of drover changed');
   expect(output).toContain('npm run api:update');
