@@ -8,7 +8,7 @@
  * on each other. Checked by test/architecture/layers.test.ts (`npm test`); run by hand with
  * `npx depcruise --config .dependency-cruiser.cjs index.ts cli vitest bench`.
  */
-const SOURCE = '^(contract|native|process|cluster|config|telemetry|cli|vitest)/|^(index|start-cluster|manager-index)\\.ts$';
+const SOURCE = '^(contract|native|process|cluster|config|telemetry|cli|vitest)/|^(index|start-cluster)\\.ts$';
 
 /** What each layer may import besides itself (folders of this repository only; npm packages and node: builtins are free). */
 const ALLOWED = {

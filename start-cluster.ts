@@ -1,5 +1,5 @@
-import { loadConfig, normalizeConfig, type ConfigIssue } from './config/index.js';
 import { Cluster, createAbortError, type ClusterOptions } from './cluster/cluster.js';
+import type { ConfigIssue } from './config/index.js';
 import type { ClusterSpec } from './contract/types.js';
 
 /** Options of {@link startCluster}. */
@@ -45,6 +45,9 @@ export async function startCluster(configOrPath: string | ClusterSpec | Record<s
   if (isClusterSpec(configOrPath)) {
     spec = configOrPath;
   } else {
+    // Imported here, not at the top: a ClusterSpec (and `import { spawn } from 'drover'`) needs no
+    // config code, and the loader brings zod and yaml with it.
+    const { loadConfig, normalizeConfig } = await import('./config/index.js');
     const loaded =
       typeof configOrPath === 'string'
         ? await loadConfig(configOrPath, { strict })

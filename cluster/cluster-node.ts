@@ -95,7 +95,9 @@ function toExitInfo(result: ProcessResult): ExitInfo {
  * `cluster.node(name)` returns.
  */
 export class ClusterNode {
+  /** The node's name (drover.yaml `nodes.<name>`). */
   readonly name: string;
+  /** Replica index, 0 to `replicas - 1`. */
   readonly replica: number;
   /** Output of every run of this node, one ring buffer across restarts. */
   readonly output: OutputBuffer;
@@ -126,6 +128,7 @@ export class ClusterNode {
   /** Unsubscribes the `output` event emitter from the ring buffer; null while events are off. */
   private stopOutputEvents: (() => void) | null = null;
 
+  /** @internal Created by `Cluster` only. */
   constructor(private readonly options: ClusterNodeOptions) {
     const { spec, replica } = options;
     this.name = spec.name;
@@ -141,6 +144,7 @@ export class ClusterNode {
   /**
    * Turns `output` events on or off. Off, lines stay bytes in the ring buffer until read
    * (OutputBuffer's fast path); the cluster turns them on while someone may listen.
+   * @internal
    */
   setOutputEvents(on: boolean): void {
     if (on === (this.stopOutputEvents !== null)) return;
@@ -166,6 +170,7 @@ export class ClusterNode {
   /**
    * Allocates this replica's ports (once; later calls keep them so peers' templates stay valid).
    * @param exclude ports that must not be handed out.
+   * @internal
    */
   async allocatePorts(options: { force?: boolean; exclude?: readonly number[] } = {}): Promise<void> {
     const names = this.options.spec.ports;
@@ -173,7 +178,10 @@ export class ClusterNode {
     this.portMap = Object.freeze(await allocatePorts(names, [...(options.exclude ?? []), ...Object.values(this.portMap)]));
   }
 
-  /** The spec with `{{…}}` filled in for this replica (ports not allocated yet stay as templates). */
+  /**
+   * The spec with `{{…}}` filled in for this replica (ports not allocated yet stay as templates).
+   * @internal users read it through `cluster.resolvedConfig()`.
+   */
   resolvedSpec(): NodeSpec {
     return resolveNodeSpec(this.options.spec, {
       name: this.name,
@@ -183,7 +191,10 @@ export class ClusterNode {
     });
   }
 
-  /** The environment drover adds for this replica: DROVER_NODE, DROVER_REPLICA, DROVER_CLUSTER, DROVER_PORT_<NAME>. */
+  /**
+   * The environment drover adds for this replica: DROVER_NODE, DROVER_REPLICA, DROVER_CLUSTER, DROVER_PORT_<NAME>.
+   * @internal users read it through `cluster.resolvedConfig()` (`droverEnv`).
+   */
   droverEnv(): Record<string, string> {
     return getDroverEnv(this.options.clusterName, this.name, this.replica, this.portMap);
   }
@@ -240,6 +251,7 @@ export class ClusterNode {
     };
   }
 
+  /** This replica as plain data (state, pid, restarts, last exit, I/O counters, ports). */
   snapshot(): NodeSnapshot {
     return {
       name: this.name,
@@ -401,6 +413,7 @@ export class ClusterNode {
    * Resolves once this replica meets a `dependsOn` condition; rejects (ERR_DEPENDENCY_FAILED) once
    * it cannot any more (failed, stopped, or a job that exited with the wrong code). Call after
    * `start()` was invoked.
+   * @internal
    */
   waitForCondition(condition: DependencyCondition): Promise<void> {
     const isSuccess = () => this.lastExit?.exitCode != null && this.successCodes().includes(this.lastExit.exitCode);
@@ -434,7 +447,7 @@ export class ClusterNode {
     );
   }
 
-  /** Puts a node that never started into `failed` (a dependency could not be met). */
+  /** Puts a node that never started into `failed` (a dependency could not be met). @internal */
   failBeforeStart(error: DroverError): void {
     if (this.loop !== null) return;
     this.fail(error);
@@ -474,7 +487,7 @@ export class ClusterNode {
    * @example
    * node.kill('SIGKILL');
    * await node.waitFor('ready', { run: 'next' }); // the restarted run, not the one just killed
-   * With `run: n`, only run number `n` counts (see {@link run}).
+   * With `run: n`, only run number `n` counts (see {@link ClusterNode.run}).
    * @throws {DroverError} ERR_READY_TIMEOUT after `timeoutMs` (default 30000), naming the last
    *   state and run; ERR_INVALID_OPTION for a bad `timeoutMs` or `run`.
    */

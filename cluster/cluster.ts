@@ -54,7 +54,9 @@ export function createAbortError(message: string, signal: AbortSignal): DroverEr
  * stopped). Each node has `replicas` handles, each with its own ports.
  */
 export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements ClusterController, AsyncDisposable {
+  /** The cluster's name (`spec.name`). */
   readonly name: string;
+  /** The spec it was created from. */
   readonly spec: ClusterSpec;
   private members: ClusterNode[] = [];
   private readonly specs = new Map<string, NodeSpec>();
@@ -251,6 +253,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     return name === undefined ? [...this.members] : this.members.filter((n) => n.name === name).sort((a, b) => a.replica - b.replica);
   }
 
+  /** Every replica as plain data (state, pid, restarts, last exit, I/O counters, ports). */
   snapshot(): ClusterSnapshot {
     return { name: this.name, configPath: this.spec.configPath, nodes: this.members.map((n) => n.snapshot()) };
   }
@@ -333,11 +336,17 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     }
   }
 
+  /**
+   * Sends `signal` to the process group of every running replica of node `name`; resolves to the
+   * number signalled. The exits that follow go through the restart policy like crashes.
+   * @throws {DroverError} ERR_UNKNOWN_NODE; ERR_INVALID_OPTION for an unknown signal (checked when a replica runs).
+   */
   async killNode(name: string, signal: string | number): Promise<number> {
     const nodes = this.requireNodes(name);
     return nodes.filter((n) => n.kill(signal, { scope: 'group' })).length;
   }
 
+  /** The last `limit` output lines of node `name`, every replica merged by time (each line has its `replica`). @throws {DroverError} ERR_UNKNOWN_NODE */
   tail(name: string, limit: number): OutputLine[] {
     return this.requireNodes(name)
       .flatMap((n) => n.output.tail(limit).map((line) => ({ ...line, replica: n.replica })))
@@ -419,6 +428,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     return next === -1 ? this.members.length : next;
   }
 
+  /** The spec after ports and templates, one entry per replica, with the environment drover adds (`droverEnv`). */
   resolvedConfig(): ResolvedConfig {
     return {
       name: this.name,
@@ -462,6 +472,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     return this.stopPromise;
   }
 
+  /** `stop()`, for `await using cluster = await startCluster(…)`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }

@@ -49,34 +49,70 @@ export type DroverErrorCode =
   /** A node's state machine was asked for a transition its table forbids (a bug in drover, never user input). */
   | 'ERR_ILLEGAL_TRANSITION';
 
+/** The facts a {@link DroverError} carries besides its code and message; each is set only when known. */
 export interface DroverErrorFields {
+  /** The node concerned. */
   node?: string;
+  /** The process concerned (for ERR_TELEMETRY_ENDPOINT: the holder of the port). */
   pid?: number;
+  /** Exit code of the process that ended, or null when a signal ended it. */
   exitCode?: number | null;
+  /** Signal name that ended the process, or null. */
   signal?: string | null;
+  /** Short machine-readable cause, e.g. `ready-timeout`, `restart-limit`, `dependency`, `aborted`, a node state. */
   reason?: string;
+  /** The node's last stderr lines (up to 10) when it failed to start. */
   stderrTail?: string;
+  /** The system call that failed (`listen`, `execve`, `getrlimit` …). */
   syscall?: string;
+  /** Its errno name (`ENOENT`, `EADDRINUSE` …). */
   errno?: string;
+  /** The file concerned (config file, `.env`, working directory, executable). */
   path?: string;
   /** A TCP port (ERR_TELEMETRY_ENDPOINT). */
   port?: number;
+  /** The underlying error, kept as `error.cause`. */
   cause?: unknown;
 }
 
+/**
+ * Every error drover throws or rejects with: a string `code` to branch on, a message that names
+ * what was wrong and where, the facts as fields ({@link DroverErrorFields}), the underlying error
+ * as `cause`. Test with {@link isDroverError}.
+ *
+ * @example
+ * try {
+ *   await startCluster('drover.yaml');
+ * } catch (error) {
+ *   if (isDroverError(error, 'ERR_READY_TIMEOUT')) console.error(error.node, error.stderrTail);
+ *   throw error;
+ * }
+ */
 export class DroverError extends Error {
+  /** What went wrong, one of {@link DroverErrorCode}. */
   readonly code: DroverErrorCode;
+  /** See {@link DroverErrorFields.node}. */
   readonly node?: string;
+  /** See {@link DroverErrorFields.pid}. */
   readonly pid?: number;
+  /** See {@link DroverErrorFields.exitCode}. */
   readonly exitCode?: number | null;
+  /** See {@link DroverErrorFields.signal}. */
   readonly signal?: string | null;
+  /** See {@link DroverErrorFields.reason}. */
   readonly reason?: string;
+  /** See {@link DroverErrorFields.stderrTail}. */
   readonly stderrTail?: string;
+  /** See {@link DroverErrorFields.syscall}. */
   readonly syscall?: string;
+  /** See {@link DroverErrorFields.errno}. */
   readonly errno?: string;
+  /** See {@link DroverErrorFields.path}. */
   readonly path?: string;
+  /** See {@link DroverErrorFields.port}. */
   readonly port?: number;
 
+  /** @param fields facts of the error; `cause` becomes `error.cause`, the others own properties. */
   constructor(code: DroverErrorCode, message: string, fields: DroverErrorFields = {}) {
     const { cause, ...facts } = fields;
     super(message, cause === undefined ? undefined : { cause });
@@ -93,7 +129,7 @@ Object.defineProperty(DroverError.prototype, 'name', {
   configurable: true,
 });
 
-/** Type guard for DroverError with an optional code check. */
+/** Whether `error` is a {@link DroverError} (with code `code`, when given): a type guard. */
 export function isDroverError(error: unknown, code?: DroverErrorCode): error is DroverError {
   return error instanceof DroverError && (code === undefined || error.code === code);
 }

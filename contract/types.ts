@@ -38,6 +38,7 @@ export const NODE_STATES: readonly NodeState[] = [
   'failed',
 ];
 
+/** Which output stream of a child a line came from. */
 export type OutputStream = 'stdout' | 'stderr';
 
 /** Restart policy names (docker / process-compose vocabulary). */
@@ -61,11 +62,19 @@ export interface BackoffSpec {
   readonly jitterMode?: 'proportional' | 'full';
 }
 
+/**
+ * When and how a node is restarted after its process ends (drover.yaml `restart`). Defaults (as
+ * the config loader applies them): policy `on-failure`, backoff 100 ms → 30 s ×2 ±20 %, at most 5
+ * restarts in 60 s.
+ */
 export interface RestartSpec {
+  /** `no`: never; `on-failure`: after an exit code not in `successExitCodes` or a signal; `always`: after any exit. */
   readonly policy: RestartPolicyName;
+  /** Delay before each restart. */
   readonly backoff: BackoffSpec;
-  /** More than this many restarts inside `windowMs` → the node goes `failed`. */
+  /** More than this many restarts inside `windowMs` → the node goes `failed` (ERR_RESTART_LIMIT; Erlang/OTP supervisor `intensity`/`period`). */
   readonly maxRestarts: number;
+  /** Sliding window `maxRestarts` counts in, ms. */
   readonly windowMs: number;
   /** Exit codes that count as success (`on-failure` does not restart them; `completed-successfully` accepts them). @default [0] */
   readonly successExitCodes: readonly number[];
@@ -73,6 +82,7 @@ export interface RestartSpec {
   readonly stableAfterMs: number;
 }
 
+/** How a node's process is stopped (drover.yaml `stop`). @default signal 'SIGTERM', timeoutMs 10000 */
 export interface StopSpec {
   /** Signal name sent to the node's process group first, e.g. `SIGTERM`. */
   readonly signal: string;
@@ -80,6 +90,7 @@ export interface StopSpec {
   readonly timeoutMs: number;
 }
 
+/** Bounds of a node's output ring buffer (drover.yaml `output`). @default maxLines 1000, maxBytes 1048576 (1 MiB) */
 export interface OutputSpec {
   /** Ring buffer bound in lines, per node (both streams together). */
   readonly maxLines: number;
@@ -179,6 +190,7 @@ export interface ClusterTelemetrySpec {
 
 /** One node of a cluster, fully normalized (every default applied, paths absolute). */
 export interface NodeSpec {
+  /** Node name, unique in the cluster (drover.yaml `nodes.<name>`). */
   readonly name: string;
   /** argv, no shell. A `shell: true` string command arrives here as `['/bin/sh', '-c', cmd]`. */
   readonly command: readonly string[];
@@ -186,9 +198,13 @@ export interface NodeSpec {
   readonly cwd: string;
   /** Extra environment for the child, on top of the manager's environment. */
   readonly env: Readonly<Record<string, string>>;
+  /** When a run counts as `ready`; null: once it has stayed up `minUptimeMs`. @default null */
   readonly ready: ReadySpec | null;
+  /** Restart policy, backoff and limit. */
   readonly restart: RestartSpec;
+  /** Stop signal and grace. */
   readonly stop: StopSpec;
+  /** Output ring buffer bounds. */
   readonly output: OutputSpec;
   /** Names of the free ports allocated per replica (`{{ports.<name>}}`, `DROVER_PORT_<NAME>`). @default [] */
   readonly ports: readonly string[];
@@ -214,6 +230,7 @@ export interface NodeSpec {
 
 /** A cluster, fully normalized; what `config/` produces and `Cluster` consumes. */
 export interface ClusterSpec {
+  /** Cluster name (`DROVER_CLUSTER`, telemetry's `service.namespace`). */
   readonly name: string;
   /** Absolute path of the config file it came from, when it came from one. */
   readonly configPath: string | null;
@@ -233,15 +250,21 @@ export interface StreamStats {
   readonly ops: number;
 }
 
+/** I/O counters of a process (or of every run of a node), and its ring buffer's fill and drops. */
 export interface ProcessStats {
+  /** Bytes and writes into the child's stdin. */
   readonly stdin: StreamStats;
+  /** Bytes and reads of the child's stdout. */
   readonly stdout: StreamStats;
+  /** Bytes and reads of the child's stderr. */
   readonly stderr: StreamStats;
-  /** Lines and bytes the ring buffer dropped (oldest first) to stay inside its bounds. */
+  /** Lines the ring buffer dropped (oldest first) to stay inside its bounds. */
   readonly droppedLines: number;
+  /** Bytes the ring buffer dropped (oldest first) to stay inside its bounds. */
   readonly droppedBytes: number;
-  /** Bytes and lines currently held by the ring buffer. */
+  /** Bytes currently held by the ring buffer. */
   readonly bufferedBytes: number;
+  /** Lines currently held by the ring buffer. */
   readonly bufferedLines: number;
   /** F_GETPIPE_SZ of each pipe in bytes (0: no pipe there, or a pty), when known. */
   readonly pipeSizes?: { readonly stdin: number; readonly stdout: number; readonly stderr: number };
@@ -249,12 +272,19 @@ export interface ProcessStats {
 
 /** Resource usage of a finished child, from wait4/waitid rusage. */
 export interface ResourceUsage {
+  /** CPU time in user mode, seconds (`ru_utime`). */
   readonly userCpuSeconds: number;
+  /** CPU time in the kernel, seconds (`ru_stime`). */
   readonly systemCpuSeconds: number;
+  /** Peak resident set size, KiB (`ru_maxrss`). */
   readonly maxRssKiB: number;
+  /** Page faults served without I/O (`ru_minflt`). */
   readonly minorFaults: number;
+  /** Page faults that needed I/O (`ru_majflt`). */
   readonly majorFaults: number;
+  /** Context switches because the process waited (`ru_nvcsw`). */
   readonly voluntaryContextSwitches: number;
+  /** Context switches because the scheduler preempted it (`ru_nivcsw`). */
   readonly involuntaryContextSwitches: number;
 }
 
@@ -264,28 +294,37 @@ export interface ExitInfo {
   readonly exitCode: number | null;
   /** Signal name (e.g. `SIGKILL`) or null. */
   readonly signal: string | null;
+  /** True when the signal that ended it dumped core. */
   readonly coreDumped: boolean;
   /** True when the stop grace ran out and SIGKILL was needed. */
   readonly forcedKill: boolean;
   /** Milliseconds from spawn to exit. */
   readonly durationMs: number;
+  /** The child's resource usage, or null when the exit was not observed (the shepherd was lost). */
   readonly rusage: ResourceUsage | null;
 }
 
 /** A point-in-time view of one node (replica). Pure data, safe to serialize. */
 export interface NodeSnapshot {
+  /** Node name. */
   readonly name: string;
+  /** Replica index. */
   readonly replica: number;
+  /** Lifecycle state. */
   readonly state: NodeState;
+  /** Pid of the current run, or null. */
   readonly pid: number | null;
+  /** Restarts so far (automatic and requested). */
   readonly restarts: number;
   /** Epoch ms when the current run was spawned, or null when not running. */
   readonly startedAt: number | null;
   /** Epoch ms of the last state change. */
   readonly stateSince: number;
+  /** How the last run ended, or null before the first exit. */
   readonly lastExit: ExitInfo | null;
   /** `code: message` of the last error that put the node in `failed` (or null). */
   readonly error: string | null;
+  /** I/O counters over every run so far. */
   readonly stats: ProcessStats;
   /** Ports allocated to this replica by name (empty until the cluster starts, or without `ports`). */
   readonly ports: Readonly<Record<string, number>>;
@@ -297,9 +336,13 @@ export interface NodeSnapshot {
   readonly cgroup?: string | null;
 }
 
+/** A point-in-time view of a cluster: one {@link NodeSnapshot} per replica. Pure data, safe to serialize. */
 export interface ClusterSnapshot {
+  /** Cluster name. */
   readonly name: string;
+  /** Absolute path of the config file, or null for a config object or spec built in code. */
   readonly configPath: string | null;
+  /** Every replica of every node, in declaration order. */
   readonly nodes: readonly NodeSnapshot[];
 }
 
@@ -371,16 +414,21 @@ export type ReadinessAttemptKind = 'log' | 'tcp' | 'http' | 'exec';
  * log line matching the pattern. Liveness probes after `ready` emit none.
  */
 export interface ReadinessAttemptEvent {
+  /** Event discriminator. */
   readonly type: 'readiness';
+  /** Node name. */
   readonly node: string;
+  /** Replica index. */
   readonly replica: number;
   /** Run number, as on the run's `state` events. */
   readonly run: number;
+  /** Epoch ms of the attempt's outcome. */
   readonly time: number;
   /** 1 for the first attempt of this run's readiness wait, counted across the sub-checks of `all`/`any`. */
   readonly attempt: number;
   /** True when this attempt satisfied its check. */
   readonly ok: boolean;
+  /** The check that made the attempt (a sub-check of `all`/`any` reports its own kind). */
   readonly kind: ReadinessAttemptKind;
   /** What was observed, e.g. `connect failed: ECONNREFUSED`, `status 503`, `1 of 2 matching lines`. */
   readonly message: string | null;
@@ -405,15 +453,21 @@ export interface StopReport {
  * the shutdown up (`message` is a ready-made line).
  */
 export interface StopProgressEvent {
+  /** Event discriminator. */
   readonly type: 'stopping';
+  /** Node name. */
   readonly node: string;
+  /** Replica index. */
   readonly replica: number;
+  /** Epoch ms. */
   readonly time: number;
+  /** Pid of the process still alive. */
   readonly pid: number;
   /** argv of the process still alive. */
   readonly command: readonly string[];
   /** Signal sent so far (SIGKILL follows when `waitedMs` reaches `timeoutMs`). */
   readonly signal: string;
+  /** Milliseconds since the stop signal. */
   readonly waitedMs: number;
   /** Grace before SIGKILL, ms. */
   readonly timeoutMs: number;
@@ -426,14 +480,19 @@ export interface StopProgressEvent {
  * returns it for `drover config`: plain JSON data, one entry per replica.
  */
 export interface ResolvedConfig {
+  /** Cluster name. */
   readonly name: string;
+  /** Absolute path of the config file, or null. */
   readonly configPath: string | null;
+  /** What a node failure after the start does to the cluster. */
   readonly onNodeFailure: NodeFailurePolicy;
+  /** One entry per replica, in declaration order. */
   readonly nodes: readonly ResolvedNodeConfig[];
 }
 
 /** One replica's spec with templates filled in; before ports are allocated, templates stay as written and `ports` is empty. */
 export interface ResolvedNodeConfig extends Omit<NodeSpec, 'ports'> {
+  /** Replica index. */
   readonly replica: number;
   /** Allocated ports by name. */
   readonly ports: Readonly<Record<string, number>>;
@@ -443,7 +502,9 @@ export interface ResolvedNodeConfig extends Omit<NodeSpec, 'ports'> {
 
 /** One line of child output as kept by the ring buffer. */
 export interface OutputLine {
+  /** The stream it was written to (a pty's output is `stdout`). */
   readonly stream: OutputStream;
+  /** The line without its newline, decoded as UTF-8. */
   readonly text: string;
   /** Sequence number per node, increasing across both streams. */
   readonly seq: number;
@@ -453,6 +514,11 @@ export interface OutputLine {
   readonly replica?: number;
 }
 
+/**
+ * Receives a cluster's events through `subscribe()`: the snapshot first, then every
+ * {@link ClusterEvent} in order. Called synchronously: keep the callbacks fast; a throw is reported
+ * as a process warning and does not stop supervision.
+ */
 export interface ClusterObserver {
   /** Called once, synchronously inside subscribe(), before any event. */
   onSnapshot?(snapshot: ClusterSnapshot): void;
@@ -482,7 +548,9 @@ export interface SpawnEnvironmentProvider {
   getSpawnEnvironment(node: string, replica: number, run: number): Readonly<Record<string, string>> | undefined;
 }
 
+/** What `subscribe()` returns. */
 export interface Subscription {
+  /** Stops the deliveries; idempotent. */
   unsubscribe(): void;
 }
 

@@ -30,6 +30,7 @@ export interface ProcessResult extends ExitInfo {
 export class ManagedProcess {
   /** Child pid (also its process group id). */
   readonly pid: number;
+  /** The child's process group id (equal to `pid`: the shepherd makes it a group leader). */
   readonly pgid: number;
   /** Epoch ms when the child was started. */
   readonly startedAt: number;

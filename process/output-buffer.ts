@@ -105,6 +105,7 @@ export class OutputBuffer {
   /** Bytes dropped to stay inside the bounds. */
   droppedBytes = 0;
 
+  /** @internal `spawn` and cluster nodes create their buffers. */
   constructor(private readonly options: OutputBufferOptions) {
     this.clock = options.clock ?? Date.now;
   }
@@ -124,7 +125,7 @@ export class OutputBuffer {
     return this.bytes;
   }
 
-  /** Feeds a raw chunk read from `stream`. The chunk may be reused by the caller once this returns. */
+  /** Feeds a raw chunk read from `stream`. The chunk may be reused by the caller once this returns. @internal */
   write(stream: OutputStream, chunk: Buffer): void {
     if (chunk.length === 0) return;
     const s: StreamIndex = stream === 'stderr' ? 1 : 0;
@@ -132,7 +133,7 @@ export class OutputBuffer {
     else this.writeQuiet(s, chunk);
   }
 
-  /** Flushes a partial last line of `stream` (call at EOF). */
+  /** Flushes a partial last line of `stream` (call at EOF). @internal */
   end(stream: OutputStream): void {
     const s: StreamIndex = stream === 'stderr' ? 1 : 0;
     const carryLength = this.carryBytes[s];
@@ -162,8 +163,8 @@ export class OutputBuffer {
     return out;
   }
 
-  /** Calls `listener` for every new line; returns the unsubscribe function. */
-  subscribe(listener: Listener): () => void {
+  /** Calls `listener` for every new line, right after it is stored; returns the unsubscribe function. */
+  subscribe(listener: (line: BufferedLine) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

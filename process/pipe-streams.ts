@@ -138,6 +138,7 @@ export class PipeReader extends Readable {
   private slabUsed = 0;
   private readBuffer: Buffer = EMPTY;
 
+  /** @internal `spawn` creates the readers of `stream` outputs. */
   constructor(end: PipeEnd, private readonly counter: IoCounter, highWaterMark = 64 * 1024) {
     super({ highWaterMark });
     this.socket = createReadSocket(end, {
@@ -225,11 +226,12 @@ export class PipeReader extends Readable {
     return n;
   }
 
-  /** The underlying socket (owns the fd). */
+  /** The underlying socket (owns the fd). @internal */
   get handle(): net.Socket {
     return this.socket;
   }
 
+  /** @internal Readable's implementation hook. */
   override _read(): void {
     if (!this.paused || this.byteStream !== null) return;
     this.paused = false;
@@ -238,6 +240,7 @@ export class PipeReader extends Readable {
     this.socket._read(0);
   }
 
+  /** @internal Readable's implementation hook. */
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.socket.destroy();
     const pending = this.pendingByteRead;

@@ -13,7 +13,10 @@
  * const { nodes } = inject('drover');
  * await fetch(`${nodes.api[0].urls.http}/health`);       // an HTTP port
  * createClient({ url: `redis://${nodes.cache[0].addresses.redis}` }); // any port: host:port
+ *
+ * @packageDocumentation
  */
+
 import path from 'node:path';
 import { startCluster, type StartClusterOptions } from '../start-cluster.js';
 import type { Cluster } from '../cluster/cluster.js';
@@ -26,8 +29,11 @@ const HOST = '127.0.0.1';
 
 /** One replica as the tests see it (plain data: it crosses from globalSetup to the test workers). */
 export interface ProvidedNode {
+  /** Node name. */
   readonly name: string;
+  /** Replica index. */
   readonly replica: number;
+  /** Pid of the replica's process when the cluster was ready, or null. */
   readonly pid: number | null;
   /** Where the ports are: `127.0.0.1`. */
   readonly host: string;
@@ -39,13 +45,14 @@ export interface ProvidedNode {
    * `http://127.0.0.1:<port>` (`https://` where the check's URL says so) for the ports that speak
    * HTTP only, by port name: a port whose name begins with `http` (`http`, `https`, `http-admin`),
    * or one that the node's `http` readiness or liveness check requests. Other ports (redis …) have
-   * no entry: use {@link addresses}.
+   * no entry: use {@link ProvidedNode.addresses}.
    */
   readonly urls: Readonly<Record<string, string>>;
 }
 
 /** What `inject('drover')` returns (or `inject(key)` with a custom key). */
 export interface ProvidedCluster {
+  /** Cluster name. */
   readonly name: string;
   /** Replicas by node name, in replica order. */
   readonly nodes: Readonly<Record<string, readonly ProvidedNode[]>>;
@@ -62,6 +69,7 @@ declare module 'vitest' {
  * at run time): `provide`, and `config.root` to resolve a relative config path.
  */
 export interface GlobalSetupProject {
+  /** Makes `value` available to the tests as `inject(key)`. */
   provide(key: string, value: unknown): void;
   /** The project's resolved config; `root` is the directory relative paths resolve against. */
   readonly config?: { readonly root?: string };
@@ -130,6 +138,7 @@ export function getProvidedCluster(cluster: Cluster): ProvidedCluster {
  * adds nothing but a repeat (drover's messages embed their cause's), so it is left out of the
  * chain; a cause that says something new is kept, with its own stack. The errors are not changed:
  * a link that needs a different cause is a copy.
+ * @internal
  */
 export function dedupeCauseChain<T>(error: T): T {
   if (!(error instanceof Error)) return error;

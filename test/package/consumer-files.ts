@@ -46,6 +46,47 @@ export function describeError(error: unknown): string {
 }
 `;
 
+/**
+ * The rest of the public surface as a consumer types it: a config object as `ConfigInput`, the
+ * async `normalizeConfig`, the `ClusterNode` and `ManagedProcess` types and what their members
+ * return, `drover/telemetry`; and what is not public: `ClusterNode`'s cluster-only methods and the
+ * output buffer's writer are absent from the published types (each `@ts-expect-error` fails the
+ * compile once the member is visible again).
+ */
+export const API_SURFACE_SOURCE = `import { DroverError, loadConfig, normalizeConfig, spawn, startCluster, type BufferedLine, type ClusterNode, type ConfigInput, type LoadedConfig, type ManagedProcess, type OutputBuffer, type PipeReader } from 'drover';
+import { METRIC_GROUPS, ProcessMetrics, type MetricGroup } from 'drover/telemetry';
+
+const config: ConfigInput = {
+  name: 'typed',
+  nodes: { a: { command: ['node', 'a.js'], ports: ['http'], ready: { http: { url: 'http://127.0.0.1:{{ports.http}}/health' } } } },
+};
+
+export async function useTheSurface(): Promise<LoadedConfig> {
+  const { spec } = await normalizeConfig(config, { baseDir: '.' });
+  await using cluster = await startCluster(spec);
+  const node: ClusterNode = cluster.node('a');
+  // @ts-expect-error cluster-only: the cluster turns output events on and off
+  node.setOutputEvents(true);
+  // @ts-expect-error cluster-only: the cluster allocates ports before a start
+  await node.allocatePorts();
+  // @ts-expect-error cluster-only: dependsOn conditions
+  await node.waitForCondition('ready');
+  // @ts-expect-error cluster-only: a node whose dependency failed
+  node.failBeforeStart(new DroverError('ERR_DEPENDENCY_FAILED', 'x'));
+  const p: ManagedProcess = await spawn(['true'], { stdout: 'stream' });
+  const reader: PipeReader | null = p.stdout;
+  const buffer: OutputBuffer = p.output;
+  const lines: BufferedLine[] = buffer.tail(5);
+  // @ts-expect-error the buffer is written by drover only
+  buffer.write('stdout', Buffer.from('x'));
+  const groups: MetricGroup[] = [...METRIC_GROUPS];
+  new ProcessMetrics({ controller: cluster, metricGroups: groups }).register();
+  void reader;
+  void lines;
+  return loadConfig('./drover.yaml', { strict: false });
+}
+`;
+
 /** An HTTP service: GET /health answers its name; PEER_URL, when set, is fetched for GET /peer. */
 export const SERVICE_SOURCE = `import http from 'node:http';
 const name = process.env.SERVICE_NAME;

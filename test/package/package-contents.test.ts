@@ -38,11 +38,16 @@ describe('npm pack', () => {
       'dist/index.d.ts',
       'dist/vitest/index.js',
       'dist/vitest/index.d.ts',
+      'dist/telemetry/public.js',
+      'dist/telemetry/public.d.ts',
       'dist/cli/main.js',
       'dist/native/index.js',
       'dist/native/index.d.ts',
     ];
     expect(needed.filter((f) => !files.includes(f))).toEqual([]);
+    // Every file package.json "exports" points at.
+    const exported = Object.values(PACKAGE_JSON.exports).flatMap((target) => (typeof target === 'string' ? [target] : Object.values(target))).map((f) => path.posix.normalize(f));
+    expect(exported.filter((f) => !files.includes(f))).toEqual([]);
     // Every source binding.gyp compiles and every header next to them.
     const gyp = readFileSync(path.join(REPO_ROOT, 'native', 'binding.gyp'), 'utf8');
     const sources = [...gyp.matchAll(/"((?:\.\.\/)?[\w/.-]+\.(?:c|cc))"/g)].map((m) => path.posix.normalize(path.posix.join('native', m[1]!)));
@@ -65,6 +70,7 @@ describe('npm pack', () => {
         f.startsWith('dist/bench/') ||
         f.startsWith('dist/test/') ||
         f.startsWith('test/') ||
+        f.startsWith('etc/') ||
         f.endsWith('.map') ||
         f.startsWith('shepherd/fuzz/') ||
         (f.startsWith('scripts/') && f !== 'scripts/build-native.mjs') ||

@@ -25,6 +25,7 @@ export const PACKAGE_JSON = JSON.parse(readFileSync(path.join(REPO_ROOT, 'packag
   repository?: { type: string; url: string };
   homepage?: string;
   bin: Record<string, string>;
+  exports: Record<string, string | Record<string, string>>;
   scripts: Record<string, string>;
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;

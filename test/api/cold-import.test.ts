@@ -1,0 +1,112 @@
+/**
+ * A cold `import { spawn } from 'drover'` loads no zod, yaml or OpenTelemetry module: config and
+ * telemetry are imported by the entry only when a call needs them (loadConfig, normalizeConfig,
+ * startTelemetry, startCluster given a path or a config object).
+ *
+ * Each case runs a fresh `node` whose `--import` preload registers a module resolve hook
+ * (`module.register`) that appends every resolved URL to a file: it sees every ESM load, and the
+ * first load of each CommonJS package imported from ESM. The positive controls prove the hook
+ * sees the modules the other cases must not load.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ENTRY = pathToFileURL(path.join(ROOT, 'dist', 'index.js')).href;
+const FORBIDDEN = ['/node_modules/zod/', '/node_modules/yaml/', '/node_modules/@opentelemetry/'];
+
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'drover-cold-import-'));
+  // Runs on the loader hooks thread: records each resolved URL, synchronously, before the load.
+  writeFileSync(
+    path.join(dir, 'hooks.mjs'),
+    `import { appendFileSync } from 'node:fs';
+let log;
+export function initialize(data) { log = data.log; }
+export async function resolve(specifier, context, next) {
+  const result = await next(specifier, context);
+  appendFileSync(log, result.url + '\\n');
+  return result;
+}
+`,
+  );
+  writeFileSync(
+    path.join(dir, 'register.mjs'),
+    `import { register } from 'node:module';
+register(${JSON.stringify(pathToFileURL(path.join(dir, 'hooks.mjs')).href)}, { data: { log: process.env.DROVER_LOAD_LOG } });
+`,
+  );
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs `source` as an ES module in a fresh node with the recording hook; returns the URLs it loaded, plus the CommonJS cache. */
+async function getLoadedUrls(name: string, source: string): Promise<string[]> {
+  const log = path.join(dir, `${name}.log`);
+  writeFileSync(log, '');
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', pathToFileURL(path.join(dir, 'register.mjs')).href, '--input-type=module', '-e', source], {
+    env: { ...process.env, DROVER_LOAD_LOG: log },
+    cwd: dir,
+    timeout: 20_000,
+  });
+  // The script prints the CommonJS module cache last (anything required from CJS the hook may not see).
+  const cjs = JSON.parse(stdout.trim().split('\n').at(-1)!) as string[];
+  return [...readFileSync(log, 'utf8').split('\n').filter(Boolean), ...cjs.map((file) => pathToFileURL(file).href)];
+}
+
+/** The script's last line: the CommonJS cache as JSON. */
+const PRINT_CJS_CACHE = `import { createRequire } from 'node:module'; console.log(JSON.stringify(Object.keys(createRequire(import.meta.url).cache)));`;
+
+function findForbidden(urls: readonly string[]): string[] {
+  return urls.filter((url) => FORBIDDEN.some((part) => url.includes(part)));
+}
+
+describe('cold import of the package entry', () => {
+  test("import { spawn } from 'drover' loads no zod, yaml or @opentelemetry module", async () => {
+    const urls = await getLoadedUrls('spawn', `import { spawn } from ${JSON.stringify(ENTRY)}; if (typeof spawn !== 'function') throw new Error('no spawn'); ${PRINT_CJS_CACHE}`);
+    // The hook saw the entry and the process layer it pulls in, and a package of node_modules.
+    expect(urls).toContain(ENTRY);
+    expect(urls.some((url) => url.endsWith('/dist/process/managed-process.js'))).toBe(true);
+    expect(urls.some((url) => url.includes('/node_modules/re2js/'))).toBe(true);
+    expect(findForbidden(urls)).toEqual([]);
+  }, 30_000);
+
+  test('startCluster given a ClusterSpec loads no config module', async () => {
+    const spec = { name: 'cold', configPath: null, nodes: [] };
+    const urls = await getLoadedUrls(
+      'spec',
+      `import { startCluster } from ${JSON.stringify(ENTRY)};
+const cluster = await startCluster(${JSON.stringify(spec)});
+await cluster.stop();
+${PRINT_CJS_CACHE}`,
+    );
+    expect(urls.filter((url) => url.includes('/dist/config/'))).toEqual([]);
+    expect(findForbidden(urls)).toEqual([]);
+  }, 30_000);
+
+  test('the hook sees zod, yaml and @opentelemetry when they load (positive control: loadConfig through the entry, the telemetry SDK module directly)', async () => {
+    const config = path.join(dir, 'drover.yaml');
+    writeFileSync(config, 'name: cold\nnodes:\n  a:\n    command: ["true"]\n');
+    const urls = await getLoadedUrls(
+      'on-demand',
+      `import { loadConfig, startTelemetry } from ${JSON.stringify(ENTRY)};
+const { spec } = await loadConfig(${JSON.stringify(config)});
+if (spec.nodes[0].name !== 'a') throw new Error('bad spec');
+if (typeof startTelemetry !== 'function') throw new Error('no startTelemetry');
+await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'dist', 'telemetry', 'sdk.js')).href)});
+${PRINT_CJS_CACHE}`,
+    );
+    expect(urls.some((url) => url.includes('/node_modules/zod/'))).toBe(true);
+    expect(urls.some((url) => url.includes('/node_modules/yaml/'))).toBe(true);
+    expect(urls.some((url) => url.includes('/node_modules/@opentelemetry/'))).toBe(true);
+  }, 30_000);
+});
