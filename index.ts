@@ -75,6 +75,7 @@ export type {
   StopReport,
   StopSpec,
   StreamStats,
+  SpawnEnvironmentProvider,
   Subscription,
 } from './contract/types.js';
 

@@ -522,6 +522,7 @@ export interface OutputLine {
 export interface ClusterObserver {
   /** Called once, synchronously inside subscribe(), before any event. */
   onSnapshot?(snapshot: ClusterSnapshot): void;
+  /** Called for every event after the snapshot, in the order the cluster published them. */
   onEvent(event: ClusterEvent): void;
   /**
    * False when this observer ignores `output` events. A cluster makes an object per output line
@@ -555,10 +556,12 @@ export interface Subscription {
 }
 
 /**
- * The one interface through which `telemetry/` and `cli/` reach a cluster (process-compose
- * `project_interface.go`).
+ * The one interface through which `telemetry/` and `cli/` reach a cluster: they read snapshots
+ * and events and ask for lifecycle operations by node name, never holding a node or a process
+ * (the shape of process-compose's project interface). `Cluster` implements it.
  */
 export interface ClusterController {
+  /** Every replica's state, pid, ports and I/O counters now; plain data, safe to keep. */
   snapshot(): ClusterSnapshot;
   /**
    * Delivers a snapshot and then live events, with nothing falling between. Every observer sees
@@ -572,11 +575,18 @@ export interface ClusterController {
    * spawn. Providers are asked in registration order; `unsubscribe()` removes this one.
    */
   provideSpawnEnvironment(provider: SpawnEnvironmentProvider): Subscription;
-  /** @throws DroverError `ERR_UNKNOWN_NODE`; `ERR_INVALID_OPTION` when the node has 0 replicas or a dependency has 0 replicas. */
+  /**
+   * Stops every replica of node `name` (stop signal, then SIGKILL after the stop timeout) and starts
+   * it again; resolves when it is ready (as at start). Counts as a manual restart.
+   * @throws DroverError `ERR_UNKNOWN_NODE`; `ERR_INVALID_OPTION` when the node has 0 replicas or a dependency has 0 replicas.
+   */
   restartNode(name: string): Promise<void>;
   /** A node with 0 replicas has nothing to stop: resolves at once. @throws DroverError `ERR_UNKNOWN_NODE` */
   stopNode(name: string): Promise<void>;
-  /** @throws DroverError `ERR_UNKNOWN_NODE`; `ERR_INVALID_OPTION` when the node has 0 replicas or a dependency has 0 replicas. */
+  /**
+   * Starts every replica of node `name` (its dependencies are not awaited); resolves when they are ready.
+   * @throws DroverError `ERR_UNKNOWN_NODE`; `ERR_INVALID_OPTION` when the node has 0 replicas or a dependency has 0 replicas.
+   */
   startNode(name: string): Promise<void>;
   /**
    * Sends `signal` (a name such as `SIGUSR1`, or a number) to the process group of every running
@@ -587,6 +597,7 @@ export interface ClusterController {
   killNode(name: string, signal: string | number): Promise<number>;
   /** Output lines of a node (all replicas), oldest first, at most `limit`. */
   tail(name: string, limit: number): OutputLine[];
+  /** Stops every node, dependents before their dependencies; resolves when all processes are gone. Idempotent. */
   stop(): Promise<void>;
   /**
    * Sets the number of replicas of node `name` at run time. Added replicas get their own ports and
