@@ -234,7 +234,8 @@ export async function runScale(options: { file: string; node: string; replicas: 
   const paths = getStatePaths(options.file);
   const answer = await requestJson<{ from: number; to: number }>(paths, options.file, 'POST', `/v1/nodes/${encodeURIComponent(options.node)}/scale?replicas=${options.replicas}`, { wait: 'operation' });
   const rows = (await getCluster(options.file)).nodes.filter((n) => n.name === options.node && n.state !== SCALED_TO_ZERO);
-  const detail = rows.map((n) => `${getReplicaLabel(n.name, n.replica ?? 0)} ${n.state}${n.pid === null ? '' : ` pid ${n.pid}`}${Object.keys(n.ports).length > 0 ? ` ${formatPorts(n.ports)}` : ''}`).join('; ');
+  // Every replica with its index, [0] included: the summary is about the replica count.
+  const detail = rows.map((n) => `${n.name}[${n.replica}] ${n.state}${n.pid === null ? '' : ` pid ${n.pid}`}${Object.keys(n.ports).length > 0 ? ` ${formatPorts(n.ports)}` : ''}`).join('; ');
   process.stdout.write(`${options.node}: scaled ${answer.from} → ${answer.to}${detail === '' ? '' : ` (${detail})`}\n`);
   return EXIT_OK;
 }
