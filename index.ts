@@ -77,6 +77,9 @@ export type {
   StreamStats,
   SpawnEnvironmentProvider,
   Subscription,
+  FaultEvent,
+  FaultKind,
+  FaultRecord,
 } from './contract/types.js';
 
 // Config: types here, the loader imported on first use.

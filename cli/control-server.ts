@@ -166,6 +166,8 @@ function getSocketFd(socket: net.Socket): number | undefined {
  * | POST | /v1/nodes/:name/kill?signal=S | `{ ok: true, signalled: N }` (replicas signalled) |
  * | POST | /v1/nodes/:name/scale?replicas=N | `{ ok: true, from, to }` once added replicas are ready / removed ones stopped |
  * | GET  | /v1/config | `ResolvedConfig`: the spec after ports and templates, one entry per replica |
+ * | GET  | /v1/faults | `{ faults: FaultRecord[] }`: the active injected faults, oldest first |
+ * | POST | /v1/faults/heal[?id=f3] | `{ ok: true, healed: [ids] }` once healed (every active fault without `id`) |
  * | POST | /v1/down[?timeoutMs=N] | `{ ok: true }` once every node stopped; then the `up` process exits |
  *
  * Errors: `{ error: { code, message } }` with 400 (bad option, malformed %-escape in the path),
@@ -183,7 +185,7 @@ export class ControlServer {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         const code = (error as DroverError).code ?? 'ERR_CONTROL_API';
-        const status = code === 'ERR_UNKNOWN_NODE' ? 404 : code === 'ERR_INVALID_OPTION' ? 400 : 500;
+        const status = code === 'ERR_UNKNOWN_NODE' || code === 'ERR_UNKNOWN_FAULT' ? 404 : code === 'ERR_INVALID_OPTION' ? 400 : 500;
         if (!res.headersSent) sendError(res, status, code, (error as Error).message);
         else res.end();
       });
@@ -269,6 +271,18 @@ export class ControlServer {
     }
     if (req.method === 'GET' && url.pathname === '/v1/config') {
       sendJson(res, 200, controller.resolvedConfig());
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/v1/faults') {
+      sendJson(res, 200, { faults: controller.faults() });
+      return;
+    }
+    if (req.method === 'POST' && url.pathname === '/v1/faults/heal') {
+      const id = url.searchParams.get('id');
+      const before = controller.faults().map((f) => f.id);
+      await controller.healFaults(id ?? undefined);
+      const after = new Set(controller.faults().map((f) => f.id));
+      sendJson(res, 200, { ok: true, healed: before.filter((f) => !after.has(f)) });
       return;
     }
     if (req.method === 'GET' && url.pathname === '/v1/logs') {

@@ -234,6 +234,9 @@ await yargs(hideBin(process.argv))
         return (await loadClient()).runScale({ file: argv.file, node: argv.node, replicas });
       }),
   )
+  .command('fault', 'inject and heal faults in the running cluster (see `drover fault --help`)', async (y) =>
+    (await import('./fault-commands.js')).registerFaultCommands(y, run),
+  )
   .command(
     'config',
     'print the resolved config: templates filled in, allocated ports, the env drover adds',

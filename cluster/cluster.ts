@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { ClusterNode } from './cluster-node.js';
+import { FaultRegistry } from './fault-registry.js';
 import { getDependents, getStartOrder } from '../contract/dependency-graph.js';
 import { MAX_REPLICAS } from '../contract/defaults.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
 import { getReplicaLabel, isFinalState } from '../contract/lifecycle.js';
 import type {
+  FaultRecord,
   ClusterController,
   ClusterEvent,
   ClusterObserver,
@@ -64,6 +66,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   private readonly spawnEnvironmentProviders = new Set<{ readonly provider: SpawnEnvironmentProvider }>();
   /** Subscribed observers, each with the number of the first event it gets (see subscribe). */
   private readonly observers = new Map<ClusterObserver, number>();
+  /** Active injected faults (every kind registers there with its heal action). */
+  private readonly faultRegistry = new FaultRegistry((event) => this.publish(event), () => (this.options.clock ?? Date.now)());
   private stopPromise: Promise<void> | null = null;
   /** Whether the nodes turn output lines into `output` events (someone may listen). */
   private isOutputWanted = false;
@@ -426,6 +430,19 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     const position = order.indexOf(name);
     const next = this.members.findIndex((m) => order.indexOf(m.name) > position);
     return next === -1 ? this.members.length : next;
+  }
+
+  /** The faults injected and not healed yet, oldest first (`drover fault ls`). */
+  faults(): readonly FaultRecord[] {
+    return this.faultRegistry.list();
+  }
+
+  /**
+   * Heals fault `id`, or every active fault (newest first) when omitted; resolves once healed.
+   * @throws {DroverError} ERR_UNKNOWN_FAULT for an id this cluster never issued.
+   */
+  healFaults(id?: string): Promise<void> {
+    return this.faultRegistry.heal(id);
   }
 
   /** The spec after ports and templates, one entry per replica, with the environment drover adds (`droverEnv`). */

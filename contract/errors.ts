@@ -47,7 +47,11 @@ export type DroverErrorCode =
   /** A telemetry endpoint the user asked for (the Prometheus exporter) could not listen; `port`, `errno` and the holder's `pid` say why. */
   | 'ERR_TELEMETRY_ENDPOINT'
   /** A node's state machine was asked for a transition its table forbids (a bug in drover, never user input). */
-  | 'ERR_ILLEGAL_TRANSITION';
+  | 'ERR_ILLEGAL_TRANSITION'
+  /** A fault id that this cluster never issued. */
+  | 'ERR_UNKNOWN_FAULT'
+  /** The fault cannot be injected on this node or system (a static binary for clock faults, libfaketime missing, network faults not enabled); the message says which. */
+  | 'ERR_UNSUPPORTED';
 
 /** The facts a {@link DroverError} carries besides its code and message; each is set only when known. */
 export interface DroverErrorFields {

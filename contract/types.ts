@@ -404,7 +404,40 @@ export type ClusterEvent =
       readonly replica: number;
       readonly line: OutputLine;
     }
-  | ReadinessAttemptEvent;
+  | ReadinessAttemptEvent
+  | FaultEvent;
+
+/**
+ * Kinds of injected faults: `pause` (a node's tree frozen), `crash` (SIGKILL of its tree),
+ * network faults on a link (`partition`, `blackhole`, `latency`, `bandwidth`, `reset`) and
+ * `clock` (a node's clock offset or rate).
+ */
+export type FaultKind = 'pause' | 'crash' | 'partition' | 'blackhole' | 'latency' | 'bandwidth' | 'reset' | 'clock';
+
+/** One fault drover injected and has not healed yet (or, in a `fault` event, one that just ended). */
+export interface FaultRecord {
+  /** Unique per cluster: `f1`, `f2`, … in injection order. */
+  readonly id: string;
+  readonly kind: FaultKind;
+  /** Nodes the fault acts on (for a link: both ends, source first). */
+  readonly nodes: readonly string[];
+  /** For a network fault: the link, `from` → `to` (`port`: the port name of `to`, or null for every port). */
+  readonly link: { readonly from: string; readonly to: string; readonly port: string | null } | null;
+  /** What was done, for people: `latency 200 ms ± 20 ms`, `clock +90s`, `paused`. */
+  readonly detail: string;
+  /** Epoch ms it was injected. */
+  readonly since: number;
+  /** Who asked: `api`, `cli`, `chaos <seed>`. */
+  readonly by: string;
+}
+
+/** A fault was injected (`phase: 'injected'`) or healed (`phase: 'healed'`, `time` is when). */
+export interface FaultEvent {
+  readonly type: 'fault';
+  readonly phase: 'injected' | 'healed';
+  readonly fault: FaultRecord;
+  readonly time: number;
+}
 
 /** Check kinds that make readiness attempts (`all`/`any` report through their sub-checks; `exit` makes none). */
 export type ReadinessAttemptKind = 'log' | 'tcp' | 'http' | 'exec';
@@ -609,4 +642,12 @@ export interface ClusterController {
   scale(name: string, replicas: number): Promise<void>;
   /** The spec after ports and templates, one entry per replica; plain JSON data (see {@link ResolvedConfig}). */
   resolvedConfig(): ResolvedConfig;
+  /** The faults injected and not healed yet, oldest first. */
+  faults(): readonly FaultRecord[];
+  /**
+   * Heals the fault `id`, or every active fault when `id` is omitted; resolves once healed (a
+   * `fault` event with `phase: 'healed'` for each). Healing what is already healed is a no-op.
+   * @throws DroverError `ERR_UNKNOWN_FAULT` for an id that never existed.
+   */
+  healFaults(id?: string): Promise<void>;
 }

@@ -46,6 +46,8 @@ function createFakeController(nodes: NodeSnapshot[]): ClusterController & { kill
       return { unsubscribe: () => observers.delete(observer) };
     },
     provideSpawnEnvironment: () => ({ unsubscribe: () => undefined }),
+    faults: () => [],
+    healFaults: async () => undefined,
     scale: async () => undefined,
     resolvedConfig: () => ({ name: 'ring', configPath: null, onNodeFailure: 'continue' as const, nodes: [] }),
     restartNode: async () => undefined,

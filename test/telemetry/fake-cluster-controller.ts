@@ -4,6 +4,7 @@
  */
 
 import type {
+  FaultRecord,
   ClusterController,
   ClusterEvent,
   ClusterObserver,
@@ -112,6 +113,12 @@ export class FakeClusterController implements ClusterController {
       observer.onEvent(event);
     }
   }
+
+  faults(): readonly FaultRecord[] {
+    return [];
+  }
+
+  async healFaults(): Promise<void> {}
 
   provideSpawnEnvironment(provider: SpawnEnvironmentProvider): Subscription {
     const registration = { provider };
