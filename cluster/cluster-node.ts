@@ -340,8 +340,9 @@ export class ClusterNode {
       this.lifecycle?.abort(new DroverError('ERR_STOPPED', `node ${this.name} stopped`));
       this.endCrashFault(false);
       // A paused tree is thawed first, then stopped with the normal escalation (a frozen cgroup
-      // would not see the stop signal until thawed).
-      await this.endPause();
+      // would not see the stop signal until thawed). Awaited only then: an unpaused node enters
+      // `stopping` in the same tick as the request, before anything the caller publishes next.
+      if (this.pauseState !== null) await this.endPause();
       const process = this.process;
       if (process !== null && process.exitResult === null) {
         this.setState('stopping');
@@ -917,7 +918,7 @@ export class ClusterNode {
         if (failures >= liveness.failureThreshold) {
           this.livenessFailed = true;
           this.lastLivenessMessage = `liveness ${check.describe()} failed ${failures} times in a row (last: ${check.lastSeen() ?? 'no answer'})`;
-          await this.endPause(); // a paused node that kept its probes is thawed, then stopped
+          if (this.pauseState !== null) await this.endPause(); // a paused node that kept its probes is thawed, then stopped
           await process.stop();
           return;
         }
