@@ -58,7 +58,8 @@
  *                pidfd, or the group with one kill(-pgid)
  *   STOP    (3)  i32 signo (1..64), u32 grace ms: stop the child's tree; the shepherd runs the
  *                escalation itself so it completes if the manager dies:
- *                1. signo exactly once to every process of the tree: the process group with one
+ *                1. the child's cgroup thawed (cgroup.freeze 0: the manager may have frozen it), then
+ *                   signo exactly once to every process of the tree: the process group with one
  *                   kill(-pgid), then each other descendant of the shepherd and each other member
  *                   of the child's cgroup through a pidfd (the set is built first, so a process in
  *                   both the group and the cgroup gets one delivery), then SIGCONT the same way

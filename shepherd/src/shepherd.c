@@ -455,8 +455,9 @@ enum stop_scope {
 /*
  * The one sequence that stops the child's whole tree (its process group, the descendants the
  * shepherd reaps as subreaper, the members of its cgroup). Every caller runs it, as far as `scope`:
- *   1. while the leader is unreaped: signo exactly once to every process of the tree, then SIGCONT
- *      (a stopped process would never see signo); for SIGKILL, step 3 at once;
+ *   1. while the leader is unreaped: thaw its cgroup (cgroup.freeze 0: a paused node), signo exactly
+ *      once to every process of the tree, then SIGCONT (a stopped process would never see signo);
+ *      for SIGKILL, step 3 at once;
  *   2. up to grace_ms for the leader to exit;
  *   3. SIGKILL to all of it, frozen first (kill_tree); then up to 5 s for the leader to die: one
  *      still there is in uninterruptible sleep, and the shepherd leaves rather than wait without a
@@ -467,6 +468,12 @@ enum stop_scope {
  */
 static void stop_tree(struct child *child, int sfd, int signo, uint32_t grace_ms, enum stop_scope scope) {
   if (!child->reaped && signo != SIGKILL) { /* 1, 2 */
+    /* A cgroup the manager froze (a paused node) must thaw, or no member runs its handler before
+     * the grace ends: SIGCONT does not reach the cgroup freezer. */
+    if (child->cgroup[0] != '\0') {
+      int err = write_file(child->cgroup, "cgroup.freeze", "0");
+      if (err != 0) PRINT_DEBUG("cgroup.freeze=0 in %s failed: %s", child->cgroup, strerror(err));
+    }
     signal_tree_once(child, signo);
     if (signo != SIGCONT) signal_tree_once(child, SIGCONT);
     if (scope == STOP_SIGNAL_ONLY) return;

@@ -3,6 +3,7 @@
 // run: every process of the child's tree, setsid daemons and a setsid fork bomb included, is in
 // state T after pause() and none after resume(), while the manager and the shepherd keep running.
 import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixture } from '../helpers/fixtures.js';
 import { getProcessState } from '../helpers/processes.js';
@@ -70,5 +71,33 @@ describe('FREEZE without a cgroup', () => {
     const shepherd = spawned.op === 'spawned' ? spawned.shepherdPid : 0;
     await waitFor(() => getProcessState(shepherd), (state) => state === null, { describe: `shepherd ${shepherd} to exit` });
     expect(run.survivors()).toEqual([]);
+  });
+});
+
+describe('a paused node whose manager dies', () => {
+  it('with a cgroup: the shepherd thaws the frozen cgroup, so every process gets its SIGTERM within the grace', async () => {
+    const run = await NestedManager.start({ cgroup: true });
+    runs.push(run);
+    const log = path.join(run.tempDir, 'signals.log');
+    const spawned = await run.spawn(fixture('signal-log', log), { stop: { timeoutMs: 5000 } });
+    if (spawned.op !== 'spawned') throw new Error(spawned.message);
+    expect(spawned.cgroup).not.toBeNull();
+    const [, leader, member, daemon] = (await run.waitForOutput(1, /^ready \d+ \d+ \d+$/)).split(' ').map(Number);
+    expect(await run.freeze(1, true)).toMatchObject({ op: 'paused', done: true });
+    expect(readFileSync(path.join(spawned.cgroup!, 'cgroup.events'), 'utf8')).toMatch(/^frozen 1$/m);
+    await run.kill();
+    // The hang-up stop: SIGTERM once to each, well before the 5 s grace would end in SIGKILL.
+    const lines = await waitFor(
+      () => {
+        try {
+          return readFileSync(log, 'utf8').trim().split('\n').sort();
+        } catch {
+          return [];
+        }
+      },
+      (l) => l.length === 3,
+      { describe: 'three SIGTERM lines in the log', timeoutMs: 3000 },
+    );
+    expect(lines).toEqual([`daemon ${daemon} SIGTERM`, `leader ${leader} SIGTERM`, `member ${member} SIGTERM`].sort());
   });
 });
