@@ -361,6 +361,12 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   async pauseNode(name: string, options: PauseOptions = {}): Promise<void> {
     const nodes = this.requireNodes(name);
     if (nodes.length === 0) throw new DroverError('ERR_ILLEGAL_TRANSITION', `node ${name} has 0 replicas: nothing to pause`, { node: name });
+    // All or none: a replica that cannot be paused refuses the request before any is frozen.
+    const refused = nodes.filter((n) => n.state !== 'ready' && n.state !== 'paused');
+    if (refused.length > 0) {
+      const states = refused.map((n) => `${getReplicaLabel(n.name, n.replica)} is ${n.state}`).join(', ');
+      throw new DroverError('ERR_ILLEGAL_TRANSITION', `cannot pause node ${name}: ${states}; only ready replicas can be paused`, { node: name });
+    }
     await Promise.all(nodes.map((n) => n.pause(options)));
   }
 

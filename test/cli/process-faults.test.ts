@@ -52,7 +52,7 @@ describe('drover fault pause / resume / crash', () => {
     // A node that is not ready cannot be paused: a clear error naming it, not a stack trace.
     const refused = await runCli(['fault', 'pause', 'b', '-f', file], env);
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toContain('node b is exited: only a ready node can be paused');
+    expect(refused.stderr).toContain('cannot pause node b: b is exited; only ready replicas can be paused');
     expect(refused.stderr).not.toMatch(/\n\s+at /);
     const missing = await runCli(['fault', 'crash', 'zz', '-f', file], env);
     expect(missing.code).toBe(1);

@@ -177,6 +177,21 @@ export function describeProcessFaults(mode: 'cgroup' | 'signals'): void {
       await expect(node.crash()).rejects.toMatchObject({ code: 'ERR_ILLEGAL_TRANSITION' });
     });
 
+    it('pauseNode pauses every replica, or none when one is not ready', async () => {
+      const { cluster } = await start({ a: server({ replicas: 2 }) });
+      const [first, second] = cluster.nodes('a');
+      await second!.stop();
+      await expect(cluster.pauseNode('a')).rejects.toMatchObject({ code: 'ERR_ILLEGAL_TRANSITION', message: expect.stringContaining('a[1] is stopped') });
+      expect(first!.state).toBe('ready');
+      expect(cluster.faults()).toEqual([]);
+      await second!.start();
+      await cluster.pauseNode('a');
+      expect(cluster.nodes('a').map((n) => n.state)).toEqual(['paused', 'paused']);
+      expect(cluster.faults().map((f) => f.nodes.join()).sort()).toEqual(['a', 'a[1]']);
+      await cluster.resumeNode('a');
+      expect(cluster.nodes('a').map((n) => n.state)).toEqual(['ready', 'ready']);
+    });
+
     it('crash with restart: false kills the whole tree and keeps the node down until start()', async () => {
       const { cluster, events } = await start({ a: server() });
       const node = cluster.node('a');
