@@ -29,7 +29,7 @@ export { startCluster } from './start-cluster.js';
 export type { StartClusterOptions } from './start-cluster.js';
 export { Cluster } from './cluster/cluster.js';
 export type { ClusterOptions } from './cluster/cluster.js';
-export type { ClusterNode } from './cluster/cluster-node.js';
+export type { ClusterNode, CrashOptions, PauseOptions } from './cluster/cluster-node.js';
 
 // Errors.
 export { DroverError, isDroverError } from './contract/errors.js';

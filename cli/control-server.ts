@@ -168,10 +168,14 @@ function getSocketFd(socket: net.Socket): number | undefined {
  * | GET  | /v1/config | `ResolvedConfig`: the spec after ports and templates, one entry per replica |
  * | GET  | /v1/faults | `{ faults: FaultRecord[] }`: the active injected faults, oldest first |
  * | POST | /v1/faults/heal[?id=f3] | `{ ok: true, healed: [ids] }` once healed (every active fault without `id`) |
+ * | POST | /v1/faults/pause?node=a[&probes=keep] | `{ ok: true, replicas: N }` once every replica of `a` is frozen (`paused`) |
+ * | POST | /v1/faults/resume?node=a | `{ ok: true, replicas: N }` once its paused replicas are thawed |
+ * | POST | /v1/faults/crash?node=a[&restart=false] | `{ ok: true, replicas: N }` once the killed runs ended |
  * | POST | /v1/down[?timeoutMs=N] | `{ ok: true }` once every node stopped; then the `up` process exits |
  *
  * Errors: `{ error: { code, message } }` with 400 (bad option, malformed %-escape in the path),
- * 403 (other uid), 404 (unknown node or endpoint), 500.
+ * 403 (other uid), 404 (unknown node or endpoint), 409 (the node's state does not allow it:
+ * ERR_ILLEGAL_TRANSITION, e.g. pausing a stopped node), 500.
  */
 export class ControlServer {
   private readonly server: http.Server;
@@ -185,7 +189,7 @@ export class ControlServer {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         const code = (error as DroverError).code ?? 'ERR_CONTROL_API';
-        const status = code === 'ERR_UNKNOWN_NODE' || code === 'ERR_UNKNOWN_FAULT' ? 404 : code === 'ERR_INVALID_OPTION' ? 400 : 500;
+        const status = code === 'ERR_UNKNOWN_NODE' || code === 'ERR_UNKNOWN_FAULT' ? 404 : code === 'ERR_INVALID_OPTION' ? 400 : code === 'ERR_ILLEGAL_TRANSITION' ? 409 : 500;
         if (!res.headersSent) sendError(res, status, code, (error as Error).message);
         else res.end();
       });
@@ -283,6 +287,25 @@ export class ControlServer {
       await controller.healFaults(id ?? undefined);
       const after = new Set(controller.faults().map((f) => f.id));
       sendJson(res, 200, { ok: true, healed: before.filter((f) => !after.has(f)) });
+      return;
+    }
+    if (req.method === 'POST' && (url.pathname === '/v1/faults/pause' || url.pathname === '/v1/faults/resume' || url.pathname === '/v1/faults/crash')) {
+      const name = url.searchParams.get('node');
+      if (name === null || name === '') throw new DroverError('ERR_INVALID_OPTION', `${url.pathname} needs \`node\`: the node to ${url.pathname.slice('/v1/faults/'.length)}`);
+      if (url.pathname === '/v1/faults/pause') {
+        const probes = url.searchParams.get('probes') ?? 'suspend';
+        if (probes !== 'suspend' && probes !== 'keep') throw new DroverError('ERR_INVALID_OPTION', `Expected \`probes\` to be suspend or keep, got ${JSON.stringify(probes)}`);
+        await controller.pauseNode(name, { probes, by: 'cli' });
+      } else if (url.pathname === '/v1/faults/resume') {
+        await controller.resumeNode(name);
+      } else {
+        const restart = url.searchParams.get('restart') ?? 'true';
+        if (restart !== 'true' && restart !== 'false') throw new DroverError('ERR_INVALID_OPTION', `Expected \`restart\` to be true or false, got ${JSON.stringify(restart)}`);
+        const crashed = await controller.crashNode(name, { restart: restart === 'true', by: 'cli' });
+        sendJson(res, 200, { ok: true, replicas: crashed });
+        return;
+      }
+      sendJson(res, 200, { ok: true, replicas: controller.snapshot().nodes.filter((n) => n.name === name).length });
       return;
     }
     if (req.method === 'GET' && url.pathname === '/v1/logs') {

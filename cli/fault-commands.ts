@@ -36,7 +36,34 @@ export function registerFaultCommands(y: Argv<{ file: string }>, run: RunAction)
           .example('$0 fault heal --all', 'undo every fault'),
       (argv) => run(argv.file, () => runFaultHeal({ file: argv.file, id: argv.all ? null : (argv.id ?? null) })),
     )
-    .demandCommand(1, 'give a fault command: ls, heal …');
+    .command(
+      'pause <node>',
+      "freeze every process of a node (its whole tree) until `fault resume`; liveness probes are suspended unless --keep-probes",
+      (b) =>
+        b
+          .positional('node', { type: 'string', demandOption: true, describe: 'node name (every replica)' })
+          .option('keep-probes', { type: 'boolean', default: false, describe: 'keep liveness probes running: the frozen node fails them and is restarted' })
+          .example('$0 fault pause db', "db's clients time out until `drover fault resume db`"),
+      (argv) => run(argv.file, () => runProcessFault({ file: argv.file, kind: 'pause', node: argv.node, query: argv.keepProbes ? { probes: 'keep' } : {} })),
+    )
+    .command(
+      'resume <node>',
+      'thaw a paused node (back to ready)',
+      (b) => b.positional('node', { type: 'string', demandOption: true, describe: 'node name (every replica)' }),
+      (argv) => run(argv.file, () => runProcessFault({ file: argv.file, kind: 'resume', node: argv.node, query: {} })),
+    )
+    .command(
+      'crash <node>',
+      'SIGKILL the whole tree of a node; the restart policy applies unless --no-restart (then it stays down until `drover start`)',
+      (b) =>
+        b
+          .positional('node', { type: 'string', demandOption: true, describe: 'node name (every running replica)' })
+          .option('restart', { type: 'boolean', default: true, describe: 'let the restart policy restart it (--no-restart: keep it down)' })
+          .example('$0 fault crash api', 'kill api as a crash would; it restarts per its policy')
+          .example('$0 fault crash api --no-restart', 'kill api and keep it down until `drover start api`'),
+      (argv) => run(argv.file, () => runProcessFault({ file: argv.file, kind: 'crash', node: argv.node, query: argv.restart ? {} : { restart: 'false' } })),
+    )
+    .demandCommand(1, 'give a fault command: ls, heal, pause, resume, crash …');
 }
 
 /** `drover fault ls`. */
@@ -63,5 +90,15 @@ export async function runFaultHeal(options: { file: string; id: string | null })
   const query = options.id === null ? '' : `?id=${encodeURIComponent(options.id)}`;
   const { healed } = await requestJson<{ healed: string[] }>(getStatePaths(options.file), options.file, 'POST', `/v1/faults/heal${query}`, { wait: 'operation' });
   process.stdout.write(healed.length === 0 ? 'nothing to heal\n' : `healed ${healed.join(', ')}\n`);
+  return EXIT_OK;
+}
+
+/** `drover fault pause|resume|crash <node>`: POST /v1/faults/<kind>?node=…; prints what was done. */
+export async function runProcessFault(options: { file: string; kind: 'pause' | 'resume' | 'crash'; node: string; query: Record<string, string> }): Promise<number> {
+  const query = new URLSearchParams({ node: options.node, ...options.query });
+  const answer = await requestJson<{ ok: true; replicas: number }>(getStatePaths(options.file), options.file, 'POST', `/v1/faults/${options.kind}?${query}`, { wait: 'operation' });
+  const replicas = `${answer.replicas} replica${answer.replicas === 1 ? '' : 's'}`;
+  const done = { pause: `paused ${options.node} (${replicas}); \`drover fault resume ${options.node}\` thaws it`, resume: `resumed ${options.node}`, crash: `crashed ${options.node} (${replicas} killed)` };
+  process.stdout.write(`${done[options.kind]}\n`);
   return EXIT_OK;
 }

@@ -101,7 +101,10 @@ export class Printer {
         const node = getReplicaLabel(event.node, event.replica);
         switch (event.to) {
           case 'ready':
-            this.info(`${node}: ready (pid ${event.pid ?? '?'})`);
+            this.info(`${node}: ${event.from === 'paused' ? 'resumed' : 'ready'} (pid ${event.pid ?? '?'})`);
+            return;
+          case 'paused':
+            this.info(`${node}: paused (pid ${event.pid ?? '?'}: its whole tree is frozen)`);
             return;
           case 'exited':
             this.info(`${node}: ${event.exit ? describeExit(event.exit) : 'exited'}`);

@@ -9,6 +9,7 @@ const STATE_COLORS: Record<NodeState, number> = {
   starting: 33,
   running: 36,
   ready: 32,
+  paused: 34,
   stopping: 35,
   stopped: 2,
   exited: 2,

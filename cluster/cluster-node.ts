@@ -1,7 +1,7 @@
 import { compileUserPattern, type LinearPattern } from '../contract/pattern.js';
 import { nextDelayMs } from './backoff.js';
 import { DEFAULT_MIN_UPTIME_MS, MAX_LINE_BYTES } from '../contract/defaults.js';
-import { describeExit, getReplicaLabel, isFinalState } from '../contract/lifecycle.js';
+import { describeExit, endsRun, getReplicaLabel, isFinalState } from '../contract/lifecycle.js';
 import { setLongTimeout } from '../contract/long-timer.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
 import { startManagedProcess, type ManagedProcess, type ProcessResult } from '../process/managed-process.js';
@@ -13,9 +13,11 @@ import { isPermanentSpawnError, RestartWindow, shouldRestart } from './restart-p
 import { getDroverEnv, resolveNodeSpec } from './node-templates.js';
 import { allocatePorts, isAddressInUseLine } from './ports.js';
 import { NodeStateMachine } from './node-state-machine.js';
+import type { FaultInjection } from './fault-registry.js';
 import type {
   ClusterEvent,
   DependencyCondition,
+  FaultRecord,
   ExitInfo,
   NodeSnapshot,
   NodeSpec,
@@ -45,6 +47,35 @@ export interface ClusterNodeOptions {
   readonly stopProgressIntervalMs?: number;
   /** Whether output lines become `output` events from the start (see setOutputEvents). @default true */
   readonly outputEvents?: boolean;
+  /** The cluster's fault registry: pause and crash register there. @default none (faults are not listed) */
+  readonly faults?: NodeFaultSink;
+}
+
+/** What a node needs of the cluster's fault registry (cluster/fault-registry.ts). */
+export interface NodeFaultSink {
+  add(injection: FaultInjection): FaultRecord;
+  heal(id: string): Promise<void>;
+  forget(id: string): void;
+}
+
+/** Options of {@link ClusterNode.pause}. */
+export interface PauseOptions {
+  /**
+   * `suspend` (default): liveness probes are not run while paused, so the restart policy does not
+   * fire; `keep`: they keep running, so a frozen node fails them and is restarted as a hung one
+   * would be (a watchdog-style test).
+   */
+  readonly probes?: 'suspend' | 'keep';
+  /** Who asked, shown in `drover fault ls`. @default 'api' */
+  readonly by?: string;
+}
+
+/** Options of {@link ClusterNode.crash}. */
+export interface CrashOptions {
+  /** true (default): the restart policy applies as to any crash; false: the node stays `exited` until `start()`. */
+  readonly restart?: boolean;
+  /** Who asked, shown in `drover fault ls`. @default 'api' */
+  readonly by?: string;
 }
 
 /** A waiter's verdict on a state: true = satisfied, an Error = can no longer be satisfied, false = keep waiting. */
@@ -125,6 +156,16 @@ export class ClusterNode {
   private readonly waiters = new Set<StateWaiter>();
   private readonly clock: () => number;
   private readonly random: () => number;
+  /** The pause of the current run while `paused` (its fault record, whether probes are suspended). */
+  private pauseState: { readonly faultId: string | null; readonly process: ManagedProcess } | null = null;
+  /** True while liveness probes are suspended by a pause. */
+  private probesSuspended = false;
+  /** A pause or resume in progress (they run one at a time). */
+  private freezeOp: Promise<void> = Promise.resolve();
+  /** Set by `crash({ restart: false })`: the killed run ends the supervision instead of restarting. */
+  private holdAfterCrash = false;
+  /** The active `crash` fault of this replica, if any. */
+  private crashFault: { readonly id: string; readonly restart: boolean } | null = null;
   /** Unsubscribes the `output` event emitter from the ring buffer; null while events are off. */
   private stopOutputEvents: (() => void) | null = null;
 
@@ -275,6 +316,7 @@ export class ClusterNode {
    */
   async start(): Promise<void> {
     if (this.loop === null) {
+      this.endCrashFault(false);
       this.lifecycle = new AbortController();
       this.stopping = null;
       this.lastError = null;
@@ -296,6 +338,11 @@ export class ClusterNode {
     if (this.stopping) return this.stopping;
     this.stopping = (async () => {
       this.lifecycle?.abort(new DroverError('ERR_STOPPED', `node ${this.name} stopped`));
+      this.endCrashFault(false);
+      // A paused tree is thawed first, then stopped with the normal escalation (a frozen cgroup
+      // would not see the stop signal until thawed). Awaited only then: an unpaused node enters
+      // `stopping` in the same tick as the request, before anything the caller publishes next.
+      if (this.pauseState !== null) await this.endPause();
       const process = this.process;
       if (process !== null && process.exitResult === null) {
         this.setState('stopping');
@@ -481,6 +528,157 @@ export class ClusterNode {
   }
 
   /**
+   * Freezes the node's whole process tree (`setsid` daemons included): with a cgroup leaf
+   * (`snapshot().cgroup`) through the cgroup v2 freezer, else through the shepherd, which SIGSTOPs
+   * the process group and every descendant it reaps. Resolves once every process is frozen; the
+   * node is then `paused`. Its clients time out (the kernel still accepts TCP connections into
+   * the listen backlog, but nothing answers). While paused, liveness probes are suspended (unless
+   * `probes: 'keep'`), so the restart policy does not fire. Registers a `pause` fault (healing it
+   * resumes). `stop()` of a paused node thaws it and stops it normally; `crash()` kills it.
+   * Pausing a paused node is a no-op.
+   * @throws {DroverError} ERR_ILLEGAL_TRANSITION when the node is not `ready` (a run still waiting
+   *   for its readiness check cannot be paused); ERR_INVALID_OPTION for a bad `probes`;
+   *   ERR_UNSUPPORTED when the tree did not freeze in time (the pause is undone).
+   */
+  pause(options: PauseOptions = {}): Promise<void> {
+    const { probes = 'suspend', by } = options;
+    if (probes !== 'suspend' && probes !== 'keep') {
+      return Promise.reject(new DroverError('ERR_INVALID_OPTION', `Expected \`probes\` to be 'suspend' or 'keep', got ${JSON.stringify(probes)}`, { node: this.name }));
+    }
+    return this.serializeFreeze(async () => {
+      if (this.machine.state === 'paused') return;
+      const process = this.process;
+      if (this.machine.state !== 'ready' || process === null) {
+        throw new DroverError('ERR_ILLEGAL_TRANSITION', `node ${this.label()} is ${this.machine.state}: only a ready node can be paused`, { node: this.name });
+      }
+      this.probesSuspended = probes === 'suspend';
+      let frozen: boolean;
+      try {
+        frozen = await process.pause();
+      } catch (error) {
+        this.probesSuspended = false;
+        await process.resume().catch(() => undefined); // thaw what did freeze
+        throw error;
+      }
+      if (!frozen || this.process !== process || this.machine.state !== 'ready') {
+        // The run ended or a stop began while freezing: leave nothing frozen behind.
+        this.probesSuspended = false;
+        if (frozen) await process.resume().catch(() => undefined);
+        return;
+      }
+      this.setState('paused');
+      const label = this.label();
+      const record = this.options.faults?.add({
+        kind: 'pause',
+        nodes: [label],
+        detail: `${label} (pid ${process.pid}) frozen ${process.cgroup !== null ? 'by its cgroup' : 'by SIGSTOP'}; probes ${probes === 'keep' ? 'kept' : 'suspended'}`,
+        ...(by === undefined ? {} : { by }),
+        heal: () => this.thaw(process),
+      });
+      this.pauseState = { faultId: record?.id ?? null, process };
+    });
+  }
+
+  /**
+   * Thaws a paused node: its tree continues, probes resume, and the node is `ready` again (the
+   * state it was paused in). Heals its `pause` fault. A no-op when the node is not paused.
+   * @throws {DroverError} ERR_UNSUPPORTED when the tree did not thaw in time.
+   */
+  async resume(): Promise<void> {
+    const pause = this.pauseState;
+    if (pause === null) return;
+    if (pause.faultId !== null && this.options.faults !== undefined) await this.options.faults.heal(pause.faultId);
+    else await this.thaw(pause.process);
+  }
+
+  /**
+   * Fault injection: SIGKILLs the node's whole tree through its shepherd (cgroup.kill where there
+   * is a cgroup, the frozen walk of its descendants, the process group), as a crash would. With
+   * `restart: true` (default) the restart policy applies as to any crash; with `restart: false` the
+   * node stays `exited` until `start()`. Resolves once the killed run has ended (state `backoff`,
+   * `exited` or `failed`), before any next run starts, so awaiting the next run is race-free:
+   * @example
+   * await node.crash();
+   * await node.waitFor('ready', { run: 'next' });
+   * Registers a `crash` fault: with restart, it heals itself when the next run is ready (or the node
+   * ends for good); without, it stays active until `start()` (healing it starts the node).
+   * A paused node is crashed too (SIGKILL reaches a frozen tree; its pause ends).
+   * @throws {DroverError} ERR_ILLEGAL_TRANSITION when no run is live (`pending`, `starting`, `stopping`, final states, `backoff`).
+   */
+  async crash(options: CrashOptions = {}): Promise<void> {
+    const { restart = true, by } = options;
+    if (typeof restart !== 'boolean') throw new DroverError('ERR_INVALID_OPTION', `Expected \`restart\` to be a boolean, got ${JSON.stringify(restart)}`, { node: this.name });
+    const process = this.process;
+    const state = this.machine.state;
+    if (process === null || process.exitResult !== null || !(state === 'running' || state === 'ready' || state === 'paused')) {
+      throw new DroverError('ERR_ILLEGAL_TRANSITION', `node ${this.label()} is ${state}: nothing runs to crash`, { node: this.name });
+    }
+    this.endCrashFault(false);
+    const label = this.label();
+    const record = this.options.faults?.add({
+      kind: 'crash',
+      nodes: [label],
+      detail: `${label} (pid ${process.pid}) tree killed by SIGKILL; ${restart ? 'restart policy applies' : 'kept down until start()'}`,
+      ...(by === undefined ? {} : { by }),
+      heal: restart ? () => undefined : () => this.start(),
+    });
+    if (record !== undefined) this.crashFault = { id: record.id, restart };
+    this.holdAfterCrash = !restart;
+    const ended = this.addWaiter((s) => endsRun(s), null, null);
+    // Through the shepherd's STOP with SIGKILL: no grace, the whole tree at once.
+    void process.stop({ signal: 'SIGKILL', timeoutMs: 0 });
+    await ended;
+    if (!restart) await this.loop; // the supervision has ended: start() begins a new one
+  }
+
+  private label(): string {
+    return getReplicaLabel(this.name, this.replica);
+  }
+
+  /** Runs pause/resume steps one at a time, so a resume never races the freeze it undoes. */
+  private serializeFreeze(step: () => Promise<void>): Promise<void> {
+    const next = this.freezeOp.then(step);
+    this.freezeOp = next.catch(() => undefined);
+    return next;
+  }
+
+  /** The heal action of a `pause` fault: thaws the tree and returns the node to `ready`. */
+  private thaw(process: ManagedProcess): Promise<void> {
+    return this.serializeFreeze(async () => {
+      if (this.pauseState?.process !== process) return; // ended (stopped, crashed, exited) already
+      await process.resume();
+      this.pauseState = null;
+      this.probesSuspended = false;
+      if (this.machine.state === 'paused') this.setState('ready');
+    });
+  }
+
+  /** Ends a pause because the run is being stopped or killed: thaws the tree and forgets the fault. */
+  private async endPause(): Promise<void> {
+    const pause = this.pauseState;
+    if (pause === null) return;
+    this.forgetPause();
+    await pause.process.resume().catch(() => undefined); // gone already: nothing to thaw
+  }
+
+  /** Forgets the pause fault of a run that ended (published as healed). */
+  private forgetPause(): void {
+    const pause = this.pauseState;
+    this.pauseState = null;
+    this.probesSuspended = false;
+    if (pause?.faultId != null) this.options.faults?.forget(pause.faultId);
+  }
+
+  /** Ends the active `crash` fault: healed (its heal action is a no-op for a restarting crash) or forgotten. */
+  private endCrashFault(heal: boolean): void {
+    const fault = this.crashFault;
+    if (fault === null) return;
+    this.crashFault = null;
+    if (heal) void this.options.faults?.heal(fault.id);
+    else this.options.faults?.forget(fault.id);
+  }
+
+  /**
    * Resolves once the node is in `state`. With `run: 'next'` only a later run counts (the state of
    * the run that is current at the call does not), so a test can crash or restart a node and
    * await its next run without a race:
@@ -574,6 +772,8 @@ export class ClusterNode {
     };
     if (to === 'stopped') this.stopStartedAt = null;
     this.options.emit(event);
+    // A crash with restart is over once the next run is ready, or once the node ended for good.
+    if (this.crashFault?.restart === true && (to === 'ready' || isFinalState(to))) this.endCrashFault(true);
     for (const waiter of [...this.waiters]) {
       const decision = waiter.decide(to, extra);
       if (decision === false) continue;
@@ -663,9 +863,16 @@ export class ClusterNode {
       if (spec.liveness !== null && this.machine.state === 'ready') void this.watchLiveness(process, spec, liveness.signal);
       const result = await process.exited;
       liveness.abort();
+      this.forgetPause();
       const exit = this.collect(process);
       if (signal.aborted) {
         this.setState('stopped', { exit });
+        return;
+      }
+      if (this.holdAfterCrash) {
+        // crash({ restart: false }): the node stays down until start().
+        this.holdAfterCrash = false;
+        this.setState('exited', { exit });
         return;
       }
       if (result.durationMs >= restart.stableAfterMs) this.attempt = 0; // a stable run starts the backoff over
@@ -701,11 +908,17 @@ export class ClusterNode {
       await delay(liveness.check.initialDelayMs, signal);
       for (;;) {
         await delay(liveness.check.intervalMs, signal);
+        if (this.probesSuspended) {
+          failures = 0;
+          continue;
+        }
         const ok = (await check.probe?.(signal, liveness.check.timeoutMs)) ?? true;
-        failures = ok ? 0 : failures + 1;
+        // A probe that was in flight when a pause suspended the probes does not count.
+        failures = this.probesSuspended ? 0 : ok ? 0 : failures + 1;
         if (failures >= liveness.failureThreshold) {
           this.livenessFailed = true;
           this.lastLivenessMessage = `liveness ${check.describe()} failed ${failures} times in a row (last: ${check.lastSeen() ?? 'no answer'})`;
+          if (this.pauseState !== null) await this.endPause(); // a paused node that kept its probes is thawed, then stopped
           await process.stop();
           return;
         }

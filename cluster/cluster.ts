@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ClusterNode } from './cluster-node.js';
+import { ClusterNode, type CrashOptions, type PauseOptions } from './cluster-node.js';
 import { FaultRegistry } from './fault-registry.js';
 import { getDependents, getStartOrder } from '../contract/dependency-graph.js';
 import { MAX_REPLICAS } from '../contract/defaults.js';
@@ -136,6 +136,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       ...(random ? { random } : {}),
       ...(stopProgressIntervalMs === undefined ? {} : { stopProgressIntervalMs }),
       outputEvents: this.isOutputWanted,
+      faults: this.faultRegistry,
     });
   }
 
@@ -348,6 +349,43 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   async killNode(name: string, signal: string | number): Promise<number> {
     const nodes = this.requireNodes(name);
     return nodes.filter((n) => n.kill(signal, { scope: 'group' })).length;
+  }
+
+  /**
+   * Pauses every replica of node `name` (see {@link ClusterNode.pause}: the whole tree frozen,
+   * state `paused`, liveness probes suspended unless `probes: 'keep'`, one `pause` fault each).
+   * Replicas paused already stay so. Resolves once all are frozen.
+   * @throws {DroverError} ERR_UNKNOWN_NODE; ERR_ILLEGAL_TRANSITION when a replica is not ready
+   *   (or the node has 0 replicas); ERR_UNSUPPORTED when a tree did not freeze in time.
+   */
+  async pauseNode(name: string, options: PauseOptions = {}): Promise<void> {
+    const nodes = this.requireNodes(name);
+    if (nodes.length === 0) throw new DroverError('ERR_ILLEGAL_TRANSITION', `node ${name} has 0 replicas: nothing to pause`, { node: name });
+    // All or none: a replica that cannot be paused refuses the request before any is frozen.
+    const refused = nodes.filter((n) => n.state !== 'ready' && n.state !== 'paused');
+    if (refused.length > 0) {
+      const states = refused.map((n) => `${getReplicaLabel(n.name, n.replica)} is ${n.state}`).join(', ');
+      throw new DroverError('ERR_ILLEGAL_TRANSITION', `cannot pause node ${name}: ${states}; only ready replicas can be paused`, { node: name });
+    }
+    await Promise.all(nodes.map((n) => n.pause(options)));
+  }
+
+  /** Resumes every paused replica of node `name` (see {@link ClusterNode.resume}); the others are left as they are. @throws {DroverError} ERR_UNKNOWN_NODE */
+  async resumeNode(name: string): Promise<void> {
+    await Promise.all(this.requireNodes(name).map((n) => n.resume()));
+  }
+
+  /**
+   * SIGKILLs the tree of every live replica of node `name` (see {@link ClusterNode.crash}); with
+   * `restart: false` they stay `exited` until started. Resolves to the number of replicas crashed,
+   * once each killed run has ended.
+   * @throws {DroverError} ERR_UNKNOWN_NODE; ERR_ILLEGAL_TRANSITION when no replica runs.
+   */
+  async crashNode(name: string, options: CrashOptions = {}): Promise<number> {
+    const nodes = this.requireNodes(name).filter((n) => n.state === 'running' || n.state === 'ready' || n.state === 'paused');
+    if (nodes.length === 0) throw new DroverError('ERR_ILLEGAL_TRANSITION', `node ${name}: no replica runs, nothing to crash`, { node: name });
+    await Promise.all(nodes.map((n) => n.crash(options)));
+    return nodes.length;
   }
 
   /** The last `limit` output lines of node `name`, every replica merged by time (each line has its `replica`). @throws {DroverError} ERR_UNKNOWN_NODE */

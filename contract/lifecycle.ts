@@ -8,14 +8,17 @@ import type { ExitInfo, NodeState } from './types.js';
 
 /**
  * Which state may follow which. `pending` is a node not started yet; `starting` a run being
- * spawned; `running`/`ready` a live run (ready: its readiness check passed); `stopping` a stop in
+ * spawned; `running`/`ready` a live run (ready: its readiness check passed); `paused` a ready run
+ * whose whole tree is frozen (`node.pause()`; `resume()` returns it to `ready`); `stopping` a stop in
  * progress; `backoff` a restart scheduled; `stopped`, `exited`, `failed` a run over.
  */
 export const NODE_TRANSITIONS: Readonly<Record<NodeState, readonly NodeState[]>> = {
   pending: ['starting', 'stopped', 'failed'],
   starting: ['running', 'backoff', 'failed', 'stopped', 'exited'],
   running: ['ready', 'stopping', 'backoff', 'exited', 'failed', 'stopped'],
-  ready: ['stopping', 'backoff', 'exited', 'failed', 'stopped'],
+  ready: ['paused', 'stopping', 'backoff', 'exited', 'failed', 'stopped'],
+  // A paused run ends like a ready one when it is stopped or killed (SIGKILL reaches a frozen tree).
+  paused: ['ready', 'stopping', 'backoff', 'exited', 'failed', 'stopped'],
   stopping: ['stopped', 'failed'],
   backoff: ['starting', 'stopped', 'failed'],
   stopped: ['starting', 'failed'],
@@ -38,19 +41,19 @@ export function isAtRest(state: NodeState): boolean {
   return state === 'pending' || isFinalState(state);
 }
 
-/** A process of the node exists: `starting`, `running`, `ready`, `stopping`. */
+/** A process of the node exists: `starting`, `running`, `ready`, `paused` (frozen, but alive), `stopping`. */
 export function hasLiveRun(state: NodeState): boolean {
-  return state === 'starting' || state === 'running' || state === 'ready' || state === 'stopping';
+  return state === 'starting' || state === 'running' || state === 'ready' || state === 'paused' || state === 'stopping';
 }
 
-/** The process is up and not being stopped: `running` or `ready`. */
+/** The process is up and not being stopped: `running` or `ready`. A `paused` run is not running: its tree is frozen. */
 export function isRunningState(state: NodeState): boolean {
   return state === 'running' || state === 'ready';
 }
 
-/** The node no longer holds up a cluster's start: `ready` or a final state. */
+/** The node no longer holds up a cluster's start: `ready`, `paused` (it was ready) or a final state. */
 export function isSettledState(state: NodeState): boolean {
-  return state === 'ready' || isFinalState(state);
+  return state === 'ready' || state === 'paused' || isFinalState(state);
 }
 
 /** A transition into `to` ends the run that was live (its process is gone): a final state or `backoff`. */

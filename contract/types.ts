@@ -19,6 +19,7 @@ export type NodeState =
   | 'starting'
   | 'running'
   | 'ready'
+  | 'paused'
   | 'stopping'
   | 'stopped'
   | 'exited'
@@ -31,6 +32,7 @@ export const NODE_STATES: readonly NodeState[] = [
   'starting',
   'running',
   'ready',
+  'paused',
   'stopping',
   'stopped',
   'exited',
@@ -628,6 +630,20 @@ export interface ClusterController {
    * @throws DroverError `ERR_UNKNOWN_NODE`, `ERR_INVALID_OPTION` for an unknown signal.
    */
   killNode(name: string, signal: string | number): Promise<number>;
+  /**
+   * Freezes the whole process tree of every replica of node `name` (state `paused`; liveness
+   * probes suspended unless `probes: 'keep'`); one `pause` fault per replica.
+   * @throws DroverError `ERR_UNKNOWN_NODE`; `ERR_ILLEGAL_TRANSITION` when a replica is not ready; `ERR_UNSUPPORTED` when a tree did not freeze in time.
+   */
+  pauseNode(name: string, options?: { readonly probes?: 'suspend' | 'keep'; readonly by?: string }): Promise<void>;
+  /** Thaws every paused replica of node `name` (back to `ready`), healing their `pause` faults. @throws DroverError `ERR_UNKNOWN_NODE` */
+  resumeNode(name: string): Promise<void>;
+  /**
+   * SIGKILLs the whole tree of every live replica of node `name`; `restart: false` keeps them
+   * `exited` until started. Resolves to the number crashed once their runs ended.
+   * @throws DroverError `ERR_UNKNOWN_NODE`; `ERR_ILLEGAL_TRANSITION` when no replica runs.
+   */
+  crashNode(name: string, options?: { readonly restart?: boolean; readonly by?: string }): Promise<number>;
   /** Output lines of a node (all replicas), oldest first, at most `limit`. */
   tail(name: string, limit: number): OutputLine[];
   /** Stops every node, dependents before their dependencies; resolves when all processes are gone. Idempotent. */

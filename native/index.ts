@@ -15,6 +15,8 @@ export {
   encodeSignal,
   encodeSpawn,
   encodeSpawnPayload,
+  encodeFreeze,
+  FREEZE_WAIT_MS,
   encodeWinsize,
   encodeStop,
   getErrnoName,

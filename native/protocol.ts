@@ -29,10 +29,12 @@ export const MSG_SIGNAL = 2;
 export const MSG_STOP = 3;
 export const MSG_WINSIZE = 4;
 export const MSG_SPAWN_MORE = 5;
+export const MSG_FREEZE = 6;
 export const MSG_STARTED = 16;
 export const MSG_EXEC_FAILED = 17;
 export const MSG_EXITED = 18;
 export const MSG_ERROR = 19;
+export const MSG_FROZEN = 20;
 
 export const STDIO_PIPE = 0;
 export const STDIO_NULL = 1;
@@ -54,6 +56,10 @@ export const EXITED_PAYLOAD_SIZE = 68;
 export const SIGNAL_PAYLOAD_SIZE = 5;
 export const STOP_PAYLOAD_SIZE = 8;
 export const WINSIZE_PAYLOAD_SIZE = 4;
+export const FREEZE_PAYLOAD_SIZE = 1;
+export const FROZEN_PAYLOAD_SIZE = 12;
+/** How long the shepherd's FREEZE waits for every process of the tree to show stopped (ms). */
+export const FREEZE_WAIT_MS = 2000;
 export const RLIMIT_ENTRY_SIZE = 20;
 export const SHEPHERD_EXIT_INTERNAL = 70;
 /** `/proc/<pid>/comm` of a shepherd waiting for SPAWN (a launcher's spare), and after SPAWN. */
@@ -105,7 +111,16 @@ export type ShepherdMessage =
       readonly voluntaryContextSwitches: number;
       readonly involuntaryContextSwitches: number;
     }
-  | { readonly type: 'error'; readonly errno: number; readonly message: string };
+  | { readonly type: 'error'; readonly errno: number; readonly message: string }
+  | {
+      readonly type: 'frozen';
+      /** True answering a freeze, false a thaw. */
+      readonly frozen: boolean;
+      /** Processes of the tree the shepherd signalled. */
+      readonly processes: number;
+      /** Processes that did not show stopped within FREEZE_WAIT_MS (0 after a thaw). */
+      readonly running: number;
+    };
 
 function header(type: number, payloadLength: number): Buffer {
   const buf = Buffer.alloc(PROTOCOL_HEADER_SIZE + payloadLength);
@@ -253,6 +268,13 @@ export function encodeStop(signo: number, graceMs: number): Buffer {
   return buf;
 }
 
+/** FREEZE: SIGSTOP (frozen) or SIGCONT (thawed) to the child's whole tree; answered by FROZEN. */
+export function encodeFreeze(frozen: boolean): Buffer {
+  const buf = header(MSG_FREEZE, FREEZE_PAYLOAD_SIZE);
+  buf.writeUInt8(frozen ? 1 : 0, PROTOCOL_HEADER_SIZE);
+  return buf;
+}
+
 /** Decodes one shepherd record. Throws RangeError naming what was wrong. */
 export function decodeMessage(buf: Buffer): ShepherdMessage {
   if (buf.length < PROTOCOL_HEADER_SIZE) throw new RangeError(`record of ${buf.length} bytes is shorter than the header`);
@@ -315,6 +337,9 @@ export function decodeMessage(buf: Buffer): ShepherdMessage {
       if (len !== p.length - 8) throw new RangeError('ERROR message length mismatch');
       return { type: 'error', errno: p.readInt32LE(0), message: p.toString('utf8', 8) };
     }
+    case MSG_FROZEN:
+      expect(FROZEN_PAYLOAD_SIZE, 'FROZEN');
+      return { type: 'frozen', frozen: p.readUInt8(0) !== 0, processes: p.readUInt32LE(4), running: p.readUInt32LE(8) };
     default:
       throw new RangeError(`unknown message type ${type}`);
   }

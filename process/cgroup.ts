@@ -150,3 +150,39 @@ export function removeCgroupWhenEmpty(leaf: string, timeoutMs = 2000): Promise<b
     attempt();
   });
 }
+
+/** `frozen` of a leaf's `cgroup.events` (1 once every member is frozen), or null when the leaf is gone. */
+export function readCgroupFrozen(leaf: string): boolean | null {
+  try {
+    return /^frozen 1$/m.test(readFileSync(path.join(leaf, 'cgroup.events'), 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Freezes (`frozen` true) or thaws a leaf with the cgroup v2 freezer (`cgroup.freeze`, Linux 5.2)
+ * and waits until `cgroup.events` says `frozen 1` (or `frozen 0`), polling every 5 ms for at most
+ * `timeoutMs`. Resolves `'done'`, `'gone'` when the leaf no longer exists (its members exited), or
+ * `'timeout'`. Every process of the leaf is reached, `setsid` daemons included, and no pid is named.
+ * @throws {Error} the write's error (EACCES, ENOENT of `cgroup.freeze` on a kernel without it).
+ */
+export function freezeCgroup(leaf: string, frozen: boolean, timeoutMs = 5000): Promise<'done' | 'gone' | 'timeout'> {
+  try {
+    writeFileSync(path.join(leaf, 'cgroup.freeze'), frozen ? '1' : '0');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && readCgroupFrozen(leaf) === null) return Promise.resolve('gone');
+    throw error;
+  }
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve) => {
+    const check = () => {
+      const state = readCgroupFrozen(leaf);
+      if (state === null) return resolve('gone');
+      if (state === frozen) return resolve('done');
+      if (Date.now() >= deadline) return resolve('timeout');
+      setTimeout(check, 5).unref();
+    };
+    check();
+  });
+}

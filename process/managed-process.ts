@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Writable } from 'node:stream';
-import { closeFd, getSignalName, SCOPE_GROUP, SCOPE_LEADER, STDIO_NULL, STDIO_PIPE } from '../native/index.js';
-import { createCgroupLeafPath } from './cgroup.js';
+import { closeFd, FREEZE_WAIT_MS, getSignalName, SCOPE_GROUP, SCOPE_LEADER, STDIO_NULL, STDIO_PIPE } from '../native/index.js';
+import { createCgroupLeafPath, freezeCgroup } from './cgroup.js';
 import { DroverError } from '../contract/errors.js';
 import { explainFdExhaustion, FD_EXHAUSTED_REASON, reserveFds } from './fd-budget.js';
 import { setLongTimeout, type LongTimer } from '../contract/long-timer.js';
@@ -11,6 +11,7 @@ import { getAutoPipeSize, warnPipeBudgetOnce } from './pipe-budget.js';
 import { PipeReader, PipeWriter, readPipe, type IoCounter } from './pipe-streams.js';
 import { getShepherdSupply } from './launcher-client.js';
 import { ShepherdClient, type ShepherdOutcome, type StartedChild } from './shepherd-client.js';
+
 import type { ExitInfo, OutputStream, ProcessStats } from '../contract/types.js';
 
 /** How a supervised process ended. Extends {@link ExitInfo}. */
@@ -151,6 +152,46 @@ export class ManagedProcess {
     if (this.result === null) this.client.stop(signo, timeoutMs);
     this.stopPromise = this.exited;
     return this.stopPromise;
+  }
+
+  /**
+   * Freezes the child's whole tree (`setsid` daemons included): with a cgroup leaf through the
+   * cgroup v2 freezer (`cgroup.freeze`, awaited until `cgroup.events` says `frozen 1`), else
+   * through the shepherd, which SIGSTOPs the process group and every descendant it finds and
+   * answers once all show stopped. The manager signals nothing itself. Resolves false when the
+   * process ended first (nothing to freeze).
+   * @throws {DroverError} ERR_UNSUPPORTED when the tree did not freeze within 5 s (cgroup) or
+   *   FREEZE_WAIT_MS (signals: a member in uninterruptible sleep), naming how many processes still
+   *   run; ERR_PROTOCOL when the shepherd refused the request.
+   */
+  async pause(): Promise<boolean> {
+    return this.setFrozen(true);
+  }
+
+  /** Thaws what {@link ManagedProcess.pause} froze (`cgroup.freeze` 0, or SIGCONT to the tree through the shepherd). Resolves false when the process ended first. */
+  async resume(): Promise<boolean> {
+    return this.setFrozen(false);
+  }
+
+  private async setFrozen(frozen: boolean): Promise<boolean> {
+    if (this.result !== null) return false;
+    const what = frozen ? 'freeze' : 'thaw';
+    if (this.cgroup !== null) {
+      let outcome: 'done' | 'gone' | 'timeout';
+      try {
+        outcome = await freezeCgroup(this.cgroup, frozen);
+      } catch (error) {
+        throw new DroverError('ERR_UNSUPPORTED', `cannot ${what} pid ${this.pid}: writing ${this.cgroup}/cgroup.freeze failed: ${(error as Error).message}`, { pid: this.pid, path: this.cgroup, cause: error });
+      }
+      if (outcome === 'timeout') throw new DroverError('ERR_UNSUPPORTED', `cgroup ${this.cgroup} of pid ${this.pid} did not ${what} within 5000 ms`, { pid: this.pid, path: this.cgroup });
+      return outcome === 'done';
+    }
+    const report = await this.client.freeze(frozen);
+    if (report === null) return false;
+    if (report.running > 0) {
+      throw new DroverError('ERR_UNSUPPORTED', `${report.running} of ${report.processes} processes of pid ${this.pid}'s tree did not stop within ${FREEZE_WAIT_MS} ms (uninterruptible sleep?)`, { pid: this.pid });
+    }
+    return true;
   }
 
   /** Ends the child's stdin (EOF). */

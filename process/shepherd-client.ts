@@ -1,6 +1,7 @@
 import {
   closeFd,
   decodeMessage,
+  encodeFreeze,
   encodeSignal,
   encodeSpawn,
   encodeStop,
@@ -37,6 +38,13 @@ export interface StartedChild {
   readonly pty: boolean;
   /** The child's cgroup v2 directory, or null when it runs without one. */
   readonly cgroup: string | null;
+}
+
+/** The shepherd's answer to FREEZE: how many processes of the tree it signalled, how many did not show stopped. */
+export interface FreezeReport {
+  readonly frozen: boolean;
+  readonly processes: number;
+  readonly running: number;
 }
 
 type ExitedMessage = Extract<ShepherdMessage, { type: 'exited' }>;
@@ -107,6 +115,8 @@ export class ShepherdClient {
   private rejectStarted!: (error: DroverError) => void;
   private resolveOutcome!: (outcome: ShepherdOutcome) => void;
   private readonly diagnostics: string[] = [];
+  /** FREEZE requests sent and not answered yet, oldest first (the shepherd answers in order). */
+  private readonly freezes: { resolve: (report: FreezeReport | null) => void; reject: (error: DroverError) => void }[] = [];
   /** Shepherds found dead when SPAWN was sent to them (see attach). */
   private deadShepherds = 0;
 
@@ -241,6 +251,20 @@ export class ShepherdClient {
     this.send(encodeStop(signo, graceMs));
   }
 
+  /**
+   * Sends FREEZE: the shepherd SIGSTOPs (`frozen`) or SIGCONTs the child's whole tree (group,
+   * descendants it reaps, cgroup members) and answers with what it reached. Resolves null when the
+   * child's outcome is known first (nothing left to freeze).
+   * @throws {DroverError} ERR_PROTOCOL when the shepherd refused the message.
+   */
+  freeze(frozen: boolean): Promise<FreezeReport | null> {
+    if (this.finished || this.watcher === null) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      this.freezes.push({ resolve, reject });
+      this.send(encodeFreeze(frozen));
+    });
+  }
+
   /** Sends WINSIZE (pty mode): TIOCSWINSZ on the child's terminal. */
   resize(columns: number, rows: number): void {
     this.send(encodeWinsize(columns, rows));
@@ -323,8 +347,13 @@ export class ShepherdClient {
       case 'exited':
         this.finish({ kind: 'exited', report: message });
         return;
+      case 'frozen':
+        this.freezes.shift()?.resolve({ frozen: message.frozen, processes: message.processes, running: message.running });
+        return;
       case 'error':
         this.recordDiagnostics(`shepherd error ${getErrnoName(message.errno)}: ${message.message}\n`);
+        // A shepherd that does not know FREEZE (an older build) refuses it: the waiting call fails.
+        this.freezes.shift()?.reject(new DroverError('ERR_PROTOCOL', `shepherd ${this.shepherdPid ?? '?'} refused a request: ${message.message} (${getErrnoName(message.errno)})`));
         if (this.child === null) {
           this.fail(new DroverError('ERR_SPAWN_FAILED', `shepherd refused SPAWN: ${message.message} (${getErrnoName(message.errno)})`));
         }
@@ -373,6 +402,7 @@ export class ShepherdClient {
     if (this.finished) return;
     this.finished = true;
     this.closeWatcher();
+    for (const waiting of this.freezes.splice(0)) waiting.resolve(null);
     this.resolveOutcome(outcome);
   }
 

@@ -58,7 +58,8 @@
  *                pidfd, or the group with one kill(-pgid)
  *   STOP    (3)  i32 signo (1..64), u32 grace ms: stop the child's tree; the shepherd runs the
  *                escalation itself so it completes if the manager dies:
- *                1. signo exactly once to every process of the tree: the process group with one
+ *                1. the child's cgroup thawed (cgroup.freeze 0: the manager may have frozen it), then
+ *                   signo exactly once to every process of the tree: the process group with one
  *                   kill(-pgid), then each other descendant of the shepherd and each other member
  *                   of the child's cgroup through a pidfd (the set is built first, so a process in
  *                   both the group and the cgroup gets one delivery), then SIGCONT the same way
@@ -67,6 +68,14 @@
  *                   re-scan until no new member appears and all are stopped, SIGKILL them all)
  *   WINSIZE (4)  u16 columns, u16 rows (1..65535): TIOCSWINSZ on the pty (ignored without one)
  *   SPAWN_MORE (5)  continuation of SPAWN (above); never valid after SPAWN is complete
+ *   FREEZE  (6)  u8 frozen (1 freeze, 0 thaw): freezes or thaws the child's whole tree with signals,
+ *                for a child without a cgroup (a cgroup is frozen by the manager, cgroup.freeze):
+ *                freeze: SIGSTOP to the process group with one kill(-pgid), then to each descendant
+ *                of the shepherd and each member of the child's cgroup through a pidfd as the walk
+ *                finds it; the walk re-scans until a scan finds no new member and every member
+ *                shows stopped (state T), for at most FREEZE_WAIT_MS (a process in uninterruptible
+ *                sleep stops only when it leaves it). thaw: SIGCONT to the same set, once each.
+ *                Always answered with FROZEN, in order
  *
  * Shepherd -> manager
  *   STARTED     (16) i32 pid, i32 pgid, u8 fd mask (bit0 stdin, bit1 stdout, bit2 stderr),
@@ -87,6 +96,8 @@
  *                    the cgroup and exits
  *   ERROR       (19) i32 errno, str message: shepherd-internal failure; the shepherd then kills the
  *                    child's group (if any) and exits with SHEPHERD_EXIT_INTERNAL
+ *   FROZEN      (20) u8 frozen (as in the FREEZE it answers), 3 x u8 0, u32 processes signalled,
+ *                    u32 processes not stopped when FREEZE_WAIT_MS ran out (0 after a thaw)
  *
  * Manager hangup (EOF or an error on fd 3, e.g. the manager was SIGKILLed): the shepherd stops the
  * tree as STOP(SIGTERM, kill grace ms of the SPAWN) would, reaps it, removes the cgroup and exits.
@@ -127,10 +138,12 @@ enum shepherd_msg_type {
   MSG_STOP = 3,
   MSG_WINSIZE = 4,
   MSG_SPAWN_MORE = 5,
+  MSG_FREEZE = 6,
   MSG_STARTED = 16,
   MSG_EXEC_FAILED = 17,
   MSG_EXITED = 18,
-  MSG_ERROR = 19
+  MSG_ERROR = 19,
+  MSG_FROZEN = 20
 };
 
 enum shepherd_stdio_mode { STDIO_PIPE = 0, STDIO_NULL = 1 };
@@ -157,6 +170,10 @@ enum shepherd_exec_stage {
 #define SIGNAL_PAYLOAD_SIZE 5
 #define STOP_PAYLOAD_SIZE 8
 #define WINSIZE_PAYLOAD_SIZE 4
+#define FREEZE_PAYLOAD_SIZE 1
+#define FROZEN_PAYLOAD_SIZE 12
+/* How long a FREEZE waits for every member of the tree to show stopped before it answers. */
+#define FREEZE_WAIT_MS 2000
 #define RLIMIT_ENTRY_SIZE 20
 
 /* The shepherd's process name (/proc/<pid>/comm, at most 15 bytes) while it waits for SPAWN, and

@@ -70,6 +70,7 @@ const STATE_COLORS: Readonly<Record<NodeState, string>> = {
   starting: 'blue',
   running: 'light-blue',
   ready: 'green',
+  paused: 'dark-blue',
   stopping: 'purple',
   stopped: 'text',
   exited: 'yellow',

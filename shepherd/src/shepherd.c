@@ -5,7 +5,8 @@
  *   2. receive the SPAWN request, reassembled from its records (spawn-request.c);
  *   3. start the child in its own process group (or pty session), in its cgroup, with real pipes;
  *   4. hand the parent ends of the pipes back over SCM_RIGHTS: the shepherd leaves the data path;
- *   5. supervise: relay SIGNAL and WINSIZE, run a STOP's escalation, reap re-parented orphans;
+ *   5. supervise: relay SIGNAL and WINSIZE, freeze/thaw the tree (FREEZE), run a STOP's escalation,
+ *      reap re-parented orphans;
  *   6. when the child exits: report EXITED with its rusage, kill and reap what is left of its tree,
  *      remove its cgroup.
  * Safety guarantee: when the control socket hangs up (the manager died), the child's whole tree is
@@ -255,6 +256,57 @@ static size_t kill_tree(const struct child *child) {
   return killed;
 }
 
+/*
+ * FREEZE: stops (or continues) every process of the child's tree, as signal_tree_once reaches it,
+ * without killing anything. Freezing sends SIGSTOP to the group, then walks the descendants and
+ * the cgroup's members, stopping each as it is found, and re-scans until a scan finds no new
+ * member and all show stopped (a stopped process cannot fork, so the set converges), for at most
+ * FREEZE_WAIT_MS. Thawing sends SIGCONT once to every process of the tree. *signalled gets the
+ * size of the set, *running how many still did not show stopped (0 after a thaw).
+ */
+static void freeze_tree(const struct child *child, int freeze, uint32_t *signalled, uint32_t *running) {
+  *signalled = 0;
+  *running = 0;
+  if (!freeze) {
+    struct tree t = {0};
+    tree_scan(&t, NULL, 0);
+    add_cgroup_members(child, &t);
+    *signalled = (uint32_t)t.n;
+    tree_free(&t);
+    signal_tree_once(child, SIGCONT);
+    return;
+  }
+  struct tree t = {0};
+  struct rlimit saved;
+  int raised = tree_raise_fd_limit(&saved) == 0;
+  int64_t deadline = now_ms() + FREEZE_WAIT_MS;
+  signal_group(child, SIGSTOP);
+  for (;;) {
+    int stopped = tree_all_stopped(&t);
+    size_t added = tree_scan(&t, NULL, SIGSTOP);
+    size_t before = t.n;
+    add_cgroup_members(child, &t);
+    for (size_t i = before; i < t.n; i++) tree_signal_member(&t.v[i], SIGSTOP);
+    added += t.n - before;
+    if (t.out_of_fds || t.n >= TREE_MAX_MEMBERS) break;
+    if (stopped && added == 0) break;
+    if (now_ms() >= deadline) break;
+    struct timespec pause = {.tv_sec = 0, .tv_nsec = 1000000};
+    nanosleep(&pause, NULL); /* let the SIGSTOPs land */
+  }
+  for (size_t i = 0; i < t.n; i++) {
+    const struct tree_member *m = &t.v[i];
+    char state;
+    pid_t ppid, pgrp;
+    if (tree_read_stat(m->pid, &state, &ppid, &pgrp) != 0) continue;
+    if (m->pidfd >= 0 && tree_pidfd_exited(m->pidfd)) continue;
+    if (state != 'T' && state != 't' && state != 'Z' && state != 'X') (*running)++;
+  }
+  *signalled = (uint32_t)t.n;
+  tree_free(&t);
+  if (raised) setrlimit(RLIMIT_NOFILE, &saved);
+}
+
 /* ---------------------------------------------------------------- reaping */
 
 /* 1 while the shepherd has any child, running or zombie. */
@@ -403,8 +455,9 @@ enum stop_scope {
 /*
  * The one sequence that stops the child's whole tree (its process group, the descendants the
  * shepherd reaps as subreaper, the members of its cgroup). Every caller runs it, as far as `scope`:
- *   1. while the leader is unreaped: signo exactly once to every process of the tree, then SIGCONT
- *      (a stopped process would never see signo); for SIGKILL, step 3 at once;
+ *   1. while the leader is unreaped: thaw its cgroup (cgroup.freeze 0: a paused node), signo exactly
+ *      once to every process of the tree, then SIGCONT (a stopped process would never see signo);
+ *      for SIGKILL, step 3 at once;
  *   2. up to grace_ms for the leader to exit;
  *   3. SIGKILL to all of it, frozen first (kill_tree); then up to 5 s for the leader to die: one
  *      still there is in uninterruptible sleep, and the shepherd leaves rather than wait without a
@@ -415,6 +468,12 @@ enum stop_scope {
  */
 static void stop_tree(struct child *child, int sfd, int signo, uint32_t grace_ms, enum stop_scope scope) {
   if (!child->reaped && signo != SIGKILL) { /* 1, 2 */
+    /* A cgroup the manager froze (a paused node) must thaw, or no member runs its handler before
+     * the grace ends: SIGCONT does not reach the cgroup freezer. */
+    if (child->cgroup[0] != '\0') {
+      int err = write_file(child->cgroup, "cgroup.freeze", "0");
+      if (err != 0) PRINT_DEBUG("cgroup.freeze=0 in %s failed: %s", child->cgroup, strerror(err));
+    }
     signal_tree_once(child, signo);
     if (signo != SIGCONT) signal_tree_once(child, SIGCONT);
     if (scope == STOP_SIGNAL_ONLY) return;
@@ -622,7 +681,7 @@ static int check_header(const uint8_t *buf, size_t n, uint16_t *type_ptr) {
   return 0;
 }
 
-/* Reads one record from the manager and acts on it (SIGNAL, STOP, WINSIZE). 1 when it hung up. */
+/* Reads one record from the manager and acts on it (SIGNAL, STOP, WINSIZE, FREEZE). 1 when it hung up. */
 static int handle_message(struct shepherd *sh) {
   struct child *child = &sh->child;
   uint16_t type;
@@ -657,6 +716,14 @@ static int handle_message(struct shepherd *sh) {
     struct winsize ws = {.ws_col = get_u16(p), .ws_row = get_u16(p + 2)};
     if (child->pty_master >= 0 && ioctl(child->pty_master, TIOCSWINSZ, &ws) != 0)
       PRINT_WARN("ioctl(TIOCSWINSZ) failed: %s", strerror(errno));
+  } else if (type == MSG_FREEZE && plen == FREEZE_PAYLOAD_SIZE && p[0] <= 1) {
+    uint32_t signalled, running;
+    freeze_tree(child, p[0], &signalled, &running);
+    uint8_t reply[FROZEN_PAYLOAD_SIZE] = {0};
+    reply[0] = p[0];
+    put_u32(reply + 4, signalled);
+    put_u32(reply + 8, running);
+    send_message(sh->ctrl, MSG_FROZEN, reply, sizeof reply, NULL, 0);
   } else {
     send_error(sh->ctrl, EPROTO, "unknown message or field out of range");
   }

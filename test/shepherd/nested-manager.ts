@@ -33,6 +33,8 @@ export type NestedMessage =
   | { op: 'stopped'; id: number; result: NestedResult }
   | { op: 'exited'; id: number; result: NestedResult; output: string[] }
   | { op: 'output'; id: number; text: string }
+  | { op: 'paused' | 'resumed'; id: number; done: boolean }
+  | { op: 'freeze-failed'; id: number; code: string; message: string }
   | { op: 'error'; message: string };
 
 /** A process seen during the run: pid and start time (clock ticks since boot), so a recycled pid is never taken for it. */
@@ -173,6 +175,14 @@ export class NestedManager {
     this.send({ op: 'stop', id, timeoutMs });
     const m = await this.waitForMessage((x) => x.op === 'stopped' && x.id === id, `stop of ${id}`, timeoutMs + 20_000);
     return (m as Extract<NestedMessage, { op: 'stopped' }>).result;
+  }
+
+  /** `pause()` (or `resume()`) of spawned process `id`; resolves with the answer. */
+  async freeze(id: number, frozen: boolean): Promise<Extract<NestedMessage, { op: 'paused' | 'resumed' | 'freeze-failed' }>> {
+    const count = this.messages.length;
+    this.send({ op: frozen ? 'pause' : 'resume', id });
+    const answer = (m: NestedMessage) => (m.op === (frozen ? 'paused' : 'resumed') || m.op === 'freeze-failed') && m.id === id && this.messages.indexOf(m) >= count;
+    return (await this.waitForMessage(answer, `${frozen ? 'pause' : 'resume'} of ${id}`)) as Extract<NestedMessage, { op: 'paused' | 'resumed' | 'freeze-failed' }>;
   }
 
   /** The output lines and result of spawned process `id` once it ended. */

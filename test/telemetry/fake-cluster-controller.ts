@@ -119,6 +119,11 @@ export class FakeClusterController implements ClusterController {
   }
 
   async healFaults(): Promise<void> {}
+  async pauseNode(): Promise<void> {}
+  async resumeNode(): Promise<void> {}
+  async crashNode(): Promise<number> {
+    return 0;
+  }
 
   provideSpawnEnvironment(provider: SpawnEnvironmentProvider): Subscription {
     const registration = { provider };
