@@ -15,7 +15,7 @@ const loadClient = () => import('./client-commands.js');
  * cluster, a telemetry endpoint that cannot listen, drover's own native build. Other DroverErrors
  * are node failures (exit 2).
  */
-const USER_ERRORS = new Set(['ERR_CONFIG_INVALID', 'ERR_CONFIG_READ', 'ERR_INVALID_OPTION', 'ERR_UNKNOWN_NODE', 'ERR_CONTROL_API', 'ERR_TELEMETRY_ENDPOINT', 'ERR_NATIVE_LOAD']);
+const USER_ERRORS = new Set(['ERR_CONFIG_INVALID', 'ERR_CONFIG_READ', 'ERR_INVALID_OPTION', 'ERR_UNKNOWN_NODE', 'ERR_CONTROL_API', 'ERR_TELEMETRY_ENDPOINT', 'ERR_NATIVE_LOAD', 'ERR_ILLEGAL_TRANSITION', 'ERR_UNKNOWN_FAULT', 'ERR_UNSUPPORTED']);
 
 /** What to do next, for errors whose message does not say it already. */
 const NEXT_STEP: Partial<Record<string, (file: string) => string>> = {
