@@ -2,7 +2,7 @@ import { chmodSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { DroverError } from '../contract/errors.js';
-import type { ClusterController, ClusterEvent, NodeSnapshot, OutputLine } from '../contract/types.js';
+import type { ClusterController, ClusterEvent, LinkFaultEffect, LinkFaultRequest, NodeSnapshot, OutputLine } from '../contract/types.js';
 import { getPeerCredentials } from '../native/index.js';
 import type { StatePaths } from './state-dir.js';
 import type { UpLogStatus } from './up-log.js';
@@ -168,6 +168,7 @@ function getSocketFd(socket: net.Socket): number | undefined {
  * | GET  | /v1/config | `ResolvedConfig`: the spec after ports and templates, one entry per replica |
  * | GET  | /v1/faults | `{ faults: FaultRecord[] }`: the active injected faults, oldest first |
  * | POST | /v1/faults/heal[?id=f3] | `{ ok: true, healed: [ids] }` once healed (every active fault without `id`) |
+ * | POST | /v1/faults/{partition,blackhole,latency,bandwidth,reset}?from=a,b[&to=c][&port=p][&bothWays=1][&ms=200&jitterMs=20][&bytesPerSec=N][&by=cli] | `{ ok: true, faults: FaultRecord[] }`: one fault per link from each `from` node to each `to` node (`to` omitted: every other node); needs `network: { faults: true }` |
  * | POST | /v1/down[?timeoutMs=N] | `{ ok: true }` once every node stopped; then the `up` process exits |
  *
  * Errors: `{ error: { code, message } }` with 400 (bad option, malformed %-escape in the path),
@@ -283,6 +284,12 @@ export class ControlServer {
       await controller.healFaults(id ?? undefined);
       const after = new Set(controller.faults().map((f) => f.id));
       sendJson(res, 200, { ok: true, healed: before.filter((f) => !after.has(f)) });
+      return;
+    }
+    const linkFault = /^\/v1\/faults\/(partition|blackhole|latency|bandwidth|reset)$/.exec(url.pathname);
+    if (req.method === 'POST' && linkFault !== null) {
+      if (controller.injectLinkFault === undefined) throw new DroverError('ERR_UNSUPPORTED', 'this cluster cannot fault links');
+      sendJson(res, 200, { ok: true, faults: await controller.injectLinkFault(getLinkFaultRequest(linkFault[1] as LinkFaultEffect['kind'], url.searchParams, controller.snapshot().nodes.map((n) => n.name))) });
       return;
     }
     if (req.method === 'GET' && url.pathname === '/v1/logs') {
@@ -409,4 +416,23 @@ export class ControlServer {
       subscription.unsubscribe();
     });
   }
+}
+
+/** Reads `POST /v1/faults/<kind>`'s query. @throws {DroverError} ERR_INVALID_OPTION naming the parameter. */
+export function getLinkFaultRequest(kind: LinkFaultEffect['kind'], query: URLSearchParams, nodeNames: readonly string[]): LinkFaultRequest {
+  const list = (name: string) => (query.get(name) ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+  const number = (name: string, fallback?: number): number => {
+    const text = query.get(name);
+    if (text === null && fallback !== undefined) return fallback;
+    const value = Number(text);
+    if (text === null || text.trim() === '' || !Number.isFinite(value)) throw new DroverError('ERR_INVALID_OPTION', `Expected query parameter \`${name}\` of a ${kind} fault to be a number, got ${JSON.stringify(text)}`);
+    return value;
+  };
+  const from = list('from');
+  if (from.length === 0) throw new DroverError('ERR_INVALID_OPTION', `a ${kind} fault needs \`from\`: the node names (comma-separated) whose links it acts on`);
+  const to = query.has('to') ? list('to') : [...new Set(nodeNames)].filter((n) => !from.includes(n));
+  const effect: LinkFaultEffect =
+    kind === 'latency' ? { kind, ms: number('ms'), jitterMs: number('jitterMs', 0) } : kind === 'bandwidth' ? { kind, bytesPerSec: number('bytesPerSec') } : { kind };
+  const by = query.get('by');
+  return { from, to, port: query.get('port'), bothWays: query.get('bothWays') === '1' || query.get('bothWays') === 'true', effect, ...(by === null ? {} : { by }) };
 }

@@ -550,11 +550,15 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   }
 
   private injectLinkFaultNow(request: LinkFaultRequest): FaultRecord[] {
+    this.checkNetworkFaults();
     const port = request.port ?? null;
     const links: [string, string][] = [];
     for (const from of request.from) for (const to of request.to) if (from !== to) links.push([from, to]);
     if (request.bothWays === true) for (const from of request.to) for (const to of request.from) if (from !== to) links.push([from, to]);
     for (const [from, to] of links) this.checkLink(from, to, port);
+    if (links.length === 0) {
+      throw new DroverError('ERR_INVALID_OPTION', `no link from ${request.from.join(',') || '(no node)'} to ${request.to.join(',') || '(no node)'}: name at least one node on each side, different ones`);
+    }
     checkEffect(request.effect);
     const relay = this.relay;
     const effect = request.effect;
@@ -588,14 +592,19 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
 
   /** @throws {DroverError} ERR_UNSUPPORTED, ERR_UNKNOWN_NODE, ERR_INVALID_OPTION (see link). */
   private checkLink(from: string, to: string, port: string | null): void {
-    if (this.spec.network?.faults !== true) {
-      throw new DroverError('ERR_UNSUPPORTED', `link faults need drover's relay between the nodes, which cluster ${this.name} does not use: add \`network: { faults: true }\` to its config (ClusterSpec.network) and start it again`);
-    }
+    this.checkNetworkFaults();
     if (from !== EXTERNAL_PEER && !this.specs.has(from)) this.node(from); // throws ERR_UNKNOWN_NODE
     const spec = this.specs.get(to);
     if (spec === undefined) this.node(to);
     if (port !== null && !spec!.ports.includes(port)) {
       throw new DroverError('ERR_INVALID_OPTION', `node ${to} has no port ${JSON.stringify(port)}; its ports: ${spec!.ports.join(', ') || 'none'}`, { node: to });
+    }
+  }
+
+  /** @throws {DroverError} ERR_UNSUPPORTED without `network: { faults: true }`. */
+  private checkNetworkFaults(): void {
+    if (this.spec.network?.faults !== true) {
+      throw new DroverError('ERR_UNSUPPORTED', `link faults need drover's relay between the nodes, which cluster ${this.name} does not use: add \`network: { faults: true }\` to its config (ClusterSpec.network) and start it again`);
     }
   }
 
