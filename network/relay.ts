@@ -73,6 +73,21 @@ class Pump {
       this.onDiscard();
       return;
     }
+    // The common case, no delay and nothing queued: straight through, pausing the sender while the sink is full.
+    if (effect.latencyMs === 0 && effect.jitterMs === 0 && effect.bytesPerSec === null && !effect.stalled && this.queue.length === 0 && !this.waitingForDrain) {
+      const sink = this.sink();
+      if (sink !== null && !sink.destroyed && !sink.connecting) {
+        if (!sink.write(chunk)) {
+          this.waitingForDrain = true;
+          this.source.pause();
+          sink.once('drain', () => {
+            this.waitingForDrain = false;
+            this.flush();
+          });
+        }
+        return;
+      }
+    }
     const now = Date.now();
     let at = now + effect.latencyMs + (effect.jitterMs > 0 ? (this.random() * 2 - 1) * effect.jitterMs : 0);
     if (effect.bytesPerSec !== null) at = Math.max(at, this.lastAt) + (chunk.length / effect.bytesPerSec) * 1000;
@@ -146,7 +161,9 @@ class RelayedConnection {
 
   /** Connects upstream and starts forwarding (called once the link lets bytes through). */
   connect(targetPort: number, onClose: () => void): void {
-    const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
+    // Half-open on both sides: a FIN travels through the pumps, so an answer sent after the
+    // client's FIN (a request ended by shutdown(SHUT_WR)) still reaches it.
+    const upstream = net.connect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true });
     this.upstream = upstream;
     upstream.setNoDelay(true);
     const effect = () => this.effect();
@@ -223,7 +240,7 @@ export class NetworkRelay {
    * @throws the listen error (EADDRINUSE …).
    */
   async addRoute(to: string, port: string, listenPort: number, target: () => number | undefined): Promise<void> {
-    const server = net.createServer({ noDelay: true, pauseOnConnect: true }, (client) => void this.accept(route, client));
+    const server = net.createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (client) => void this.accept(route, client));
     const route: Route = { to, port, server, listenPort, target };
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
