@@ -16,10 +16,12 @@ import { spawn as droverSpawn, OutputBuffer, type ManagedProcess } from '../proc
 import { startManagedProcess } from '../process/managed-process.js';
 import { normalizeSpawnOptions } from '../process/options.js';
 import { percentile } from './stats.js';
+import { NetworkRelay } from '../network/relay.js';
 
 /** `drover`: defaults (buffer mode, launcher); `drover-direct`: shepherds via child_process (DROVER_LAUNCHER=0). */
 /** `drover-byob`: stream mode read through `stdout.toByteStream()` with a BYOB reader reusing one buffer. */
-export type Contender = 'child_process' | 'execa' | 'drover' | 'drover-stream' | 'drover-byob' | 'drover-buffer' | 'drover-subscribed' | 'drover-direct';
+/** `loopback`: a TCP client straight to a server on 127.0.0.1; `drover-relay`: the same through drover's network-fault relay. */
+export type Contender = 'child_process' | 'execa' | 'drover' | 'drover-stream' | 'drover-byob' | 'drover-buffer' | 'drover-subscribed' | 'drover-direct' | 'loopback' | 'drover-relay';
 
 /** Figures of one measurement; the first key is the headline figure. */
 export type Figures = Record<string, number>;
@@ -37,6 +39,10 @@ export interface Sizes {
   readonly slowConsumerBytes: number;
   /** Bytes of 80-byte lines for the lines scenario. */
   readonly linesBytes: number;
+  /** Bytes pushed through one TCP connection in the relay scenario. */
+  readonly relayBytes: number;
+  /** 64-byte request/answer round trips in the relay scenario. */
+  readonly relayRoundTrips: number;
 }
 
 export const FULL: Sizes = {
@@ -50,6 +56,8 @@ export const FULL: Sizes = {
   idleSampleMs: 5000,
   slowConsumerBytes: 10 * 1024 ** 3,
   linesBytes: 512 * 1024 ** 2,
+  relayBytes: 1024 ** 3,
+  relayRoundTrips: 5000,
 };
 
 export const QUICK: Sizes = {
@@ -63,6 +71,8 @@ export const QUICK: Sizes = {
   idleSampleMs: 1500,
   slowConsumerBytes: 1024 ** 3,
   linesBytes: 128 * 1024 ** 2,
+  relayBytes: 256 * 1024 ** 2,
+  relayRoundTrips: 1000,
 };
 
 /**
@@ -460,6 +470,80 @@ export async function measureSlowConsumer(contender: Contender, sizes: Sizes): P
   return { rssGrowthMiB: (maxRss - rss0) / 1024 ** 2, retainedAfterGcMiB: retained / 1024 ** 2, gbPerSecond };
 }
 
+/** The relay scenario's server (a child process): port 1 swallows bytes and answers their count at the end; port 2 echoes. */
+const RELAY_SERVER = `
+const net = require('node:net');
+const sink = net.createServer((s) => { let n = 0; s.on('data', (c) => (n += c.length)); s.on('end', () => s.end(String(n))); });
+const echo = net.createServer((s) => { s.setNoDelay(true); s.pipe(s); });
+sink.listen(0, '127.0.0.1', () => echo.listen(0, '127.0.0.1', () => console.log(JSON.stringify([sink.address().port, echo.address().port]))));`;
+
+/** The relay scenario's client (another child process): argv ports, bytes, round trips; prints its figures as JSON. */
+const RELAY_CLIENT = `
+const net = require('node:net');
+const [sinkPort, echoPort, bytes, trips] = process.argv.slice(1).map(Number);
+const chunk = Buffer.alloc(256 * 1024, 7);
+function push() {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(sinkPort, '127.0.0.1');
+    const t0 = performance.now();
+    let sent = 0; let answer = '';
+    s.on('error', reject);
+    s.on('data', (c) => (answer += c));
+    s.on('end', () => { if (Number(answer) !== bytes) reject(new Error('sink got ' + answer + ' of ' + bytes)); resolve(bytes / ((performance.now() - t0) / 1000) / 1e9); });
+    const write = () => { while (sent < bytes) { sent += chunk.length; if (!s.write(chunk)) return s.once('drain', write); } s.end(); };
+    s.on('connect', write);
+  });
+}
+function pingPong() {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(echoPort, '127.0.0.1');
+    s.setNoDelay(true);
+    const times = []; const msg = Buffer.alloc(64, 1); let got = 0; let t0 = 0;
+    s.on('error', reject);
+    s.on('data', (c) => { got += c.length; if (got < 64) return; got -= 64; times.push(performance.now() - t0); if (times.length === trips) { s.destroy(); resolve(times.sort((a, b) => a - b)); } else { t0 = performance.now(); s.write(msg); } });
+    s.on('connect', () => { t0 = performance.now(); s.write(msg); });
+  });
+}
+(async () => {
+  const gbPerSecond = await push();
+  const times = await pingPong();
+  const at = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+  console.log(JSON.stringify({ gbPerSecond, rttP50Ms: at(0.5), rttP99Ms: at(0.99) }));
+})().catch((e) => { console.error(e.message); process.exit(1); });`;
+
+/**
+ * A TCP connection's throughput (bytes pushed into a sink) and 64-byte round trips (to an echo),
+ * client and server in two child processes: `loopback` connects straight to the server;
+ * `drover-relay` through a {@link NetworkRelay} in this process (the manager's place), with no
+ * fault set, every connection identified through /proc as the real relay does (here: external).
+ */
+export async function measureRelay(contender: Contender, sizes: Sizes): Promise<Figures> {
+  const server = spawnChild(process.execPath, ['-e', RELAY_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [line] = (await once(createInterface({ input: server.stdout! }), 'line')) as [string];
+    let [sinkPort, echoPort] = JSON.parse(line) as [number, number];
+    let relay: NetworkRelay | null = null;
+    if (contender === 'drover-relay') {
+      relay = new NetworkRelay({ trees: () => [{ node: 'server', pid: server.pid!, cgroup: null }] });
+      const targets = [sinkPort, echoPort];
+      const listen = await Promise.all(targets.map(() => import('get-port').then((m) => m.default())));
+      await relay.addRoute('server', 'sink', listen[0]!, () => targets[0]);
+      await relay.addRoute('server', 'echo', listen[1]!, () => targets[1]);
+      [sinkPort, echoPort] = listen as [number, number];
+    } else if (contender !== 'loopback') throw new Error(`no relay contender ${contender}`);
+    const client = spawnChild(process.execPath, ['-e', RELAY_CLIENT, String(sinkPort), String(echoPort), String(sizes.relayBytes), String(sizes.relayRoundTrips)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    client.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    const [code] = (await once(client, 'close')) as [number | null];
+    await relay?.close();
+    if (code !== 0) throw new Error(`relay client exited ${code}`);
+    return JSON.parse(out) as Figures;
+  } finally {
+    server.kill('SIGKILL');
+    await waitClose(server);
+  }
+}
+
 export const SCENARIOS = {
   throughput: { run: measureThroughput, contenders: ['child_process', 'execa', 'drover-stream', 'drover-byob', 'drover-buffer'] },
   'round-trip': { run: measureRoundTrip, contenders: ['child_process', 'execa', 'drover-stream'] },
@@ -469,6 +553,7 @@ export const SCENARIOS = {
   idle: { run: measureIdle, contenders: ['child_process', 'drover'] },
   lines: { run: measureLines, contenders: ['child_process', 'execa', 'drover-buffer', 'drover-subscribed'] },
   'slow-consumer': { run: measureSlowConsumer, contenders: ['child_process', 'drover-stream', 'drover-byob', 'drover-buffer'] },
+  relay: { run: measureRelay, contenders: ['loopback', 'drover-relay'] },
 } as const satisfies Record<string, { run: (c: Contender, s: Sizes) => Promise<Figures>; contenders: readonly Contender[] }>;
 
 export type ScenarioName = keyof typeof SCENARIOS;
