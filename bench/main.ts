@@ -151,6 +151,14 @@ function addTarget(target: string, value: number, met: boolean | null, detail: s
     added('rttP50Ms') <= 0.5,
     `+${added('rttP50Ms')} ms p50, +${added('rttP99Ms')} ms p99 (direct ${get('relay', 'loopback', 'rttP50Ms')} / ${get('relay', 'loopback', 'rttP99Ms')} ms)`,
   );
+  const loaded = (key: string) => get('relay-load', 'drover-relay', key);
+  const quiet = (key: string) => get('relay-load', 'drover', key);
+  addTarget(
+    'spawn→running and exit→known with 100 busy relayed links (no target)',
+    loaded('runningP50Ms'),
+    null,
+    `spawn p50/p99 ${loaded('runningP50Ms')} / ${loaded('runningP99Ms')} ms (quiet ${quiet('runningP50Ms')} / ${quiet('runningP99Ms')}), exit p50/p99 ${loaded('exitP50Ms')} / ${loaded('exitP99Ms')} ms (quiet ${quiet('exitP50Ms')} / ${quiet('exitP99Ms')})`,
+  );
 }
 
 // The table.

@@ -544,6 +544,51 @@ export async function measureRelay(contender: Contender, sizes: Sizes): Promise<
   }
 }
 
+/** The load client: `connections` connections to the echo port, each sending 1 KiB and waiting for it back, in a loop. */
+const RELAY_LOAD_CLIENT = `
+const net = require('node:net');
+const [port, connections] = process.argv.slice(1).map(Number);
+const msg = Buffer.alloc(1024, 2);
+let open = 0;
+for (let i = 0; i < connections; i++) {
+  const s = net.connect(port, '127.0.0.1');
+  s.setNoDelay(true);
+  let got = 0;
+  s.on('connect', () => { if (++open === connections) console.log('ready'); s.write(msg); });
+  s.on('data', (c) => { got += c.length; if (got >= 1024) { got -= 1024; s.write(msg); } });
+  s.on('error', () => process.exit(1));
+}`;
+
+/**
+ * Spawn → running and exit → known of the manager (as the spawn and exit-latency scenarios) while
+ * `drover-relay`: 100 connections through a relay in this process echo 1 KiB back and forth
+ * without pause; `drover`: the same manager with no relay.
+ */
+export async function measureRelayLoad(contender: Contender, sizes: Sizes): Promise<Figures> {
+  if (contender === 'drover') return { ...(await measureSpawn('drover', sizes)), ...(await measureExitLatency('drover', sizes)) };
+  if (contender !== 'drover-relay') throw new Error(`no relay-load contender ${contender}`);
+  const server = spawnChild(process.execPath, ['-e', RELAY_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const relay = new NetworkRelay({ trees: () => [{ node: 'server', pid: server.pid!, cgroup: null }] });
+  let load: ChildProcess | null = null;
+  try {
+    const [line] = (await once(createInterface({ input: server.stdout! }), 'line')) as [string];
+    const echoPort = (JSON.parse(line) as [number, number])[1];
+    const listen = (await import('get-port')).default;
+    const port = await listen();
+    await relay.addRoute('server', 'echo', port, () => echoPort);
+    load = spawnChild(process.execPath, ['-e', RELAY_LOAD_CLIENT, String(port), '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await once(createInterface({ input: load.stdout! }), 'line'); // every connection open
+    await sleep(200);
+    return { ...(await measureSpawn('drover', sizes)), ...(await measureExitLatency('drover', sizes)) };
+  } finally {
+    load?.kill('SIGKILL');
+    if (load !== null) await waitClose(load);
+    await relay.close();
+    server.kill('SIGKILL');
+    await waitClose(server);
+  }
+}
+
 export const SCENARIOS = {
   throughput: { run: measureThroughput, contenders: ['child_process', 'execa', 'drover-stream', 'drover-byob', 'drover-buffer'] },
   'round-trip': { run: measureRoundTrip, contenders: ['child_process', 'execa', 'drover-stream'] },
@@ -554,6 +599,7 @@ export const SCENARIOS = {
   lines: { run: measureLines, contenders: ['child_process', 'execa', 'drover-buffer', 'drover-subscribed'] },
   'slow-consumer': { run: measureSlowConsumer, contenders: ['child_process', 'drover-stream', 'drover-byob', 'drover-buffer'] },
   relay: { run: measureRelay, contenders: ['loopback', 'drover-relay'] },
+  'relay-load': { run: measureRelayLoad, contenders: ['drover', 'drover-relay'] },
 } as const satisfies Record<string, { run: (c: Contender, s: Sizes) => Promise<Figures>; contenders: readonly Contender[] }>;
 
 export type ScenarioName = keyof typeof SCENARIOS;

@@ -473,6 +473,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
         await relay.addRoute(spec.name, port, listen[port]!, () => this.members.find((m) => m.name === spec.name && m.replica === 0)?.ports[port]);
       }
     }
+    relay.setFaults([...this.linkFaults.values()]); // faults injected before the start
   }
 
   /**
