@@ -6,11 +6,12 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Cluster } from '../../cluster/cluster.js';
+import { Cluster } from '../../cluster/cluster.js';
 import { DroverError } from '../../contract/errors.js';
 import { startCluster } from '../../start-cluster.js';
 import { fixture } from '../helpers/fixtures.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
+import { makeCluster, makeNode } from '../helpers/specs.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 let cluster: Cluster | null = null;
@@ -167,6 +168,24 @@ describe('link faults through the relay', () => {
     expect(await tell(c, 'a', 'fetch b 2000')).toMatch(/^ok pong b /);
     await c.heal();
     expect(await tell(c, 'c', 'fetch b 2000')).toMatch(/^ok pong b /);
+  });
+
+  it('a fault injected before the start acts once the relay listens', async () => {
+    const spec = makeCluster(
+      NAMES.map((name) =>
+        makeNode(name, fixture('tcp-peer', '{{ports.p}}', name, ...NAMES.map((peer) => `${peer}={{nodes.${peer}.ports.p}}`)), {
+          ports: ['p'],
+          ready: { kind: 'tcp', host: '127.0.0.1', port: '{{ports.p}}', timeoutMs: 10_000, intervalMs: 20 },
+        }),
+      ),
+      'early',
+    );
+    cluster = new Cluster({ ...spec, network: { faults: true } });
+    cluster.on('event', (e) => e.type === 'state' && e.pid !== null && pids.add(e.pid));
+    cluster.link('a', 'b').partition();
+    await cluster.start();
+    expect(await tell(cluster, 'a', 'fetch b 500')).toBe('error timeout');
+    expect(await tell(cluster, 'a', 'fetch c 2000')).toMatch(/^ok pong c /);
   });
 
   it('refuses bad links with a clear error', async () => {
