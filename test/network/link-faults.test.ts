@@ -188,6 +188,14 @@ describe('link faults through the relay', () => {
     expect(await tell(cluster, 'a', 'fetch c 2000')).toMatch(/^ok pong c /);
   });
 
+  it('a node that is down is a reset connection through the relay, and reachable again once it runs', async () => {
+    const c = await startTrio();
+    await c.stopNode('b');
+    expect(await tell(c, 'a', 'fetch b 2000')).toMatch(/^error (ECONNRESET|closed)$/);
+    await c.startNode('b');
+    expect(await tell(c, 'a', 'fetch b 2000')).toMatch(/^ok pong b /);
+  });
+
   it('refuses bad links with a clear error', async () => {
     const c = await startTrio();
     expect(() => c.link('a', 'zz')).toThrow(/no node "zz"/);
