@@ -24,11 +24,12 @@ async function startCountingServer(): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-async function startRelay(target: number): Promise<number> {
+async function startRelay(target: number, onRelay: (relay: NetworkRelay) => void = () => {}): Promise<number> {
   const relay = new NetworkRelay({ trees: () => [] });
   cleanups.push(() => relay.close());
   const port = await getPort();
   await relay.addRoute('b', 'p', port, () => target);
+  onRelay(relay);
   return port;
 }
 
@@ -54,5 +55,13 @@ describe('NetworkRelay', () => {
     const relay = await startRelay(server);
     expect(await sendAndHalfClose(server, 4 * 1024 * 1024)).toBe(String(4 * 1024 * 1024)); // direct, for reference
     expect(await sendAndHalfClose(relay, 4 * 1024 * 1024)).toBe(String(4 * 1024 * 1024));
+  });
+
+  it('a bandwidth fault paces the bytes: 200 KB at 400 KB/s take ≥ 0.45 s, and every byte arrives', async () => {
+    const server = await startCountingServer();
+    const relay = await startRelay(server, (r) => r.setFaults([{ id: 'f1', from: 'external', to: 'b', port: null, effect: { kind: 'bandwidth', bytesPerSec: 400_000 } }]));
+    const t0 = performance.now();
+    expect(await sendAndHalfClose(relay, 200_000)).toBe('200000');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(450);
   });
 });
