@@ -1,21 +1,22 @@
 /**
  * The layers of drover's source and the one direction imports may point (down):
  *
- *   contract ← native ← process ← cluster ← config, telemetry ← cli, vitest, package entry
+ *   contract ← native ← process ← network ← cluster ← config, telemetry ← cli, vitest, package entry
  *
  * contract/ is the floor (types, errors, the lifecycle table, signals, defaults) and imports no
  * other folder; config/ and telemetry/ stand on the floor and the cluster beside each other, never
  * on each other. Checked by test/architecture/layers.test.ts (`npm test`); run by hand with
  * `npx depcruise --config .dependency-cruiser.cjs index.ts cli vitest bench`.
  */
-const SOURCE = '^(contract|native|process|cluster|config|telemetry|cli|vitest)/|^(index|start-cluster)\\.ts$';
+const SOURCE = '^(contract|native|process|network|cluster|config|telemetry|cli|vitest)/|^(index|start-cluster)\\.ts$';
 
 /** What each layer may import besides itself (folders of this repository only; npm packages and node: builtins are free). */
 const ALLOWED = {
   contract: [],
   native: ['contract'],
   process: ['contract', 'native'],
-  cluster: ['contract', 'native', 'process'],
+  network: ['contract', 'native', 'process'],
+  cluster: ['contract', 'native', 'process', 'network'],
   config: ['contract'],
   telemetry: ['contract'],
 };

@@ -28,7 +28,7 @@ export type { BufferedLine, OutputBuffer } from './process/output-buffer.js';
 export { startCluster } from './start-cluster.js';
 export type { StartClusterOptions } from './start-cluster.js';
 export { Cluster } from './cluster/cluster.js';
-export type { ClusterOptions } from './cluster/cluster.js';
+export type { ClusterOptions, NetworkLink } from './cluster/cluster.js';
 export type { ClusterNode, CrashOptions, PauseOptions } from './cluster/cluster-node.js';
 
 // Errors.
@@ -80,6 +80,9 @@ export type {
   FaultEvent,
   FaultKind,
   FaultRecord,
+  ClusterNetworkSpec,
+  LinkFaultEffect,
+  LinkFaultRequest,
 } from './contract/types.js';
 
 // Config: types here, the loader imported on first use.

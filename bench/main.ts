@@ -141,6 +141,24 @@ function addTarget(target: string, value: number, met: boolean | null, detail: s
   addTarget('same producer, buffer mode: RSS growth < 16 MiB', rssBuffer, rssBuffer < 16, `${rssBuffer} MiB peak, ${retained('drover-buffer')} MiB heap+external after a full GC`);
   const idle = get('idle', 'drover', 'idleCpuPercent');
   addTarget('idle supervised processes: manager CPU < 1 %', idle, idle < 1, `${idle} % (child_process ${get('idle', 'child_process', 'idleCpuPercent')} %)`);
+  const direct = get('relay', 'loopback', 'gbPerSecond');
+  const relayed = get('relay', 'drover-relay', 'gbPerSecond');
+  addTarget('TCP through the network-fault relay vs direct loopback: throughput ≥ 0.5×', relayed / direct, relayed / direct >= 0.5, `${round(relayed / direct)}× (${relayed} vs ${direct} GB/s)`);
+  const added = (key: string) => round(get('relay', 'drover-relay', key) - get('relay', 'loopback', key));
+  addTarget(
+    'relay: added 64-byte round trip p50 ≤ 0.5 ms',
+    added('rttP50Ms'),
+    added('rttP50Ms') <= 0.5,
+    `+${added('rttP50Ms')} ms p50, +${added('rttP99Ms')} ms p99 (direct ${get('relay', 'loopback', 'rttP50Ms')} / ${get('relay', 'loopback', 'rttP99Ms')} ms)`,
+  );
+  const loaded = (key: string) => get('relay-load', 'drover-relay', key);
+  const quiet = (key: string) => get('relay-load', 'drover', key);
+  addTarget(
+    'spawn→running and exit→known with 100 busy relayed links (no target)',
+    loaded('runningP50Ms'),
+    null,
+    `spawn p50/p99 ${loaded('runningP50Ms')} / ${loaded('runningP99Ms')} ms (quiet ${quiet('runningP50Ms')} / ${quiet('runningP99Ms')}), exit p50/p99 ${loaded('exitP50Ms')} / ${loaded('exitP99Ms')} ms (quiet ${quiet('exitP50Ms')} / ${quiet('exitP99Ms')})`,
+  );
 }
 
 // The table.

@@ -16,10 +16,12 @@ import { spawn as droverSpawn, OutputBuffer, type ManagedProcess } from '../proc
 import { startManagedProcess } from '../process/managed-process.js';
 import { normalizeSpawnOptions } from '../process/options.js';
 import { percentile } from './stats.js';
+import { NetworkRelay } from '../network/relay.js';
 
 /** `drover`: defaults (buffer mode, launcher); `drover-direct`: shepherds via child_process (DROVER_LAUNCHER=0). */
 /** `drover-byob`: stream mode read through `stdout.toByteStream()` with a BYOB reader reusing one buffer. */
-export type Contender = 'child_process' | 'execa' | 'drover' | 'drover-stream' | 'drover-byob' | 'drover-buffer' | 'drover-subscribed' | 'drover-direct';
+/** `loopback`: a TCP client straight to a server on 127.0.0.1; `drover-relay`: the same through drover's network-fault relay. */
+export type Contender = 'child_process' | 'execa' | 'drover' | 'drover-stream' | 'drover-byob' | 'drover-buffer' | 'drover-subscribed' | 'drover-direct' | 'loopback' | 'drover-relay';
 
 /** Figures of one measurement; the first key is the headline figure. */
 export type Figures = Record<string, number>;
@@ -37,6 +39,10 @@ export interface Sizes {
   readonly slowConsumerBytes: number;
   /** Bytes of 80-byte lines for the lines scenario. */
   readonly linesBytes: number;
+  /** Bytes pushed through one TCP connection in the relay scenario. */
+  readonly relayBytes: number;
+  /** 64-byte request/answer round trips in the relay scenario. */
+  readonly relayRoundTrips: number;
 }
 
 export const FULL: Sizes = {
@@ -50,6 +56,8 @@ export const FULL: Sizes = {
   idleSampleMs: 5000,
   slowConsumerBytes: 10 * 1024 ** 3,
   linesBytes: 512 * 1024 ** 2,
+  relayBytes: 1024 ** 3,
+  relayRoundTrips: 5000,
 };
 
 export const QUICK: Sizes = {
@@ -63,6 +71,8 @@ export const QUICK: Sizes = {
   idleSampleMs: 1500,
   slowConsumerBytes: 1024 ** 3,
   linesBytes: 128 * 1024 ** 2,
+  relayBytes: 256 * 1024 ** 2,
+  relayRoundTrips: 1000,
 };
 
 /**
@@ -460,6 +470,125 @@ export async function measureSlowConsumer(contender: Contender, sizes: Sizes): P
   return { rssGrowthMiB: (maxRss - rss0) / 1024 ** 2, retainedAfterGcMiB: retained / 1024 ** 2, gbPerSecond };
 }
 
+/** The relay scenario's server (a child process): port 1 swallows bytes and answers their count at the end; port 2 echoes. */
+const RELAY_SERVER = `
+const net = require('node:net');
+const sink = net.createServer((s) => { let n = 0; s.on('data', (c) => (n += c.length)); s.on('end', () => s.end(String(n))); });
+const echo = net.createServer((s) => { s.setNoDelay(true); s.pipe(s); });
+sink.listen(0, '127.0.0.1', () => echo.listen(0, '127.0.0.1', () => console.log(JSON.stringify([sink.address().port, echo.address().port]))));`;
+
+/** The relay scenario's client (another child process): argv ports, bytes, round trips; prints its figures as JSON. */
+const RELAY_CLIENT = `
+const net = require('node:net');
+const [sinkPort, echoPort, bytes, trips] = process.argv.slice(1).map(Number);
+const chunk = Buffer.alloc(256 * 1024, 7);
+function push() {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(sinkPort, '127.0.0.1');
+    const t0 = performance.now();
+    let sent = 0; let answer = '';
+    s.on('error', reject);
+    s.on('data', (c) => (answer += c));
+    s.on('end', () => { if (Number(answer) !== bytes) reject(new Error('sink got ' + answer + ' of ' + bytes)); resolve(bytes / ((performance.now() - t0) / 1000) / 1e9); });
+    const write = () => { while (sent < bytes) { sent += chunk.length; if (!s.write(chunk)) return s.once('drain', write); } s.end(); };
+    s.on('connect', write);
+  });
+}
+function pingPong() {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(echoPort, '127.0.0.1');
+    s.setNoDelay(true);
+    const times = []; const msg = Buffer.alloc(64, 1); let got = 0; let t0 = 0;
+    s.on('error', reject);
+    s.on('data', (c) => { got += c.length; if (got < 64) return; got -= 64; times.push(performance.now() - t0); if (times.length === trips) { s.destroy(); resolve(times.sort((a, b) => a - b)); } else { t0 = performance.now(); s.write(msg); } });
+    s.on('connect', () => { t0 = performance.now(); s.write(msg); });
+  });
+}
+(async () => {
+  const gbPerSecond = await push();
+  const times = await pingPong();
+  const at = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+  console.log(JSON.stringify({ gbPerSecond, rttP50Ms: at(0.5), rttP99Ms: at(0.99) }));
+})().catch((e) => { console.error(e.message); process.exit(1); });`;
+
+/**
+ * A TCP connection's throughput (bytes pushed into a sink) and 64-byte round trips (to an echo),
+ * client and server in two child processes: `loopback` connects straight to the server;
+ * `drover-relay` through a {@link NetworkRelay} in this process (the manager's place), with no
+ * fault set, every connection identified through /proc as the real relay does (here: external).
+ */
+export async function measureRelay(contender: Contender, sizes: Sizes): Promise<Figures> {
+  const server = spawnChild(process.execPath, ['-e', RELAY_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [line] = (await once(createInterface({ input: server.stdout! }), 'line')) as [string];
+    let [sinkPort, echoPort] = JSON.parse(line) as [number, number];
+    let relay: NetworkRelay | null = null;
+    if (contender === 'drover-relay') {
+      relay = new NetworkRelay({ trees: () => [{ node: 'server', pid: server.pid!, cgroup: null }] });
+      const targets = [sinkPort, echoPort];
+      const listen = await Promise.all(targets.map(() => import('get-port').then((m) => m.default())));
+      await relay.addRoute('server', 'sink', listen[0]!, () => targets[0]);
+      await relay.addRoute('server', 'echo', listen[1]!, () => targets[1]);
+      [sinkPort, echoPort] = listen as [number, number];
+    } else if (contender !== 'loopback') throw new Error(`no relay contender ${contender}`);
+    const client = spawnChild(process.execPath, ['-e', RELAY_CLIENT, String(sinkPort), String(echoPort), String(sizes.relayBytes), String(sizes.relayRoundTrips)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    client.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    const [code] = (await once(client, 'close')) as [number | null];
+    await relay?.close();
+    if (code !== 0) throw new Error(`relay client exited ${code}`);
+    return JSON.parse(out) as Figures;
+  } finally {
+    server.kill('SIGKILL');
+    await waitClose(server);
+  }
+}
+
+/** The load client: `connections` connections to the echo port, each sending 1 KiB and waiting for it back, in a loop. */
+const RELAY_LOAD_CLIENT = `
+const net = require('node:net');
+const [port, connections] = process.argv.slice(1).map(Number);
+const msg = Buffer.alloc(1024, 2);
+let open = 0;
+for (let i = 0; i < connections; i++) {
+  const s = net.connect(port, '127.0.0.1');
+  s.setNoDelay(true);
+  let got = 0;
+  s.on('connect', () => { if (++open === connections) console.log('ready'); s.write(msg); });
+  s.on('data', (c) => { got += c.length; if (got >= 1024) { got -= 1024; s.write(msg); } });
+  s.on('error', () => process.exit(1));
+}`;
+
+/**
+ * Spawn → running and exit → known of the manager (as the spawn and exit-latency scenarios) while
+ * `drover-relay`: 100 connections through a relay in this process echo 1 KiB back and forth
+ * without pause; `drover`: the same manager with no relay.
+ */
+export async function measureRelayLoad(contender: Contender, sizes: Sizes): Promise<Figures> {
+  if (contender === 'drover') return { ...(await measureSpawn('drover', sizes)), ...(await measureExitLatency('drover', sizes)) };
+  if (contender !== 'drover-relay') throw new Error(`no relay-load contender ${contender}`);
+  const server = spawnChild(process.execPath, ['-e', RELAY_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const relay = new NetworkRelay({ trees: () => [{ node: 'server', pid: server.pid!, cgroup: null }] });
+  let load: ChildProcess | null = null;
+  try {
+    const [line] = (await once(createInterface({ input: server.stdout! }), 'line')) as [string];
+    const echoPort = (JSON.parse(line) as [number, number])[1];
+    const listen = (await import('get-port')).default;
+    const port = await listen();
+    await relay.addRoute('server', 'echo', port, () => echoPort);
+    load = spawnChild(process.execPath, ['-e', RELAY_LOAD_CLIENT, String(port), '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await once(createInterface({ input: load.stdout! }), 'line'); // every connection open
+    await sleep(200);
+    return { ...(await measureSpawn('drover', sizes)), ...(await measureExitLatency('drover', sizes)) };
+  } finally {
+    load?.kill('SIGKILL');
+    if (load !== null) await waitClose(load);
+    await relay.close();
+    server.kill('SIGKILL');
+    await waitClose(server);
+  }
+}
+
 export const SCENARIOS = {
   throughput: { run: measureThroughput, contenders: ['child_process', 'execa', 'drover-stream', 'drover-byob', 'drover-buffer'] },
   'round-trip': { run: measureRoundTrip, contenders: ['child_process', 'execa', 'drover-stream'] },
@@ -469,6 +598,8 @@ export const SCENARIOS = {
   idle: { run: measureIdle, contenders: ['child_process', 'drover'] },
   lines: { run: measureLines, contenders: ['child_process', 'execa', 'drover-buffer', 'drover-subscribed'] },
   'slow-consumer': { run: measureSlowConsumer, contenders: ['child_process', 'drover-stream', 'drover-byob', 'drover-buffer'] },
+  relay: { run: measureRelay, contenders: ['loopback', 'drover-relay'] },
+  'relay-load': { run: measureRelayLoad, contenders: ['drover', 'drover-relay'] },
 } as const satisfies Record<string, { run: (c: Contender, s: Sizes) => Promise<Figures>; contenders: readonly Contender[] }>;
 
 export type ScenarioName = keyof typeof SCENARIOS;

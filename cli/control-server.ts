@@ -2,7 +2,7 @@ import { chmodSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { DroverError } from '../contract/errors.js';
-import type { ClusterController, ClusterEvent, NodeSnapshot, OutputLine } from '../contract/types.js';
+import type { ClusterController, ClusterEvent, LinkFaultEffect, LinkFaultRequest, NodeSnapshot, OutputLine } from '../contract/types.js';
 import { getPeerCredentials } from '../native/index.js';
 import type { StatePaths } from './state-dir.js';
 import type { UpLogStatus } from './up-log.js';
@@ -171,6 +171,7 @@ function getSocketFd(socket: net.Socket): number | undefined {
  * | POST | /v1/faults/pause?node=a[&probes=keep] | `{ ok: true, replicas: N }` once every replica of `a` is frozen (`paused`) |
  * | POST | /v1/faults/resume?node=a | `{ ok: true, replicas: N }` once its paused replicas are thawed |
  * | POST | /v1/faults/crash?node=a[&restart=false] | `{ ok: true, replicas: N }` once the killed runs ended |
+ * | POST | /v1/faults/{partition,blackhole,latency,bandwidth,reset}?from=a,b[&to=c][&port=p][&bothWays=1][&ms=200&jitterMs=20][&bytesPerSec=N][&by=cli] | `{ ok: true, faults: FaultRecord[] }`: one fault per link from each `from` node to each `to` node (`to` omitted: every other node); needs `network: { faults: true }` |
  * | POST | /v1/down[?timeoutMs=N] | `{ ok: true }` once every node stopped; then the `up` process exits |
  *
  * Errors: `{ error: { code, message } }` with 400 (bad option, malformed %-escape in the path),
@@ -189,7 +190,7 @@ export class ControlServer {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         const code = (error as DroverError).code ?? 'ERR_CONTROL_API';
-        const status = code === 'ERR_UNKNOWN_NODE' || code === 'ERR_UNKNOWN_FAULT' ? 404 : code === 'ERR_INVALID_OPTION' ? 400 : code === 'ERR_ILLEGAL_TRANSITION' ? 409 : 500;
+        const status = code === 'ERR_UNKNOWN_NODE' || code === 'ERR_UNKNOWN_FAULT' ? 404 : code === 'ERR_INVALID_OPTION' ? 400 : code === 'ERR_ILLEGAL_TRANSITION' || code === 'ERR_UNSUPPORTED' ? 409 : 500;
         if (!res.headersSent) sendError(res, status, code, (error as Error).message);
         else res.end();
       });
@@ -306,6 +307,12 @@ export class ControlServer {
         return;
       }
       sendJson(res, 200, { ok: true, replicas: controller.snapshot().nodes.filter((n) => n.name === name).length });
+      return;
+    }
+    const linkFault = /^\/v1\/faults\/(partition|blackhole|latency|bandwidth|reset)$/.exec(url.pathname);
+    if (req.method === 'POST' && linkFault !== null) {
+      if (controller.injectLinkFault === undefined) throw new DroverError('ERR_UNSUPPORTED', 'this cluster cannot fault links');
+      sendJson(res, 200, { ok: true, faults: await controller.injectLinkFault(getLinkFaultRequest(linkFault[1] as LinkFaultEffect['kind'], url.searchParams, controller.snapshot().nodes.map((n) => n.name))) });
       return;
     }
     if (req.method === 'GET' && url.pathname === '/v1/logs') {
@@ -432,4 +439,23 @@ export class ControlServer {
       subscription.unsubscribe();
     });
   }
+}
+
+/** Reads `POST /v1/faults/<kind>`'s query. @throws {DroverError} ERR_INVALID_OPTION naming the parameter. */
+export function getLinkFaultRequest(kind: LinkFaultEffect['kind'], query: URLSearchParams, nodeNames: readonly string[]): LinkFaultRequest {
+  const list = (name: string) => (query.get(name) ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+  const number = (name: string, fallback?: number): number => {
+    const text = query.get(name);
+    if (text === null && fallback !== undefined) return fallback;
+    const value = Number(text);
+    if (text === null || text.trim() === '' || !Number.isFinite(value)) throw new DroverError('ERR_INVALID_OPTION', `Expected query parameter \`${name}\` of a ${kind} fault to be a number, got ${JSON.stringify(text)}`);
+    return value;
+  };
+  const from = list('from');
+  if (from.length === 0) throw new DroverError('ERR_INVALID_OPTION', `a ${kind} fault needs \`from\`: the node names (comma-separated) whose links it acts on`);
+  const to = query.has('to') ? list('to') : [...new Set(nodeNames)].filter((n) => !from.includes(n));
+  const effect: LinkFaultEffect =
+    kind === 'latency' ? { kind, ms: number('ms'), jitterMs: number('jitterMs', 0) } : kind === 'bandwidth' ? { kind, bytesPerSec: number('bytesPerSec') } : { kind };
+  const by = query.get('by');
+  return { from, to, port: query.get('port'), bothWays: query.get('bothWays') === '1' || query.get('bothWays') === 'true', effect, ...(by === null ? {} : { by }) };
 }

@@ -3,6 +3,8 @@
  * (`/v1/faults`), and list the active ones. Each fault kind adds its subcommand here.
  */
 import type { Argv } from 'yargs';
+import { parseDurationOption } from '../config/duration.js';
+import { DroverError } from '../contract/errors.js';
 import type { FaultRecord } from '../contract/types.js';
 import { requestJson } from './control-client.js';
 import { EXIT_OK } from './exit-codes.js';
@@ -63,7 +65,77 @@ export function registerFaultCommands(y: Argv<{ file: string }>, run: RunAction)
           .example('$0 fault crash api --no-restart', 'kill api and keep it down until `drover start api`'),
       (argv) => run(argv.file, () => runProcessFault({ file: argv.file, kind: 'crash', node: argv.node, query: argv.restart ? {} : { restart: 'false' } })),
     )
-    .demandCommand(1, 'give a fault command: ls, heal, pause, resume, crash …');
+    .command(
+      'partition <groups..>',
+      'cut the links between groups of nodes, both ways (needs network: { faults: true })',
+      (b) =>
+        b
+          .positional('groups', { type: 'string', array: true, describe: 'nodes to isolate (a or a,b), or two groups split by "/": a,b / c' })
+          .option('from', { type: 'string', describe: 'cut the nodes off from these (comma-separated) only; default: every other node' })
+          .option('one-way', { type: 'boolean', default: false, describe: 'cut only the links from the first group to the other' })
+          .option('port', { type: 'string', describe: 'only this port of the nodes reached' })
+          .example('$0 fault partition a', 'isolate a from every other node')
+          .example('$0 fault partition a --from b,c', 'cut a off from b and c')
+          .example('$0 fault partition a,b / c', 'a and b reach each other, not c; c reaches neither'),
+      (argv) => run(argv.file, () => runLinkFault({ file: argv.file, kind: 'partition', ...getPartitionGroups(argv.groups ?? [], argv.from), bothWays: !argv['one-way'], port: argv.port ?? null, query: {} })),
+    )
+    .command(
+      'latency <from> <to> <delay>',
+      'delay the answers on the links from <from> to <to>: round trips grow by <delay> (needs network: { faults: true })',
+      (b) =>
+        b
+          .positional('from', { type: 'string', demandOption: true, describe: 'node(s) opening the connections (comma-separated), or external' })
+          .positional('to', { type: 'string', demandOption: true, describe: 'node(s) reached (comma-separated)' })
+          .positional('delay', { type: 'string', demandOption: true, describe: 'added round trip: 200ms, 1s, or ms' })
+          .option('jitter', { type: 'string', default: '0', describe: '± random part of the delay: 20ms' })
+          .option('both-ways', { type: 'boolean', default: false, describe: 'also the links from <to> to <from>' })
+          .option('port', { type: 'string', describe: 'only this port of the nodes reached' })
+          .example('$0 fault latency a b 200ms', 'a → b round trips take 200 ms longer'),
+      (argv) =>
+        run(argv.file, () =>
+          runLinkFault({
+            file: argv.file,
+            kind: 'latency',
+            from: splitNodes(argv.from),
+            to: splitNodes(argv.to),
+            bothWays: argv['both-ways'],
+            port: argv.port ?? null,
+            query: { ms: String(parseDurationOption('<delay>', argv.delay)), jitterMs: String(parseDurationOption('--jitter', argv.jitter)) },
+          }),
+        ),
+    )
+    .command(
+      'bandwidth <from> <to> <bytesPerSec>',
+      'limit each connection on the links from <from> to <to> to <bytesPerSec> bytes per second each way (needs network: { faults: true })',
+      (b) =>
+        b
+          .positional('from', { type: 'string', demandOption: true, describe: 'node(s) opening the connections (comma-separated), or external' })
+          .positional('to', { type: 'string', demandOption: true, describe: 'node(s) reached (comma-separated)' })
+          .positional('bytesPerSec', { type: 'number', demandOption: true, describe: 'bytes per second' })
+          .option('port', { type: 'string', describe: 'only this port of the nodes reached' }),
+      (argv) => run(argv.file, () => runLinkFault({ file: argv.file, kind: 'bandwidth', from: splitNodes(argv.from), to: splitNodes(argv.to), bothWays: false, port: argv.port ?? null, query: { bytesPerSec: String(argv.bytesPerSec) } })),
+    )
+    .command(
+      'blackhole <from> <to>',
+      'swallow the bytes on the links from <from> to <to>: no answer comes (needs network: { faults: true })',
+      (b) =>
+        b
+          .positional('from', { type: 'string', demandOption: true, describe: 'node(s) opening the connections (comma-separated), or external' })
+          .positional('to', { type: 'string', demandOption: true, describe: 'node(s) reached (comma-separated)' })
+          .option('port', { type: 'string', describe: 'only this port of the nodes reached' }),
+      (argv) => run(argv.file, () => runLinkFault({ file: argv.file, kind: 'blackhole', from: splitNodes(argv.from), to: splitNodes(argv.to), bothWays: false, port: argv.port ?? null, query: {} })),
+    )
+    .command(
+      'reset <from> <to>',
+      'RST every open connection on the links from <from> to <to> (needs network: { faults: true })',
+      (b) =>
+        b
+          .positional('from', { type: 'string', demandOption: true, describe: 'node(s) opening the connections (comma-separated), or external' })
+          .positional('to', { type: 'string', demandOption: true, describe: 'node(s) reached (comma-separated)' })
+          .option('port', { type: 'string', describe: 'only this port of the nodes reached' }),
+      (argv) => run(argv.file, () => runLinkFault({ file: argv.file, kind: 'reset', from: splitNodes(argv.from), to: splitNodes(argv.to), bothWays: false, port: argv.port ?? null, query: {} })),
+    )
+    .demandCommand(1, 'give a fault command: ls, heal, pause, resume, crash, partition, latency, bandwidth, blackhole, reset …');
 }
 
 /** `drover fault ls`. */
@@ -100,5 +172,40 @@ export async function runProcessFault(options: { file: string; kind: 'pause' | '
   const replicas = `${answer.replicas} replica${answer.replicas === 1 ? '' : 's'}`;
   const done = { pause: `paused ${options.node} (${replicas}); \`drover fault resume ${options.node}\` thaws it`, resume: `resumed ${options.node}`, crash: `crashed ${options.node} (${replicas} killed)` };
   process.stdout.write(`${done[options.kind]}\n`);
+  return EXIT_OK;
+}
+
+function splitNodes(text: string): string[] {
+  return text.split(',').map((n) => n.trim()).filter(Boolean);
+}
+
+/**
+ * `partition a`, `partition a --from b,c`, `partition a,b / c` (also `a,b/c`) → the two sides;
+ * `to` null means every other node.
+ * @throws {DroverError} ERR_INVALID_OPTION for more than two groups, an empty group, or both "/" and --from.
+ */
+export function getPartitionGroups(words: readonly (string | number)[], from: string | undefined): { from: string[]; to: string[] | null } {
+  const groups = words.map(String).join(' ').split('/').map((group) => group.split(/[\s,]+/).filter(Boolean));
+  if (groups.length > 2 || groups.some((g) => g.length === 0)) {
+    throw new DroverError('ERR_INVALID_OPTION', `expected \`partition NODES\`, \`partition NODES --from NODES\` or \`partition NODES / NODES\` (nodes comma-separated), got ${JSON.stringify(words.join(' '))}`);
+  }
+  if (groups.length === 2 && from !== undefined) throw new DroverError('ERR_INVALID_OPTION', 'give the other side either after "/" or with --from, not both');
+  const to = groups.length === 2 ? groups[1]! : from === undefined ? null : splitNodes(from);
+  return { from: groups[0]!, to };
+}
+
+/** `drover fault partition|latency|bandwidth|blackhole|reset`: POST /v1/faults/<kind>, prints the faults made. */
+export async function runLinkFault(options: {
+  file: string;
+  kind: 'partition' | 'latency' | 'bandwidth' | 'blackhole' | 'reset';
+  from: readonly string[];
+  to: readonly string[] | null;
+  bothWays: boolean;
+  port: string | null;
+  query: Record<string, string>;
+}): Promise<number> {
+  const query = new URLSearchParams({ from: options.from.join(','), ...(options.to === null ? {} : { to: options.to.join(',') }), ...(options.port === null ? {} : { port: options.port }), bothWays: options.bothWays ? '1' : '0', by: 'cli', ...options.query });
+  const { faults } = await requestJson<{ faults: FaultRecord[] }>(getStatePaths(options.file), options.file, 'POST', `/v1/faults/${options.kind}?${query}`, { wait: 'operation' });
+  for (const f of faults) process.stdout.write(`${f.id}  ${f.link === null ? f.nodes.join(',') : `${f.link.from} → ${f.link.to}${f.link.port === null ? '' : `:${f.link.port}`}`}  ${f.detail}\n`);
   return EXIT_OK;
 }

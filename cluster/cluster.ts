@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { ClusterNode, type CrashOptions, type PauseOptions } from './cluster-node.js';
 import { FaultRegistry } from './fault-registry.js';
+import { allocatePorts } from './ports.js';
+import { EXTERNAL_PEER, NetworkRelay, type LinkFault } from '../network/relay.js';
 import { getDependents, getStartOrder } from '../contract/dependency-graph.js';
 import { MAX_REPLICAS } from '../contract/defaults.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
@@ -12,6 +14,8 @@ import type {
   ClusterObserver,
   ClusterSnapshot,
   ClusterSpec,
+  LinkFaultEffect,
+  LinkFaultRequest,
   NodeSpec,
   OutputLine,
   ResolvedConfig,
@@ -82,6 +86,10 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   private publishedCount = 0;
   /** Tail of the chain of scale requests: membership changes run one at a time, in order. */
   private scaleQueue: Promise<void> = Promise.resolve();
+  /** The TCP relay of `network: { faults: true }` (null until start, and without the option). */
+  private relay: NetworkRelay | null = null;
+  /** Active link faults by fault id, as the relay applies them. */
+  private readonly linkFaults = new Map<string, LinkFault>();
 
   constructor(
     spec: ClusterSpec,
@@ -131,7 +139,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       clusterName: this.spec.name,
       emit: (event) => this.publish(event),
       getSpawnEnvironment: (node, replica, run) => this.getSpawnEnvironment(node, replica, run),
-      peerPorts: (name) => this.members.find((m) => m.name === name && m.replica === 0)?.ports,
+      // With network faults, `{{nodes.b.ports.x}}` is b's address through the relay (undefined until it listens).
+      peerPorts: (name) => (this.spec.network?.faults === true ? this.relay?.portsOf(name) : this.members.find((m) => m.name === name && m.replica === 0)?.ports),
       ...(clock ? { clock } : {}),
       ...(random ? { random } : {}),
       ...(stopProgressIntervalMs === undefined ? {} : { stopProgressIntervalMs }),
@@ -156,6 +165,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await Promise.all(this.members.map((member) => member.allocatePorts()));
+      if (this.spec.network?.faults === true) await this.startRelay();
       const results = await Promise.allSettled(this.startInOrder(this.spec.nodes.map((n) => n.name)));
       this.started = true;
       const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
@@ -483,6 +493,160 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     return this.faultRegistry.heal(id);
   }
 
+  // ── Network faults: links through the relay (network: { faults: true }) ──────────────────────
+
+  /** Listens for every declared port of every node on a relay port of its own. */
+  private async startRelay(): Promise<void> {
+    if (this.relay !== null) return;
+    const relay = new NetworkRelay({
+      trees: () => this.members.map((m) => ({ node: m.name, pid: m.pid, cgroup: m.pid === null ? null : (m.snapshot().cgroup ?? null) })),
+      ...(this.options.random ? { random: this.options.random } : {}),
+    });
+    this.relay = relay;
+    const taken = this.members.flatMap((m) => Object.values(m.ports));
+    for (const spec of this.specs.values()) {
+      const listen = await allocatePorts(spec.ports, taken);
+      for (const port of spec.ports) {
+        taken.push(listen[port]!);
+        await relay.addRoute(spec.name, port, listen[port]!, () => this.members.find((m) => m.name === spec.name && m.replica === 0)?.ports[port]);
+      }
+    }
+    relay.setFaults([...this.linkFaults.values()]); // faults injected before the start
+  }
+
+  /**
+   * The link from node `from` to node `to` (every port of `to`, or only `port`): connections that
+   * processes of `from`'s tree open to `to` through `{{nodes.<to>.ports.<port>}}`. `from` may be
+   * `'external'`: connections from processes outside every node (a test's client).
+   * @throws {DroverError} ERR_UNSUPPORTED without `network: { faults: true }`; ERR_UNKNOWN_NODE;
+   *   ERR_INVALID_OPTION for a port `to` does not declare.
+   */
+  link(from: string, to: string, port?: string): NetworkLink {
+    const portName = port ?? null;
+    this.checkLink(from, to, portName);
+    const inject = (effect: LinkFaultEffect) => this.injectLinkFaultNow({ from: [from], to: [to], port: portName, effect })[0]!;
+    return {
+      from,
+      to,
+      port: portName,
+      partition: () => inject({ kind: 'partition' }),
+      blackhole: () => inject({ kind: 'blackhole' }),
+      latency: ({ ms, jitterMs = 0 }) => inject({ kind: 'latency', ms, jitterMs }),
+      bandwidth: ({ bytesPerSec }) => inject({ kind: 'bandwidth', bytesPerSec }),
+      reset: () => inject({ kind: 'reset' }),
+      heal: async () => {
+        for (const fault of this.faults()) {
+          if (fault.link !== null && fault.link.from === from && fault.link.to === to && (portName === null || fault.link.port === portName)) await this.healFaults(fault.id);
+        }
+      },
+      openConnections: () => {
+        const open = this.relay?.openLinks() ?? {};
+        return Object.entries(open)
+          .filter(([key]) => key.startsWith(`${from} → ${to}:`) && (portName === null || key === `${from} → ${to}:${portName}`))
+          .reduce((sum, [, count]) => sum + count, 0);
+      },
+    };
+  }
+
+  /**
+   * Cuts every link between the groups, both ways (a node in one group reaches no node of
+   * another; links inside a group stay): `partition([['a'], ['b', 'c']])` isolates a. Open
+   * connections stall; new ones are accepted and held. Resolves to one fault per cut link.
+   * @throws {DroverError} ERR_UNSUPPORTED without `network: { faults: true }`; ERR_UNKNOWN_NODE;
+   *   ERR_INVALID_OPTION for fewer than two groups or a node in two groups.
+   */
+  partition(groups: readonly (readonly string[])[]): FaultRecord[] {
+    const seen = new Set<string>();
+    for (const group of groups) {
+      for (const name of group) {
+        if (seen.has(name)) throw new DroverError('ERR_INVALID_OPTION', `node ${name} is in two partition groups; each node belongs to at most one`, { node: name });
+        seen.add(name);
+      }
+    }
+    if (groups.filter((g) => g.length > 0).length < 2) {
+      throw new DroverError('ERR_INVALID_OPTION', `a partition needs at least two non-empty groups of nodes, got ${JSON.stringify(groups)}`);
+    }
+    const records: FaultRecord[] = [];
+    for (const [i, group] of groups.entries()) {
+      const others = groups.filter((_, j) => j !== i).flat();
+      records.push(...this.injectLinkFaultNow({ from: group, to: others, effect: { kind: 'partition' } }));
+    }
+    return records;
+  }
+
+  /** Heals every active fault (`healFaults()`). */
+  heal(): Promise<void> {
+    return this.healFaults();
+  }
+
+  /**
+   * Injects `request.effect` on every link from a node of `from` to a node of `to` (and back with
+   * `bothWays`); one fault record per link. See {@link ClusterController.injectLinkFault}.
+   * @throws {DroverError} ERR_UNSUPPORTED, ERR_UNKNOWN_NODE, ERR_INVALID_OPTION.
+   */
+  async injectLinkFault(request: LinkFaultRequest): Promise<readonly FaultRecord[]> {
+    return this.injectLinkFaultNow(request);
+  }
+
+  private injectLinkFaultNow(request: LinkFaultRequest): FaultRecord[] {
+    this.checkNetworkFaults();
+    const port = request.port ?? null;
+    const links: [string, string][] = [];
+    for (const from of request.from) for (const to of request.to) if (from !== to) links.push([from, to]);
+    if (request.bothWays === true) for (const from of request.to) for (const to of request.from) if (from !== to) links.push([from, to]);
+    for (const [from, to] of links) this.checkLink(from, to, port);
+    if (links.length === 0) {
+      throw new DroverError('ERR_INVALID_OPTION', `no link from ${request.from.join(',') || '(no node)'} to ${request.to.join(',') || '(no node)'}: name at least one node on each side, different ones`);
+    }
+    checkEffect(request.effect);
+    const relay = this.relay;
+    const effect = request.effect;
+    const detail = describeEffect(effect);
+    return links.map(([from, to]) => {
+      const link = { from, to, port };
+      if (effect.kind === 'reset') {
+        const count = relay?.reset(from, to, port) ?? 0;
+        const record = this.faultRegistry.add({ kind: 'reset', nodes: [from, to], link, detail: `${detail} (${count} connection${count === 1 ? '' : 's'})`, ...(request.by ? { by: request.by } : {}), heal: () => {} });
+        this.faultRegistry.forget(record.id); // a reset is over once done
+        return record;
+      }
+      let id = '';
+      const record = this.faultRegistry.add({
+        kind: effect.kind,
+        nodes: from === EXTERNAL_PEER ? [to] : [from, to],
+        link,
+        detail,
+        ...(request.by ? { by: request.by } : {}),
+        heal: () => {
+          this.linkFaults.delete(id);
+          this.relay?.setFaults([...this.linkFaults.values()]);
+        },
+      });
+      id = record.id;
+      this.linkFaults.set(id, { id, from, to, port, effect });
+      relay?.setFaults([...this.linkFaults.values()]);
+      return record;
+    });
+  }
+
+  /** @throws {DroverError} ERR_UNSUPPORTED, ERR_UNKNOWN_NODE, ERR_INVALID_OPTION (see link). */
+  private checkLink(from: string, to: string, port: string | null): void {
+    this.checkNetworkFaults();
+    if (from !== EXTERNAL_PEER && !this.specs.has(from)) this.node(from); // throws ERR_UNKNOWN_NODE
+    const spec = this.specs.get(to);
+    if (spec === undefined) this.node(to);
+    if (port !== null && !spec!.ports.includes(port)) {
+      throw new DroverError('ERR_INVALID_OPTION', `node ${to} has no port ${JSON.stringify(port)}; its ports: ${spec!.ports.join(', ') || 'none'}`, { node: to });
+    }
+  }
+
+  /** @throws {DroverError} ERR_UNSUPPORTED without `network: { faults: true }`. */
+  private checkNetworkFaults(): void {
+    if (this.spec.network?.faults !== true) {
+      throw new DroverError('ERR_UNSUPPORTED', `link faults need drover's relay between the nodes, which cluster ${this.name} does not use: add \`network: { faults: true }\` to its config (ClusterSpec.network) and start it again`);
+    }
+  }
+
   /** The spec after ports and templates, one entry per replica, with the environment drover adds (`droverEnv`). */
   resolvedConfig(): ResolvedConfig {
     return {
@@ -523,6 +687,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
         );
       }
       await Promise.all(stops.values());
+      await this.relay?.close();
     })();
     return this.stopPromise;
   }
@@ -597,5 +762,54 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
         void this.stopWithReason('node-failed', event.node, event.replica);
       }
     }
+  }
+}
+
+/**
+ * One link of a cluster with `network: { faults: true }` (`cluster.link(from, to, port?)`). Each
+ * method injects one fault on it, registered with the cluster (`faults()`, `healFaults(id)`).
+ */
+export interface NetworkLink {
+  readonly from: string;
+  readonly to: string;
+  /** Port name of `to`, or null for every port. */
+  readonly port: string | null;
+  /** Cuts the link one way: its open connections stall, new ones are accepted and held until healed. */
+  partition(): FaultRecord;
+  /** Accepts and discards the link's bytes (no answer ever comes); connections that lost bytes are reset on heal. */
+  blackhole(): FaultRecord;
+  /** Delays the answers on the link's connections (bytes from `to` back to `from`) by `ms` ± `jitterMs` (default 0) milliseconds: round trips grow by `ms`. */
+  latency(options: { readonly ms: number; readonly jitterMs?: number }): FaultRecord;
+  /** Limits each direction of each connection to `bytesPerSec` bytes per second. */
+  bandwidth(options: { readonly bytesPerSec: number }): FaultRecord;
+  /** RSTs every open connection of the link (a fault that is over at once). */
+  reset(): FaultRecord;
+  /** Heals every active fault of this link. */
+  heal(): Promise<void>;
+  /** Open connections on the link through the relay now. */
+  openConnections(): number;
+}
+
+/** @throws {DroverError} ERR_INVALID_OPTION for a negative or non-finite delay, jitter or rate. */
+function checkEffect(effect: LinkFaultEffect): void {
+  const bad = (name: string, value: number, min: number) => {
+    if (!(typeof value === 'number' && Number.isFinite(value) && value >= min)) {
+      throw new DroverError('ERR_INVALID_OPTION', `Expected \`${name}\` of a ${effect.kind} fault to be a number ≥ ${min}, got ${String(value)}`);
+    }
+  };
+  if (effect.kind === 'latency') {
+    bad('ms', effect.ms, 0);
+    bad('jitterMs', effect.jitterMs, 0);
+  } else if (effect.kind === 'bandwidth') bad('bytesPerSec', effect.bytesPerSec, 1);
+}
+
+function describeEffect(effect: LinkFaultEffect): string {
+  switch (effect.kind) {
+    case 'latency':
+      return `latency ${effect.ms} ms${effect.jitterMs > 0 ? ` ± ${effect.jitterMs} ms` : ''}`;
+    case 'bandwidth':
+      return `bandwidth ${effect.bytesPerSec} B/s`;
+    default:
+      return effect.kind;
   }
 }

@@ -77,6 +77,8 @@ export function normalizeClusterSpec(config: ValidatedConfig, source: ConfigSour
     ),
     // Present only when written, so specs without telemetry stay as they were.
     ...(config.telemetry === undefined ? {} : { telemetry: normalizeClusterTelemetrySpec(config.telemetry) }),
+    // Likewise network: absent means no relay.
+    ...(config.network === undefined ? {} : { network: { faults: config.network.faults ?? false } }),
   };
 }
 

@@ -663,6 +663,18 @@ export const configSchema = z
         .optional()
         .meta({ description: 'When a node fails after the start: continue (keep the others) or stop-cluster. Default continue.' }),
       telemetry: optionalSection(clusterTelemetrySchema, 'OpenTelemetry settings on top of the standard OTEL_* variables.'),
+      network: optionalSection(
+        z.object(
+          {
+            faults: z
+              .boolean({ error: 'true or false' })
+              .optional()
+              .meta({ description: 'Route every {{nodes.<node>.ports.<port>}} through drover\'s TCP relay so links can be partitioned, slowed or reset. Default false.' }),
+          },
+          { error: 'an object with faults' },
+        ),
+        'Network settings: link faults through drover\'s TCP relay.',
+      ),
     },
     { error: 'an object with name and nodes' },
   )
@@ -698,6 +710,7 @@ export type ValidatedStop = NonNullable<ValidatedNode['stop']>;
 export type ValidatedOutput = NonNullable<ValidatedNode['output']>;
 export type ValidatedNodeTelemetry = NonNullable<ValidatedNode['telemetry']>;
 export type ValidatedClusterTelemetry = NonNullable<ValidatedConfig['telemetry']>;
+export type ValidatedClusterNetwork = NonNullable<ValidatedConfig['network']>;
 
 /**
  * The JSON Schema of drover.yaml's input shape (draft 2020-12) for editors, committed as

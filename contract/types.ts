@@ -242,6 +242,45 @@ export interface ClusterSpec {
   readonly onNodeFailure?: NodeFailurePolicy;
   /** Telemetry settings; absent means OTEL_* alone decide. */
   readonly telemetry?: ClusterTelemetrySpec;
+  /**
+   * Network settings. `faults: true` routes every `{{nodes.b.ports.x}}` through drover's TCP relay,
+   * so link faults (partition, latency …) can act on it. Absent means `{ faults: false }`.
+   */
+  readonly network?: ClusterNetworkSpec;
+}
+
+/** drover.yaml `network:`. */
+export interface ClusterNetworkSpec {
+  /** Route `{{nodes.b.ports.x}}` through drover's relay so links can be faulted. @default false */
+  readonly faults: boolean;
+}
+
+/** What a link fault does to the bytes of the link's connections (see `Cluster.link`). */
+export type LinkFaultEffect =
+  /** Bytes stop flowing (open connections stall; new ones are accepted and held) until healed. */
+  | { readonly kind: 'partition' }
+  /** Bytes are read and discarded (the peer's writes succeed, no answer comes); connections that lost bytes are reset on heal. */
+  | { readonly kind: 'blackhole' }
+  /** Every chunk back to the connection's opener is delivered `ms` ± `jitterMs` milliseconds late, in order: a request's round trip grows by `ms`. */
+  | { readonly kind: 'latency'; readonly ms: number; readonly jitterMs: number }
+  /** At most `bytesPerSec` bytes per second each way. */
+  | { readonly kind: 'bandwidth'; readonly bytesPerSec: number }
+  /** RST every open connection of the link once (registered and healed at once). */
+  | { readonly kind: 'reset' };
+
+/**
+ * A link fault request (the control API's `POST /v1/faults/<kind>`): acts on every link from a
+ * node in `from` to a node in `to` (`port`: one port name of the `to` node, or every port).
+ */
+export interface LinkFaultRequest {
+  readonly from: readonly string[];
+  readonly to: readonly string[];
+  readonly port?: string | null;
+  /** Also the links from `to` to `from`. @default false */
+  readonly bothWays?: boolean;
+  readonly effect: LinkFaultEffect;
+  /** Who asked (`api`, `cli`). @default 'api' */
+  readonly by?: string;
 }
 
 /** Per-stream I/O counters. */
@@ -666,4 +705,11 @@ export interface ClusterController {
    * @throws DroverError `ERR_UNKNOWN_FAULT` for an id that never existed.
    */
   healFaults(id?: string): Promise<void>;
+  /**
+   * Injects a link fault on every link the request names (one fault record per link); resolves
+   * to the records. Present on clusters; absent on controllers that cannot fault links.
+   * @throws DroverError `ERR_UNSUPPORTED` without `network: { faults: true }`, `ERR_UNKNOWN_NODE`,
+   * `ERR_INVALID_OPTION` (an unknown port, a negative delay or rate).
+   */
+  injectLinkFault?(request: LinkFaultRequest): Promise<readonly FaultRecord[]>;
 }

@@ -3,6 +3,8 @@
 #   prometheus    test/telemetry/e2e-prometheus.test.ts (a real server scraping `drover up`)
 #   tmux          test/cli/status-view.test.ts (the live footer on a real terminal)
 #   redis-server  test/cluster/redis.test.ts (a primary and 2 replicas run by drover)
+#   etcd-server   test/network/etcd.test.ts (3 members through drover's relay: a partitioned leader)
+#   etcd-client   (etcdctl, for the same test)
 #   clang         npm run sanitize and npm run fuzz (ASan/UBSan, libFuzzer); .ci/run uses both
 # Usage: bash scripts/install-test-deps.sh   (as root, or with sudo available)
 set -euo pipefail
@@ -14,6 +16,8 @@ command -v prometheus >/dev/null || lean+=(prometheus)
 command -v tmux >/dev/null || full+=(tmux)
 { command -v redis-server >/dev/null && command -v redis-cli >/dev/null; } || full+=(redis-server)
 command -v clang >/dev/null || full+=(clang)
+command -v etcd >/dev/null || lean+=(etcd-server)
+command -v etcdctl >/dev/null || lean+=(etcd-client)
 if [ ${#lean[@]} -eq 0 ] && [ ${#full[@]} -eq 0 ]; then
   echo "install-test-deps: nothing missing"
   exit 0

@@ -1,6 +1,6 @@
 /**
  * The folder import graph (.dependency-cruiser.cjs): no module cycle, and every import points down
- * the layers contract ← native ← process ← cluster ← config, telemetry ← cli, vitest, entry.
+ * the layers contract ← native ← process ← network ← cluster ← config, telemetry ← cli, vitest, entry.
  * The second test proves the rules can fail: a fixture whose floor imports upward is refused.
  */
 import { execFile } from 'node:child_process';
@@ -12,7 +12,7 @@ import { expect, test } from 'vitest';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DEPCRUISE = path.join(ROOT, 'node_modules', '.bin', 'depcruise');
 const CONFIG = path.join(ROOT, '.dependency-cruiser.cjs');
-const SOURCES = ['index.ts', 'start-cluster.ts', 'cli', 'vitest', 'contract', 'native', 'process', 'cluster', 'config', 'telemetry'];
+const SOURCES = ['index.ts', 'start-cluster.ts', 'cli', 'vitest', 'contract', 'native', 'process', 'network', 'cluster', 'config', 'telemetry'];
 
 async function cruise(cwd: string, sources: readonly string[]): Promise<{ code: number; output: string }> {
   try {

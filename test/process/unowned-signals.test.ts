@@ -62,7 +62,7 @@ describe('signals only what drover owns', () => {
   it('the manager never calls process.kill or ChildProcess.kill outside process/owned-signals.ts', () => {
     const root = path.resolve(FIXTURES_DIR, '..', '..');
     const offenders: string[] = [];
-    for (const folder of ['contract', 'native', 'process', 'cluster', 'cli', 'config', 'telemetry', 'vitest']) {
+    for (const folder of ['contract', 'native', 'process', 'network', 'cluster', 'cli', 'config', 'telemetry', 'vitest']) {
       const walk = (dir: string): void => {
         for (const entry of readdirSync(dir, { withFileTypes: true })) {
           const file = path.join(dir, entry.name);
