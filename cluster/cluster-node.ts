@@ -13,6 +13,7 @@ import { isPermanentSpawnError, RestartWindow, shouldRestart } from './restart-p
 import { getDroverEnv, resolveNodeSpec } from './node-templates.js';
 import { allocatePorts, isAddressInUseLine } from './ports.js';
 import { NodeStateMachine } from './node-state-machine.js';
+import type { NodeClock } from './clock-fault.js';
 import type {
   ClusterEvent,
   DependencyCondition,
@@ -45,6 +46,8 @@ export interface ClusterNodeOptions {
   readonly stopProgressIntervalMs?: number;
   /** Whether output lines become `output` events from the start (see setOutputEvents). @default true */
   readonly outputEvents?: boolean;
+  /** This replica's wall clock (clock faults); the cluster creates it. */
+  readonly nodeClock?: NodeClock;
 }
 
 /** A waiter's verdict on a state: true = satisfied, an Error = can no longer be satisfied, false = keep waiting. */
@@ -123,7 +126,7 @@ export class ClusterNode {
   private stopping: Promise<void> | null = null;
   private window: RestartWindow;
   private readonly waiters = new Set<StateWaiter>();
-  private readonly clock: () => number;
+  private readonly now: () => number;
   private readonly random: () => number;
   /** Unsubscribes the `output` event emitter from the ring buffer; null while events are off. */
   private stopOutputEvents: (() => void) | null = null;
@@ -133,11 +136,11 @@ export class ClusterNode {
     const { spec, replica } = options;
     this.name = spec.name;
     this.replica = replica;
-    this.clock = options.clock ?? Date.now;
+    this.now = options.clock ?? Date.now;
     this.random = options.random ?? Math.random;
-    this.machine = new NodeStateMachine(getReplicaLabel(this.name, replica), this.clock);
+    this.machine = new NodeStateMachine(getReplicaLabel(this.name, replica), this.now);
     this.window = new RestartWindow(spec.restart.maxRestarts, spec.restart.windowMs);
-    this.output = new OutputBuffer({ maxLines: spec.output.maxLines, maxBytes: spec.output.maxBytes, maxLineBytes: MAX_LINE_BYTES, clock: this.clock });
+    this.output = new OutputBuffer({ maxLines: spec.output.maxLines, maxBytes: spec.output.maxBytes, maxLineBytes: MAX_LINE_BYTES, clock: this.now });
     this.setOutputEvents(options.outputEvents ?? true);
   }
 
@@ -160,6 +163,17 @@ export class ClusterNode {
   /** The node's spec as configured (templates unresolved). */
   get spec(): NodeSpec {
     return this.options.spec;
+  }
+
+  /**
+   * This replica's wall clock: `offset('+90s')`, `rate(2)`, `reset()` (clock faults, through
+   * libfaketime; the node needs `clock: true`).
+   * @throws {DroverError} ERR_UNSUPPORTED for a node created outside a cluster.
+   */
+  get clock(): NodeClock {
+    const clock = this.options.nodeClock;
+    if (clock === undefined) throw new DroverError('ERR_UNSUPPORTED', `node ${getReplicaLabel(this.name, this.replica)} has no clock control outside a cluster`, { node: this.name });
+    return clock;
   }
 
   /** Allocated ports of this replica by name (`{}` until the cluster allocates them at start). */
@@ -309,25 +323,25 @@ export class ClusterNode {
   }
 
   private createStopReport(exit: ExitInfo): StopReport {
-    return { signal: this.options.spec.stop.signal, waitedMs: this.clock() - this.stopStartedAt!, forcedKill: exit.forcedKill };
+    return { signal: this.options.spec.stop.signal, waitedMs: this.now() - this.stopStartedAt!, forcedKill: exit.forcedKill };
   }
 
   /** Stops `process`, emitting a `stopping` progress event every interval while it is still alive. */
   private async stopWithProgress(process: ManagedProcess): Promise<void> {
     const { signal, timeoutMs } = this.options.spec.stop;
-    const started = this.clock();
+    const started = this.now();
     this.stopStartedAt = started;
     const intervalMs = this.options.stopProgressIntervalMs ?? 1000;
     const command = this.spawnArgv ?? this.options.spec.command;
     const timer = setInterval(() => {
       if (process.exitResult !== null) return;
-      const waitedMs = this.clock() - started;
+      const waitedMs = this.now() - started;
       const left = Math.max(0, timeoutMs - waitedMs);
       this.options.emit({
         type: 'stopping',
         node: this.name,
         replica: this.replica,
-        time: this.clock(),
+        time: this.now(),
         pid: process.pid,
         command,
         signal,
@@ -467,7 +481,7 @@ export class ClusterNode {
   async restart(): Promise<void> {
     // The restart operation begins with the request, so `restarting` comes before the stop.
     this.restartCount++;
-    this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.clock(), attempt: this.restartCount, delayMs: 0, reason: 'manual' });
+    this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.now(), attempt: this.restartCount, delayMs: 0, reason: 'manual' });
     await this.stop();
     await this.start();
   }
@@ -737,12 +751,12 @@ export class ClusterNode {
           tail: () => this.output.tail().filter((l) => l.seq >= firstSeq),
           subscribe: (listener) => this.output.subscribe(listener),
           onAttempt: ({ kind, ok, message }, attempt) => {
-            this.options.emit({ type: 'readiness', node: this.name, replica: this.replica, run: this.machine.run, time: this.clock(), attempt, ok, kind, message });
+            this.options.emit({ type: 'readiness', node: this.name, replica: this.replica, run: this.machine.run, time: this.now(), attempt, ok, kind, message });
           },
         },
         process.exited,
         signal,
-        this.clock,
+        this.now,
       );
       this.setState('ready');
       return null;
@@ -767,7 +781,7 @@ export class ClusterNode {
   /** Waits the backoff delay; returns false when the node ended instead (failed or stopped). */
   private async backoff(signal: AbortSignal, reason: RestartReason, exit: ExitInfo | undefined, cause: DroverError | undefined, why?: 'liveness'): Promise<boolean> {
     const { restart } = this.options.spec;
-    if (!this.window.tryRecord(this.clock())) {
+    if (!this.window.tryRecord(this.now())) {
       const what = `${exit ? describeExit(exit) : cause?.message ?? 'failed'}${this.livenessFailed && this.lastLivenessMessage ? ` after ${this.lastLivenessMessage}` : ''}`;
       this.fail(
         new DroverError('ERR_RESTART_LIMIT', `node ${this.name} restarted more than ${restart.maxRestarts} times in ${restart.windowMs} ms; last run ${what}`, {
@@ -784,7 +798,7 @@ export class ClusterNode {
     this.attempt++;
     this.restartCount++;
     const delayMs = nextDelayMs(this.attempt, restart.backoff, this.random);
-    this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.clock(), attempt: this.attempt, delayMs, reason, ...(why ? { cause: why } : {}) });
+    this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.now(), attempt: this.attempt, delayMs, reason, ...(why ? { cause: why } : {}) });
     this.setState('backoff', { ...(exit ? { exit } : {}), ...(cause ? { error: cause } : {}) });
     try {
       await delay(delayMs, signal);

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ClusterNode } from './cluster-node.js';
 import { FaultRegistry } from './fault-registry.js';
+import { ClockDirectory, NodeClock } from './clock-fault.js';
 import { getDependents, getStartOrder } from '../contract/dependency-graph.js';
 import { MAX_REPLICAS } from '../contract/defaults.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
@@ -68,6 +69,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   private readonly observers = new Map<ClusterObserver, number>();
   /** Active injected faults (every kind registers there with its heal action). */
   private readonly faultRegistry = new FaultRegistry((event) => this.publish(event), () => (this.options.clock ?? Date.now)());
+  /** Temp directory of the clock-fault timestamp files (created on first use, removed at stop). */
+  private readonly clockDirectory = new ClockDirectory();
   private stopPromise: Promise<void> | null = null;
   /** Whether the nodes turn output lines into `output` events (someone may listen). */
   private isOutputWanted = false;
@@ -125,18 +128,39 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
 
   private createMember(spec: NodeSpec, replica: number): ClusterNode {
     const { clock, random, stopProgressIntervalMs } = this.options;
-    return new ClusterNode({
+    // Clock faults: each replica's wall clock, preloaded with libfaketime when the node has `clock: true`.
+    let member: ClusterNode | undefined;
+    const nodeClock = new NodeClock({
+      label: getReplicaLabel(spec.name, replica),
+      enabled: spec.clock === true,
+      command: () => {
+        const resolved = member!.resolvedSpec();
+        return { argv: resolved.command, cwd: resolved.cwd, env: resolved.env };
+      },
+      directory: () => this.clockDirectory.get(),
+      addFault: (injection) => this.faultRegistry.add(injection),
+      healFault: (id) => this.faultRegistry.heal(id),
+      forgetFault: (id) => this.faultRegistry.forget(id),
+      ...(clock ? { clock } : {}),
+    });
+    member = new ClusterNode({
       spec,
       replica,
       clusterName: this.spec.name,
       emit: (event) => this.publish(event),
-      getSpawnEnvironment: (node, replica, run) => this.getSpawnEnvironment(node, replica, run),
+      nodeClock,
+      getSpawnEnvironment: (node, replica, run) => {
+        const extra = this.getSpawnEnvironment(node, replica, run);
+        const clockEnv = nodeClock.spawnEnvironment(spec.env);
+        return clockEnv === undefined ? extra : { ...extra, ...clockEnv };
+      },
       peerPorts: (name) => this.members.find((m) => m.name === name && m.replica === 0)?.ports,
       ...(clock ? { clock } : {}),
       ...(random ? { random } : {}),
       ...(stopProgressIntervalMs === undefined ? {} : { stopProgressIntervalMs }),
       outputEvents: this.isOutputWanted,
     });
+    return member;
   }
 
   /**
@@ -485,6 +509,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
         );
       }
       await Promise.all(stops.values());
+      this.clockDirectory.remove();
     })();
     return this.stopPromise;
   }

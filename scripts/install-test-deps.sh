@@ -4,6 +4,8 @@
 #   tmux          test/cli/status-view.test.ts (the live footer on a real terminal)
 #   redis-server  test/cluster/redis.test.ts (a primary and 2 replicas run by drover)
 #   clang         npm run sanitize and npm run fuzz (ASan/UBSan, libFuzzer); .ci/run uses both
+#   libfaketime   test/cluster/clock-fault.test.ts (clock faults: LD_PRELOAD, timestamp-file mode)
+#   faketime      its command-line wrapper (handy to try a clock by hand)
 # Usage: bash scripts/install-test-deps.sh   (as root, or with sudo available)
 set -euo pipefail
 # prometheus without its Recommends (they pull in a long tail); the others with them: clang's
@@ -14,6 +16,8 @@ command -v prometheus >/dev/null || lean+=(prometheus)
 command -v tmux >/dev/null || full+=(tmux)
 { command -v redis-server >/dev/null && command -v redis-cli >/dev/null; } || full+=(redis-server)
 command -v clang >/dev/null || full+=(clang)
+{ [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || dpkg -s libfaketime >/dev/null 2>&1; } || full+=(libfaketime)
+command -v faketime >/dev/null || full+=(faketime)
 if [ ${#lean[@]} -eq 0 ] && [ ${#full[@]} -eq 0 ]; then
   echo "install-test-deps: nothing missing"
   exit 0
