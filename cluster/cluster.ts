@@ -2,11 +2,13 @@ import { EventEmitter } from 'node:events';
 import { ClusterNode } from './cluster-node.js';
 import { FaultRegistry } from './fault-registry.js';
 import { ClockDirectory, NodeClock } from './clock-fault.js';
+import { planChaos, runChaos, type ChaosEntry, type ChaosInjectors } from './chaos.js';
 import { getDependents, getStartOrder } from '../contract/dependency-graph.js';
 import { MAX_REPLICAS } from '../contract/defaults.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
 import { getReplicaLabel, isFinalState } from '../contract/lifecycle.js';
 import type {
+  FaultKind,
   FaultRecord,
   ClusterController,
   ClusterEvent,
@@ -467,6 +469,59 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
    */
   healFaults(id?: string): Promise<void> {
     return this.faultRegistry.heal(id);
+  }
+
+  /**
+   * Runs a seeded chaos schedule (see `planChaos`): faults of the given kinds injected on random
+   * `targets` every ~`intervalMs` for `durationMs`, each healed after a while; the same seed gives
+   * the same schedule. Heals everything still active when it ends or `signal` aborts.
+   * @param options.targets node labels (`a`, `b[1]`). @default every replica
+   * @returns what it did: per step the time (ms after the start), the fault, its targets, its id.
+   * @throws {DroverError} ERR_INVALID_OPTION for bad options; ERR_UNSUPPORTED for a fault kind
+   *   this cluster cannot inject.
+   */
+  async chaos(options: {
+    readonly seed: number;
+    readonly faults: readonly FaultKind[];
+    readonly intervalMs: number;
+    readonly durationMs: number;
+    readonly targets?: readonly string[];
+    readonly faultDurationMs?: number;
+    readonly signal?: AbortSignal;
+  }): Promise<ChaosEntry[]> {
+    const targets = options.targets ?? this.members.map((m) => getReplicaLabel(m.name, m.replica));
+    for (const label of targets) this.memberByLabel(label); // throws ERR_UNKNOWN_NODE
+    const plan = planChaos({ ...options, targets });
+    return runChaos(plan, {
+      injectors: this.chaosInjectors(`chaos ${options.seed}`),
+      heal: (id) => this.healFaults(id),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+  }
+
+  /**
+   * The fault kinds chaos can inject on this cluster, by name. Each registers its fault in the
+   * registry (`by`: `chaos <seed>`). Kinds other fault modules add (pause, partition, latency)
+   * plug in here by name.
+   */
+  private chaosInjectors(by: string): ChaosInjectors {
+    return {
+      clock: (targets, step) => this.memberByLabel(targets[0]!).clock.offset(step.amount ?? 0, { by }),
+      // A crash is a SIGKILL of the node's process group; the restart policy decides what follows, so healing has nothing to undo.
+      crash: async (targets) => {
+        const member = this.memberByLabel(targets[0]!);
+        if (!member.kill('SIGKILL', { scope: 'group' })) {
+          throw new DroverError('ERR_PROCESS_EXITED', `node ${targets[0]!} has no running process to crash (state ${member.state})`, { node: member.name, reason: member.state });
+        }
+        return this.faultRegistry.add({ kind: 'crash', nodes: [targets[0]!], detail: 'SIGKILL', by, heal: () => {} });
+      },
+    };
+  }
+
+  private memberByLabel(label: string): ClusterNode {
+    const found = this.members.find((m) => getReplicaLabel(m.name, m.replica) === label);
+    if (found === undefined) throw new DroverError('ERR_UNKNOWN_NODE', `no node ${JSON.stringify(label)}: nodes are ${this.members.map((m) => getReplicaLabel(m.name, m.replica)).join(', ')}`, { node: label });
+    return found;
   }
 
   /** The spec after ports and templates, one entry per replica, with the environment drover adds (`droverEnv`). */
