@@ -288,6 +288,19 @@ export class NodeClock {
     return this.change({ skewMs: readSkewedClock(this.state, now) - now, rate, anchorMs: now }, options.by);
   }
 
+  /**
+   * Sets offset and rate together as one fault: the clock reads `offset` ahead of real time now
+   * and runs `rate` times real speed from now on. Either may be left out (kept as it is).
+   * @throws {DroverError} ERR_INVALID_OPTION, ERR_UNSUPPORTED (see {@link NodeClock.offset}).
+   */
+  async set(options: { offset?: string | number; rate?: number; by?: string }): Promise<FaultRecord> {
+    const now = this.now();
+    const skewMs = options.offset === undefined ? readSkewedClock(this.state, now) - now : parseClockOffset(options.offset);
+    const rate = options.rate === undefined ? this.state.rate : validateClockRate(options.rate);
+    await this.requireSupported();
+    return this.change({ skewMs, rate, anchorMs: this.now() }, options.by);
+  }
+
   /** Puts the node's clock back to real time (heals its `clock` fault); no-op when not skewed. */
   async reset(): Promise<void> {
     if (this.faultId !== null) await this.options.healFault(this.faultId);
