@@ -411,3 +411,12 @@ describe('normalizeConfig: minUptime', () => {
     ]);
   });
 });
+
+describe('normalizeConfig: clock', () => {
+  test('clock: true allows clock faults; false or absent leaves the key out; anything else is refused', () => {
+    expect(normalizeConfig(node({ clock: true }), FROM_FILE).spec.nodes[0]?.clock).toBe(true);
+    expect(normalizeConfig(node({ clock: false }), FROM_FILE).spec.nodes[0]).not.toHaveProperty('clock');
+    expect(normalizeConfig(node({}), FROM_FILE).spec.nodes[0]).not.toHaveProperty('clock');
+    expect(getConfigError(node({ clock: 'yes' })).issues).toEqual([{ path: 'nodes.a.clock', message: 'expected true or false, got "yes" (string)' }]);
+  });
+});
