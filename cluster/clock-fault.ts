@@ -47,17 +47,8 @@ export function findLibfaketime(env: Readonly<Record<string, string | undefined>
   if (override !== undefined && override !== '') {
     return existsSync(override) ? { path: override } : { path: null, reason: `DROVER_LIBFAKETIME=${override} does not exist` };
   }
-  try {
-    for (const entry of readdirSync(DPKG_INFO_DIR)) {
-      if (!entry.startsWith('libfaketime') || !entry.endsWith('.list')) continue;
-      const line = readFileSync(join(DPKG_INFO_DIR, entry), 'utf8')
-        .split('\n')
-        .find((l) => l.endsWith(`/${LIBRARY_NAME}`) && !l.includes('MT'));
-      if (line !== undefined && existsSync(line)) return { path: line };
-    }
-  } catch {
-    // No dpkg on this system: fall through to the known directories.
-  }
+  const packaged = findPackagedLibrary();
+  if (packaged !== null && existsSync(packaged)) return { path: packaged };
   for (const dir of KNOWN_LIBFAKETIME_DIRS) {
     const path = join(dir, LIBRARY_NAME);
     if (existsSync(path)) return { path };
@@ -66,6 +57,30 @@ export function findLibfaketime(env: Readonly<Record<string, string | undefined>
     path: null,
     reason: `libfaketime is not installed (no ${LIBRARY_NAME} in dpkg's lists or in ${KNOWN_LIBFAKETIME_DIRS.join(', ')}); install Debian's libfaketime (apt-get install libfaketime) or set DROVER_LIBFAKETIME to its path`,
   };
+}
+
+/** The dpkg lookup's result (it reads a directory of thousands of files: once per process). */
+let packagedLibrary: string | null | undefined;
+
+/** The libfaketime.so.1 that Debian's package installed, from dpkg's file lists (without running dpkg). */
+function findPackagedLibrary(): string | null {
+  if (packagedLibrary !== undefined) return packagedLibrary;
+  packagedLibrary = null;
+  try {
+    for (const entry of readdirSync(DPKG_INFO_DIR)) {
+      if (!entry.startsWith('libfaketime') || !entry.endsWith('.list')) continue;
+      const line = readFileSync(join(DPKG_INFO_DIR, entry), 'utf8')
+        .split('\n')
+        .find((l) => l.endsWith(`/${LIBRARY_NAME}`));
+      if (line !== undefined) {
+        packagedLibrary = line;
+        break;
+      }
+    }
+  } catch {
+    // No dpkg on this system: the known directories are tried instead.
+  }
+  return packagedLibrary;
 }
 
 /** How an executable is linked, as far as preloading a library is concerned. */
@@ -241,6 +256,8 @@ export class NodeClock {
   private runStartMs = 0;
   private fileName: string | null = null;
   private faultId: string | null = null;
+  /** Whether the current run started with libfaketime preloaded; null before the first run. */
+  private isRunPreloaded: boolean | null = null;
   private readonly now: () => number;
 
   /** @internal Created by `Cluster` only. */
@@ -316,6 +333,7 @@ export class NodeClock {
   spawnEnvironment(inherited: Readonly<Record<string, string>>): Record<string, string> | undefined {
     if (!this.options.enabled) return undefined;
     const library = (this.options.findLibrary ?? findLibfaketime)();
+    this.isRunPreloaded = library.path !== null;
     if (library.path === null) return undefined;
     this.runStartMs = this.now();
     this.fileName ??= join(this.options.directory(), `${this.options.label.replace(/[^A-Za-z0-9_.-]/g, '_')}.faketime`);
@@ -337,6 +355,9 @@ export class NodeClock {
     }
     const library = (this.options.findLibrary ?? findLibfaketime)();
     if (library.path === null) throw new DroverError('ERR_UNSUPPORTED', `node ${label}: cannot fake its clock: ${library.reason}`, { node: label });
+    if (this.isRunPreloaded === false) {
+      throw new DroverError('ERR_UNSUPPORTED', `node ${label}: cannot fake its clock: its current run started without libfaketime (it was not installed then); restart the node`, { node: label });
+    }
     const { argv, cwd, env } = this.options.command();
     const program = argv[0] ?? '';
     const searchPath = env['PATH'] ?? process.env['PATH'];

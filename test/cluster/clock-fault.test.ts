@@ -177,9 +177,17 @@ describe.skipIf(!hasLibfaketime)('clock faults on real processes (libfaketime)',
     process.env['DROVER_LIBFAKETIME'] = '/nonexistent/libfaketime.so.1';
     try {
       const cluster = tracker.track(new Cluster(makeCluster([makeNode('a', fixture('print-time', 1000), { clock: true })])));
+      await cluster.start(); // this run starts without libfaketime
       const error = await cluster.node('a').clock.offset('+1s').catch((e: unknown) => e);
       expect(isDroverError(error, 'ERR_UNSUPPORTED')).toBe(true);
       expect((error as Error).message).toContain('DROVER_LIBFAKETIME=/nonexistent/libfaketime.so.1 does not exist');
+      // Found again later: the run that started without it still cannot be skewed (the fault would not apply).
+      if (saved === undefined) delete process.env['DROVER_LIBFAKETIME'];
+      else process.env['DROVER_LIBFAKETIME'] = saved;
+      const stale = await cluster.node('a').clock.offset('+1s').catch((e: unknown) => e);
+      expect(isDroverError(stale, 'ERR_UNSUPPORTED')).toBe(true);
+      expect((stale as Error).message).toContain('its current run started without libfaketime');
+      expect(cluster.faults()).toEqual([]);
     } finally {
       if (saved === undefined) delete process.env['DROVER_LIBFAKETIME'];
       else process.env['DROVER_LIBFAKETIME'] = saved;
