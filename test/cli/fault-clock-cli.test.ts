@@ -77,6 +77,10 @@ describe.skipIf(findLibfaketime().path === null)('drover fault clock', () => {
     const refused = await runCli(['fault', 'clock', 'b', '+1s', '-f', file], env);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('node b has no clock faults: set "clock: true"');
+    const unknown = await runCli(['fault', 'clock', 'zz', '+1s', '-f', file], env);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/zz/);
+    expect(unknown.stderr).not.toContain('    at ');
     const bad = await runCli(['fault', 'clock', 'a', 'soon', '-f', file], env);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('clock offset "soon" is not an offset');

@@ -3,9 +3,9 @@
  * node's wall clock offset, sped up and reset at run time, and clear ERR_UNSUPPORTED refusals.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster } from '../../cluster/cluster.js';
 import { findLibfaketime, getExecutableLinking, parseClockOffset, formatClockOffset, faketimeSpec, readSkewedClock } from '../../cluster/clock-fault.js';
@@ -130,6 +130,16 @@ describe.skipIf(!hasLibfaketime)('clock faults on real processes (libfaketime)',
     const faultEvents = events.flatMap((e) => (e.type === 'fault' ? [`${e.phase} ${e.fault.id} ${e.fault.detail}`] : []));
     expect(faultEvents[0]).toBe(`injected ${record.id} clock +90s`);
     expect(faultEvents.at(-1)).toBe(`healed ${rateRecord.id} ${rateRecord.detail}`);
+
+    // The node's process got libfaketime and its own timestamp file in a 0700 temp dir, removed at stop.
+    const environ = new Map(readFileSync(`/proc/${node.pid!}/environ`, 'utf8').split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    expect(environ.get('LD_PRELOAD')).toBe(findLibfaketime().path);
+    const file = environ.get('FAKETIME_TIMESTAMP_FILE')!;
+    expect(readFileSync(file, 'utf8')).toBe('+0.000 x1\n');
+    expect(statSync(dirname(file)).mode & 0o777).toBe(0o700);
+    expect([environ.get('FAKETIME_NO_CACHE'), environ.get('FAKETIME_DONT_FAKE_MONOTONIC'), environ.get('FAKETIME_DISABLE_SHM')]).toEqual(['1', '1', '1']);
+    await cluster.stop();
+    expect(existsSync(dirname(file))).toBe(false);
   });
 
   it('a skew set before a restart carries into the next run; date +%s in a shell sees it; healFaults() heals it', async () => {
