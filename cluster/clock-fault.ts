@@ -9,12 +9,12 @@
  * node's event loop keep real time. libfaketime rereads the file on every time call
  * (FAKETIME_NO_CACHE), so a change is seen at once, at the cost of a small file read per call.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { DroverError } from '../contract/errors.js';
-import type { FaultRecord } from '../contract/types.js';
+import type { ClusterEvent, FaultRecord } from '../contract/types.js';
 import type { FaultInjection } from './fault-registry.js';
 
 /** Where libfaketime is looked for, after `DROVER_LIBFAKETIME` and dpkg's file lists. */
@@ -258,6 +258,8 @@ export class NodeClock {
   private faultId: string | null = null;
   /** Whether the current run started with libfaketime preloaded; null before the first run. */
   private isRunPreloaded: boolean | null = null;
+  /** Pids of runs started with libfaketime whose shared memory may still be in /dev/shm. */
+  private readonly preloadedPids = new Set<number>();
   private readonly now: () => number;
 
   /** @internal Created by `Cluster` only. */
@@ -344,8 +346,35 @@ export class NodeClock {
       FAKETIME_TIMESTAMP_FILE: this.fileName,
       FAKETIME_NO_CACHE: '1',
       FAKETIME_DONT_FAKE_MONOTONIC: '1',
+      // Honoured by newer libfaketime versions; 0.9.10 makes shared memory anyway (see observe()).
       FAKETIME_DISABLE_SHM: '1',
     };
+  }
+
+  /**
+   * Follows the replica's state events: libfaketime creates POSIX shared memory and a semaphore
+   * named by the pid of the run's process (its children attach to them) and removes them only on
+   * a clean exit, so once a run has ended — stopped, killed, crashed — drover removes them.
+   * @internal
+   */
+  observe(event: ClusterEvent): void {
+    if (event.type !== 'state' || this.isRunPreloaded !== true) return;
+    if (event.pid !== null && (event.to === 'running' || event.to === 'ready')) this.preloadedPids.add(event.pid);
+    if (event.exit !== undefined || event.to === 'exited' || event.to === 'stopped' || event.to === 'failed' || event.to === 'backoff') this.removeSharedMemory();
+  }
+
+  /** Removes the shared memory of every ended run (also at cluster stop). @internal */
+  removeSharedMemory(): void {
+    for (const pid of this.preloadedPids) {
+      for (const name of [`/dev/shm/faketime_shm_${pid}`, `/dev/shm/sem.faketime_sem_${pid}`]) {
+        try {
+          unlinkSync(name);
+        } catch {
+          // Already removed (a clean exit) or not made (no /dev/shm).
+        }
+      }
+    }
+    this.preloadedPids.clear();
   }
 
   private async requireSupported(): Promise<void> {

@@ -149,7 +149,10 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       spec,
       replica,
       clusterName: this.spec.name,
-      emit: (event) => this.publish(event),
+      emit: (event) => {
+        nodeClock.observe(event);
+        this.publish(event);
+      },
       nodeClock,
       getSpawnEnvironment: (node, replica, run) => {
         const extra = this.getSpawnEnvironment(node, replica, run);
@@ -564,6 +567,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
         );
       }
       await Promise.all(stops.values());
+      for (const member of this.members) member.clock.removeSharedMemory();
       this.clockDirectory.remove();
     })();
     return this.stopPromise;

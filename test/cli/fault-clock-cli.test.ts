@@ -3,7 +3,7 @@
  * injected through the CLI and its control API, seen in the node's own output, in `drover up`'s
  * printer and in `drover fault ls`, then healed.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -56,7 +56,8 @@ describe.skipIf(findLibfaketime().path === null)('drover fault clock', () => {
     ups.push(up);
     pids.add(up.child.pid!);
     await up.waitForStdout('2/2 nodes ready', 'drover up to report 2/2 nodes ready');
-    await readPsRows(file, env, pids);
+    const rows = await readPsRows(file, env, pids);
+    const aPid = rows.find((row) => row.name === 'a')!.pid!;
     findShepherds().forEach((p) => pids.add(p));
 
     const clock = await runCli(['fault', 'clock', 'a', '+90s', '-f', file], env);
@@ -94,6 +95,12 @@ describe.skipIf(findLibfaketime().path === null)('drover fault clock', () => {
     expect(heal.stdout).toBe('healed f2\n');
     await up.waitForStdout('fault f2 clock a -1h ×2 healed (cli)', "up's printer to show the heal");
     expect((await runCli(['fault', 'ls', '-f', file], env)).stdout).toBe('no active faults\n');
+
+    // A graceful down leaves none of libfaketime's shared memory behind.
+    expect(existsSync(`/dev/shm/faketime_shm_${aPid}`)).toBe(true);
+    await runCli(['down', '-f', file], env);
+    expect(await up.closed).toBe(0);
+    expect(existsSync(`/dev/shm/faketime_shm_${aPid}`)).toBe(false);
   }, 60_000);
 });
 

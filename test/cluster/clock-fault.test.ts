@@ -138,8 +138,14 @@ describe.skipIf(!hasLibfaketime)('clock faults on real processes (libfaketime)',
     expect(readFileSync(file, 'utf8')).toBe('+0.000 x1\n');
     expect(statSync(dirname(file)).mode & 0o777).toBe(0o700);
     expect([environ.get('FAKETIME_NO_CACHE'), environ.get('FAKETIME_DONT_FAKE_MONOTONIC'), environ.get('FAKETIME_DISABLE_SHM')]).toEqual(['1', '1', '1']);
+    // libfaketime makes POSIX shared memory per process tree (named by the creator's pid) and
+    // removes it only on a clean exit: drover removes it once the run has ended.
+    const pid = node.pid!;
+    expect(existsSync(`/dev/shm/faketime_shm_${pid}`)).toBe(true);
     await cluster.stop();
     expect(existsSync(dirname(file))).toBe(false);
+    expect(existsSync(`/dev/shm/faketime_shm_${pid}`)).toBe(false);
+    expect(existsSync(`/dev/shm/sem.faketime_sem_${pid}`)).toBe(false);
   });
 
   it('a skew set before a restart carries into the next run; date +%s in a shell sees it; healFaults() heals it', async () => {
