@@ -58,6 +58,9 @@ export interface ChaosStep {
   readonly amount: number | null;
 }
 
+/** The most steps a plan may have. */
+export const MAX_CHAOS_STEPS = 100_000;
+
 const PAIR_KINDS: ReadonlySet<FaultKind> = new Set(['partition', 'latency', 'blackhole', 'bandwidth', 'reset']);
 
 /**
@@ -72,6 +75,10 @@ export function planChaos(options: ChaosPlanOptions): ChaosStep[] {
   if (!Array.isArray(faults) || faults.length === 0) throw new DroverError('ERR_INVALID_OPTION', 'chaos faults must name at least one fault kind (pause, crash, partition, latency, clock)');
   for (const [name, value] of [['intervalMs', intervalMs], ['durationMs', durationMs], ['faultDurationMs', faultDurationMs]] as const) {
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new DroverError('ERR_INVALID_OPTION', `chaos ${name} must be a positive number of ms, got ${String(value)}`);
+  }
+  // Each gap is at least intervalMs / 2: this bounds the plan's length (and its memory).
+  if (durationMs / intervalMs > MAX_CHAOS_STEPS / 2) {
+    throw new DroverError('ERR_INVALID_OPTION', `chaos durationMs / intervalMs is ${Math.round(durationMs / intervalMs)}: at most ${MAX_CHAOS_STEPS / 2} (a schedule of at most ${MAX_CHAOS_STEPS} faults); use a longer intervalMs`);
   }
   const pool = [...new Set(targets)];
   if (pool.length === 0) throw new DroverError('ERR_INVALID_OPTION', 'chaos needs at least one target node');

@@ -96,6 +96,7 @@ describe('planChaos', () => {
       [{ ...BASE, seed: 1, faults: [] }, 'at least one fault kind'],
       [{ ...BASE, seed: 1, intervalMs: 0 }, 'intervalMs'],
       [{ ...BASE, seed: 1, targets: ['a'] }, 'needs at least 2 target nodes'],
+      [{ ...BASE, seed: 1, intervalMs: 1, durationMs: 200_000 }, 'durationMs / intervalMs is 200000: at most 50000'],
     ];
     for (const [options, message] of cases) {
       const error = (() => {
