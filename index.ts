@@ -30,6 +30,9 @@ export type { StartClusterOptions } from './start-cluster.js';
 export { Cluster } from './cluster/cluster.js';
 export type { ClusterOptions, NetworkLink } from './cluster/cluster.js';
 export type { ClusterNode, CrashOptions, PauseOptions } from './cluster/cluster-node.js';
+export type { NodeClock } from './cluster/clock-fault.js';
+export { planChaos } from './cluster/chaos.js';
+export type { ChaosEntry, ChaosPlanOptions, ChaosStep } from './cluster/chaos.js';
 
 // Errors.
 export { DroverError, isDroverError } from './contract/errors.js';

@@ -2,7 +2,7 @@ import { chmodSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { DroverError } from '../contract/errors.js';
-import type { ClusterController, ClusterEvent, LinkFaultEffect, LinkFaultRequest, NodeSnapshot, OutputLine } from '../contract/types.js';
+import type { ClusterController, ClusterEvent, FaultRecord, LinkFaultEffect, LinkFaultRequest, NodeSnapshot, OutputLine } from '../contract/types.js';
 import { getPeerCredentials } from '../native/index.js';
 import type { StatePaths } from './state-dir.js';
 import type { UpLogStatus } from './up-log.js';
@@ -146,6 +146,8 @@ export interface ControlHandlers {
   readonly followerMaxBytes?: number;
   /** Graceful down; after `timeoutMs` the nodes still running are SIGKILLed. Resolves once all stopped. */
   down(timeoutMs: number | null): Promise<void>;
+  /** Clock fault on node replica `node` (`a`, `b[1]`): offset and/or rate (`POST /v1/faults/clock`). */
+  clockFault?(node: string, options: { offset?: string; rate?: number; by: string }): Promise<FaultRecord>;
 }
 
 /** The fd of an accepted socket (libuv's handle; Linux). */
@@ -172,6 +174,7 @@ function getSocketFd(socket: net.Socket): number | undefined {
  * | POST | /v1/faults/resume?node=a | `{ ok: true, replicas: N }` once its paused replicas are thawed |
  * | POST | /v1/faults/crash?node=a[&restart=false] | `{ ok: true, replicas: N }` once the killed runs ended |
  * | POST | /v1/faults/{partition,blackhole,latency,bandwidth,reset}?from=a,b[&to=c][&port=p][&bothWays=1][&ms=200&jitterMs=20][&bytesPerSec=N][&by=cli] | `{ ok: true, faults: FaultRecord[] }`: one fault per link from each `from` node to each `to` node (`to` omitted: every other node); needs `network: { faults: true }` |
+ * | POST | /v1/faults/clock?node=a&offset=+90s[&rate=2] | `{ ok: true, fault }`: node a's clock skewed (offset and/or rate; the node needs `clock: true`) |
  * | POST | /v1/down[?timeoutMs=N] | `{ ok: true }` once every node stopped; then the `up` process exits |
  *
  * Errors: `{ error: { code, message } }` with 400 (bad option, malformed %-escape in the path),
@@ -190,7 +193,7 @@ export class ControlServer {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         const code = (error as DroverError).code ?? 'ERR_CONTROL_API';
-        const status = code === 'ERR_UNKNOWN_NODE' || code === 'ERR_UNKNOWN_FAULT' ? 404 : code === 'ERR_INVALID_OPTION' ? 400 : code === 'ERR_ILLEGAL_TRANSITION' || code === 'ERR_UNSUPPORTED' ? 409 : 500;
+        const status = code === 'ERR_UNKNOWN_NODE' || code === 'ERR_UNKNOWN_FAULT' ? 404 : code === 'ERR_INVALID_OPTION' || code === 'ERR_UNSUPPORTED' ? 400 : code === 'ERR_ILLEGAL_TRANSITION' ? 409 : 500;
         if (!res.headersSent) sendError(res, status, code, (error as Error).message);
         else res.end();
       });
@@ -313,6 +316,19 @@ export class ControlServer {
     if (req.method === 'POST' && linkFault !== null) {
       if (controller.injectLinkFault === undefined) throw new DroverError('ERR_UNSUPPORTED', 'this cluster cannot fault links');
       sendJson(res, 200, { ok: true, faults: await controller.injectLinkFault(getLinkFaultRequest(linkFault[1] as LinkFaultEffect['kind'], url.searchParams, controller.snapshot().nodes.map((n) => n.name))) });
+      return;
+    }
+    if (req.method === 'POST' && url.pathname === '/v1/faults/clock') {
+      const node = url.searchParams.get('node');
+      const offset = url.searchParams.get('offset');
+      const rateText = url.searchParams.get('rate');
+      if (node === null || node === '') throw new DroverError('ERR_INVALID_OPTION', 'POST /v1/faults/clock needs ?node=<name> (and offset=+90s and/or rate=2)');
+      if (offset === null && rateText === null) throw new DroverError('ERR_INVALID_OPTION', `POST /v1/faults/clock for node ${node} needs offset=<+90s> and/or rate=<r>`);
+      const rate = rateText === null ? undefined : Number(rateText);
+      if (rate !== undefined && !Number.isFinite(rate)) throw new DroverError('ERR_INVALID_OPTION', `clock rate ${JSON.stringify(rateText)} is not a number`);
+      if (this.handlers.clockFault === undefined) throw new DroverError('ERR_UNSUPPORTED', 'this drover up cannot inject clock faults');
+      const fault = await this.handlers.clockFault(node, { ...(offset === null ? {} : { offset }), ...(rate === undefined ? {} : { rate }), by: 'cli' });
+      sendJson(res, 200, { ok: true, fault });
       return;
     }
     if (req.method === 'GET' && url.pathname === '/v1/logs') {

@@ -31,7 +31,7 @@ export function registerFaultCommands(y: Argv<{ file: string }>, run: RunAction)
           .positional('id', { type: 'string', describe: 'fault id, e.g. f3' })
           .option('all', { type: 'boolean', default: false, describe: 'heal every active fault' })
           .check((a) => {
-            if ((a.id === undefined) === !a.all) throw new Error('give a fault id or --all (not both)');
+            if ((a.id === undefined) === !a.all) throw new DroverError('ERR_INVALID_OPTION', 'give a fault id or --all (not both)');
             return true;
           })
           .example('$0 fault heal f2', 'undo fault f2')
@@ -135,7 +135,24 @@ export function registerFaultCommands(y: Argv<{ file: string }>, run: RunAction)
           .option('port', { type: 'string', describe: 'only this port of the nodes reached' }),
       (argv) => run(argv.file, () => runLinkFault({ file: argv.file, kind: 'reset', from: splitNodes(argv.from), to: splitNodes(argv.to), bothWays: false, port: argv.port ?? null, query: {} })),
     )
-    .demandCommand(1, 'give a fault command: ls, heal, pause, resume, crash, partition, latency, bandwidth, blackhole, reset …');
+    .command(
+      'clock <node> [offset]',
+      "skew a node's wall clock: offset it (+90s, -1h after --) and/or change its speed (--rate); the node needs clock: true",
+      (b) =>
+        b
+          .positional('node', { type: 'string', demandOption: true, describe: 'node name, or a replica: b[1]' })
+          .positional('offset', { type: 'string', describe: 'offset from real time: +90s, 250ms, 2h, 1d (a negative one after --: -- -1h)' })
+          .option('rate', { type: 'number', describe: 'speed of the clock from now on: 2 = twice as fast, 0.5 = half speed, 1 = real' })
+          .check((a) => {
+            if (a.offset === undefined && a.rate === undefined && offsetAfterDashes(a._) === undefined) throw new DroverError('ERR_INVALID_OPTION', 'give an offset (+90s) and/or --rate');
+            return true;
+          })
+          .example('$0 fault clock a +90s', "node a's clock 90 s ahead")
+          .example('$0 fault clock a +0s --rate 2', "node a's clock runs twice as fast")
+          .example('$0 fault clock b[1] -- -1h', "replica 1 of b one hour behind"),
+      (argv) => run(argv.file, () => runFaultClock({ file: argv.file, node: argv.node, offset: argv.offset ?? offsetAfterDashes(argv._) ?? null, rate: argv.rate ?? null })),
+    )
+    .demandCommand(1, 'give a fault command: ls, heal, pause, resume, crash, partition, latency, bandwidth, blackhole, reset, clock …');
 }
 
 /** `drover fault ls`. */
@@ -207,5 +224,21 @@ export async function runLinkFault(options: {
   const query = new URLSearchParams({ from: options.from.join(','), ...(options.to === null ? {} : { to: options.to.join(',') }), ...(options.port === null ? {} : { port: options.port }), bothWays: options.bothWays ? '1' : '0', by: 'cli', ...options.query });
   const { faults } = await requestJson<{ faults: FaultRecord[] }>(getStatePaths(options.file), options.file, 'POST', `/v1/faults/${options.kind}?${query}`, { wait: 'operation' });
   for (const f of faults) process.stdout.write(`${f.id}  ${f.link === null ? f.nodes.join(',') : `${f.link.from} → ${f.link.to}${f.link.port === null ? '' : `:${f.link.port}`}`}  ${f.detail}\n`);
+  return EXIT_OK;
+}
+
+/** A negative offset given after `--` (`fault clock a -- -1h`): yargs leaves it after the command words. */
+function offsetAfterDashes(words: readonly (string | number)[]): string | undefined {
+  const extra = words.slice(2);
+  return extra.length === 1 ? String(extra[0]) : undefined;
+}
+
+/** `drover fault clock <node> [offset] [--rate r]`. */
+export async function runFaultClock(options: { file: string; node: string; offset: string | null; rate: number | null }): Promise<number> {
+  const query = new URLSearchParams({ node: options.node });
+  if (options.offset !== null) query.set('offset', options.offset);
+  if (options.rate !== null) query.set('rate', String(options.rate));
+  const { fault } = await requestJson<{ fault: FaultRecord }>(getStatePaths(options.file), options.file, 'POST', `/v1/faults/clock?${query.toString()}`, { wait: 'operation' });
+  process.stdout.write(`${fault.id} ${fault.nodes.join(',')}: ${fault.detail} (heal with: drover fault heal ${fault.id})\n`);
   return EXIT_OK;
 }

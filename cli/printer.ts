@@ -94,6 +94,14 @@ export class Printer {
         if (event.to > 0) this.widen(getReplicaLabel(event.node, event.to - 1));
         this.info(`${event.node}: scaled from ${event.from} to ${event.to} replica${event.to === 1 ? '' : 's'}`);
         return;
+      case 'fault': {
+        // `fault f2 latency a → b 200 ms injected (cli)`: the detail without its repeated kind.
+        const { fault } = event;
+        const target = fault.link === null ? fault.nodes.join(',') : `${fault.link.from} → ${fault.link.to}${fault.link.port === null ? '' : `:${fault.link.port}`}`;
+        const detail = fault.detail === fault.kind ? '' : fault.detail.startsWith(`${fault.kind} `) ? fault.detail.slice(fault.kind.length + 1) : fault.detail;
+        this.write('drover', 1, `fault ${fault.id} ${fault.kind} ${target}${detail === '' ? '' : ` ${detail}`} ${event.phase} (${fault.by})`, event.time);
+        return;
+      }
       case 'restarting':
         if (event.reason !== 'manual') this.pendingRestart.set(getReplicaLabel(event.node, event.replica), `restarting in ${event.delayMs} ms (attempt ${event.attempt})`);
         return;

@@ -131,6 +131,15 @@ export async function runUp(options: UpOptions): Promise<number> {
     getStatus: () => status,
     getLogStatus: () => upLog?.status ?? null,
     down: (timeoutMs) => beginDown('drover down', timeoutMs),
+    clockFault: (node, clockOptions) => {
+      // A replica label (`b[1]`) or a node name (its replica 0).
+      const label = /^(.*)\[(\d+)\]$/.exec(node);
+      const name = label === null ? node : label[1]!;
+      const replica = label === null ? 0 : Number(label[2]);
+      const member = cluster.nodes(name).find((m) => m.replica === replica) ?? cluster.node(name);
+      if (member.replica !== replica) throw new DroverError('ERR_UNKNOWN_NODE', `node ${name} has no replica ${replica}`, { node: name });
+      return member.clock.set(clockOptions);
+    },
   });
   try {
     await server.listen();

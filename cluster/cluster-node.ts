@@ -14,6 +14,7 @@ import { getDroverEnv, resolveNodeSpec } from './node-templates.js';
 import { allocatePorts, isAddressInUseLine } from './ports.js';
 import { NodeStateMachine } from './node-state-machine.js';
 import type { FaultInjection } from './fault-registry.js';
+import type { NodeClock } from './clock-fault.js';
 import type {
   ClusterEvent,
   DependencyCondition,
@@ -49,6 +50,8 @@ export interface ClusterNodeOptions {
   readonly outputEvents?: boolean;
   /** The cluster's fault registry: pause and crash register there. @default none (faults are not listed) */
   readonly faults?: NodeFaultSink;
+  /** This replica's wall clock (clock faults); the cluster creates it. */
+  readonly nodeClock?: NodeClock;
 }
 
 /** What a node needs of the cluster's fault registry (cluster/fault-registry.ts). */
@@ -154,7 +157,7 @@ export class ClusterNode {
   private stopping: Promise<void> | null = null;
   private window: RestartWindow;
   private readonly waiters = new Set<StateWaiter>();
-  private readonly clock: () => number;
+  private readonly now: () => number;
   private readonly random: () => number;
   /** The pause of the current run while `paused` (its fault record, whether probes are suspended). */
   private pauseState: { readonly faultId: string | null; readonly process: ManagedProcess } | null = null;
@@ -174,11 +177,11 @@ export class ClusterNode {
     const { spec, replica } = options;
     this.name = spec.name;
     this.replica = replica;
-    this.clock = options.clock ?? Date.now;
+    this.now = options.clock ?? Date.now;
     this.random = options.random ?? Math.random;
-    this.machine = new NodeStateMachine(getReplicaLabel(this.name, replica), this.clock);
+    this.machine = new NodeStateMachine(getReplicaLabel(this.name, replica), this.now);
     this.window = new RestartWindow(spec.restart.maxRestarts, spec.restart.windowMs);
-    this.output = new OutputBuffer({ maxLines: spec.output.maxLines, maxBytes: spec.output.maxBytes, maxLineBytes: MAX_LINE_BYTES, clock: this.clock });
+    this.output = new OutputBuffer({ maxLines: spec.output.maxLines, maxBytes: spec.output.maxBytes, maxLineBytes: MAX_LINE_BYTES, clock: this.now });
     this.setOutputEvents(options.outputEvents ?? true);
   }
 
@@ -201,6 +204,17 @@ export class ClusterNode {
   /** The node's spec as configured (templates unresolved). */
   get spec(): NodeSpec {
     return this.options.spec;
+  }
+
+  /**
+   * This replica's wall clock: `offset('+90s')`, `rate(2)`, `reset()` (clock faults, through
+   * libfaketime; the node needs `clock: true`).
+   * @throws {DroverError} ERR_UNSUPPORTED for a node created outside a cluster.
+   */
+  get clock(): NodeClock {
+    const clock = this.options.nodeClock;
+    if (clock === undefined) throw new DroverError('ERR_UNSUPPORTED', `node ${getReplicaLabel(this.name, this.replica)} has no clock control outside a cluster`, { node: this.name });
+    return clock;
   }
 
   /** Allocated ports of this replica by name (`{}` until the cluster allocates them at start). */
@@ -356,25 +370,25 @@ export class ClusterNode {
   }
 
   private createStopReport(exit: ExitInfo): StopReport {
-    return { signal: this.options.spec.stop.signal, waitedMs: this.clock() - this.stopStartedAt!, forcedKill: exit.forcedKill };
+    return { signal: this.options.spec.stop.signal, waitedMs: this.now() - this.stopStartedAt!, forcedKill: exit.forcedKill };
   }
 
   /** Stops `process`, emitting a `stopping` progress event every interval while it is still alive. */
   private async stopWithProgress(process: ManagedProcess): Promise<void> {
     const { signal, timeoutMs } = this.options.spec.stop;
-    const started = this.clock();
+    const started = this.now();
     this.stopStartedAt = started;
     const intervalMs = this.options.stopProgressIntervalMs ?? 1000;
     const command = this.spawnArgv ?? this.options.spec.command;
     const timer = setInterval(() => {
       if (process.exitResult !== null) return;
-      const waitedMs = this.clock() - started;
+      const waitedMs = this.now() - started;
       const left = Math.max(0, timeoutMs - waitedMs);
       this.options.emit({
         type: 'stopping',
         node: this.name,
         replica: this.replica,
-        time: this.clock(),
+        time: this.now(),
         pid: process.pid,
         command,
         signal,
@@ -514,7 +528,7 @@ export class ClusterNode {
   async restart(): Promise<void> {
     // The restart operation begins with the request, so `restarting` comes before the stop.
     this.restartCount++;
-    this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.clock(), attempt: this.restartCount, delayMs: 0, reason: 'manual' });
+    this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.now(), attempt: this.restartCount, delayMs: 0, reason: 'manual' });
     await this.stop();
     await this.start();
   }
@@ -950,12 +964,12 @@ export class ClusterNode {
           tail: () => this.output.tail().filter((l) => l.seq >= firstSeq),
           subscribe: (listener) => this.output.subscribe(listener),
           onAttempt: ({ kind, ok, message }, attempt) => {
-            this.options.emit({ type: 'readiness', node: this.name, replica: this.replica, run: this.machine.run, time: this.clock(), attempt, ok, kind, message });
+            this.options.emit({ type: 'readiness', node: this.name, replica: this.replica, run: this.machine.run, time: this.now(), attempt, ok, kind, message });
           },
         },
         process.exited,
         signal,
-        this.clock,
+        this.now,
       );
       this.setState('ready');
       return null;
@@ -980,7 +994,7 @@ export class ClusterNode {
   /** Waits the backoff delay; returns false when the node ended instead (failed or stopped). */
   private async backoff(signal: AbortSignal, reason: RestartReason, exit: ExitInfo | undefined, cause: DroverError | undefined, why?: 'liveness'): Promise<boolean> {
     const { restart } = this.options.spec;
-    if (!this.window.tryRecord(this.clock())) {
+    if (!this.window.tryRecord(this.now())) {
       const what = `${exit ? describeExit(exit) : cause?.message ?? 'failed'}${this.livenessFailed && this.lastLivenessMessage ? ` after ${this.lastLivenessMessage}` : ''}`;
       this.fail(
         new DroverError('ERR_RESTART_LIMIT', `node ${this.name} restarted more than ${restart.maxRestarts} times in ${restart.windowMs} ms; last run ${what}`, {
@@ -997,7 +1011,7 @@ export class ClusterNode {
     this.attempt++;
     this.restartCount++;
     const delayMs = nextDelayMs(this.attempt, restart.backoff, this.random);
-    this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.clock(), attempt: this.attempt, delayMs, reason, ...(why ? { cause: why } : {}) });
+    this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.now(), attempt: this.attempt, delayMs, reason, ...(why ? { cause: why } : {}) });
     this.setState('backoff', { ...(exit ? { exit } : {}), ...(cause ? { error: cause } : {}) });
     try {
       await delay(delayMs, signal);

@@ -3,11 +3,14 @@ import { ClusterNode, type CrashOptions, type PauseOptions } from './cluster-nod
 import { FaultRegistry } from './fault-registry.js';
 import { allocatePorts } from './ports.js';
 import { EXTERNAL_PEER, NetworkRelay, type LinkFault } from '../network/relay.js';
+import { ClockDirectory, NodeClock } from './clock-fault.js';
+import { planChaos, runChaos, type ChaosEntry, type ChaosInjectors } from './chaos.js';
 import { getDependents, getStartOrder } from '../contract/dependency-graph.js';
 import { MAX_REPLICAS } from '../contract/defaults.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
 import { getReplicaLabel, isFinalState } from '../contract/lifecycle.js';
 import type {
+  FaultKind,
   FaultRecord,
   ClusterController,
   ClusterEvent,
@@ -72,6 +75,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   private readonly observers = new Map<ClusterObserver, number>();
   /** Active injected faults (every kind registers there with its heal action). */
   private readonly faultRegistry = new FaultRegistry((event) => this.publish(event), () => (this.options.clock ?? Date.now)());
+  /** Temp directory of the clock-fault timestamp files (created on first use, removed at stop). */
+  private readonly clockDirectory = new ClockDirectory();
   private stopPromise: Promise<void> | null = null;
   /** Whether the nodes turn output lines into `output` events (someone may listen). */
   private isOutputWanted = false;
@@ -133,12 +138,35 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
 
   private createMember(spec: NodeSpec, replica: number): ClusterNode {
     const { clock, random, stopProgressIntervalMs } = this.options;
-    return new ClusterNode({
+    // Clock faults: each replica's wall clock, preloaded with libfaketime when the node has `clock: true`.
+    let member: ClusterNode | undefined;
+    const nodeClock = new NodeClock({
+      label: getReplicaLabel(spec.name, replica),
+      enabled: spec.clock === true,
+      command: () => {
+        const resolved = member!.resolvedSpec();
+        return { argv: resolved.command, cwd: resolved.cwd, env: resolved.env };
+      },
+      directory: () => this.clockDirectory.get(),
+      addFault: (injection) => this.faultRegistry.add(injection),
+      healFault: (id) => this.faultRegistry.heal(id),
+      forgetFault: (id) => this.faultRegistry.forget(id),
+      ...(clock ? { clock } : {}),
+    });
+    member = new ClusterNode({
       spec,
       replica,
       clusterName: this.spec.name,
-      emit: (event) => this.publish(event),
-      getSpawnEnvironment: (node, replica, run) => this.getSpawnEnvironment(node, replica, run),
+      emit: (event) => {
+        nodeClock.observe(event);
+        this.publish(event);
+      },
+      nodeClock,
+      getSpawnEnvironment: (node, replica, run) => {
+        const extra = this.getSpawnEnvironment(node, replica, run);
+        const clockEnv = nodeClock.spawnEnvironment(spec.env);
+        return clockEnv === undefined ? extra : { ...extra, ...clockEnv };
+      },
       // With network faults, `{{nodes.b.ports.x}}` is b's address through the relay (undefined until it listens).
       peerPorts: (name) => (this.spec.network?.faults === true ? this.relay?.portsOf(name) : this.members.find((m) => m.name === name && m.replica === 0)?.ports),
       ...(clock ? { clock } : {}),
@@ -147,6 +175,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       outputEvents: this.isOutputWanted,
       faults: this.faultRegistry,
     });
+    return member;
   }
 
   /**
@@ -549,6 +578,67 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   }
 
   /**
+   * Runs a seeded chaos schedule (see `planChaos`): faults of the given kinds injected on random
+   * `targets` every ~`intervalMs` for `durationMs`, each healed after a while; the same seed gives
+   * the same schedule. Heals everything still active when it ends or `signal` aborts.
+   * @param options.targets node labels (`a`, `b[1]`). @default every replica
+   * @returns what it did: per step the time (ms after the start), the fault, its targets, its id.
+   * @throws {DroverError} ERR_INVALID_OPTION for bad options; ERR_UNSUPPORTED for a fault kind
+   *   this cluster cannot inject.
+   */
+  async chaos(options: {
+    readonly seed: number;
+    readonly faults: readonly FaultKind[];
+    readonly intervalMs: number;
+    readonly durationMs: number;
+    readonly targets?: readonly string[];
+    readonly faultDurationMs?: number;
+    readonly signal?: AbortSignal;
+  }): Promise<ChaosEntry[]> {
+    const targets = options.targets ?? this.members.map((m) => getReplicaLabel(m.name, m.replica));
+    for (const label of targets) this.memberByLabel(label); // throws ERR_UNKNOWN_NODE
+    const plan = planChaos({ ...options, targets });
+    return runChaos(plan, {
+      injectors: this.chaosInjectors(`chaos ${options.seed}`),
+      heal: (id) => this.healFaults(id),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+  }
+
+  /**
+   * The fault kinds chaos can inject on this cluster, by name. Each registers its fault in the
+   * registry (`by`: `chaos <seed>`). Kinds other fault modules add (pause, partition, latency)
+   * plug in here by name.
+   */
+  private chaosInjectors(by: string): ChaosInjectors {
+    return {
+      clock: (targets, step) => this.memberByLabel(targets[0]!).clock.offset(step.amount ?? 0, { by }),
+      // A crash SIGKILLs the node's whole tree; the restart policy decides what follows.
+      crash: async (targets) => {
+        const member = this.memberByLabel(targets[0]!);
+        await member.crash({ by });
+        return this.lastFault('crash', targets[0]!);
+      },
+      pause: async (targets) => {
+        await this.memberByLabel(targets[0]!).pause({ by });
+        return this.lastFault('pause', targets[0]!);
+      },
+      // A partition isolates the step's nodes from every other node of the cluster, both ways (one fault per cut link).
+      partition: async (targets) => {
+        const isolated = [...new Set(targets.map((label) => this.memberByLabel(label).name))];
+        const others = [...this.specs.keys()].filter((n) => !isolated.includes(n));
+        return this.injectLinkFaultNow({ from: isolated, to: others, effect: { kind: 'partition' }, bothWays: true, by });
+      },
+      // Latency on the link from targets[0] to targets[1] (the step's amount, ms).
+      latency: async (targets, step) => {
+        const [from, to] = targets.map((label) => this.memberByLabel(label).name);
+        if (from === undefined || to === undefined || from === to) throw new DroverError('ERR_INVALID_OPTION', `a latency step needs two different nodes, got ${JSON.stringify(targets)}`);
+        return this.injectLinkFaultNow({ from: [from], to: [to], effect: { kind: 'latency', ms: Math.max(1, Math.round(step.amount ?? 100)), jitterMs: 0 }, by });
+      },
+    };
+  }
+
+  /**
    * Cuts every link between the groups, both ways (a node in one group reaches no node of
    * another; links inside a group stay): `partition([['a'], ['b', 'c']])` isolates a. Open
    * connections stall; new ones are accepted and held. Resolves to one fault per cut link.
@@ -647,6 +737,19 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     }
   }
 
+  /** The newest fault of `kind` registered for node label `label` (what an injection just added). */
+  private lastFault(kind: FaultKind, label: string): FaultRecord {
+    const found = this.faultRegistry.list().filter((f) => f.kind === kind && f.nodes.includes(label)).at(-1);
+    if (found === undefined) throw new DroverError('ERR_UNSUPPORTED', `node ${label}: the ${kind} was not registered as a fault`, { node: label });
+    return found;
+  }
+
+  private memberByLabel(label: string): ClusterNode {
+    const found = this.members.find((m) => getReplicaLabel(m.name, m.replica) === label);
+    if (found === undefined) throw new DroverError('ERR_UNKNOWN_NODE', `no node ${JSON.stringify(label)}: nodes are ${this.members.map((m) => getReplicaLabel(m.name, m.replica)).join(', ')}`, { node: label });
+    return found;
+  }
+
   /** The spec after ports and templates, one entry per replica, with the environment drover adds (`droverEnv`). */
   resolvedConfig(): ResolvedConfig {
     return {
@@ -688,6 +791,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       }
       await Promise.all(stops.values());
       await this.relay?.close();
+      for (const member of this.members) member.clock.removeSharedMemory();
+      this.clockDirectory.remove();
     })();
     return this.stopPromise;
   }

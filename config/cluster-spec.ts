@@ -109,6 +109,7 @@ function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string, 
     output,
     pty = false,
     limits = {},
+    clock = false,
     telemetry,
   } = copyOptions(input);
   return {
@@ -129,6 +130,7 @@ function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string, 
     // Present only when asked for, so specs without them stay as they were.
     ...(pty === false ? {} : { pty: pty === true ? true : { columns: pty.columns ?? 80, rows: pty.rows ?? 24 } }),
     ...(Object.keys(limits).length === 0 ? {} : { limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) }),
+    ...(clock ? { clock: true } : {}),
     ...(telemetry === undefined ? {} : { telemetry: normalizeNodeTelemetrySpec(telemetry) }),
   };
 }

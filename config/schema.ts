@@ -605,9 +605,13 @@ export const nodeSchema = z
       output: optionalSection(outputSchema, 'Output ring buffer bounds.'),
       pty: ptySchema.optional().meta({ description: 'Run the command on a pseudo-terminal (its output is one stream, stdout). Default false.' }),
       limits: optionalSection(limitsSchema, 'Resource limits (setrlimit) for the command.'),
+      clock: z
+        .boolean({ error: 'true or false' })
+        .optional()
+        .meta({ description: 'Allow clock faults (node.clock.offset/rate, `drover fault clock`): every process of the node runs with libfaketime preloaded (LD_PRELOAD). Default false.' }),
       telemetry: optionalSection(nodeTelemetrySchema, 'Telemetry of this node: output as log records, recorded arguments.'),
     },
-    { error: 'an object with command and optional shell, cwd, env, envFile, ports, replicas, dependsOn, ready, minUptime, liveness, restart, stop, output, pty, limits, telemetry' },
+    { error: 'an object with command and optional shell, cwd, env, envFile, ports, replicas, dependsOn, ready, minUptime, liveness, restart, stop, output, pty, limits, clock, telemetry' },
   )
   .superRefine((node, ctx) => {
     if (node.envFile !== undefined && node.env_file !== undefined) {

@@ -226,6 +226,11 @@ export interface NodeSpec {
   readonly pty?: boolean | { readonly columns: number; readonly rows: number };
   /** setrlimit(2) limits for the child, by prlimit name (see `SpawnOptions.limits`). @default {} */
   readonly limits?: Readonly<ResourceLimits>;
+  /**
+   * Allow clock faults (`node.clock`): every process of the node runs with libfaketime preloaded
+   * (LD_PRELOAD) reading a drover-owned timestamp file. @default false
+   */
+  readonly clock?: boolean;
   /** Telemetry settings; absent means logs off, no args recorded. */
   readonly telemetry?: NodeTelemetrySpec;
 }

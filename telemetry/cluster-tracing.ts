@@ -13,17 +13,21 @@ import type {
   ClusterSnapshot,
   ClusterSpec,
   ExitInfo,
+  FaultEvent,
+  FaultRecord,
   SpawnEnvironmentProvider,
   Subscription,
 } from '../contract/types.js';
 import { describeExit, isSettledState, isStartInProgress } from '../contract/lifecycle.js';
 import { getCommandAttributes } from './command-attributes.js';
-import { getNodeAttributes, getNodeKey } from './node-attributes.js';
+import { getNodeAttributes, getNodeKey, parseReplicaLabel } from './node-attributes.js';
+import { describeFaultTarget, getFaultAttributes } from './fault-attributes.js';
 import {
   ATTR_CLUSTER_NAME,
   ATTR_CLUSTER_NODE_COUNT,
   EVENT_NAME_SPAWNED,
   SPAN_NAME_CLUSTER_UP,
+  SPAN_NAME_FAULT,
   ATTR_ERROR_TYPE,
   ATTR_NODE_RUN,
   ATTR_PROCESS_EXIT_CODE,
@@ -159,6 +163,8 @@ export class ClusterTracing {
   private readonly commandAttributes = new Map<string, Attributes>();
   private readonly isClusterUpTraced: boolean;
   private clusterUp: { readonly span: Span; readonly unsettled: Set<string>; failure: SpanFailure | null } | null = null;
+  /** Open `fault` spans by fault id. */
+  private readonly faultSpans = new Map<string, Span>();
 
   constructor(options: ClusterTracingOptions) {
     this.controller = options.controller;
@@ -226,6 +232,8 @@ export class ClusterTracing {
     }
     this.clusterUp?.span.end(end);
     this.clusterUp = null;
+    for (const span of this.faultSpans.values()) span.end(end);
+    this.faultSpans.clear();
     this.nodes.clear();
   }
 
@@ -342,6 +350,34 @@ export class ClusterTracing {
         spans.stop = this.startSpan(SPAN_NAME_STOP, node.name, node.stateSince, attributes, null, []);
       }
     }
+    // Faults already active get their span from the time they were injected.
+    for (const fault of this.controller.faults()) this.startFaultSpan(fault, fault.since);
+  }
+
+  /** `fault <kind> <target>` from injection to heal, linked to each affected node's current run span. */
+  private handleFaultEvent(event: FaultEvent): void {
+    const { fault } = event;
+    if (event.phase === 'injected') {
+      this.startFaultSpan(fault, event.time);
+      return;
+    }
+    const span = this.faultSpans.get(fault.id);
+    this.faultSpans.delete(fault.id);
+    span?.end(new Date(event.time));
+  }
+
+  private startFaultSpan(fault: FaultRecord, startMs: number): void {
+    if (this.faultSpans.has(fault.id)) {
+      return;
+    }
+    const links: Link[] = [];
+    for (const label of fault.nodes) {
+      const { name, replica } = parseReplicaLabel(label);
+      const context = this.getRunSpanContext(name, replica);
+      if (context !== undefined) links.push({ context, attributes: getNodeAttributes(name, replica) });
+    }
+    const name = `${fault.kind} ${describeFaultTarget(fault)}`;
+    this.faultSpans.set(fault.id, this.startSpan(SPAN_NAME_FAULT, name, startMs, getFaultAttributes(fault), null, links));
   }
 
   private handleEvent(event: ClusterEvent): void {
@@ -360,6 +396,9 @@ export class ClusterTracing {
         return;
       case 'output':
         // Output lines are not operations.
+        return;
+      case 'fault':
+        this.handleFaultEvent(event);
         return;
     }
   }

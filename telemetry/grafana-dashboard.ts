@@ -10,6 +10,7 @@
 import {
   ATTR_CPU_MODE,
   ATTR_DISK_IO_DIRECTION,
+  ATTR_FAULT_KIND,
   ATTR_NODE_NAME,
   ATTR_NODE_STATE,
   ATTR_PROCESS_CONTEXT_SWITCH_TYPE,
@@ -17,6 +18,7 @@ import {
   ATTR_RESTART_REASON,
   ATTR_STDIO_STREAM,
   METRIC_CLUSTER_NODES,
+  METRIC_FAULTS_ACTIVE,
   METRIC_NODE_START_DURATION,
   METRIC_NODE_STATE,
   METRIC_OUTPUT_BUFFER_USAGE,
@@ -281,15 +283,43 @@ const GRID_WIDTH = 24;
 const PANEL_HEIGHT = 8;
 const DEFAULT_PANEL_WIDTH = 12;
 
+/** The row of drover's own health: its panels are not about nodes, so fault annotations skip them. */
+const OWN_HEALTH_ROW = 'drover';
+
+/**
+ * Injected faults as annotations over the node panels: a region per fault kind and node while
+ * `drover.faults.active` is above 0.
+ */
+function createFaultAnnotation(nodePanelIds: readonly number[]): Record<string, unknown> {
+  const kind = getPrometheusName(ATTR_FAULT_KIND);
+  return {
+    name: 'Faults',
+    enable: true,
+    hide: false,
+    iconColor: 'red',
+    datasource: { type: 'prometheus', uid: '${datasource}' },
+    expr: `sum by (${kind}, ${NODE}) (${getPrometheusName(METRIC_FAULTS_ACTIVE)}{${NODE_FILTER}}) > 0`,
+    step: '10s',
+    titleFormat: `fault {{${kind}}}`,
+    textFormat: `{{${kind}}} on {{${NODE}}}`,
+    tagKeys: `${kind},${NODE}`,
+    useValueForTime: false,
+    filter: { exclude: false, ids: [...nodePanelIds] },
+  };
+}
+
 /** The dashboard as a JSON-ready object (Grafana schema 39, Prometheus data source variable). */
 export function createGrafanaDashboard(): Record<string, unknown> {
   const panels: Record<string, unknown>[] = [];
+  const nodePanelIds: number[] = [];
+  let row = '';
   let id = 1;
   let x = 0;
   let y = 0;
   let rowHeight = 0;
   for (const spec of PANELS) {
     if (typeof spec === 'string') {
+      row = spec;
       y += rowHeight;
       x = 0;
       rowHeight = 0;
@@ -303,6 +333,7 @@ export function createGrafanaDashboard(): Record<string, unknown> {
       x = 0;
       rowHeight = 0;
     }
+    if (row !== OWN_HEALTH_ROW) nodePanelIds.push(id);
     panels.push({
       id: id++,
       type: spec.type,
@@ -335,7 +366,7 @@ export function createGrafanaDashboard(): Record<string, unknown> {
     time: { from: 'now-30m', to: 'now' },
     timezone: 'browser',
     graphTooltip: 1,
-    annotations: { list: [] },
+    annotations: { list: [createFaultAnnotation(nodePanelIds)] },
     templating: {
       list: [
         { name: 'datasource', label: 'Data source', type: 'datasource', query: 'prometheus', current: {}, hide: 0 },
@@ -363,5 +394,9 @@ export function createGrafanaDashboard(): Record<string, unknown> {
 /** Every PromQL query of the dashboard with its panel title (for tests and tooling). */
 export function getDashboardQueries(dashboard: Record<string, unknown>): { panel: string; expr: string }[] {
   const panels = dashboard['panels'] as { title: string; targets?: { expr: string }[] }[];
-  return panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel: panel.title, expr: target.expr })));
+  const annotations = (dashboard['annotations'] as { list: { name: string; expr?: string }[] }).list;
+  return [
+    ...panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel: panel.title, expr: target.expr }))),
+    ...annotations.flatMap((annotation) => (annotation.expr === undefined ? [] : [{ panel: `annotation ${annotation.name}`, expr: annotation.expr }])),
+  ];
 }

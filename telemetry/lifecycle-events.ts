@@ -1,7 +1,8 @@
 /**
  * Node lifecycle as named OpenTelemetry events (log records with an `eventName`,
  * `@opentelemetry/api-logs`): `drover.node.ready`, `drover.node.exited`, `drover.node.crashed`,
- * `drover.node.restarting`, `drover.node.failed`. Each carries the node, replica and the facts of
+ * `drover.node.restarting`, `drover.node.failed`, and `drover.fault.injected` / `drover.fault.healed`
+ * for injected faults. Each carries the node, replica and the facts of
  * the moment (exit code, signal, error code, restart attempt/reason/delay), and the trace context
  * of the node's current run. Emitted for every node; no command line or environment in them.
  */
@@ -26,8 +27,12 @@ import {
   EVENT_NODE_FAILED,
   EVENT_NODE_READY,
   EVENT_NODE_RESTARTING,
+  EVENT_FAULT_HEALED,
+  EVENT_FAULT_INJECTED,
   INSTRUMENTATION_SCOPE_NAME,
 } from './semconv.js';
+import { getFaultAttributes } from './fault-attributes.js';
+import { parseReplicaLabel } from './node-attributes.js';
 import { describeExit } from '../contract/lifecycle.js';
 
 /** Options of {@link LifecycleEvents}. */
@@ -101,6 +106,14 @@ export class LifecycleEvents {
         [ATTR_RESTART_REASON]: event.reason,
         [ATTR_RESTART_DELAY_MS]: event.delayMs,
       });
+      return;
+    }
+    if (event.type === 'fault') {
+      // One record per fault, on its first node (a link's source), with every node in drover.fault.nodes.
+      const { fault } = event;
+      const { name, replica } = parseReplicaLabel(fault.nodes[0] ?? '');
+      const injected = event.phase === 'injected';
+      this.emit(injected ? EVENT_FAULT_INJECTED : EVENT_FAULT_HEALED, injected ? SeverityNumber.WARN : SeverityNumber.INFO, name, replica, event.time, `fault ${fault.id} ${fault.kind} ${fault.nodes.join(',')} ${injected ? 'injected' : 'healed'}: ${fault.detail} (${fault.by})`, getFaultAttributes(fault) as LogAttributes);
       return;
     }
     if (event.type !== 'state') {

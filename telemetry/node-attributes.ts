@@ -12,3 +12,9 @@ export function getNodeKey(name: string, replica: number): string {
 export function getNodeAttributes(name: string, replica: number): Attributes {
   return { [ATTR_NODE_NAME]: name, [ATTR_NODE_REPLICA]: replica };
 }
+
+/** A replica label as fault records carry it (`a`, `b[1]`) → node name and replica. */
+export function parseReplicaLabel(label: string): { readonly name: string; readonly replica: number } {
+  const match = /^(.*)\[(\d+)\]$/.exec(label);
+  return match === null ? { name: label, replica: 0 } : { name: match[1]!, replica: Number(match[2]) };
+}

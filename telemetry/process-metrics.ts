@@ -20,6 +20,7 @@ import type {
   ClusterEvent,
   ClusterObserver,
   ClusterSnapshot,
+  FaultRecord,
   ExitInfo,
   NodeSnapshot,
   Subscription,
@@ -27,7 +28,7 @@ import type {
 import { NODE_STATES } from '../contract/types.js';
 import { DroverError } from '../contract/errors.js';
 import { abortsStart, endsRun } from '../contract/lifecycle.js';
-import { getNodeAttributes, getNodeKey } from './node-attributes.js';
+import { getNodeAttributes, getNodeKey, parseReplicaLabel } from './node-attributes.js';
 import { ProcSampler } from './proc-sampler.js';
 import type { ProcTreeSample } from './proc-tree.js';
 import {
@@ -42,6 +43,8 @@ import {
   DISK_IO_DIRECTION_VALUE_READ,
   DISK_IO_DIRECTION_VALUE_WRITE,
   METRIC_CLUSTER_NODES,
+  METRIC_FAULTS_ACTIVE,
+  ATTR_FAULT_KIND,
   METRIC_OUTPUT_DROPPED_LINES,
   METRIC_PROC_SAMPLE_DURATION,
   METRIC_PROCESS_CONTEXT_SWITCHES,
@@ -80,6 +83,7 @@ import {
   STDIO_STREAM_VALUE_STDOUT,
   UNIT_BYTES,
   UNIT_NODES,
+  UNIT_FAULTS_ACTIVE,
   UNIT_OPERATIONS,
   UNIT_RESTARTS,
   UNIT_SECONDS,
@@ -198,6 +202,7 @@ interface Instruments {
   readonly outputDroppedLines: Counter;
   readonly restartDelay: Observable;
   readonly clusterNodes: Observable;
+  readonly faultsActive: Observable;
   readonly cpuTime: Counter;
   readonly memoryUsage: UpDownCounter;
   readonly memoryVirtual: UpDownCounter;
@@ -268,6 +273,8 @@ export class ProcessMetrics {
    */
   private attributeSets = new Map<string, NodeAttributeSet>();
   private readonly attributeSetsByProvider = new WeakMap<MeterProvider, Map<string, NodeAttributeSet>>();
+  /** Every (fault kind, node) series of drover.faults.active seen so far: reported as 0 once healed. */
+  private readonly faultSeries = new Map<string, Attributes>();
 
   constructor(options: ProcessMetricsOptions) {
     this.controller = options.controller;
@@ -482,6 +489,9 @@ export class ProcessMetrics {
     if (this.groups.has('health')) {
       result.observe(registration.instruments.clusterNodes, snapshot.nodes.length);
     }
+    if (this.groups.has('lifecycle')) {
+      this.observeFaults(result, registration.instruments);
+    }
     // Attribute sets of removed replicas (scale down) are kept: their last recorded values are
     // what the SDK still exports, and a replica that comes back continues from them.
     for (const node of snapshot.nodes) {
@@ -493,6 +503,27 @@ export class ProcessMetrics {
       }
     }
   };
+
+  /** drover.faults.active: active faults per kind and node, from `controller.faults()`; healed series report 0. */
+  private observeFaults(result: BatchObservableResult, instruments: Instruments): void {
+    let faults: readonly FaultRecord[];
+    try {
+      faults = this.controller.faults();
+    } catch (error) {
+      diag.debug('drover ProcessMetrics: controller.faults() threw; no fault metric this time', error);
+      return;
+    }
+    const counts = new Map<string, number>();
+    for (const fault of faults) {
+      for (const label of new Set(fault.nodes)) {
+        const { name, replica } = parseReplicaLabel(label);
+        const key = `${fault.kind}\u0000${getNodeKey(name, replica)}`;
+        if (!this.faultSeries.has(key)) this.faultSeries.set(key, Object.freeze({ ...getNodeAttributes(name, replica), [ATTR_FAULT_KIND]: fault.kind }));
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+    }
+    for (const [key, attributes] of this.faultSeries) result.observe(instruments.faultsActive, counts.get(key) ?? 0, attributes);
+  }
 
   private observeNode(result: BatchObservableResult, instruments: Instruments, node: NodeSnapshot, nowMs: number): void {
     const key = getNodeKey(node.name, node.replica);
@@ -735,6 +766,11 @@ function createInstruments(meter: Meter): Instruments {
       unit: UNIT_NODES,
       valueType: ValueType.INT,
     }),
+    faultsActive: meter.createObservableUpDownCounter(METRIC_FAULTS_ACTIVE, {
+      description: 'Active injected faults, by fault kind and node.',
+      unit: UNIT_FAULTS_ACTIVE,
+      valueType: ValueType.INT,
+    }),
     cpuTime: counter(METRIC_PROCESS_CPU_TIME, 'CPU time of the node process tree, over every run.', UNIT_SECONDS, ValueType.DOUBLE),
     memoryUsage: upDown(METRIC_PROCESS_MEMORY_USAGE, 'Resident memory of the node process tree.', UNIT_BYTES),
     memoryVirtual: upDown(METRIC_PROCESS_MEMORY_VIRTUAL, 'Virtual memory of the node process tree.', UNIT_BYTES),
@@ -744,9 +780,9 @@ function createInstruments(meter: Meter): Instruments {
     contextSwitches: counter(METRIC_PROCESS_CONTEXT_SWITCHES, 'Context switches of the node process tree, over every run.', UNIT_CONTEXT_SWITCHES),
     pagingFaults: counter(METRIC_PROCESS_PAGING_FAULTS, 'Page faults of the node process tree, over every run.', UNIT_FAULTS),
   };
-  // All three whatever the groups: the callback must run (it feeds the synchronous instruments),
+  // All of them whatever the groups: the callback must run (it feeds the synchronous instruments),
   // and an observable that is never observed exports nothing.
-  const observables = [instruments.uptime, instruments.restartDelay, instruments.clusterNodes];
+  const observables = [instruments.uptime, instruments.restartDelay, instruments.clusterNodes, instruments.faultsActive];
   const startDuration = meter.createHistogram(METRIC_NODE_START_DURATION, {
     description: 'Time from spawn (starting) to ready of one run of the node.',
     unit: UNIT_SECONDS,

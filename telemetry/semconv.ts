@@ -29,6 +29,8 @@ export const UNIT_OPERATIONS = '{operation}';
 export const UNIT_RESTARTS = '{restart}';
 /** A count of nodes. */
 export const UNIT_NODES = '{node}';
+/** Unit of {@link METRIC_FAULTS_ACTIVE}. */
+export const UNIT_FAULTS_ACTIVE = '{fault}';
 /** A count of threads. */
 export const UNIT_THREADS = '{thread}';
 /** A count of open file descriptors. */
@@ -220,6 +222,15 @@ export const METRIC_PROC_SAMPLE_DURATION = 'drover.telemetry.sample.duration';
  */
 export const METRIC_LOGS_DROPPED = 'drover.telemetry.logs.dropped';
 
+/**
+ * Active injected faults (pause, crash, network, clock), read from `controller.faults()`: one point
+ * per fault kind and affected node (a link fault counts for both of its ends).
+ *
+ * Observable up-down counter, unit `{fault}`, attributes {@link ATTR_FAULT_KIND},
+ * {@link ATTR_NODE_NAME}, {@link ATTR_NODE_REPLICA}.
+ */
+export const METRIC_FAULTS_ACTIVE = 'drover.faults.active';
+
 /** Explicit bucket boundaries advised for {@link METRIC_NODE_START_DURATION}, in seconds. */
 export const START_DURATION_BUCKETS_SECONDS: readonly number[] = [
   0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60, 120,
@@ -250,10 +261,27 @@ export const READINESS_EVENT_LIMIT = 10;
 export const READINESS_MESSAGE_MAX_LENGTH = 256;
 /** Span name of the whole cluster start: from `startTelemetry` until every node is ready or ended. */
 export const SPAN_NAME_CLUSTER_UP = 'cluster up';
+/**
+ * Span name prefix of an injected fault, from injection until healed: `fault <kind> <target>`,
+ * the target being the link (`a→b`, `a→b:peer`) or the nodes (`a`, `a,b[1]`). Linked to the
+ * current run span (`start`) of each affected node.
+ */
+export const SPAN_NAME_FAULT = 'fault';
 
 // ---------------------------------------------------------------------------------------------
 // Attributes
 // ---------------------------------------------------------------------------------------------
+
+/** Fault id (`f1`, `f2`, …, per cluster). On `fault` spans and fault events. */
+export const ATTR_FAULT_ID = 'drover.fault.id';
+/** Fault kind: `pause`, `crash`, `partition`, `blackhole`, `latency`, `bandwidth`, `reset`, `clock`. On `fault` spans, fault events and {@link METRIC_FAULTS_ACTIVE}. */
+export const ATTR_FAULT_KIND = 'drover.fault.kind';
+/** Nodes a fault acts on (string array; replicas as `b[1]`; a link's source first). On `fault` spans and fault events. */
+export const ATTR_FAULT_NODES = 'drover.fault.nodes';
+/** What the fault does, for people (`latency 200 ms`, `clock +90s`). On `fault` spans and fault events. */
+export const ATTR_FAULT_DETAIL = 'drover.fault.detail';
+/** Who injected the fault: `api`, `cli`, `chaos <seed>`. On `fault` spans and fault events. */
+export const ATTR_FAULT_BY = 'drover.fault.by';
 
 /** Node name from the cluster config. On every metric point and span. */
 export const ATTR_NODE_NAME = 'drover.node.name';
@@ -390,6 +418,10 @@ export const EVENT_NODE_CRASHED = 'drover.node.crashed';
 export const EVENT_NODE_RESTARTING = 'drover.node.restarting';
 /** Event: the node gave up (restart limit, spawn error, readiness timeout). */
 export const EVENT_NODE_FAILED = 'drover.node.failed';
+/** Event: a fault was injected (one record per fault; attributes `drover.fault.*`, the node attributes of its first node). */
+export const EVENT_FAULT_INJECTED = 'drover.fault.injected';
+/** Event: a fault was healed (one record per fault; attributes `drover.fault.*`, the node attributes of its first node). */
+export const EVENT_FAULT_HEALED = 'drover.fault.healed';
 /** Every lifecycle event name. */
 export const EVENT_NAMES: readonly string[] = Object.freeze([
   EVENT_NODE_READY,
@@ -397,6 +429,8 @@ export const EVENT_NAMES: readonly string[] = Object.freeze([
   EVENT_NODE_CRASHED,
   EVENT_NODE_RESTARTING,
   EVENT_NODE_FAILED,
+  EVENT_FAULT_INJECTED,
+  EVENT_FAULT_HEALED,
 ]);
 
 /** Span status description / log body placeholder for redacted argument text. */

@@ -337,7 +337,7 @@ describe('normalizeConfig: unknown keys', () => {
       { path: 'nodse', message: 'unknown key; did you mean "nodes"?' },
       { path: 'nodes.a.restart.maxRestart', message: 'unknown key; did you mean "maxRestarts"?' },
       { path: 'nodes.a.restart.backoff.factor', message: 'unknown key; known keys: initial, max, multiplier, jitter, jitterMode' },
-      { path: 'nodes.a.colour', message: 'unknown key; known keys: command, shell, cwd, env, envFile, env_file, ports, replicas, dependsOn, ready, minUptime, liveness, restart, stop, output, pty, limits, telemetry' },
+      { path: 'nodes.a.colour', message: 'unknown key; known keys: command, shell, cwd, env, envFile, env_file, ports, replicas, dependsOn, ready, minUptime, liveness, restart, stop, output, pty, limits, clock, telemetry' },
     ]);
     expect(spec.nodes[0]?.restart.maxRestarts).toBe(5);
   });
@@ -409,5 +409,14 @@ describe('normalizeConfig: minUptime', () => {
     expect(getConfigError(node({ minUptime: '1s', ready: { log: '^up' } })).issues).toEqual([
       { path: 'nodes.a.minUptime', message: 'expected minUptime only on a node without a ready check, got 1000 (number); its ready check decides when it is ready; remove one of them' },
     ]);
+  });
+});
+
+describe('normalizeConfig: clock', () => {
+  test('clock: true allows clock faults; false or absent leaves the key out; anything else is refused', () => {
+    expect(normalizeConfig(node({ clock: true }), FROM_FILE).spec.nodes[0]?.clock).toBe(true);
+    expect(normalizeConfig(node({ clock: false }), FROM_FILE).spec.nodes[0]).not.toHaveProperty('clock');
+    expect(normalizeConfig(node({}), FROM_FILE).spec.nodes[0]).not.toHaveProperty('clock');
+    expect(getConfigError(node({ clock: 'yes' })).issues).toEqual([{ path: 'nodes.a.clock', message: 'expected true or false, got "yes" (string)' }]);
   });
 });

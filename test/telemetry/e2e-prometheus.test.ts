@@ -89,6 +89,8 @@ describe('drover up → Prometheus → Grafana dashboard queries', () => {
           `    ready: { http: { url: "http://127.0.0.1:${ringPorts[i]}/health" }, timeout: 10s, interval: 50ms }`,
           `    restart: { policy: on-failure, backoff: { initial: 50ms, max: 1s } }`,
           `    stop: { timeout: 3s }`,
+          // b allows clock faults: one stays active so the dashboard's fault annotation has data.
+          ...(name === 'b' ? ['    clock: true'] : []),
         ].join('\n');
       })
       .join('\n');
@@ -100,6 +102,8 @@ describe('drover up → Prometheus → Grafana dashboard queries', () => {
     const upProcess = up;
     await waitFor(() => upProcess.stdout, (out) => out.includes('3/3 nodes ready'), { timeoutMs: 20_000, describe: 'drover up to report 3/3 nodes ready' });
     await ps(file, env);
+    const fault = await runCli(['fault', 'clock', 'b', '+1s', '-f', file], env);
+    expect(fault.stderr, 'drover fault clock needs libfaketime: bash scripts/install-test-deps.sh').toBe('');
 
     writeFileSync(
       path.join(dir, 'prometheus.yml'),

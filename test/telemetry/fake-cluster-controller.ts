@@ -114,8 +114,27 @@ export class FakeClusterController implements ClusterController {
     }
   }
 
+  /** Active faults, as `faults()` returns them; `injectFault`/`healFault` change it and emit. */
+  activeFaults: FaultRecord[] = [];
+
   faults(): readonly FaultRecord[] {
-    return [];
+    return [...this.activeFaults];
+  }
+
+  /** Adds a fault (id `f<n>` unless given) and emits its `injected` event at `time`. */
+  injectFault(time: number, fault: Partial<FaultRecord> & Pick<FaultRecord, 'kind' | 'nodes'>): FaultRecord {
+    const record: FaultRecord = { id: `f${this.activeFaults.length + 1}`, link: null, detail: fault.kind, since: time, by: 'api', ...fault };
+    this.activeFaults.push(record);
+    this.emit({ type: 'fault', phase: 'injected', fault: record, time });
+    return record;
+  }
+
+  /** Removes fault `id` and emits its `healed` event at `time`. */
+  healFault(time: number, id: string): void {
+    const record = this.activeFaults.find((f) => f.id === id);
+    if (record === undefined) throw new Error(`fake controller has no fault ${id}`);
+    this.activeFaults = this.activeFaults.filter((f) => f.id !== id);
+    this.emit({ type: 'fault', phase: 'healed', fault: record, time });
   }
 
   async healFaults(): Promise<void> {}
