@@ -737,10 +737,10 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     }
   }
 
-  /** The newest fault of `kind` registered for node label `label` (what an injection just added). */
+  /** The newest fault of `kind` registered for node label `label` (what an injection just added; it may have healed already). */
   private lastFault(kind: FaultKind, label: string): FaultRecord {
-    const found = this.faultRegistry.list().filter((f) => f.kind === kind && f.nodes.includes(label)).at(-1);
-    if (found === undefined) throw new DroverError('ERR_UNSUPPORTED', `node ${label}: the ${kind} was not registered as a fault`, { node: label });
+    const found = this.faultRegistry.newestOf(kind, label);
+    if (found === null) throw new DroverError('ERR_UNSUPPORTED', `node ${label}: the ${kind} was not registered as a fault`, { node: label });
     return found;
   }
 

@@ -22,6 +22,8 @@ export interface FaultInjection {
 export class FaultRegistry {
   private readonly active = new Map<string, { record: FaultRecord; heal: () => Promise<void> | void }>();
   private nextId = 1;
+  /** The newest record of each kind per node, kept after it healed (what an injection just made). */
+  private readonly newest = new Map<string, FaultRecord>();
 
   constructor(
     private readonly publish: (event: ClusterEvent) => void,
@@ -41,6 +43,7 @@ export class FaultRegistry {
       by: injection.by ?? 'api',
     };
     this.active.set(record.id, { record, heal: injection.heal });
+    for (const node of record.nodes) this.newest.set(`${record.kind} ${node}`, record);
     this.publish({ type: 'fault', phase: 'injected', fault: record, time });
     return record;
   }
@@ -48,6 +51,11 @@ export class FaultRegistry {
   /** Active faults, oldest first. */
   list(): FaultRecord[] {
     return [...this.active.values()].map((entry) => entry.record);
+  }
+
+  /** The newest fault of `kind` on `node` ever added, healed or not (null: none). */
+  newestOf(kind: FaultKind, node: string): FaultRecord | null {
+    return this.newest.get(`${kind} ${node}`) ?? null;
   }
 
   /** Active faults of `kind` acting on `node`. */

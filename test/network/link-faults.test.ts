@@ -13,6 +13,8 @@ import { fixture } from '../helpers/fixtures.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { planChaos } from '../../cluster/chaos.js';
+import type { ClusterEvent } from '../../contract/types.js';
 
 let cluster: Cluster | null = null;
 const pids = new Set<number>();
@@ -30,8 +32,9 @@ afterEach(async () => {
 
 const NAMES = ['a', 'b', 'c'] as const;
 
-async function startTrio(faults = true): Promise<Cluster> {
+async function startTrio(faults = true, restart = false): Promise<Cluster> {
   const node = (name: string) => ({
+    ...(restart ? { restart: { policy: 'always', backoff: { initial: '10ms' } } } : {}),
     command: fixture('tcp-peer', '{{ports.p}}', name, ...NAMES.map((peer) => `${peer}={{nodes.${peer}.ports.p}}`)),
     ports: ['p'],
     ready: { tcp: { port: '{{ports.p}}' }, interval: '20ms', timeout: '10s' },
@@ -203,5 +206,34 @@ describe('link faults through the relay', () => {
     expect(() => c.link('a', 'b').latency({ ms: -1 })).toThrow(/`ms` of a latency fault to be a number ≥ 0/);
     expect(() => c.partition([['a'], ['a', 'b']])).toThrow(/node a is in two partition groups/);
     expect(() => c.partition([['a']])).toThrow(/at least two non-empty groups/);
+  });
+});
+
+describe('chaos with process and network faults', () => {
+  it('a seeded schedule of pause, crash, partition and latency runs on real nodes, heals everything, and the cluster serves again', { timeout: 60_000 }, async () => {
+    const c = await startTrio(true, true);
+    c.on('event', (e) => e.type === 'state' && e.pid !== null && pids.add(e.pid));
+    const options = { seed: 7, faults: ['pause', 'crash', 'partition', 'latency'] as const, intervalMs: 250, durationMs: 3000, faultDurationMs: 400 };
+    const plan = planChaos({ ...options, faults: [...options.faults], targets: [...NAMES] });
+    const events: ClusterEvent[] = [];
+    c.on('event', (e) => events.push(e));
+    const entries = await c.chaos({ ...options, faults: [...options.faults] });
+    // The same seed gives the same schedule, and the run followed it step by step.
+    expect(entries.map((e) => [e.fault, e.targets])).toEqual(plan.map((s) => [s.fault, s.targets]));
+    expect(planChaos({ ...options, faults: [...options.faults], targets: [...NAMES] })).toEqual(plan);
+    // Every kind was injected at least once on this seed; a partition is one fault per cut link.
+    for (const kind of options.faults) expect(entries.some((e) => e.fault === kind && e.error === null), `${kind} injected`).toBe(true);
+    expect(entries.filter((e) => e.fault === 'partition' && e.error === null).every((e) => e.ids.length === 4)).toBe(true);
+    // A step may find its node not ready (a crash still restarting it): that is recorded, nothing else.
+    for (const e of entries.filter((x) => x.error !== null)) expect(e.error).toMatch(/^ERR_ILLEGAL_TRANSITION|^ERR_PROCESS_EXITED/);
+    // Everything injected was healed, by chaos.
+    const faults = events.filter((e): e is Extract<ClusterEvent, { type: 'fault' }> => e.type === 'fault');
+    const injected = new Set(faults.filter((e) => e.phase === 'injected').map((e) => e.fault.id));
+    expect(new Set(faults.filter((e) => e.phase === 'healed').map((e) => e.fault.id))).toEqual(injected);
+    expect(faults.filter((e) => e.phase === 'injected').every((e) => e.fault.by === 'chaos 7')).toBe(true);
+    expect(c.faults()).toEqual([]);
+    // And the cluster serves again: every node ready, a reaches b through the relay.
+    for (const name of NAMES) await c.node(name).waitFor('ready', { timeoutMs: 20_000 });
+    await waitFor(() => tell(c, 'a', 'fetch b 2000'), (answer) => answer.startsWith('ok pong b'), { timeoutMs: 10_000, describe: 'a fetches from b after chaos' });
   });
 });
