@@ -47,9 +47,12 @@ export async function runPs(options: { file: string; json: boolean }): Promise<n
     process.stdout.write(`${JSON.stringify(answer.nodes, null, 2)}\n`);
     return EXIT_OK;
   }
-  const rows = [['NAME', 'REPLICA', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'PORTS', 'ERROR']];
+  // A FAULTS column (what injected faults do to each node) only while some fault is active.
+  const withFaults = answer.nodes.some((n) => (n.faults ?? []).length > 0);
+  const rows = [['NAME', 'REPLICA', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'PORTS', ...(withFaults ? ['FAULTS'] : []), 'ERROR']];
   for (const n of answer.nodes) {
-    rows.push([n.name, n.replica === null ? '-' : String(n.replica), n.state, n.pid === null ? '-' : String(n.pid), String(n.restarts), formatDuration(n.uptimeMs), formatPorts(n.ports), n.error ?? '']);
+    const faults = withFaults ? [(n.faults ?? []).join(', ') || '-'] : [];
+    rows.push([n.name, n.replica === null ? '-' : String(n.replica), n.state, n.pid === null ? '-' : String(n.pid), String(n.restarts), formatDuration(n.uptimeMs), formatPorts(n.ports), ...faults, n.error ?? '']);
   }
   const color = shouldUseColor(process.stdout);
   printTable(rows, (r, c) => (r === 0 ? 1 : c === 2 ? (STATE_COLORS[rows[r]![2] as NodeState] ?? null) : null), color);

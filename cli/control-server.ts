@@ -2,6 +2,7 @@ import { chmodSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { DroverError } from '../contract/errors.js';
+import { getReplicaLabel } from '../contract/lifecycle.js';
 import type { ClusterController, ClusterEvent, FaultRecord, LinkFaultEffect, LinkFaultRequest, NodeSnapshot, OutputLine } from '../contract/types.js';
 import { getPeerCredentials } from '../native/index.js';
 import type { StatePaths } from './state-dir.js';
@@ -21,6 +22,8 @@ export interface NodeRow {
   readonly exitCode: number | null;
   readonly signal: string | null;
   readonly error: string | null;
+  /** What the active injected faults do to this replica (`partitioned`, `slowed`, `clock skewed` …; see `drover fault ls`); absent when none. */
+  readonly faults?: readonly string[];
 }
 
 /** Phase of the `drover up` process serving the API: starting nodes, running, or stopping. */
@@ -80,15 +83,38 @@ export function getScaledToZeroRow(name: string): NodeRow {
  * The `ps` rows: one per replica, and one {@link SCALED_TO_ZERO} row for each declared node that
  * has none, in the config's order.
  */
-export function getNodeRows(nodes: readonly NodeSnapshot[], declared: readonly string[], now: number): NodeRow[] {
+export function getNodeRows(nodes: readonly NodeSnapshot[], declared: readonly string[], now: number, faults: readonly FaultRecord[] = []): NodeRow[] {
   const rows: NodeRow[] = [];
   const names = [...new Set([...declared, ...nodes.map((n) => n.name)])];
   for (const name of names) {
     const replicas = nodes.filter((n) => n.name === name);
     if (replicas.length === 0) rows.push(getScaledToZeroRow(name));
-    else for (const node of replicas) rows.push(toNodeRow(node, now));
+    else {
+      for (const node of replicas) {
+        const acting = describeFaultsOf(node, faults);
+        rows.push(acting.length === 0 ? toNodeRow(node, now) : { ...toNodeRow(node, now), faults: acting });
+      }
+    }
   }
   return rows;
+}
+
+/** How `ps` names what each fault kind does to a node. */
+const FAULT_WORDS: Readonly<Record<FaultRecord['kind'], string>> = {
+  pause: 'paused',
+  crash: 'crashed',
+  partition: 'partitioned',
+  blackhole: 'blackholed',
+  latency: 'slowed',
+  bandwidth: 'throttled',
+  reset: 'reset',
+  clock: 'clock skewed',
+};
+
+/** The words for the active faults acting on `node` (by its replica label or its name), each once, in injection order. */
+function describeFaultsOf(node: NodeSnapshot, faults: readonly FaultRecord[]): string[] {
+  const label = getReplicaLabel(node.name, node.replica);
+  return [...new Set(faults.filter((f) => f.nodes.includes(label) || f.nodes.includes(node.name)).map((f) => FAULT_WORDS[f.kind]))];
 }
 
 export function toNodeRow(node: NodeSnapshot, now: number): NodeRow {
@@ -271,7 +297,7 @@ export class ControlServer {
         status: this.handlers.getStatus(),
         pid: process.pid,
         stateDir: this.handlers.paths.dir,
-        nodes: getNodeRows(snapshot.nodes, this.handlers.declaredNodes, now),
+        nodes: getNodeRows(snapshot.nodes, this.handlers.declaredNodes, now, controller.faults()),
         log: this.handlers.getLogStatus?.() ?? null,
       };
       sendJson(res, 200, answer);

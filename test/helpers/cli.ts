@@ -144,6 +144,8 @@ export interface PsRow {
   exitCode: number | null;
   signal: string | null;
   error: string | null;
+  /** Present while injected faults act on the node. */
+  faults?: string[];
 }
 
 /**

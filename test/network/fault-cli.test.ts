@@ -85,8 +85,21 @@ describe('drover fault for links', () => {
     const ls = await runCli(['fault', 'ls', '--json', '-f', file], env);
     expect(ls.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { kind: string; by: string }).kind)).toEqual(['partition', 'partition', 'latency']);
     expect(ls.stdout).toContain('"by":"cli"');
+    // ps names what the faults do to each node, in a FAULTS column while any is active.
+    const ps = await runCli(['ps', '-f', file], env);
+    expect(ps.stdout).toMatch(/^NAME\s+REPLICA\s+STATE\s+PID\s+RESTARTS\s+UPTIME\s+PORTS\s+FAULTS/m);
+    expect(ps.stdout).toMatch(/^a\s.*\spartitioned, slowed\s*$/m);
+    expect(ps.stdout).toMatch(/^b\s.*\spartitioned\s*$/m);
+    expect(ps.stdout).toMatch(/^c\s.*\sslowed\s*$/m);
+    const rows = await readPsRows(file, env, pids);
+    expect(rows.map((r) => [r.name, r.faults ?? []])).toEqual([
+      ['a', ['partitioned', 'slowed']],
+      ['b', ['partitioned']],
+      ['c', ['slowed']],
+    ]);
     const heal = await runCli(['fault', 'heal', '--all', '-f', file], env);
     expect(heal.stdout).toBe('healed f1, f2, f3\n');
+    expect((await runCli(['ps', '-f', file], env)).stdout).not.toContain('FAULTS');
     expect(await tell(ports['a']!, 'fetch b 2000')).toMatch(/^ok pong b /);
     const wrong = await runCli(['fault', 'latency', 'a', 'zz', '200ms', '-f', file], env);
     expect(wrong.code).not.toBe(0);
