@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The long fault suites: kill paths run as `nobody`, fd exhaustion, hostile matrix subset, npm's
- * signal handling, stuck peers waited out. `npm run test:faults` runs them (CI does, beside
+ * signal handling, stuck peers waited out, the shepherd's freeze as `nobody`, process faults
+ * without a cgroup, a partitioned etcd cluster. `npm run test:faults` runs them (CI does, beside
  * `npm test`); the default run leaves them out to stay near five minutes on two cores.
  */
 const FAULT_SUITES = [
@@ -14,6 +15,9 @@ const FAULT_SUITES = [
   'test/cli/client-timeout.test.ts',
   'test/cli/follow-backpressure.test.ts',
   'test/cli/up-log.test.ts',
+  'test/shepherd/freeze.test.ts',
+  'test/cluster/process-faults-no-cgroup.test.ts',
+  'test/network/etcd.test.ts',
 ];
 
 const isFaultRun = process.env.DROVER_TEST_SET === 'faults';
