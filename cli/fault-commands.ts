@@ -83,13 +83,10 @@ export function registerFaultCommands(y: Argv<{ file: string }>, run: RunAction)
       'latency <from> <to> <delay>',
       'delay the answers on the links from <from> to <to>: round trips grow by <delay> (needs network: { faults: true })',
       (b) =>
-        b
-          .positional('from', { type: 'string', demandOption: true, describe: 'node(s) opening the connections (comma-separated), or external' })
-          .positional('to', { type: 'string', demandOption: true, describe: 'node(s) reached (comma-separated)' })
+        withLinkArgs(b)
           .positional('delay', { type: 'string', demandOption: true, describe: 'added round trip: 200ms, 1s, or ms' })
           .option('jitter', { type: 'string', default: '0', describe: '± random part of the delay: 20ms' })
           .option('both-ways', { type: 'boolean', default: false, describe: 'also the links from <to> to <from>' })
-          .option('port', { type: 'string', describe: 'only this port of the nodes reached' })
           .example('$0 fault latency a b 200ms', 'a → b round trips take 200 ms longer'),
       (argv) =>
         run(argv.file, () =>
@@ -108,31 +105,21 @@ export function registerFaultCommands(y: Argv<{ file: string }>, run: RunAction)
       'bandwidth <from> <to> <bytesPerSec>',
       'limit each connection on the links from <from> to <to> to <bytesPerSec> bytes per second each way (needs network: { faults: true })',
       (b) =>
-        b
-          .positional('from', { type: 'string', demandOption: true, describe: 'node(s) opening the connections (comma-separated), or external' })
-          .positional('to', { type: 'string', demandOption: true, describe: 'node(s) reached (comma-separated)' })
-          .positional('bytesPerSec', { type: 'number', demandOption: true, describe: 'bytes per second' })
-          .option('port', { type: 'string', describe: 'only this port of the nodes reached' }),
+        withLinkArgs(b).positional('bytesPerSec', { type: 'number', demandOption: true, describe: 'bytes per second' }),
       (argv) => run(argv.file, () => runLinkFault({ file: argv.file, kind: 'bandwidth', from: splitNodes(argv.from), to: splitNodes(argv.to), bothWays: false, port: argv.port ?? null, query: { bytesPerSec: String(argv.bytesPerSec) } })),
     )
     .command(
       'blackhole <from> <to>',
       'swallow the bytes on the links from <from> to <to>: no answer comes (needs network: { faults: true })',
       (b) =>
-        b
-          .positional('from', { type: 'string', demandOption: true, describe: 'node(s) opening the connections (comma-separated), or external' })
-          .positional('to', { type: 'string', demandOption: true, describe: 'node(s) reached (comma-separated)' })
-          .option('port', { type: 'string', describe: 'only this port of the nodes reached' }),
+        withLinkArgs(b),
       (argv) => run(argv.file, () => runLinkFault({ file: argv.file, kind: 'blackhole', from: splitNodes(argv.from), to: splitNodes(argv.to), bothWays: false, port: argv.port ?? null, query: {} })),
     )
     .command(
       'reset <from> <to>',
       'RST every open connection on the links from <from> to <to> (needs network: { faults: true })',
       (b) =>
-        b
-          .positional('from', { type: 'string', demandOption: true, describe: 'node(s) opening the connections (comma-separated), or external' })
-          .positional('to', { type: 'string', demandOption: true, describe: 'node(s) reached (comma-separated)' })
-          .option('port', { type: 'string', describe: 'only this port of the nodes reached' }),
+        withLinkArgs(b),
       (argv) => run(argv.file, () => runLinkFault({ file: argv.file, kind: 'reset', from: splitNodes(argv.from), to: splitNodes(argv.to), bothWays: false, port: argv.port ?? null, query: {} })),
     )
     .command(
@@ -190,6 +177,14 @@ export async function runProcessFault(options: { file: string; kind: 'pause' | '
   const done = { pause: `paused ${options.node} (${replicas}); \`drover fault resume ${options.node}\` thaws it`, resume: `resumed ${options.node}`, crash: `crashed ${options.node} (${replicas} killed)` };
   process.stdout.write(`${done[options.kind]}\n`);
   return EXIT_OK;
+}
+
+/** The `<from> <to>` positionals and `--port` of every link fault command. */
+function withLinkArgs<T>(b: Argv<T>) {
+  return b
+    .positional('from', { type: 'string', demandOption: true, describe: 'node(s) opening the connections (comma-separated), or external' })
+    .positional('to', { type: 'string', demandOption: true, describe: 'node(s) reached (comma-separated)' })
+    .option('port', { type: 'string', describe: 'only this port of the nodes reached' });
 }
 
 function splitNodes(text: string): string[] {
