@@ -14,6 +14,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { DroverError } from '../contract/errors.js';
+import { endsRun, isRunningState } from '../contract/lifecycle.js';
 import type { ClusterEvent, FaultRecord } from '../contract/types.js';
 import type { FaultInjection } from './fault-registry.js';
 
@@ -359,8 +360,8 @@ export class NodeClock {
    */
   observe(event: ClusterEvent): void {
     if (event.type !== 'state' || this.isRunPreloaded !== true) return;
-    if (event.pid !== null && (event.to === 'running' || event.to === 'ready')) this.preloadedPids.add(event.pid);
-    if (event.exit !== undefined || event.to === 'exited' || event.to === 'stopped' || event.to === 'failed' || event.to === 'backoff') this.removeSharedMemory();
+    if (event.pid !== null && isRunningState(event.to)) this.preloadedPids.add(event.pid);
+    if (event.exit !== undefined || endsRun(event.to)) this.removeSharedMemory();
   }
 
   /** Removes the shared memory of every ended run (also at cluster stop). @internal */

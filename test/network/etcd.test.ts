@@ -15,16 +15,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Cluster } from '../../cluster/cluster.js';
 import { startCluster } from '../../start-cluster.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
+import { hasCommand } from '../helpers/commands.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-function hasCommand(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false; // `command -v` exits 1: not installed
-  }
-}
 
 const available = hasCommand('etcd') && hasCommand('etcdctl');
 const required = process.env['DROVER_REQUIRE_ETCD'] === '1';
