@@ -16,7 +16,7 @@ import { spawn as droverSpawn, OutputBuffer, type ManagedProcess } from '../proc
 import { startManagedProcess } from '../process/managed-process.js';
 import { normalizeSpawnOptions } from '../process/options.js';
 import { percentile } from './stats.js';
-import { NetworkRelay } from '../network/relay.js';
+import { NetworkRelay } from '../network/relay-thread.js';
 
 /** `drover`: defaults (buffer mode, launcher); `drover-direct`: shepherds via child_process (DROVER_LAUNCHER=0). */
 /** `drover-byob`: stream mode read through `stdout.toByteStream()` with a BYOB reader reusing one buffer. */
@@ -514,7 +514,7 @@ function pingPong() {
 /**
  * A TCP connection's throughput (bytes pushed into a sink) and 64-byte round trips (to an echo),
  * client and server in two child processes: `loopback` connects straight to the server;
- * `drover-relay` through a {@link NetworkRelay} in this process (the manager's place), with no
+ * `drover-relay` through a {@link NetworkRelay} of this process (the manager's place; its worker thread moves the bytes), with no
  * fault set, every connection identified through /proc as the real relay does (here: external).
  */
 export async function measureRelay(contender: Contender, sizes: Sizes): Promise<Figures> {
@@ -524,11 +524,11 @@ export async function measureRelay(contender: Contender, sizes: Sizes): Promise<
     let [sinkPort, echoPort] = JSON.parse(line) as [number, number];
     let relay: NetworkRelay | null = null;
     if (contender === 'drover-relay') {
-      relay = new NetworkRelay({ trees: () => [{ node: 'server', pid: server.pid!, cgroup: null }] });
-      const targets = [sinkPort, echoPort];
-      const listen = await Promise.all(targets.map(() => import('get-port').then((m) => m.default())));
-      await relay.addRoute('server', 'sink', listen[0]!, () => targets[0]);
-      await relay.addRoute('server', 'echo', listen[1]!, () => targets[1]);
+      const targets: Record<string, number> = { sink: sinkPort, echo: echoPort };
+      relay = new NetworkRelay({ lookup: (_to, port) => ({ trees: [{ node: 'server', pid: server.pid!, cgroup: null }], target: targets[port] }) });
+      const listen = await Promise.all([0, 1].map(() => import('get-port').then((m) => m.default())));
+      await relay.addRoute('server', 'sink', listen[0]!);
+      await relay.addRoute('server', 'echo', listen[1]!);
       [sinkPort, echoPort] = listen as [number, number];
     } else if (contender !== 'loopback') throw new Error(`no relay contender ${contender}`);
     const client = spawnChild(process.execPath, ['-e', RELAY_CLIENT, String(sinkPort), String(echoPort), String(sizes.relayBytes), String(sizes.relayRoundTrips)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -568,14 +568,15 @@ export async function measureRelayLoad(contender: Contender, sizes: Sizes): Prom
   if (contender === 'drover') return { ...(await measureSpawn('drover', sizes)), ...(await measureExitLatency('drover', sizes)) };
   if (contender !== 'drover-relay') throw new Error(`no relay-load contender ${contender}`);
   const server = spawnChild(process.execPath, ['-e', RELAY_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const relay = new NetworkRelay({ trees: () => [{ node: 'server', pid: server.pid!, cgroup: null }] });
+  let echoPort: number | undefined;
+  const relay = new NetworkRelay({ lookup: () => ({ trees: [{ node: 'server', pid: server.pid!, cgroup: null }], target: echoPort }) });
   let load: ChildProcess | null = null;
   try {
     const [line] = (await once(createInterface({ input: server.stdout! }), 'line')) as [string];
-    const echoPort = (JSON.parse(line) as [number, number])[1];
+    echoPort = (JSON.parse(line) as [number, number])[1];
     const listen = (await import('get-port')).default;
     const port = await listen();
-    await relay.addRoute('server', 'echo', port, () => echoPort);
+    await relay.addRoute('server', 'echo', port);
     load = spawnChild(process.execPath, ['-e', RELAY_LOAD_CLIENT, String(port), '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await once(createInterface({ input: load.stdout! }), 'line'); // every connection open
     await sleep(200);

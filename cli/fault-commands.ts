@@ -5,6 +5,7 @@
 import type { Argv } from 'yargs';
 import { parseDurationOption } from '../config/duration.js';
 import { DroverError } from '../contract/errors.js';
+import { describeFaultTarget } from '../contract/fault-target.js';
 import type { FaultRecord } from '../contract/types.js';
 import { requestJson } from './control-client.js';
 import { EXIT_OK } from './exit-codes.js';
@@ -154,7 +155,7 @@ export async function runFaultLs(options: { file: string; json: boolean }): Prom
     return EXIT_OK;
   }
   const now = Date.now();
-  const rows = faults.map((f) => [f.id, f.kind, f.link === null ? f.nodes.join(',') : `${f.link.from} → ${f.link.to}${f.link.port === null ? '' : `:${f.link.port}`}`, f.detail, `${formatDuration(now - f.since)} ago`, f.by]);
+  const rows = faults.map((f) => [f.id, f.kind, describeFaultTarget(f, ' → '), f.detail, `${formatDuration(now - f.since)} ago`, f.by]);
   const header = ['ID', 'KIND', 'NODES', 'WHAT', 'SINCE', 'BY'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const row of [header, ...rows]) process.stdout.write(`${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}\n`);
@@ -218,7 +219,7 @@ export async function runLinkFault(options: {
 }): Promise<number> {
   const query = new URLSearchParams({ from: options.from.join(','), ...(options.to === null ? {} : { to: options.to.join(',') }), ...(options.port === null ? {} : { port: options.port }), bothWays: options.bothWays ? '1' : '0', by: 'cli', ...options.query });
   const { faults } = await requestJson<{ faults: FaultRecord[] }>(getStatePaths(options.file), options.file, 'POST', `/v1/faults/${options.kind}?${query}`, { wait: 'operation' });
-  for (const f of faults) process.stdout.write(`${f.id}  ${f.link === null ? f.nodes.join(',') : `${f.link.from} → ${f.link.to}${f.link.port === null ? '' : `:${f.link.port}`}`}  ${f.detail}\n`);
+  for (const f of faults) process.stdout.write(`${f.id}  ${describeFaultTarget(f, ' → ')}  ${f.detail}\n`);
   return EXIT_OK;
 }
 

@@ -1,3 +1,4 @@
+import { describeFaultTarget } from '../contract/fault-target.js';
 import { describeExit, getReplicaLabel } from '../contract/lifecycle.js';
 import type { ClusterEvent } from '../contract/types.js';
 
@@ -97,7 +98,7 @@ export class Printer {
       case 'fault': {
         // `fault f2 latency a → b 200 ms injected (cli)`: the detail without its repeated kind.
         const { fault } = event;
-        const target = fault.link === null ? fault.nodes.join(',') : `${fault.link.from} → ${fault.link.to}${fault.link.port === null ? '' : `:${fault.link.port}`}`;
+        const target = describeFaultTarget(fault, ' → ');
         const detail = fault.detail === fault.kind ? '' : fault.detail.startsWith(`${fault.kind} `) ? fault.detail.slice(fault.kind.length + 1) : fault.detail;
         this.write('drover', 1, `fault ${fault.id} ${fault.kind} ${target}${detail === '' ? '' : ` ${detail}`} ${event.phase} (${fault.by})`, event.time);
         return;

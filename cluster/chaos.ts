@@ -137,7 +137,7 @@ export interface ChaosEntry {
   readonly targets: readonly string[];
   /** The fault's id (the first one when the step made several), or null when the injection failed. */
   id: string | null;
-  /** Every fault id the step made (one per cut link for a partition); empty when the injection failed. */
+  /** Every fault id the step made (one for most steps); empty when the injection failed. */
   ids: string[];
   /** When it was healed, ms after the start; null when it never was (injection failed). */
   healedAtMs: number | null;

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { ClusterNode, type CrashOptions, type PauseOptions } from './cluster-node.js';
 import { FaultRegistry } from './fault-registry.js';
 import { allocatePorts } from './ports.js';
-import { EXTERNAL_PEER, NetworkRelay, type LinkFault } from '../network/relay.js';
+import { EXTERNAL_PEER, NetworkRelay, type LinkFault } from '../network/relay-thread.js';
 import { ClockDirectory, NodeClock } from './clock-fault.js';
 import { planChaos, runChaos, type ChaosEntry, type ChaosInjectors } from './chaos.js';
 import { getDependents, getStartOrder } from '../contract/dependency-graph.js';
@@ -95,6 +95,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   private relay: NetworkRelay | null = null;
   /** Active link faults by fault id, as the relay applies them. */
   private readonly linkFaults = new Map<string, LinkFault>();
+  /** Ids of link faults as the relay knows them (`l1`, `l2`, …; one fault record may hold several). */
+  private linkFaultCount = 0;
 
   constructor(
     spec: ClusterSpec,
@@ -528,8 +530,10 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   private async startRelay(): Promise<void> {
     if (this.relay !== null) return;
     const relay = new NetworkRelay({
-      trees: () => this.members.map((m) => ({ node: m.name, pid: m.pid, cgroup: m.pid === null ? null : (m.snapshot().cgroup ?? null) })),
-      ...(this.options.random ? { random: this.options.random } : {}),
+      lookup: (to, port) => ({
+        trees: this.members.map((m) => ({ node: m.name, pid: m.pid, cgroup: m.pid === null ? null : (m.snapshot().cgroup ?? null) })),
+        target: this.members.find((m) => m.name === to && m.replica === 0)?.ports[port],
+      }),
     });
     this.relay = relay;
     const taken = this.members.flatMap((m) => Object.values(m.ports));
@@ -537,10 +541,10 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       const listen = await allocatePorts(spec.ports, taken);
       for (const port of spec.ports) {
         taken.push(listen[port]!);
-        await relay.addRoute(spec.name, port, listen[port]!, () => this.members.find((m) => m.name === spec.name && m.replica === 0)?.ports[port]);
+        await relay.addRoute(spec.name, port, listen[port]!);
       }
     }
-    relay.setFaults([...this.linkFaults.values()]); // faults injected before the start
+    await relay.setFaults([...this.linkFaults.values()]); // faults injected before the start
   }
 
   /**
@@ -553,7 +557,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   link(from: string, to: string, port?: string): NetworkLink {
     const portName = port ?? null;
     this.checkLink(from, to, portName);
-    const inject = (effect: LinkFaultEffect) => this.injectLinkFaultNow({ from: [from], to: [to], port: portName, effect })[0]!;
+    const inject = async (effect: LinkFaultEffect) => (await this.injectLinkFault({ from: [from], to: [to], port: portName, effect }))[0]!;
     return {
       from,
       to,
@@ -568,8 +572,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
           if (fault.link !== null && fault.link.from === from && fault.link.to === to && (portName === null || fault.link.port === portName)) await this.healFaults(fault.id);
         }
       },
-      openConnections: () => {
-        const open = this.relay?.openLinks() ?? {};
+      openConnections: async () => {
+        const open = (await this.relay?.openLinks()) ?? {};
         return Object.entries(open)
           .filter(([key]) => key.startsWith(`${from} → ${to}:`) && (portName === null || key === `${from} → ${to}:${portName}`))
           .reduce((sum, [, count]) => sum + count, 0);
@@ -623,17 +627,17 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
         await this.memberByLabel(targets[0]!).pause({ by });
         return this.lastFault('pause', targets[0]!);
       },
-      // A partition isolates the step's nodes from every other node of the cluster, both ways (one fault per cut link).
+      // A partition isolates the step's nodes from every other node of the cluster, both ways (one fault for every cut link).
       partition: async (targets) => {
         const isolated = [...new Set(targets.map((label) => this.memberByLabel(label).name))];
         const others = [...this.specs.keys()].filter((n) => !isolated.includes(n));
-        return this.injectLinkFaultNow({ from: isolated, to: others, effect: { kind: 'partition' }, bothWays: true, by });
+        return this.injectLinkFault({ from: isolated, to: others, effect: { kind: 'partition' }, bothWays: true, by });
       },
       // Latency on the link from targets[0] to targets[1] (the step's amount, ms).
       latency: async (targets, step) => {
         const [from, to] = targets.map((label) => this.memberByLabel(label).name);
         if (from === undefined || to === undefined || from === to) throw new DroverError('ERR_INVALID_OPTION', `a latency step needs two different nodes, got ${JSON.stringify(targets)}`);
-        return this.injectLinkFaultNow({ from: [from], to: [to], effect: { kind: 'latency', ms: Math.max(1, Math.round(step.amount ?? 100)), jitterMs: 0 }, by });
+        return this.injectLinkFault({ from: [from], to: [to], effect: { kind: 'latency', ms: Math.max(1, Math.round(step.amount ?? 100)), jitterMs: 0 }, by });
       },
     };
   }
@@ -641,11 +645,12 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   /**
    * Cuts every link between the groups, both ways (a node in one group reaches no node of
    * another; links inside a group stay): `partition([['a'], ['b', 'c']])` isolates a. Open
-   * connections stall; new ones are accepted and held. Resolves to one fault per cut link.
+   * connections stall; new ones are accepted and held. Resolves, once in effect, to one fault for
+   * every cut link (its span reads `fault partition a|b,c`).
    * @throws {DroverError} ERR_UNSUPPORTED without `network: { faults: true }`; ERR_UNKNOWN_NODE;
    *   ERR_INVALID_OPTION for fewer than two groups or a node in two groups.
    */
-  partition(groups: readonly (readonly string[])[]): FaultRecord[] {
+  async partition(groups: readonly (readonly string[])[]): Promise<FaultRecord> {
     const seen = new Set<string>();
     for (const group of groups) {
       for (const name of group) {
@@ -656,12 +661,12 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     if (groups.filter((g) => g.length > 0).length < 2) {
       throw new DroverError('ERR_INVALID_OPTION', `a partition needs at least two non-empty groups of nodes, got ${JSON.stringify(groups)}`);
     }
-    const records: FaultRecord[] = [];
-    for (const [i, group] of groups.entries()) {
-      const others = groups.filter((_, j) => j !== i).flat();
-      records.push(...this.injectLinkFaultNow({ from: group, to: others, effect: { kind: 'partition' } }));
+    const sides = groups.filter((g) => g.length > 0);
+    const links: [string, string][] = [];
+    for (const [i, group] of sides.entries()) {
+      for (const from of group) for (const to of sides.filter((_, j) => j !== i).flat()) links.push([from, to]);
     }
-    return records;
+    return this.injectPartition(sides, false, links, null, 'api');
   }
 
   /** Heals every active fault (`healFaults()`). */
@@ -675,10 +680,6 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
    * @throws {DroverError} ERR_UNSUPPORTED, ERR_UNKNOWN_NODE, ERR_INVALID_OPTION.
    */
   async injectLinkFault(request: LinkFaultRequest): Promise<readonly FaultRecord[]> {
-    return this.injectLinkFaultNow(request);
-  }
-
-  private injectLinkFaultNow(request: LinkFaultRequest): FaultRecord[] {
     this.checkNetworkFaults();
     const port = request.port ?? null;
     const links: [string, string][] = [];
@@ -689,34 +690,69 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       throw new DroverError('ERR_INVALID_OPTION', `no link from ${request.from.join(',') || '(no node)'} to ${request.to.join(',') || '(no node)'}: name at least one node on each side, different ones`);
     }
     checkEffect(request.effect);
-    const relay = this.relay;
     const effect = request.effect;
+    const by = request.by ?? 'api';
+    // A partition of several links is one fault (`a|b,c`), healed as one.
+    if (effect.kind === 'partition' && links.length > 1) return [await this.injectPartition([request.from, request.to], request.bothWays !== true, links, port, by)];
+    const relay = this.relay;
     const detail = describeEffect(effect);
-    return links.map(([from, to]) => {
+    const records: FaultRecord[] = [];
+    for (const [from, to] of links) {
       const link = { from, to, port };
       if (effect.kind === 'reset') {
-        const count = relay?.reset(from, to, port) ?? 0;
-        const record = this.faultRegistry.add({ kind: 'reset', nodes: [from, to], link, detail: `${detail} (${count} connection${count === 1 ? '' : 's'})`, ...(request.by ? { by: request.by } : {}), heal: () => {} });
+        const count = (await relay?.reset(from, to, port)) ?? 0;
+        const record = this.faultRegistry.add({ kind: 'reset', nodes: [from, to], link, detail: `${detail} (${count} connection${count === 1 ? '' : 's'})`, by, heal: () => {} });
         this.faultRegistry.forget(record.id); // a reset is over once done
-        return record;
+        records.push(record);
+        continue;
       }
-      let id = '';
-      const record = this.faultRegistry.add({
-        kind: effect.kind,
-        nodes: from === EXTERNAL_PEER ? [to] : [from, to],
-        link,
-        detail,
-        ...(request.by ? { by: request.by } : {}),
-        heal: () => {
-          this.linkFaults.delete(id);
-          this.relay?.setFaults([...this.linkFaults.values()]);
-        },
-      });
-      id = record.id;
+      const id = this.nextLinkFaultId();
       this.linkFaults.set(id, { id, from, to, port, effect });
-      relay?.setFaults([...this.linkFaults.values()]);
-      return record;
-    });
+      await this.applyLinkFaults([id]);
+      records.push(this.faultRegistry.add({ kind: effect.kind, nodes: from === EXTERNAL_PEER ? [to] : [from, to], link, detail, by, heal: () => this.removeLinkFaults([id]) }));
+    }
+    return records;
+  }
+
+  /**
+   * Cuts `links` as one fault: a partition between `groups` (`oneWay`: only from the first group
+   * to the others), in effect when this resolves.
+   */
+  private async injectPartition(groups: readonly (readonly string[])[], oneWay: boolean, links: readonly [string, string][], port: string | null, by: string): Promise<FaultRecord> {
+    const ids: string[] = [];
+    for (const [from, to] of links) {
+      const id = this.nextLinkFaultId();
+      ids.push(id);
+      this.linkFaults.set(id, { id, from, to, port, effect: { kind: 'partition' } });
+    }
+    await this.applyLinkFaults(ids);
+    const nodes = [...new Set(groups.flat())].filter((n) => n !== EXTERNAL_PEER);
+    const detail = `${oneWay ? 'one-way ' : ''}partition${port === null ? '' : ` of port ${port}`}: ${links.length} link${links.length === 1 ? '' : 's'} cut`;
+    return this.faultRegistry.add({ kind: 'partition', nodes, partition: { groups: groups.map((g) => [...g]), oneWay }, detail, by, heal: () => this.removeLinkFaults(ids) });
+  }
+
+  private nextLinkFaultId(): string {
+    return `l${++this.linkFaultCount}`;
+  }
+
+  /** Heals link faults `ids`. Never rejects: a relay that died holds no fault to heal. */
+  private async removeLinkFaults(ids: readonly string[]): Promise<void> {
+    for (const id of ids) this.linkFaults.delete(id);
+    await this.relay?.setFaults([...this.linkFaults.values()]).catch(() => {});
+  }
+
+  /**
+   * Hands the relay the active link faults, `added` among them; resolves once they act on its
+   * connections (before the start, the relay takes them when it starts).
+   * @throws {DroverError} ERR_RELAY_FAILED (`added` are dropped again).
+   */
+  private async applyLinkFaults(added: readonly string[]): Promise<void> {
+    try {
+      await this.relay?.setFaults([...this.linkFaults.values()]);
+    } catch (error) {
+      for (const id of added) this.linkFaults.delete(id);
+      throw error;
+    }
   }
 
   /** @throws {DroverError} ERR_UNSUPPORTED, ERR_UNKNOWN_NODE, ERR_INVALID_OPTION (see link). */
@@ -872,7 +908,9 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
 
 /**
  * One link of a cluster with `network: { faults: true }` (`cluster.link(from, to, port?)`). Each
- * method injects one fault on it, registered with the cluster (`faults()`, `healFaults(id)`).
+ * method injects one fault on it, registered with the cluster (`faults()`, `healFaults(id)`), and
+ * resolves once the relay applies it (a connection opened after that sees the fault).
+ * @throws {DroverError} (rejects) ERR_INVALID_OPTION for a bad delay or rate; ERR_RELAY_FAILED.
  */
 export interface NetworkLink {
   readonly from: string;
@@ -880,19 +918,19 @@ export interface NetworkLink {
   /** Port name of `to`, or null for every port. */
   readonly port: string | null;
   /** Cuts the link one way: its open connections stall, new ones are accepted and held until healed. */
-  partition(): FaultRecord;
+  partition(): Promise<FaultRecord>;
   /** Accepts and discards the link's bytes (no answer ever comes); connections that lost bytes are reset on heal. */
-  blackhole(): FaultRecord;
+  blackhole(): Promise<FaultRecord>;
   /** Delays the answers on the link's connections (bytes from `to` back to `from`) by `ms` ± `jitterMs` (default 0) milliseconds: round trips grow by `ms`. */
-  latency(options: { readonly ms: number; readonly jitterMs?: number }): FaultRecord;
+  latency(options: { readonly ms: number; readonly jitterMs?: number }): Promise<FaultRecord>;
   /** Limits each direction of each connection to `bytesPerSec` bytes per second. */
-  bandwidth(options: { readonly bytesPerSec: number }): FaultRecord;
+  bandwidth(options: { readonly bytesPerSec: number }): Promise<FaultRecord>;
   /** RSTs every open connection of the link (a fault that is over at once). */
-  reset(): FaultRecord;
+  reset(): Promise<FaultRecord>;
   /** Heals every active fault of this link. */
   heal(): Promise<void>;
   /** Open connections on the link through the relay now. */
-  openConnections(): number;
+  openConnections(): Promise<number>;
 }
 
 /** @throws {DroverError} ERR_INVALID_OPTION for a negative or non-finite delay, jitter or rate. */

@@ -12,6 +12,7 @@ export interface FaultInjection {
   readonly kind: FaultKind;
   readonly nodes: readonly string[];
   readonly link?: FaultRecord['link'];
+  readonly partition?: FaultRecord['partition'];
   readonly detail: string;
   /** Who asked (`api`, `cli`, `chaos <seed>`). @default 'api' */
   readonly by?: string;
@@ -38,6 +39,7 @@ export class FaultRegistry {
       kind: injection.kind,
       nodes: [...injection.nodes],
       link: injection.link ?? null,
+      ...(injection.partition === undefined ? {} : { partition: injection.partition }),
       detail: injection.detail,
       since: time,
       by: injection.by ?? 'api',

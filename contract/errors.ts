@@ -51,7 +51,9 @@ export type DroverErrorCode =
   /** A fault id that this cluster never issued. */
   | 'ERR_UNKNOWN_FAULT'
   /** The fault cannot be injected on this node or system (a static binary for clock faults, libfaketime missing, network faults not enabled); the message says which. */
-  | 'ERR_UNSUPPORTED';
+  | 'ERR_UNSUPPORTED'
+  /** The network-fault relay's worker thread could not start or died; its relayed links are down. */
+  | 'ERR_RELAY_FAILED';
 
 /** The facts a {@link DroverError} carries besides its code and message; each is set only when known. */
 export interface DroverErrorFields {

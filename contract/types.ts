@@ -467,8 +467,13 @@ export interface FaultRecord {
   readonly kind: FaultKind;
   /** Nodes the fault acts on (for a link: both ends, source first). */
   readonly nodes: readonly string[];
-  /** For a network fault: the link, `from` → `to` (`port`: the port name of `to`, or null for every port). */
+  /** For a network fault on one link: the link, `from` → `to` (`port`: the port name of `to`, or null for every port). */
   readonly link: { readonly from: string; readonly to: string; readonly port: string | null } | null;
+  /**
+   * For a partition between groups of nodes (one fault for every link it cuts): the groups, and
+   * whether only the links from the first group to the others are cut (`oneWay`). Absent otherwise.
+   */
+  readonly partition?: { readonly groups: readonly (readonly string[])[]; readonly oneWay: boolean };
   /** What was done, for people: `latency 200 ms ± 20 ms`, `clock +90s`, `paused`. */
   readonly detail: string;
   /** Epoch ms it was injected. */

@@ -25,10 +25,18 @@ export interface LinkFault {
     | { readonly kind: 'bandwidth'; readonly bytesPerSec: number };
 }
 
-/** What the relay needs from the cluster. */
-export interface RelayOptions {
+/** What the relay asks the cluster about one accepted connection, at the moment it arrives. */
+export interface RouteLookup {
   /** The nodes' process trees now, for peer identification. */
-  readonly trees: () => readonly NodeTree[];
+  readonly trees: readonly NodeTree[];
+  /** The port the routed node listens on now (a relaunched node may have new ports), or undefined when it has none. */
+  readonly target: number | undefined;
+}
+
+/** What the relay needs from the cluster. */
+export interface RelayEngineOptions {
+  /** The trees and target for a connection to `to`'s port `port`, asked once per accepted connection. */
+  readonly lookup: (to: string, port: string) => RouteLookup | Promise<RouteLookup>;
   /** Uniform [0, 1) source for latency jitter. @default Math.random */
   readonly random?: () => number;
 }
@@ -212,16 +220,16 @@ interface Route {
   readonly port: string;
   readonly server: net.Server;
   readonly listenPort: number;
-  readonly target: () => number | undefined;
 }
 
 /**
- * The relay of one cluster. Runs on the caller's event loop (bench/README.md has its cost).
+ * The relay's sockets and link faults, on the event loop it is created on: the relay worker's
+ * (see relay-thread.ts), so a busy link never delays the manager's spawns and exits.
  * `addRoute` listens for one `node:port`; `setFaults` replaces the active link faults and applies
  * them to open connections at once; `reset` RSTs the connections of the matching links; `close`
  * stops listening and destroys every connection.
  */
-export class NetworkRelay {
+export class RelayEngine {
   private readonly routes: Route[] = [];
   private readonly connections = new Set<RelayedConnection>();
   /** Connections accepted while their link stalls and not connected upstream yet. */
@@ -230,18 +238,18 @@ export class NetworkRelay {
   private readonly random: () => number;
   private closed = false;
 
-  constructor(private readonly options: RelayOptions) {
+  constructor(private readonly options: RelayEngineOptions) {
     this.random = options.random ?? Math.random;
   }
 
   /**
    * Listens on 127.0.0.1:`listenPort` for connections to `to`'s port `port`, forwarded to
-   * 127.0.0.1:`target()` (read per connection, so a node relaunched on fresh ports is followed).
+   * 127.0.0.1:<the lookup's target> (asked per connection, so a node relaunched on fresh ports is followed).
    * @throws the listen error (EADDRINUSE …).
    */
-  async addRoute(to: string, port: string, listenPort: number, target: () => number | undefined): Promise<void> {
+  async addRoute(to: string, port: string, listenPort: number): Promise<void> {
     const server = net.createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (client) => void this.accept(route, client));
-    const route: Route = { to, port, server, listenPort, target };
+    const route: Route = { to, port, server, listenPort };
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: '127.0.0.1', port: listenPort, backlog: 511 }, () => {
@@ -250,17 +258,6 @@ export class NetworkRelay {
       });
     });
     this.routes.push(route);
-  }
-
-  /** The relay's listening port for `to`'s port `port`, or undefined when not routed. */
-  portOf(to: string, port: string): number | undefined {
-    return this.routes.find((r) => r.to === to && r.port === port)?.listenPort;
-  }
-
-  /** The relay's listening ports of node `to`, by port name (what `{{nodes.to.ports.x}}` becomes). */
-  portsOf(to: string): Record<string, number> | undefined {
-    const routes = this.routes.filter((r) => r.to === to);
-    return routes.length === 0 ? undefined : Object.fromEntries(routes.map((r) => [r.port, r.listenPort]));
   }
 
   /** Open connections by link, for diagnostics and tests: `a → b:x` → count. */
@@ -334,12 +331,14 @@ export class NetworkRelay {
     client.on('error', () => client.destroy());
     const peerPort = client.remotePort;
     let from: string | null = null;
+    let targetPort: number | undefined;
     try {
-      if (peerPort !== undefined) from = await identifyPeer(peerPort, route.listenPort, this.options.trees());
+      const { trees, target } = await this.options.lookup(route.to, route.port);
+      targetPort = target;
+      if (peerPort !== undefined) from = await identifyPeer(peerPort, route.listenPort, trees);
     } catch {
       from = null;
     }
-    const targetPort = route.target();
     if (this.closed || client.destroyed || targetPort === undefined) {
       client.destroy();
       return;

@@ -18,10 +18,11 @@ import type {
   SpawnEnvironmentProvider,
   Subscription,
 } from '../contract/types.js';
+import { describeFaultTarget } from '../contract/fault-target.js';
 import { describeExit, isSettledState, isStartInProgress } from '../contract/lifecycle.js';
 import { getCommandAttributes } from './command-attributes.js';
 import { getNodeAttributes, getNodeKey, parseReplicaLabel } from './node-attributes.js';
-import { describeFaultTarget, getFaultAttributes } from './fault-attributes.js';
+import { getFaultAttributes } from './fault-attributes.js';
 import {
   ATTR_CLUSTER_NAME,
   ATTR_CLUSTER_NODE_COUNT,

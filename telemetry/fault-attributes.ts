@@ -2,6 +2,7 @@
 
 import type { Attributes } from '@opentelemetry/api';
 import type { FaultRecord } from '../contract/types.js';
+
 import { ATTR_FAULT_BY, ATTR_FAULT_DETAIL, ATTR_FAULT_ID, ATTR_FAULT_KIND, ATTR_FAULT_NODES } from './semconv.js';
 
 /** `drover.fault.*` attributes of `fault`. */
@@ -13,10 +14,4 @@ export function getFaultAttributes(fault: FaultRecord): Attributes {
     [ATTR_FAULT_DETAIL]: fault.detail,
     [ATTR_FAULT_BY]: fault.by,
   };
-}
-
-/** What a fault acts on, in a span name: the link (`a→b`, `a→b:peer`) or the nodes (`a`, `a,b[1]`). */
-export function describeFaultTarget(fault: FaultRecord): string {
-  if (fault.link !== null) return `${fault.link.from}→${fault.link.to}${fault.link.port === null ? '' : `:${fault.link.port}`}`;
-  return fault.nodes.join(',');
 }

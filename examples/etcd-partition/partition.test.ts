@@ -43,7 +43,7 @@ test('a partitioned leader is replaced, and catches up after heal', async () => 
     const leader = (await until(() => leaderAmong(members), Boolean))!;
     const others = members.filter((m) => m !== leader);
 
-    cluster.partition([[leader], others]); // both ways; open connections stall
+    await cluster.partition([[leader], others]); // both ways; open connections stall
     await until(() => leaderAmong(others), Boolean);
     expect(await until(() => etcdctl(client(others[0]!), 'put', 'k', 'written-without-the-old-leader'), (out) => out === 'OK')).toBe('OK');
 

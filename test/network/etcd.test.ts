@@ -86,12 +86,12 @@ describe('etcd through the relay', () => {
     const c = cluster;
     const client = (name: string) => c.node(name).ports.client!;
     // Peer connections are attributed to the member that opened them.
-    await waitFor(() => c.link('e2', 'e1').openConnections() + c.link('e3', 'e1').openConnections(), (n) => n > 0, { describe: 'peer connections to e1 through the relay' });
+    await waitFor(async () => (await c.link('e2', 'e1').openConnections()) + (await c.link('e3', 'e1').openConnections()), (n) => n > 0, { describe: 'peer connections to e1 through the relay' });
     const leader = await waitFor(() => findLeader(MEMBERS, client), (m) => m !== undefined, { timeoutMs: 20_000, describe: 'a leader' });
     const others = MEMBERS.filter((m) => m !== leader);
     await waitFor(() => etcdctl(client(others[0]!), 'put', 'before', '1'), (out) => out === 'OK', { timeoutMs: 10_000, describe: 'a write through a follower' });
 
-    c.partition([[leader!], others]);
+    await c.partition([[leader!], others]);
     const newLeader = await waitFor(() => findLeader(others, client), (m) => m !== undefined, { timeoutMs: 20_000, describe: `a new leader among ${others.join(', ')}` });
     expect(others).toContain(newLeader);
     await waitFor(() => etcdctl(client(others[1]!), 'put', 'during', 'partition'), (out) => out === 'OK', { timeoutMs: 10_000, describe: 'a write to the majority' });

@@ -103,21 +103,22 @@ describe('link faults through the relay', () => {
     // `held` is answered once connect() is called; the relay identifies the peer right after accepting.
     const links = ['a', 'c', 'b', 'external'] as const;
     const counts = await waitFor(
-      () => Object.fromEntries(links.map((from) => [from, c.link(from, 'b').openConnections()])),
-      (seen) => Object.values(seen).reduce((sum, n) => sum + n, 0) === 5,
+      async () => Object.fromEntries(await Promise.all(links.map(async (from) => [from, await c.link(from, 'b').openConnections()]))),
+      (seen) => Object.values(seen).reduce((sum: number, n) => sum + (n as number), 0) === 5,
       { describe: 'the relay to have identified the 5 connections to b' },
     );
     expect(counts).toEqual({ a: 1, c: 2, b: 1, external: 1 });
-    expect(c.link('a', 'c').openConnections()).toBe(0);
+    expect(await c.link('a', 'c').openConnections()).toBe(0);
   });
 
   it('a partition isolates one node both ways, stalls open connections, and heal restores it', async () => {
     const c = await startTrio();
     expect(await tell(c, 'a', 'hold b')).toBe('held 1');
     expect(await tell(c, 'a', 'ask 1 2000')).toMatch(/^ok pong b /);
-    const faults = c.partition([['a'], ['b', 'c']]);
-    expect(faults.map((f) => `${f.link!.from}→${f.link!.to}`).sort()).toEqual(['a→b', 'a→c', 'b→a', 'c→a']);
-    expect(c.faults().map((f) => f.kind)).toEqual(['partition', 'partition', 'partition', 'partition']);
+    const fault = await c.partition([['a'], ['b', 'c']]);
+    // One fault for the four cut links (a→b, a→c, b→a, c→a), named by its groups.
+    expect(fault).toMatchObject({ kind: 'partition', nodes: ['a', 'b', 'c'], link: null, partition: { groups: [['a'], ['b', 'c']], oneWay: false }, detail: 'partition: 4 links cut' });
+    expect(c.faults()).toEqual([fault]);
     const [aToB, bToA, cToA, aHeld, bToC] = await Promise.all([
       tell(c, 'a', 'fetch b 500'),
       tell(c, 'b', 'fetch a 500'),
@@ -136,7 +137,7 @@ describe('link faults through the relay', () => {
 
   it('a one-way cut stops a → b only', async () => {
     const c = await startTrio();
-    const fault = c.link('a', 'b').partition();
+    const fault = await c.link('a', 'b').partition();
     expect(fault).toMatchObject({ kind: 'partition', nodes: ['a', 'b'], link: { from: 'a', to: 'b', port: null } });
     expect(await tell(c, 'a', 'fetch b 500')).toBe('error timeout');
     expect(await tell(c, 'b', 'fetch a 2000')).toMatch(/^ok pong a /);
@@ -147,7 +148,7 @@ describe('link faults through the relay', () => {
 
   it('latency 200 ms adds ≥ 200 ms round trip on that link only', async () => {
     const c = await startTrio();
-    c.link('a', 'b').latency({ ms: 200 });
+    await c.link('a', 'b').latency({ ms: 200 });
     expect(rttOf(await tell(c, 'a', 'fetch b 3000'))).toBeGreaterThanOrEqual(200);
     expect(rttOf(await tell(c, 'c', 'fetch b 3000'))).toBeLessThan(100);
     expect(rttOf(await tell(c, 'b', 'fetch a 3000'))).toBeLessThan(100);
@@ -160,13 +161,13 @@ describe('link faults through the relay', () => {
     const c = await startTrio();
     expect(await tell(c, 'a', 'hold b')).toBe('held 1');
     expect(await tell(c, 'c', 'hold b')).toBe('held 1');
-    await waitFor(() => [c.link('a', 'b').openConnections(), c.link('c', 'b').openConnections()], ([ab, cb]) => ab === 1 && cb === 1, { describe: 'both held connections identified' });
-    const reset = c.link('a', 'b').reset();
+    await waitFor(() => Promise.all([c.link('a', 'b').openConnections(), c.link('c', 'b').openConnections()]), ([ab, cb]) => ab === 1 && cb === 1, { describe: 'both held connections identified' });
+    const reset = await c.link('a', 'b').reset();
     expect(reset).toMatchObject({ kind: 'reset', detail: 'reset (1 connection)' });
     expect(c.faults()).toEqual([]); // over at once
     expect(await tell(c, 'a', 'ask 1 1000')).toMatch(/^error (ECONNRESET|closed)$/);
     expect(await tell(c, 'c', 'ask 1 1000')).toMatch(/^ok pong b /);
-    c.link('c', 'b').blackhole();
+    await c.link('c', 'b').blackhole();
     expect(await tell(c, 'c', 'fetch b 500')).toBe('error timeout');
     expect(await tell(c, 'a', 'fetch b 2000')).toMatch(/^ok pong b /);
     await c.heal();
@@ -185,7 +186,7 @@ describe('link faults through the relay', () => {
     );
     cluster = new Cluster({ ...spec, network: { faults: true } });
     cluster.on('event', (e) => e.type === 'state' && e.pid !== null && pids.add(e.pid));
-    cluster.link('a', 'b').partition();
+    await cluster.link('a', 'b').partition();
     await cluster.start();
     expect(await tell(cluster, 'a', 'fetch b 500')).toBe('error timeout');
     expect(await tell(cluster, 'a', 'fetch c 2000')).toMatch(/^ok pong c /);
@@ -203,9 +204,9 @@ describe('link faults through the relay', () => {
     const c = await startTrio();
     expect(() => c.link('a', 'zz')).toThrow(/no node "zz"/);
     expect(() => c.link('a', 'b', 'q')).toThrow(/node b has no port "q"; its ports: p/);
-    expect(() => c.link('a', 'b').latency({ ms: -1 })).toThrow(/`ms` of a latency fault to be a number ≥ 0/);
-    expect(() => c.partition([['a'], ['a', 'b']])).toThrow(/node a is in two partition groups/);
-    expect(() => c.partition([['a']])).toThrow(/at least two non-empty groups/);
+    await expect(c.link('a', 'b').latency({ ms: -1 })).rejects.toThrow(/`ms` of a latency fault to be a number ≥ 0/);
+    await expect(c.partition([['a'], ['a', 'b']])).rejects.toThrow(/node a is in two partition groups/);
+    await expect(c.partition([['a']])).rejects.toThrow(/at least two non-empty groups/);
   });
 });
 
@@ -221,9 +222,9 @@ describe('chaos with process and network faults', () => {
     // The same seed gives the same schedule, and the run followed it step by step.
     expect(entries.map((e) => [e.fault, e.targets])).toEqual(plan.map((s) => [s.fault, s.targets]));
     expect(planChaos({ ...options, faults: [...options.faults], targets: [...NAMES] })).toEqual(plan);
-    // Every kind was injected at least once on this seed; a partition is one fault per cut link.
+    // Every kind was injected at least once on this seed; a partition is one fault for its four cut links.
     for (const kind of options.faults) expect(entries.some((e) => e.fault === kind && e.error === null), `${kind} injected`).toBe(true);
-    expect(entries.filter((e) => e.fault === 'partition' && e.error === null).every((e) => e.ids.length === 4)).toBe(true);
+    expect(entries.filter((e) => e.fault === 'partition' && e.error === null).every((e) => e.ids.length === 1)).toBe(true);
     // A step may find its node not ready (a crash still restarting it): that is recorded, nothing else.
     for (const e of entries.filter((x) => x.error !== null)) expect(e.error).toMatch(/^ERR_ILLEGAL_TRANSITION|^ERR_PROCESS_EXITED/);
     // Everything injected was healed, by chaos.

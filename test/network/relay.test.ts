@@ -1,11 +1,16 @@
 /**
- * NetworkRelay on its own, with real sockets in this process (no nodes: every peer is `external`):
- * the byte stream, half-close and backpressure behave as on a direct connection.
+ * NetworkRelay on its own, with real sockets (no nodes: every peer is `external`): the byte
+ * stream, half-close and backpressure behave as on a direct connection, and the relay's bytes do
+ * not wait for the manager's event loop.
  */
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import net from 'node:net';
+import { createInterface } from 'node:readline';
 import getPort from 'get-port';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NetworkRelay } from '../../network/relay.js';
+import { NetworkRelay } from '../../network/relay-thread.js';
+import { expectAllGone } from '../helpers/processes.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -24,14 +29,32 @@ async function startCountingServer(): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-async function startRelay(target: number, onRelay: (relay: NetworkRelay) => void = () => {}): Promise<number> {
-  const relay = new NetworkRelay({ trees: () => [] });
+async function startRelay(target: number, onRelay: (relay: NetworkRelay) => Promise<void> | void = () => {}): Promise<number> {
+  const relay = new NetworkRelay({ lookup: () => ({ trees: [], target }) });
   cleanups.push(() => relay.close());
   const port = await getPort();
-  await relay.addRoute('b', 'p', port, () => target);
-  onRelay(relay);
+  await relay.addRoute('b', 'p', port);
+  await onRelay(relay);
   return port;
 }
+
+/** A child process: an echo server on a free port, which it prints. */
+const ECHO_SERVER = `const net = require('node:net');
+const server = net.createServer((s) => { s.setNoDelay(true); s.pipe(s); });
+server.listen(0, '127.0.0.1', () => console.log(server.address().port));`;
+
+/**
+ * A child process: connects to argv[1], sends a 1-byte ping every 10 ms for 1.5 s, waiting for
+ * each echo; prints \`flowing\` after the first echo (the relay has set the connection up), and at
+ * the end the slowest round trip after it, in ms.
+ */
+const PINGER = `const net = require('node:net');
+const s = net.connect(Number(process.argv[1]), '127.0.0.1');
+s.setNoDelay(true);
+let worst = 0, first = true, t0 = 0; const end = Date.now() + 1500;
+const ping = () => { t0 = performance.now(); s.write('x'); };
+s.on('connect', ping);
+s.on('data', () => { if (first) { first = false; console.log('flowing'); } else worst = Math.max(worst, performance.now() - t0); if (Date.now() > end) { console.log(Math.round(worst)); s.destroy(); } else setTimeout(ping, 10); });`;
 
 /** Sends `bytes` bytes to `port`, half-closes, and resolves to what comes back before the end. */
 function sendAndHalfClose(port: number, bytes: number): Promise<string> {
@@ -63,5 +86,25 @@ describe('NetworkRelay', () => {
     const t0 = performance.now();
     expect(await sendAndHalfClose(relay, 200_000)).toBe('200000');
     expect(performance.now() - t0).toBeGreaterThanOrEqual(450);
+  });
+
+  it("relayed bytes keep flowing while the manager's event loop is blocked (the relay has its own thread)", async () => {
+    const server = spawn(process.execPath, ['-e', ECHO_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pids = [server.pid!];
+    cleanups.push(() => void server.kill('SIGKILL'));
+    const [serverPort] = (await once(createInterface({ input: server.stdout! }), 'line')) as [string];
+    const relay = await startRelay(Number(serverPort));
+    const pinger = spawn(process.execPath, ['-e', PINGER, String(relay)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    pids.push(pinger.pid!);
+    cleanups.push(() => void pinger.kill('SIGKILL'));
+    const lines = createInterface({ input: pinger.stdout! })[Symbol.asyncIterator]();
+    expect((await lines.next()).value).toBe('flowing');
+    execFileSync('sleep', ['0.8']); // blocks this thread, as a test's synchronous child would
+    const worst = Number((await lines.next()).value);
+    // On the manager's loop, the pings sent during the block waited for it: ≥ 700 ms.
+    expect(worst).toBeLessThan(400);
+    server.kill('SIGKILL');
+    await once(pinger, 'exit');
+    await expectAllGone(pids);
   });
 });

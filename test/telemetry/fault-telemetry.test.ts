@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
+import { describeFaultTarget } from '../../contract/fault-target.js';
 import { ClusterTracing, LifecycleEvents, ProcessMetrics } from '../../telemetry/index.js';
 import {
   ATTR_FAULT_BY,
@@ -79,16 +80,26 @@ describe('fault spans', () => {
     const { tracerProvider, exporter } = createTracerProvider();
     disposers.push(() => tracerProvider.shutdown());
     const controller = new FakeClusterController('ring', nodes());
-    controller.activeFaults.push({ id: 'f3', kind: 'partition', nodes: ['a', 'b', 'b[1]'], link: null, detail: 'partition a | b, b[1]', since: T0 - 5000, by: 'api' });
+    controller.activeFaults.push({ id: 'f3', kind: 'partition', nodes: ['a', 'b'], link: null, partition: { groups: [['a'], ['b']], oneWay: false }, detail: 'partition: 2 links cut', since: T0 - 5000, by: 'api' });
     const tracing = new ClusterTracing({ controller, tracerProvider, clock: () => T0 + 1000 });
     tracing.register();
     controller.injectFault(T0 + 200, { id: 'f4', kind: 'pause', nodes: ['b'] });
     tracing.unregister();
     const spans = exporter.getFinishedSpans();
-    const partition = getSpan(spans, 'fault partition a,b,b[1]');
+    const partition = getSpan(spans, 'fault partition a|b'); // named by its groups
     expect([hrTimeToMs(partition.startTime), hrTimeToMs(partition.endTime)]).toEqual([T0 - 5000, T0 + 1000]);
     const pause = getSpan(spans, 'fault pause b');
     expect([hrTimeToMs(pause.startTime), hrTimeToMs(pause.endTime)]).toEqual([T0 + 200, T0 + 1000]);
+  });
+});
+
+describe('fault targets', () => {
+  it('read as the partition groups (both ways: |, one way: →), the link, or the nodes', () => {
+    const base = { id: 'f1', kind: 'partition', nodes: ['a', 'b', 'c'], link: null, detail: '', since: T0, by: 'api' } as const;
+    expect(describeFaultTarget({ ...base, partition: { groups: [['a'], ['b', 'c']], oneWay: false } })).toBe('a|b,c');
+    expect(describeFaultTarget({ ...base, partition: { groups: [['a', 'b'], ['c']], oneWay: true } }, ' → ')).toBe('a,b → c');
+    expect(describeFaultTarget({ ...base, kind: 'latency', link: { from: 'a', to: 'b', port: 'peer' } })).toBe('a→b:peer');
+    expect(describeFaultTarget({ ...base, kind: 'pause', nodes: ['b[1]'] })).toBe('b[1]');
   });
 });
 
