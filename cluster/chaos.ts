@@ -30,13 +30,13 @@ export function createSeededRandom(seed: number): Random {
 export interface ChaosPlanOptions {
   /** Seed of the schedule: the same seed (and options) gives the same plan. An integer. */
   readonly seed: number;
-  /** Fault kinds to pick from, each equally likely (`'pause'`, `'crash'`, `'partition'`, `'latency'`, `'clock'`). */
+  /** Fault kinds to pick from, each equally likely (any {@link FaultKind}). */
   readonly faults: readonly FaultKind[];
   /** Mean time between two injections, ms (each gap is 0.5–1.5 × this). */
   readonly intervalMs: number;
   /** Length of the whole schedule, ms: no fault is injected at or after it, and every fault is healed by then. */
   readonly durationMs: number;
-  /** Node labels faults may hit (`a`, `b[1]`); at least 1 (2 for `partition` and `latency`). */
+  /** Node labels faults may hit (`a`, `b[1]`); at least 1 (2 for the network kinds). */
   readonly targets: readonly string[];
   /** Longest a single fault lasts before it is healed, ms (each lasts 0.5–1 × this, cut at `durationMs`). @default intervalMs */
   readonly faultDurationMs?: number;
@@ -49,12 +49,12 @@ export interface ChaosStep {
   readonly fault: FaultKind;
   /**
    * Nodes it acts on: one node (`pause`, `crash`, `clock`), the isolated side (`partition`: cut
-   * from every other target), or `[from, to]` (`latency`).
+   * from every other target), or `[from, to]` (`latency`, `bandwidth`, `blackhole`, `reset`).
    */
   readonly targets: readonly string[];
   /** How long it lasts before it is healed, ms. */
   readonly durationMs: number;
-  /** The fault's size, when it has one: `latency` ms (50–500), `clock` offset ms (±1 s–±5 min); else null. */
+  /** The fault's size, when it has one: `latency` ms (50–500), `bandwidth` bytes/s (10 kB–1 MB), `clock` offset ms (±1 s–±5 min); else null. */
   readonly amount: number | null;
 }
 
@@ -102,6 +102,7 @@ export function planChaos(options: ChaosPlanOptions): ChaosStep[] {
       const [from, to] = shuffle(pool, random);
       chosen = [from!, to!];
       if (fault === 'latency') amount = 50 + Math.floor(random() * 451);
+      else if (fault === 'bandwidth') amount = 10_000 + Math.floor(random() * 990_001);
     } else {
       chosen = [pick(pool)];
       if (fault === 'clock') amount = (random() < 0.5 ? -1 : 1) * (1000 + Math.floor(random() * 299_001));

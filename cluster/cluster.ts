@@ -602,6 +602,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     const targets = options.targets ?? this.members.map((m) => getReplicaLabel(m.name, m.replica));
     for (const label of targets) this.memberByLabel(label); // throws ERR_UNKNOWN_NODE
     const plan = planChaos({ ...options, targets });
+    // Link faults need the relay: say how to enable it before anything runs.
+    if (options.faults.some((kind) => LINK_FAULT_KINDS.has(kind))) this.checkNetworkFaults();
     return runChaos(plan, {
       injectors: this.chaosInjectors(`chaos ${options.seed}`),
       heal: (id) => this.healFaults(id),
@@ -611,8 +613,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
 
   /**
    * The fault kinds chaos can inject on this cluster, by name. Each registers its fault in the
-   * registry (`by`: `chaos <seed>`). Kinds other fault modules add (pause, partition, latency)
-   * plug in here by name.
+   * registry (`by`: `chaos <seed>`): every kind of fault there is.
    */
   private chaosInjectors(by: string): ChaosInjectors {
     return {
@@ -634,12 +635,19 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
         return this.injectLinkFault({ from: isolated, to: others, effect: { kind: 'partition' }, bothWays: true, by });
       },
       // Latency on the link from targets[0] to targets[1] (the step's amount, ms).
-      latency: async (targets, step) => {
-        const [from, to] = targets.map((label) => this.memberByLabel(label).name);
-        if (from === undefined || to === undefined || from === to) throw new DroverError('ERR_INVALID_OPTION', `a latency step needs two different nodes, got ${JSON.stringify(targets)}`);
-        return this.injectLinkFault({ from: [from], to: [to], effect: { kind: 'latency', ms: Math.max(1, Math.round(step.amount ?? 100)), jitterMs: 0 }, by });
-      },
+      latency: (targets, step) => this.injectLinkFault({ ...this.chaosLink(targets), effect: { kind: 'latency', ms: Math.max(1, Math.round(step.amount ?? 100)), jitterMs: 0 }, by }),
+      // Bandwidth on that link (the step's amount, bytes/s), a blackhole of it, or a reset of its open connections (over at once).
+      bandwidth: (targets, step) => this.injectLinkFault({ ...this.chaosLink(targets), effect: { kind: 'bandwidth', bytesPerSec: Math.max(1, Math.round(step.amount ?? 100_000)) }, by }),
+      blackhole: (targets) => this.injectLinkFault({ ...this.chaosLink(targets), effect: { kind: 'blackhole' }, by }),
+      reset: (targets) => this.injectLinkFault({ ...this.chaosLink(targets), effect: { kind: 'reset' }, by }),
     };
+  }
+
+  /** A chaos step's `[from, to]` as a link request's two sides. */
+  private chaosLink(targets: readonly string[]): { from: string[]; to: string[] } {
+    const [from, to] = targets.map((label) => this.memberByLabel(label).name);
+    if (from === undefined || to === undefined || from === to) throw new DroverError('ERR_INVALID_OPTION', `a link fault step needs two different nodes, got ${JSON.stringify(targets)}`);
+    return { from: [from], to: [to] };
   }
 
   /**
@@ -932,6 +940,9 @@ export interface NetworkLink {
   /** Open connections on the link through the relay now. */
   openConnections(): Promise<number>;
 }
+
+/** The fault kinds that act on links through the relay. */
+const LINK_FAULT_KINDS: ReadonlySet<FaultKind> = new Set(['partition', 'blackhole', 'latency', 'bandwidth', 'reset']);
 
 /** @throws {DroverError} ERR_INVALID_OPTION for a negative or non-finite delay, jitter or rate. */
 function checkEffect(effect: LinkFaultEffect): void {

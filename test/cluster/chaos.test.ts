@@ -90,6 +90,16 @@ describe('planChaos', () => {
     }
   });
 
+  it('plans the other link kinds on a [from, to] pair: bandwidth with a rate of 10 kB/s to 1 MB/s, blackhole and reset without an amount', () => {
+    const steps = planChaos({ ...BASE, faults: ['bandwidth', 'blackhole', 'reset'], seed: 5 });
+    expect(new Set(steps.map((s) => s.fault))).toEqual(new Set(['bandwidth', 'blackhole', 'reset']));
+    for (const step of steps) {
+      expect([step.targets.length, new Set(step.targets).size]).toEqual([2, 2]);
+      if (step.fault === 'bandwidth') expect(step.amount! >= 10_000 && step.amount! <= 1_000_000).toBe(true);
+      else expect(step.amount).toBeNull();
+    }
+  });
+
   it('refuses bad options with ERR_INVALID_OPTION naming them', () => {
     const cases: [Parameters<typeof planChaos>[0], string][] = [
       [{ ...BASE, seed: 1.5 }, 'seed 1.5'],

@@ -14,7 +14,7 @@ import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 import { makeCluster, makeNode } from '../helpers/specs.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { planChaos } from '../../cluster/chaos.js';
-import type { ClusterEvent } from '../../contract/types.js';
+import type { ClusterEvent, FaultKind } from '../../contract/types.js';
 
 let cluster: Cluster | null = null;
 const pids = new Set<number>();
@@ -236,5 +236,21 @@ describe('chaos with process and network faults', () => {
     // And the cluster serves again: every node ready, a reaches b through the relay.
     for (const name of NAMES) await c.node(name).waitFor('ready', { timeoutMs: 20_000 });
     await waitFor(() => tell(c, 'a', 'fetch b 2000'), (answer) => answer.startsWith('ok pong b'), { timeoutMs: 10_000, describe: 'a fetches from b after chaos' });
+  });
+
+  it('a seeded schedule of bandwidth, blackhole and reset on the links heals everything, and the cluster serves again', { timeout: 30_000 }, async () => {
+    const c = await startTrio();
+    const events: ClusterEvent[] = [];
+    c.on('event', (e) => events.push(e));
+    const options = { seed: 3, faults: ['bandwidth', 'blackhole', 'reset'] as FaultKind[], intervalMs: 150, durationMs: 1500, faultDurationMs: 300 };
+    const entries = await c.chaos(options);
+    expect(entries.map((e) => [e.fault, e.targets])).toEqual(planChaos({ ...options, targets: [...NAMES] }).map((s) => [s.fault, s.targets]));
+    for (const kind of options.faults) expect(entries.some((e) => e.fault === kind && e.error === null), `${kind} injected`).toBe(true);
+    const injected = events.filter((e): e is Extract<ClusterEvent, { type: 'fault' }> => e.type === 'fault' && e.phase === 'injected');
+    expect(new Set(injected.map((e) => e.fault.kind))).toEqual(new Set(options.faults));
+    expect(c.faults()).toEqual([]);
+    for (const [from, to] of [['a', 'b'], ['b', 'c'], ['c', 'a']]) {
+      await waitFor(() => tell(c, from!, `fetch ${to} 2000`), (answer) => answer.startsWith(`ok pong ${to}`), { timeoutMs: 10_000, describe: `${from} fetches from ${to} after chaos` });
+    }
   });
 });
