@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { DroverError } from '../contract/errors.js';
 import type { ClusterSpec } from '../contract/types.js';
 import { normalizeClusterSpec } from './cluster-spec.js';
+import { composeConfig, type ComposedConfig, type ConfigLayer } from './compose.js';
 import { checkInputShape } from './input-shape.js';
 import type { DocumentInterpolation } from './interpolation.js';
 import { createConfigInvalidError, describeValue, type ConfigIssue } from './issues.js';
@@ -29,6 +30,12 @@ export interface LoadConfigOptions {
    * @default true
    */
   readonly strict?: boolean;
+  /**
+   * Profiles to enable: a node with `profiles` is part of the cluster only when one of them is
+   * enabled (docker compose's profiles).
+   * @default the comma-separated names in `DROVER_PROFILES` of `env`, else none
+   */
+  readonly profiles?: readonly string[];
 }
 
 /** Options of `normalizeConfig()`. */
@@ -61,6 +68,8 @@ export interface LoadedConfig {
    * string), unknown keys with a did-you-mean hint (only with `strict: false`).
    */
   readonly warnings: readonly ConfigIssue[];
+  /** Every file read, in order: the given files, then included and extended ones (empty for `normalizeConfig`). */
+  readonly files: readonly string[];
 }
 
 /**
@@ -88,6 +97,15 @@ export interface LoadedConfig {
  * window: 60 s }`, `stop` `{ signal: 'SIGTERM', timeout: 10 s }`,
  * `output` `{ maxLines: 1000, maxBytes: 1 MiB }`.
  *
+ * Several files (`loadConfig(['drover.yaml', 'drover.ci.yaml'])`) merge in order, as docker
+ * compose's `-f` does: maps merge key by key, anything else (lists included) is replaced; relative
+ * paths of every file resolve against the first file's directory. A file may `include` other
+ * files' nodes (paths relative to the including file, and so are the included nodes' `cwd` and
+ * `envFile`); a node may `extends: base` or `extends: { node: base, file: other.yaml }` (it
+ * inherits the base node's keys but its `profiles`, merged the same way); a node with
+ * `profiles: [debug]` is part of the cluster only when `debug` is enabled (`profiles` option,
+ * `DROVER_PROFILES`).
+ *
  * @example
  * const { spec, warnings } = await loadConfig('drover.yaml');
  * for (const warning of warnings) console.warn(`${warning.path}: ${warning.message}`);
@@ -99,9 +117,28 @@ export interface LoadedConfig {
  *   validation or interpolation fails (`${VAR:?message}` with VAR unset, a malformed `${`);
  *   `issues` lists every problem, `warnings` the warnings found alongside.
  */
-export async function loadConfig(path: string, options: LoadConfigOptions = {}): Promise<LoadedConfig> {
-  const { strict = true, env = process.env } = options;
-  const configPath = resolve(path);
+export async function loadConfig(path: string | readonly string[], options: LoadConfigOptions = {}): Promise<LoadedConfig> {
+  const { strict = true } = options;
+  const composed = await composeConfigFiles(path, options);
+  const loaded = normalizeInput(composed.data, { configPath: composed.files[0]!, strict }, composed.interpolation, composed.warnings);
+  return deepFreeze({ ...loaded, files: [...composed.files] });
+}
+
+/**
+ * The files of a config composed (merged, `include`, `extends` and `profiles` applied) but not
+ * validated: what `loadConfig` validates, with the file each value came from
+ * (`drover config --sources`). Options and errors as `loadConfig`'s, without validation errors.
+ */
+export async function composeConfigFiles(path: string | readonly string[], options: LoadConfigOptions = {}): Promise<ComposedConfig> {
+  const { env = process.env } = options;
+  const paths = (typeof path === 'string' ? [path] : [...path]).map((p) => resolve(p));
+  if (paths.length === 0) throw new DroverError('ERR_INVALID_OPTION', 'loadConfig needs at least one config file');
+  const profiles = options.profiles ?? (env.DROVER_PROFILES ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+  return composeConfig(paths, (file) => readConfigLayer(file, env), { profiles });
+}
+
+/** Reads, parses and interpolates one config file (`${VAR}` from `env`, then the `.env` beside it). */
+async function readConfigLayer(configPath: string, env: Readonly<Record<string, string | undefined>>): Promise<ConfigLayer> {
   const text = await readConfigFile(configPath);
   const dotEnvPath = join(dirname(configPath), '.env');
   // Variables matter only to `${…}`; a config without any never depends on the .env.
@@ -114,7 +151,7 @@ export async function loadConfig(path: string, options: LoadConfigOptions = {}):
   const where = dotEnv === null ? `not in the environment, and there is no ${dotEnvPath}` : `neither in the environment nor in ${dotEnvPath}`;
   const parsed = parseYaml(text, { variables: { lookup, where } });
   if (!parsed.ok) throw createConfigInvalidError(configPath, parsed.issues);
-  return normalizeInput(parsed.data, { configPath, strict }, parsed.interpolation);
+  return { path: configPath, data: parsed.data, interpolation: parsed.interpolation };
 }
 
 /**
@@ -157,7 +194,7 @@ async function readDotEnv(dotEnvPath: string, configPath: string): Promise<Recor
  * @throws {DroverError} ERR_CONFIG_INVALID when validation fails; `issues` lists every problem.
  */
 export function normalizeConfig(input: unknown, options: NormalizeConfigOptions = {}): LoadedConfig {
-  return normalizeInput(input, options, { issues: [], warnings: [] });
+  return deepFreeze({ ...normalizeInput(input, options, { issues: [], warnings: [] }), files: [] });
 }
 
 /**
@@ -165,7 +202,7 @@ export function normalizeConfig(input: unknown, options: NormalizeConfigOptions 
  * the same values (a value whose `${…}` failed was left as written, and would be a second,
  * misleading issue); its warnings come with the validation's.
  */
-function normalizeInput(input: unknown, options: NormalizeConfigOptions, interpolation: DocumentInterpolation): LoadedConfig {
+function normalizeInput(input: unknown, options: NormalizeConfigOptions, interpolation: DocumentInterpolation, composeWarnings: readonly ConfigIssue[] = []): Omit<LoadedConfig, 'files'> {
   const { configPath = null, baseDir = configPath === null ? process.cwd() : dirname(configPath), strict = true } =
     options;
   const absoluteConfigPath = configPath === null ? null : resolve(configPath);
@@ -181,10 +218,10 @@ function normalizeInput(input: unknown, options: NormalizeConfigOptions, interpo
     return failed.has(path);
   };
   const errors = [...interpolation.issues, ...[...validated.errors, ...envFiles.issues].filter((issue) => !isFailedValue(issue.path))];
-  const warnings = [...interpolation.warnings, ...validated.warnings];
+  const warnings = [...interpolation.warnings, ...composeWarnings, ...validated.warnings];
   if (validated.config === null || errors.length > 0) throw createConfigInvalidError(absoluteConfigPath, errors, warnings);
   const spec = normalizeClusterSpec(validated.config, { baseDir: resolve(baseDir), configPath: absoluteConfigPath, envFiles: envFiles.env });
-  return deepFreeze({ spec, warnings });
+  return { spec, warnings };
 }
 
 /**

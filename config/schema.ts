@@ -610,8 +610,17 @@ export const nodeSchema = z
         .optional()
         .meta({ description: 'Allow clock faults (node.clock.offset/rate, `drover fault clock`): every process of the node runs with libfaketime preloaded (LD_PRELOAD). Default false.' }),
       telemetry: optionalSection(nodeTelemetrySchema, 'Telemetry of this node: output as log records, recorded arguments.'),
+      // Composition keys: applied (and removed) before validation, by config/compose.ts.
+      extends: z
+        .union([z.string(), z.object({ node: z.string(), file: z.string().optional() })])
+        .optional()
+        .meta({ description: 'Inherit another node\'s keys (this node\'s own win; maps merge, lists are replaced): its name, or { node, file } for a node of another file (relative to this one). Its profiles are not inherited.' }),
+      profiles: z
+        .array(z.string().regex(NAME_PATTERN))
+        .optional()
+        .meta({ description: 'The node is part of the cluster only when one of these profiles is enabled (--profile, DROVER_PROFILES). Default: always.' }),
     },
-    { error: 'an object with command and optional shell, cwd, env, envFile, ports, replicas, dependsOn, ready, minUptime, liveness, restart, stop, output, pty, limits, clock, telemetry' },
+    { error: 'an object with command and optional shell, cwd, env, envFile, ports, replicas, dependsOn, ready, minUptime, liveness, restart, stop, output, pty, limits, clock, telemetry, extends, profiles' },
   )
   .superRefine((node, ctx) => {
     if (node.envFile !== undefined && node.env_file !== undefined) {
@@ -652,6 +661,10 @@ export const configSchema = z
   .object(
     {
       $schema: z.string().optional().meta({ description: 'JSON Schema reference for editors; ignored by drover.' }),
+      include: z
+        .union([z.string(), z.array(z.string())])
+        .optional()
+        .meta({ description: "Other config files whose nodes join this cluster (paths relative to this file; so are their nodes' cwd and envFile). Only their nodes are taken." }),
       name: z
         .string({ error: `a cluster name ${NAME_RULE}` })
         .regex(NAME_PATTERN)
