@@ -248,14 +248,14 @@ export async function runScale(options: { file: string; node: string; replicas: 
  * ports, the environment drover adds), as YAML or `--json`. Without a running cluster: the config
  * as `up` would start it, before ports are allocated (a note on stderr says so).
  */
-export async function runConfig(options: { file: string; json: boolean }): Promise<number> {
+export async function runConfig(options: { file: string; files?: readonly string[]; profiles?: readonly string[] | undefined; json: boolean }): Promise<number> {
   let config: ResolvedConfig;
   try {
     config = await requestJson<ResolvedConfig>(getStatePaths(options.file), options.file, 'GET', '/v1/config');
   } catch (error) {
     if (!isDroverError(error, 'ERR_CONTROL_API') || !error.message.startsWith('no running cluster')) throw error;
     const [{ loadConfig }, { Cluster }] = await Promise.all([import('../config/index.js'), import('../cluster/cluster.js')]);
-    const { spec } = await loadConfig(options.file, { strict: false }); // as lenient as `up`
+    const { spec } = await loadConfig(options.files ?? options.file, { strict: false, ...(options.profiles === undefined ? {} : { profiles: options.profiles }) }); // as lenient as `up`
     config = new Cluster(spec).resolvedConfig();
     process.stderr.write(`drover: no running cluster for ${options.file}: ports are allocated by \`drover up\`, templates that use them are shown as written\n`);
   }

@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { DroverError } from '../contract/errors.js';
 import { raiseSignal } from '../process/owned-signals.js';
 import type { NodeAction } from './client-commands.js';
+import { getConfigFiles, getProfiles, takeConfigFiles } from './config-files.js';
 import { EXIT_CODE_HELP, EXIT_INTERNAL, EXIT_NODE_FAILED, EXIT_SIGPIPE, EXIT_USAGE } from './exit-codes.js';
 
 // Command modules load on use: a client command never pays for the OpenTelemetry SDK `up` loads.
@@ -96,17 +97,16 @@ const fileOption = {
   alias: 'f',
   type: 'string',
   default: 'drover.yaml',
-  describe: 'config file (drover.yaml or .json); also finds the running cluster',
-  // yargs makes an array of a repeated option; one cluster is one config file.
-  coerce: (value: unknown): string => {
-    if (Array.isArray(value)) {
-      throw new DroverError(
-        'ERR_INVALID_OPTION',
-        `Expected \`-f/--file\` once, got ${value.length} values (${value.map((v) => JSON.stringify(String(v))).join(', ')}); one config file per command (several files are not supported yet)`,
-      );
-    }
-    return String(value);
-  },
+  describe: 'config file (drover.yaml or .json); repeat to merge several in order; the first also finds the running cluster',
+  // yargs makes an array of a repeated option: the files merge in order; the first names the cluster.
+  coerce: takeConfigFiles,
+} as const;
+
+const profileOption = {
+  type: 'string',
+  array: true,
+  requiresArg: true,
+  describe: 'enable a profile: nodes with `profiles: [NAME]` join the cluster (repeatable or comma-separated; also DROVER_PROFILES)',
 } as const;
 
 const jsonOption = { type: 'boolean', default: false, describe: 'machine-readable output' } as const;
@@ -119,6 +119,7 @@ const ENVIRONMENT_HELP = [
   'Environment:',
   '  DROVER_STATE_DIR           state dir: control socket, lock, up.log (default: one per config under\n                             $XDG_RUNTIME_DIR/drover or the temp dir; must be yours, mode 0700)',
   '  DROVER_CLIENT_TIMEOUT      how long a command waits for the manager to answer (default 10s)',
+  '  DROVER_PROFILES            profiles to enable, comma-separated (as --profile)',
   '  DROVER_SHEPHERD            shepherd binary (default: the one npm install built)',
   '  DROVER_SHEPHERD_VERBOSITY  shepherd diagnostics: 0 fatal, 1 warn (default), 2 info, 3 debug',
   '  DROVER_CGROUP              off: no cgroup v2 containment; a path: the parent cgroup',
@@ -165,11 +166,13 @@ await yargs(hideBin(process.argv))
         .option('strict', { type: 'boolean', default: false, describe: 'unknown config keys are errors' })
         // Set by `up --detach` on the `up` it starts in the background: output to the state dir's up.log.
         .option('background', { type: 'boolean', default: false, hidden: true })
+        .option('profile', profileOption)
         .example('$0 up -f examples/ring/drover.yaml', 'run the example ring in this terminal')
         .example('$0 up -d', 'start ./drover.yaml in the background, wait until ready')
+        .example('$0 up -f drover.yaml -f drover.dev.yaml --profile debug', 'merge two files; include the nodes of profile debug')
         .example('$0 up --no-tty -t', 'plain, timestamped output (for logs and CI)'),
     (argv) =>
-      run(argv.file, async () => (await import('./up.js')).runUp({ file: argv.file, strict: argv.strict, detach: argv.detach, timestamps: argv.timestamps, tty: argv.tty, background: argv.background }), {
+      run(argv.file, async () => (await import('./up.js')).runUp({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, detach: argv.detach, timestamps: argv.timestamps, tty: argv.tty, background: argv.background }), {
         ownsOutput: !argv.detach,
       }),
   )
@@ -243,9 +246,17 @@ await yargs(hideBin(process.argv))
     (y) =>
       y
         .option('json', { ...jsonOption, describe: 'JSON instead of YAML' })
+        .option('sources', { type: 'boolean', default: false, describe: 'the config files as composed (-f files merged, include, extends, profiles), each value with the file it came from; no running cluster needed' })
+        .option('profile', profileOption)
         .example('$0 config', 'the running cluster as it was started, in YAML')
-        .example('$0 config --json', 'the same as JSON'),
-    (argv) => run(argv.file, async () => (await loadClient()).runConfig({ file: argv.file, json: argv.json })),
+        .example('$0 config --json', 'the same as JSON')
+        .example('$0 config -f drover.yaml -f drover.ci.yaml --sources', 'which file each value comes from'),
+    (argv) =>
+      run(argv.file, async () =>
+        argv.sources
+          ? (await import('./config-sources.js')).runConfigSources({ files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), json: argv.json })
+          : (await loadClient()).runConfig({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), json: argv.json }),
+      ),
   )
   .command(
     'down',
@@ -264,9 +275,10 @@ await yargs(hideBin(process.argv))
       y
         .option('strict', { type: 'boolean', default: false, describe: 'unknown keys are errors' })
         .option('json', { ...jsonOption, describe: 'print { valid, errors, warnings, … } as JSON' })
+        .option('profile', profileOption)
         .example('$0 validate -f drover.yaml --strict', 'validate strictly')
         .example('$0 validate --json', 'machine-readable result'),
-    (argv) => run(argv.file, async () => (await import('./validate.js')).runValidate({ file: argv.file, strict: argv.strict, json: argv.json })),
+    (argv) => run(argv.file, async () => (await import('./validate.js')).runValidate({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, json: argv.json })),
   )
   .completion('completion', 'print a bash/zsh completion script (source it from ~/.bashrc or ~/.zshrc)', (current: string, argv: { _: unknown[]; file?: string }, defaultCompletion: () => void, done: (completions: string[]) => void) => {
     const command = String(argv._[0] ?? '');

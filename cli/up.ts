@@ -21,7 +21,12 @@ import { getStatusLines, StatusView } from './status-view.js';
 import { UpLog } from './up-log.js';
 
 export interface UpOptions {
+  /** The config file that names the cluster (its state dir). */
   readonly file: string;
+  /** Every config file, merged in order (`file` first). @default [file] */
+  readonly files?: readonly string[];
+  /** Profiles to enable. @default DROVER_PROFILES */
+  readonly profiles?: readonly string[] | undefined;
   readonly strict: boolean;
   /** Start in the background and return once every node is ready (or failed). */
   readonly detach: boolean;
@@ -61,7 +66,7 @@ export async function runUp(options: UpOptions): Promise<number> {
   // a background `up` or any node starts, with what to run.
   checkNativeBuild();
   if (options.detach) return runDetached(options);
-  const { spec, warnings } = await loadConfig(options.file, { strict: options.strict });
+  const { spec, warnings } = await loadConfig(options.files ?? options.file, { strict: options.strict, ...(options.profiles === undefined ? {} : { profiles: options.profiles }) });
   const paths = prepareStateDir(getStatePaths(options.file));
   const attempt = await acquireStateLock(paths);
   if (attempt.lock === null) throw await getAlreadyRunningError(paths, options.file, attempt.holderPid);
@@ -396,7 +401,7 @@ function parseRunLog(text: string, clusterName: string): FailedRunLog {
  *   refused.
  */
 async function runDetached(options: UpOptions): Promise<number> {
-  const { spec } = await loadConfig(options.file, { strict: options.strict }); // config errors: exit 1 right here
+  const { spec } = await loadConfig(options.files ?? options.file, { strict: options.strict, ...(options.profiles === undefined ? {} : { profiles: options.profiles }) }); // config errors: exit 1 right here
   const timeoutMs = await getClientTimeoutMs(); // a bad DROVER_CLIENT_TIMEOUT: exit 1 before anything starts
   const paths = prepareStateDir(getStatePaths(options.file));
   const attempt = await acquireStateLock(paths);
@@ -420,7 +425,9 @@ async function runDetached(options: UpOptions): Promise<number> {
   const f = ` -f ${options.file}`;
   if (leftover !== null) out.write(`note: the last background \`drover up\` of this config ended without cleaning up (it was killed); its log is kept as ${leftover}\n`);
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
-  const args = [main, 'up', '-f', path.resolve(options.file), '--no-tty', '--timestamps', '--background', ...(options.strict ? ['--strict'] : [])];
+  const files = (options.files ?? [options.file]).flatMap((file) => ['-f', path.resolve(file)]);
+  const profiles = (options.profiles ?? []).flatMap((profile) => ['--profile', profile]);
+  const args = [main, 'up', ...files, ...profiles, '--no-tty', '--timestamps', '--background', ...(options.strict ? ['--strict'] : [])];
   // stdout: nowhere (the background up writes up.log itself); stderr: up.log, for error messages and crash reports.
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'ignore', logFd], env: { ...process.env, NO_COLOR: '1' } });
   closeSync(logFd);

@@ -17,10 +17,11 @@ export interface ValidateAnswer {
  * `drover validate`: loads and validates the config. Every error with its path goes to stderr
  * (via the caller) and exits 1; `--json` prints a {@link ValidateAnswer} instead, valid or not.
  */
-export async function runValidate(options: { file: string; strict: boolean; json: boolean }): Promise<number> {
+export async function runValidate(options: { file: string; files?: readonly string[]; profiles?: readonly string[] | undefined; strict: boolean; json: boolean }): Promise<number> {
+  const load = () => loadConfig(options.files ?? options.file, { strict: options.strict, ...(options.profiles === undefined ? {} : { profiles: options.profiles }) });
   if (options.json) {
     try {
-      const { spec, warnings } = await loadConfig(options.file, { strict: options.strict });
+      const { spec, warnings } = await load();
       const answer: ValidateAnswer = { file: options.file, valid: true, name: spec.name, nodes: spec.nodes.map((n) => n.name), errors: [], warnings };
       process.stdout.write(`${JSON.stringify(answer, null, 2)}\n`);
       return EXIT_OK;
@@ -33,8 +34,8 @@ export async function runValidate(options: { file: string; strict: boolean; json
       return EXIT_USAGE;
     }
   }
-  const { spec, warnings } = await loadConfig(options.file, { strict: options.strict });
+  const { spec, warnings } = await load();
   for (const warning of warnings) process.stderr.write(`warning: ${warning.path}: ${warning.message}\n`);
-  process.stdout.write(`${options.file}: valid (cluster ${spec.name}, ${spec.nodes.length} node${spec.nodes.length === 1 ? '' : 's'}: ${spec.nodes.map((n) => n.name).join(', ')})\n`);
+  process.stdout.write(`${(options.files ?? [options.file]).join(' + ')}: valid (cluster ${spec.name}, ${spec.nodes.length} node${spec.nodes.length === 1 ? '' : 's'}: ${spec.nodes.map((n) => n.name).join(', ')})\n`);
   return EXIT_OK;
 }

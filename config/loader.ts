@@ -208,6 +208,8 @@ function normalizeInput(input: unknown, options: NormalizeConfigOptions, interpo
   const absoluteConfigPath = configPath === null ? null : resolve(configPath);
   const shapeIssues = checkInputShape(input);
   if (shapeIssues.length > 0) throw createConfigInvalidError(absoluteConfigPath, shapeIssues);
+  const compositionIssues = findCompositionKeys(input);
+  if (compositionIssues.length > 0) throw createConfigInvalidError(absoluteConfigPath, compositionIssues);
   const validated = validateConfig(input, { strict });
   const envFiles = readEnvFiles(validated.nodes, resolve(baseDir));
   const failed = new Set(interpolation.issues.map((issue) => issue.path));
@@ -267,6 +269,25 @@ function readEnvFiles(
     result.set(name, env);
   }
   return { env: result, issues };
+}
+
+/**
+ * `include`, `extends` and `profiles` left in a config: composition applies (and removes) them when
+ * files are loaded, so here they come from a config object, where they would be silently ignored.
+ */
+function findCompositionKeys(input: unknown): ConfigIssue[] {
+  if (typeof input !== 'object' || input === null) return [];
+  const issues: ConfigIssue[] = [];
+  const why = 'is applied when a config is loaded from files (loadConfig, startCluster(path), drover up -f), not in a config object';
+  if (Object.hasOwn(input, 'include')) issues.push({ path: 'include', message: `include ${why}` });
+  const nodes = (input as { nodes?: unknown }).nodes;
+  if (typeof nodes === 'object' && nodes !== null) {
+    for (const [name, node] of Object.entries(nodes)) {
+      if (typeof node !== 'object' || node === null) continue;
+      for (const key of ['extends', 'profiles']) if (Object.hasOwn(node, key)) issues.push({ path: `nodes.${name}.${key}`, message: `${key} ${why}` });
+    }
+  }
+  return issues;
 }
 
 /** A dotenv line setting `__proto__` (optionally `export`ed). */

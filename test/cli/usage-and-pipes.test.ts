@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -22,14 +22,17 @@ afterEach(async () => {
 });
 
 describe('usage errors', () => {
-  it('-f given twice is a usage error (exit 1) naming both values, for every command', async () => {
-    for (const command of [['up'], ['up', '-d'], ['ps'], ['logs', 'a'], ['down'], ['validate'], ['config']]) {
-      const result = await runCli([...command, '-f', 'one.yaml', '--file', 'two.yaml'], env);
-      expect(result.stderr, command.join(' ')).toBe(
-        'drover: Expected `-f/--file` once, got 2 values ("one.yaml", "two.yaml"); one config file per command (several files are not supported yet)\nRun `drover --help` for usage, or `drover <command> --help` for a command\'s options and examples.\n',
-      );
+  it('-f given twice: commands that read the config read every file (a missing one is named, exit 1); the first file names the cluster', async () => {
+    const one = path.join(dir, 'one.yaml');
+    writeFileSync(one, `name: one\nnodes:\n  a:\n    command: [${JSON.stringify(process.execPath)}, -e, '0']\n`);
+    const two = path.join(dir, 'two.yaml');
+    for (const command of [['up'], ['up', '-d'], ['validate'], ['config', '--sources']]) {
+      const result = await runCli([...command, '-f', one, '--file', two], env);
+      expect(result.stderr, command.join(' ')).toMatch(new RegExp(`^drover: Cannot read config ${two}: `));
       expect(result.code, command.join(' ')).toBe(1);
     }
+    const ps = await runCli(['ps', '-f', one, '-f', two], env);
+    expect([ps.code, ps.stderr]).toEqual([1, expect.stringContaining(`no running cluster for ${one}`)]);
   });
 });
 

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { composeConfigFiles, loadConfig } from '../../config/loader.js';
+import { composeConfigFiles, loadConfig, normalizeConfig } from '../../config/loader.js';
 import { isDroverError } from '../../contract/errors.js';
 
 let dir = '';
@@ -122,6 +122,12 @@ describe('config composition', () => {
       expect((error as Error).message).toMatch(message);
       rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  it('a config object cannot use include, extends or profiles (they would be ignored): an error naming each', () => {
+    expect(() => normalizeConfig({ name: 'a', include: ['b.yaml'], nodes: { x: { command: ['x'], profiles: ['debug'] }, y: { extends: 'x' } } })).toThrow(
+      /include: include is applied when a config is loaded from files[^\n]*\n {2}- nodes\.x\.profiles: profiles is applied[^\n]*\n {2}- nodes\.y\.extends: extends is applied/,
+    );
   });
 
   it('a later file that is not a mapping is refused naming it', async () => {

@@ -29,6 +29,8 @@ export interface RunCliOptions {
   readonly closeStdout?: boolean;
   /** SIGKILL the CLI when it still runs after this long (a guard for "never hangs" tests; `killed` says so). */
   readonly killAfterMs?: number;
+  /** Working directory of the CLI. @default this process's */
+  readonly cwd?: string;
 }
 
 function getArgv(args: string[], options: RunCliOptions): [string, string[]] {
@@ -41,7 +43,7 @@ function getArgv(args: string[], options: RunCliOptions): [string, string[]] {
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: RunCliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const [file, argv] = getArgv(args, options);
-    const child = spawn(file, argv, { env: { ...process.env, NO_COLOR: '1', ...env } });
+    const child = spawn(file, argv, { env: { ...process.env, NO_COLOR: '1', ...env }, ...(options.cwd === undefined ? {} : { cwd: options.cwd }) });
     let stdout = '';
     let stderr = '';
     let killed = false;
