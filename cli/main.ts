@@ -160,6 +160,7 @@ await yargs(hideBin(process.argv))
     (y) =>
       y
         .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'start in the background; return once every node is ready' })
+        .option('wait', { type: 'boolean', default: false, describe: 'as docker compose up --wait: wait for every node to be ready (detached); the same as --detach' })
         .option('timestamps', timestampsOption)
         .option('tty', { type: 'boolean', default: true, describe: 'live status footer on a terminal (--no-tty: plain lines)' })
         .option('strict', { type: 'boolean', default: false, describe: 'unknown config keys are errors' })
@@ -167,11 +168,42 @@ await yargs(hideBin(process.argv))
         .option('background', { type: 'boolean', default: false, hidden: true })
         .example('$0 up -f examples/ring/drover.yaml', 'run the example ring in this terminal')
         .example('$0 up -d', 'start ./drover.yaml in the background, wait until ready')
+        .example('$0 up --wait', 'the same, in docker compose words (exit 2 if a node failed)')
         .example('$0 up --no-tty -t', 'plain, timestamped output (for logs and CI)'),
     (argv) =>
-      run(argv.file, async () => (await import('./up.js')).runUp({ file: argv.file, strict: argv.strict, detach: argv.detach, timestamps: argv.timestamps, tty: argv.tty, background: argv.background }), {
-        ownsOutput: !argv.detach,
-      }),
+      run(
+        argv.file,
+        async () => (await import('./up.js')).runUp({ file: argv.file, strict: argv.strict, detach: argv.detach || argv.wait, timestamps: argv.timestamps, tty: argv.tty, background: argv.background }),
+        { ownsOutput: !(argv.detach || argv.wait) },
+      ),
+  )
+  .command(
+    'run [command..]',
+    'start the cluster, wait until ready, run CMD with its addresses in the env, stop it; exit with CMD\'s code (CI)',
+    (y) =>
+      y
+        .usage('$0 run [options] -- CMD [ARGS…]\n\nStart the cluster, wait until every node is ready, run CMD (argv, no shell) with DROVER_<NODE>_<PORT>,\nDROVER_CLUSTER (JSON), DROVER_CONTROL_SOCKET and DROVER_STATE_DIR in its environment, stop the cluster, exit\nwith CMD\'s exit code. A node failing while CMD runs fails the run (exit 2). A forensic bundle is written on any\nfailure (default ./drover-artifacts/<run-id>), and always with --artifacts.')
+        .positional('command', { type: 'string', array: true, describe: 'CMD and its arguments (after --)' })
+        .option('artifacts', { type: 'string', describe: 'write the forensic bundle to DIR, whatever the outcome' })
+        .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "do not stream the nodes' output; print each node's tail on failure" })
+        .option('keep-going', { type: 'boolean', default: false, describe: 'a node failing while CMD runs does not fail the run' })
+        .option('timestamps', timestampsOption)
+        .option('strict', { type: 'boolean', default: false, describe: 'unknown config keys are errors' })
+        .example('$0 run -- npm test', 'run the tests against ./drover.yaml, exit with their code')
+        .example('$0 run --artifacts out -q -- node test.mjs', 'keep a forensic bundle in out/, nodes quiet unless the run fails'),
+    (argv) =>
+      run(argv.file, async () =>
+        (await import('./run.js')).runRun({
+          file: argv.file,
+          // After `--` yargs leaves CMD in `_` (behind the command name `run`); without it, in the positional.
+          command: [...(argv.command ?? []), ...argv._.slice(1)].map(String),
+          artifacts: argv.artifacts ?? null,
+          quiet: argv.quiet,
+          keepGoing: argv['keep-going'],
+          strict: argv.strict,
+          timestamps: argv.timestamps,
+        }),
+      ),
   )
   .command(
     'ps',
