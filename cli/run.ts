@@ -138,6 +138,8 @@ interface Failure {
 export async function runRun(options: RunOptions): Promise<number> {
   if (options.command.length === 0) throw new DroverError('ERR_INVALID_OPTION', 'Expected a command to run after `drover run [options] --`, got none (e.g. `drover run -- npm test`)');
   checkNativeBuild();
+  /** CMD's program as messages name it (`node`, not `/usr/bin/node`). */
+  const commandName = path.basename(options.command[0]!);
   const startedAt = new Date();
   const runId = createRunId(startedAt);
   const { spec, warnings } = await loadConfig(options.file, { strict: options.strict });
@@ -188,7 +190,8 @@ export async function runRun(options: RunOptions): Promise<number> {
     getStatus: () => status,
     getLogStatus: () => null,
     down: (timeoutMs) => {
-      // `drover down` on a run: stop CMD and the cluster, as an interrupted run.
+      // `drover down` on a run: stop CMD and the cluster, as SIGTERM would (exit 143).
+      interruptedBy ??= 'SIGTERM';
       fail({ reason: 'interrupted', detail: 'drover down', node: null });
       status = 'stopping';
       return shutdown.stop(timeoutMs);
@@ -228,7 +231,7 @@ export async function runRun(options: RunOptions): Promise<number> {
     if (command !== null && command.exitResult === null) {
       // A stop signal CMD understands: the one `run` got (Ctrl-C → SIGINT), else SIGTERM.
       const signal = interruptedBy === 'SIGINT' ? 'SIGINT' : 'SIGTERM';
-      say(`stopping ${options.command[0]} (pid ${command.pid}) with ${signal}; SIGKILL after ${COMMAND_STOP_TIMEOUT_MS / 1000} s`);
+      say(`stopping ${commandName} (pid ${command.pid}) with ${signal}; SIGKILL after ${COMMAND_STOP_TIMEOUT_MS / 1000} s`);
       void command.stop({ signal, timeoutMs: COMMAND_STOP_TIMEOUT_MS });
     }
     if (phase === 'starting') abortStart.abort();
@@ -269,12 +272,12 @@ export async function runRun(options: RunOptions): Promise<number> {
     signalCount++;
     if (signalCount === 1) {
       interruptedBy = signal;
-      say(`${signal}: stopping ${phase === 'command' ? `${options.command[0]} and ` : ''}cluster ${spec.name}; ${signal === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to kill everything at once`);
+      say(`${signal}: stopping ${phase === 'command' ? `${commandName} and ` : ''}cluster ${spec.name}; ${signal === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to kill everything at once`);
       fail({ reason: 'interrupted', detail: `drover run received ${signal}`, node: null });
       return;
     }
     if (signalCount === 2) {
-      say(`second ${signal}: SIGKILL to ${command !== null && command.exitResult === null ? `${options.command[0]} and ` : ''}every node still running: ${formatPending(shutdown.getPending()) || 'none'}`);
+      say(`second ${signal}: SIGKILL to ${command !== null && command.exitResult === null ? `${commandName} and ` : ''}every node still running: ${formatPending(shutdown.getPending()) || 'none'}`);
       command?.kill('SIGKILL', { scope: 'group' });
       void shutdown.killAll(`second ${signal}`);
       return;
@@ -318,7 +321,7 @@ export async function runRun(options: RunOptions): Promise<number> {
         });
       } catch (error) {
         const message = (error as Error).message;
-        say(`cannot run ${options.command[0]}: ${message}`);
+        say(`cannot run ${commandName}: ${message}`);
         fail({ reason: 'command-not-run', detail: message, node: null });
       }
       if (command !== null) {
@@ -332,11 +335,11 @@ export async function runRun(options: RunOptions): Promise<number> {
           const code = getCommandExitCode(commandResult);
           if (code !== EXIT_OK) {
             capturePs();
-            failure = { reason: 'command-exited', detail: `${options.command[0]} ${describeExit(commandResult)}`, node: null };
+            failure = { reason: 'command-exited', detail: `${commandName} ${describeExit(commandResult)}`, node: null };
           }
-          say(`${options.command[0]} ${describeExit(commandResult)}`);
+          say(`${commandName} ${describeExit(commandResult)}`);
         } else {
-          say(`${options.command[0]} ${describeExit(commandResult)}`);
+          say(`${commandName} ${describeExit(commandResult)}`);
         }
       }
     }
