@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -183,6 +183,24 @@ describe('drover run', () => {
       await expectAllGone([...readRunPids(dir), run.child.pid!]);
     });
   }
+
+  it("two concurrent runs of one config coexist (a state dir each); CMD's output passes through whole", async () => {
+    const file = writeConfig(dir, { crasher: false });
+    // 2 MiB on stdout, more than any pipe holds: the pass-through keeps up with backpressure.
+    const script = `echo $$ > "$0/cmd.pid"; printf %s "$DROVER_CLUSTER" > "$0/cluster.json"; head -c 2097152 /dev/zero | tr '\\0' '#'; echo "$DROVER_STATE_DIR" >&2`;
+    const dirs = [path.join(dir, 'one'), path.join(dir, 'two')];
+    for (const d of dirs) mkdirSync(d);
+    const results = await Promise.all(dirs.map((d) => runIn(dir, ['run', '-q', '-f', file, '--', 'sh', '-c', script, d])));
+    for (const [i, result] of results.entries()) {
+      expect(result.code, result.stderr).toBe(0);
+      const passed = result.stdout.replace(/^drover +\| cluster runtest is ready; running sh .*$/m, ''); // that line shows the script
+      expect(passed.split('#').length - 1, `run ${i}`).toBe(2 * 1024 * 1024);
+    }
+    const stateDirs = results.map((r) => r.stderr.trim().split('\n')[0]);
+    expect(new Set(stateDirs).size).toBe(2);
+    for (const stateDir of stateDirs) expect(existsSync(stateDir!)).toBe(false); // removed at the end
+    await expectAllGone([...dirs.flatMap(readRunPids), ...results.map((r) => r.pid)]);
+  });
 
   it('runs the `drover run` command of examples/ci/github-actions.yml as written, in a copy of examples/ci, and exits 0', async () => {
     const workflow = parse(readFileSync(path.join(ROOT, 'examples', 'ci', 'github-actions.yml'), 'utf8')) as { jobs: Record<string, { steps: { run?: string }[] }> };
