@@ -11,7 +11,7 @@ import type { ClusterSpec } from '../contract/types.js';
 import { checkNativeBuild } from '../native/index.js';
 import { spawn, type ManagedProcess, type ProcessResult } from '../process/managed-process.js';
 import { startOrphanReaping } from '../process/orphan-reaper.js';
-import { startTelemetry, type TelemetryHandle } from '../telemetry/index.js';
+import { normalizeOtelEnv, startTelemetry, type TelemetryHandle } from '../telemetry/index.js';
 import { getProvidedCluster } from '../vitest/index.js';
 import { ClusterShutdown, formatPending } from './cluster-shutdown.js';
 import { requestJson } from './control-client.js';
@@ -157,19 +157,23 @@ export async function runRun(options: RunOptions): Promise<number> {
   const color = shouldUseColor(process.stdout);
   const cluster = new Cluster(spec);
   const recorder = new RunRecorder(cluster);
-  // The bundle's spans: recorded whatever OTEL_* says (the SDK's in-memory exporter), registered
-  // before telemetry so that the nodes' TRACEPARENT is the exported trace's when there is one.
+  // The bundle's spans: recorded whatever OTEL_* says (the SDK's in-memory exporter). Each node
+  // run gets the TRACEPARENT of the last registered tracing: the exported trace's when traces are
+  // exported (telemetry registers last), else the bundle's (registered after telemetry), so that
+  // what a node reports itself joins the spans in spans.otlp.json.
   const { RunSpans } = await import('./forensics-spans.js');
-  const spans = new RunSpans(cluster, spec);
+  const isTracesExported = normalizeOtelEnv(process.env).isTracesExported;
+  let spans = isTracesExported ? new RunSpans(cluster, spec) : null;
   let telemetry: TelemetryHandle;
   try {
     telemetry = await startTelemetry({ controller: cluster, spec });
   } catch (error) {
-    spans.close();
+    spans?.close();
     recorder.close();
     leaveStateDir(paths, lock, EXIT_NODE_FAILED, false);
     throw error;
   }
+  spans ??= new RunSpans(cluster, spec);
   const sink = createStreamSink(process.stdout);
   const printer = new Printer(sink, spec.nodes.map((n) => n.name), { color, timestamps: options.timestamps, labels: getReplicaLabels(spec) });
   const say = (text: string) => printer.info(text);
@@ -234,7 +238,9 @@ export async function runRun(options: RunOptions): Promise<number> {
       say(`stopping ${commandName} (pid ${command.pid}) with ${signal}; SIGKILL after ${COMMAND_STOP_TIMEOUT_MS / 1000} s`);
       void command.stop({ signal, timeoutMs: COMMAND_STOP_TIMEOUT_MS });
     }
-    if (phase === 'starting') abortStart.abort();
+    // The start is aborted (its nodes stopped) once ps.json's capture has answered: it shows the
+    // cluster as the failure found it, not already stopping.
+    if (phase === 'starting') void psCapture!.finally(() => abortStart.abort());
   }
 
   // The failure rule while CMD runs.

@@ -73,8 +73,13 @@ function readJson<T>(file: string): T {
   return JSON.parse(readFileSync(file, 'utf8')) as T;
 }
 
+/** The part of an OTLP/JSON ExportTraceServiceRequest the tests read. */
+interface OtlpTraces {
+  resourceSpans: { scopeSpans: { spans: { name: string; traceId: string; spanId: string }[] }[] }[];
+}
+
 /** Names of the spans in an OTLP/JSON ExportTraceServiceRequest. */
-function getSpanNames(otlp: { resourceSpans: { scopeSpans: { spans: { name: string }[] }[] }[] }): string[] {
+function getSpanNames(otlp: OtlpTraces): string[] {
   return otlp.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans.map((span) => span.name)));
 }
 
@@ -94,9 +99,11 @@ afterEach(async () => {
 describe('drover run', () => {
   it("exits with CMD's code; CMD gets the ports, the cluster and the control socket; a failed CMD leaves a bundle in ./drover-artifacts/<run-id>", async () => {
     const file = writeConfig(dir, { crasher: false });
-    const script = `echo "web=$DROVER_WEB_HTTP sock=$DROVER_CONTROL_SOCKET"; printf %s "$DROVER_CLUSTER" > cluster.json; echo $$ > cmd.pid; exit 3`;
-    const result = await runIn(dir, ['run', '-f', file, '--', 'sh', '-c', script]);
+    // CMD drives the cluster with the CLI: `drover ps` finds this run's cluster through DROVER_STATE_DIR.
+    const script = `echo "web=$DROVER_WEB_HTTP sock=$DROVER_CONTROL_SOCKET"; printf %s "$DROVER_CLUSTER" > cluster.json; echo $$ > cmd.pid; "$0" "$1" ps --json > ps-from-cmd.json; exit 3`;
+    const result = await runIn(dir, ['run', '-f', file, '--', 'sh', '-c', script, process.execPath, CLI]);
     expect(result.code, result.stderr).toBe(3);
+    expect(readJson<{ name: string; state: string }[]>(path.join(dir, 'ps-from-cmd.json')).map((r) => [r.name, r.state])).toEqual([['web', 'ready']]);
     const cluster = readJson<{ name: string; nodes: Record<string, ProvidedNodeJson[]> }>(path.join(dir, 'cluster.json'));
     expect(cluster.name).toBe('runtest');
     const port = cluster.nodes.web![0]!.ports.http!;
@@ -108,7 +115,7 @@ describe('drover run', () => {
     const bundle = path.join(dir, 'drover-artifacts', runs[0]!);
     expect(result.stderr).toContain(`drover: forensic bundle of run ${runs[0]} (exit 3, command-exited): ${bundle}\n`);
     const summary = readJson<Record<string, unknown>>(path.join(bundle, 'summary.json'));
-    expect(summary).toMatchObject({ runId: runs[0], exitCode: 3, reason: 'command-exited', command: ['sh', '-c', script], commandExit: { exitCode: 3, signal: null } });
+    expect(summary).toMatchObject({ runId: runs[0], exitCode: 3, reason: 'command-exited', command: ['sh', '-c', script, process.execPath, CLI], commandExit: { exitCode: 3, signal: null } });
     expect(readFileSync(path.join(bundle, 'nodes', 'web.log'), 'utf8')).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z stdout listening ${port}$`, 'm'));
     expect(readFileSync(path.join(bundle, 'ps.txt'), 'utf8')).toMatch(/^web +0 +ready /m);
     await expectAllGone([...readRunPids(dir), result.pid]);
@@ -124,7 +131,8 @@ describe('drover run', () => {
     expect(result.stdout).toMatch(/^drover +\| node (killed by SIGTERM|exited with code 143)$/m);
     const summary = readJson<Record<string, unknown>>(path.join(artifacts, 'summary.json'));
     expect(summary).toMatchObject({ exitCode: 2, reason: 'node-failed', failedNode: 'crasher' });
-    expect(readFileSync(path.join(artifacts, 'nodes', 'crasher.log'), 'utf8')).toMatch(/^\S+ stdout crasher ready\n\S+ stdout crasher exits now\n$/);
+    const crasherLog = readFileSync(path.join(artifacts, 'nodes', 'crasher.log'), 'utf8');
+    expect(crasherLog).toMatch(/^\S+ stdout traceparent 00-[0-9a-f]{32}-[0-9a-f]{16}-01\n\S+ stdout crasher ready\n\S+ stdout crasher exits now\n$/);
     const events = readFileSync(path.join(artifacts, 'events.ndjson'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { type: string; node?: string; to?: string; time: number });
     const crasherStates = events.filter((e) => e.type === 'state' && e.node === 'crasher').map((e) => e.to);
     expect(crasherStates).toEqual(['starting', 'running', 'ready', 'exited']);
@@ -134,8 +142,11 @@ describe('drover run', () => {
     expect(ps.find((r) => r.name === 'web')?.state).toBe('ready'); // captured before the teardown
     const readiness = readJson<{ nodes: { node: string; attempts: { ok: boolean }[] }[] }>(path.join(artifacts, 'readiness.json'));
     expect(readiness.nodes.find((n) => n.node === 'web')?.attempts.at(-1)?.ok).toBe(true);
-    const spans = getSpanNames(readJson(path.join(artifacts, 'spans.otlp.json')));
-    expect(spans).toEqual(expect.arrayContaining(['cluster up', 'start web', 'start crasher']));
+    const otlp = readJson<OtlpTraces>(path.join(artifacts, 'spans.otlp.json'));
+    expect(getSpanNames(otlp)).toEqual(expect.arrayContaining(['cluster up', 'start web', 'start crasher']));
+    // Without OTEL_* trace export, the node's TRACEPARENT is its start span in the bundle.
+    const start = otlp.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((sc) => sc.spans)).find((span) => span.name === 'start crasher')!;
+    expect(crasherLog).toContain(`traceparent 00-${start.traceId}-${start.spanId}-01`);
     await expectAllGone([...readRunPids(dir), result.pid]);
   });
 
@@ -165,6 +176,27 @@ describe('drover run', () => {
     expect(result.stdout).toMatch(/^web +\| web gives up$/m); // --quiet prints the tails on failure
     expect(readJson(path.join(dir, 'out', 'summary.json'))).toMatchObject({ exitCode: 2, reason: 'start-failed', commandPid: null });
     expect(getProcessState(result.pid)).toBeNull();
+  });
+
+  it('SIGINT while the cluster starts stops it and exits 130; CMD never runs', async () => {
+    const file = writeConfig(dir, {
+      crasher: false,
+      web: `  web:
+    command: [${NODE}, ${JSON.stringify(path.join(FIXTURES_DIR, 'forever.mjs'))}]
+    ready: { log: { pattern: never printed }, timeout: 60s }
+`,
+    });
+    const run = new CliProcess(['run', '-f', file, '--artifacts', path.join(dir, 'out'), '--', 'sh', '-c', `echo $$ > ${JSON.stringify(path.join(dir, 'cmd.pid'))}`]);
+    running.push(run);
+    await run.waitForStdout(/^web +\| ready$/m, 'web to run (it never becomes ready)');
+    run.child.kill('SIGINT');
+    expect(await run.closed).toBe(130);
+    expect(existsSync(path.join(dir, 'cmd.pid'))).toBe(false);
+    const summary = readJson<{ reason: string; commandPid: number | null }>(path.join(dir, 'out', 'summary.json'));
+    expect(summary).toMatchObject({ reason: 'interrupted', commandPid: null });
+    const ps = readJson<{ name: string; state: string; pid: number }[]>(path.join(dir, 'out', 'ps.json'));
+    expect(ps.map((r) => [r.name, r.state])).toEqual([['web', 'running']]); // captured at the signal
+    await expectAllGone([ps[0]!.pid, run.child.pid!]);
   });
 
   for (const [signal, code] of [
