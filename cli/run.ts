@@ -15,6 +15,7 @@ import { normalizeOtelEnv, startTelemetry, type TelemetryHandle } from '../telem
 import { getProvidedCluster } from '../vitest/index.js';
 import { ClusterShutdown, formatPending } from './cluster-shutdown.js';
 import { requestJson } from './control-client.js';
+import { createCtrlCFilter } from './ctrl-c.js';
 import type { ClusterAnswer, ClusterStatus } from './control-server.js';
 import { EXIT_COMMAND_NOT_RUN, EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK, EXIT_TERMINATED } from './exit-codes.js';
 import { RunRecorder, writeBundle, type RunSummary } from './forensics.js';
@@ -274,7 +275,10 @@ export async function runRun(options: RunOptions): Promise<number> {
   }
 
   let signalCount = 0;
+  const isNewCtrlC = createCtrlCFilter();
   const onSignal = (signal: NodeJS.Signals) => {
+    // npm and npx pass the terminal's SIGINT on to drover, which got it already: one Ctrl-C, not two.
+    if (signal === 'SIGINT' && !isNewCtrlC()) return;
     signalCount++;
     if (signalCount === 1) {
       interruptedBy = signal;
@@ -289,7 +293,7 @@ export async function runRun(options: RunOptions): Promise<number> {
       return;
     }
     say('third signal: exiting now; the shepherds reap what is left');
-    process.exit(signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED);
+    process.exit(getSignalExitCode(interruptedBy ?? signal));
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const signal of signals) process.on(signal, onSignal);
@@ -355,9 +359,7 @@ export async function runRun(options: RunOptions): Promise<number> {
       ended === null
         ? EXIT_OK
         : ended.reason === 'interrupted'
-          ? interruptedBy === 'SIGTERM'
-            ? EXIT_TERMINATED
-            : EXIT_INTERRUPTED
+          ? getSignalExitCode(interruptedBy ?? 'SIGTERM')
           : ended.reason === 'command-exited'
             ? getCommandExitCode(commandResult!)
             : ended.reason === 'command-not-run'
@@ -435,6 +437,13 @@ export async function runRun(options: RunOptions): Promise<number> {
 /** The restart policy of a node, for messages. */
 function getRestartPolicy(spec: ClusterSpec, node: string): string {
   return spec.nodes.find((n) => n.name === node)?.restart.policy ?? 'unknown';
+}
+
+/** 128 + n for signal n, as shells report it: {@link EXIT_INTERRUPTED} (SIGINT), {@link EXIT_TERMINATED} (SIGTERM), 129 (SIGHUP). */
+function getSignalExitCode(signal: NodeJS.Signals): number {
+  if (signal === 'SIGINT') return EXIT_INTERRUPTED;
+  if (signal === 'SIGTERM') return EXIT_TERMINATED;
+  return 128 + ((constants.signals as Record<string, number>)[signal] ?? 0);
 }
 
 /** CMD's exit code, or 128 + n for a signal n (as shells report it). */

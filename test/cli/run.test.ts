@@ -234,6 +234,22 @@ describe('drover run', () => {
     await expectAllGone([...dirs.flatMap(readRunPids), ...results.map((r) => r.pid)]);
   });
 
+  it('one Ctrl-C delivered twice (the terminal and npx both send it) is one graceful stop, not the SIGKILL of a second', async () => {
+    const file = writeConfig(dir, { crasher: false });
+    const run = new CliProcess(['run', '-f', file, '--artifacts', path.join(dir, 'out'), '--', process.execPath, HANDSHAKE, 'hold', dir, 'no-crash']);
+    running.push(run);
+    await run.waitForStdout('cmd running', 'CMD to run');
+    run.child.kill('SIGINT');
+    // The copy arrives once the first was handled (npm forwards it tens of ms later).
+    await run.waitForStdout('SIGINT: stopping node', 'the first SIGINT to be handled');
+    run.child.kill('SIGINT');
+    expect(await run.closed).toBe(130);
+    expect(run.stdout).toMatch(/^drover +\| node killed by SIGINT$/m);
+    expect(run.stdout).not.toContain('second SIGINT');
+    expect(run.stdout).toMatch(/^drover +\| web: stopped \(killed by SIGTERM/m);
+    await expectAllGone([...readRunPids(dir), run.child.pid!]);
+  });
+
   it('runs the `drover run` command of examples/ci/github-actions.yml as written, in a copy of examples/ci, and exits 0', async () => {
     const workflow = parse(readFileSync(path.join(ROOT, 'examples', 'ci', 'github-actions.yml'), 'utf8')) as { jobs: Record<string, { steps: { run?: string }[] }> };
     const commands = Object.values(workflow.jobs).flatMap((job) => job.steps.flatMap((step) => (step.run?.includes('drover run') ? [step.run.trim()] : [])));
