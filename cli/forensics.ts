@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Cluster } from '../cluster/cluster.js';
 import { getReplicaLabel } from '../contract/lifecycle.js';
-import type { ClusterEvent, ReadinessAttemptEvent, Subscription } from '../contract/types.js';
+import type { ClusterController, ClusterEvent, ReadinessAttemptEvent, Subscription } from '../contract/types.js';
 import type { ClusterAnswer } from './control-server.js';
 
 /** Most lifecycle events `events.ndjson` keeps: the last ones (a node restarting in a loop for hours must not grow memory without bound). */
@@ -21,12 +21,12 @@ type RecordedEvent = Exclude<ClusterEvent, { type: 'output' }> & { readonly time
  */
 export class RunRecorder {
   private events: RecordedEvent[] = [];
-  /** Events dropped from the front of the timeline to keep it bounded. */
-  droppedEvents = 0;
+  /** Events trimmed off the front of `events` so far. */
+  private trimmed = 0;
   private readonly attempts = new Map<string, { node: string; replica: number; dropped: number; attempts: ReadinessAttemptEvent[] }>();
   private readonly subscription: Subscription;
 
-  constructor(cluster: Cluster, private readonly clock: () => number = Date.now) {
+  constructor(cluster: Pick<ClusterController, 'subscribe'>, private readonly clock: () => number = Date.now) {
     this.subscription = cluster.subscribe({ wantsOutput: false, onEvent: (event) => this.record(event) });
   }
 
@@ -36,7 +36,7 @@ export class RunRecorder {
     this.events.push(recorded);
     // Trimmed in batches: one splice per MAX_RECORDED_EVENTS events, not one shift per event.
     if (this.events.length >= 2 * MAX_RECORDED_EVENTS) {
-      this.droppedEvents += this.events.length - MAX_RECORDED_EVENTS;
+      this.trimmed += this.events.length - MAX_RECORDED_EVENTS;
       this.events = this.events.slice(-MAX_RECORDED_EVENTS);
     }
     if (event.type === 'readiness') {
@@ -49,6 +49,11 @@ export class RunRecorder {
         entry.dropped++;
       }
     }
+  }
+
+  /** Events left out of {@link getEvents} (the oldest ones) to keep the timeline bounded. */
+  get droppedEvents(): number {
+    return this.trimmed + Math.max(0, this.events.length - MAX_RECORDED_EVENTS);
   }
 
   /** The timeline so far (at most {@link MAX_RECORDED_EVENTS}, the last ones). */
