@@ -118,6 +118,7 @@ describe('drover run', () => {
     expect(summary).toMatchObject({ runId: runs[0], exitCode: 3, reason: 'command-exited', command: ['sh', '-c', script, process.execPath, CLI], commandExit: { exitCode: 3, signal: null } });
     expect(readFileSync(path.join(bundle, 'nodes', 'web.log'), 'utf8')).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z stdout listening ${port}$`, 'm'));
     expect(readFileSync(path.join(bundle, 'ps.txt'), 'utf8')).toMatch(/^web +0 +ready /m);
+    expect(existsSync(summary.stateDir as string)).toBe(false); // the run's own state dir is removed, failed run or not
     await expectAllGone([...readRunPids(dir), result.pid]);
   });
 
