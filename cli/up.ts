@@ -317,7 +317,7 @@ export function settleWithin(promise: Promise<unknown>, timeoutMs: number): Prom
 }
 
 /** A snapshot's node as {@link summarizeStart} counts it. */
-export function toSummaryRow(node: { name: string; replica: number; state: string; lastExit: { exitCode: number | null } | null; error: string | null }): SummaryRow {
+function toSummaryRow(node: { name: string; replica: number; state: string; lastExit: { exitCode: number | null } | null; error: string | null }): SummaryRow {
   return { name: node.name, replica: node.replica, state: node.state, exitCode: node.lastExit?.exitCode ?? null, error: node.error };
 }
 
