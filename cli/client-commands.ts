@@ -18,17 +18,33 @@ function getCluster(file: string): Promise<ClusterAnswer> {
   return requestJson<ClusterAnswer>(getStatePaths(file), file, 'GET', '/v1/cluster');
 }
 
-/** Prints rows as columns separated by two spaces; the last column is not padded. */
-function printTable(rows: readonly (readonly string[])[], colorOf: (row: number, column: number) => number | null, color: boolean): void {
+/** Rows as columns separated by two spaces, one line each; the last column is not padded. */
+function formatTable(rows: readonly (readonly string[])[], colorOf: (row: number, column: number) => number | null, color: boolean): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  rows.forEach((row, r) => {
-    const cells = row.map((cell, i) => {
-      const padded = i === row.length - 1 ? cell : cell.padEnd(widths[i]!);
-      const sgr = colorOf(r, i);
-      return sgr === null ? padded : paint(padded, sgr, color);
-    });
-    process.stdout.write(`${cells.join('  ').trimEnd()}\n`);
-  });
+  return rows
+    .map((row, r) => {
+      const cells = row.map((cell, i) => {
+        const padded = i === row.length - 1 ? cell : cell.padEnd(widths[i]!);
+        const sgr = colorOf(r, i);
+        return sgr === null ? padded : paint(padded, sgr, color);
+      });
+      return `${cells.join('  ').trimEnd()}\n`;
+    })
+    .join('');
+}
+
+/**
+ * The table `drover ps` prints for a control API answer: NAME, REPLICA, STATE, PID, RESTARTS,
+ * UPTIME, PORTS, a FAULTS column only while some fault is active, ERROR.
+ */
+export function formatPsTable(answer: ClusterAnswer, color: boolean): string {
+  const withFaults = answer.nodes.some((n) => (n.faults ?? []).length > 0);
+  const rows = [['NAME', 'REPLICA', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'PORTS', ...(withFaults ? ['FAULTS'] : []), 'ERROR']];
+  for (const n of answer.nodes) {
+    const faults = withFaults ? [(n.faults ?? []).join(', ') || '-'] : [];
+    rows.push([n.name, n.replica === null ? '-' : String(n.replica), n.state, n.pid === null ? '-' : String(n.pid), String(n.restarts), formatDuration(n.uptimeMs), formatPorts(n.ports), ...faults, n.error ?? '']);
+  }
+  return formatTable(rows, (r, c) => (r === 0 ? 1 : c === 2 ? (STATE_COLORS[rows[r]![2] as NodeState] ?? null) : null), color);
 }
 
 /**
@@ -48,14 +64,7 @@ export async function runPs(options: { file: string; json: boolean }): Promise<n
     return EXIT_OK;
   }
   // A FAULTS column (what injected faults do to each node) only while some fault is active.
-  const withFaults = answer.nodes.some((n) => (n.faults ?? []).length > 0);
-  const rows = [['NAME', 'REPLICA', 'STATE', 'PID', 'RESTARTS', 'UPTIME', 'PORTS', ...(withFaults ? ['FAULTS'] : []), 'ERROR']];
-  for (const n of answer.nodes) {
-    const faults = withFaults ? [(n.faults ?? []).join(', ') || '-'] : [];
-    rows.push([n.name, n.replica === null ? '-' : String(n.replica), n.state, n.pid === null ? '-' : String(n.pid), String(n.restarts), formatDuration(n.uptimeMs), formatPorts(n.ports), ...faults, n.error ?? '']);
-  }
-  const color = shouldUseColor(process.stdout);
-  printTable(rows, (r, c) => (r === 0 ? 1 : c === 2 ? (STATE_COLORS[rows[r]![2] as NodeState] ?? null) : null), color);
+  process.stdout.write(formatPsTable(answer, shouldUseColor(process.stdout)));
   return EXIT_OK;
 }
 

@@ -117,7 +117,7 @@ const NODE_COMMANDS = new Set(['logs', 'start', 'stop', 'restart', 'kill', 'scal
 
 const ENVIRONMENT_HELP = [
   'Environment:',
-  '  DROVER_STATE_DIR           state dir: control socket, lock, up.log (default: one per config under\n                             $XDG_RUNTIME_DIR/drover or the temp dir; must be yours, mode 0700)',
+  '  DROVER_STATE_DIR           state dir: control socket, lock, up.log (default: one per config under\n                             $XDG_RUNTIME_DIR/drover or the temp dir; must be yours, mode 0700;\n                             `run`: one per run unless set)',
   '  DROVER_CLIENT_TIMEOUT      how long a command waits for the manager to answer (default 10s)',
   '  DROVER_PROFILES            profiles to enable, comma-separated (as --profile)',
   '  DROVER_SHEPHERD            shepherd binary (default: the one npm install built)',
@@ -161,6 +161,7 @@ await yargs(hideBin(process.argv))
     (y) =>
       y
         .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'start in the background; return once every node is ready' })
+        .option('wait', { type: 'boolean', default: false, describe: 'as docker compose up --wait: wait for every node to be ready (detached); the same as --detach' })
         .option('timestamps', timestampsOption)
         .option('tty', { type: 'boolean', default: true, describe: 'live status footer on a terminal (--no-tty: plain lines)' })
         .option('strict', { type: 'boolean', default: false, describe: 'unknown config keys are errors' })
@@ -170,11 +171,46 @@ await yargs(hideBin(process.argv))
         .example('$0 up -f examples/ring/drover.yaml', 'run the example ring in this terminal')
         .example('$0 up -d', 'start ./drover.yaml in the background, wait until ready')
         .example('$0 up -f drover.yaml -f drover.dev.yaml --profile debug', 'merge two files; include the nodes of profile debug')
+        .example('$0 up --wait', 'the same, in docker compose words (exit 2 if a node failed)')
         .example('$0 up --no-tty -t', 'plain, timestamped output (for logs and CI)'),
     (argv) =>
-      run(argv.file, async () => (await import('./up.js')).runUp({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, detach: argv.detach, timestamps: argv.timestamps, tty: argv.tty, background: argv.background }), {
-        ownsOutput: !argv.detach,
-      }),
+      run(
+        argv.file,
+        async () =>
+          (await import('./up.js')).runUp({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, detach: argv.detach || argv.wait, timestamps: argv.timestamps, tty: argv.tty, background: argv.background }),
+        { ownsOutput: !(argv.detach || argv.wait) },
+      ),
+  )
+  .command(
+    'run [command..]',
+    'start the cluster, wait until ready, run CMD with its addresses in the env, stop it; exit with CMD\'s code (CI)',
+    (y) =>
+      y
+        .usage('$0 run [options] -- CMD [ARGS…]\n\nStart the cluster, wait until every node is ready, run CMD (argv, no shell) with DROVER_<NODE>_<PORT>, DROVER_CLUSTER (JSON), DROVER_CONTROL_SOCKET and DROVER_STATE_DIR in its environment, stop the cluster, exit with CMD\'s exit code. A node failing while CMD runs fails the run (exit 2). A forensic bundle is written on any failure (default ./drover-artifacts/<run-id>), and always with --artifacts. Details: docs/cli.md, drover run.')
+        .positional('command', { type: 'string', array: true, describe: 'CMD and its arguments (after --)' })
+        .option('artifacts', { type: 'string', describe: 'write the forensic bundle to DIR, whatever the outcome' })
+        .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "do not stream the nodes' output; print each node's tail on failure" })
+        .option('keep-going', { type: 'boolean', default: false, describe: 'a node failing while CMD runs does not fail the run' })
+        .option('timestamps', timestampsOption)
+        .option('strict', { type: 'boolean', default: false, describe: 'unknown config keys are errors' })
+        .option('profile', profileOption)
+        .example('$0 run -- npm test', 'run the tests against ./drover.yaml, exit with their code')
+        .example('$0 run --artifacts out -q -- node test.mjs', 'keep a forensic bundle in out/, nodes quiet unless the run fails'),
+    (argv) =>
+      run(argv.file, async () =>
+        (await import('./run.js')).runRun({
+          file: argv.file,
+          files: getConfigFiles(argv.file),
+          profiles: getProfiles(argv.profile),
+          // After `--` yargs leaves CMD in `_` (behind the command name `run`); without it, in the positional.
+          command: [...(argv.command ?? []), ...argv._.slice(1)].map(String),
+          artifacts: argv.artifacts ?? null,
+          quiet: argv.quiet,
+          keepGoing: argv['keep-going'],
+          strict: argv.strict,
+          timestamps: argv.timestamps,
+        }),
+      ),
   )
   .command(
     'ps',

@@ -12,6 +12,8 @@ import { ClusterShutdown, formatPending } from './cluster-shutdown.js';
 import { getClientTimeoutMs, requestJson } from './control-client.js';
 import { createCtrlCFilter } from './ctrl-c.js';
 import { ControlServer, probeSocket, SCALED_TO_ZERO, type ClusterAnswer, type ClusterStatus } from './control-server.js';
+import type { UpLogStatus } from './up-log.js';
+import type { ClusterSpec } from '../contract/types.js';
 import { EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { getReplicaLabel } from '../contract/lifecycle.js';
 import { createStreamSink, Printer, shouldUseColor, type LineSink } from './printer.js';
@@ -100,7 +102,7 @@ export async function runUp(options: UpOptions): Promise<number> {
         )
       : null;
   const sink: LineSink = upLog ?? view ?? createStreamSink(process.stdout);
-  const labels = spec.nodes.flatMap((n) => Array.from({ length: Math.max(1, n.replicas) }, (_, replica) => getReplicaLabel(n.name, replica)));
+  const labels = getReplicaLabels(spec);
   const printer = new Printer(sink, spec.nodes.map((n) => n.name), { color, timestamps: options.timestamps, labels });
   for (const warning of warnings) printer.info(`warning: ${options.file}: ${warning.path}: ${warning.message}`);
   // This process is only a drover manager: every process re-parented to it is a node's descendant
@@ -128,23 +130,14 @@ export async function runUp(options: UpOptions): Promise<number> {
     }
     return shutdown.stop(timeoutMs);
   };
-  const server = new ControlServer({
-    controller: cluster,
+  const server = createControlServer({
+    cluster,
+    spec,
     paths,
     fileArg: options.file,
-    declaredNodes: spec.nodes.map((n) => n.name),
     getStatus: () => status,
     getLogStatus: () => upLog?.status ?? null,
     down: (timeoutMs) => beginDown('drover down', timeoutMs),
-    clockFault: (node, clockOptions) => {
-      // A replica label (`b[1]`) or a node name (its replica 0).
-      const label = /^(.*)\[(\d+)\]$/.exec(node);
-      const name = label === null ? node : label[1]!;
-      const replica = label === null ? 0 : Number(label[2]);
-      const member = cluster.nodes(name).find((m) => m.replica === replica) ?? cluster.node(name);
-      if (member.replica !== replica) throw new DroverError('ERR_UNKNOWN_NODE', `node ${name} has no replica ${replica}`, { node: name });
-      return member.clock.set(clockOptions);
-    },
   });
   try {
     await server.listen();
@@ -265,8 +258,53 @@ export async function runUp(options: UpOptions): Promise<number> {
   }
 }
 
+/** What {@link createControlServer} needs from a foreground manager (`up`, `run`). */
+export interface ManagerControlOptions {
+  readonly cluster: Cluster;
+  readonly spec: ClusterSpec;
+  readonly paths: StatePaths;
+  /** The `-f` argument as given, for hints in answers. */
+  readonly fileArg: string;
+  readonly getStatus: () => ClusterStatus;
+  readonly getLogStatus: () => UpLogStatus | null;
+  /** `POST /v1/down`: begins the graceful stop; resolves once every node is stopped. */
+  readonly down: (timeoutMs: number | null) => Promise<void>;
+}
+
+/**
+ * The control API of a cluster this process runs (not yet listening): every route of
+ * {@link ControlServer}, with clock faults addressed by node name (its replica 0) or replica label
+ * (`b[1]`). Shared by `drover up` and `drover run`.
+ */
+export function createControlServer(options: ManagerControlOptions): ControlServer {
+  const { cluster } = options;
+  return new ControlServer({
+    controller: cluster,
+    paths: options.paths,
+    fileArg: options.fileArg,
+    declaredNodes: options.spec.nodes.map((n) => n.name),
+    getStatus: options.getStatus,
+    getLogStatus: options.getLogStatus,
+    down: options.down,
+    clockFault: (node, clockOptions) => {
+      // A replica label (`b[1]`) or a node name (its replica 0).
+      const label = /^(.*)\[(\d+)\]$/.exec(node);
+      const name = label === null ? node : label[1]!;
+      const replica = label === null ? 0 : Number(label[2]);
+      const member = cluster.nodes(name).find((m) => m.replica === replica) ?? cluster.node(name);
+      if (member.replica !== replica) throw new DroverError('ERR_UNKNOWN_NODE', `node ${name} has no replica ${replica}`, { node: name });
+      return member.clock.set(clockOptions);
+    },
+  });
+}
+
+/** Every replica label of a spec (`a`, `b[1]` …): the printer widens its prefix column to the longest. */
+export function getReplicaLabels(spec: ClusterSpec): string[] {
+  return spec.nodes.flatMap((n) => Array.from({ length: Math.max(1, n.replicas) }, (_, replica) => getReplicaLabel(n.name, replica)));
+}
+
 /** Resolves 'done' when `promise` settles, or 'timeout' after `timeoutMs` (the timer is unref'd). */
-function settleWithin(promise: Promise<unknown>, timeoutMs: number): Promise<'done' | 'timeout'> {
+export function settleWithin(promise: Promise<unknown>, timeoutMs: number): Promise<'done' | 'timeout'> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve('timeout'), timeoutMs);
     timer.unref();
@@ -295,7 +333,7 @@ function toSummaryRow(node: { name: string; replica: number; state: string; last
  * and says so in it (the detaching `up` and `ps` point to it); a failed run's log stays until a
  * later run of the same config ends with a clean down.
  */
-function leaveStateDir(paths: StatePaths, lock: StateLock, exitCode: number, background: boolean, say: (text: string) => void = () => {}): void {
+export function leaveStateDir(paths: StatePaths, lock: StateLock, exitCode: number, background: boolean, say: (text: string) => void = () => {}): void {
   try {
     const kept = exitCode !== EXIT_OK && background ? keepFailedLog(paths) : null;
     if (kept !== null) say(`this run failed (exit ${exitCode}); its log is kept as ${kept}`);

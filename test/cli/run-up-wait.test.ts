@@ -1,0 +1,63 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CLI } from '../helpers/cli.js';
+import { FIXTURES_DIR } from '../helpers/fixtures.js';
+import { expectAllGone } from '../helpers/processes.js';
+
+/** Runs the built CLI in `cwd` to completion (NO_COLOR=1). */
+function runIn(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** One HTTP node with a readiness check. */
+function writeConfig(dir: string): string {
+  const file = path.join(dir, 'drover.yaml');
+  writeFileSync(
+    file,
+    `name: runtest
+nodes:
+  web:
+    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(path.join(FIXTURES_DIR, 'http-server.mjs'))}, "{{ports.http}}"]
+    ports: [http]
+    ready: { http: { url: "http://127.0.0.1:{{ports.http}}/health" }, interval: 50ms, timeout: 10s }
+    stop: { timeout: 3s }
+`,
+  );
+  return file;
+}
+
+let dir: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'drover-up-wait-'));
+});
+
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('drover up --wait', () => {
+  it('is --detach in docker compose words: returns 0 once every node is ready, the cluster runs in the background', async () => {
+    const file = writeConfig(dir);
+    const env = { DROVER_STATE_DIR: path.join(dir, 'state') };
+    const up = await runIn(dir, ['up', '--wait', '-f', file], env);
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/^cluster runtest is up in the background \(drover up pid (\d+)\): 1\/1 nodes ready$/m);
+    const manager = Number(/drover up pid (\d+)/.exec(up.stdout)![1]);
+    const ps = await runIn(dir, ['ps', '--json', '-f', file], env);
+    const rows = JSON.parse(ps.stdout) as { name: string; state: string; pid: number }[];
+    expect(rows.map((r) => [r.name, r.state])).toEqual([['web', 'ready']]);
+    const down = await runIn(dir, ['down', '-f', file], env);
+    expect(down.code, down.stderr).toBe(0);
+    await expectAllGone([manager, ...rows.map((r) => r.pid)]);
+  });
+});
