@@ -37,6 +37,17 @@ interface TestContextLike {
   };
 }
 
+/** Options of {@link traceTests}. */
+export interface TraceTestsOptions {
+  /**
+   * W3C `traceparent` the test spans are children of (a CI job's, or the one `drover run` or
+   * another traced parent gave the test process); `null` makes each test span a root. A value
+   * that is not a valid traceparent is ignored (roots).
+   * @default process.env.TRACEPARENT (roots when unset)
+   */
+  readonly traceparent?: string | null;
+}
+
 /** The hooks `traceTests` registers, as vitest exports them. */
 interface VitestHooks {
   beforeEach(fn: (context: TestContextLike) => void): void;
@@ -54,7 +65,8 @@ const VITEST_MODULE = 'vitest';
  * a `describe`) that make each test the parent span of what `cluster` does during it:
  *
  * - before each test: a span `test <full name>` (suites included, ` > ` between them; attributes
- *   `test.case.name`, `code.file.path`) from the cluster's tracer provider, set as the parent of
+ *   `test.case.name`, `code.file.path`) from the cluster's tracer provider (a child of
+ *   `options.traceparent`, default `process.env.TRACEPARENT`, else a root), set as the parent of
  *   the spans drover opens from then on (`cluster.telemetry.setParentContext`): `start`, `stop`,
  *   `restart` and `fault` spans, so a node started or restarted during the test gets a
  *   `TRACEPARENT` of the test's trace;
@@ -76,8 +88,19 @@ const VITEST_MODULE = 'vitest';
  * @throws {DroverError} ERR_INVALID_OPTION (from the `beforeEach` hook, failing that test) when the
  *   cluster has no `telemetry`: it was started without the `telemetry` option.
  */
-export async function traceTests(cluster: TracedCluster | (() => TracedCluster | undefined)): Promise<void> {
-  const [{ beforeEach, afterEach }, { ROOT_CONTEXT, SpanStatusCode, trace }] = await Promise.all([import(VITEST_MODULE) as Promise<VitestHooks>, import('@opentelemetry/api')]);
+export async function traceTests(cluster: TracedCluster | (() => TracedCluster | undefined), options: TraceTestsOptions = {}): Promise<void> {
+  const [{ beforeEach, afterEach }, { ROOT_CONTEXT, SpanStatusCode, trace }, { W3CTraceContextPropagator }] = await Promise.all([
+    import(VITEST_MODULE) as Promise<VitestHooks>,
+    import('@opentelemetry/api'),
+    import('@opentelemetry/core'),
+  ]);
+  const traceparent = options.traceparent === undefined ? process.env['TRACEPARENT'] : options.traceparent;
+  // The test spans' parent: the given traceparent's remote span (extract leaves the context
+  // unchanged, so roots, when the value is not a valid traceparent).
+  const parent =
+    traceparent == null
+      ? ROOT_CONTEXT
+      : new W3CTraceContextPropagator().extract(ROOT_CONTEXT, { traceparent }, { get: (carrier, key) => carrier[key as 'traceparent'], keys: (carrier) => Object.keys(carrier) });
   let current: { readonly span: Span; readonly telemetry: TelemetryHandle } | null = null;
 
   beforeEach((context: TestContextLike) => {
@@ -93,7 +116,7 @@ export async function traceTests(cluster: TracedCluster | (() => TracedCluster |
     const span = telemetry.tracerProvider.getTracer(INSTRUMENTATION_SCOPE_NAME).startSpan(
       `${SPAN_NAME_TEST} ${name}`,
       { attributes: { [ATTR_TEST_CASE_NAME]: name, ...(file === undefined ? {} : { [ATTR_CODE_FILE_PATH]: path.relative(process.cwd(), file) || file }) } },
-      ROOT_CONTEXT,
+      parent,
     );
     telemetry.setParentContext(trace.setSpan(ROOT_CONTEXT, span));
     current = { span, telemetry };

@@ -45,7 +45,7 @@ describe('traceTests: each test is the parent span of what drover does during it
   beforeAll(async () => {
     cluster = await startCluster({ name: 'traced', nodes: { a: TRACED_NODE } }, { baseDir: FIXTURES_DIR, telemetry: { exporter: 'memory' }, onCreate });
   });
-  await traceTests(() => cluster);
+  await traceTests(() => cluster, { traceparent: null });
 
   test('restarts a', async () => {
     await cluster.node('a').restart();
@@ -55,6 +55,10 @@ describe('traceTests: each test is the parent span of what drover does during it
     const a = cluster.node('a');
     await a.crash();
     await a.waitFor('ready', { run: 'next', timeoutMs: 10_000 });
+  });
+
+  test.fails('fails on purpose', () => {
+    throw new Error('boom');
   });
 
   test('sees the tests above as the parents of the spans, and the nodes got their trace', async () => {
@@ -102,10 +106,42 @@ describe('traceTests: each test is the parent span of what drover does during it
     expect(crashRestart.parentSpanContext?.spanId).toBe(crashTest.spanContext().spanId);
     const start3 = findSpan(spans, 'start a', (span) => span.attributes['drover.node.run'] === 3);
     expect(traceparents[2]).toEqual({ traceId: crashTrace, spanId: start3.spanContext().spanId });
+
+    // A failed test's span ends with an error status and its first error.
+    const failed = findSpan(spans, 'test traceTests: each test is the parent span of what drover does during it > fails on purpose');
+    expect(failed.attributes[semconv.ATTR_TEST_CASE_RESULT_STATUS]).toBe('fail');
+    expect(failed.status).toEqual({ code: SpanStatusCode.ERROR, message: 'boom' });
   });
 
   afterAll(async () => {
     await cluster?.stop();
+  });
+});
+
+describe('traceTests under a traceparent', async () => {
+  const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const PARENT_ID = '00f067aa0ba902b7';
+  let cluster: TelemetryCluster;
+  beforeAll(async () => {
+    cluster = await startCluster({ name: 'parented', nodes: { a: TRACED_NODE } }, { baseDir: FIXTURES_DIR, telemetry: { exporter: 'memory' }, onCreate });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  await traceTests(() => cluster, { traceparent: `00-${TRACE_ID}-${PARENT_ID}-01` });
+
+  test('restarts a', async () => {
+    await cluster.node('a').restart();
+  });
+
+  test('the test span is a child of the traceparent, and so is the restart', () => {
+    const spans = cluster.telemetry.spans();
+    const testSpan = findSpan(spans, 'test traceTests under a traceparent > restarts a');
+    expect(testSpan.spanContext().traceId).toBe(TRACE_ID);
+    expect(testSpan.parentSpanContext?.spanId).toBe(PARENT_ID);
+    const restart = findSpan(spans, 'restart a');
+    expect(restart.spanContext().traceId).toBe(TRACE_ID);
+    expect(restart.parentSpanContext?.spanId).toBe(testSpan.spanContext().spanId);
   });
 });
 
