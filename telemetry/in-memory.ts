@@ -8,11 +8,11 @@
 import type { Context, TracerProvider } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
-import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { LogRecordProcessor, ReadableLogRecord, SdkLogRecord } from '@opentelemetry/sdk-logs';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { DroverError } from '../contract/errors.js';
 import type { ClusterController, ClusterSpec } from '../contract/types.js';
 import { ClusterTracing } from './cluster-tracing.js';
@@ -45,6 +45,15 @@ export interface InMemoryTelemetry {
 }
 
 /**
+ * Most spans, and most log records, kept in memory (until `reset()`): a cluster that runs for a
+ * whole test run with restarts in a loop must not grow without bound. Past it, new ones are
+ * dropped, reported once through `log`.
+ */
+export const IN_MEMORY_MAX_SPANS = 20_000;
+/** Most log records kept in memory; see {@link IN_MEMORY_MAX_SPANS}. */
+export const IN_MEMORY_MAX_LOG_RECORDS = 20_000;
+
+/**
  * The metric reader's export interval, in ms: metrics are collected when the test asks
  * (`collectMetrics()`, which flushes the reader) and once at shutdown, not on a timer. The
  * longest interval a Node timer takes.
@@ -60,8 +69,17 @@ const MANUAL_EXPORT_INTERVAL_MS = 2_147_483_647;
 export function startInMemoryTelemetry(options: InMemoryTelemetryOptions): InMemoryTelemetry {
   const { controller, spec, serviceName, cardinalityLimit, shutdownTimeoutMs, log } = options;
   const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName, [ATTR_SERVICE_NAMESPACE]: controller.snapshot().name, ...spec?.telemetry?.resourceAttributes });
+  const reportFull = (what: string, max: number): (() => void) => {
+    let reported = false;
+    return () => {
+      if (reported) return;
+      reported = true;
+      log(`drover telemetry: the in-memory exporter holds ${max} ${what}; later ones are dropped until telemetry.reset()`);
+    };
+  };
   const spanExporter = new InMemorySpanExporter();
-  const tracerProvider = new BasicTracerProvider({ resource, spanProcessors: [new SimpleSpanProcessor(spanExporter)] });
+  const spanProcessor = new BoundedSpanProcessor(new SimpleSpanProcessor(spanExporter), () => spanExporter.getFinishedSpans().length < IN_MEMORY_MAX_SPANS, reportFull('spans', IN_MEMORY_MAX_SPANS));
+  const tracerProvider = new BasicTracerProvider({ resource, spanProcessors: [spanProcessor] });
   const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
   const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: MANUAL_EXPORT_INTERVAL_MS, exportTimeoutMillis: shutdownTimeoutMs });
   const meterProvider = new MeterProvider({
@@ -70,7 +88,12 @@ export function startInMemoryTelemetry(options: InMemoryTelemetryOptions): InMem
     views: [{ meterName: INSTRUMENTATION_SCOPE_NAME, instrumentName: '*', aggregationCardinalityLimit: cardinalityLimit }],
   });
   const logExporter = new InMemoryLogRecordExporter();
-  const loggerProvider = new LoggerProvider({ resource, processors: [new SimpleLogRecordProcessor({ exporter: logExporter })] });
+  const logProcessor = new BoundedLogRecordProcessor(
+    new SimpleLogRecordProcessor({ exporter: logExporter }),
+    () => logExporter.getFinishedLogRecords().length < IN_MEMORY_MAX_LOG_RECORDS,
+    reportFull('log records', IN_MEMORY_MAX_LOG_RECORDS),
+  );
+  const loggerProvider = new LoggerProvider({ resource, processors: [logProcessor] });
 
   const clusterTracing = new ClusterTracing({ controller, tracerProvider, isClusterUpTraced: true, ...(spec === undefined ? {} : { spec }) });
   const getSpanContext = (node: string, replica: number) => clusterTracing.getRunSpanContext(node, replica);
@@ -137,6 +160,54 @@ export function startInMemoryTelemetry(options: InMemoryTelemetryOptions): InMem
     tracerProvider,
     setParentContext: (context) => clusterTracing.setParentContext(context),
   };
+}
+
+/** Passes ended spans on to `inner` while `hasRoom()`; past it drops them (`onDrop`). */
+class BoundedSpanProcessor implements SpanProcessor {
+  constructor(
+    private readonly inner: SpanProcessor,
+    private readonly hasRoom: () => boolean,
+    private readonly onDrop: () => void,
+  ) {}
+
+  onStart(span: Span, parentContext: Context): void {
+    this.inner.onStart(span, parentContext);
+  }
+
+  onEnd(span: ReadableSpan): void {
+    if (this.hasRoom()) this.inner.onEnd(span);
+    else this.onDrop();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+}
+
+/** Passes emitted log records on to `inner` while `hasRoom()`; past it drops them (`onDrop`). */
+class BoundedLogRecordProcessor implements LogRecordProcessor {
+  constructor(
+    private readonly inner: LogRecordProcessor,
+    private readonly hasRoom: () => boolean,
+    private readonly onDrop: () => void,
+  ) {}
+
+  onEmit(logRecord: SdkLogRecord, context?: Context): void {
+    if (this.hasRoom()) this.inner.onEmit(logRecord, context);
+    else this.onDrop();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
 }
 
 /** `promise`, or a rejection once `timeoutMs` passed. */

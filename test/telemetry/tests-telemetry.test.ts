@@ -10,6 +10,7 @@ import { SpanStatusCode } from '@opentelemetry/api';
 import { Cluster } from '../../cluster/cluster.js';
 import { isDroverError } from '../../contract/errors.js';
 import { startCluster, type TelemetryCluster } from '../../start-cluster.js';
+import { IN_MEMORY_MAX_SPANS } from '../../telemetry/in-memory.js';
 import * as semconv from '../../telemetry/semconv.js';
 import * as incubating from '@opentelemetry/semantic-conventions/incubating';
 import { setupCluster } from '../../vitest/index.js';
@@ -166,6 +167,20 @@ describe('startCluster(config, { telemetry })', () => {
     expect(state?.dataPoints.find((point) => point.attributes['drover.node.state'] === 'stopped')?.value).toBe(1);
     cluster.telemetry.reset();
     expect(cluster.telemetry.spans()).toEqual([]);
+  });
+
+  test("exporter: 'memory' holds at most IN_MEMORY_MAX_SPANS spans, says so once, and takes more after reset()", async () => {
+    const logged: string[] = [];
+    await using cluster = await startCluster({ name: 'bounded', nodes: { a: TRACED_NODE } }, { baseDir: FIXTURES_DIR, telemetry: { exporter: 'memory', log: (line) => logged.push(line) }, onCreate });
+    const tracer = cluster.telemetry.tracerProvider.getTracer('test');
+    const held = cluster.telemetry.spans().length; // drover's own so far (start a, cluster up)
+    for (let i = 0; i < IN_MEMORY_MAX_SPANS + 10; i++) tracer.startSpan(`span ${i}`).end();
+    expect(cluster.telemetry.spans()).toHaveLength(IN_MEMORY_MAX_SPANS);
+    expect(cluster.telemetry.spans().at(-1)?.name).toBe(`span ${IN_MEMORY_MAX_SPANS - held - 1}`);
+    expect(logged).toEqual([`drover telemetry: the in-memory exporter holds ${IN_MEMORY_MAX_SPANS} spans; later ones are dropped until telemetry.reset()`]);
+    cluster.telemetry.reset();
+    tracer.startSpan('after reset').end();
+    expect(cluster.telemetry.spans().map((span) => span.name)).toEqual(['after reset']);
   });
 
   test('otlpEndpoint: a test span and the restart it caused reach an OTLP receiver, flushed by stop()', async () => {
