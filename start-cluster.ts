@@ -1,5 +1,6 @@
 import { Cluster, createAbortError, type ClusterOptions } from './cluster/cluster.js';
 import type { ConfigIssue } from './config/index.js';
+import { DroverError } from './contract/errors.js';
 import type { ClusterSpec } from './contract/types.js';
 import type { TelemetryHandle, TelemetrySettings } from './telemetry/sdk.js';
 
@@ -30,7 +31,8 @@ export interface StartClusterOptions extends ClusterOptions {
    * (`otlpEndpoint`), a Prometheus port (`prometheusPort`), or `{ exporter: 'memory' }` for spans,
    * metrics and log records a test reads (`cluster.telemetry.spans()`). Started before the first
    * node (which gets its `start` span's `TRACEPARENT`), shut down (flushed) by `cluster.stop()`,
-   * after the nodes. The OpenTelemetry SDK is imported only when this is set.
+   * after the nodes. The OpenTelemetry SDK is imported only when this is set (`false` is the same
+   * as leaving it out).
    * @default none: no telemetry
    */
   readonly telemetry?: true | TelemetrySettings;
@@ -92,8 +94,12 @@ export async function startCluster(configOrPath: string | ClusterSpec | Record<s
     }
   }
   if (signal?.aborted) throw createAbortError('startCluster was aborted before any node started', signal);
+  const isTelemetryOff = telemetry == null || (telemetry as unknown) === false;
+  if (!isTelemetryOff && telemetry !== true && (typeof telemetry !== 'object' || Array.isArray(telemetry))) {
+    throw new DroverError('ERR_INVALID_OPTION', `startCluster option \`telemetry\` must be true, false or an object of settings ({ exporter, otlpEndpoint, prometheusPort, … }), got ${JSON.stringify(telemetry)}`, {});
+  }
   const cluster = new Cluster(spec, clusterOptions);
-  if (telemetry === undefined) {
+  if (isTelemetryOff) {
     onCreate?.(cluster);
     return cluster.start(signal ? { signal } : {});
   }

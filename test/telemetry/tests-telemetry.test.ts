@@ -227,6 +227,7 @@ describe('startCluster(config, { telemetry })', () => {
       [{ otlpEndpoint: 'localhost:4318' }, 'telemetry option `otlpEndpoint` must be an http:// or https:// URL, got "localhost:4318"'],
       [{ prometheusPort: 70_000 }, 'telemetry option `prometheusPort` must be an integer from 1 to 65535, got 70000'],
       [{ exporter: 'memory', prometheusPort: 9464 }, "telemetry option exporter: 'memory' keeps everything in memory; `prometheusPort` needs exporter: 'env' (the default)"],
+      ['memory' as unknown as Record<string, unknown>, 'startCluster option `telemetry` must be true, false or an object of settings ({ exporter, otlpEndpoint, prometheusPort, … }), got "memory"'],
     ];
     for (const [telemetry, message] of cases) {
       let created: Cluster | null = null;
