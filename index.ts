@@ -26,10 +26,10 @@ export type { BufferedLine, OutputBuffer } from './process/output-buffer.js';
 
 // A cluster of named nodes.
 export { startCluster } from './start-cluster.js';
-export type { StartClusterOptions } from './start-cluster.js';
+export type { StartClusterOptions, TelemetryCluster } from './start-cluster.js';
 export { Cluster } from './cluster/cluster.js';
-export type { ClusterOptions, NetworkLink } from './cluster/cluster.js';
-export type { ClusterNode, CrashOptions, PauseOptions } from './cluster/cluster-node.js';
+export type { ClusterEventsOptions, ClusterEventStream, ClusterOptions, NetworkLink } from './cluster/cluster.js';
+export type { ClusterNode, CrashOptions, NodeMark, PauseOptions } from './cluster/cluster-node.js';
 export type { NodeClock } from './cluster/clock-fault.js';
 export { planChaos } from './cluster/chaos.js';
 export type { ChaosEntry, ChaosPlanOptions, ChaosStep } from './cluster/chaos.js';
@@ -92,7 +92,7 @@ export type {
 export type { ConfigInput, ConfigInvalidError, ConfigIssue, LoadConfigOptions, LoadedConfig, NormalizeConfigOptions } from './config/index.js';
 
 // Telemetry: types here, the OpenTelemetry SDK imported on first use.
-export type { StartTelemetryOptions, TelemetryHandle } from './telemetry/sdk.js';
+export type { StartTelemetryOptions, TelemetryHandle, TelemetrySettings } from './telemetry/sdk.js';
 
 /**
  * Loads drover.yaml (or a `.json` file) into a normalized {@link ClusterSpec} plus its warnings.

@@ -1,6 +1,8 @@
 import { Cluster, createAbortError, type ClusterOptions } from './cluster/cluster.js';
 import type { ConfigIssue } from './config/index.js';
+import { DroverError } from './contract/errors.js';
 import type { ClusterSpec } from './contract/types.js';
+import type { TelemetryHandle, TelemetrySettings } from './telemetry/sdk.js';
 
 /** Options of {@link startCluster}. */
 export interface StartClusterOptions extends ClusterOptions {
@@ -23,7 +25,28 @@ export interface StartClusterOptions extends ClusterOptions {
   readonly baseDir?: string;
   /** Called with the cluster before it starts, e.g. to subscribe to its events from the first one. */
   readonly onCreate?: (cluster: Cluster) => void;
+  /**
+   * OpenTelemetry for the cluster, as `drover up` has it: `true` (the `OTEL_*` variables and
+   * drover.yaml's `telemetry:` section decide), or {@link TelemetrySettings}: an OTLP endpoint
+   * (`otlpEndpoint`), a Prometheus port (`prometheusPort`), or `{ exporter: 'memory' }` for spans,
+   * metrics and log records a test reads (`cluster.telemetry.spans()`). Started before the first
+   * node (which gets its `start` span's `TRACEPARENT`), shut down (flushed) by `cluster.stop()`,
+   * after the nodes. The OpenTelemetry SDK is imported only when this is set (`false` is the same
+   * as leaving it out).
+   * @default none: no telemetry
+   */
+  readonly telemetry?: true | TelemetrySettings;
 }
+
+/**
+ * A cluster started with the `telemetry` option: `telemetry` is its pipeline (`spans()`,
+ * `collectMetrics()`, `logs()` with `exporter: 'memory'`; `setParentContext()`), shut down by
+ * `stop()`.
+ */
+export type TelemetryCluster = Cluster & {
+  /** The cluster's telemetry, started by `startCluster` and shut down (flushed) by `stop()`. */
+  readonly telemetry: TelemetryHandle;
+};
 
 /**
  * Starts a cluster from a path to drover.yaml (or .json), a config object, or a normalized
@@ -37,10 +60,22 @@ export interface StartClusterOptions extends ClusterOptions {
  * await cluster.node('a').waitFor('ready');
  *
  * @throws {DroverError} ERR_CONFIG_READ, ERR_CONFIG_INVALID (every problem of the config, unknown
- *   keys included unless `strict: false`), ERR_ABORTED, and every start error of {@link Cluster.start}.
+ *   keys included unless `strict: false`), ERR_ABORTED, ERR_INVALID_OPTION for a `telemetry`
+ *   setting that cannot be used (naming it), ERR_TELEMETRY_ENDPOINT for a Prometheus port that
+ *   cannot listen (before any node starts), and every start error of {@link Cluster.start}.
  */
+export async function startCluster(
+  configOrPath: string | ClusterSpec | Record<string, unknown>,
+  options: StartClusterOptions & { readonly telemetry: true | TelemetrySettings },
+): Promise<TelemetryCluster>;
+/**
+ * Starts a cluster (see the overload above for the whole contract); without the `telemetry`
+ * option it resolves to a plain {@link Cluster}, with no OpenTelemetry loaded.
+ * @throws {DroverError} as the overload above.
+ */
+export async function startCluster(configOrPath: string | ClusterSpec | Record<string, unknown>, options?: StartClusterOptions): Promise<Cluster>;
 export async function startCluster(configOrPath: string | ClusterSpec | Record<string, unknown>, options: StartClusterOptions = {}): Promise<Cluster> {
-  const { signal, strict = true, baseDir = process.cwd(), onCreate, onWarning, ...clusterOptions } = options;
+  const { signal, strict = true, baseDir = process.cwd(), onCreate, onWarning, telemetry, ...clusterOptions } = options;
   let spec: ClusterSpec;
   if (isClusterSpec(configOrPath)) {
     spec = configOrPath;
@@ -59,9 +94,29 @@ export async function startCluster(configOrPath: string | ClusterSpec | Record<s
     }
   }
   if (signal?.aborted) throw createAbortError('startCluster was aborted before any node started', signal);
+  const isTelemetryOff = telemetry == null || (telemetry as unknown) === false;
+  if (!isTelemetryOff && telemetry !== true && (typeof telemetry !== 'object' || Array.isArray(telemetry))) {
+    throw new DroverError('ERR_INVALID_OPTION', `startCluster option \`telemetry\` must be true, false or an object of settings ({ exporter, otlpEndpoint, prometheusPort, … }), got ${JSON.stringify(telemetry)}`, {});
+  }
   const cluster = new Cluster(spec, clusterOptions);
-  onCreate?.(cluster);
-  return cluster.start(signal ? { signal } : {});
+  if (isTelemetryOff) {
+    onCreate?.(cluster);
+    return cluster.start(signal ? { signal } : {});
+  }
+  // Imported here, not at the top: the OpenTelemetry SDK loads only for a cluster that asks.
+  const { startTelemetry } = await import('./telemetry/index.js');
+  const handle = await startTelemetry({ ...(telemetry === true ? {} : telemetry), controller: cluster, spec });
+  Object.defineProperty(cluster, 'telemetry', { value: handle, enumerable: true });
+  cluster.addStopHook(() => handle.shutdown());
+  try {
+    onCreate?.(cluster);
+    return await cluster.start(signal ? { signal } : {});
+  } catch (error) {
+    // A failed start stopped its nodes (and so the telemetry) already, unless it failed before
+    // any started; shutdown() is idempotent.
+    await handle.shutdown();
+    throw error;
+  }
 }
 
 /** A config warning as a process warning: `<config path | config object>: <path>: <message>`. */

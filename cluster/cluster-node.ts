@@ -26,6 +26,7 @@ import type {
   OutputLine,
   OutputStream,
   ProcessStats,
+  ReadinessAttemptEvent,
   RestartReason,
   StopReport,
 } from '../contract/types.js';
@@ -95,6 +96,30 @@ interface StateExtra {
   readonly error?: DroverError;
 }
 
+/** Lines of output a wait failure quotes. */
+const FAILURE_TAIL_LINES = 10;
+/** Readiness attempts a replica keeps of its current (or last) run, for wait failures. */
+const READINESS_HISTORY_LIMIT = 5;
+/** Longest readiness attempt message a wait failure quotes, in characters. */
+const READINESS_MESSAGE_MAX_LENGTH = 200;
+
+/**
+ * A point in a replica's history, from {@link ClusterNode.mark}: what had happened to it so far.
+ * Pass it to {@link ClusterNode.restartsSince}.
+ */
+export interface NodeMark {
+  /** Node name of the replica the mark was taken on. */
+  readonly node: string;
+  /** Replica index of the replica the mark was taken on. */
+  readonly replica: number;
+  /** Restarts of the replica when the mark was taken ({@link ClusterNode.restarts}). */
+  readonly restarts: number;
+  /** Run number when the mark was taken ({@link ClusterNode.run}). */
+  readonly run: number;
+  /** Epoch ms when the mark was taken (the cluster's clock). */
+  readonly time: number;
+}
+
 function zeroStats(): ProcessStats {
   const stream = { bytes: 0, ops: 0 };
   return { stdin: stream, stdout: stream, stderr: stream, droppedLines: 0, droppedBytes: 0, bufferedBytes: 0, bufferedLines: 0 };
@@ -150,6 +175,12 @@ export class ClusterNode {
   private attempt = 0;
   private process: ManagedProcess | null = null;
   private lastExit: ExitInfo | null = null;
+  /** Run number of `lastExit`. */
+  private lastExitRun = 0;
+  /** Output sequence of the current (or last) run's first line: waitForOutput looks from there. */
+  private runFirstSeq = 0;
+  /** The latest readiness attempts of the current (or last) run, oldest first (at most READINESS_HISTORY_LIMIT). */
+  private readinessHistory: ReadinessAttemptEvent[] = [];
   private lastError: DroverError | null = null;
   private finishedStats: ProcessStats = zeroStats();
   private lifecycle: AbortController | null = null;
@@ -436,30 +467,48 @@ export class ClusterNode {
   }
 
   /**
-   * Resolves with the first output line (already buffered from the current run's start, or new)
-   * matching `pattern`. The pattern runs on RE2 (linear time: a line cannot stall the manager); a
-   * RegExp is translated, keeping its `i`, `m` and `s` flags; backreferences and lookaround are
-   * refused.
-   * @throws {DroverError} ERR_READY_TIMEOUT after `timeoutMs` (default 30000), with the last lines;
-   *   ERR_INVALID_OPTION for a pattern RE2 cannot run or a bad `timeoutMs`.
+   * Resolves with the first output line of the current run (already buffered since the run's
+   * start, or new) matching `pattern`; a line an earlier run printed never matches. Before the
+   * first start, and in `backoff` between runs, the current run is the last one. The pattern runs
+   * on RE2 (linear time: a line cannot stall the manager); a RegExp is translated, keeping its
+   * `i`, `m` and `s` flags; backreferences and lookaround are refused.
+   * @throws {DroverError} ERR_READY_TIMEOUT after `timeoutMs` (default 30000): the message names
+   *   the pattern and ends with the node's facts (last output lines, last exit, the run's
+   *   readiness attempts); ERR_INVALID_OPTION for a pattern RE2 cannot run or a bad `timeoutMs`.
    */
   waitForOutput(pattern: RegExp | string, options: { timeoutMs?: number; stream?: OutputStream | 'both' } = {}): Promise<OutputLine> {
+    return this.waitForMatchingLine(pattern, options, 'waitForOutput');
+  }
+
+  /**
+   * Same as {@link ClusterNode.waitForOutput} (same semantics, errors and defaults: the first line
+   * of the current run matching `pattern`, `timeoutMs` 30000, both streams), under the name test
+   * code reads best.
+   * @example
+   * await node.waitForLine(/listening on \d+/, { timeoutMs: 5000 });
+   * @throws {DroverError} ERR_READY_TIMEOUT, ERR_INVALID_OPTION, as waitForOutput.
+   */
+  waitForLine(pattern: RegExp | string, options: { timeoutMs?: number; stream?: OutputStream | 'both' } = {}): Promise<OutputLine> {
+    return this.waitForMatchingLine(pattern, options, 'waitForLine');
+  }
+
+  private waitForMatchingLine(pattern: RegExp | string, options: { timeoutMs?: number; stream?: OutputStream | 'both' }, caller: string): Promise<OutputLine> {
     const { timeoutMs = 30_000, stream = 'both' } = options;
     let compiled: LinearPattern;
     try {
       validateDurationMs('timeoutMs', timeoutMs);
-      compiled = compileUserPattern(pattern, 'waitForOutput pattern');
+      compiled = compileUserPattern(pattern, `${caller} pattern`);
     } catch (error) {
       return Promise.reject(error);
     }
-    const matches = (line: OutputLine) => (stream === 'both' || line.stream === stream) && compiled.test(line.text);
+    const matches = (line: BufferedLine) => line.seq >= this.runFirstSeq && (stream === 'both' || line.stream === stream) && compiled.test(line.text);
     const found = this.output.tail().find(matches);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
       const timer = setLongTimeout(() => {
         unsubscribe();
-        const tail = this.output.tail(5).map((l) => `  ${l.stream}: ${l.text}`).join('\n');
-        reject(new DroverError('ERR_READY_TIMEOUT', `node ${this.name}: no output line matched ${compiled} within ${timeoutMs} ms${tail ? `; last output:\n${tail}` : ''}`, { node: this.name }));
+        const where = stream === 'both' ? '' : ` on ${stream}`;
+        reject(new DroverError('ERR_READY_TIMEOUT', `node ${this.label()}: no output line${where} of run ${this.machine.run} matched ${compiled} within ${timeoutMs} ms (state: ${this.machine.state})\n${this.describeFacts()}`, { node: this.name }));
       }, timeoutMs);
       const unsubscribe = this.output.subscribe((line) => {
         if (!matches(line)) return;
@@ -468,6 +517,29 @@ export class ClusterNode {
         resolve(line);
       });
     });
+  }
+
+  /**
+   * Marks this point in the replica's history, to count what happens from here:
+   * @example
+   * const mark = node.mark();
+   * await triggerFailover();
+   * expect(node.restartsSince(mark)).toBe(1);
+   */
+  mark(): NodeMark {
+    return { node: this.name, replica: this.replica, restarts: this.restartCount, run: this.machine.run, time: this.now() };
+  }
+
+  /**
+   * Restarts (automatic and requested, as {@link ClusterNode.restarts} counts them) since `mark`.
+   * @throws {DroverError} ERR_INVALID_OPTION when `mark` was taken on another replica (or is not a mark).
+   */
+  restartsSince(mark: NodeMark): number {
+    if (mark === null || typeof mark !== 'object' || mark.node !== this.name || mark.replica !== this.replica || !Number.isSafeInteger(mark.restarts)) {
+      const got = mark !== null && typeof mark === 'object' ? `a mark of ${getReplicaLabel(String(mark.node), Number(mark.replica))}` : JSON.stringify(mark);
+      throw new DroverError('ERR_INVALID_OPTION', `restartsSince() of node ${this.label()} needs a mark from ${this.label()}.mark(), got ${got}`, { node: this.name });
+    }
+    return this.restartCount - mark.restarts;
   }
 
   /**
@@ -701,7 +773,8 @@ export class ClusterNode {
    * await node.waitFor('ready', { run: 'next' }); // the restarted run, not the one just killed
    * With `run: n`, only run number `n` counts (see {@link ClusterNode.run}).
    * @throws {DroverError} ERR_READY_TIMEOUT after `timeoutMs` (default 30000), naming the last
-   *   state and run; ERR_INVALID_OPTION for a bad `timeoutMs` or `run`.
+   *   state and run, and ending with the node's facts (last output lines, last exit, the run's
+   *   readiness attempts); ERR_INVALID_OPTION for a bad `timeoutMs` or `run`.
    */
   waitFor(state: NodeState, options: { timeoutMs?: number; run?: 'current' | 'next' | number } = {}): Promise<void> {
     const { timeoutMs = 30_000, run = 'current' } = options;
@@ -717,7 +790,7 @@ export class ClusterNode {
     const isRunWanted = () => (run === 'current' ? true : run === 'next' ? this.machine.run > callRun : this.machine.run === run);
     const which = run === 'current' ? '' : run === 'next' ? ` in a run after run ${callRun}` : ` in run ${run}`;
     return this.addWaiter((s) => s === state && isRunWanted(), timeoutMs, () =>
-      new DroverError('ERR_READY_TIMEOUT', `node ${this.name} not ${state}${which} after ${timeoutMs} ms (state: ${this.machine.state}, run ${this.machine.run})`, { node: this.name }),
+      new DroverError('ERR_READY_TIMEOUT', `node ${this.label()} not ${state}${which} after ${timeoutMs} ms (state: ${this.machine.state}, run ${this.machine.run})\n${this.describeFacts()}`, { node: this.name }),
     );
   }
 
@@ -800,10 +873,6 @@ export class ClusterNode {
   private describeFailure(state: NodeState, extra: StateExtra, expectation?: string): DroverError {
     const endSeq = this.failureTailEndSeq ?? Infinity;
     const own = this.output.tail().filter((l) => l.seq < endSeq);
-    const tail = own
-      .slice(-10)
-      .map((l: BufferedLine) => `  ${l.stream}: ${l.text}`)
-      .join('\n');
     const stderrTail = own
       .filter((l) => l.stream === 'stderr')
       .slice(-10)
@@ -811,7 +880,9 @@ export class ClusterNode {
       .join('\n');
     const cause = extra.error;
     const what = `${cause ? cause.message : extra.exit ? describeExit(extra.exit) : state}${expectation === undefined ? '' : ` (${expectation})`}`;
-    const message = `node ${this.name} ${state === 'stopped' ? 'was stopped' : state === 'failed' ? 'failed' : 'exited'} before it was ready: ${what}${tail ? `\nlast output:\n${tail}` : ''}`;
+    // The headline already names an exit that ended the run; the facts add it only otherwise.
+    const facts = this.describeFacts({ tail: own, exit: cause !== undefined || extra.exit === undefined });
+    const message = `node ${this.name} ${state === 'stopped' ? 'was stopped' : state === 'failed' ? 'failed' : 'exited'} before it was ready: ${what}\n${facts}`;
     return new DroverError(cause?.code ?? (state === 'stopped' ? 'ERR_STOPPED' : 'ERR_PROCESS_EXITED'), message, {
       node: this.name,
       reason: cause?.reason ?? state,
@@ -822,6 +893,36 @@ export class ClusterNode {
       ...(cause?.path === undefined ? {} : { path: cause.path }),
       cause,
     });
+  }
+
+  /**
+   * The facts every wait failure of this replica ends with (waitFor, waitForOutput/waitForLine,
+   * a start that never became ready), one per line: its last output lines (`tail`: those to quote,
+   * default the whole buffer; the last FAILURE_TAIL_LINES are shown), its last exit
+   * (`describeExit`, with the run it ended; left out with `exit: false`), and the readiness
+   * attempts of its current or last run (the last READINESS_HISTORY_LIMIT, with what each saw).
+   */
+  private describeFacts(options: { tail?: readonly BufferedLine[]; exit?: boolean } = {}): string {
+    const tail = (options.tail ?? this.output.tail()).slice(-FAILURE_TAIL_LINES);
+    const facts = [tail.length === 0 ? 'last output: none' : `last output:\n${tail.map((l) => `  ${l.stream}: ${l.text}`).join('\n')}`];
+    if (options.exit !== false) facts.push(`last exit: ${this.lastExit === null ? 'none (no run has ended)' : `${describeExit(this.lastExit)} (run ${this.lastExitRun})`}`);
+    facts.push(this.describeReadiness());
+    return facts.join('\n');
+  }
+
+  /** The readiness part of {@link describeFacts}: the check, and the last attempts with what each saw. */
+  private describeReadiness(): string {
+    const spec = this.options.spec;
+    if (spec.ready === null) return `readiness: no check (ready once up ${spec.minUptimeMs ?? DEFAULT_MIN_UPTIME_MS} ms)`;
+    const history = this.readinessHistory;
+    if (history.length === 0) return `readiness attempts: none${this.machine.run === 0 ? '' : ` in run ${this.machine.run}`}`;
+    const last = history[history.length - 1]!;
+    const shown = history.length < last.attempt ? `last ${history.length} of ${last.attempt}` : `${last.attempt}`;
+    const lines = history.map((a) => {
+      const message = a.message === null ? '' : `: ${a.message.length > READINESS_MESSAGE_MAX_LENGTH ? `${a.message.slice(0, READINESS_MESSAGE_MAX_LENGTH - 1)}…` : a.message}`;
+      return `  #${a.attempt} ${a.kind} ${a.ok ? 'ok' : 'not ready'}${message}`;
+    });
+    return `readiness attempts (run ${last.run}, ${shown}):\n${lines.join('\n')}`;
   }
 
   private fail(error: DroverError, exit?: ExitInfo): void {
@@ -840,6 +941,8 @@ export class ClusterNode {
       this.setState('starting');
       this.failureTailEndSeq = null;
       const firstSeq = this.output.nextSequence;
+      this.runFirstSeq = firstSeq;
+      this.readinessHistory = [];
       let process: ManagedProcess;
       let spec: NodeSpec;
       try {
@@ -964,7 +1067,10 @@ export class ClusterNode {
           tail: () => this.output.tail().filter((l) => l.seq >= firstSeq),
           subscribe: (listener) => this.output.subscribe(listener),
           onAttempt: ({ kind, ok, message }, attempt) => {
-            this.options.emit({ type: 'readiness', node: this.name, replica: this.replica, run: this.machine.run, time: this.now(), attempt, ok, kind, message });
+            const event: ReadinessAttemptEvent = { type: 'readiness', node: this.name, replica: this.replica, run: this.machine.run, time: this.now(), attempt, ok, kind, message };
+            this.readinessHistory.push(event);
+            if (this.readinessHistory.length > READINESS_HISTORY_LIMIT) this.readinessHistory.shift();
+            this.options.emit(event);
           },
         },
         process.exited,
@@ -988,6 +1094,7 @@ export class ClusterNode {
     const result = process.exitResult;
     if (result === null) return undefined;
     this.lastExit = toExitInfo(result);
+    this.lastExitRun = this.machine.run;
     return this.lastExit;
   }
 

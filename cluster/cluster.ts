@@ -36,6 +36,34 @@ export interface ClusterOptions {
   readonly stopProgressIntervalMs?: number;
 }
 
+/** Options of {@link Cluster.events}. */
+export interface ClusterEventsOptions {
+  /** Ends the iteration at once when aborted (events still queued are not delivered), like `break`. */
+  readonly signal?: AbortSignal;
+  /**
+   * Most events held for a consumer that is behind; past it the oldest is dropped and counted in
+   * {@link ClusterEventStream.dropped}. 1 to 1,000,000.
+   * @default 10000
+   */
+  readonly maxQueued?: number;
+  /** Include `output` events (one per output line of every node). @default false */
+  readonly output?: boolean;
+}
+
+/**
+ * The async iterator {@link Cluster.events} returns: every {@link ClusterEvent} from the call on,
+ * in publication order. Bounded: a consumer more than `maxQueued` events behind loses the oldest
+ * ones, counted in `dropped` (drop-oldest; memory never grows past the bound). Assert
+ * `dropped === 0` when a test needs every event.
+ */
+export interface ClusterEventStream extends AsyncIterableIterator<ClusterEvent> {
+  /** Events dropped so far because the queue was full (oldest first). */
+  readonly dropped: number;
+}
+
+const DEFAULT_EVENTS_MAX_QUEUED = 10_000;
+const EVENTS_MAX_QUEUED_LIMIT = 1_000_000;
+
 /** Private control-flow error: which dependency could not be met (never reaches users; its `original` becomes `cause`). */
 class UnmetDependency extends Error {
   constructor(
@@ -97,6 +125,10 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   private readonly linkFaults = new Map<string, LinkFault>();
   /** Ids of link faults as the relay knows them (`l1`, `l2`, …; one fault record may hold several). */
   private linkFaultCount = 0;
+  /** Ends every open events() iterator once the cluster has stopped. */
+  private readonly stopped = new AbortController();
+  /** Run at the end of stop(), after every node stopped (startCluster's telemetry flush), in order. */
+  private readonly stopHooks: (() => Promise<void>)[] = [];
 
   constructor(
     spec: ClusterSpec,
@@ -316,6 +348,93 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
         this.updateOutputInterest(0);
       },
     };
+  }
+
+  /**
+   * The cluster's events from now on, as an async iterator (for assertions: `for await (const e of
+   * cluster.events({ signal }))`). It ends when `signal` aborts, when the loop breaks, or once the
+   * cluster has stopped (after the events of the stop). `output` events are left out unless
+   * `output: true`. Bounded: see {@link ClusterEventStream} (drop-oldest, counted in `dropped`).
+   * @example
+   * const events = cluster.events({ signal: AbortSignal.timeout(10_000) });
+   * node.kill('SIGKILL');
+   * for await (const e of events) if (e.type === 'restarting') break;
+   * @throws {DroverError} ERR_INVALID_OPTION for a `maxQueued` that is not an integer from 1 to 1,000,000.
+   */
+  events(options: ClusterEventsOptions = {}): ClusterEventStream {
+    const { signal, maxQueued = DEFAULT_EVENTS_MAX_QUEUED, output = false } = options;
+    if (!Number.isSafeInteger(maxQueued) || maxQueued < 1 || maxQueued > EVENTS_MAX_QUEUED_LIMIT) {
+      throw new DroverError('ERR_INVALID_OPTION', `Expected \`maxQueued\` of events() to be an integer from 1 to ${EVENTS_MAX_QUEUED_LIMIT}, got ${JSON.stringify(maxQueued)}`, {});
+    }
+    const queue: ClusterEvent[] = [];
+    let dropped = 0;
+    let wake: (() => void) | null = null;
+    let done = false;
+    const end = AbortSignal.any(signal === undefined ? [this.stopped.signal] : [signal, this.stopped.signal]);
+    const subscription = this.subscribe({
+      wantsOutput: output,
+      onEvent: (event) => {
+        if (event.type === 'output' && !output) return;
+        if (queue.length >= maxQueued) {
+          queue.shift();
+          dropped++;
+        }
+        queue.push(event);
+        wake?.();
+      },
+    });
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      subscription.unsubscribe();
+      end.removeEventListener('abort', onEnd);
+      queue.length = 0;
+      wake?.();
+    };
+    // Aborted by the caller: at once. Cluster stopped: after what is queued (the stop's own events).
+    const onEnd = (): void => {
+      if (signal?.aborted) finish();
+      else wake?.();
+    };
+    end.addEventListener('abort', onEnd);
+    if (signal?.aborted) finish();
+    const stream: ClusterEventStream = {
+      get dropped() {
+        return dropped;
+      },
+      next: async (): Promise<IteratorResult<ClusterEvent, undefined>> => {
+        for (;;) {
+          if (done) return { done: true, value: undefined };
+          const event = queue.shift();
+          if (event !== undefined) return { done: false, value: event };
+          if (end.aborted) {
+            finish();
+            continue;
+          }
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = null;
+        }
+      },
+      return: async (): Promise<IteratorResult<ClusterEvent, undefined>> => {
+        finish();
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]() {
+        return stream;
+      },
+    };
+    return stream;
+  }
+
+  /**
+   * Runs `hook` at the end of {@link Cluster.stop}, after every node stopped (hooks run in the
+   * order added; a hook's rejection is reported as a warning, never thrown from stop()).
+   * @internal
+   */
+  addStopHook(hook: () => Promise<void>): void {
+    this.stopHooks.push(hook);
   }
 
   /**
@@ -837,6 +956,14 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       await this.relay?.close();
       for (const member of this.members) member.clock.removeSharedMemory();
       this.clockDirectory.remove();
+      for (const hook of this.stopHooks) {
+        try {
+          await hook();
+        } catch (error) {
+          process.emitWarning(`drover: a stop hook of cluster ${this.name} failed: ${(error as Error).message}`, 'DroverWarning');
+        }
+      }
+      this.stopped.abort();
     })();
     return this.stopPromise;
   }

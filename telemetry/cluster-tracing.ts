@@ -4,7 +4,7 @@
  */
 
 import { diag, isSpanContextValid, ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
-import type { Attributes, Link, Span, SpanContext, Tracer, TracerProvider } from '@opentelemetry/api';
+import type { Attributes, Context, Link, Span, SpanContext, Tracer, TracerProvider } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type {
   ClusterController,
@@ -142,8 +142,9 @@ interface SpanFailure {
  *
  * Attributes: `drover.node.name`, `drover.node.replica`, `process.pid` and `process.exit.code`
  * when known, `drover.node.run` on start spans, `drover.restart.attempt` and
- * `drover.restart.reason` on restart spans. Top-level spans are roots: events arrive in whatever
- * context the manager happens to run, which says nothing about who caused them.
+ * `drover.restart.reason` on restart spans. Top-level spans are roots (events arrive in whatever
+ * context the manager happens to run, which says nothing about who caused them), unless
+ * `setParentContext()` named a parent: a test's span, say.
  *
  * @example
  * ```ts
@@ -166,6 +167,8 @@ export class ClusterTracing {
   private clusterUp: { readonly span: Span; readonly unsettled: Set<string>; failure: SpanFailure | null } | null = null;
   /** Open `fault` spans by fault id. */
   private readonly faultSpans = new Map<string, Span>();
+  /** Parent of the operations' top-level spans (setParentContext), or null: they are roots. */
+  private parentContext: Context | null = null;
 
   constructor(options: ClusterTracingOptions) {
     this.controller = options.controller;
@@ -184,6 +187,23 @@ export class ClusterTracing {
   getRunSpanContext(name: string, replica: number): SpanContext | undefined {
     const context = this.nodes.get(getNodeKey(name, replica))?.run ?? null;
     return context !== null && isSpanContextValid(context) ? context : undefined;
+  }
+
+  /**
+   * Makes `context`'s span the parent of every top-level span opened from now on: `start` (when
+   * no restart or `cluster up` span is its parent), `stop`, `restart` and `fault` spans, so what
+   * drover does while a test runs is part of the test's trace, and a node started then gets a
+   * `TRACEPARENT` of that trace. `undefined` (or a context without a valid span) makes them roots
+   * again. Spans already open keep their parent. One parent at a time: the latest call wins.
+   * @example
+   * const test = tracer.startSpan('test api restarts');
+   * tracing.setParentContext(trace.setSpan(ROOT_CONTEXT, test));
+   * await cluster.node('api').restart(); // its restart span is a child of `test`
+   * tracing.setParentContext(undefined);
+   */
+  setParentContext(context: Context | undefined): void {
+    const span = context === undefined ? undefined : trace.getSpan(context);
+    this.parentContext = span !== undefined && isSpanContextValid(span.spanContext()) ? context! : null;
   }
 
   /** True between `register()` and `unregister()`. */
@@ -621,7 +641,7 @@ export class ClusterTracing {
     if (this.tracer === null) {
       throw new Error('ClusterTracing is not registered');
     }
-    const parentContext = parent === null ? ROOT_CONTEXT : trace.setSpan(ROOT_CONTEXT, parent);
+    const parentContext = parent === null ? (this.parentContext ?? ROOT_CONTEXT) : trace.setSpan(ROOT_CONTEXT, parent);
     // A Date, not a number: the SDK reads small numbers as performance.now() offsets.
     return this.tracer.startSpan(
       node === '' ? operation : `${operation} ${node}`,

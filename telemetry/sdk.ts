@@ -5,7 +5,10 @@
 
 import { diag, DiagLogLevel, metrics, trace } from '@opentelemetry/api';
 import { logs } from '@opentelemetry/api-logs';
-import type { ContextManager, DiagLogger, ProxyTracerProvider, TracerProvider } from '@opentelemetry/api';
+import type { Context, ContextManager, DiagLogger, ProxyTracerProvider, TracerProvider } from '@opentelemetry/api';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import {
   defaultResource,
   detectResources,
@@ -24,6 +27,7 @@ import type { ClusterController, ClusterSpec } from '../contract/types.js';
 import { NODE_STATES } from '../contract/types.js';
 import { ClusterTracing } from './cluster-tracing.js';
 import { OncePerKindDiagLogger } from './diag-logger.js';
+import { startInMemoryTelemetry } from './in-memory.js';
 import { LifecycleEvents } from './lifecycle-events.js';
 import { OutputLogs } from './output-logs.js';
 import { describePortHolder, findPortHolder } from './port-holder.js';
@@ -31,10 +35,36 @@ import { DEFAULT_SAMPLE_INTERVAL_MS } from './proc-sampler.js';
 import { ProcessMetrics } from './process-metrics.js';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_NAMESPACE, INSTRUMENTATION_SCOPE_NAME } from './semconv.js';
 
-/** Options of {@link startTelemetry}. */
-export interface StartTelemetryOptions {
-  /** The cluster to observe. */
-  readonly controller: ClusterController;
+/**
+ * Where a cluster's telemetry goes, as `startCluster(config, { telemetry })` and `setupCluster`
+ * take it (the `controller` and `spec` are the cluster's own).
+ */
+export interface TelemetrySettings {
+  /**
+   * `'env'`: exporters as `drover up` has them, from the standard `OTEL_*` variables of `env` and
+   * drover.yaml's `telemetry:` section (nothing is exported unless they ask), plus `otlpEndpoint`
+   * and `prometheusPort`; the SDK registers the global providers (one such pipeline per process
+   * at a time). `'memory'`: the SDK's in-memory exporters behind providers of their own (nothing
+   * global, nothing leaves the process); read them with {@link TelemetryHandle.spans},
+   * {@link TelemetryHandle.collectMetrics} and {@link TelemetryHandle.logs}. `OTEL_*` variables
+   * are ignored then.
+   * @default 'env'
+   */
+  readonly exporter?: 'env' | 'memory';
+  /**
+   * OTLP endpoint for traces, metrics and log records (`OTEL_EXPORTER_OTLP_ENDPOINT`, e.g.
+   * `http://127.0.0.1:4318`; the protocol is `OTEL_EXPORTER_OTLP_PROTOCOL`'s, http/protobuf by
+   * default). Needs `exporter: 'env'`.
+   * @default none: what `OTEL_*` says
+   */
+  readonly otlpEndpoint?: string;
+  /**
+   * Serve Prometheus metrics on `127.0.0.1:<port>` (as drover.yaml's `telemetry.prometheus.port`;
+   * this option wins over `OTEL_EXPORTER_PROMETHEUS_PORT` and the config). 1–65535. Needs
+   * `exporter: 'env'`.
+   * @default none: what the config and `OTEL_*` say
+   */
+  readonly prometheusPort?: number;
   /**
    * `service.name` of the resource, unless `OTEL_SERVICE_NAME` (or `service.name` in
    * `OTEL_RESOURCE_ATTRIBUTES`) is set, or the spec's `telemetry.serviceName`.
@@ -42,12 +72,6 @@ export interface StartTelemetryOptions {
    * @default 'drover'
    */
   readonly serviceName?: string;
-  /**
-   * The cluster's spec: its `telemetry` section (service name, resource attributes, Prometheus
-   * port), per-node `telemetry` (log records, recorded args) and commands (`process.executable.name`).
-   * @default none: only `OTEL_*` and `serviceName` decide
-   */
-  readonly spec?: ClusterSpec;
   /**
    * Time between `/proc` samples of the nodes' process trees, in ms.
    * @default the metric export interval (`OTEL_METRIC_EXPORT_INTERVAL`, 60000) capped at 15000
@@ -70,6 +94,18 @@ export interface StartTelemetryOptions {
   readonly shutdownTimeoutMs?: number;
 }
 
+/** Options of {@link startTelemetry}. */
+export interface StartTelemetryOptions extends TelemetrySettings {
+  /** The cluster to observe. */
+  readonly controller: ClusterController;
+  /**
+   * The cluster's spec: its `telemetry` section (service name, resource attributes, Prometheus
+   * port), per-node `telemetry` (log records, recorded args) and commands (`process.executable.name`).
+   * @default none: only `OTEL_*` and `serviceName` decide
+   */
+  readonly spec?: ClusterSpec;
+}
+
 /** A started telemetry pipeline. */
 export interface TelemetryHandle {
   /**
@@ -80,6 +116,34 @@ export interface TelemetryHandle {
   shutdown(): Promise<void>;
   /** Same as `shutdown()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
+  /**
+   * Spans that ended so far, oldest first (`exporter: 'memory'`): each drover span as soon as it
+   * ends; after `shutdown()` (which ends the open ones) the same list stays readable.
+   * @throws {DroverError} ERR_INVALID_OPTION when the exporter is not `'memory'`.
+   */
+  spans(): readonly ReadableSpan[];
+  /**
+   * Log records emitted so far, oldest first (`exporter: 'memory'`): lifecycle events, and output
+   * lines of nodes with `telemetry: { logs: true }`. Kept after `shutdown()`.
+   * @throws {DroverError} ERR_INVALID_OPTION when the exporter is not `'memory'`.
+   */
+  logs(): readonly ReadableLogRecord[];
+  /**
+   * Collects every metric now (`exporter: 'memory'`; cumulative temporality). After `shutdown()`:
+   * the last collection, made during it.
+   * @throws {DroverError} ERR_INVALID_OPTION when the exporter is not `'memory'`.
+   */
+  collectMetrics(): Promise<ResourceMetrics>;
+  /** Forgets the spans and log records kept so far (`exporter: 'memory'`; a no-op otherwise). */
+  reset(): void;
+  /** The provider drover's spans are made by: a test span from it is in the same pipeline. */
+  readonly tracerProvider: TracerProvider;
+  /**
+   * Makes `context`'s span the parent of the spans drover opens from now on (start, stop,
+   * restart, fault), and so of the `TRACEPARENT` of nodes started from now on; `undefined` makes
+   * them roots again. drover/vitest's `traceTests` sets each test's span here.
+   */
+  setParentContext(context: Context | undefined): void;
 }
 
 /** Which signals get exporters, and the `OTEL_*` view the SDK is built under. */
@@ -229,8 +293,21 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
     log = writeToStderr,
     shutdownTimeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS,
   } = options;
+  validateTelemetrySettings(options);
   const serviceName = spec?.telemetry?.serviceName ?? options.serviceName ?? DEFAULT_SERVICE_NAME;
-  const normalized = normalizeOtelEnv(env, { prometheusPort: spec?.telemetry?.prometheusPort ?? null });
+  if (options.exporter === 'memory') {
+    const memory = startInMemoryTelemetry({
+      controller,
+      spec,
+      serviceName,
+      cardinalityLimit: getCardinalityLimit(controller.snapshot().nodes.length),
+      sampleIntervalMs: options.sampleIntervalMs,
+      shutdownTimeoutMs,
+      log,
+    });
+    return { ...memory, [Symbol.asyncDispose]: memory.shutdown };
+  }
+  const normalized = normalizeOtelEnv(withSettings(env, options), { prometheusPort: options.prometheusPort ?? spec?.telemetry?.prometheusPort ?? null });
   const clusterSnapshot = controller.snapshot();
   const clusterName = clusterSnapshot.name;
   const sampleIntervalMs = options.sampleIntervalMs ?? getDefaultSampleIntervalMs(normalized.otelEnv);
@@ -336,9 +413,67 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
   };
   if (listenError !== null) {
     await shutdown();
-    throw createEndpointError(listenError, normalized, env, spec);
+    throw createEndpointError(listenError, normalized, env, spec, options.prometheusPort);
   }
-  return { shutdown, [Symbol.asyncDispose]: shutdown };
+  const notInMemory = (): never => {
+    throw new DroverError('ERR_INVALID_OPTION', "telemetry kept in memory is read with spans(), logs() and collectMetrics() only when it was started with exporter: 'memory'; this one exports through the OTEL_* settings", {});
+  };
+  return {
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
+    spans: notInMemory,
+    logs: notInMemory,
+    collectMetrics: () => Promise.reject(getError(notInMemory)),
+    reset: () => {},
+    tracerProvider: trace.getTracerProvider(),
+    setParentContext: (context) => clusterTracing.setParentContext(context),
+  };
+}
+
+/** The error `fn` throws. */
+function getError(fn: () => never): unknown {
+  try {
+    return fn();
+  } catch (error) {
+    return error;
+  }
+}
+
+/**
+ * Checks the settings a caller gave in code (`startCluster`'s `telemetry` option, say).
+ * @throws {DroverError} ERR_INVALID_OPTION naming the setting, what it got and what it takes.
+ */
+function validateTelemetrySettings(settings: TelemetrySettings): void {
+  const fail = (message: string): never => {
+    throw new DroverError('ERR_INVALID_OPTION', `telemetry option ${message}`, {});
+  };
+  const { exporter, otlpEndpoint, prometheusPort } = settings;
+  if (exporter !== undefined && exporter !== 'env' && exporter !== 'memory') fail(`\`exporter\` must be 'env' or 'memory', got ${JSON.stringify(exporter)}`);
+  if (otlpEndpoint !== undefined) {
+    let url: URL | null = null;
+    try {
+      url = typeof otlpEndpoint === 'string' ? new URL(otlpEndpoint) : null;
+    } catch {
+      url = null;
+    }
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) fail(`\`otlpEndpoint\` must be an http:// or https:// URL, got ${JSON.stringify(otlpEndpoint)}`);
+  }
+  if (prometheusPort !== undefined && !(Number.isSafeInteger(prometheusPort) && prometheusPort >= 1 && prometheusPort <= 65_535)) {
+    fail(`\`prometheusPort\` must be an integer from 1 to 65535, got ${JSON.stringify(prometheusPort)}`);
+  }
+  if (exporter === 'memory' && (otlpEndpoint !== undefined || prometheusPort !== undefined)) {
+    fail(`exporter: 'memory' keeps everything in memory; \`${otlpEndpoint !== undefined ? 'otlpEndpoint' : 'prometheusPort'}\` needs exporter: 'env' (the default)`);
+  }
+}
+
+/** `env` with the settings given in code applied: they win over the `OTEL_*` variables. */
+function withSettings(env: Readonly<Record<string, string | undefined>>, settings: TelemetrySettings): Readonly<Record<string, string | undefined>> {
+  if (settings.otlpEndpoint === undefined && settings.prometheusPort === undefined) return env;
+  const applied: Record<string, string | undefined> = { ...env };
+  if (settings.otlpEndpoint !== undefined) applied['OTEL_EXPORTER_OTLP_ENDPOINT'] = settings.otlpEndpoint;
+  // normalizeOtelEnv lets the variable win over a configured port; the option must win over both.
+  if (settings.prometheusPort !== undefined) delete applied['OTEL_EXPORTER_PROMETHEUS_PORT'];
+  return applied;
 }
 
 /** A `listen` error of a server (the Prometheus exporter's): errno code, address and port. */
@@ -399,7 +534,13 @@ class ListenErrorCapture implements DiagLogger {
  * holds the port (from `/proc`, when visible) and where the port was chosen, so the user can pick
  * another one.
  */
-function createEndpointError(error: ListenError, normalized: NormalizedOtelEnv, env: Readonly<Record<string, string | undefined>>, spec: ClusterSpec | undefined): DroverError {
+function createEndpointError(
+  error: ListenError,
+  normalized: NormalizedOtelEnv,
+  env: Readonly<Record<string, string | undefined>>,
+  spec: ClusterSpec | undefined,
+  optionPort: number | undefined,
+): DroverError {
   const port = error.port ?? Number(normalized.otelEnv['OTEL_EXPORTER_PROMETHEUS_PORT']);
   const address = `${PROMETHEUS_HOST}:${port}`;
   const holder = error.code === 'EADDRINUSE' ? findPortHolder(port) : null;
@@ -409,7 +550,9 @@ function createEndpointError(error: ListenError, normalized: NormalizedOtelEnv, 
       : error.code === 'EACCES'
         ? `permission denied (EACCES): ports below 1024 need privileges`
         : `${error.code ?? 'error'}: ${error.message}`;
-  const source = isSet(env['OTEL_EXPORTER_PROMETHEUS_PORT'])
+  const source = optionPort !== undefined
+    ? 'the telemetry option `prometheusPort`'
+    : isSet(env['OTEL_EXPORTER_PROMETHEUS_PORT'])
     ? 'OTEL_EXPORTER_PROMETHEUS_PORT'
     : spec?.telemetry?.prometheusPort != null
       ? `telemetry.prometheus.port${spec.configPath ? ` in ${spec.configPath}` : ''}`

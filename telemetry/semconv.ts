@@ -240,6 +240,19 @@ export const START_DURATION_BUCKETS_SECONDS: readonly number[] = [
 // Spans (the name is `<operation> <node>`, e.g. `start a`)
 // ---------------------------------------------------------------------------------------------
 
+/** Span of one test, `test <full test name>` (drover/vitest `traceTests`): the parent of what drover does during it. */
+export const SPAN_NAME_TEST = 'test';
+/** The test's full name, suites included (OpenTelemetry `test.case.name`). */
+export const ATTR_TEST_CASE_NAME = 'test.case.name';
+/** How the test ended: `pass` or `fail` (OpenTelemetry `test.case.result.status`). */
+export const ATTR_TEST_CASE_RESULT_STATUS = 'test.case.result.status';
+/** `test.case.result.status` of a test that passed. */
+export const TEST_CASE_RESULT_STATUS_VALUE_PASS = 'pass';
+/** `test.case.result.status` of a test that failed. */
+export const TEST_CASE_RESULT_STATUS_VALUE_FAIL = 'fail';
+/** The test file, relative to the current directory when it is inside it (OpenTelemetry `code.file.path`). */
+export const ATTR_CODE_FILE_PATH = 'code.file.path';
+
 /** Span name prefix of a node start: from the transition to `starting` until `ready`. */
 export const SPAN_NAME_START = 'start';
 /** Span name prefix of a node stop: from the transition to `stopping` until `stopped`/`exited`. */

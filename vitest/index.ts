@@ -199,3 +199,4 @@ export function setupCluster(
     return () => cluster.stop();
   };
 }
+export { traceTests, type TracedCluster, type TraceTestsOptions } from './test-span.js';

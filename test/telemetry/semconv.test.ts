@@ -65,7 +65,7 @@ describe('semconv', () => {
       .map(([, value]) => value as string);
     for (const name of names) {
       expect(name).toMatch(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/);
-      expect(name.startsWith('drover.') || /^(process|error|service|cpu|disk|log)\./.test(name)).toBe(true);
+      expect(name.startsWith('drover.') || /^(process|error|service|cpu|disk|log|test|code)\./.test(name)).toBe(true);
     }
   });
 });
