@@ -1,0 +1,92 @@
+/**
+ * Ports across processes: 8 managers in 8 OS processes allocate at the same moment and must all
+ * get distinct ports. The candidate range is pinned (DROVER_PORT_RANGE) so that every process
+ * sees the same free candidates in the same order, which forces the race get-port alone loses
+ * (it only checks that a port is free to bind, and none of them binds): without the lease
+ * registry every process is handed the same ports.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fixture } from '../helpers/fixtures.js';
+import { expectAllGone } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const PROCESSES = 8;
+const TRIALS = 10;
+/** Rounds × names per process: 2 nodes of 3 ports each. */
+const ROUNDS = 2;
+const NAMES = ['http', 'grpc', 'metrics'];
+/** 8 × 6 = 48 ports wanted from 64 candidates: enough, and tight enough that most candidates are contended. */
+const RANGE = { low: 23_100, high: 23_163 };
+
+const directories: string[] = [];
+const children: ChildProcess[] = [];
+
+afterEach(async () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  const pids = children.map((c) => c.pid!).filter((pid) => pid !== undefined);
+  children.length = 0;
+  if (pids.length > 0) await expectAllGone(pids);
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+interface AllocatorReport {
+  readonly pid: number;
+  readonly ports?: number[];
+  readonly error?: string;
+}
+
+/** Starts one allocator process; its first stdout line is its report. */
+function startAllocator(leaseDir: string): { child: ChildProcess; report: () => AllocatorReport | null; exited: Promise<number | null> } {
+  const [node, script, ...args] = fixture('port-allocator', ROUNDS, ...NAMES);
+  const child = spawn(node!, [script!, ...args], {
+    env: { ...process.env, DROVER_PORT_LEASE_DIR: leaseDir, DROVER_PORT_RANGE: `${RANGE.low}-${RANGE.high}` },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    report: () => (out.includes('\n') ? (JSON.parse(out.slice(0, out.indexOf('\n'))) as AllocatorReport) : null),
+    exited,
+  };
+}
+
+describe('ports across processes', () => {
+  it(`${PROCESSES} allocator processes at once, ${TRIALS} trials: every handed-out port is distinct, and every lease is gone once they release`, async () => {
+    const collisions: string[] = [];
+    for (let trial = 0; trial < TRIALS; trial++) {
+      const leaseDir = mkdtempSync(path.join(tmpdir(), 'drover-port-leases-'));
+      directories.push(leaseDir);
+      const allocators = Array.from({ length: PROCESSES }, () => startAllocator(leaseDir));
+      // Every process holds its ports until all have reported: a port handed out twice is a collision.
+      const reports = await waitFor(
+        () => allocators.map((a) => a.report()),
+        (all) => all.every((r) => r !== null),
+        { timeoutMs: 30_000, describe: `${PROCESSES} allocator reports (trial ${trial + 1})` },
+      );
+      const holders = new Map<number, number[]>();
+      for (const report of reports) {
+        expect(report!.error, `allocator ${report!.pid} failed`).toBeUndefined();
+        expect(report!.ports).toHaveLength(ROUNDS * NAMES.length);
+        for (const port of report!.ports!) {
+          expect(port).toBeGreaterThanOrEqual(RANGE.low);
+          expect(port).toBeLessThanOrEqual(RANGE.high);
+          holders.set(port, [...(holders.get(port) ?? []), report!.pid]);
+        }
+      }
+      for (const [port, pids] of holders) if (pids.length > 1) collisions.push(`trial ${trial + 1}: port ${port} handed to pids ${pids.join(', ')}`);
+      for (const a of allocators) a.child.stdin!.end();
+      expect(await Promise.all(allocators.map((a) => a.exited))).toEqual(Array(PROCESSES).fill(0));
+      await expectAllGone(allocators.map((a) => a.child.pid!));
+      // Released on the way out: no lease file is left (the reclaim lock file may stay).
+      expect(readdirSync(leaseDir).filter((name) => /^\d+$/.test(name))).toEqual([]);
+    }
+    expect(collisions).toEqual([]);
+  }, 120_000);
+});
