@@ -8,7 +8,7 @@ import { startManagedProcess, type ManagedProcess, type ProcessResult } from '..
 import { normalizeSpawnOptions, validateDurationMs, type NormalizedSpawnOptions } from '../process/options.js';
 import { OutputBuffer, type BufferedLine } from '../process/output-buffer.js';
 import { delay } from './readiness/readiness-check.js';
-import { Ready, waitForReady } from './readiness/ready.js';
+import { Ready, waitForReady, type CheckEnvironment } from './readiness/ready.js';
 import { isPermanentSpawnError, RestartWindow, shouldRestart } from './restart-policy.js';
 import { getDroverEnv, resolveNodeSpec } from './node-templates.js';
 import { allocatePorts, isAddressInUseLine, leasePorts, releasePorts } from './ports.js';
@@ -961,7 +961,7 @@ export class ClusterNode {
    */
   private async watchLiveness(process: ManagedProcess, spec: NodeSpec, signal: AbortSignal): Promise<void> {
     const liveness = spec.liveness!;
-    const check = Ready.fromSpec(liveness.check, { cwd: spec.cwd, env: { ...spec.env, ...this.droverEnv() } });
+    const check = Ready.fromSpec(liveness.check, this.checkEnvironment(spec, process));
     let failures = 0;
     try {
       await delay(liveness.check.initialDelayMs, signal);
@@ -987,6 +987,19 @@ export class ClusterNode {
     }
   }
 
+  /** What this run's checks see: the node's cwd and env, and for `owned` tcp checks its ports and process tree. */
+  private checkEnvironment(spec: NodeSpec, process: ManagedProcess): CheckEnvironment {
+    return {
+      cwd: spec.cwd,
+      env: { ...spec.env, ...this.droverEnv() },
+      node: {
+        label: this.label(),
+        ports: this.portMap,
+        tree: () => (process.exitResult === null ? { node: this.name, pid: process.pid, cgroup: process.cgroup ?? null } : null),
+      },
+    };
+  }
+
   /** Returns null when ready (or when the process ended first: the exit path handles it). */
   private async awaitReadiness(process: ManagedProcess, nodeSpec: NodeSpec, firstSeq: number, signal: AbortSignal): Promise<DroverError | null> {
     const spec = nodeSpec.ready;
@@ -1004,7 +1017,7 @@ export class ClusterNode {
     }
     try {
       await waitForReady(
-        Ready.fromSpec(spec, { cwd: nodeSpec.cwd, env: { ...nodeSpec.env, ...this.droverEnv() } }),
+        Ready.fromSpec(spec, this.checkEnvironment(nodeSpec, process)),
         {
           tail: () => this.output.tail().filter((l) => l.seq >= firstSeq),
           subscribe: (listener) => this.output.subscribe(listener),
