@@ -22,6 +22,10 @@ const NAMES = ['http', 'grpc', 'metrics'];
 /** 8 × 6 = 48 ports wanted from 64 candidates: enough, and tight enough that most candidates are contended. */
 const RANGE = { low: 23_100, high: 23_163 };
 
+/** The cluster-level variant: nodes per cluster, and fewer trials (each trial starts 8 managers and 16 nodes on a shared 2-core machine). */
+const CLUSTER_NODES = 2;
+const CLUSTER_TRIALS = 3;
+
 const directories: string[] = [];
 const children: ChildProcess[] = [];
 
@@ -36,12 +40,18 @@ afterEach(async () => {
 interface AllocatorReport {
   readonly pid: number;
   readonly ports?: number[];
+  readonly nodePids?: number[];
   readonly error?: string;
 }
 
 /** Starts one allocator process; its first stdout line is its report. */
 function startAllocator(leaseDir: string): { child: ChildProcess; report: () => AllocatorReport | null; exited: Promise<number | null> } {
-  const [node, script, ...args] = fixture('port-allocator', ROUNDS, ...NAMES);
+  return startScript(['port-allocator', ROUNDS, ...NAMES], leaseDir);
+}
+
+/** Starts fixture `name` with `args` in a process of its own, the candidate range pinned; its first stdout line is its report. */
+function startScript([name, ...rest]: [string, ...(string | number)[]], leaseDir: string): { child: ChildProcess; report: () => AllocatorReport | null; exited: Promise<number | null> } {
+  const [node, script, ...args] = fixture(name, ...rest);
   const child = spawn(node!, [script!, ...args], {
     env: { ...process.env, DROVER_PORT_LEASE_DIR: leaseDir, DROVER_PORT_RANGE: `${RANGE.low}-${RANGE.high}` },
     stdio: ['pipe', 'pipe', 'inherit'],
@@ -89,4 +99,32 @@ describe('ports across processes', () => {
     }
     expect(collisions).toEqual([]);
   }, 120_000);
+
+  it(`${PROCESSES} managers start clusters of the same config at once (nodes listen, ready: tcp owned), ${CLUSTER_TRIALS} trials: distinct ports, nothing left`, async () => {
+    const collisions: string[] = [];
+    for (let trial = 0; trial < CLUSTER_TRIALS; trial++) {
+      const leaseDir = mkdtempSync(path.join(tmpdir(), 'drover-port-leases-'));
+      directories.push(leaseDir);
+      const managers = Array.from({ length: PROCESSES }, () => startScript(['port-cluster', CLUSTER_NODES], leaseDir));
+      const reports = await waitFor(
+        () => managers.map((m) => m.report()),
+        (all) => all.every((r) => r !== null),
+        { timeoutMs: 60_000, describe: `${PROCESSES} cluster reports (trial ${trial + 1})` },
+      );
+      const holders = new Map<number, number[]>();
+      const nodePids: number[] = [];
+      for (const report of reports) {
+        expect(report!.error, `manager ${report!.pid} failed`).toBeUndefined();
+        expect(report!.ports).toHaveLength(CLUSTER_NODES);
+        nodePids.push(...report!.nodePids!);
+        for (const port of report!.ports!) holders.set(port, [...(holders.get(port) ?? []), report!.pid]);
+      }
+      for (const [port, pids] of holders) if (pids.length > 1) collisions.push(`trial ${trial + 1}: port ${port} handed to pids ${pids.join(', ')}`);
+      for (const m of managers) m.child.stdin!.end();
+      expect(await Promise.all(managers.map((m) => m.exited))).toEqual(Array(PROCESSES).fill(0));
+      await expectAllGone([...managers.map((m) => m.child.pid!), ...nodePids]);
+      expect(readdirSync(leaseDir).filter((name) => /^\d+$/.test(name))).toEqual([]);
+    }
+    expect(collisions).toEqual([]);
+  }, 300_000);
 });
