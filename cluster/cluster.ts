@@ -187,7 +187,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
    * is `failed` with ERR_DEPENDENCY_FAILED. With `stopOnFailure: false` (what `drover up` uses) the
    * other nodes keep running and the promise resolves. An aborted `signal` stops everything and
    * rejects with ERR_ABORTED (also when it was aborted before the call).
-   * @throws {DroverError} ERR_COMMAND_NOT_FOUND, ERR_READY_TIMEOUT, ERR_PROCESS_EXITED, ERR_RESTART_LIMIT, ERR_DEPENDENCY_FAILED, ERR_ABORTED, ERR_STOPPED …
+   * Every port is leased machine-wide until the cluster stops (docs/config.md, port leases).
+   * @throws {DroverError} ERR_COMMAND_NOT_FOUND, ERR_READY_TIMEOUT, ERR_PROCESS_EXITED, ERR_RESTART_LIMIT, ERR_DEPENDENCY_FAILED, ERR_ABORTED, ERR_STOPPED, ERR_PORT_ALLOCATION (no port could be leased; nothing was started) …
    */
   async start(options: { signal?: AbortSignal; stopOnFailure?: boolean } = {}): Promise<this> {
     const { signal, stopOnFailure = true } = options;
