@@ -24,7 +24,7 @@
  *   (sticky bit): that port is skipped until its owner's user reclaims it.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, constants, linkSync, lstatSync, mkdirSync, chmodSync, openSync, readFileSync, readlinkSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, linkSync, lstatSync, mkdirSync, chmodSync, openSync, readFileSync, readdirSync, readlinkSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { DroverError } from '../contract/errors.js';
@@ -40,6 +40,8 @@ export const UNREADABLE_LEASE_GRACE_MS = 60_000;
 const RECLAIM_LOCK_WAIT_MS = 1000;
 const RECLAIM_LOCK_RETRY_MS = 5;
 const RECLAIM_LOCK_NAME = '.reclaim.lock';
+/** A lease's private file before it is linked: `.<port>.<pid>.<start time>.<token>.tmp`. */
+const TEMPORARY_NAME = /^\.\d+\.(\d+)\.(\d+)\.[0-9a-f-]+\.tmp$/;
 
 /** What a lease file holds (one JSON line). */
 export interface PortLease {
@@ -231,6 +233,7 @@ export class PortLeaseRegistry {
     if (this.held.has(port)) return false;
     if (!this.ready) {
       ensureLeaseDirectory(this.directory);
+      this.sweepTemporaryFiles();
       this.ready = true;
     }
     if (this.link(port, owner)) return true;
@@ -238,10 +241,32 @@ export class PortLeaseRegistry {
     return this.link(port, owner);
   }
 
+  /**
+   * Removes the private files of dead owners: a process killed between writing its lease and
+   * linking it leaves `.<port>.<pid>.<start time>.<token>.tmp` behind. Once per registry.
+   */
+  private sweepTemporaryFiles(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.directory);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const match = TEMPORARY_NAME.exec(name);
+      if (match === null || readStartTime(Number(match[1])) === Number(match[2])) continue;
+      try {
+        unlinkSync(path.join(this.directory, name));
+      } catch {
+        // another user's (sticky directory), or removed meanwhile
+      }
+    }
+  }
+
   /** Writes the lease to a private file and links it to `<dir>/<port>`: true when the link won. */
   private link(port: number, owner: string): boolean {
     const lease: PortLease = { port, ...this.self, token: this.token, owner, createdAt: Date.now() };
-    const temporary = path.join(this.directory, `.${port}.${this.token}.tmp`);
+    const temporary = path.join(this.directory, `.${port}.${this.self.pid}.${this.self.startTime}.${this.token}.tmp`);
     try {
       writeFileSync(temporary, formatLease(lease), { flag: 'wx', mode: 0o644 });
     } catch (error) {

@@ -181,6 +181,21 @@ describe('leases between live and dead processes', () => {
     expect(leaseFiles(directory)).toEqual([]);
   });
 
+  it("a dead owner's private lease file (killed between writing and linking it) is swept at first use; a live owner's is kept", async () => {
+    const directory = makeDirectory();
+    const holder = await startHolder(directory);
+    const dead = `.41234.${holder.child.pid}.${readStartTime(holder.child.pid!)}.0f0e-dead.tmp`;
+    const live = `.41235.${process.pid}.${readStartTime(process.pid)}.0f0e-live.tmp`;
+    holder.child.kill('SIGKILL');
+    await holder.exited;
+    writeFileSync(path.join(directory, dead), formatLease(LEASE));
+    writeFileSync(path.join(directory, live), formatLease(LEASE));
+    const registry = new PortLeaseRegistry(directory);
+    expect(await registry.tryAcquire(holder.ports[0]!, 'test:a')).toBe(true);
+    expect(readdirSync(directory).filter((name) => name.endsWith('.tmp'))).toEqual([live]);
+    registry.releaseAllSync();
+  });
+
   it('a range whose every port is leased elsewhere fails with ERR_PORT_ALLOCATION naming the range', async () => {
     const directory = makeDirectory();
     const other = new PortLeaseRegistry(directory);
