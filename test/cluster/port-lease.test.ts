@@ -4,7 +4,7 @@
  * SIGKILLed while it held leases), and the cluster's release paths (scale down, stop).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -195,6 +195,49 @@ describe('leases between live and dead processes', () => {
     expect(readdirSync(directory).filter((name) => name.endsWith('.tmp'))).toEqual([live]);
     registry.releaseAllSync();
   });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    "several users share the sticky directory: another user leases beside root's leases, skips root's dead lease it may not remove, and releases its own",
+    async () => {
+      const parent = makeDirectory();
+      chmodSync(parent, 0o755);
+      const directory = path.join(parent, 'ports');
+      const root = new PortLeaseRegistry(directory);
+      const [low, middle, high] = [23_180, 23_181, 23_182];
+      expect(await root.tryAcquire(low, 'root:live')).toBe(true);
+      // A dead owner's lease, root's file: only root (or that owner's user) may remove it.
+      const gone = spawn(process.execPath, ['-e', '']);
+      children.push(gone);
+      await new Promise((resolve) => gone.once('exit', resolve));
+      writeFileSync(path.join(directory, String(middle)), formatLease({ ...readLease(directory, low)!, port: middle, pid: gone.pid!, owner: 'root:dead' }));
+      writeFileSync(path.join(directory, '.reclaim.lock'), '', { mode: 0o644 }); // root's lock file: opened read-only by others
+
+      const [node, script, ...args] = fixture('port-allocator', 1, 'http');
+      const other = spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', node!, script!, ...args], {
+        env: { ...process.env, [PORT_LEASE_DIR_ENV]: directory, DROVER_PORT_RANGE: `${low}-${high}` },
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      children.push(other);
+      const exited = new Promise((resolve) => other.once('exit', resolve));
+      let out = '';
+      other.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+      const line = await waitFor(() => out, (text) => text.includes('\n'), { timeoutMs: 20_000, describe: "nobody's allocator report" });
+      const report = JSON.parse(line.slice(0, line.indexOf('\n'))) as { pid: number; ports?: number[]; error?: string };
+      expect(report.error).toBeUndefined();
+      expect(report.ports).toEqual([high]);
+      expect(lstatSync(path.join(directory, String(high))).uid).toBe(65_534);
+      expect(root.describe(high)).toMatchObject({ stale: false, reason: expect.stringContaining(`live pid ${report.pid}`) });
+      expect(root.describe(middle)).toMatchObject({ stale: true }); // still there: nobody could not remove it
+
+      other.stdin!.end();
+      await exited;
+      expect(other.exitCode).toBe(0);
+      expect(leaseFiles(directory)).toEqual([String(low), String(middle)]);
+      expect(await root.tryAcquire(middle, 'root:reclaimed')).toBe(true); // root reclaims its own user's dead lease
+      root.releaseAllSync();
+      expect(leaseFiles(directory)).toEqual([]);
+    },
+  );
 
   it('a range whose every port is leased elsewhere fails with ERR_PORT_ALLOCATION naming the range', async () => {
     const directory = makeDirectory();
