@@ -269,6 +269,7 @@ export class PortLeaseRegistry {
     const temporary = path.join(this.directory, `.${port}.${this.self.pid}.${this.self.startTime}.${this.token}.tmp`);
     try {
       writeFileSync(temporary, formatLease(lease), { flag: 'wx', mode: 0o644 });
+      chmodSync(temporary, 0o644); // readable by every user whatever the umask: they judge its liveness
     } catch (error) {
       throw leaseDirectoryError(this.directory, `does not let this process create files (${(error as NodeJS.ErrnoException).code})`, error);
     }
