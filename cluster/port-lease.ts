@@ -26,7 +26,6 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, constants, linkSync, lstatSync, mkdirSync, chmodSync, openSync, readFileSync, readdirSync, readlinkSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
 import { DroverError } from '../contract/errors.js';
 import { lockFile } from '../native/index.js';
 
@@ -62,18 +61,11 @@ export interface PortLease {
   readonly createdAt: number;
 }
 
-const leaseSchema = z.object({
-  port: z.number().int().min(1).max(65_535),
-  pid: z.number().int().min(1),
-  startTime: z.number().int().min(0),
-  bootId: z.string(),
-  pidNamespace: z.string(),
-  token: z.string().min(1),
-  owner: z.string(),
-  createdAt: z.number(),
-});
-
-/** The lease in a lease file's text, or null when it is not one (empty, truncated, foreign). */
+/**
+ * The lease in a lease file's text (JSON.parse, then each field's type and range), or null when it
+ * is not one (empty, truncated, foreign). Checked without zod: the package entry's cold import
+ * loads no zod (test/api/cold-import.test.ts), and this module is on its path.
+ */
 export function parseLease(text: string): PortLease | null {
   let data: unknown;
   try {
@@ -81,8 +73,12 @@ export function parseLease(text: string): PortLease | null {
   } catch {
     return null;
   }
-  const result = leaseSchema.safeParse(data);
-  return result.success ? result.data : null;
+  if (typeof data !== 'object' || data === null) return null;
+  const { port, pid, startTime, bootId, pidNamespace, token, owner, createdAt } = data as Record<string, unknown>;
+  const isInteger = (value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): value is number => Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
+  if (!isInteger(port, 1, 65_535) || !isInteger(pid, 1) || !isInteger(startTime, 0) || typeof createdAt !== 'number') return null;
+  if (typeof bootId !== 'string' || typeof pidNamespace !== 'string' || typeof token !== 'string' || token === '' || typeof owner !== 'string') return null;
+  return { port, pid, startTime, bootId, pidNamespace, token, owner, createdAt };
 }
 
 /** A lease file's text. */
