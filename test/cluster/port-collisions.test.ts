@@ -6,10 +6,11 @@
  * registry every process is handed the same ports.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { formatLease, parseLease } from '../../cluster/port-lease.js';
 import { fixture } from '../helpers/fixtures.js';
 import { expectAllGone } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -67,12 +68,25 @@ function startScript([name, ...rest]: [string, ...(string | number)[]], leaseDir
   };
 }
 
+/** Writes a lease of a process that has exited on every port of {@link RANGE}. */
+async function seedDeadLeases(leaseDir: string): Promise<void> {
+  const gone = spawn(process.execPath, ['-e', '']);
+  children.push(gone);
+  await new Promise((resolve) => gone.once('exit', resolve));
+  const self = { bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), pidNamespace: readlinkSync('/proc/self/ns/pid') };
+  for (let port = RANGE.low; port <= RANGE.high; port++) {
+    writeFileSync(path.join(leaseDir, String(port)), formatLease({ port, pid: gone.pid!, startTime: 1, ...self, token: 'dead', owner: 'dead/owner', createdAt: Date.now() }));
+  }
+}
+
 describe('ports across processes', () => {
-  it(`${PROCESSES} allocator processes at once, ${TRIALS} trials: every handed-out port is distinct, and every lease is gone once they release`, async () => {
+  it(`${PROCESSES} allocator processes at once, ${TRIALS} trials (every other one reclaiming a dead owner's lease on every port): every handed-out port is distinct, and every lease is gone once they release`, async () => {
     const collisions: string[] = [];
     for (let trial = 0; trial < TRIALS; trial++) {
       const leaseDir = mkdtempSync(path.join(tmpdir(), 'drover-port-leases-'));
       directories.push(leaseDir);
+      // Every other trial starts with a dead owner's lease on every port of the range: all 8 reclaim at once.
+      if (trial % 2 === 1) await seedDeadLeases(leaseDir);
       const allocators = Array.from({ length: PROCESSES }, () => startAllocator(leaseDir));
       // Every process holds its ports until all have reported: a port handed out twice is a collision.
       const reports = await waitFor(
@@ -94,8 +108,9 @@ describe('ports across processes', () => {
       for (const a of allocators) a.child.stdin!.end();
       expect(await Promise.all(allocators.map((a) => a.exited))).toEqual(Array(PROCESSES).fill(0));
       await expectAllGone(allocators.map((a) => a.child.pid!));
-      // Released on the way out: no lease file is left (the reclaim lock file may stay).
-      expect(readdirSync(leaseDir).filter((name) => /^\d+$/.test(name))).toEqual([]);
+      // Released on the way out: no lease of theirs is left (seeded dead leases nobody needed stay until a process wants their port).
+      const left = readdirSync(leaseDir).filter((name) => /^\d+$/.test(name));
+      expect(left.filter((name) => parseLease(readFileSync(path.join(leaseDir, name), 'utf8'))?.token !== 'dead')).toEqual([]);
     }
     expect(collisions).toEqual([]);
   }, 120_000);
