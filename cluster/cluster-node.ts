@@ -8,10 +8,10 @@ import { startManagedProcess, type ManagedProcess, type ProcessResult } from '..
 import { normalizeSpawnOptions, validateDurationMs, type NormalizedSpawnOptions } from '../process/options.js';
 import { OutputBuffer, type BufferedLine } from '../process/output-buffer.js';
 import { delay } from './readiness/readiness-check.js';
-import { Ready, waitForReady } from './readiness/ready.js';
+import { Ready, waitForReady, type CheckEnvironment } from './readiness/ready.js';
 import { isPermanentSpawnError, RestartWindow, shouldRestart } from './restart-policy.js';
 import { getDroverEnv, resolveNodeSpec } from './node-templates.js';
-import { allocatePorts, isAddressInUseLine } from './ports.js';
+import { allocatePorts, isAddressInUseLine, leasePorts, releasePorts } from './ports.js';
 import { NodeStateMachine } from './node-state-machine.js';
 import type { FaultInjection } from './fault-registry.js';
 import type { NodeClock } from './clock-fault.js';
@@ -161,6 +161,10 @@ export class ClusterNode {
   /** Output of every run of this node, one ring buffer across restarts. */
   readonly output: OutputBuffer;
   private portMap: Readonly<Record<string, number>> = Object.freeze({});
+  /** Whether this process holds the leases of {@link portMap}'s ports. */
+  private portsLeased = false;
+  /** Tail of the chain of port allocations and releases: one at a time, in order. */
+  private portsQueue: Promise<void> = Promise.resolve();
   /** Clock time of the current stop request while its process is being stopped, else null. */
   private stopStartedAt: number | null = null;
   /** Output sequence where a failed readiness stopped the run: the failure quotes lines before it only. */
@@ -254,14 +258,55 @@ export class ClusterNode {
   }
 
   /**
-   * Allocates this replica's ports (once; later calls keep them so peers' templates stay valid).
+   * Allocates this replica's ports, each leased machine-wide (cluster/port-lease.ts), once; later
+   * calls keep them so peers' templates stay valid. Ports released by {@link releasePorts} are
+   * leased again when no other process took them meanwhile, else replaced. `force` replaces them
+   * (the old leases are released once the new ones are held). Calls run one at a time.
    * @param exclude ports that must not be handed out.
+   * @throws {DroverError} ERR_PORT_ALLOCATION
    * @internal
    */
-  async allocatePorts(options: { force?: boolean; exclude?: readonly number[] } = {}): Promise<void> {
+  allocatePorts(options: { force?: boolean; exclude?: readonly number[] } = {}): Promise<void> {
+    const run = this.portsQueue.then(() => this.allocatePortsNow(options));
+    this.portsQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async allocatePortsNow(options: { force?: boolean; exclude?: readonly number[] }): Promise<void> {
     const names = this.options.spec.ports;
-    if (names.length === 0 || (Object.keys(this.portMap).length === names.length && options.force !== true)) return;
-    this.portMap = Object.freeze(await allocatePorts(names, [...(options.exclude ?? []), ...Object.values(this.portMap)]));
+    if (names.length === 0) return;
+    const complete = Object.keys(this.portMap).length === names.length;
+    if (complete && options.force !== true) {
+      if (this.portsLeased) return;
+      if (await leasePorts(this.portMap, this.portOwner())) {
+        this.portsLeased = true;
+        return;
+      }
+    }
+    const previous = this.portsLeased ? Object.values(this.portMap) : [];
+    this.portMap = Object.freeze(await allocatePorts(names, { owner: this.portOwner(), exclude: [...(options.exclude ?? []), ...Object.values(this.portMap)] }));
+    this.portsLeased = true;
+    await releasePorts(previous);
+  }
+
+  /**
+   * Releases this replica's port leases (the cluster does at its stop and when it scales the
+   * replica away). The numbers stay in {@link ports}; the next start leases them again.
+   * @internal
+   */
+  releasePorts(): Promise<void> {
+    const run = this.portsQueue.then(async () => {
+      if (!this.portsLeased) return;
+      this.portsLeased = false;
+      await releasePorts(Object.values(this.portMap));
+    });
+    this.portsQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Who this replica's ports are for, written into their leases. */
+  private portOwner(): string {
+    return `${this.options.clusterName}/${this.label()}`;
   }
 
   /**
@@ -1019,7 +1064,7 @@ export class ClusterNode {
    */
   private async watchLiveness(process: ManagedProcess, spec: NodeSpec, signal: AbortSignal): Promise<void> {
     const liveness = spec.liveness!;
-    const check = Ready.fromSpec(liveness.check, { cwd: spec.cwd, env: { ...spec.env, ...this.droverEnv() } });
+    const check = Ready.fromSpec(liveness.check, this.checkEnvironment(spec, process));
     let failures = 0;
     try {
       await delay(liveness.check.initialDelayMs, signal);
@@ -1045,6 +1090,19 @@ export class ClusterNode {
     }
   }
 
+  /** What this run's checks see: the node's cwd and env, and for `owned` tcp checks its ports and process tree. */
+  private checkEnvironment(spec: NodeSpec, process: ManagedProcess): CheckEnvironment {
+    return {
+      cwd: spec.cwd,
+      env: { ...spec.env, ...this.droverEnv() },
+      node: {
+        label: this.label(),
+        ports: this.portMap,
+        tree: () => (process.exitResult === null ? { node: this.name, pid: process.pid, cgroup: process.cgroup ?? null } : null),
+      },
+    };
+  }
+
   /** Returns null when ready (or when the process ended first: the exit path handles it). */
   private async awaitReadiness(process: ManagedProcess, nodeSpec: NodeSpec, firstSeq: number, signal: AbortSignal): Promise<DroverError | null> {
     const spec = nodeSpec.ready;
@@ -1062,7 +1120,7 @@ export class ClusterNode {
     }
     try {
       await waitForReady(
-        Ready.fromSpec(spec, { cwd: nodeSpec.cwd, env: { ...nodeSpec.env, ...this.droverEnv() } }),
+        Ready.fromSpec(spec, this.checkEnvironment(nodeSpec, process)),
         {
           tail: () => this.output.tail().filter((l) => l.seq >= firstSeq),
           subscribe: (listener) => this.output.subscribe(listener),

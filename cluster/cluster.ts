@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ClusterNode, type CrashOptions, type PauseOptions } from './cluster-node.js';
 import { FaultRegistry } from './fault-registry.js';
-import { allocatePorts } from './ports.js';
+import { allocatePorts, releasePorts } from './ports.js';
 import { EXTERNAL_PEER, NetworkRelay, type LinkFault } from '../network/relay-thread.js';
 import { ClockDirectory, NodeClock } from './clock-fault.js';
 import { planChaos, runChaos, type ChaosEntry, type ChaosInjectors } from './chaos.js';
@@ -121,6 +121,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   private scaleQueue: Promise<void> = Promise.resolve();
   /** The TCP relay of `network: { faults: true }` (null until start, and without the option). */
   private relay: NetworkRelay | null = null;
+  /** The relay's listening ports, leased until the cluster stops. */
+  private readonly relayPorts: number[] = [];
   /** Active link faults by fault id, as the relay applies them. */
   private readonly linkFaults = new Map<string, LinkFault>();
   /** Ids of link faults as the relay knows them (`l1`, `l2`, …; one fault record may hold several). */
@@ -219,7 +221,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
    * is `failed` with ERR_DEPENDENCY_FAILED. With `stopOnFailure: false` (what `drover up` uses) the
    * other nodes keep running and the promise resolves. An aborted `signal` stops everything and
    * rejects with ERR_ABORTED (also when it was aborted before the call).
-   * @throws {DroverError} ERR_COMMAND_NOT_FOUND, ERR_READY_TIMEOUT, ERR_PROCESS_EXITED, ERR_RESTART_LIMIT, ERR_DEPENDENCY_FAILED, ERR_ABORTED, ERR_STOPPED …
+   * Every port is leased machine-wide until the cluster stops (docs/config.md, port leases).
+   * @throws {DroverError} ERR_COMMAND_NOT_FOUND, ERR_READY_TIMEOUT, ERR_PROCESS_EXITED, ERR_RESTART_LIMIT, ERR_DEPENDENCY_FAILED, ERR_ABORTED, ERR_STOPPED, ERR_PORT_ALLOCATION (no port could be leased; nothing was started) …
    */
   async start(options: { signal?: AbortSignal; stopOnFailure?: boolean } = {}): Promise<this> {
     const { signal, stopOnFailure = true } = options;
@@ -227,8 +230,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     const onAbort = () => void this.stopWithReason('aborted', null, null);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await Promise.all(this.members.map((member) => member.allocatePorts()));
-      if (this.spec.network?.faults === true) await this.startRelay();
+      await this.allocateAllPorts();
       const results = await Promise.allSettled(this.startInOrder(this.spec.nodes.map((n) => n.name)));
       this.started = true;
       const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
@@ -599,6 +601,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     for (const member of current.slice(replicas).reverse()) {
       await member.stop();
       this.members = this.members.filter((m) => m !== member);
+      await member.releasePorts();
     }
   }
 
@@ -645,6 +648,22 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
 
   // ── Network faults: links through the relay (network: { faults: true }) ──────────────────────
 
+  /** Leases every replica's ports (and the relay's); on failure releases what it leased and rethrows. */
+  private async allocateAllPorts(): Promise<void> {
+    try {
+      const results = await Promise.allSettled(this.members.map((member) => member.allocatePorts()));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+      if (this.spec.network?.faults === true) await this.startRelay();
+    } catch (error) {
+      await Promise.all(this.members.map((member) => member.releasePorts()));
+      await this.relay?.close();
+      this.relay = null;
+      await releasePorts(this.relayPorts.splice(0));
+      throw error;
+    }
+  }
+
   /** Listens for every declared port of every node on a relay port of its own. */
   private async startRelay(): Promise<void> {
     if (this.relay !== null) return;
@@ -657,7 +676,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     this.relay = relay;
     const taken = this.members.flatMap((m) => Object.values(m.ports));
     for (const spec of this.specs.values()) {
-      const listen = await allocatePorts(spec.ports, taken);
+      const listen = await allocatePorts(spec.ports, { exclude: taken, owner: `${this.name}/relay:${spec.name}` });
+      this.relayPorts.push(...Object.values(listen));
       for (const port of spec.ports) {
         taken.push(listen[port]!);
         await relay.addRoute(spec.name, port, listen[port]!);
@@ -954,6 +974,9 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       }
       await Promise.all(stops.values());
       await this.relay?.close();
+      // Nothing listens on the nodes' or the relay's ports any more: other processes may take them.
+      await Promise.all(this.members.map((member) => member.releasePorts()));
+      await releasePorts(this.relayPorts.splice(0));
       for (const member of this.members) member.clock.removeSharedMemory();
       this.clockDirectory.remove();
       for (const hook of this.stopHooks) {

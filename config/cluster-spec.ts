@@ -178,8 +178,8 @@ function normalizeReadySpec(
     return { kind: 'log', pattern, stream, count, ...timing };
   }
   if (tcp !== undefined) {
-    const { host = '127.0.0.1', port } = copyOptions(tcp);
-    return { kind: 'tcp', host, port, ...timing };
+    const { host = '127.0.0.1', port, owned = false } = copyOptions(tcp);
+    return { kind: 'tcp', host, port, ...(owned ? { owned } : {}), ...timing };
   }
   if (http !== undefined) {
     const full = 'path' in http ? { url: getShorthandUrl(http.path, firstPort) } : http;

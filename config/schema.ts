@@ -141,7 +141,6 @@ function joinWithOr(words: readonly string[]): string {
  */
 const PORT_TEMPLATE_SOURCE = '^\\{\\{\\s*(ports\\.[^{}\\s]+|nodes\\.[^{}\\s]+\\.ports\\.[^{}\\s]+)\\s*\\}\\}$';
 const PORT_TEMPLATE_PATTERN = RE2JS.compile(PORT_TEMPLATE_SOURCE);
-const TCP_PORT_EXPECTED = 'an integer from 1 to 65535 or a port template such as "{{ports.http}}"';
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
 /** A user regular expression: RE2 syntax (see pattern.ts), checked to compile. */
@@ -201,19 +200,35 @@ const logCheckSchema = z.union(
   { error: 'a regular expression (string) or an object with pattern, stream, count' },
 );
 
+const TCP_SHORTHAND_EXPECTED = 'a port name of this node, a port number, or a port template such as "{{ports.http}}"';
+
+/** What a tcp port given as text may be, for editors (schema.json): a port template or a port name. */
+const TCP_PORT_TEXT_SOURCE = `^(?:${PORT_TEMPLATE_SOURCE.slice(1, -1)}|${NAME_PATTERN.source.slice(1, -1)})$`;
+
+/** A tcp port as text: a port template, or a port name of the node (short for `{{ports.<name>}}`). */
+const tcpPortTextSchema = z.string().meta({ pattern: TCP_PORT_TEXT_SOURCE }).transform((text, ctx) => {
+  if (PORT_TEMPLATE_PATTERN.test(text)) return text;
+  if (NAME_PATTERN.test(text)) return `{{ports.${text}}}`;
+  ctx.issues.push({ code: 'custom', input: text, message: TCP_SHORTHAND_EXPECTED });
+  return z.NEVER;
+});
+
 const tcpReadySchema = z.object(
   {
     host: nonEmptyString().optional().meta({ description: 'Host to connect to. Default "127.0.0.1".' }),
     port: z
-      .union([integer('an integer from 1 to 65535', 1, 65_535), z.string().refine((value) => PORT_TEMPLATE_PATTERN.test(value), { error: TCP_PORT_EXPECTED }).meta({ pattern: PORT_TEMPLATE_SOURCE })], {
-        error: TCP_PORT_EXPECTED,
-      })
-      .meta({ description: 'TCP port that must accept a connection: a number or "{{ports.<name>}}".' }),
+      .union([integer('an integer from 1 to 65535', 1, 65_535), tcpPortTextSchema], { error: TCP_SHORTHAND_EXPECTED })
+      .meta({ description: 'TCP port that must accept a connection: a number, a port name of this node, or "{{ports.<name>}}".' }),
+    owned: z
+      .boolean({ error: 'true or false' })
+      .optional()
+      .meta({
+        description:
+          "Also require that the listening socket belongs to a process of this node's own tree (found through /proc), so a stray server holding the port is reported instead of a false ready. Default false.",
+      }),
   },
-  { error: 'an object with host, port' },
+  { error: 'an object with host, port, owned' },
 );
-
-const TCP_SHORTHAND_EXPECTED = 'a port name of this node, a port number, or a port template such as "{{ports.http}}"';
 
 /**
  * `tcp: http` (a port name of the node) is short for `tcp: { port: '{{ports.http}}' }`; a port
@@ -224,18 +239,12 @@ const tcpCheckSchema = z.union(
     integer('an integer from 1 to 65535', 1, 65_535)
       .transform((port) => ({ port }))
       .meta({ description: 'Short for { port: <this> }.' }),
-    z
-      .string()
-      .transform((text, ctx) => {
-        if (PORT_TEMPLATE_PATTERN.test(text)) return { port: text };
-        if (NAME_PATTERN.test(text)) return { port: `{{ports.${text}}}` };
-        ctx.issues.push({ code: 'custom', input: text, message: TCP_SHORTHAND_EXPECTED });
-        return z.NEVER;
-      })
+    tcpPortTextSchema
+      .transform((port) => ({ port }))
       .meta({ description: 'A port name of this node (short for { port: "{{ports.<name>}}" }) or a port template.' }),
     tcpReadySchema,
   ],
-  { error: `${TCP_SHORTHAND_EXPECTED}, or an object with host, port` },
+  { error: `${TCP_SHORTHAND_EXPECTED}, or an object with host, port, owned` },
 );
 
 const httpReadySchema = z.object(
@@ -709,7 +718,7 @@ export type ValidatedNode = ValidatedConfig['nodes'][string];
 /** A ready block after validation (the recursive schema's output, spelled out). */
 export interface ValidatedReady {
   log?: { pattern: string; stream?: 'stdout' | 'stderr' | 'both'; count?: number };
-  tcp?: { host?: string; port: number | string };
+  tcp?: { host?: string; port: number | string; owned?: boolean };
   /** `{ path }`: the `http: /health` shorthand, made a URL on the node's first port by the normalizer. */
   http?: { url: string; method?: string; status?: number; body?: string; headers?: Record<string, string> } | { path: string };
   exec?: { command: string[] | string };

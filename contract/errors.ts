@@ -53,7 +53,9 @@ export type DroverErrorCode =
   /** The fault cannot be injected on this node or system (a static binary for clock faults, libfaketime missing, network faults not enabled); the message says which. */
   | 'ERR_UNSUPPORTED'
   /** The network-fault relay's worker thread could not start or died; its relayed links are down. */
-  | 'ERR_RELAY_FAILED';
+  | 'ERR_RELAY_FAILED'
+  /** No TCP port could be handed out: the candidate range (DROVER_PORT_RANGE) is exhausted, or every free candidate is leased by another drover process, or the port lease directory is unusable (`path` names it). */
+  | 'ERR_PORT_ALLOCATION';
 
 /** The facts a {@link DroverError} carries besides its code and message; each is set only when known. */
 export interface DroverErrorFields {

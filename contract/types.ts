@@ -127,6 +127,13 @@ export type ReadySpec =
       readonly kind: 'tcp';
       readonly host: string;
       readonly port: number | string;
+      /**
+       * Also require that the listening socket is held by a process of the node's own tree (its
+       * pid, descendants, cgroup members; found through /proc/net/tcp{,6} and /proc/<pid>/fd):
+       * a stray server holding the port is reported by pid and command instead of counting as
+       * ready. Only for a node's own port on this machine. @default false
+       */
+      readonly owned?: boolean;
     })
   | (CheckTiming & {
       readonly kind: 'http';

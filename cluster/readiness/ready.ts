@@ -7,13 +7,20 @@ import { ExecCheck } from './exec-check.js';
 import { HttpCheck, type HttpCheckOptions } from './http-check.js';
 import { LogLineCheck } from './log-line-check.js';
 import { delay, type ReadinessAttempt, type ReadinessCheck, type ReadinessContext } from './readiness-check.js';
-import { TcpCheck } from './tcp-check.js';
+import { TcpCheck, type PortOwnership } from './tcp-check.js';
+import type { NodeTree } from '../../network/peer-identity.js';
 
 
-/** Where exec checks run: the node's working directory and environment. */
+/** Where exec checks run: the node's working directory and environment; and the node, for tcp checks with `owned`. */
 export interface CheckEnvironment {
   readonly cwd: string;
   readonly env: Readonly<Record<string, string>>;
+  /** The node the check is for: its label, its allocated ports, its current process tree. */
+  readonly node?: {
+    readonly label: string;
+    readonly ports: Readonly<Record<string, number>>;
+    readonly tree: () => NodeTree | null;
+  };
 }
 
 /** Factories for readiness checks (testcontainers `Wait.for…`). */
@@ -56,7 +63,7 @@ export const Ready = {
       case 'log':
         return new LogLineCheck(spec.pattern, { stream: spec.stream, count: spec.count, ...timing });
       case 'tcp':
-        return new TcpCheck(spec.host, Number(spec.port), timing);
+        return new TcpCheck(spec.host, Number(spec.port), timing, spec.owned === true ? getOwnership(Number(spec.port), environment) : null);
       case 'http':
         return new HttpCheck(spec.url, {
           method: spec.method,
@@ -75,6 +82,17 @@ export const Ready = {
     }
   },
 } as const;
+
+/**
+ * Who must own the port of a tcp check with `owned`: the environment's node; without one (a check
+ * built outside a node) no process can qualify, and the check says so.
+ */
+function getOwnership(port: number, environment: CheckEnvironment): PortOwnership {
+  const node = environment.node;
+  if (node === undefined) return { node: '(none)', portName: null, tree: () => null };
+  const portName = Object.entries(node.ports).find(([, value]) => value === port)?.[0] ?? null;
+  return { node: node.label, portName, tree: node.tree };
+}
 
 /**
  * `exit`: for one-shot jobs. The check itself only waits; the node's supervisor sees the exit and

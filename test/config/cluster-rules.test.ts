@@ -90,9 +90,9 @@ describe('cross-field rules', () => {
     ]);
   });
 
-  test('a tcp port must be a number or exactly one port template', () => {
+  test('a tcp port must be a number, a port name or exactly one port template', () => {
     expect(issuesOf({ a: { command: ['x'], ports: ['p'], ready: { tcp: { port: 'port {{ports.p}}' } } } })).toEqual([
-      { path: 'nodes.a.ready.tcp.port', message: 'expected an integer from 1 to 65535 or a port template such as "{{ports.http}}", got "port {{ports.p}}" (string)' },
+      { path: 'nodes.a.ready.tcp.port', message: 'expected a port name of this node, a port number, or a port template such as "{{ports.http}}", got "port {{ports.p}}" (string)' },
     ]);
   });
 
