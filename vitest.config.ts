@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 /**
  * The long fault suites: kill paths run as `nobody`, fd exhaustion, hostile matrix subset, npm's
  * signal handling, stuck peers waited out, the shepherd's freeze as `nobody`, process faults
- * without a cgroup, a partitioned etcd cluster. `npm run test:faults` runs them (CI does, beside
+ * without a cgroup, a partitioned etcd cluster, 8 processes racing for the same ports. `npm run test:faults` runs them (CI does, beside
  * `npm test`); the default run leaves them out to stay near five minutes on two cores.
  */
 const FAULT_SUITES = [
@@ -18,6 +18,7 @@ const FAULT_SUITES = [
   'test/shepherd/freeze.test.ts',
   'test/cluster/process-faults-no-cgroup.test.ts',
   'test/network/etcd.test.ts',
+  'test/cluster/port-collisions.test.ts',
 ];
 
 const isFaultRun = process.env.DROVER_TEST_SET === 'faults';
