@@ -292,7 +292,7 @@ export async function runRun(options: RunOptions): Promise<number> {
     }
     if (signalCount === 2) {
       say(`second ${signal}: SIGKILL to ${command !== null && command.exitResult === null ? `${commandName} and ` : ''}every node still running: ${formatPending(shutdown.getPending()) || 'none'}`);
-      command?.kill('SIGKILL', { scope: 'group' });
+      command?.kill('SIGKILL', { scope: 'group' }); // owned: a ManagedProcess drover spawned; its kill() goes through owned-signals
       void shutdown.killAll(`second ${signal}`);
       return;
     }
