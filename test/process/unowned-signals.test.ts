@@ -6,7 +6,6 @@
  * with a sentinel process beside it, so a regression kills only the sentinel and the manager.
  */
 import { spawn as nodeSpawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isPermanentSpawnError } from '../../cluster/restart-policy.js';
