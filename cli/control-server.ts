@@ -2,8 +2,10 @@ import { chmodSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { DroverError } from '../contract/errors.js';
-import { getReplicaLabel } from '../contract/lifecycle.js';
-import type { ClusterController, ClusterEvent, FaultRecord, LinkFaultEffect, LinkFaultRequest, NodeSnapshot, OutputLine } from '../contract/types.js';
+import { describeExit, getReplicaLabel, NODE_TRANSITIONS } from '../contract/lifecycle.js';
+import type { ClusterController, ClusterEvent, FaultRecord, LinkFaultEffect, LinkFaultRequest, NodeSnapshot, NodeState, OutputLine } from '../contract/types.js';
+import { Cluster } from '../cluster/cluster.js';
+import type { ClusterNode } from '../cluster/cluster-node.js';
 import { getPeerCredentials } from '../native/index.js';
 import type { StatePaths } from './state-dir.js';
 import type { UpLogStatus } from './up-log.js';
@@ -412,7 +414,115 @@ export class ControlServer {
         }
       }
     }
+    if (parts[0] === 'v1' && parts[1] === 'replicas' && (await this.handleReplicaRoute(req, res, url, parts.slice(2)))) return;
     sendError(res, 404, 'ERR_CONTROL_API', `no endpoint ${req.method} ${url.pathname}`);
+  }
+
+  /**
+   * The per-replica routes (`/v1/replicas…`), which act on one replica's `ClusterNode` the way a
+   * `startCluster` caller would: `useCluster` from `drover/vitest` is their client. They need the
+   * controller to be a {@link Cluster}; others get ERR_UNSUPPORTED. Returns false for a path that
+   * is none of them.
+   */
+  private async handleReplicaRoute(req: http.IncomingMessage, res: http.ServerResponse, url: URL, parts: readonly string[]): Promise<boolean> {
+    const { controller } = this.handlers;
+    const cluster = controller instanceof Cluster ? controller : null;
+    const need = (): Cluster => {
+      if (cluster === null) throw new DroverError('ERR_UNSUPPORTED', `${req.method} ${url.pathname}: this control API serves no per-replica operations`);
+      return cluster;
+    };
+    if (parts.length === 0) {
+      if (req.method !== 'GET') return false;
+      sendJson(res, 200, { replicas: need().nodes().map(getReplicaInfo) } satisfies ReplicasAnswer);
+      return true;
+    }
+    if (parts.length !== 2 && parts.length !== 3) return false;
+    const name = parts[0]!;
+    const replicaText = parts[1]!;
+    if (!/^\d+$/.test(replicaText)) throw new DroverError('ERR_INVALID_OPTION', `Expected the replica index in ${url.pathname} to be a whole number, got ${JSON.stringify(replicaText)}`);
+    const node = need().node(name, Number(replicaText));
+    const action = parts[2] ?? null;
+    const send = (extra: Record<string, unknown> = {}) => sendJson(res, 200, { ok: true, ...extra, node: getReplicaInfo(node) });
+    if (req.method === 'GET') {
+      switch (action) {
+        case null:
+          sendJson(res, 200, getReplicaInfo(node));
+          return true;
+        case 'tail': {
+          const n = url.searchParams.get('n') ?? '100';
+          const limit = n === 'all' ? undefined : Number(n);
+          if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) throw new DroverError('ERR_INVALID_OPTION', `Expected \`n\` to be a number of lines ≥ 0 or "all", got ${JSON.stringify(n)}`);
+          sendJson(res, 200, { lines: limit === 0 ? [] : node.output.tail(limit) });
+          return true;
+        }
+        case 'wait': {
+          const { state, run, after, timeoutMs } = getWaitQuery(url.searchParams, node);
+          await waitForReplica(need(), node, state, run, after, timeoutMs, req);
+          send();
+          return true;
+        }
+        case 'wait-line': {
+          const source = url.searchParams.get('pattern');
+          if (source === null) throw new DroverError('ERR_INVALID_OPTION', `${url.pathname} needs \`pattern\`: the regular expression a line must match`);
+          const flags = url.searchParams.get('flags') ?? '';
+          let pattern: RegExp;
+          try {
+            pattern = new RegExp(source, flags);
+          } catch (error) {
+            throw new DroverError('ERR_INVALID_OPTION', `node ${name}: invalid line pattern /${source}/${flags}: ${(error as Error).message}`, { node: name, cause: error });
+          }
+          const stream = url.searchParams.get('stream') ?? 'both';
+          if (stream !== 'stdout' && stream !== 'stderr' && stream !== 'both') throw new DroverError('ERR_INVALID_OPTION', `Expected \`stream\` to be stdout, stderr or both, got ${JSON.stringify(stream)}`);
+          const line = await node.waitForOutput(pattern, { timeoutMs: getTimeoutMs(url.searchParams), stream });
+          send({ line });
+          return true;
+        }
+        default:
+          return false;
+      }
+    }
+    if (req.method !== 'POST') return false;
+    switch (action) {
+      case 'start':
+        await node.start();
+        send();
+        return true;
+      case 'stop':
+        await node.stop();
+        send();
+        return true;
+      case 'restart':
+        await node.restart();
+        send();
+        return true;
+      case 'kill': {
+        const signal = url.searchParams.get('signal') ?? 'SIGKILL';
+        // The run current at the signal is the one a following `wait?run=next` must come after.
+        const signalled = node.kill(/^\d+$/.test(signal) ? Number(signal) : signal, { scope: 'group' });
+        send({ signalled });
+        return true;
+      }
+      case 'pause': {
+        const probes = url.searchParams.get('probes') ?? 'suspend';
+        if (probes !== 'suspend' && probes !== 'keep') throw new DroverError('ERR_INVALID_OPTION', `Expected \`probes\` to be suspend or keep, got ${JSON.stringify(probes)}`);
+        await node.pause({ probes, by: 'api' });
+        send();
+        return true;
+      }
+      case 'resume':
+        await node.resume();
+        send();
+        return true;
+      case 'crash': {
+        const restart = url.searchParams.get('restart') ?? 'true';
+        if (restart !== 'true' && restart !== 'false') throw new DroverError('ERR_INVALID_OPTION', `Expected \`restart\` to be true or false, got ${JSON.stringify(restart)}`);
+        await node.crash({ restart: restart === 'true', by: 'api' });
+        send();
+        return true;
+      }
+      default:
+        return false;
+    }
   }
 
   private streamLogs(names: readonly string[], url: URL, req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -500,4 +610,98 @@ export function getLinkFaultRequest(kind: LinkFaultEffect['kind'], query: URLSea
     kind === 'latency' ? { kind, ms: number('ms'), jitterMs: number('jitterMs', 0) } : kind === 'bandwidth' ? { kind, bytesPerSec: number('bytesPerSec') } : { kind };
   const by = query.get('by');
   return { from, to, port: query.get('port'), bothWays: query.get('bothWays') === '1' || query.get('bothWays') === 'true', effect, ...(by === null ? {} : { by }) };
+}
+
+/** One replica as the per-replica routes answer: its snapshot plus its current run number. */
+export interface ReplicaInfo extends NodeSnapshot {
+  /** Number of the current (or last) run: 0 before the first start, one more at every start. */
+  readonly run: number;
+}
+
+/** Answer of `GET /v1/replicas`. */
+export interface ReplicasAnswer {
+  /** Every replica of every node, in declaration order. */
+  readonly replicas: readonly ReplicaInfo[];
+}
+
+function getReplicaInfo(node: ClusterNode): ReplicaInfo {
+  return { ...node.snapshot(), run: node.run };
+}
+
+/** `timeoutMs` of a waiting route: a whole number of ms ≥ 0 (default 30000). */
+function getTimeoutMs(query: URLSearchParams): number {
+  const text = query.get('timeoutMs');
+  if (text === null) return 30_000;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isSafeInteger(value) || value < 0) throw new DroverError('ERR_INVALID_OPTION', `Expected \`timeoutMs\` to be a whole number of milliseconds ≥ 0, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+/** Reads `GET /v1/replicas/:name/:replica/wait`'s query. @throws {DroverError} ERR_INVALID_OPTION naming the parameter. */
+function getWaitQuery(query: URLSearchParams, node: ClusterNode): { state: NodeState; run: 'current' | 'next' | number; after: number; timeoutMs: number } {
+  const state = query.get('state');
+  if (state === null || !Object.hasOwn(NODE_TRANSITIONS, state)) {
+    throw new DroverError('ERR_INVALID_OPTION', `Expected \`state\` to be one of ${Object.keys(NODE_TRANSITIONS).join(', ')}, got ${JSON.stringify(state)}`, { node: node.name });
+  }
+  const runText = query.get('run') ?? 'current';
+  const run = runText === 'current' || runText === 'next' ? runText : /^\d+$/.test(runText) && Number(runText) >= 1 ? Number(runText) : null;
+  if (run === null) throw new DroverError('ERR_INVALID_OPTION', `Expected \`run\` to be current, next or a run number ≥ 1, got ${JSON.stringify(runText)}`, { node: node.name });
+  const afterText = query.get('after');
+  if (afterText !== null && !/^\d+$/.test(afterText)) throw new DroverError('ERR_INVALID_OPTION', `Expected \`after\` to be the run number the caller observed, got ${JSON.stringify(afterText)}`, { node: node.name });
+  return { state: state as NodeState, run, after: afterText === null ? node.run : Number(afterText), timeoutMs: getTimeoutMs(query) };
+}
+
+/**
+ * Resolves once `node` is in `state` in a wanted run: any run (`current`), a run after `after`
+ * (`next`: the run the caller observed, so a run that ended while the request travelled still
+ * counts as the old one), or run `run`. The state is read and the subscription taken in one tick
+ * (inside `subscribe`'s snapshot callback), so no transition falls between. Ends early, without
+ * an answer, when the client goes away.
+ * @throws {DroverError} ERR_READY_TIMEOUT after `timeoutMs`, with the state, run, last exit and output tail.
+ */
+function waitForReplica(cluster: Cluster, node: ClusterNode, state: NodeState, run: 'current' | 'next' | number, after: number, timeoutMs: number, req: http.IncomingMessage): Promise<void> {
+  const wanted = (s: NodeState, r: number) => s === state && (run === 'current' || (run === 'next' ? r > after : r === run));
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    let subscription: { unsubscribe(): void } | undefined;
+    let done = false;
+    const finish = (error?: Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      subscription?.unsubscribe();
+      req.off('close', onClose);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onClose = () => finish(new DroverError('ERR_ABORTED', 'the client went away'));
+    subscription = cluster.subscribe({
+      wantsOutput: false,
+      onSnapshot: () => {
+        if (wanted(node.state, node.run)) finish();
+      },
+      onEvent: (event) => {
+        if (event.type === 'state' && event.node === node.name && event.replica === node.replica && wanted(event.to, event.run)) finish();
+      },
+    });
+    if (done) {
+      subscription.unsubscribe();
+      return;
+    }
+    req.on('close', onClose);
+    timer = setTimeout(() => {
+      const which = run === 'current' ? '' : run === 'next' ? ` in a run after run ${after}` : ` in run ${run}`;
+      const snapshot = node.snapshot();
+      const exit = snapshot.lastExit === null ? '' : `; last exit: ${describeExit(snapshot.lastExit)}`;
+      const error = snapshot.error === null ? '' : `; error: ${snapshot.error}`;
+      const tail = node.output.tail(10).map((l) => `  ${l.stream}: ${l.text}`).join('\n');
+      finish(
+        new DroverError(
+          'ERR_READY_TIMEOUT',
+          `node ${getReplicaLabel(node.name, node.replica)} not ${state}${which} after ${timeoutMs} ms (state: ${node.state}, run ${node.run}, restarts ${node.restarts}${exit}${error})${tail ? `; last output:\n${tail}` : ''}`,
+          { node: node.name },
+        ),
+      );
+    }, timeoutMs);
+  });
 }
