@@ -548,6 +548,9 @@ export class ControlServer {
     }
     entries.sort((a, b) => a.time - b.time);
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    // The answer begins now, even with no line to send: a follower of a quiet node must not wait
+    // (and time out, see the client's `follow`) until the node prints something.
+    res.flushHeaders();
     for (const entry of entries) res.write(`${JSON.stringify(entry)}\n`);
     if (!follow) {
       res.end();

@@ -173,10 +173,14 @@ export class RemoteNode {
    * aborts, the loop breaks, or the cluster stops. A reader slower than the node loses lines past
    * the server's follower buffer (1 MiB); the iterator skips the gap.
    */
-  async *lines(options: { readonly signal?: AbortSignal; readonly stream?: OutputStream | 'both' } = {}): AsyncGenerator<OutputLine, void, undefined> {
+  lines(options: { readonly signal?: AbortSignal; readonly stream?: OutputStream | 'both' } = {}): AsyncGenerator<OutputLine, void, undefined> {
+    // Taken now, not at the first next(): the server sends the buffered lines since this moment first.
+    return this.follow(Date.now(), options);
+  }
+
+  private async *follow(since: number, options: { readonly signal?: AbortSignal; readonly stream?: OutputStream | 'both' }): AsyncGenerator<OutputLine, void, undefined> {
     const { signal, stream = 'both' } = options;
     if (signal?.aborted) return;
-    const since = Date.now();
     const res = await this.send<http.IncomingMessage>('GET', `/v1/nodes/${encodeURIComponent(this.info.name)}/logs${query({ n: 'all', since, follow: 1, stream: stream === 'both' ? undefined : stream })}`, 'follow');
     const onAbort = () => res.destroy();
     signal?.addEventListener('abort', onAbort);

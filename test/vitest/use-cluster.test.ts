@@ -181,6 +181,28 @@ describe('useCluster', () => {
     expect(seen).toEqual(['tick', 'tick', 'tick']);
   });
 
+  it('lines() of a quiet node: the follow stream answers at once, not only with the first line (no client timeout meanwhile)', async () => {
+    const quick = await useCluster({ requestTimeoutMs: 200 });
+    const web = quick.node('web');
+    const lines = web.lines({ signal: AbortSignal.timeout(10_000) });
+    const first = lines.next();
+    // Longer than the request timeout passes without a line of web's: a server-side wait times out.
+    await expect(web.waitForLine(/never printed/, { timeoutMs: 400 })).rejects.toMatchObject({ code: 'ERR_READY_TIMEOUT' });
+    await web.restart();
+    expect((await first).value).toMatchObject({ text: `listening ${web.ports.http}` });
+    await lines.return();
+    remember(web.pid);
+  });
+
+  it('lines() starts from the moment of the call, not of the first next()', async () => {
+    const web = remote.node('web');
+    const lines = web.lines({ signal: AbortSignal.timeout(10_000) });
+    await web.restart();
+    expect((await lines.next()).value).toMatchObject({ text: `listening ${web.ports.http}` });
+    await lines.return();
+    remember(web.pid);
+  });
+
   it('link faults go through the fault routes: a cluster without network faults says so; heal and faults work', async () => {
     await expect(remote.link('web', 'ticker').partition()).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED' });
     expect(await remote.faults()).toEqual([]);
