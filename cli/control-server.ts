@@ -204,6 +204,12 @@ function getSocketFd(socket: net.Socket): number | undefined {
  * | POST | /v1/faults/{partition,blackhole,latency,bandwidth,reset}?from=a,b[&to=c][&port=p][&bothWays=1][&ms=200&jitterMs=20][&bytesPerSec=N][&by=cli] | `{ ok: true, faults: FaultRecord[] }`: one fault per link from each `from` node to each `to` node (`to` omitted: every other node); needs `network: { faults: true }` |
  * | POST | /v1/faults/clock?node=a&offset=+90s[&rate=2] | `{ ok: true, fault }`: node a's clock skewed (offset and/or rate; the node needs `clock: true`) |
  * | POST | /v1/down[?timeoutMs=N] | `{ ok: true }` once every node stopped; then the `up` process exits |
+ * | GET  | /v1/replicas | `{ replicas: ReplicaInfo[] }` (the per-replica routes need the controller to be a `Cluster`) |
+ * | GET  | /v1/replicas/:name/:replica | {@link ReplicaInfo} |
+ * | GET  | /v1/replicas/:name/:replica/tail?n=N | `{ lines: OutputLine[] }` |
+ * | GET  | /v1/replicas/:name/:replica/wait?state=S[&run=current\|next\|N][&after=N][&timeoutMs=N] | `{ ok: true, node }` once in `state` in a wanted run (long-poll on the cluster's events) |
+ * | GET  | /v1/replicas/:name/:replica/wait-line?pattern=RE[&flags=i][&stream=S][&timeoutMs=N] | `{ ok: true, line, node }` |
+ * | POST | /v1/replicas/:name/:replica/{start,stop,restart,kill,pause,resume,crash} | `{ ok: true, node }` once done (kill: plus `signalled`) |
  *
  * Errors: `{ error: { code, message } }` with 400 (bad option, malformed %-escape in the path),
  * 403 (other uid), 404 (unknown node or endpoint), 409 (the node's state does not allow it:
