@@ -3,7 +3,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { DroverError } from '../contract/errors.js';
 import { describeExit, getReplicaLabel, NODE_TRANSITIONS } from '../contract/lifecycle.js';
-import type { ClusterController, ClusterEvent, FaultRecord, LinkFaultEffect, LinkFaultRequest, NodeSnapshot, NodeState, OutputLine } from '../contract/types.js';
+import { setLongTimeout, type LongTimer } from '../contract/long-timer.js';
+import { compileUserPattern } from '../contract/pattern.js';
+import type { ClusterController, ClusterEvent, FaultRecord, LinkFaultEffect, LinkFaultRequest, NodeSnapshot, NodeState, OutputLine, OutputStream } from '../contract/types.js';
 import { Cluster } from '../cluster/cluster.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import { getPeerCredentials } from '../native/index.js';
@@ -222,6 +224,10 @@ export class ControlServer {
   /** Peer uid of each connection, read once when it is accepted. */
   private readonly peerUids = new WeakMap<net.Socket, number | Error>();
   private readonly uid = process.getuid?.() ?? 0;
+  /** The long-polls in progress (`/v1/replicas/…/wait`, `wait-line`), ended on close. */
+  private readonly pendingWaits = new Set<AbortController>();
+  /** Set by close(): a long-poll that reaches the handler after it ends at once. */
+  private closing = false;
 
   constructor(private readonly handlers: ControlHandlers) {
     this.server = http.createServer((req, res) => {
@@ -270,6 +276,8 @@ export class ControlServer {
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const res of this.followers) res.end();
+    this.closing = true;
+    for (const wait of this.pendingWaits) wait.abort(closedError());
     this.server.closeIdleConnections();
     await closed;
   }
@@ -424,6 +432,21 @@ export class ControlServer {
     sendError(res, 404, 'ERR_CONTROL_API', `no endpoint ${req.method} ${url.pathname}`);
   }
 
+  /** Runs a long-poll that ends early (rejecting) when the client goes away or the server closes. */
+  private async longPoll<T>(res: http.ServerResponse, wait: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const abort = new AbortController();
+    const onClose = () => abort.abort(new DroverError('ERR_ABORTED', 'the client went away'));
+    res.on('close', onClose);
+    this.pendingWaits.add(abort);
+    if (this.closing) abort.abort(closedError());
+    try {
+      return await wait(abort.signal);
+    } finally {
+      this.pendingWaits.delete(abort);
+      res.off('close', onClose);
+    }
+  }
+
   /**
    * The per-replica routes (`/v1/replicas…`), which act on one replica's `ClusterNode` the way a
    * `startCluster` caller would: `useCluster` from `drover/vitest` is their client. They need the
@@ -463,7 +486,7 @@ export class ControlServer {
         }
         case 'wait': {
           const { state, run, after, timeoutMs } = getWaitQuery(url.searchParams, node);
-          await waitForReplica(need(), node, state, run, after, timeoutMs, req);
+          await this.longPoll(res, (signal) => waitForReplica(need(), node, state, run, after, timeoutMs, signal));
           send();
           return true;
         }
@@ -479,7 +502,8 @@ export class ControlServer {
           }
           const stream = url.searchParams.get('stream') ?? 'both';
           if (stream !== 'stdout' && stream !== 'stderr' && stream !== 'both') throw new DroverError('ERR_INVALID_OPTION', `Expected \`stream\` to be stdout, stderr or both, got ${JSON.stringify(stream)}`);
-          const line = await node.waitForOutput(pattern, { timeoutMs: getTimeoutMs(url.searchParams), stream });
+          const timeoutMs = getTimeoutMs(url.searchParams);
+          const line = await this.longPoll(res, (signal) => waitForReplicaLine(node, pattern, stream, timeoutMs, signal));
           send({ line });
           return true;
         }
@@ -660,57 +684,107 @@ function getWaitQuery(query: URLSearchParams, node: ClusterNode): { state: NodeS
   return { state: state as NodeState, run, after: afterText === null ? node.run : Number(afterText), timeoutMs: getTimeoutMs(query) };
 }
 
+function closedError(): DroverError {
+  return new DroverError('ERR_STOPPED', 'the control API closed while this request waited: its cluster is going away');
+}
+
+/**
+ * Resolves with what `watch` reports (it returns its own unsubscribe), or rejects with
+ * `onTimeout()` after `timeoutMs`, or with the signal's reason once it aborts.
+ */
+function watchUntil<T>(timeoutMs: number, signal: AbortSignal, watch: (done: (value: T) => void) => () => void, onTimeout: () => DroverError): Promise<T> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    let finished = false;
+    let unwatch: (() => void) | null = null;
+    let timer: LongTimer | null = null;
+    const finish = (settle: () => void) => {
+      if (finished) return;
+      finished = true;
+      timer?.clear();
+      unwatch?.();
+      signal.removeEventListener('abort', onAbort);
+      settle();
+    };
+    const onAbort = () => finish(() => reject(signal.reason));
+    unwatch = watch((value) => finish(() => resolve(value)));
+    if (finished) {
+      unwatch(); // `watch` reported at once, before its unsubscribe existed
+      return;
+    }
+    signal.addEventListener('abort', onAbort);
+    timer = setLongTimeout(() => finish(() => reject(onTimeout())), timeoutMs);
+  });
+}
+
+/** `; last output:` and the last `n` lines of the replica, or nothing. */
+function describeTail(node: ClusterNode, n: number): string {
+  const tail = node.output.tail(n).map((l) => `  ${l.stream}: ${l.text}`).join('\n');
+  return tail === '' ? '' : `; last output:\n${tail}`;
+}
+
 /**
  * Resolves once `node` is in `state` in a wanted run: any run (`current`), a run after `after`
  * (`next`: the run the caller observed, so a run that ended while the request travelled still
  * counts as the old one), or run `run`. The state is read and the subscription taken in one tick
- * (inside `subscribe`'s snapshot callback), so no transition falls between. Ends early, without
- * an answer, when the client goes away.
- * @throws {DroverError} ERR_READY_TIMEOUT after `timeoutMs`, with the state, run, last exit and output tail.
+ * (inside `subscribe`'s snapshot callback), so no transition falls between.
+ * @throws {DroverError} ERR_READY_TIMEOUT after `timeoutMs`, with the state, run, last exit and
+ *   output tail; the signal's reason once it aborts.
  */
-function waitForReplica(cluster: Cluster, node: ClusterNode, state: NodeState, run: 'current' | 'next' | number, after: number, timeoutMs: number, req: http.IncomingMessage): Promise<void> {
+function waitForReplica(cluster: Cluster, node: ClusterNode, state: NodeState, run: 'current' | 'next' | number, after: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const wanted = (s: NodeState, r: number) => s === state && (run === 'current' || (run === 'next' ? r > after : r === run));
-  return new Promise((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    let subscription: { unsubscribe(): void } | undefined;
-    let done = false;
-    const finish = (error?: Error) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      subscription?.unsubscribe();
-      req.off('close', onClose);
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-    const onClose = () => finish(new DroverError('ERR_ABORTED', 'the client went away'));
-    subscription = cluster.subscribe({
-      wantsOutput: false,
-      onSnapshot: () => {
-        if (wanted(node.state, node.run)) finish();
-      },
-      onEvent: (event) => {
-        if (event.type === 'state' && event.node === node.name && event.replica === node.replica && wanted(event.to, event.run)) finish();
-      },
-    });
-    if (done) {
-      subscription.unsubscribe();
-      return;
-    }
-    req.on('close', onClose);
-    timer = setTimeout(() => {
+  return watchUntil<void>(
+    timeoutMs,
+    signal,
+    (done) => {
+      const subscription = cluster.subscribe({
+        wantsOutput: false,
+        onSnapshot: () => {
+          if (wanted(node.state, node.run)) done();
+        },
+        onEvent: (event) => {
+          if (event.type === 'state' && event.node === node.name && event.replica === node.replica && wanted(event.to, event.run)) done();
+        },
+      });
+      return () => subscription.unsubscribe();
+    },
+    () => {
       const which = run === 'current' ? '' : run === 'next' ? ` in a run after run ${after}` : ` in run ${run}`;
       const snapshot = node.snapshot();
       const exit = snapshot.lastExit === null ? '' : `; last exit: ${describeExit(snapshot.lastExit)}`;
       const error = snapshot.error === null ? '' : `; error: ${snapshot.error}`;
-      const tail = node.output.tail(10).map((l) => `  ${l.stream}: ${l.text}`).join('\n');
-      finish(
-        new DroverError(
-          'ERR_READY_TIMEOUT',
-          `node ${getReplicaLabel(node.name, node.replica)} not ${state}${which} after ${timeoutMs} ms (state: ${node.state}, run ${node.run}, restarts ${node.restarts}${exit}${error})${tail ? `; last output:\n${tail}` : ''}`,
-          { node: node.name },
-        ),
+      return new DroverError(
+        'ERR_READY_TIMEOUT',
+        `node ${getReplicaLabel(node.name, node.replica)} not ${state}${which} after ${timeoutMs} ms (state: ${node.state}, run ${node.run}, restarts ${node.restarts}${exit}${error})${describeTail(node, 10)}`,
+        { node: node.name },
       );
-    }, timeoutMs);
-  });
+    },
+  );
+}
+
+/**
+ * Resolves with the first line of `node` (already buffered, or new) that matches `pattern` on
+ * `stream`, as `ClusterNode.waitForOutput` does (RE2, linear time), but ends when `signal` aborts.
+ * @throws {DroverError} ERR_INVALID_OPTION for a pattern RE2 cannot run; ERR_READY_TIMEOUT after
+ *   `timeoutMs` with the last lines; the signal's reason once it aborts.
+ */
+function waitForReplicaLine(node: ClusterNode, pattern: RegExp, stream: OutputStream | 'both', timeoutMs: number, signal: AbortSignal): Promise<OutputLine> {
+  const compiled = compileUserPattern(pattern, `line pattern of node ${node.name}`);
+  const matches = (line: OutputLine) => (stream === 'both' || line.stream === stream) && compiled.test(line.text);
+  return watchUntil<OutputLine>(
+    timeoutMs,
+    signal,
+    (done) => {
+      const unsubscribe = node.output.subscribe((line) => {
+        if (matches(line)) done(line);
+      });
+      const found = node.output.tail().find(matches);
+      if (found !== undefined) done(found);
+      return unsubscribe;
+    },
+    () => new DroverError('ERR_READY_TIMEOUT', `node ${getReplicaLabel(node.name, node.replica)}: no output line matched ${compiled} within ${timeoutMs} ms${describeTail(node, 5)}`, { node: node.name }),
+  );
 }

@@ -4,13 +4,14 @@
  * setup-cluster.test.ts); the handle then finds the socket through DROVER_CONTROL_SOCKET, as a
  * command run by `drover run` would (examples/vitest covers inject() in real vitest workers).
  */
-import { lstatSync, readdirSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster } from '../../cluster/cluster.js';
 import { setupCluster, useCluster, type ProvidedCluster, type RemoteCluster } from '../../vitest/index.js';
 import { FIXTURES_DIR, fixture } from '../helpers/fixtures.js';
 import { expectAllGone, expectNoShepherds, isAlive } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const config = {
   name: 'remote',
@@ -207,6 +208,30 @@ describe('useCluster', () => {
     await expect(remote.link('web', 'ticker').partition()).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED' });
     expect(await remote.faults()).toEqual([]);
     expect(await remote.heal()).toEqual([]);
+  });
+
+  it("a teardown does not wait for the long-polls in progress: they end with ERR_STOPPED", async () => {
+    const values = new Map<string, unknown>();
+    const ownTeardown = await setupCluster({ name: 'closing', nodes: { a: { command: fixture('forever'), ready: { log: { pattern: '^ready$' } } } } })({ provide: (key, value) => values.set(key, value) });
+    const own = await useCluster({ socket: (values.get('drover') as ProvidedCluster).controlSocket! });
+    const a = own.node('a');
+    remember(a.pid);
+    const waiting = a.waitFor('ready', { run: 'next', timeoutMs: 120_000 }).catch((e: unknown) => e);
+    const waitingLine = a.waitForLine(/never printed/, { timeoutMs: 120_000 }).catch((e: unknown) => e);
+    // Both requests are in the server (this process) once it accepted their connections: a
+    // connection accepted on the socket shows in /proc/net/unix with its path, connected (03).
+    const socket = own.socket;
+    await waitFor(
+      () => readFileSync('/proc/net/unix', 'utf8').split('\n').filter((line) => line.endsWith(` ${socket}`) && line.split(/\s+/)[5] === '03').length,
+      (accepted) => accepted >= 2,
+      { describe: `2 connections accepted on ${socket}` },
+    );
+    const started = Date.now();
+    await ownTeardown();
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(await waiting).toMatchObject({ code: 'ERR_STOPPED', message: expect.stringContaining('the control API closed') });
+    expect(await waitingLine).toMatchObject({ code: 'ERR_STOPPED' });
+    expect(process.env.DROVER_CONTROL_SOCKET).toBe(provided.controlSocket);
   });
 
   it('an explicit socket wins over DROVER_CONTROL_SOCKET; a socket nobody serves is named in the error', async () => {
