@@ -210,6 +210,31 @@ describe('useCluster', () => {
     expect(await remote.heal()).toEqual([]);
   });
 
+  it('link faults of a cluster with network faults: injected, listed and healed through the handle', async () => {
+    const values = new Map<string, unknown>();
+    const peer = (name: string) => ({
+      command: fixture('tcp-peer', '{{ports.p}}', name, 'a={{nodes.a.ports.p}}', 'b={{nodes.b.ports.p}}'),
+      ports: ['p'],
+      ready: { tcp: { port: '{{ports.p}}' }, interval: '20ms' },
+    });
+    const ownTeardown = await setupCluster({ name: 'linked', network: { faults: true }, nodes: { a: peer('a'), b: peer('b') } })({ provide: (key, value) => values.set(key, value) });
+    try {
+      const own = await useCluster({ socket: (values.get('drover') as ProvidedCluster).controlSocket! });
+      for (const node of own.nodes()) remember(node.pid);
+      const cut = await own.link('a', 'b').partition();
+      expect(cut).toMatchObject({ kind: 'partition', link: { from: 'a', to: 'b', port: null }, by: 'api' });
+      const slow = await own.link('b', 'a', 'p').latency({ ms: 50 });
+      expect(slow).toMatchObject({ kind: 'latency', link: { from: 'b', to: 'a', port: 'p' } });
+      expect((await own.faults()).map((f) => f.id)).toEqual([cut.id, slow.id]);
+      expect(await own.link('a', 'b').heal()).toEqual([cut.id]);
+      expect((await own.faults()).map((f) => f.id)).toEqual([slow.id]);
+      await expect(own.link('a', 'b').latency({ ms: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+      expect(await own.heal()).toEqual([slow.id]);
+    } finally {
+      await ownTeardown();
+    }
+  });
+
   it("a teardown does not wait for the long-polls in progress: they end with ERR_STOPPED", async () => {
     const values = new Map<string, unknown>();
     const ownTeardown = await setupCluster({ name: 'closing', nodes: { a: { command: fixture('forever'), ready: { log: { pattern: '^ready$' } } } } })({ provide: (key, value) => values.set(key, value) });
