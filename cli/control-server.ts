@@ -206,6 +206,7 @@ function getSocketFd(socket: net.Socket): number | undefined {
  * | POST | /v1/faults/{partition,blackhole,latency,bandwidth,reset}?from=a,b[&to=c][&port=p][&bothWays=1][&ms=200&jitterMs=20][&bytesPerSec=N][&by=cli] | `{ ok: true, faults: FaultRecord[] }`: one fault per link from each `from` node to each `to` node (`to` omitted: every other node); needs `network: { faults: true }` |
  * | POST | /v1/faults/clock?node=a&offset=+90s[&rate=2] | `{ ok: true, fault }`: node a's clock skewed (offset and/or rate; the node needs `clock: true`) |
  * | POST | /v1/down[?timeoutMs=N] | `{ ok: true }` once every node stopped; then the `up` process exits |
+ * | GET  | /v1/events[?output=1] | NDJSON {@link ClusterEvent}s from the moment the headers are sent (an {@link EventGap} where a slow reader missed some) |
  * | GET  | /v1/replicas | `{ replicas: ReplicaInfo[] }` (the per-replica routes need the controller to be a `Cluster`) |
  * | GET  | /v1/replicas/:name/:replica | {@link ReplicaInfo} |
  * | GET  | /v1/replicas/:name/:replica/tail?n=N | `{ lines: OutputLine[] }` |
@@ -428,8 +429,51 @@ export class ControlServer {
         }
       }
     }
+    if (req.method === 'GET' && url.pathname === '/v1/events') {
+      this.streamEvents(url, req, res);
+      return;
+    }
     if (parts[0] === 'v1' && parts[1] === 'replicas' && (await this.handleReplicaRoute(req, res, url, parts.slice(2)))) return;
     sendError(res, 404, 'ERR_CONTROL_API', `no endpoint ${req.method} ${url.pathname}`);
+  }
+
+  /**
+   * `GET /v1/events[?output=1]`: every {@link ClusterEvent} from the moment the answer's headers are
+   * sent (the subscription is taken first), as NDJSON, until the client goes away or the server
+   * closes; `output` events only with `output=1`. A client with more than the follower bound not
+   * yet read gets events skipped, then one {@link EventGap} line.
+   */
+  private streamEvents(url: URL, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const output = url.searchParams.get('output');
+    if (output !== null && output !== '0' && output !== '1') throw new DroverError('ERR_INVALID_OPTION', `Expected \`output\` to be 0 or 1, got ${JSON.stringify(output)}`);
+    const maxBytes = this.handlers.followerMaxBytes ?? FOLLOWER_MAX_BUFFERED_BYTES;
+    let skipped = 0;
+    const endGap = () => {
+      if (skipped === 0) return;
+      const gap: EventGap = { type: 'gap', skipped, time: Date.now() };
+      res.write(`${JSON.stringify(gap)}\n`);
+      skipped = 0;
+    };
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    const subscription = this.handlers.controller.subscribe({
+      wantsOutput: output === '1',
+      onEvent: (event: ClusterEvent) => {
+        if (event.type === 'output' && output !== '1') return;
+        if (skipped > 0 && res.writableLength <= maxBytes / 2) endGap();
+        if (skipped > 0 || res.writableLength >= maxBytes) {
+          skipped++;
+          return;
+        }
+        res.write(`${JSON.stringify(event)}\n`);
+      },
+    });
+    res.on('drain', endGap);
+    res.flushHeaders(); // after subscribing: a client that has the headers misses no event
+    this.followers.add(res);
+    req.on('close', () => {
+      this.followers.delete(res);
+      subscription.unsubscribe();
+    });
   }
 
   /** Runs a long-poll that ends early (rejecting) when the client goes away or the server closes. */
@@ -643,6 +687,15 @@ export function getLinkFaultRequest(kind: LinkFaultEffect['kind'], query: URLSea
     kind === 'latency' ? { kind, ms: number('ms'), jitterMs: number('jitterMs', 0) } : kind === 'bandwidth' ? { kind, bytesPerSec: number('bytesPerSec') } : { kind };
   const by = query.get('by');
   return { from, to, port: query.get('port'), bothWays: query.get('bothWays') === '1' || query.get('bothWays') === 'true', effect, ...(by === null ? {} : { by }) };
+}
+
+/** The NDJSON line of `GET /v1/events` in place of the events a slow reader missed. */
+export interface EventGap {
+  readonly type: 'gap';
+  /** Events skipped. */
+  readonly skipped: number;
+  /** Epoch ms when the gap ended. */
+  readonly time: number;
 }
 
 /** One replica as the per-replica routes answer: its snapshot plus its current run number. */

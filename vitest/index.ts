@@ -274,4 +274,4 @@ export function clusterFixture<S extends 'test' | 'file' | 'worker' = 'test'>(
 }
 
 export { useCluster, RemoteCluster, RemoteNode, type RemoteLink, type RemoteWaitOptions, type UseClusterOptions } from './use-cluster.js';
-export type { ReplicaInfo } from '../cli/control-server.js';
+export type { EventGap, ReplicaInfo } from '../cli/control-server.js';

@@ -6,10 +6,10 @@
 
 import type http from 'node:http';
 import { getSocketStatePaths, request, type RequestWait } from '../cli/control-client.js';
-import type { ReplicaInfo, ReplicasAnswer } from '../cli/control-server.js';
+import type { EventGap, ReplicaInfo, ReplicasAnswer } from '../cli/control-server.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
 import { getReplicaLabel } from '../contract/lifecycle.js';
-import type { ExitInfo, FaultRecord, LinkFaultEffect, NodeState, OutputLine, OutputStream } from '../contract/types.js';
+import type { ClusterEvent, ExitInfo, FaultRecord, LinkFaultEffect, NodeState, OutputLine, OutputStream } from '../contract/types.js';
 
 /** Options of {@link useCluster}. */
 export interface UseClusterOptions {
@@ -73,6 +73,31 @@ async function readJson<T>(res: http.IncomingMessage): Promise<T> {
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);
   return JSON.parse(Buffer.concat(chunks).toString()) as T;
+}
+
+/** The NDJSON values of a streamed answer, until it ends or `signal` aborts (then it is closed). */
+async function* readNdjson<T>(res: http.IncomingMessage, signal: AbortSignal | undefined): AsyncGenerator<T, void, undefined> {
+  if (signal?.aborted) {
+    res.destroy();
+    return;
+  }
+  const onAbort = () => res.destroy();
+  signal?.addEventListener('abort', onAbort);
+  res.setEncoding('utf8'); // a character split between chunks stays whole
+  let rest = '';
+  try {
+    for await (const chunk of res) {
+      rest += chunk as string;
+      const parts = rest.split('\n');
+      rest = parts.pop()!;
+      for (const part of parts) if (part !== '') yield JSON.parse(part) as T;
+    }
+  } catch (error) {
+    if (!signal?.aborted) throw error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    res.destroy();
+  }
 }
 
 /**
@@ -182,27 +207,10 @@ export class RemoteNode {
     const { signal, stream = 'both' } = options;
     if (signal?.aborted) return;
     const res = await this.send<http.IncomingMessage>('GET', `/v1/nodes/${encodeURIComponent(this.info.name)}/logs${query({ n: 'all', since, follow: 1, stream: stream === 'both' ? undefined : stream })}`, 'follow');
-    const onAbort = () => res.destroy();
-    signal?.addEventListener('abort', onAbort);
-    let rest = '';
-    try {
-      for await (const chunk of res) {
-        rest += (chunk as Buffer).toString();
-        const parts = rest.split('\n');
-        rest = parts.pop()!;
-        for (const part of parts) {
-          if (part === '') continue;
-          const entry = JSON.parse(part) as OutputLine & { node?: string; replica?: number; skipped?: number };
-          if (entry.skipped !== undefined || entry.replica !== this.info.replica) continue;
-          const { node: _node, ...line } = entry;
-          yield line;
-        }
-      }
-    } catch (error) {
-      if (!signal?.aborted) throw error;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      res.destroy();
+    for await (const entry of readNdjson<OutputLine & { node?: string; replica?: number; skipped?: number }>(res, signal)) {
+      if (entry.skipped !== undefined || entry.replica !== this.info.replica) continue;
+      const { node: _node, ...line } = entry;
+      yield line;
     }
   }
 
@@ -322,6 +330,19 @@ export class RemoteCluster {
     this.replicas = answer.replicas;
     for (const info of answer.replicas) this.handles.get(getReplicaLabel(info.name, info.replica))?.update(info);
     return answer.replicas;
+  }
+
+  /**
+   * Follows the cluster's events ({@link ClusterEvent}: state changes with their run, restarts,
+   * readiness attempts, faults …). Resolves once the server has subscribed: every event after
+   * that is delivered, in order, until `signal` aborts, the loop breaks or the cluster stops. A
+   * reader more than 1 MiB behind gets an {@link EventGap} in place of the events it missed.
+   * `output: true` includes every output line as an `output` event.
+   */
+  async events(options: { readonly signal?: AbortSignal; readonly output?: boolean } = {}): Promise<AsyncGenerator<ClusterEvent | EventGap, void, undefined>> {
+    const { signal, output = false } = options;
+    const res = await this.send<http.IncomingMessage>('GET', `/v1/events${query({ output: output ? 1 : undefined })}`, 'follow');
+    return readNdjson<ClusterEvent | EventGap>(res, signal);
   }
 
   /** The active injected faults, oldest first. */

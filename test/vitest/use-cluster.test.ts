@@ -204,6 +204,25 @@ describe('useCluster', () => {
     remember(web.pid);
   });
 
+  it('events() delivers every event after it resolved, in order: a kill, the exit, the restart, the next run ready', async () => {
+    const controller = new AbortController();
+    const events = await remote.events({ signal: controller.signal });
+    const ticker = remote.node('ticker');
+    await ticker.kill();
+    const killedRun = ticker.run;
+    const seen: string[] = [];
+    for await (const event of events) {
+      if (event.type === 'state' && event.node === 'ticker') {
+        seen.push(`${event.from}→${event.to} run ${event.run - killedRun}`);
+        if (event.to === 'ready') controller.abort();
+      } else if (event.type === 'restarting' && event.node === 'ticker') {
+        seen.push(`restarting ${event.reason}`);
+      }
+    }
+    expect(seen).toEqual(['restarting crashed', 'ready→backoff run 0', 'backoff→starting run 1', 'starting→running run 1', 'running→ready run 1']);
+    remember((await ticker.snapshot()).pid);
+  });
+
   it('link faults go through the fault routes: a cluster without network faults says so; heal and faults work', async () => {
     await expect(remote.link('web', 'ticker').partition()).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED' });
     expect(await remote.faults()).toEqual([]);
