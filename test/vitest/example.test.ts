@@ -2,8 +2,9 @@
  * examples/vitest run as a user runs it (`vitest run --root examples/vitest`, in a child process):
  * two test files restart and kill nodes of the globalSetup cluster through useCluster, and the
  * per-worker project gives each of 4 workers a cluster of its own through a worker-scoped
- * fixture. Checked here: every test passed, files of one worker shared its cluster and other
- * workers had other ports, and once vitest exited nothing it started is left.
+ * fixture, and own-cluster.test.ts one of its own through a file-scoped one. Checked here: every
+ * test passed, files of one worker shared its cluster and other workers had other ports, and once
+ * vitest exited nothing it started is left.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -42,13 +43,14 @@ it('examples/vitest passes with 4 workers, each worker with its own cluster, and
   });
   const out = stripVTControlCharacters(run.all);
   expect(run.exitCode, out).toBe(0);
-  expect(out).toMatch(/Test Files\s+7 passed \(7\)/);
-  expect(out).toMatch(/Tests\s+11 passed \(11\)/);
+  expect(out).toMatch(/Test Files\s+8 passed \(8\)/);
+  expect(out).toMatch(/Tests\s+13 passed \(13\)/);
   expect(out).toMatch(/shared\s+kill\.test\.ts \(2 tests\)/);
   expect(out).toMatch(/shared\s+restart\.test\.ts \(2 tests\)/);
 
-  const reports = readFileSync(report, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Report);
-  expect(reports.map((r) => r.file).sort()).toEqual(['a', 'b', 'c', 'd']);
+  const all = readFileSync(report, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Report);
+  expect(all.map((r) => r.file).sort()).toEqual(['a', 'b', 'c', 'd', 'own']);
+  const reports = all.filter((r) => r.file !== 'own');
   const clusterOf = (r: Report) => JSON.stringify(r.nodes.map((n) => [n.name, n.pid, n.ports]));
   const byWorker = new Map<string, Report[]>();
   for (const r of reports) byWorker.set(r.worker, [...(byWorker.get(r.worker) ?? []), r]);
@@ -57,7 +59,8 @@ it('examples/vitest passes with 4 workers, each worker with its own cluster, and
   const ports = [...byWorker.values()].flatMap((files) => files[0]!.nodes.flatMap((n) => Object.values(n.ports)));
   expect(new Set(ports).size, `ports of the workers' clusters: ${ports.join(', ')}`).toBe(ports.length);
 
-  await expectAllGone(reports.flatMap((r) => [r.pid, ...r.nodes.map((n) => n.pid)]));
+  // The per-worker clusters, the file-scoped one (own-cluster.test.ts) and the workers are gone.
+  await expectAllGone(all.flatMap((r) => [r.pid, ...r.nodes.map((n) => n.pid)]));
   expect(findByEnv('DROVER_EXAMPLE_RUN', marker), 'processes of the example run left behind').toEqual([]);
   await expectNoShepherds();
 }, 180_000);
