@@ -256,7 +256,6 @@ export function clusterFixture<S extends 'test' | 'file' | 'worker' = 'test'>(
   const { scope = 'test' as S, ...startOptions } = options;
   const config = configOrPath instanceof URL ? fileURLToPath(configOrPath) : configOrPath;
   // vitest reads a fixture's dependencies from its first parameter, which must be a destructuring pattern.
-  // eslint-disable-next-line no-empty-pattern
   const fixture = async ({}: object, use: (cluster: Cluster) => Promise<void>): Promise<void> => {
     let cluster: Cluster;
     try {
