@@ -342,6 +342,9 @@ export class RemoteCluster {
   async events(options: { readonly signal?: AbortSignal; readonly output?: boolean } = {}): Promise<AsyncGenerator<ClusterEvent | EventGap, void, undefined>> {
     const { signal, output = false } = options;
     const res = await this.send<http.IncomingMessage>('GET', `/v1/events${query({ output: output ? 1 : undefined })}`, 'follow');
+    // Also when the iterator is never read: the abort closes the stream.
+    signal?.addEventListener('abort', () => res.destroy(), { once: true });
+    if (signal?.aborted) res.destroy();
     return readNdjson<ClusterEvent | EventGap>(res, signal);
   }
 
