@@ -359,6 +359,29 @@ export class RemoteCluster {
   }
 
   /**
+   * Cuts every link between the groups, both ways, as `Cluster.partition` does:
+   * `partition([['a'], ['b', 'c']])` isolates a. Resolves to one fault per cut link.
+   * @throws {DroverError} ERR_INVALID_OPTION for fewer than two non-empty groups or a node in two
+   *   groups (nothing injected); the server's errors (ERR_UNSUPPORTED without network faults, ERR_UNKNOWN_NODE).
+   */
+  async partition(groups: readonly (readonly string[])[]): Promise<FaultRecord[]> {
+    const seen = new Set<string>();
+    for (const name of groups.flat()) {
+      if (seen.has(name)) throw new DroverError('ERR_INVALID_OPTION', `node ${name} is in two partition groups; each node belongs to at most one`, { node: name });
+      seen.add(name);
+    }
+    if (groups.filter((g) => g.length > 0).length < 2) throw new DroverError('ERR_INVALID_OPTION', `a partition needs at least two non-empty groups of nodes, got ${JSON.stringify(groups)}`);
+    const records: FaultRecord[] = [];
+    for (const [i, group] of groups.entries()) {
+      if (group.length === 0) continue;
+      const others = groups.filter((_, j) => j !== i).flat();
+      const answer = await this.send<{ faults: FaultRecord[] }>('POST', `/v1/faults/partition${query({ from: group.join(','), to: others.join(','), by: 'api' })}`, 'operation');
+      records.push(...answer.faults);
+    }
+    return records;
+  }
+
+  /**
    * The link from node `from` to node `to` (every port, or `port`); needs `network: { faults: true }`
    * in the cluster's config (else its methods reject with ERR_UNSUPPORTED).
    */

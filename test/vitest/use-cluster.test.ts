@@ -249,6 +249,10 @@ describe('useCluster', () => {
       expect((await own.faults()).map((f) => f.id)).toEqual([slow.id]);
       await expect(own.link('a', 'b').latency({ ms: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
       expect(await own.heal()).toEqual([slow.id]);
+      const split = await own.partition([['a'], ['b']]);
+      expect(split.map((f) => [f.kind, f.link?.from, f.link?.to])).toEqual([['partition', 'a', 'b'], ['partition', 'b', 'a']]);
+      await expect(own.partition([['a', 'b']])).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+      expect((await own.heal()).sort()).toEqual(split.map((f) => f.id).sort());
     } finally {
       await ownTeardown();
     }
