@@ -3,7 +3,7 @@
  * hands its command through DROVER_CONTROL_SOCKET): the per-replica routes work there too, and a
  * down `up` is named as such.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
@@ -13,11 +13,16 @@ import { findShepherds } from '../helpers/processes.js';
 
 const ups: CliProcess[] = [];
 const pids = new Set<number>();
+const dirs: string[] = [];
 
-afterEach(() => cleanupCliRun(ups, pids));
+afterEach(async () => {
+  await cleanupCliRun(ups, pids);
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 it("drives a `drover up` cluster through its socket: kill, next run, output; gone once `up` stopped", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'drover-use-up-'));
+  dirs.push(dir);
   const env = { DROVER_STATE_DIR: path.join(dir, 'state') };
   const file = await writeRing(dir);
   const up = new CliProcess(['up', '--no-tty', '-f', file], env);
