@@ -1,6 +1,7 @@
 import { lstatSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
+import path from 'node:path';
 import { parseDurationMs } from '../config/duration.js';
 import { DroverError, type DroverErrorCode } from '../contract/errors.js';
 import { checkSocketFile, readLockRecord, verifyStateDir, type StatePaths } from './state-dir.js';
@@ -213,4 +214,21 @@ export async function requestJson<T>(paths: StatePaths, configPath: string, meth
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);
   return JSON.parse(Buffer.concat(chunks).toString()) as T;
+}
+
+/** The file name of a control socket in its state dir (`drover up`, `drover run`, `setupCluster`). */
+export const CONTROL_SOCKET_NAME = 'control.sock';
+
+/**
+ * The state paths of a control socket known by its path alone (`DROVER_CONTROL_SOCKET`, a
+ * provided `controlSocket`): its directory is the state dir, checked by {@link request} as usual
+ * (a real directory of the caller's, mode 0700).
+ * @throws {DroverError} ERR_INVALID_OPTION when the path is not absolute or not named `control.sock`.
+ */
+export function getSocketStatePaths(socket: string): StatePaths {
+  if (!path.isAbsolute(socket) || path.basename(socket) !== CONTROL_SOCKET_NAME) {
+    throw new DroverError('ERR_INVALID_OPTION', `Expected the control socket to be an absolute path to a file named ${CONTROL_SOCKET_NAME} in a drover state dir, got ${JSON.stringify(socket)}`, { path: socket });
+  }
+  const dir = path.dirname(socket);
+  return { dir, socket, lock: path.join(dir, 'lock'), log: path.join(dir, 'up.log'), failedLog: path.join(dir, 'up.failed.log'), ownLevels: [dir], source: 'DROVER_STATE_DIR' };
 }

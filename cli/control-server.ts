@@ -2,8 +2,12 @@ import { chmodSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { DroverError } from '../contract/errors.js';
-import { getReplicaLabel } from '../contract/lifecycle.js';
-import type { ClusterController, ClusterEvent, FaultRecord, LinkFaultEffect, LinkFaultRequest, NodeSnapshot, OutputLine } from '../contract/types.js';
+import { describeExit, getReplicaLabel, NODE_TRANSITIONS } from '../contract/lifecycle.js';
+import { setLongTimeout, type LongTimer } from '../contract/long-timer.js';
+import { compileUserPattern } from '../contract/pattern.js';
+import type { ClusterController, ClusterEvent, FaultRecord, LinkFaultEffect, LinkFaultRequest, NodeSnapshot, NodeState, OutputLine, OutputStream } from '../contract/types.js';
+import { Cluster } from '../cluster/cluster.js';
+import type { ClusterNode } from '../cluster/cluster-node.js';
 import { getPeerCredentials } from '../native/index.js';
 import type { StatePaths } from './state-dir.js';
 import type { UpLogStatus } from './up-log.js';
@@ -202,6 +206,13 @@ function getSocketFd(socket: net.Socket): number | undefined {
  * | POST | /v1/faults/{partition,blackhole,latency,bandwidth,reset}?from=a,b[&to=c][&port=p][&bothWays=1][&ms=200&jitterMs=20][&bytesPerSec=N][&by=cli] | `{ ok: true, faults: FaultRecord[] }`: one fault per link from each `from` node to each `to` node (`to` omitted: every other node); needs `network: { faults: true }` |
  * | POST | /v1/faults/clock?node=a&offset=+90s[&rate=2] | `{ ok: true, fault }`: node a's clock skewed (offset and/or rate; the node needs `clock: true`) |
  * | POST | /v1/down[?timeoutMs=N] | `{ ok: true }` once every node stopped; then the `up` process exits |
+ * | GET  | /v1/events[?output=1] | NDJSON {@link ClusterEvent}s from the moment the headers are sent (an {@link EventGap} where a slow reader missed some) |
+ * | GET  | /v1/replicas | `{ replicas: ReplicaInfo[] }` (the per-replica routes need the controller to be a `Cluster`) |
+ * | GET  | /v1/replicas/:name/:replica | {@link ReplicaInfo} |
+ * | GET  | /v1/replicas/:name/:replica/tail?n=N | `{ lines: OutputLine[] }` |
+ * | GET  | /v1/replicas/:name/:replica/wait?state=S[&run=current\|next\|N][&after=N][&timeoutMs=N] | `{ ok: true, node }` once in `state` in a wanted run (long-poll on the cluster's events) |
+ * | GET  | /v1/replicas/:name/:replica/wait-line?pattern=RE[&flags=i][&stream=S][&timeoutMs=N] | `{ ok: true, line, node }` |
+ * | POST | /v1/replicas/:name/:replica/{start,stop,restart,kill,pause,resume,crash} | `{ ok: true, node }` once done (kill: plus `signalled`) |
  *
  * Errors: `{ error: { code, message } }` with 400 (bad option, malformed %-escape in the path),
  * 403 (other uid), 404 (unknown node or endpoint), 409 (the node's state does not allow it:
@@ -214,6 +225,10 @@ export class ControlServer {
   /** Peer uid of each connection, read once when it is accepted. */
   private readonly peerUids = new WeakMap<net.Socket, number | Error>();
   private readonly uid = process.getuid?.() ?? 0;
+  /** The long-polls in progress (`/v1/replicas/…/wait`, `wait-line`), ended on close. */
+  private readonly pendingWaits = new Set<AbortController>();
+  /** Set by close(): a long-poll that reaches the handler after it ends at once. */
+  private closing = false;
 
   constructor(private readonly handlers: ControlHandlers) {
     this.server = http.createServer((req, res) => {
@@ -262,6 +277,8 @@ export class ControlServer {
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const res of this.followers) res.end();
+    this.closing = true;
+    for (const wait of this.pendingWaits) wait.abort(closedError());
     this.server.closeIdleConnections();
     await closed;
   }
@@ -412,7 +429,174 @@ export class ControlServer {
         }
       }
     }
+    if (req.method === 'GET' && url.pathname === '/v1/events') {
+      this.streamEvents(url, req, res);
+      return;
+    }
+    if (parts[0] === 'v1' && parts[1] === 'replicas' && (await this.handleReplicaRoute(req, res, url, parts.slice(2)))) return;
     sendError(res, 404, 'ERR_CONTROL_API', `no endpoint ${req.method} ${url.pathname}`);
+  }
+
+  /**
+   * `GET /v1/events[?output=1]`: every {@link ClusterEvent} from the moment the answer's headers are
+   * sent (the subscription is taken first), as NDJSON, until the client goes away or the server
+   * closes; `output` events only with `output=1`. A client with more than the follower bound not
+   * yet read gets events skipped, then one {@link EventGap} line.
+   */
+  private streamEvents(url: URL, req: http.IncomingMessage, res: http.ServerResponse): void {
+    const output = url.searchParams.get('output');
+    if (output !== null && output !== '0' && output !== '1') throw new DroverError('ERR_INVALID_OPTION', `Expected \`output\` to be 0 or 1, got ${JSON.stringify(output)}`);
+    const maxBytes = this.handlers.followerMaxBytes ?? FOLLOWER_MAX_BUFFERED_BYTES;
+    let skipped = 0;
+    const endGap = () => {
+      if (skipped === 0) return;
+      const gap: EventGap = { type: 'gap', skipped, time: Date.now() };
+      res.write(`${JSON.stringify(gap)}\n`);
+      skipped = 0;
+    };
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    const subscription = this.handlers.controller.subscribe({
+      wantsOutput: output === '1',
+      onEvent: (event: ClusterEvent) => {
+        if (event.type === 'output' && output !== '1') return;
+        if (skipped > 0 && res.writableLength <= maxBytes / 2) endGap();
+        if (skipped > 0 || res.writableLength >= maxBytes) {
+          skipped++;
+          return;
+        }
+        res.write(`${JSON.stringify(event)}\n`);
+      },
+    });
+    res.on('drain', endGap);
+    res.flushHeaders(); // after subscribing: a client that has the headers misses no event
+    this.followers.add(res);
+    req.on('close', () => {
+      this.followers.delete(res);
+      subscription.unsubscribe();
+    });
+  }
+
+  /** Runs a long-poll that ends early (rejecting) when the client goes away or the server closes. */
+  private async longPoll<T>(res: http.ServerResponse, wait: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const abort = new AbortController();
+    const onClose = () => abort.abort(new DroverError('ERR_ABORTED', 'the client went away'));
+    res.on('close', onClose);
+    this.pendingWaits.add(abort);
+    if (this.closing) abort.abort(closedError());
+    try {
+      return await wait(abort.signal);
+    } finally {
+      this.pendingWaits.delete(abort);
+      res.off('close', onClose);
+    }
+  }
+
+  /**
+   * The per-replica routes (`/v1/replicas…`), which act on one replica's `ClusterNode` the way a
+   * `startCluster` caller would: `useCluster` from `drover/vitest` is their client. They need the
+   * controller to be a {@link Cluster}; others get ERR_UNSUPPORTED. Returns false for a path that
+   * is none of them.
+   */
+  private async handleReplicaRoute(req: http.IncomingMessage, res: http.ServerResponse, url: URL, parts: readonly string[]): Promise<boolean> {
+    const { controller } = this.handlers;
+    const cluster = controller instanceof Cluster ? controller : null;
+    const need = (): Cluster => {
+      if (cluster === null) throw new DroverError('ERR_UNSUPPORTED', `${req.method} ${url.pathname}: this control API serves no per-replica operations`);
+      return cluster;
+    };
+    if (parts.length === 0) {
+      if (req.method !== 'GET') return false;
+      sendJson(res, 200, { replicas: need().nodes().map(getReplicaInfo) } satisfies ReplicasAnswer);
+      return true;
+    }
+    if (parts.length !== 2 && parts.length !== 3) return false;
+    const name = parts[0]!;
+    const replicaText = parts[1]!;
+    if (!/^\d+$/.test(replicaText)) throw new DroverError('ERR_INVALID_OPTION', `Expected the replica index in ${url.pathname} to be a whole number, got ${JSON.stringify(replicaText)}`);
+    const node = need().node(name, Number(replicaText));
+    const action = parts[2] ?? null;
+    const send = (extra: Record<string, unknown> = {}) => sendJson(res, 200, { ok: true, ...extra, node: getReplicaInfo(node) });
+    if (req.method === 'GET') {
+      switch (action) {
+        case null:
+          sendJson(res, 200, getReplicaInfo(node));
+          return true;
+        case 'tail': {
+          const n = url.searchParams.get('n') ?? '100';
+          const limit = n === 'all' ? undefined : Number(n);
+          if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) throw new DroverError('ERR_INVALID_OPTION', `Expected \`n\` to be a number of lines ≥ 0 or "all", got ${JSON.stringify(n)}`);
+          sendJson(res, 200, { lines: limit === 0 ? [] : node.output.tail(limit) });
+          return true;
+        }
+        case 'wait': {
+          const { state, run, after, timeoutMs } = getWaitQuery(url.searchParams, node);
+          await this.longPoll(res, (signal) => waitForReplica(need(), node, state, run, after, timeoutMs, signal));
+          send();
+          return true;
+        }
+        case 'wait-line': {
+          const source = url.searchParams.get('pattern');
+          if (source === null) throw new DroverError('ERR_INVALID_OPTION', `${url.pathname} needs \`pattern\`: the regular expression a line must match`);
+          const flags = url.searchParams.get('flags') ?? '';
+          let pattern: RegExp;
+          try {
+            pattern = new RegExp(source, flags);
+          } catch (error) {
+            throw new DroverError('ERR_INVALID_OPTION', `node ${name}: invalid line pattern /${source}/${flags}: ${(error as Error).message}`, { node: name, cause: error });
+          }
+          const stream = url.searchParams.get('stream') ?? 'both';
+          if (stream !== 'stdout' && stream !== 'stderr' && stream !== 'both') throw new DroverError('ERR_INVALID_OPTION', `Expected \`stream\` to be stdout, stderr or both, got ${JSON.stringify(stream)}`);
+          const timeoutMs = getTimeoutMs(url.searchParams);
+          const line = await this.longPoll(res, (signal) => waitForReplicaLine(node, pattern, stream, timeoutMs, signal));
+          send({ line });
+          return true;
+        }
+        default:
+          return false;
+      }
+    }
+    if (req.method !== 'POST') return false;
+    switch (action) {
+      case 'start':
+        await node.start();
+        send();
+        return true;
+      case 'stop':
+        await node.stop();
+        send();
+        return true;
+      case 'restart':
+        await node.restart();
+        send();
+        return true;
+      case 'kill': {
+        const signal = url.searchParams.get('signal') ?? 'SIGKILL';
+        // The run current at the signal is the one a following `wait?run=next` must come after.
+        const signalled = node.kill(/^\d+$/.test(signal) ? Number(signal) : signal, { scope: 'group' });
+        send({ signalled });
+        return true;
+      }
+      case 'pause': {
+        const probes = url.searchParams.get('probes') ?? 'suspend';
+        if (probes !== 'suspend' && probes !== 'keep') throw new DroverError('ERR_INVALID_OPTION', `Expected \`probes\` to be suspend or keep, got ${JSON.stringify(probes)}`);
+        await node.pause({ probes, by: 'api' });
+        send();
+        return true;
+      }
+      case 'resume':
+        await node.resume();
+        send();
+        return true;
+      case 'crash': {
+        const restart = url.searchParams.get('restart') ?? 'true';
+        if (restart !== 'true' && restart !== 'false') throw new DroverError('ERR_INVALID_OPTION', `Expected \`restart\` to be true or false, got ${JSON.stringify(restart)}`);
+        await node.crash({ restart: restart === 'true', by: 'api' });
+        send();
+        return true;
+      }
+      default:
+        return false;
+    }
   }
 
   private streamLogs(names: readonly string[], url: URL, req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -438,6 +622,9 @@ export class ControlServer {
     }
     entries.sort((a, b) => a.time - b.time);
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    // The answer begins now, even with no line to send: a follower of a quiet node must not wait
+    // (and time out, see the client's `follow`) until the node prints something.
+    res.flushHeaders();
     for (const entry of entries) res.write(`${JSON.stringify(entry)}\n`);
     if (!follow) {
       res.end();
@@ -500,4 +687,157 @@ export function getLinkFaultRequest(kind: LinkFaultEffect['kind'], query: URLSea
     kind === 'latency' ? { kind, ms: number('ms'), jitterMs: number('jitterMs', 0) } : kind === 'bandwidth' ? { kind, bytesPerSec: number('bytesPerSec') } : { kind };
   const by = query.get('by');
   return { from, to, port: query.get('port'), bothWays: query.get('bothWays') === '1' || query.get('bothWays') === 'true', effect, ...(by === null ? {} : { by }) };
+}
+
+/** The NDJSON line of `GET /v1/events` in place of the events a slow reader missed. */
+export interface EventGap {
+  readonly type: 'gap';
+  /** Events skipped. */
+  readonly skipped: number;
+  /** Epoch ms when the gap ended. */
+  readonly time: number;
+}
+
+/** One replica as the per-replica routes answer: its snapshot plus its current run number. */
+export interface ReplicaInfo extends NodeSnapshot {
+  /** Number of the current (or last) run: 0 before the first start, one more at every start. */
+  readonly run: number;
+}
+
+/** Answer of `GET /v1/replicas`. */
+export interface ReplicasAnswer {
+  /** Every replica of every node, in declaration order. */
+  readonly replicas: readonly ReplicaInfo[];
+}
+
+function getReplicaInfo(node: ClusterNode): ReplicaInfo {
+  return { ...node.snapshot(), run: node.run };
+}
+
+/** `timeoutMs` of a waiting route: a whole number of ms ≥ 0 (default 30000). */
+function getTimeoutMs(query: URLSearchParams): number {
+  const text = query.get('timeoutMs');
+  if (text === null) return 30_000;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isSafeInteger(value) || value < 0) throw new DroverError('ERR_INVALID_OPTION', `Expected \`timeoutMs\` to be a whole number of milliseconds ≥ 0, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+/** Reads `GET /v1/replicas/:name/:replica/wait`'s query. @throws {DroverError} ERR_INVALID_OPTION naming the parameter. */
+function getWaitQuery(query: URLSearchParams, node: ClusterNode): { state: NodeState; run: 'current' | 'next' | number; after: number; timeoutMs: number } {
+  const state = query.get('state');
+  if (state === null || !Object.hasOwn(NODE_TRANSITIONS, state)) {
+    throw new DroverError('ERR_INVALID_OPTION', `Expected \`state\` to be one of ${Object.keys(NODE_TRANSITIONS).join(', ')}, got ${JSON.stringify(state)}`, { node: node.name });
+  }
+  const runText = query.get('run') ?? 'current';
+  const run = runText === 'current' || runText === 'next' ? runText : /^\d+$/.test(runText) && Number(runText) >= 1 ? Number(runText) : null;
+  if (run === null) throw new DroverError('ERR_INVALID_OPTION', `Expected \`run\` to be current, next or a run number ≥ 1, got ${JSON.stringify(runText)}`, { node: node.name });
+  const afterText = query.get('after');
+  if (afterText !== null && !/^\d+$/.test(afterText)) throw new DroverError('ERR_INVALID_OPTION', `Expected \`after\` to be the run number the caller observed, got ${JSON.stringify(afterText)}`, { node: node.name });
+  return { state: state as NodeState, run, after: afterText === null ? node.run : Number(afterText), timeoutMs: getTimeoutMs(query) };
+}
+
+function closedError(): DroverError {
+  return new DroverError('ERR_STOPPED', 'the control API closed while this request waited: its cluster is going away');
+}
+
+/**
+ * Resolves with what `watch` reports (it returns its own unsubscribe), or rejects with
+ * `onTimeout()` after `timeoutMs`, or with the signal's reason once it aborts.
+ */
+function watchUntil<T>(timeoutMs: number, signal: AbortSignal, watch: (done: (value: T) => void) => () => void, onTimeout: () => DroverError): Promise<T> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    let finished = false;
+    let unwatch: (() => void) | null = null;
+    let timer: LongTimer | null = null;
+    const finish = (settle: () => void) => {
+      if (finished) return;
+      finished = true;
+      timer?.clear();
+      unwatch?.();
+      signal.removeEventListener('abort', onAbort);
+      settle();
+    };
+    const onAbort = () => finish(() => reject(signal.reason));
+    unwatch = watch((value) => finish(() => resolve(value)));
+    if (finished) {
+      unwatch(); // `watch` reported at once, before its unsubscribe existed
+      return;
+    }
+    signal.addEventListener('abort', onAbort);
+    timer = setLongTimeout(() => finish(() => reject(onTimeout())), timeoutMs);
+  });
+}
+
+/** `; last output:` and the last `n` lines of the replica, or nothing. */
+function describeTail(node: ClusterNode, n: number): string {
+  const tail = node.output.tail(n).map((l) => `  ${l.stream}: ${l.text}`).join('\n');
+  return tail === '' ? '' : `; last output:\n${tail}`;
+}
+
+/**
+ * Resolves once `node` is in `state` in a wanted run: any run (`current`), a run after `after`
+ * (`next`: the run the caller observed, so a run that ended while the request travelled still
+ * counts as the old one), or run `run`. The state is read and the subscription taken in one tick
+ * (inside `subscribe`'s snapshot callback), so no transition falls between.
+ * @throws {DroverError} ERR_READY_TIMEOUT after `timeoutMs`, with the state, run, last exit and
+ *   output tail; the signal's reason once it aborts.
+ */
+function waitForReplica(cluster: Cluster, node: ClusterNode, state: NodeState, run: 'current' | 'next' | number, after: number, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const wanted = (s: NodeState, r: number) => s === state && (run === 'current' || (run === 'next' ? r > after : r === run));
+  return watchUntil<void>(
+    timeoutMs,
+    signal,
+    (done) => {
+      const subscription = cluster.subscribe({
+        wantsOutput: false,
+        onSnapshot: () => {
+          if (wanted(node.state, node.run)) done();
+        },
+        onEvent: (event) => {
+          if (event.type === 'state' && event.node === node.name && event.replica === node.replica && wanted(event.to, event.run)) done();
+        },
+      });
+      return () => subscription.unsubscribe();
+    },
+    () => {
+      const which = run === 'current' ? '' : run === 'next' ? ` in a run after run ${after}` : ` in run ${run}`;
+      const snapshot = node.snapshot();
+      const exit = snapshot.lastExit === null ? '' : `; last exit: ${describeExit(snapshot.lastExit)}`;
+      const error = snapshot.error === null ? '' : `; error: ${snapshot.error}`;
+      return new DroverError(
+        'ERR_READY_TIMEOUT',
+        `node ${getReplicaLabel(node.name, node.replica)} not ${state}${which} after ${timeoutMs} ms (state: ${node.state}, run ${node.run}, restarts ${node.restarts}${exit}${error})${describeTail(node, 10)}`,
+        { node: node.name },
+      );
+    },
+  );
+}
+
+/**
+ * Resolves with the first line of `node` (already buffered, or new) that matches `pattern` on
+ * `stream`, as `ClusterNode.waitForOutput` does (RE2, linear time), but ends when `signal` aborts.
+ * @throws {DroverError} ERR_INVALID_OPTION for a pattern RE2 cannot run; ERR_READY_TIMEOUT after
+ *   `timeoutMs` with the last lines; the signal's reason once it aborts.
+ */
+function waitForReplicaLine(node: ClusterNode, pattern: RegExp, stream: OutputStream | 'both', timeoutMs: number, signal: AbortSignal): Promise<OutputLine> {
+  const compiled = compileUserPattern(pattern, `line pattern of node ${node.name}`);
+  const matches = (line: OutputLine) => (stream === 'both' || line.stream === stream) && compiled.test(line.text);
+  return watchUntil<OutputLine>(
+    timeoutMs,
+    signal,
+    (done) => {
+      const unsubscribe = node.output.subscribe((line) => {
+        if (matches(line)) done(line);
+      });
+      const found = node.output.tail().find(matches);
+      if (found !== undefined) done(found);
+      return unsubscribe;
+    },
+    () => new DroverError('ERR_READY_TIMEOUT', `node ${getReplicaLabel(node.name, node.replica)}: no output line matched ${compiled} within ${timeoutMs} ms${describeTail(node, 5)}`, { node: node.name }),
+  );
 }

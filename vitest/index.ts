@@ -18,7 +18,9 @@
  */
 
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startCluster, type StartClusterOptions } from '../start-cluster.js';
+import { serveControlApi } from './serve.js';
 import type { Cluster } from '../cluster/cluster.js';
 // Types only: the augmentation below adds `drover` to vitest's ProvidedContext; nothing of vitest loads at run time.
 import type {} from 'vitest';
@@ -56,6 +58,11 @@ export interface ProvidedCluster {
   readonly name: string;
   /** Replicas by node name, in replica order. */
   readonly nodes: Readonly<Record<string, readonly ProvidedNode[]>>;
+  /**
+   * Path of the cluster's control socket (in a private 0700 dir), set by {@link setupCluster}:
+   * {@link useCluster} drives the cluster through it. Absent from {@link getProvidedCluster}'s answer.
+   */
+  readonly controlSocket?: string;
 }
 
 declare module 'vitest' {
@@ -167,8 +174,11 @@ export function dedupeCauseChain<T>(error: T): T {
 }
 
 /**
- * A vitest `globalSetup` function: starts the cluster (resolving when every node is ready),
- * provides {@link ProvidedCluster} under `key`, and returns the teardown that stops it. A relative
+ * A vitest `globalSetup` function: starts the cluster (resolving when every node is ready), serves
+ * its control API on a socket in a private 0700 dir (`DROVER_CONTROL_SOCKET` is set to it in
+ * vitest's main process while the cluster runs), provides {@link ProvidedCluster} (with
+ * `controlSocket`) under `key`, and returns the teardown that closes the socket and stops the
+ * cluster. Test files drive the cluster with {@link useCluster}. A relative
  * config path (and `baseDir`, when not given) resolves against the vitest project's root
  * (`config.root`, the directory of vitest.config.ts unless `--root` says otherwise), not the
  * current directory. A start failure fails the run with drover's message (node, reason, output
@@ -189,14 +199,79 @@ export function setupCluster(
     } catch (error) {
       throw dedupeCauseChain(error);
     }
+    let served: Awaited<ReturnType<typeof serveControlApi>> | null = null;
+    const previousSocket = process.env.DROVER_CONTROL_SOCKET;
+    const teardown = async () => {
+      if (previousSocket === undefined) delete process.env.DROVER_CONTROL_SOCKET;
+      else process.env.DROVER_CONTROL_SOCKET = previousSocket;
+      try {
+        await served?.close();
+      } finally {
+        await cluster.stop();
+      }
+    };
     try {
+      served = await serveControlApi(cluster, typeof config === 'string' ? config : `cluster ${cluster.name} of setupCluster`);
+      process.env.DROVER_CONTROL_SOCKET = served.socket;
       await onReady?.(cluster);
-      project.provide(key, getProvidedCluster(cluster));
+      project.provide(key, { ...getProvidedCluster(cluster), controlSocket: served.socket } satisfies ProvidedCluster);
     } catch (error) {
-      await cluster.stop();
+      await teardown();
       throw error;
     }
-    return () => cluster.stop();
+    return teardown;
   };
 }
 export { traceTests, type TracedCluster, type TraceTestsOptions } from './test-span.js';
+
+/** Options of {@link clusterFixture}: those of `startCluster` plus the fixture's scope. */
+export interface ClusterFixtureOptions<S extends 'test' | 'file' | 'worker' = 'test' | 'file' | 'worker'> extends StartClusterOptions {
+  /**
+   * When vitest starts a cluster: for every `test`, once per test `file`, or once per `worker`
+   * (with vitest's default isolation a worker runs one file; with `isolate: false` it runs several
+   * in turn and they share the cluster). @default 'test'
+   */
+  readonly scope?: S;
+}
+
+/** What {@link clusterFixture} returns: a fixture function and its options, for `test.extend`. */
+export type ClusterFixture<S extends 'test' | 'file' | 'worker'> = [(context: object, use: (cluster: Cluster) => Promise<void>) => Promise<void>, { readonly scope: S }];
+
+/**
+ * A vitest fixture (vitest ≥ 4.1's `test.extend`) that starts a cluster from `configOrPath` when a
+ * test first uses it, and stops it (and everything it started) when its `scope` ends. A string
+ * path is resolved against the current directory; a `file:` URL (`new URL('./drover.yaml',
+ * import.meta.url)`) against nothing. Each cluster allocates its own ports.
+ *
+ * @example
+ * const test = base.extend<{ cluster: Cluster }>({ cluster: clusterFixture(new URL('./drover.yaml', import.meta.url), { scope: 'worker' }) });
+ * test('api answers', async ({ cluster }) => { await fetch(`http://127.0.0.1:${cluster.node('api').ports.http}/`); });
+ *
+ * @throws {DroverError} (when the fixture is set up) every error of `startCluster`, with causes
+ *   that only repeat its message left out.
+ */
+export function clusterFixture<S extends 'test' | 'file' | 'worker' = 'test'>(
+  configOrPath: string | URL | ClusterSpec | Record<string, unknown>,
+  options: ClusterFixtureOptions<S> = {},
+): ClusterFixture<S> {
+  const { scope = 'test' as S, ...startOptions } = options;
+  const config = configOrPath instanceof URL ? fileURLToPath(configOrPath) : configOrPath;
+  // vitest reads a fixture's dependencies from its first parameter, which must be a destructuring pattern.
+  const fixture = async ({}: object, use: (cluster: Cluster) => Promise<void>): Promise<void> => {
+    let cluster: Cluster;
+    try {
+      cluster = await startCluster(config, startOptions);
+    } catch (error) {
+      throw dedupeCauseChain(error);
+    }
+    try {
+      await use(cluster);
+    } finally {
+      await cluster.stop();
+    }
+  };
+  return [fixture, { scope }];
+}
+
+export { useCluster, RemoteCluster, RemoteNode, type RemoteLink, type RemoteWaitOptions, type UseClusterOptions } from './use-cluster.js';
+export type { EventGap, ReplicaInfo } from '../cli/control-server.js';

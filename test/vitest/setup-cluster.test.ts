@@ -3,7 +3,7 @@
  * plain data (ports, URLs, pids) and its teardown leaves nothing running. examples/vitest runs it
  * inside a real vitest globalSetup (CI: npm run example:vitest).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,9 +12,11 @@ import { FIXTURES_DIR, fixture } from '../helpers/fixtures.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 
 const teardowns: (() => Promise<void>)[] = [];
+const roots: string[] = [];
 
 afterEach(async () => {
   await Promise.all(teardowns.splice(0).map((teardown) => teardown()));
+  for (const root of roots.splice(0)) rmSync(root, { recursive: true, force: true });
   await expectNoShepherds();
 });
 
@@ -75,6 +77,7 @@ describe('setupCluster', () => {
 
   it("a relative config path resolves against the vitest project's root, not the current directory", async () => {
     const root = mkdtempSync(path.join(tmpdir(), 'drover-vitest-root-'));
+    roots.push(root);
     writeFileSync(path.join(root, 'drover.yaml'), `name: rooted\nnodes:\n  a:\n    command: ${JSON.stringify(fixture('forever'))}\n    ready: { log: { pattern: "." } }\n`);
     expect(process.cwd()).not.toBe(root);
     const provided = new Map<string, unknown>();

@@ -1,0 +1,9 @@
+import { expect } from 'vitest';
+import { report, test } from './fixture.js';
+
+test('this worker\'s cluster stores and reads a greeting (d)', async ({ cluster }) => {
+  const api = `http://127.0.0.1:${cluster.node('api').ports.http}`;
+  expect((await fetch(`${api}/greetings/d`, { method: 'POST' })).status).toBe(201);
+  expect(await (await fetch(`${api}/greetings/d`)).text()).toBe('hello d');
+  report('d', cluster);
+});
