@@ -77,6 +77,7 @@ export type {
   RestartSpec,
   StopProgressEvent,
   StopReport,
+  StopCommandReport,
   StopSpec,
   StreamStats,
   SpawnEnvironmentProvider,
