@@ -213,7 +213,8 @@ export async function runUp(options: UpOptions): Promise<number> {
   process.on('exit', closeView);
   view?.start();
   try {
-    printer.info(`starting cluster ${spec.name}: ${spec.nodes.map((n) => n.name).join(', ')} (control socket ${paths.socket})`);
+    const starting = options.only === undefined ? spec.nodes.map((n) => n.name).join(', ') : `${options.only.join(', ')}${options.noDeps === true ? ' (--no-deps)' : ' and their dependencies'}`;
+    printer.info(`starting cluster ${spec.name}: ${starting} (control socket ${paths.socket})`);
     await cluster.start({ stopOnFailure: false, ...(options.only === undefined ? {} : { only: options.only, noDeps: options.noDeps === true }) }).then(
       () => {
         if (shutdown.isStopping) return;
