@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/cli.js';
+import { CLI, CliProcess } from '../helpers/cli.js';
 import { FIXTURES_DIR } from '../helpers/fixtures.js';
 import { expectAllGone } from '../helpers/processes.js';
 
@@ -117,6 +117,23 @@ describe('drover up NODE…', () => {
       expect(down.code, down.stderr).toBe(0);
     }
     await expectAllGone([manager, ...pids]);
+  });
+
+  it('foreground up b: says what it starts, starts a and b, c stays pending; Ctrl-C stops them', async () => {
+    const file = writeConfig(dir);
+    const up = new CliProcess(['up', '--no-tty', '-f', file, 'b'], env);
+    const pids = new Set<number>();
+    try {
+      await up.waitForStdout('starting cluster subset: b and their dependencies', 'the start line naming the subset');
+      await up.waitForStdout('cluster subset: 2/2 nodes ready', 'the start summary');
+      const rows = await ps(file);
+      expect(rows.map((r) => [r.name, r.state])).toEqual([['a', 'ready'], ['b', 'ready'], ['c', 'pending']]);
+      for (const row of rows) if (row.pid !== null) pids.add(row.pid);
+    } finally {
+      up.child.kill('SIGINT');
+      expect(await up.closed, up.stdout + up.stderr).toBe(0);
+    }
+    await expectAllGone([up.child.pid!, ...pids]);
   });
 
   it('an unknown node name is refused before anything starts, naming it and the known nodes', async () => {
