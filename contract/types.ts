@@ -700,8 +700,11 @@ export interface ClusterController {
   /** A node with 0 replicas has nothing to stop: resolves at once. @throws DroverError `ERR_UNKNOWN_NODE` */
   stopNode(name: string): Promise<void>;
   /**
-   * Starts every replica of node `name` (its dependencies are not awaited); resolves when they are ready.
-   * @throws DroverError `ERR_UNKNOWN_NODE`; `ERR_INVALID_OPTION` when the node has 0 replicas or a dependency has 0 replicas.
+   * Starts every replica of node `name`; resolves when they are ready. A dependency that is down
+   * (`pending`, `stopped`, `failed`, a service that `exited`) is started first, transitively; one
+   * that runs is waited for until it meets its `dependsOn` condition.
+   * @throws DroverError `ERR_UNKNOWN_NODE`; `ERR_INVALID_OPTION` when the node has 0 replicas or a dependency has 0 replicas;
+   * `ERR_DEPENDENCY_FAILED` naming a dependency that could not be started.
    */
   startNode(name: string): Promise<void>;
   /**
