@@ -263,7 +263,7 @@ await yargs(hideBin(process.argv))
         });
       }),
   )
-  .command(nodeAction('start', 'start nodes of the running cluster; returns once they are ready'))
+  .command(nodeAction('start', 'start nodes of the running cluster (a dependency that is down first); returns once they are ready'))
   .command(nodeAction('stop', 'stop nodes (stop signal, SIGKILL after their stop timeout)'))
   .command(nodeAction('restart', 'stop and start nodes; returns once they are ready again'))
   .command(nodeAction('kill', "send a signal to nodes' process groups (default SIGKILL; restart policy applies)"))
