@@ -29,6 +29,7 @@ export { startCluster } from './start-cluster.js';
 export type { StartClusterOptions, TelemetryCluster } from './start-cluster.js';
 export { Cluster } from './cluster/cluster.js';
 export type { ClusterEventsOptions, ClusterEventStream, ClusterOptions, NetworkLink } from './cluster/cluster.js';
+export type { ClusterStartOptions } from './cluster/cluster.js';
 export type { ClusterNode, CrashOptions, NodeMark, PauseOptions } from './cluster/cluster-node.js';
 export type { NodeClock } from './cluster/clock-fault.js';
 export { planChaos } from './cluster/chaos.js';
@@ -76,6 +77,7 @@ export type {
   RestartSpec,
   StopProgressEvent,
   StopReport,
+  StopCommandReport,
   StopSpec,
   StreamStats,
   SpawnEnvironmentProvider,

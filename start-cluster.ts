@@ -23,6 +23,13 @@ export interface StartClusterOptions extends ClusterOptions {
   readonly onWarning?: (warning: ConfigIssue) => void;
   /** Directory relative `cwd`s of a config object resolve against. @default process.cwd() */
   readonly baseDir?: string;
+  /**
+   * Start only these nodes and, unless `noDeps`, their dependencies (transitively); the others
+   * stay `pending` until `cluster.startNode(name)`. Unknown names: ERR_UNKNOWN_NODE. @default every node
+   */
+  readonly only?: readonly string[];
+  /** With `only`: start exactly those nodes, without their dependencies (`docker compose up --no-deps`). @default false */
+  readonly noDeps?: boolean;
   /** Called with the cluster before it starts, e.g. to subscribe to its events from the first one. */
   readonly onCreate?: (cluster: Cluster) => void;
   /**
@@ -75,7 +82,8 @@ export async function startCluster(
  */
 export async function startCluster(configOrPath: string | ClusterSpec | Record<string, unknown>, options?: StartClusterOptions): Promise<Cluster>;
 export async function startCluster(configOrPath: string | ClusterSpec | Record<string, unknown>, options: StartClusterOptions = {}): Promise<Cluster> {
-  const { signal, strict = true, baseDir = process.cwd(), onCreate, onWarning, telemetry, ...clusterOptions } = options;
+  const { signal, strict = true, baseDir = process.cwd(), onCreate, onWarning, telemetry, only, noDeps, ...clusterOptions } = options;
+  const startOptions = { ...(signal ? { signal } : {}), ...(only === undefined ? {} : { only }), ...(noDeps === undefined ? {} : { noDeps }) };
   let spec: ClusterSpec;
   if (isClusterSpec(configOrPath)) {
     spec = configOrPath;
@@ -101,7 +109,7 @@ export async function startCluster(configOrPath: string | ClusterSpec | Record<s
   const cluster = new Cluster(spec, clusterOptions);
   if (isTelemetryOff) {
     onCreate?.(cluster);
-    return cluster.start(signal ? { signal } : {});
+    return cluster.start(startOptions);
   }
   // Imported here, not at the top: the OpenTelemetry SDK loads only for a cluster that asks.
   const { startTelemetry } = await import('./telemetry/index.js');
@@ -110,7 +118,7 @@ export async function startCluster(configOrPath: string | ClusterSpec | Record<s
   cluster.addStopHook(() => handle.shutdown());
   try {
     onCreate?.(cluster);
-    return await cluster.start(signal ? { signal } : {});
+    return await cluster.start(startOptions);
   } catch (error) {
     // A failed start stopped its nodes (and so the telemetry) already, unless it failed before
     // any started; shutdown() is idempotent.

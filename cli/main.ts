@@ -151,15 +151,26 @@ function nodeAction(action: NodeAction, describe: string): CommandModule<{ file:
   };
 }
 
+/** `up NODE…` / `--no-deps` as runUp options (none without names: every node starts). */
+function getUpSubset(nodes: readonly string[] | undefined, deps: boolean): { only?: string[]; noDeps?: boolean } {
+  if (nodes === undefined || nodes.length === 0) {
+    if (!deps) throw new DroverError('ERR_INVALID_OPTION', 'drover up: --no-deps needs node names (`drover up --no-deps NODE…`)', {});
+    return {};
+  }
+  return { only: nodes.map(String), noDeps: !deps };
+}
+
 await yargs(hideBin(process.argv))
   .scriptName('drover')
   .usage('$0 <command> [options]\n\nSupervise a cluster of named processes described by drover.yaml.')
   .option('file', fileOption)
   .command(
-    'up',
+    'up [nodes..]',
     'start the cluster in the foreground (Ctrl-C = graceful down, twice = SIGKILL all)',
     (y) =>
       y
+        .positional('nodes', { type: 'string', array: true, describe: 'start only these nodes and their dependencies (the others stay pending until `drover start`)' })
+        .option('deps', { type: 'boolean', default: true, describe: 'with NODE…: also start their dependencies (--no-deps: exactly those nodes, as docker compose)' })
         .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'start in the background; return once every node is ready' })
         .option('wait', { type: 'boolean', default: false, describe: 'as docker compose up --wait: wait for every node to be ready (detached); the same as --detach' })
         .option('timestamps', timestampsOption)
@@ -172,12 +183,13 @@ await yargs(hideBin(process.argv))
         .example('$0 up -d', 'start ./drover.yaml in the background, wait until ready')
         .example('$0 up -f drover.yaml -f drover.dev.yaml --profile debug', 'merge two files; include the nodes of profile debug')
         .example('$0 up --wait', 'the same, in docker compose words (exit 2 if a node failed)')
-        .example('$0 up --no-tty -t', 'plain, timestamped output (for logs and CI)'),
+        .example('$0 up --no-tty -t', 'plain, timestamped output (for logs and CI)')
+        .example('$0 up -d api', 'start api and the nodes it depends on, in the background'),
     (argv) =>
       run(
         argv.file,
         async () =>
-          (await import('./up.js')).runUp({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, detach: argv.detach || argv.wait, timestamps: argv.timestamps, tty: argv.tty, background: argv.background }),
+          (await import('./up.js')).runUp({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, detach: argv.detach || argv.wait, timestamps: argv.timestamps, tty: argv.tty, background: argv.background, ...getUpSubset(argv.nodes, argv.deps) }),
         { ownsOutput: !(argv.detach || argv.wait) },
       ),
   )
@@ -251,7 +263,7 @@ await yargs(hideBin(process.argv))
         });
       }),
   )
-  .command(nodeAction('start', 'start nodes of the running cluster; returns once they are ready'))
+  .command(nodeAction('start', 'start nodes of the running cluster (a dependency that is down first); returns once they are ready'))
   .command(nodeAction('stop', 'stop nodes (stop signal, SIGKILL after their stop timeout)'))
   .command(nodeAction('restart', 'stop and start nodes; returns once they are ready again'))
   .command(nodeAction('kill', "send a signal to nodes' process groups (default SIGKILL; restart policy applies)"))

@@ -129,7 +129,11 @@ export class Printer {
             return;
           case 'stopped': {
             // How the stop went: how long after the stop signal, or that SIGKILL was needed.
-            const stop = event.stop ? (event.stop.forcedKill ? `, SIGKILL after ${formatSeconds(event.stop.waitedMs)} (${event.stop.signal} did not stop it)` : `, ${formatSeconds(event.stop.waitedMs)} after ${event.stop.signal}`) : '';
+            const stop = event.stop
+              ? event.stop.forcedKill
+                ? `, SIGKILL after ${formatSeconds(event.stop.waitedMs)} (${event.stop.signal} did not stop it)`
+                : `, ${formatSeconds(event.stop.waitedMs)} after ${event.stop.signal ?? 'its stop command'}`
+              : '';
             this.info(`${node}: stopped${event.exit ? ` (${describeExit(event.exit)}${stop})` : ''}`);
             return;
           }

@@ -44,7 +44,8 @@ export function summarizeStart(rows: readonly SummaryRow[], jobs: JobCodes): Sta
   let jobCount = 0;
   const failed: (SummaryRow & { label: string })[] = [];
   for (const row of rows) {
-    if (row.replica === null) continue;
+    // A node never started (left out of `up NODE…`) is not part of this start.
+    if (row.replica === null || row.state === 'pending') continue;
     const codes = jobs.get(row.name);
     const ok = codes === undefined ? row.state === 'ready' : row.state === 'exited' && row.exitCode !== null && codes.includes(row.exitCode);
     if (codes === undefined) services++;

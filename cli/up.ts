@@ -41,6 +41,22 @@ export interface UpOptions {
    * `up.log` (capped and rotated, see {@link UpLog}) instead of stdout. @default false
    */
   readonly background?: boolean;
+  /** Start only these nodes and (unless `noDeps`) their dependencies; the others stay `pending`. @default every node */
+  readonly only?: readonly string[];
+  /** With `only`: exactly those nodes, not their dependencies (`--no-deps`). @default false */
+  readonly noDeps?: boolean;
+}
+
+/**
+ * The names of `only` that are no node of `spec`, as ERR_UNKNOWN_NODE naming them and the known
+ * names, before anything starts.
+ */
+function checkSubset(spec: { readonly nodes: readonly { readonly name: string }[] }, only: readonly string[] | undefined): void {
+  const known = spec.nodes.map((n) => n.name);
+  const unknown = (only ?? []).filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw new DroverError('ERR_UNKNOWN_NODE', `drover up: unknown node${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}; the nodes are ${known.join(', ')}`, { node: unknown[0]! });
+  }
 }
 
 /** After the final telemetry flush (or its timeout), how long `up` lets open handles linger before it exits. */
@@ -69,6 +85,7 @@ export async function runUp(options: UpOptions): Promise<number> {
   checkNativeBuild();
   if (options.detach) return runDetached(options);
   const { spec, warnings } = await loadConfig(options.files ?? options.file, { strict: options.strict, ...(options.profiles === undefined ? {} : { profiles: options.profiles }) });
+  checkSubset(spec, options.only);
   const paths = prepareStateDir(getStatePaths(options.file));
   const attempt = await acquireStateLock(paths);
   if (attempt.lock === null) throw await getAlreadyRunningError(paths, options.file, attempt.holderPid);
@@ -196,8 +213,9 @@ export async function runUp(options: UpOptions): Promise<number> {
   process.on('exit', closeView);
   view?.start();
   try {
-    printer.info(`starting cluster ${spec.name}: ${spec.nodes.map((n) => n.name).join(', ')} (control socket ${paths.socket})`);
-    await cluster.start({ stopOnFailure: false }).then(
+    const starting = options.only === undefined ? spec.nodes.map((n) => n.name).join(', ') : `${options.only.join(', ')}${options.noDeps === true ? ' (--no-deps)' : ' and their dependencies'}`;
+    printer.info(`starting cluster ${spec.name}: ${starting} (control socket ${paths.socket})`);
+    await cluster.start({ stopOnFailure: false, ...(options.only === undefined ? {} : { only: options.only, noDeps: options.noDeps === true }) }).then(
       () => {
         if (shutdown.isStopping) return;
         const summary = summarizeStart(cluster.snapshot().nodes.map(toSummaryRow), jobs);
@@ -440,6 +458,7 @@ function parseRunLog(text: string, clusterName: string): FailedRunLog {
  */
 async function runDetached(options: UpOptions): Promise<number> {
   const { spec } = await loadConfig(options.files ?? options.file, { strict: options.strict, ...(options.profiles === undefined ? {} : { profiles: options.profiles }) }); // config errors: exit 1 right here
+  checkSubset(spec, options.only);
   const timeoutMs = await getClientTimeoutMs(); // a bad DROVER_CLIENT_TIMEOUT: exit 1 before anything starts
   const paths = prepareStateDir(getStatePaths(options.file));
   const attempt = await acquireStateLock(paths);
@@ -465,7 +484,7 @@ async function runDetached(options: UpOptions): Promise<number> {
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
   const files = (options.files ?? [options.file]).flatMap((file) => ['-f', path.resolve(file)]);
   const profiles = (options.profiles ?? []).flatMap((profile) => ['--profile', profile]);
-  const args = [main, 'up', ...files, ...profiles, '--no-tty', '--timestamps', '--background', ...(options.strict ? ['--strict'] : [])];
+  const args = [main, 'up', ...files, ...profiles, '--no-tty', '--timestamps', '--background', ...(options.strict ? ['--strict'] : []), ...(options.noDeps === true ? ['--no-deps'] : []), ...(options.only === undefined ? [] : [...options.only])];
   // stdout: nowhere (the background up writes up.log itself); stderr: up.log, for error messages and crash reports.
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'ignore', logFd], env: { ...process.env, NO_COLOR: '1' } });
   closeSync(logFd);

@@ -4,7 +4,7 @@ import { DEFAULT_MIN_UPTIME_MS, MAX_LINE_BYTES } from '../contract/defaults.js';
 import { describeExit, endsRun, getReplicaLabel, isFinalState } from '../contract/lifecycle.js';
 import { setLongTimeout } from '../contract/long-timer.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
-import { startManagedProcess, type ManagedProcess, type ProcessResult } from '../process/managed-process.js';
+import { spawn as spawnProcess, startManagedProcess, type ManagedProcess, type ProcessResult } from '../process/managed-process.js';
 import { normalizeSpawnOptions, validateDurationMs, type NormalizedSpawnOptions } from '../process/options.js';
 import { OutputBuffer, type BufferedLine } from '../process/output-buffer.js';
 import { delay } from './readiness/readiness-check.js';
@@ -28,6 +28,7 @@ import type {
   ProcessStats,
   ReadinessAttemptEvent,
   RestartReason,
+  StopCommandReport,
   StopReport,
 } from '../contract/types.js';
 
@@ -172,6 +173,15 @@ export class ClusterNode {
   private livenessFailed = false;
   /** Why the last liveness restart happened (shown in the restart-limit error). */
   private lastLivenessMessage: string | null = null;
+  /** How the current stop's `stop.command` went (null: none ran). */
+  private stopCommandReport: StopCommandReport | null = null;
+  /**
+   * Settles once the current stop's `stop.command` ended (its report is set): a node that exits
+   * while the command still runs (redis-server before redis-cli returns) reports `stopped` after it.
+   */
+  private stopCommandSettled: Promise<void> | null = null;
+  /** Whether the current stop sent the stop signal (false while `stop.command` works, and when it sufficed). */
+  private stopSignalSent = true;
   /** argv of the current run after templates (for stop diagnostics). */
   private spawnArgv: readonly string[] | null = null;
   private readonly machine: NodeStateMachine;
@@ -446,7 +456,106 @@ export class ClusterNode {
   }
 
   private createStopReport(exit: ExitInfo): StopReport {
-    return { signal: this.options.spec.stop.signal, waitedMs: this.now() - this.stopStartedAt!, forcedKill: exit.forcedKill };
+    const command = this.stopCommandReport;
+    return {
+      signal: this.stopSignalSent ? this.options.spec.stop.signal : null,
+      waitedMs: this.now() - this.stopStartedAt!,
+      forcedKill: exit.forcedKill,
+      ...(command === null ? {} : { command }),
+    };
+  }
+
+  /**
+   * Runs `stop.command` (templates filled in, the node's cwd and env, through its own shepherd)
+   * for at most `stop.timeout`, copies its output into the node's buffer (lines prefixed
+   * `[stop.command] `), then waits for the node's exit until `stop.timeout` after `started`.
+   * Returns true when the node exited; false when the signal escalation must follow (the command
+   * failed, timed out, or the node still runs).
+   */
+  private async runStopCommand(process: ManagedProcess, started: number): Promise<boolean> {
+    const { timeoutMs } = this.options.spec.stop;
+    const deadline = Date.now() + timeoutMs;
+    const commandStarted = Date.now();
+    let settle!: () => void;
+    this.stopCommandSettled = new Promise<void>((resolve) => (settle = resolve));
+    const report = (outcome: StopCommandReport['outcome'], exitCode: number | null, error: string | null): void => {
+      this.stopCommandReport = { outcome, exitCode, durationMs: Date.now() - commandStarted, error };
+      settle();
+    };
+    try {
+      return await this.runStopCommandNow(process, started, deadline, report);
+    } finally {
+      settle();
+    }
+  }
+
+  private async runStopCommandNow(
+    process: ManagedProcess,
+    started: number,
+    deadline: number,
+    report: (outcome: StopCommandReport['outcome'], exitCode: number | null, error: string | null) => void,
+  ): Promise<boolean> {
+    const { timeoutMs } = this.options.spec.stop;
+    if (process.exitResult !== null) {
+      report('skipped', null, null);
+      return true;
+    }
+    const resolved = this.resolvedSpec();
+    const argv = resolved.stop.command!;
+    let child: ManagedProcess;
+    try {
+      child = await spawnProcess(argv, {
+        cwd: resolved.cwd,
+        env: { ...resolved.env, ...this.droverEnv() },
+        // Killed with its whole group when the stop timeout runs out: no grace of its own.
+        stop: { signal: 'SIGKILL', timeoutMs: 0 },
+        output: { maxLines: 100, maxBytes: 64 * 1024 },
+      });
+    } catch (error) {
+      report('not-started', null, (error as Error).message);
+      this.noteStopCommand(`could not run ${JSON.stringify(argv.join(' '))}: ${(error as Error).message}; sending ${this.options.spec.stop.signal}`);
+      return false;
+    }
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void child.stop();
+    }, Math.max(0, deadline - Date.now()));
+    let result: ProcessResult;
+    try {
+      result = await child.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+    for (const line of child.output.tail()) this.output.write(line.stream, Buffer.from(`[stop.command] ${line.text}\n`));
+    if (timedOut) {
+      report('timed-out', null, null);
+      this.noteStopCommand(`${JSON.stringify(argv.join(' '))} did not finish within the stop timeout (${timeoutMs} ms); killed it, sending ${this.options.spec.stop.signal}`);
+      return process.exitResult !== null;
+    }
+    report('exited', result.exitCode, null);
+    if (result.exitCode !== 0) {
+      const how = result.exitCode === null ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+      this.noteStopCommand(`${JSON.stringify(argv.join(' '))} ${how}; sending ${this.options.spec.stop.signal}`);
+      return process.exitResult !== null;
+    }
+    // The command asked the node to stop: give it the rest of the stop timeout to exit.
+    const left = deadline - Date.now();
+    if (process.exitResult === null && left > 0) {
+      let wait: NodeJS.Timeout | undefined;
+      await Promise.race([process.exited, new Promise<void>((resolve) => (wait = setTimeout(resolve, left)))]);
+      clearTimeout(wait);
+    }
+    if (process.exitResult === null) this.noteStopCommand(`node still running ${this.now() - started} ms after the stop command; sending ${this.options.spec.stop.signal}`);
+    return process.exitResult !== null;
+  }
+
+  /**
+   * A line from drover about the stop command, in the node's output buffer (stderr), where
+   * `drover logs`, the foreground `up` and the forensic bundle show it next to the node's own lines.
+   */
+  private noteStopCommand(text: string): void {
+    this.output.write('stderr', Buffer.from(`[stop.command] drover: ${text}\n`));
   }
 
   /** Stops `process`, emitting a `stopping` progress event every interval while it is still alive. */
@@ -470,10 +579,17 @@ export class ClusterNode {
         signal,
         waitedMs,
         timeoutMs,
-        message: `node ${getReplicaLabel(this.name, this.replica)} (pid ${process.pid}: ${command.join(' ')}) still running ${waitedMs} ms after ${signal}; ${left > 0 ? `SIGKILL in ${left} ms` : 'SIGKILL sent'}`,
+        message: this.stopSignalSent
+          ? `node ${getReplicaLabel(this.name, this.replica)} (pid ${process.pid}: ${command.join(' ')}) still running ${waitedMs} ms after ${signal}; ${left > 0 ? `SIGKILL in ${left} ms` : 'SIGKILL sent'}`
+          : `node ${getReplicaLabel(this.name, this.replica)} (pid ${process.pid}: ${command.join(' ')}) still running ${waitedMs} ms after its stop command began; ${signal} in ${left} ms at the latest`,
       });
     }, intervalMs);
     try {
+      this.stopCommandReport = null;
+      this.stopCommandSettled = null;
+      this.stopSignalSent = false;
+      if (this.options.spec.stop.command !== undefined && (await this.runStopCommand(process, started))) return;
+      this.stopSignalSent = true;
       await process.stop();
     } finally {
       clearInterval(timer);
@@ -1026,6 +1142,7 @@ export class ClusterNode {
       const result = await process.exited;
       liveness.abort();
       this.forgetPause();
+      if (signal.aborted && this.stopCommandSettled !== null) await this.stopCommandSettled; // bounded by stop.timeout
       const exit = this.collect(process);
       if (signal.aborted) {
         this.setState('stopped', { exit });

@@ -8,7 +8,7 @@ import { planChaos, runChaos, type ChaosEntry, type ChaosInjectors } from './cha
 import { getDependents, getStartOrder } from '../contract/dependency-graph.js';
 import { MAX_REPLICAS } from '../contract/defaults.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
-import { getReplicaLabel, isFinalState } from '../contract/lifecycle.js';
+import { getReplicaLabel, isAtRest, isFinalState } from '../contract/lifecycle.js';
 import type {
   FaultKind,
   FaultRecord,
@@ -25,6 +25,24 @@ import type {
   SpawnEnvironmentProvider,
   Subscription,
 } from '../contract/types.js';
+
+/** Options of {@link Cluster.start}. */
+export interface ClusterStartOptions {
+  /** Cancels the start: nodes already started are stopped and the promise rejects with ERR_ABORTED. */
+  readonly signal?: AbortSignal;
+  /** `false`: a node that fails to start leaves the others running and the promise resolves. @default true */
+  readonly stopOnFailure?: boolean;
+  /**
+   * Start only these nodes (names) and, unless `noDeps`, every node they depend on, transitively.
+   * The others stay `pending` until `startNode`. @default every node
+   */
+  readonly only?: readonly string[];
+  /**
+   * With `only`: start exactly those nodes; a `dependsOn` on a node left out is not waited for
+   * (`docker compose up --no-deps`). @default false
+   */
+  readonly noDeps?: boolean;
+}
 
 /** Options of {@link Cluster}. */
 export interface ClusterOptions {
@@ -222,16 +240,23 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
    * other nodes keep running and the promise resolves. An aborted `signal` stops everything and
    * rejects with ERR_ABORTED (also when it was aborted before the call).
    * Every port is leased machine-wide until the cluster stops (docs/config.md, port leases).
-   * @throws {DroverError} ERR_COMMAND_NOT_FOUND, ERR_READY_TIMEOUT, ERR_PROCESS_EXITED, ERR_RESTART_LIMIT, ERR_DEPENDENCY_FAILED, ERR_ABORTED, ERR_STOPPED, ERR_PORT_ALLOCATION (no port could be leased; nothing was started) …
+   *
+   * `only` starts a subset: those nodes and, transitively, their dependencies (as `docker compose
+   * up web`); with `noDeps: true` exactly those nodes, and a `dependsOn` on a node left out is not
+   * waited for (as `docker compose up --no-deps web`). The other nodes stay `pending` (never
+   * started) until {@link startNode}. Every node's ports are leased all the same, so templates
+   * naming a node left out still resolve.
+   * @throws {DroverError} ERR_COMMAND_NOT_FOUND, ERR_READY_TIMEOUT, ERR_PROCESS_EXITED, ERR_RESTART_LIMIT, ERR_DEPENDENCY_FAILED, ERR_ABORTED, ERR_STOPPED, ERR_PORT_ALLOCATION (no port could be leased; nothing was started), ERR_UNKNOWN_NODE (a name in `only`; nothing was started) …
    */
-  async start(options: { signal?: AbortSignal; stopOnFailure?: boolean } = {}): Promise<this> {
+  async start(options: ClusterStartOptions = {}): Promise<this> {
     const { signal, stopOnFailure = true } = options;
     if (signal?.aborted) throw createAbortError(`starting cluster ${this.name} was aborted before it began`, signal);
+    const names = this.selectNodes(options.only, options.noDeps === true);
     const onAbort = () => void this.stopWithReason('aborted', null, null);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await this.allocateAllPorts();
-      const results = await Promise.allSettled(this.startInOrder(this.spec.nodes.map((n) => n.name)));
+      const results = await Promise.allSettled(this.startInOrder(names, options.noDeps === true));
       this.started = true;
       const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
       // The root cause first: a dependency's own failure explains its dependents' ERR_DEPENDENCY_FAILED.
@@ -255,13 +280,36 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   }
 
   /**
-   * One promise per node name: waits for the node's dependencies' conditions, then starts every
-   * replica and resolves when they are ready.
+   * The node names a start covers: every node without `only`; else `only` plus, unless `noDeps`,
+   * every node they depend on, transitively.
+   * @throws {DroverError} ERR_UNKNOWN_NODE for a name of `only` that is no node.
    */
-  private startInOrder(names: readonly string[]): Promise<void>[] {
+  private selectNodes(only: readonly string[] | undefined, noDeps: boolean): string[] {
+    if (only === undefined) return this.spec.nodes.map((n) => n.name);
+    for (const name of only) if (!this.specs.has(name)) this.node(name); // throws ERR_UNKNOWN_NODE listing the known names
+    const selected = new Set<string>();
+    const todo = [...only];
+    while (todo.length > 0) {
+      const name = todo.pop()!;
+      if (selected.has(name)) continue;
+      selected.add(name);
+      if (!noDeps) todo.push(...Object.keys(this.specs.get(name)!.dependsOn));
+    }
+    return this.spec.nodes.map((n) => n.name).filter((name) => selected.has(name));
+  }
+
+  /**
+   * One promise per node name: waits for the node's dependencies' conditions, then starts every
+   * replica and resolves when they are ready. A dependency outside `names` is not started here:
+   * with `ignoreOthers` it is not waited for (`--no-deps`), else its replicas are waited for as
+   * they run already (startNode starts only the dependencies that are down).
+   */
+  private startInOrder(names: readonly string[], ignoreOthers = false): Promise<void>[] {
+    const included = new Set(names);
     const invoked = new Map<string, Promise<void>>();
     const ready = new Map<string, Promise<void>>();
-    for (const name of getStartOrder(names.map((n) => this.specs.get(n)!))) {
+    const inSet = (spec: NodeSpec): NodeSpec => ({ ...spec, dependsOn: Object.fromEntries(Object.entries(spec.dependsOn).filter(([dep]) => included.has(dep))) });
+    for (const name of getStartOrder(names.map((n) => inSet(this.specs.get(n)!)))) {
       const spec = this.specs.get(name)!;
       let markInvoked!: () => void;
       let markNotInvoked!: (error: unknown) => void;
@@ -279,7 +327,9 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
         try {
           await Promise.all(
             Object.entries(spec.dependsOn).map(async ([dep, condition]) => {
+              if (!included.has(dep) && ignoreOthers) return;
               try {
+                if (!included.has(dep)) return void (await Promise.all(this.nodes(dep).map((member) => member.waitForCondition(condition))));
                 if (condition === 'ready') return await ready.get(dep);
                 await invoked.get(dep);
                 await Promise.all(this.nodes(dep).map((member) => member.waitForCondition(condition)));
@@ -465,14 +515,47 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   }
 
   /**
-   * Starts every replica of node `name` (its dependencies are not awaited); resolves when they are ready.
+   * Starts every replica of node `name`; resolves when they are ready. A dependency that is down
+   * (a replica `pending`, `stopped`, `failed`, or `exited` when it is not a job) is started first,
+   * transitively and in dependency order, as `docker compose up web` does; a dependency that runs
+   * is waited for until it meets its `dependsOn` condition.
    * @throws {DroverError} ERR_UNKNOWN_NODE; ERR_INVALID_OPTION when the node has 0 replicas
-   * (nothing to start: scale it up instead) or depends on a node that has 0 replicas.
+   * (nothing to start: scale it up instead) or depends on a node that has 0 replicas;
+   * ERR_DEPENDENCY_FAILED naming the dependency when one could not be started (`node` = `name`,
+   * `cause` = the dependency's error); the node's own start errors (ERR_READY_TIMEOUT …).
    */
   async startNode(name: string): Promise<void> {
     const nodes = this.requireRunnable(name, 'start');
-    await Promise.all(nodes.map((n) => n.allocatePorts()));
-    await Promise.all(nodes.map((n) => n.start()));
+    const down = this.getDownDependencies(name);
+    const members = [...down.flatMap((dep) => this.nodes(dep)), ...nodes];
+    await Promise.all(members.map((n) => n.allocatePorts()));
+    if (down.length === 0) {
+      await Promise.all(nodes.map((n) => n.start()));
+      return;
+    }
+    const starts = this.startInOrder([...down, name]);
+    const results = await Promise.allSettled(starts);
+    const own = results.at(-1)!;
+    if (own.status === 'rejected') throw own.reason;
+  }
+
+  /** The dependencies of `name` that are down, transitively through down ones, in start order. */
+  private getDownDependencies(name: string): string[] {
+    const isDown = (dep: string): boolean =>
+      this.nodes(dep).some((member) => {
+        const state = member.state;
+        if (state === 'exited') return this.specs.get(dep)!.ready?.kind !== 'exit';
+        return isAtRest(state);
+      });
+    const down = new Set<string>();
+    const todo = Object.keys(this.specs.get(name)!.dependsOn);
+    while (todo.length > 0) {
+      const dep = todo.pop()!;
+      if (down.has(dep) || !isDown(dep)) continue;
+      down.add(dep);
+      todo.push(...Object.keys(this.specs.get(dep)!.dependsOn));
+    }
+    return this.spec.nodes.map((n) => n.name).filter((n) => down.has(n));
   }
 
   /**

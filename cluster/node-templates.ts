@@ -5,7 +5,7 @@
 import { getPortEnvName, renderTemplate, type TemplateContext } from '../contract/template.js';
 import type { LivenessSpec, NodeSpec, ReadySpec } from '../contract/types.js';
 
-/** Templates filled in: command, env values, cwd, readiness and liveness strings. */
+/** Templates filled in: command, env values, cwd, readiness and liveness strings, stop.command. */
 export function resolveNodeSpec(spec: NodeSpec, context: TemplateContext): NodeSpec {
   const render = (text: string) => renderTemplate(text, context);
   return {
@@ -15,6 +15,7 @@ export function resolveNodeSpec(spec: NodeSpec, context: TemplateContext): NodeS
     env: Object.fromEntries(Object.entries(spec.env).map(([key, value]) => [key, render(value)])),
     ready: spec.ready === null ? null : resolveReadySpec(spec.ready, render),
     liveness: spec.liveness === null ? null : resolveLivenessSpec(spec.liveness, render),
+    stop: spec.stop.command === undefined ? spec.stop : { ...spec.stop, command: spec.stop.command.map(render) },
   };
 }
 

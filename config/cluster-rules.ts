@@ -207,6 +207,7 @@ function validateTemplates(config: RulesInput): ConfigIssue[] {
     walkStrings(node.cwd, ['nodes', name, 'cwd'], check);
     walkStrings(node.ready, ['nodes', name, 'ready'], check);
     walkStrings(node.liveness, ['nodes', name, 'liveness'], check);
+    walkStrings(node.stop?.command, ['nodes', name, 'stop', 'command'], check);
   }
   return issues;
 }

@@ -238,8 +238,8 @@ function normalizeBackoffSpec(input: ValidatedBackoff | undefined): BackoffSpec 
 }
 
 function normalizeStopSpec(input: ValidatedStop | undefined): StopSpec {
-  const { signal = DEFAULT_STOP_SIGNAL, timeout: timeoutMs = DEFAULT_STOP_TIMEOUT_MS } = copyOptions<ValidatedStop>(input ?? {});
-  return { signal, timeoutMs };
+  const { signal = DEFAULT_STOP_SIGNAL, timeout: timeoutMs = DEFAULT_STOP_TIMEOUT_MS, command } = copyOptions<ValidatedStop>(input ?? {});
+  return { signal, timeoutMs, ...(command === undefined ? {} : { command: toArgv(command) }) };
 }
 
 function normalizeOutputSpec(input: ValidatedOutput | undefined): OutputSpec {

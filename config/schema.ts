@@ -445,8 +445,12 @@ const stopSchema = z.object(
       .optional()
       .meta({ description: `First signal sent to the process group; "TERM" means "SIGTERM". Default ${DEFAULT_STOP_SIGNAL}.` }),
     timeout: duration(`Grace before SIGKILL. Default ${formatDurationMs(DEFAULT_STOP_TIMEOUT_MS)}.`),
+    command: z
+      .union([commandArgvSchema, nonEmptyString()], { error: 'an array of strings or a shell command string' })
+      .optional()
+      .meta({ description: "Run first on stop (argv, or a string run through /bin/sh -c), in the node's cwd and env, templates allowed; bounded by timeout. Then the node has the rest of timeout to exit, then signal and SIGKILL." }),
   },
-  { error: 'an object with signal, timeout' },
+  { error: 'an object with signal, timeout, command' },
 );
 
 const outputSchema = z.object(

@@ -90,6 +90,14 @@ export interface StopSpec {
   readonly signal: string;
   /** Grace before SIGKILL, in milliseconds. */
   readonly timeoutMs: number;
+  /**
+   * Run first on stop (argv, no shell; a string in drover.yaml is run through `/bin/sh -c`), in
+   * the node's cwd and env, templates filled in: e.g. `[redis-cli, -p, '{{ports.redis}}', shutdown]`.
+   * It has `timeoutMs` to finish; then the node has the rest of `timeoutMs` (since the stop
+   * began) to exit; then `signal` and SIGKILL after `timeoutMs` as without it. A command that
+   * fails (exit ≠ 0, cannot run, times out) goes on to the signal at once. @default none
+   */
+  readonly command?: readonly string[];
 }
 
 /** Bounds of a node's output ring buffer (drover.yaml `output`). @default maxLines 1000, maxBytes 1048576 (1 MiB) */
@@ -530,12 +538,29 @@ export interface ReadinessAttemptEvent {
  * are the counter-example.
  */
 export interface StopReport {
-  /** The first signal sent, e.g. `SIGTERM`. */
-  readonly signal: string;
+  /** The first signal sent, e.g. `SIGTERM`; null when none was needed (the `stop.command` stopped the node). */
+  readonly signal: string | null;
   /** Milliseconds from the stop request to the process's exit. */
   readonly waitedMs: number;
   /** True when the grace ran out and SIGKILL was needed. */
   readonly forcedKill: boolean;
+  /** How the node's `stop.command` went; absent without one. */
+  readonly command?: StopCommandReport;
+}
+
+/** How a node's `stop.command` went (on {@link StopReport}). */
+export interface StopCommandReport {
+  /**
+   * `exited` (see `exitCode`), `timed-out` (killed with SIGKILL when `stop.timeout` ran out),
+   * `not-started` (could not be spawned; see `error`), `skipped` (the node had exited already).
+   */
+  readonly outcome: 'exited' | 'timed-out' | 'not-started' | 'skipped';
+  /** Its exit code when it exited, else null. */
+  readonly exitCode: number | null;
+  /** Milliseconds it ran. */
+  readonly durationMs: number;
+  /** Why it could not be spawned (outcome `not-started`), else null. */
+  readonly error: string | null;
 }
 
 /**
@@ -675,8 +700,11 @@ export interface ClusterController {
   /** A node with 0 replicas has nothing to stop: resolves at once. @throws DroverError `ERR_UNKNOWN_NODE` */
   stopNode(name: string): Promise<void>;
   /**
-   * Starts every replica of node `name` (its dependencies are not awaited); resolves when they are ready.
-   * @throws DroverError `ERR_UNKNOWN_NODE`; `ERR_INVALID_OPTION` when the node has 0 replicas or a dependency has 0 replicas.
+   * Starts every replica of node `name`; resolves when they are ready. A dependency that is down
+   * (`pending`, `stopped`, `failed`, a service that `exited`) is started first, transitively; one
+   * that runs is waited for until it meets its `dependsOn` condition.
+   * @throws DroverError `ERR_UNKNOWN_NODE`; `ERR_INVALID_OPTION` when the node has 0 replicas or a dependency has 0 replicas;
+   * `ERR_DEPENDENCY_FAILED` naming a dependency that could not be started.
    */
   startNode(name: string): Promise<void>;
   /**

@@ -16,6 +16,7 @@ import type {
   FaultEvent,
   FaultRecord,
   SpawnEnvironmentProvider,
+  StopReport,
   Subscription,
 } from '../contract/types.js';
 import { describeFaultTarget } from '../contract/fault-target.js';
@@ -33,6 +34,11 @@ import {
   ATTR_NODE_RUN,
   ATTR_PROCESS_EXIT_CODE,
   ATTR_PROCESS_PID,
+  ATTR_STOP_COMMAND_DURATION_MS,
+  ATTR_STOP_COMMAND_EXIT_CODE,
+  ATTR_STOP_COMMAND_OUTCOME,
+  ATTR_STOP_FORCED_KILL,
+  ATTR_STOP_SIGNAL,
   ATTR_RESTART_ATTEMPT,
   ATTR_RESTART_REASON,
   ATTR_READINESS_ATTEMPT,
@@ -544,6 +550,7 @@ export class ClusterTracing {
         const stop = spans.stop;
         if (stop !== null) {
           setExitCode(stop, event.exit);
+          setStopReport(stop, event.stop);
           stop.end(new Date(time));
           spans.stop = null;
         }
@@ -675,6 +682,18 @@ function getExitFailure(event: StateEvent): SpanFailure {
     message: event.error?.message ?? (event.exit === undefined ? undefined : describeExit(event.exit)),
     exit: event.exit,
   };
+}
+
+/** How the stop went: the signal sent (none when the stop command sufficed), SIGKILL, the stop command's outcome. */
+function setStopReport(span: Span, report: StopReport | undefined): void {
+  if (report === undefined) return;
+  if (report.signal !== null) span.setAttribute(ATTR_STOP_SIGNAL, report.signal);
+  span.setAttribute(ATTR_STOP_FORCED_KILL, report.forcedKill);
+  const command = report.command;
+  if (command === undefined) return;
+  span.setAttribute(ATTR_STOP_COMMAND_OUTCOME, command.outcome);
+  span.setAttribute(ATTR_STOP_COMMAND_DURATION_MS, command.durationMs);
+  if (command.exitCode !== null) span.setAttribute(ATTR_STOP_COMMAND_EXIT_CODE, command.exitCode);
 }
 
 function setExitCode(span: Span, exit: ExitInfo | undefined): void {

@@ -448,3 +448,14 @@ export const EVENT_NAMES: readonly string[] = Object.freeze([
 
 /** Span status description / log body placeholder for redacted argument text. */
 export const REDACTED_VALUE = '[REDACTED]';
+
+/** On a `stop` span: the signal drover sent first (absent when the node's `stop.command` stopped it). */
+export const ATTR_STOP_SIGNAL = 'drover.stop.signal';
+/** On a `stop` span: true when the stop timeout ran out and SIGKILL was needed. */
+export const ATTR_STOP_FORCED_KILL = 'drover.stop.forced_kill';
+/** On a `stop` span: how the node's `stop.command` ended (`exited`, `timed-out`, `not-started`, `skipped`); absent without one. */
+export const ATTR_STOP_COMMAND_OUTCOME = 'drover.stop.command.outcome';
+/** On a `stop` span: the `stop.command`'s exit code, when it exited. */
+export const ATTR_STOP_COMMAND_EXIT_CODE = 'drover.stop.command.exit_code';
+/** On a `stop` span: how long the `stop.command` ran, in milliseconds. */
+export const ATTR_STOP_COMMAND_DURATION_MS = 'drover.stop.command.duration_ms';
