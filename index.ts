@@ -60,6 +60,8 @@ export type {
   NodeTelemetrySpec,
   OutputLine,
   OutputSpec,
+  OutputFileSpec,
+  WatchSpec,
   OutputStream,
   ProcessStats,
   ReadinessAttemptEvent,

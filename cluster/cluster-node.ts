@@ -643,9 +643,18 @@ export class ClusterNode {
 
   /** Stops (if running) and starts again; counts as a restart with reason `manual`. */
   async restart(): Promise<void> {
+    await this.restartWithReason('manual');
+  }
+
+  /** Like restart(), with reason `watch` (a watched file changed): at once, no backoff. @internal */
+  async restartForWatch(): Promise<void> {
+    await this.restartWithReason('watch');
+  }
+
+  private async restartWithReason(reason: 'manual' | 'watch'): Promise<void> {
     // The restart operation begins with the request, so `restarting` comes before the stop.
     this.restartCount++;
-    this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.now(), attempt: this.restartCount, delayMs: 0, reason: 'manual' });
+    this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.now(), attempt: this.restartCount, delayMs: 0, reason });
     await this.stop();
     await this.start();
   }
