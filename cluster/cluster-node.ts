@@ -7,6 +7,7 @@ import { DroverError, isDroverError } from '../contract/errors.js';
 import { startManagedProcess, type ManagedProcess, type ProcessResult } from '../process/managed-process.js';
 import { normalizeSpawnOptions, validateDurationMs, type NormalizedSpawnOptions } from '../process/options.js';
 import { OutputBuffer, type BufferedLine } from '../process/output-buffer.js';
+import { getReplicaOutputPath, OutputFile } from './output-file.js';
 import { delay } from './readiness/readiness-check.js';
 import { Ready, waitForReady, type CheckEnvironment } from './readiness/ready.js';
 import { isPermanentSpawnError, RestartWindow, shouldRestart } from './restart-policy.js';
@@ -218,6 +219,24 @@ export class ClusterNode {
     this.window = new RestartWindow(spec.restart.maxRestarts, spec.restart.windowMs);
     this.output = new OutputBuffer({ maxLines: spec.output.maxLines, maxBytes: spec.output.maxBytes, maxLineBytes: MAX_LINE_BYTES, clock: this.now });
     this.setOutputEvents(options.outputEvents ?? true);
+    const file = spec.output.file;
+    if (file !== undefined) {
+      this.outputFile = new OutputFile(getReplicaOutputPath(file.path, replica), file, getReplicaLabel(this.name, replica), this.now);
+      this.output.subscribe((line) => this.outputFile!.writeLine(line));
+    }
+  }
+
+  /** The replica's `output.file`, or null. */
+  private readonly outputFile: OutputFile | null = null;
+
+  /** Lines `output.file` could not take (queue full, write errors); 0 without a file. @internal */
+  get outputFileDroppedLines(): number {
+    return this.outputFile?.droppedLines ?? 0;
+  }
+
+  /** Writes what `output.file` holds and closes it (a later line opens it again). @internal */
+  closeOutputFile(): void {
+    this.outputFile?.close();
   }
 
   /**

@@ -611,6 +611,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       await member.stop();
       this.members = this.members.filter((m) => m !== member);
       await member.releasePorts();
+      member.closeOutputFile();
     }
   }
 
@@ -987,6 +988,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       // Nothing listens on the nodes' or the relay's ports any more: other processes may take them.
       await Promise.all(this.members.map((member) => member.releasePorts()));
       await releasePorts(this.relayPorts.splice(0));
+      for (const member of this.members) member.closeOutputFile();
       for (const member of this.members) member.clock.removeSharedMemory();
       this.clockDirectory.remove();
       for (const hook of this.stopHooks) {
