@@ -49,9 +49,10 @@ export const RESOURCE_LIMIT_NAMES = [
 ] as const;
 
 /**
- * File watch (`watch`): quiet time after the last change before the restart, ms. 200 ms covers
- * an editor's save (write + rename + chmod arrive within a few ms) and a `git checkout` of a few
- * files; nodemon's default `delay` is 0 and watchexec's debounce is 50 ms, process-compose's 200 ms.
+ * File watch (`watch`): quiet time after the last change before the restart, ms. Chosen, not
+ * borrowed: long enough to fold an editor's save (write + rename + chmod within a few ms) and a
+ * `git checkout` of a few files into one restart, short enough to go unnoticed next to a restart;
+ * watchexec's default debounce (50 ms) is the lower bound we compared with.
  */
 export const DEFAULT_WATCH_DEBOUNCE_MS = 200;
 /** File watch: directory names ignored wherever they appear, unless `ignore` is given. */
