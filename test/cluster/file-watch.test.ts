@@ -11,6 +11,9 @@ import { createClusterTracker } from '../helpers/cluster-tracker.js';
 import { fixture } from '../helpers/fixtures.js';
 import { isAlive } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { startCluster } from '../../start-cluster.js';
+import { ATTR_RESTART_REASON, METRIC_PROCESS_RESTARTS, SPAN_NAME_RESTART } from '../../telemetry/semconv.js';
+import { getDataPoints } from '../telemetry/telemetry-assertions.js';
 
 const { track, cleanup } = createClusterTracker();
 const dirs: string[] = [];
@@ -77,6 +80,26 @@ nodes:
     expect(restarts.every((r) => r.reason === 'watch' && r.delayMs === 0)).toBe(true);
     // Dependency order: api's restart begins before worker's.
     expect(restarts.filter((r) => r.node !== 'other').map((r) => r.node)).toEqual(['api', 'worker']);
+  });
+
+  it('shows the watch restart as reason watch in the restart metric and the restart span', async () => {
+    const dir = makeDir();
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(join(dir, 'drover.yaml'), `name: watch\nnodes:\n  api: { command: ${forever}, ready: { log: '^ready$' }, watch: { paths: src, debounce: 50ms } }\n`);
+    const cluster = await startCluster(join(dir, 'drover.yaml'), { telemetry: { exporter: 'memory' } });
+    track(cluster);
+    const api = cluster.node('api');
+    writeFileSync(join(dir, 'src', 'a.js'), 'new');
+    await waitFor(() => ({ restarts: api.snapshot().restarts, state: api.state }), (s) => s.restarts === 1 && s.state === 'ready', { describe: 'api restarted by its watch' });
+    const points = getDataPoints(await cluster.telemetry.collectMetrics(), METRIC_PROCESS_RESTARTS);
+    // Every reason has a point (0 until it happens): only watch counted.
+    expect(points.filter((p) => p.value !== 0).map((p) => [p.attributes[ATTR_RESTART_REASON], p.value])).toEqual([['watch', 1]]);
+    // The restart span (`restart api`) ends once the new run is ready.
+    await waitFor(
+      () => cluster.telemetry.spans().filter((span) => span.name === `${SPAN_NAME_RESTART} api`).map((span) => span.attributes[ATTR_RESTART_REASON]),
+      (reasons) => reasons.length === 1 && reasons[0] === 'watch',
+      { describe: 'one ended restart span with reason watch' },
+    );
   });
 
   it('fails the start naming the node and the path when a watched path does not exist; nothing runs', async () => {
