@@ -16,8 +16,10 @@ import type { WatchSpec } from '../contract/types.js';
 export class NodeFileWatch {
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private entries = 0;
+  /** Paths taken so far (chokidar asks about one path several times); at most maxEntries + 1. */
+  private readonly seen = new Set<string>();
   private overflowed = false;
+  private started = false;
 
   /**
    * @param node The node's name, for error messages.
@@ -60,10 +62,15 @@ export class NodeFileWatch {
         if (isIgnored(path) || isIgnoredDir(path)) return true;
         // Bound what one node watches: past the limit every further entry is ignored and the
         // start fails below, instead of exhausting inotify watches and memory on a huge tree.
-        if (++this.entries > this.maxEntries) {
+        if (this.seen.has(path)) return false;
+        if (this.seen.size >= this.maxEntries) {
+          if (!this.overflowed && this.started) {
+            process.emitWarning(`drover: node ${this.node}: watch: more than ${this.maxEntries} files and directories (the limit per node); new ones are not watched`, 'DroverWarning');
+          }
           this.overflowed = true;
           return true;
         }
+        this.seen.add(path);
         return false;
       },
     });
@@ -83,6 +90,7 @@ export class NodeFileWatch {
         { node: this.node, path: this.spec.paths[0] },
       );
     }
+    this.started = true;
     watcher.on('all', () => this.changed());
     watcher.on('error', (error) => process.emitWarning(`drover: node ${this.node}: watch: ${(error as Error).message}`, 'DroverWarning'));
   }

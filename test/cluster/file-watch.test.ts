@@ -117,12 +117,17 @@ nodes:
     expect(cluster.snapshot().nodes.map((n) => n.pid)).toEqual([null]);
   });
 
-  it('refuses a tree larger than the limit, naming the limit', async () => {
+  it('refuses a tree larger than the limit, naming the limit; each file and directory counts once', async () => {
     const dir = makeDir();
     for (let i = 0; i < 20; i++) writeFileSync(join(dir, `f${i}`), '');
-    const watch = new NodeFileWatch('api', { paths: [dir], ignore: [], debounceMs: 10, restartDependents: false }, () => undefined, 10);
-    await expect(watch.start()).rejects.toMatchObject({ code: 'ERR_WATCH', message: expect.stringContaining('hold more than 10 files and directories (the limit per node)') });
-    await watch.close();
+    const spec = { paths: [dir], ignore: [], debounceMs: 10, restartDependents: false };
+    // 21 entries: the directory and its 20 files.
+    const fits = new NodeFileWatch('api', spec, () => undefined, 21);
+    await fits.start();
+    await fits.close();
+    const tooSmall = new NodeFileWatch('api', spec, () => undefined, 20);
+    await expect(tooSmall.start()).rejects.toMatchObject({ code: 'ERR_WATCH', message: expect.stringContaining('hold more than 20 files and directories (the limit per node)') });
+    await tooSmall.close();
   });
 
   it('leaves no handle behind: a process that started and stopped a watching cluster exits by itself', async () => {
