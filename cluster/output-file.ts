@@ -147,17 +147,10 @@ export class OutputFile {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
     try {
-      if (this.spec.keep === 0) {
-        unlinkSync(this.path);
-      } else {
-        for (let n = this.spec.keep - 1; n >= 1; n--) renameIfExists(`${this.path}.${n}`, `${this.path}.${n + 1}`);
-        renameIfExists(this.path, `${this.path}.1`);
-      }
+      rotateGenerations(this.path, this.spec.keep);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.fail(error as NodeJS.ErrnoException);
-        return false;
-      }
+      this.fail(error as NodeJS.ErrnoException);
+      return false;
     }
     return this.open();
   }
@@ -171,6 +164,25 @@ export class OutputFile {
       'DroverWarning',
     );
   }
+}
+
+/**
+ * Shifts a log's generations: `path.<keep-1>` → `path.<keep>` … `path` → `path.1` (the oldest
+ * replaced); `keep` 0 removes `path`. A missing generation is skipped. Used by output files and
+ * by `drover up`'s `up.log` (keep 1).
+ * @throws the rename's or unlink's error other than ENOENT.
+ */
+export function rotateGenerations(path: string, keep: number): void {
+  if (keep === 0) {
+    try {
+      unlinkSync(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    return;
+  }
+  for (let n = keep - 1; n >= 1; n--) renameIfExists(`${path}.${n}`, `${path}.${n + 1}`);
+  renameIfExists(path, `${path}.1`);
 }
 
 function renameIfExists(from: string, to: string): void {
