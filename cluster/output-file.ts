@@ -3,6 +3,9 @@ import { basename, dirname, extname, join } from 'node:path';
 import { OUTPUT_FILE_MAX_PENDING_BYTES } from '../contract/defaults.js';
 import type { OutputFileSpec, OutputLine } from '../contract/types.js';
 
+/** Batches up to this many bytes (UTF-16 units) into one write(2), as `up.log` does. */
+const FLUSH_BYTES = 64 * 1024;
+
 /** After a failed write, lines are dropped (and counted) for this long before the next try (as `up.log`). */
 const RETRY_AFTER_MS = 1000;
 
@@ -26,7 +29,7 @@ export function getReplicaOutputPath(path: string, replica: number): string {
 
 /**
  * A node replica's output file (`output.file`): each line as `HH:MM:SS.mmm <stream> <text>`,
- * batched into `write(2)`s once per event-loop turn. Before a batch would take the file past
+ * batched into `write(2)`s once per event-loop turn or per 64 KiB. Before a batch would take the file past
  * `maxBytes`, it is rotated (`app.log.<keep-1>` → `app.log.<keep>` … `app.log` → `app.log.1`;
  * the oldest is replaced), so each file holds whole lines and at most `maxBytes` (a single
  * longer line gets a file of its own). The same rotation as `up.log` (cli/up-log.ts) with
@@ -65,7 +68,11 @@ export class OutputFile {
     }
     this.pending.push(text);
     this.pendingBytes += text.length;
-    if (!this.flushScheduled) {
+    if (this.pendingBytes >= FLUSH_BYTES) {
+      // A burst (many lines read in one event-loop turn) is written as it comes, so the queue
+      // holds lines only while the disk fails and a working disk never loses one.
+      this.flush();
+    } else if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }

@@ -65,6 +65,17 @@ nodes:
     expect(lines.filter((l) => l.endsWith(' stdout done'))).toHaveLength(1);
   });
 
+  it('a burst larger than the queue within one event-loop turn loses no line on a working disk', () => {
+    const dir = makeDir();
+    const file = new OutputFile(join(dir, 'burst.log'), { maxBytes: 64 * 1024 * 1024, keep: 1 }, 'app');
+    const text = 'x'.repeat(100);
+    const count = 30_000; // ~3.6 MiB of lines, 1 MiB queue
+    for (let i = 0; i < count; i++) file.writeLine({ stream: 'stdout', text: `${i} ${text}`, time: 0 });
+    file.close();
+    expect(file.droppedLines).toBe(0);
+    expect(readFileSync(join(dir, 'burst.log'), 'utf8').split('\n').filter((l) => l !== '')).toHaveLength(count);
+  });
+
   it('names replica files: {{replica}}, else name-N.ext for N >= 1', () => {
     expect(getReplicaOutputPath('/l/{{replica}}/api.log', 2)).toBe('/l/2/api.log');
     expect(getReplicaOutputPath('/l/api.log', 0)).toBe('/l/api.log');
