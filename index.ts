@@ -61,6 +61,8 @@ export type {
   NodeTelemetrySpec,
   OutputLine,
   OutputSpec,
+  OutputFileSpec,
+  WatchSpec,
   OutputStream,
   ProcessStats,
   ReadinessAttemptEvent,

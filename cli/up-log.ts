@@ -1,4 +1,5 @@
-import { closeSync, constants, fstatSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, writeSync } from 'node:fs';
+import { rotateGenerations } from '../cluster/output-file.js';
 import { getSystemErrorMap } from 'node:util';
 import { formatClock, type LineSink } from './printer.js';
 import { openStateFile } from './state-dir.js';
@@ -168,13 +169,11 @@ export class UpLog implements LineSink {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
     try {
-      renameSync(this.path, `${this.path}.1`);
+      // The rotation of output files with one generation; a removed up.log (ENOENT) is skipped.
+      rotateGenerations(this.path, 1);
     } catch (error) {
-      // ENOENT: someone removed up.log; a new one is created below all the same.
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.fail(error as NodeJS.ErrnoException);
-        return false;
-      }
+      this.fail(error as NodeJS.ErrnoException);
+      return false;
     }
     return this.tryOpen(constants.O_CREAT | constants.O_EXCL);
   }

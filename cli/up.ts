@@ -230,7 +230,14 @@ export async function runUp(options: UpOptions): Promise<number> {
         }
         status = 'running';
       },
-      (error: unknown) => printer.info(`cluster ${spec.name} did not fully start: ${(error as Error).message.split('\n')[0]}`),
+      (error: unknown) => {
+        printer.info(`cluster ${spec.name} did not fully start: ${(error as Error).message.split('\n')[0]}`);
+        // A watch that could not be set up fails the start before any node runs: nothing to wait for.
+        if (error instanceof DroverError && error.code === 'ERR_WATCH') {
+          failedNode = error.node ?? spec.name;
+          void beginDown('a watch could not be set up');
+        }
+      },
     );
     await shutdown.finished;
     if (progress !== null) clearInterval(progress);

@@ -7,6 +7,7 @@ import { DroverError, isDroverError } from '../contract/errors.js';
 import { spawn as spawnProcess, startManagedProcess, type ManagedProcess, type ProcessResult } from '../process/managed-process.js';
 import { normalizeSpawnOptions, validateDurationMs, type NormalizedSpawnOptions } from '../process/options.js';
 import { OutputBuffer, type BufferedLine } from '../process/output-buffer.js';
+import { getReplicaOutputPath, OutputFile } from './output-file.js';
 import { delay } from './readiness/readiness-check.js';
 import { Ready, waitForReady, type CheckEnvironment } from './readiness/ready.js';
 import { isPermanentSpawnError, RestartWindow, shouldRestart } from './restart-policy.js';
@@ -228,6 +229,24 @@ export class ClusterNode {
     this.window = new RestartWindow(spec.restart.maxRestarts, spec.restart.windowMs);
     this.output = new OutputBuffer({ maxLines: spec.output.maxLines, maxBytes: spec.output.maxBytes, maxLineBytes: MAX_LINE_BYTES, clock: this.now });
     this.setOutputEvents(options.outputEvents ?? true);
+    const file = spec.output.file;
+    if (file !== undefined) {
+      this.outputFile = new OutputFile(getReplicaOutputPath(file.path, replica), file, getReplicaLabel(this.name, replica), this.now);
+      this.output.subscribe((line) => this.outputFile!.writeLine(line));
+    }
+  }
+
+  /** The replica's `output.file`, or null. */
+  private readonly outputFile: OutputFile | null = null;
+
+  /** Lines `output.file` could not take (queue full, write errors); 0 without a file. @internal */
+  get outputFileDroppedLines(): number {
+    return this.outputFile?.droppedLines ?? 0;
+  }
+
+  /** Writes what `output.file` holds and closes it (a later line opens it again). @internal */
+  closeOutputFile(): void {
+    this.outputFile?.close();
   }
 
   /**
@@ -759,9 +778,18 @@ export class ClusterNode {
 
   /** Stops (if running) and starts again; counts as a restart with reason `manual`. */
   async restart(): Promise<void> {
+    await this.restartWithReason('manual');
+  }
+
+  /** Like restart(), with reason `watch` (a watched file changed): at once, no backoff. @internal */
+  async restartForWatch(): Promise<void> {
+    await this.restartWithReason('watch');
+  }
+
+  private async restartWithReason(reason: 'manual' | 'watch'): Promise<void> {
     // The restart operation begins with the request, so `restarting` comes before the stop.
     this.restartCount++;
-    this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.now(), attempt: this.restartCount, delayMs: 0, reason: 'manual' });
+    this.options.emit({ type: 'restarting', node: this.name, replica: this.replica, time: this.now(), attempt: this.restartCount, delayMs: 0, reason });
     await this.stop();
     await this.start();
   }

@@ -6,6 +6,7 @@ import { EXTERNAL_PEER, NetworkRelay, type LinkFault } from '../network/relay-th
 import { ClockDirectory, NodeClock } from './clock-fault.js';
 import { planChaos, runChaos, type ChaosEntry, type ChaosInjectors } from './chaos.js';
 import { getDependents, getStartOrder } from '../contract/dependency-graph.js';
+import { NodeFileWatch } from './file-watch.js';
 import { MAX_REPLICAS } from '../contract/defaults.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
 import { getReplicaLabel, isAtRest, isFinalState } from '../contract/lifecycle.js';
@@ -129,6 +130,12 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   private readonly stopOnNodeFailure: boolean;
   /** Aborted by stop(): cancels a start that still waits for dependencies. */
   private readonly lifetime = new AbortController();
+  /** One file watch per node with `watch`, from start() until stop(). */
+  private watches: NodeFileWatch[] = [];
+  /** Nodes whose watched files changed and whose restart has not begun yet. */
+  private readonly watchPending = new Set<string>();
+  /** Tail of the chain of watch restarts: one wave at a time. */
+  private watchQueue: Promise<void> = Promise.resolve();
   private started = false;
   /** Events published while another is being delivered, oldest first, with their numbers (see publish). */
   private readonly pendingEvents: { readonly event: ClusterEvent; readonly number: number }[] = [];
@@ -255,6 +262,8 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
     const onAbort = () => void this.stopWithReason('aborted', null, null);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      // Before anything starts: a watched path that does not exist fails the start with nothing running.
+      await this.startWatches();
       await this.allocateAllPorts();
       const results = await Promise.allSettled(this.startInOrder(names, options.noDeps === true));
       this.started = true;
@@ -685,6 +694,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       await member.stop();
       this.members = this.members.filter((m) => m !== member);
       await member.releasePorts();
+      member.closeOutputFile();
     }
   }
 
@@ -1040,6 +1050,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   private stopWithReason(reason: 'requested' | 'aborted' | 'node-failed' | 'start-failed', node: string | null, replica: number | null): Promise<void> {
     this.stopPromise ??= (async () => {
       this.lifetime.abort();
+      await this.closeWatches();
       this.publish({ type: 'cluster-stopping', time: (this.options.clock ?? Date.now)(), reason, node, replica });
       // Reverse start order puts every node after all of its dependents, so each node's stop can
       // wait for theirs without recursion (a dependsOn chain may be thousands of nodes long).
@@ -1060,6 +1071,7 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       // Nothing listens on the nodes' or the relay's ports any more: other processes may take them.
       await Promise.all(this.members.map((member) => member.releasePorts()));
       await releasePorts(this.relayPorts.splice(0));
+      for (const member of this.members) member.closeOutputFile();
       for (const member of this.members) member.clock.removeSharedMemory();
       this.clockDirectory.remove();
       for (const hook of this.stopHooks) {
@@ -1072,6 +1084,63 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       this.stopped.abort();
     })();
     return this.stopPromise;
+  }
+
+  /** Starts the file watch of every node with `watch`; on a failure closes those started and throws ERR_WATCH. */
+  private async startWatches(): Promise<void> {
+    for (const spec of this.specs.values()) {
+      if (spec.watch === undefined) continue;
+      const watch = new NodeFileWatch(spec.name, spec.watch, () => this.onWatchedChange(spec.name));
+      this.watches.push(watch);
+      try {
+        await watch.start();
+      } catch (error) {
+        await this.closeWatches();
+        throw error;
+      }
+    }
+  }
+
+  private async closeWatches(): Promise<void> {
+    const watches = this.watches.splice(0);
+    this.watchPending.clear();
+    await Promise.all(watches.map((watch) => watch.close()));
+  }
+
+  /**
+   * A debounce window of `name`'s watch ended: restart it, and with `restartDependents` every node
+   * depending on it (transitively), once each, in start order, each after the previous one is
+   * ready again. Changes of several nodes before the wave begins join one wave.
+   */
+  private onWatchedChange(name: string): void {
+    if (this.lifetime.signal.aborted || !this.started) return;
+    const scheduled = this.watchPending.size > 0;
+    this.watchPending.add(name);
+    if (scheduled) return;
+    this.watchQueue = this.watchQueue.then(async () => {
+      const changed = [...this.watchPending];
+      this.watchPending.clear();
+      const specs = [...this.specs.values()];
+      const dependents = getDependents(specs);
+      const wave = new Set<string>();
+      const add = (node: string, withDependents: boolean) => {
+        if (wave.has(node)) return;
+        wave.add(node);
+        if (withDependents) for (const dependent of dependents.get(node) ?? []) add(dependent, true);
+      };
+      for (const node of changed) add(node, this.specs.get(node)?.watch?.restartDependents === true);
+      for (const node of getStartOrder(specs)) {
+        if (!wave.has(node)) continue;
+        if (this.lifetime.signal.aborted) return;
+        // A node stopped on purpose stays stopped; a change does not start it.
+        const replicas = this.nodes(node).filter((member) => member.state !== 'stopped' && member.state !== 'stopping');
+        try {
+          await Promise.all(replicas.map((member) => member.restartForWatch()));
+        } catch (error) {
+          process.emitWarning(`drover: node ${node}: restart after a watched change failed: ${(error as Error).message}`, 'DroverWarning');
+        }
+      }
+    });
   }
 
   /** `stop()`, for `await using cluster = await startCluster(…)`. */

@@ -21,6 +21,9 @@ import {
   DEFAULT_STOP_SIGNAL,
   DEFAULT_STOP_TIMEOUT_MS,
 } from '../contract/defaults.js';
+import { DEFAULT_OUTPUT_FILE_KEEP, DEFAULT_OUTPUT_FILE_MAX_BYTES, DEFAULT_WATCH_DEBOUNCE_MS, DEFAULT_WATCH_IGNORE } from '../contract/defaults.js';
+import type { OutputFileSpec, WatchSpec } from '../contract/types.js';
+import type { ValidatedOutputFile, ValidatedWatch } from './schema.js';
 import type {
   BackoffSpec,
   ClusterSpec,
@@ -73,7 +76,7 @@ export function normalizeClusterSpec(config: ValidatedConfig, source: ConfigSour
     configPath: source.configPath,
     onNodeFailure,
     nodes: Object.entries(nodes).map(([nodeName, node]) =>
-      normalizeNodeSpec(nodeName, node, source.baseDir, source.envFiles?.get(nodeName) ?? {}),
+      withOutputFile(normalizeNodeSpec(nodeName, node, source.baseDir, source.envFiles?.get(nodeName) ?? {}), node.output?.file ?? config.output?.file, source.baseDir),
     ),
     // Present only when written, so specs without telemetry stay as they were.
     ...(config.telemetry === undefined ? {} : { telemetry: normalizeClusterTelemetrySpec(config.telemetry) }),
@@ -132,7 +135,31 @@ function normalizeNodeSpec(name: string, input: ValidatedNode, baseDir: string, 
     ...(Object.keys(limits).length === 0 ? {} : { limits: Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)) }),
     ...(clock ? { clock: true } : {}),
     ...(telemetry === undefined ? {} : { telemetry: normalizeNodeTelemetrySpec(telemetry) }),
+    ...(input.watch === undefined ? {} : { watch: normalizeWatchSpec(input.watch, baseDir) }),
   };
+}
+
+/**
+ * Paths are resolved from the config file's directory (docker compose's `develop.watch.path`
+ * rule), not from the node's cwd, so one `watch` reads the same wherever `cwd` points.
+ */
+function normalizeWatchSpec(input: ValidatedWatch, baseDir: string): WatchSpec {
+  const { paths, ignore = [], debounce: debounceMs = DEFAULT_WATCH_DEBOUNCE_MS, restartDependents = false } = copyOptions(input);
+  const anchor = (glob: string) => (glob.startsWith('**') ? glob : resolve(baseDir, glob));
+  return {
+    paths: (typeof paths === 'string' ? [paths] : paths).map((path) => resolve(baseDir, path)),
+    ignore: [...DEFAULT_WATCH_IGNORE, ...ignore.map(anchor)],
+    debounceMs,
+    restartDependents,
+  };
+}
+
+/** The node's own `output.file`, else the cluster's; `{{node}}` is replaced now, `{{replica}}` per replica at run time. */
+function withOutputFile(spec: NodeSpec, input: ValidatedOutputFile | undefined, baseDir: string): NodeSpec {
+  if (input === undefined) return spec;
+  const { path, maxBytes = DEFAULT_OUTPUT_FILE_MAX_BYTES, keep = DEFAULT_OUTPUT_FILE_KEEP } = copyOptions(input);
+  const file: OutputFileSpec = { path: resolve(baseDir, path.replaceAll('{{node}}', spec.name)), maxBytes, keep };
+  return { ...spec, output: { ...spec.output, file } };
 }
 
 function toArgv(command: string | readonly string[]): string[] {

@@ -34,6 +34,7 @@ import {
   MAX_REPLICAS,
   RESOURCE_LIMIT_NAMES,
 } from '../contract/defaults.js';
+import { DEFAULT_OUTPUT_FILE_KEEP, DEFAULT_OUTPUT_FILE_MAX_BYTES, DEFAULT_WATCH_DEBOUNCE_MS, MAX_OUTPUT_FILE_KEEP } from '../contract/defaults.js';
 import { DURATION_EXPECTED, formatDurationMs, getDurationResult, MAX_TIMER_MS } from './duration.js';
 import { getPatternProblem, MAX_PATTERN_LENGTH } from '../contract/pattern.js';
 import { formatBytes, getSizeResult, MAX_OUTPUT_BYTES, MAX_OUTPUT_LINES, SIZE_EXPECTED } from './size.js';
@@ -453,8 +454,28 @@ const stopSchema = z.object(
   { error: 'an object with signal, timeout, command' },
 );
 
+const outputFileSchema = z.object(
+  {
+    path: nonEmptyString().meta({
+      description:
+        "File every output line is appended to (both streams, `HH:MM:SS.mmm stream text`), relative to the config file's directory; may hold {{node}} and {{replica}}. Without {{replica}}, replica N >= 1 writes name-N.ext.",
+    }),
+    maxBytes: size(
+      1024,
+      Number.MAX_SAFE_INTEGER,
+      'the largest safe integer',
+      `Size at which the file is rotated (app.log -> app.log.1 ...): bytes or "10MiB". Default ${formatBytes(DEFAULT_OUTPUT_FILE_MAX_BYTES).replace(' ', '')}.`,
+    ),
+    keep: integer(`an integer from 0 to ${MAX_OUTPUT_FILE_KEEP}`, 0, MAX_OUTPUT_FILE_KEEP)
+      .optional()
+      .meta({ description: `Rotated files kept besides the current one. Default ${DEFAULT_OUTPUT_FILE_KEEP}.` }),
+  },
+  { error: 'an object with path and optional maxBytes, keep' },
+);
+
 const outputSchema = z.object(
   {
+    file: optionalSection(outputFileSchema, 'Also append every output line to a file, rotated by size.'),
     maxLines: integer(`an integer from 1 to ${MAX_OUTPUT_LINES}`, 1, MAX_OUTPUT_LINES)
       .optional()
       .meta({ description: `Ring buffer bound in lines (both streams), at most ${MAX_OUTPUT_LINES}. Default ${DEFAULT_OUTPUT_MAX_LINES}.` }),
@@ -465,7 +486,7 @@ const outputSchema = z.object(
       `Ring buffer bound in bytes (both streams): bytes or "64KiB", "1MiB"; at most ${formatBytes(MAX_OUTPUT_BYTES)}. Default ${formatBytes(DEFAULT_OUTPUT_MAX_BYTES).replace(' ', '')}.`,
     ),
   },
-  { error: 'an object with maxLines, maxBytes' },
+  { error: 'an object with maxLines, maxBytes, file' },
 );
 
 /** One limit: a count, a size string ("2GiB", for byte limits), or "unlimited". */
@@ -571,6 +592,24 @@ const clusterTelemetrySchema = z.object(
   { error: 'an object with serviceName, resourceAttributes, prometheus' },
 );
 
+const watchSchema = z.object(
+  {
+    paths: z
+      .union([nonEmptyString(), z.array(nonEmptyString(), { error: 'an array of paths' }).min(1)], { error: 'a path or an array of paths' })
+      .meta({ description: "Files, directories or globs watched, relative to the config file's directory (as docker compose's develop.watch.path)." }),
+    ignore: z
+      .array(nonEmptyString(), { error: 'an array of globs' })
+      .optional()
+      .meta({ description: 'Globs never watched (relative to the config file\'s directory, or anywhere when they start with **). Default **/node_modules/**, **/.git/**, **/dist/**; given, they are added to the default.' }),
+    debounce: duration(`Quiet time after the last change before the restart. Default ${formatDurationMs(DEFAULT_WATCH_DEBOUNCE_MS)}.`),
+    restartDependents: z
+      .boolean({ error: 'true or false' })
+      .optional()
+      .meta({ description: 'Also restart the nodes depending on this one, after it, in dependency order. Default false.' }),
+  },
+  { error: 'an object with paths and optional ignore, debounce, restartDependents' },
+);
+
 /** One node; its shape's fields are also validated one by one for the cross-field rules of an invalid config. */
 export const nodeSchema = z
   .object(
@@ -623,6 +662,7 @@ export const nodeSchema = z
         .optional()
         .meta({ description: 'Allow clock faults (node.clock.offset/rate, `drover fault clock`): every process of the node runs with libfaketime preloaded (LD_PRELOAD). Default false.' }),
       telemetry: optionalSection(nodeTelemetrySchema, 'Telemetry of this node: output as log records, recorded arguments.'),
+      watch: optionalSection(watchSchema, 'Restart the node (at once, no backoff) when watched files change.'),
       // Composition keys: applied (and removed) before validation, by config/compose.ts.
       extends: z
         .union([z.string(), z.object({ node: z.string(), file: z.string().optional() })])
@@ -633,7 +673,7 @@ export const nodeSchema = z
         .optional()
         .meta({ description: 'The node is part of the cluster only when one of these profiles is enabled (--profile, DROVER_PROFILES). Default: always.' }),
     },
-    { error: 'an object with command and optional shell, cwd, env, envFile, ports, replicas, dependsOn, ready, minUptime, liveness, restart, stop, output, pty, limits, clock, telemetry, extends, profiles' },
+    { error: 'an object with command and optional shell, cwd, env, envFile, ports, replicas, dependsOn, ready, minUptime, liveness, restart, stop, output, pty, limits, clock, telemetry, watch, extends, profiles' },
   )
   .superRefine((node, ctx) => {
     if (node.envFile !== undefined && node.env_file !== undefined) {
@@ -693,6 +733,10 @@ export const configSchema = z
         .optional()
         .meta({ description: 'When a node fails after the start: continue (keep the others) or stop-cluster. Default continue.' }),
       telemetry: optionalSection(clusterTelemetrySchema, 'OpenTelemetry settings on top of the standard OTEL_* variables.'),
+      output: optionalSection(
+        z.object({ file: optionalSection(outputFileSchema, 'Output file of every node without its own output.file; use {{node}} in the path.') }, { error: 'an object with file' }),
+        'Cluster-wide output defaults.',
+      ),
       network: optionalSection(
         z.object(
           {
@@ -738,6 +782,8 @@ export type ValidatedRestart = NonNullable<ValidatedNode['restart']>;
 export type ValidatedBackoff = NonNullable<ValidatedRestart['backoff']>;
 export type ValidatedStop = NonNullable<ValidatedNode['stop']>;
 export type ValidatedOutput = NonNullable<ValidatedNode['output']>;
+export type ValidatedOutputFile = NonNullable<ValidatedOutput['file']>;
+export type ValidatedWatch = NonNullable<ValidatedNode['watch']>;
 export type ValidatedNodeTelemetry = NonNullable<ValidatedNode['telemetry']>;
 export type ValidatedClusterTelemetry = NonNullable<ValidatedConfig['telemetry']>;
 export type ValidatedClusterNetwork = NonNullable<ValidatedConfig['network']>;

@@ -47,3 +47,28 @@ export const MAX_REPLICAS = 1000;
 export const RESOURCE_LIMIT_NAMES = [
   'cpu', 'fsize', 'data', 'stack', 'core', 'rss', 'nproc', 'nofile', 'memlock', 'as', 'locks', 'sigpending', 'msgqueue', 'nice', 'rtprio', 'rttime',
 ] as const;
+
+/**
+ * File watch (`watch`): quiet time after the last change before the restart, ms. Chosen, not
+ * borrowed: long enough to fold an editor's save (write + rename + chmod within a few ms) and a
+ * `git checkout` of a few files into one restart, short enough to go unnoticed next to a restart;
+ * watchexec's default debounce (50 ms) is the lower bound we compared with.
+ */
+export const DEFAULT_WATCH_DEBOUNCE_MS = 200;
+/** File watch: directory names ignored wherever they appear, unless `ignore` is given. */
+export const DEFAULT_WATCH_IGNORE: readonly string[] = ['**/node_modules/**', '**/.git/**', '**/dist/**'];
+/**
+ * File watch: most directories and files one node may watch (each costs an inotify watch and
+ * memory); past it the watch fails naming the limit instead of exhausting
+ * fs.inotify.max_user_watches (8192 on many kernels).
+ */
+export const MAX_WATCHED_ENTRIES = 20_000;
+
+/** Output file (`output.file`): size at which the file is rotated, bytes (10 MiB, as docker's json-file `max-size` examples). */
+export const DEFAULT_OUTPUT_FILE_MAX_BYTES = 10 * 1024 * 1024;
+/** Output file: rotated files kept besides the current one (`app.log.1` … `app.log.<keep>`). */
+export const DEFAULT_OUTPUT_FILE_KEEP = 3;
+/** Output file: most rotated files kept. */
+export const MAX_OUTPUT_FILE_KEEP = 100;
+/** Output file: bytes of lines waiting for the disk, per replica; past it lines are dropped and counted. */
+export const OUTPUT_FILE_MAX_PENDING_BYTES = 1024 * 1024;

@@ -55,7 +55,9 @@ export type DroverErrorCode =
   /** The network-fault relay's worker thread could not start or died; its relayed links are down. */
   | 'ERR_RELAY_FAILED'
   /** No TCP port could be handed out: the candidate range (DROVER_PORT_RANGE) is exhausted, or every free candidate is leased by another drover process, or the port lease directory is unusable (`path` names it). */
-  | 'ERR_PORT_ALLOCATION';
+  | 'ERR_PORT_ALLOCATION'
+  /** A node's `watch` could not be set up: a watched path does not exist (`path`), the tree is larger than the limit, or the watcher failed (`errno`). */
+  | 'ERR_WATCH';
 
 /** The facts a {@link DroverError} carries besides its code and message; each is set only when known. */
 export interface DroverErrorFields {

@@ -106,6 +106,38 @@ export interface OutputSpec {
   readonly maxLines: number;
   /** Ring buffer bound in bytes, per node (both streams together). */
   readonly maxBytes: number;
+  /** Every output line also appended to a file, with size-based rotation; absent: no file. */
+  readonly file?: OutputFileSpec;
+}
+
+/**
+ * A node's output file (drover.yaml `output.file`, per node or cluster-wide). Each line is written
+ * as `HH:MM:SS.mmm <stream> <text>` (the clock of `drover logs --timestamps`).
+ * @default maxBytes 10485760 (10 MiB), keep 3
+ */
+export interface OutputFileSpec {
+  /**
+   * Absolute path, `{{node}}` already replaced; may hold `{{replica}}`. Without `{{replica}}`,
+   * replica 0 writes `path` and replica N ≥ 1 writes it with `-N` before the extension
+   * (`api.log` → `api-1.log`).
+   */
+  readonly path: string;
+  /** Size at which the file is rotated (`app.log` → `app.log.1`), bytes. */
+  readonly maxBytes: number;
+  /** Rotated files kept besides the current one (0: the file is truncated at `maxBytes`). */
+  readonly keep: number;
+}
+
+/** Restart on file change (drover.yaml `watch`), normalized. */
+export interface WatchSpec {
+  /** Absolute paths (files, directories) or globs watched, resolved from the config file's directory. */
+  readonly paths: readonly string[];
+  /** Glob patterns (absolute, or matching anywhere when they start with `**`) never watched. @default node_modules, .git, dist */
+  readonly ignore: readonly string[];
+  /** Quiet time after the last change before the restart, ms. @default 200 */
+  readonly debounceMs: number;
+  /** Also restart the nodes that depend on this one (transitively), after it, in dependency order. @default false */
+  readonly restartDependents: boolean;
 }
 
 /** Timing every readiness check carries. Durations in milliseconds. */
@@ -246,6 +278,8 @@ export interface NodeSpec {
    * (LD_PRELOAD) reading a drover-owned timestamp file. @default false
    */
   readonly clock?: boolean;
+  /** Restart the node when files change; absent: no watch. */
+  readonly watch?: WatchSpec;
   /** Telemetry settings; absent means logs off, no args recorded. */
   readonly telemetry?: NodeTelemetrySpec;
 }
@@ -408,7 +442,7 @@ export interface ClusterSnapshot {
 }
 
 /** Why a node was restarted (attribute `reason` on `drover.process.restarts`). */
-export type RestartReason = 'exited' | 'crashed' | 'shepherd-lost' | 'manual';
+export type RestartReason = 'exited' | 'crashed' | 'shepherd-lost' | 'manual' | 'watch';
 
 /** Lifecycle events, the same objects the CLI and telemetry see. `time` is epoch ms. */
 export type ClusterEvent =

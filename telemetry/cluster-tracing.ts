@@ -54,6 +54,7 @@ import {
   READINESS_EVENT_LIMIT,
   READINESS_MESSAGE_MAX_LENGTH,
   RESTART_REASON_VALUE_MANUAL,
+  RESTART_REASON_VALUE_WATCH,
   SPAN_NAME_RESTART,
   SPAN_NAME_START,
   SPAN_NAME_STOP,
@@ -610,7 +611,8 @@ export class ClusterTracing {
     const span = this.startSpan(SPAN_NAME_RESTART, event.node, event.time, attributes, null, getLinks(spans.previous));
     spans.restart = {
       span,
-      stopsAllowed: event.reason === RESTART_REASON_VALUE_MANUAL ? 1 : 0,
+      // manual and watch restarts stop the running process first, inside the restart span.
+      stopsAllowed: event.reason === RESTART_REASON_VALUE_MANUAL || event.reason === RESTART_REASON_VALUE_WATCH ? 1 : 0,
       ownsStop: false,
     };
     spans.previous = span.spanContext();

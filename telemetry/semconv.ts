@@ -376,6 +376,8 @@ export const RESTART_REASON_VALUE_CRASHED = 'crashed';
 export const RESTART_REASON_VALUE_SHEPHERD_LOST = 'shepherd-lost';
 /** {@link ATTR_RESTART_REASON}: restarted on request (`drover restart a`). */
 export const RESTART_REASON_VALUE_MANUAL = 'manual';
+/** {@link ATTR_RESTART_REASON}: a watched file changed (`watch`); restarted at once, without backoff. */
+export const RESTART_REASON_VALUE_WATCH = 'watch';
 /**
  * {@link ATTR_RESTART_REASON}: counted in the snapshot but not seen as a `restarting` event
  * (it happened before telemetry subscribed).
@@ -387,6 +389,7 @@ const RESTART_REASON_VALUE_BY_REASON = {
   crashed: RESTART_REASON_VALUE_CRASHED,
   'shepherd-lost': RESTART_REASON_VALUE_SHEPHERD_LOST,
   manual: RESTART_REASON_VALUE_MANUAL,
+  watch: RESTART_REASON_VALUE_WATCH,
 } as const satisfies { readonly [R in RestartReason]: R };
 
 /** Every {@link ATTR_RESTART_REASON} value (the manager's reasons plus {@link RESTART_REASON_VALUE_UNKNOWN}). */

@@ -107,7 +107,7 @@ describe('every issue has a place', () => {
   test('an empty key is named "" in the path, never the whole document\'s empty path', () => {
     expect(issuesOf({ '': 1, name: 'x', nodes: { a: { command: ['x'], env: { '': 'v' } } } })).toEqual([
       { path: 'nodes.a.env.""', message: 'expected an environment variable name (non-empty, without "="), got "" (string)' },
-      { path: '""', message: 'unknown key; known keys: $schema, include, name, nodes, onNodeFailure, telemetry, network' },
+      { path: '""', message: 'unknown key; known keys: $schema, include, name, nodes, onNodeFailure, telemetry, output, network' },
     ]);
   });
 });

@@ -337,7 +337,7 @@ describe('normalizeConfig: unknown keys', () => {
       { path: 'nodse', message: 'unknown key; did you mean "nodes"?' },
       { path: 'nodes.a.restart.maxRestart', message: 'unknown key; did you mean "maxRestarts"?' },
       { path: 'nodes.a.restart.backoff.factor', message: 'unknown key; known keys: initial, max, multiplier, jitter, jitterMode' },
-      { path: 'nodes.a.colour', message: 'unknown key; known keys: command, shell, cwd, env, envFile, env_file, ports, replicas, dependsOn, ready, minUptime, liveness, restart, stop, output, pty, limits, clock, telemetry, extends, profiles' },
+      { path: 'nodes.a.colour', message: 'unknown key; known keys: command, shell, cwd, env, envFile, env_file, ports, replicas, dependsOn, ready, minUptime, liveness, restart, stop, output, pty, limits, clock, telemetry, watch, extends, profiles' },
     ]);
     expect(spec.nodes[0]?.restart.maxRestarts).toBe(5);
   });

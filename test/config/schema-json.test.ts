@@ -19,5 +19,5 @@ test('config/schema.json matches config/schema.ts', () => {
 test('config/schema.json flags unknown keys for editors', () => {
   const schema = createConfigJsonSchema();
   expect(schema['additionalProperties']).toBe(false);
-  expect(Object.keys(schema['properties'] as object)).toEqual(['$schema', 'include', 'name', 'nodes', 'onNodeFailure', 'telemetry', 'network']);
+  expect(Object.keys(schema['properties'] as object)).toEqual(['$schema', 'include', 'name', 'nodes', 'onNodeFailure', 'telemetry', 'output', 'network']);
 });

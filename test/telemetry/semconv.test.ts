@@ -56,7 +56,7 @@ describe('semconv', () => {
   });
 
   it('lists every restart reason plus unknown', () => {
-    expect(RESTART_REASON_VALUES).toEqual(['exited', 'crashed', 'shepherd-lost', 'manual', 'unknown']);
+    expect(RESTART_REASON_VALUES).toEqual(['exited', 'crashed', 'shepherd-lost', 'manual', 'watch', 'unknown']);
   });
 
   it('keeps project metric and attribute names under drover. and lowercase dotted', () => {
