@@ -8,9 +8,9 @@ import type { WatchSpec } from '../contract/types.js';
 /**
  * One node's file watch: chokidar 4 (a pinned dependency) rather than Node's recursive
  * `fs.watch`. On Linux, Node 20's recursive `fs.watch` is implemented in JavaScript on top of
- * per-directory inotify watches and has missed events in directories created after the watch
- * began and thrown on directories removed while it scanned (nodejs/node#48437, #51398); chokidar
- * handles both, follows atomic saves (write to a temp file + rename) and lets `ignore` prune whole
+ * per-directory inotify watches, and has thrown ENOENT as an unhandled 'error' when a file or
+ * directory is removed while it stats or scans it (nodejs/node#52018; the scan race fixed only in
+ * 2026 by nodejs/node#63686, not in Node 20); chokidar handles removals, follows atomic saves (write to a temp file + rename) and lets `ignore` prune whole
  * subtrees before they are watched, so `node_modules` never costs a watch.
  */
 export class NodeFileWatch {
