@@ -34,7 +34,7 @@ export interface StartupAnalysis {
   readonly cluster: string;
   /** Epoch ms of the first spawn (time 0 of every other figure), or null before any. */
   readonly startedAt: number | null;
-  /** From the first spawn until the last node was ready, ms; null while a node is not ready. */
+  /** From the first spawn until the last node was ready, ms; null while a spawned node is not ready (or it failed). Nodes never spawned do not count. */
   readonly totalMs: number | null;
   /** In declaration order. */
   readonly nodes: readonly AnalyzedNode[];
@@ -87,8 +87,9 @@ export function analyzeStartup(answer: StartupAnswer): StartupAnalysis {
       failed: node.replicas.some((r) => r.failedAt !== null),
     };
   });
-  const readyTimes = nodes.map((n) => n.readyMs);
-  const totalMs = nodes.length === 0 ? null : max(readyTimes);
+  // Nodes never spawned (not part of a subset start, or a dependency failed) do not count.
+  const spawned = nodes.filter((n) => n.startedMs !== null);
+  const totalMs = spawned.length === 0 ? null : max(spawned.map((n) => n.readyMs));
   // The chain starts at the node ready last (declaration order breaks ties) and follows waitedOn.
   const chain: string[] = [];
   const analyzed = new Map(nodes.map((n) => [n.name, n]));
@@ -108,7 +109,8 @@ export function formatMs(ms: number | null): string {
 export function formatAnalysis(analysis: StartupAnalysis): string {
   const lines: string[] = [];
   const total = analysis.totalMs === null ? 'not every node is ready yet' : `ready in ${formatMs(analysis.totalMs)} (first spawn → last node ready)`;
-  lines.push(`cluster ${analysis.cluster}: ${total}`, '');
+  const failed = analysis.nodes.filter((n) => n.failed).map((n) => n.name);
+  lines.push(`cluster ${analysis.cluster}: ${total}${failed.length === 0 ? '' : `; failed: ${failed.join(', ')}`}`, '');
   const rows = [['NODE', 'SPAWNED', 'READY', 'STARTUP', 'WAITED ON', 'WAITED']];
   for (const n of analysis.nodes) {
     rows.push([

@@ -62,8 +62,26 @@ describe('analyzeStartup', () => {
     expect(analysis.totalMs).toBeNull();
     expect(analysis.chain).toEqual(['a']);
     expect(analysis.nodes[1]).toMatchObject({ readyMs: null, failed: true, waitedOn: 'a' });
-    expect(formatAnalysis(analysis)).toContain('cluster x: not every node is ready yet');
+    expect(formatAnalysis(analysis)).toContain('cluster x: not every node is ready yet; failed: b\n');
     expect(formatAnalysis(analysis)).toMatch(/^b +@11ms +failed +- +a \(ready\) +11ms$/m);
+  });
+
+  it('nodes never spawned (a subset start, a failed dependency) do not hold the total back', () => {
+    const analysis = analyzeStartup({
+      name: 'x',
+      nodes: [
+        { name: 'a', dependsOn: {}, job: false, replicas: [replica(0, { spawnedAt: T, readyAt: T + 10 })] },
+        { name: 'b', dependsOn: {}, job: false, replicas: [] },
+        { name: 'c', dependsOn: { d: 'ready' }, job: false, replicas: [replica(0, { failedAt: T + 5 })] },
+      ],
+    });
+    expect(analysis.totalMs).toBe(10);
+    expect(analysis.nodes.map((n) => [n.name, n.startedMs, n.readyMs, n.failed])).toEqual([
+      ['a', 0, 10, false],
+      ['b', null, null, false],
+      ['c', null, null, true],
+    ]);
+    expect(formatAnalysis(analysis)).toMatch(/^cluster x: ready in 10ms \(first spawn → last node ready\); failed: c$/m);
   });
 
   it('formats durations as systemd-analyze does', () => {
