@@ -97,7 +97,7 @@ const fileOption = {
   alias: 'f',
   type: 'string',
   default: 'drover.yaml',
-  describe: 'config file (drover.yaml or .json); repeat to merge several in order; the first also finds the running cluster',
+  describe: 'config file (drover.yaml or .json, or a Procfile: named Procfile or Procfile.*); repeat to merge several in order; the first also finds the running cluster',
   // yargs makes an array of a repeated option: the files merge in order; the first names the cluster.
   coerce: takeConfigFiles,
 } as const;
