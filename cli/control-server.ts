@@ -10,6 +10,7 @@ import { Cluster } from '../cluster/cluster.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import { getPeerCredentials } from '../native/index.js';
 import type { StatePaths } from './state-dir.js';
+import { StartupRecorder } from './startup-timeline.js';
 import type { UpLogStatus } from './up-log.js';
 
 /** One row of `drover ps --json` (and of `GET /v1/cluster`'s `nodes`). */
@@ -197,6 +198,7 @@ function getSocketFd(socket: net.Socket): number | undefined {
  * | POST | /v1/nodes/:name/{start,stop,restart} | `{ ok: true }` once done |
  * | POST | /v1/nodes/:name/kill?signal=S | `{ ok: true, signalled: N }` (replicas signalled) |
  * | POST | /v1/nodes/:name/scale?replicas=N | `{ ok: true, from, to }` once added replicas are ready / removed ones stopped |
+ * | GET  | /v1/startup | `StartupAnswer`: each replica's first spawn, running, ready, exit and failure times (epoch ms) and each node's dependsOn, for `drover analyze` |
  * | GET  | /v1/config | `ResolvedConfig`: the spec after ports and templates, one entry per replica |
  * | GET  | /v1/faults | `{ faults: FaultRecord[] }`: the active injected faults, oldest first |
  * | POST | /v1/faults/heal[?id=f3] | `{ ok: true, healed: [ids] }` once healed (every active fault without `id`) |
@@ -229,8 +231,11 @@ export class ControlServer {
   private readonly pendingWaits = new Set<AbortController>();
   /** Set by close(): a long-poll that reaches the handler after it ends at once. */
   private closing = false;
+  /** The startup timeline for `drover analyze`, recorded from creation (before the cluster starts). */
+  private readonly startup: StartupRecorder;
 
   constructor(private readonly handlers: ControlHandlers) {
+    this.startup = new StartupRecorder(handlers.controller);
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         const code = (error as DroverError).code ?? 'ERR_CONTROL_API';
@@ -275,6 +280,7 @@ export class ControlServer {
 
   /** Stops accepting; in-flight answers (such as the one to `drover down`) are still delivered. */
   async close(): Promise<void> {
+    this.startup.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const res of this.followers) res.end();
     this.closing = true;
@@ -318,6 +324,10 @@ export class ControlServer {
         log: this.handlers.getLogStatus?.() ?? null,
       };
       sendJson(res, 200, answer);
+      return;
+    }
+    if (req.method === 'GET' && url.pathname === '/v1/startup') {
+      sendJson(res, 200, this.startup.answer());
       return;
     }
     if (req.method === 'GET' && url.pathname === '/v1/config') {

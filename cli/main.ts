@@ -97,7 +97,7 @@ const fileOption = {
   alias: 'f',
   type: 'string',
   default: 'drover.yaml',
-  describe: 'config file (drover.yaml or .json); repeat to merge several in order; the first also finds the running cluster',
+  describe: 'config file (drover.yaml or .json, or a Procfile: named Procfile or Procfile.*); repeat to merge several in order; the first also finds the running cluster',
   // yargs makes an array of a repeated option: the files merge in order; the first names the cluster.
   coerce: takeConfigFiles,
 } as const;
@@ -296,12 +296,16 @@ await yargs(hideBin(process.argv))
         .option('json', { ...jsonOption, describe: 'JSON instead of YAML' })
         .option('sources', { type: 'boolean', default: false, describe: 'the config files as composed (-f files merged, include, extends, profiles), each value with the file it came from; no running cluster needed' })
         .option('profile', profileOption)
+        .option('from', { type: 'string', requiresArg: true, describe: 'print the drover.yaml equivalent of this Procfile (no running cluster needed)' })
         .example('$0 config', 'the running cluster as it was started, in YAML')
+        .example('$0 config --from Procfile > drover.yaml', 'turn a Procfile into a drover.yaml')
         .example('$0 config --json', 'the same as JSON')
         .example('$0 config -f drover.yaml -f drover.ci.yaml --sources', 'which file each value comes from'),
     (argv) =>
       run(argv.file, async () =>
-        argv.sources
+        argv.from !== undefined
+          ? (await import('./config-from.js')).runConfigFrom({ path: argv.from, json: argv.json })
+          : argv.sources
           ? (await import('./config-sources.js')).runConfigSources({ files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), json: argv.json })
           : (await loadClient()).runConfig({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), json: argv.json }),
       ),
@@ -327,6 +331,23 @@ await yargs(hideBin(process.argv))
         .example('$0 validate -f drover.yaml --strict', 'validate strictly')
         .example('$0 validate --json', 'machine-readable result'),
     (argv) => run(argv.file, async () => (await import('./validate.js')).runValidate({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, json: argv.json })),
+  )
+  .command(
+    'graph',
+    'print the dependency graph of the config (Mermaid, JSON or DOT); no running cluster needed',
+    (y) =>
+      y
+        .option('format', { choices: ['mermaid', 'json', 'dot'] as const, default: 'mermaid' as const, describe: 'mermaid: a flowchart for Markdown; json: { nodes, edges: [{ from, to, condition }] }; dot: Graphviz' })
+        .option('profile', profileOption)
+        .example('$0 graph', 'a Mermaid flowchart: arrows from each dependency to the node that waits for it, labelled with the condition')
+        .example('$0 graph --format dot | dot -Tsvg > graph.svg', 'draw it with Graphviz'),
+    (argv) => run(argv.file, async () => (await import('./graph.js')).runGraph({ files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), format: argv.format })),
+  )
+  .command(
+    'analyze',
+    "the running cluster's startup critical chain (like systemd-analyze critical-chain): when each node was spawned, ready, what it waited on",
+    (y) => y.option('json', jsonOption).example('$0 analyze', 'table of the nodes and the chain that decided the start time').example('$0 analyze --json', 'the same as JSON'),
+    (argv) => run(argv.file, async () => (await import('./analyze.js')).runAnalyze({ file: argv.file, json: argv.json })),
   )
   .completion('completion', 'print a bash/zsh completion script (source it from ~/.bashrc or ~/.zshrc)', (current: string, argv: { _: unknown[]; file?: string }, defaultCompletion: () => void, done: (completions: string[]) => void) => {
     const command = String(argv._[0] ?? '');

@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { DroverError } from '../contract/errors.js';
 import type { ClusterSpec } from '../contract/types.js';
 import { normalizeClusterSpec } from './cluster-spec.js';
+import { isProcfilePath, parseProcfile } from './procfile.js';
 import { composeConfig, type ComposedConfig, type ConfigLayer } from './compose.js';
 import { checkInputShape } from './input-shape.js';
 import type { DocumentInterpolation } from './interpolation.js';
@@ -106,6 +107,10 @@ export interface LoadedConfig {
  * `profiles: [debug]` is part of the cluster only when `debug` is enabled (`profiles` option,
  * `DROVER_PROFILES`).
  *
+ * A file named `Procfile` or `Procfile.*` is read as a foreman Procfile (see config/procfile.ts):
+ * one node per `name: command` line, run through `/bin/sh -c`, with a free port `port` exposed as
+ * `PORT` and the `.env` beside it as `envFile`.
+ *
  * @example
  * const { spec, warnings } = await loadConfig('drover.yaml');
  * for (const warning of warnings) console.warn(`${warning.path}: ${warning.message}`);
@@ -137,9 +142,28 @@ export async function composeConfigFiles(path: string | readonly string[], optio
   return composeConfig(paths, (file) => readConfigLayer(file, env), { profiles });
 }
 
+/**
+ * The drover.yaml input object equivalent to the Procfile at `path` (whatever its name), not yet
+ * validated: what `drover config --from Procfile` prints.
+ * @throws {DroverError} ERR_CONFIG_READ when the file cannot be read (as for a config).
+ * @throws {DroverError} ERR_CONFIG_INVALID naming each line that is not `name: command`, blank or a comment.
+ */
+export async function readProcfileInput(path: string): Promise<unknown> {
+  const absolute = resolve(path);
+  const procfile = parseProcfile(await readConfigFile(absolute), absolute);
+  if (!procfile.ok) throw createConfigInvalidError(absolute, procfile.issues);
+  return procfile.data;
+}
+
 /** Reads, parses and interpolates one config file (`${VAR}` from `env`, then the `.env` beside it). */
 async function readConfigLayer(configPath: string, env: Readonly<Record<string, string | undefined>>): Promise<ConfigLayer> {
   const text = await readConfigFile(configPath);
+  // A Procfile becomes the drover.yaml object it stands for; it has no `${…}` to interpolate.
+  if (isProcfilePath(configPath)) {
+    const procfile = parseProcfile(text, configPath);
+    if (!procfile.ok) throw createConfigInvalidError(configPath, procfile.issues);
+    return { path: configPath, data: procfile.data, interpolation: { issues: [], warnings: [] } };
+  }
   const dotEnvPath = join(dirname(configPath), '.env');
   // Variables matter only to `${…}`; a config without any never depends on the .env.
   const dotEnv = text.includes('${') ? await readDotEnv(dotEnvPath, configPath) : null;
