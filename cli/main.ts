@@ -198,7 +198,7 @@ await yargs(hideBin(process.argv))
     'start the cluster, wait until ready, run CMD with its addresses in the env, stop it; exit with CMD\'s code (CI)',
     (y) =>
       y
-        .usage('$0 run [options] -- CMD [ARGS…]\n\nStart the cluster, wait until every node is ready, run CMD (argv, no shell) with DROVER_<NODE>_<PORT>, DROVER_CLUSTER (JSON), DROVER_CONTROL_SOCKET and DROVER_STATE_DIR in its environment, stop the cluster, exit with CMD\'s exit code. A node failing while CMD runs fails the run (exit 2). A forensic bundle is written on any failure (default ./drover-artifacts/<run-id>), and always with --artifacts. Details: docs/cli.md, drover run.')
+        .usage('$0 run [options] -- CMD [ARGS…]\n\nStart the cluster, wait until every node is ready, run CMD (argv, no shell) with DROVER_<NODE>_<PORT>, DROVER_CLUSTER_JSON, DROVER_CONTROL_SOCKET and DROVER_STATE_DIR in its environment, stop the cluster, exit with CMD\'s exit code. A node failing while CMD runs fails the run (exit 2). A forensic bundle is written on any failure (default ./drover-artifacts/<run-id>), and always with --artifacts. Details: docs/cli.md, drover run.')
         .positional('command', { type: 'string', array: true, describe: 'CMD and its arguments (after --)' })
         .option('artifacts', { type: 'string', describe: 'write the forensic bundle to DIR, whatever the outcome' })
         .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "do not stream the nodes' output; print each node's tail on failure" })

@@ -108,7 +108,7 @@ export function getCommandEnvironment(cluster: Cluster, paths: StatePaths): Reco
     if (node.replica !== 0) continue;
     for (const [port, value] of Object.entries(node.ports)) env[getPortVariable(node.name, port)] = String(value);
   }
-  env.DROVER_CLUSTER = JSON.stringify(getProvidedCluster(cluster));
+  env.DROVER_CLUSTER_JSON = JSON.stringify(getProvidedCluster(cluster));
   env.DROVER_CONTROL_SOCKET = paths.socket;
   // `drover ps`, `drover kill …` run by CMD find this run's cluster (its state dir is not the config's default).
   env.DROVER_STATE_DIR = paths.dir;
@@ -126,7 +126,7 @@ interface Failure {
  * `drover run [-f FILE] [--artifacts DIR] [--quiet] [--keep-going] -- CMD ARGS…`: starts the
  * cluster in this process (serving the control API as `drover up` does), waits until every node is
  * ready, runs CMD through drover's own `spawn` (a shepherd of its own: never orphaned) with
- * `DROVER_<NODE>_<PORT>`, `DROVER_CLUSTER`, `DROVER_CONTROL_SOCKET` and `DROVER_STATE_DIR` in its
+ * `DROVER_<NODE>_<PORT>`, `DROVER_CLUSTER_JSON`, `DROVER_CONTROL_SOCKET` and `DROVER_STATE_DIR` in its
  * environment, its stdout/stderr passed through (stdin is /dev/null), then stops every node and
  * returns CMD's exit code (128 + n when a signal ended it).
  *

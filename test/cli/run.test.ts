@@ -62,7 +62,7 @@ interface ProvidedNodeJson {
   ports: Record<string, number>;
 }
 
-/** Pids of the nodes (as CMD was told in DROVER_CLUSTER) and of CMD itself, from the handshake files. */
+/** Pids of the nodes (as CMD was told in DROVER_CLUSTER_JSON) and of CMD itself, from the handshake files. */
 function readRunPids(dir: string): number[] {
   const cluster = JSON.parse(readFileSync(path.join(dir, 'cluster.json'), 'utf8')) as { nodes: Record<string, ProvidedNodeJson[]> };
   const nodes = Object.values(cluster.nodes).flatMap((replicas) => replicas.map((r) => r.pid!));
@@ -100,7 +100,7 @@ describe('drover run', () => {
   it("exits with CMD's code; CMD gets the ports, the cluster and the control socket; a failed CMD leaves a bundle in ./drover-artifacts/<run-id>", async () => {
     const file = writeConfig(dir, { crasher: false });
     // CMD drives the cluster with the CLI: `drover ps` finds this run's cluster through DROVER_STATE_DIR.
-    const script = `echo "web=$DROVER_WEB_HTTP sock=$DROVER_CONTROL_SOCKET"; printf %s "$DROVER_CLUSTER" > cluster.json; echo $$ > cmd.pid; "$0" "$1" ps --json > ps-from-cmd.json; exit 3`;
+    const script = `echo "web=$DROVER_WEB_HTTP sock=$DROVER_CONTROL_SOCKET"; printf %s "$DROVER_CLUSTER_JSON" > cluster.json; echo $$ > cmd.pid; "$0" "$1" ps --json > ps-from-cmd.json; exit 3`;
     const result = await runIn(dir, ['run', '-f', file, '--', 'sh', '-c', script, process.execPath, CLI]);
     expect(result.code, result.stderr).toBe(3);
     expect(readJson<{ name: string; state: string }[]>(path.join(dir, 'ps-from-cmd.json')).map((r) => [r.name, r.state])).toEqual([['web', 'ready']]);
@@ -220,7 +220,7 @@ describe('drover run', () => {
   it("two concurrent runs of one config coexist (a state dir each); CMD's output passes through whole", async () => {
     const file = writeConfig(dir, { crasher: false });
     // 2 MiB on stdout, more than any pipe holds: the pass-through keeps up with backpressure.
-    const script = `echo $$ > "$0/cmd.pid"; printf %s "$DROVER_CLUSTER" > "$0/cluster.json"; head -c 2097152 /dev/zero | tr '\\0' '#'; echo "$DROVER_STATE_DIR" >&2`;
+    const script = `echo $$ > "$0/cmd.pid"; printf %s "$DROVER_CLUSTER_JSON" > "$0/cluster.json"; head -c 2097152 /dev/zero | tr '\\0' '#'; echo "$DROVER_STATE_DIR" >&2`;
     const dirs = [path.join(dir, 'one'), path.join(dir, 'two')];
     for (const d of dirs) mkdirSync(d);
     const results = await Promise.all(dirs.map((d) => runIn(dir, ['run', '-q', '-f', file, '--', 'sh', '-c', script, d])));
