@@ -1050,8 +1050,10 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   private stopWithReason(reason: 'requested' | 'aborted' | 'node-failed' | 'start-failed', node: string | null, replica: number | null): Promise<void> {
     this.stopPromise ??= (async () => {
       this.lifetime.abort();
-      await this.closeWatches();
+      // Published before anything is awaited: observers see cluster-stopping right after the event
+      // whose handler called stop(), before any node's state changes.
       this.publish({ type: 'cluster-stopping', time: (this.options.clock ?? Date.now)(), reason, node, replica });
+      await this.closeWatches();
       // Reverse start order puts every node after all of its dependents, so each node's stop can
       // wait for theirs without recursion (a dependsOn chain may be thousands of nodes long).
       const specs = [...this.specs.values()];
