@@ -150,11 +150,13 @@ describe('link faults through the relay', () => {
     const c = await startTrio();
     await c.link('a', 'b').latency({ ms: 200 });
     expect(rttOf(await tell(c, 'a', 'fetch b 3000'))).toBeGreaterThanOrEqual(200);
-    expect(rttOf(await tell(c, 'c', 'fetch b 3000'))).toBeLessThan(100);
-    expect(rttOf(await tell(c, 'b', 'fetch a 3000'))).toBeLessThan(100);
-    expect(rttOf(await tell(c, 'a', 'fetch c 3000'))).toBeLessThan(100);
+    // Every other link (and a → b once healed) is below the 200 ms a delayed link cannot beat; a
+    // fixed bound nearer loopback's RTT failed on a machine at load average 8 (155 ms).
+    expect(rttOf(await tell(c, 'c', 'fetch b 3000'))).toBeLessThan(200);
+    expect(rttOf(await tell(c, 'b', 'fetch a 3000'))).toBeLessThan(200);
+    expect(rttOf(await tell(c, 'a', 'fetch c 3000'))).toBeLessThan(200);
     await c.heal();
-    expect(rttOf(await tell(c, 'a', 'fetch b 3000'))).toBeLessThan(100);
+    expect(rttOf(await tell(c, 'a', 'fetch b 3000'))).toBeLessThan(200);
   });
 
   it('reset RSTs the open connections of the link; blackhole swallows bytes until healed', async () => {
