@@ -3,12 +3,11 @@
  * `redis-cli shutdown`, the node exits 0 and no signal is sent. Skipped only where redis is
  * missing and DROVER_REQUIRE_REDIS is not set.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/cli.js';
+import { CLI, runCli } from '../helpers/cli.js';
 import { hasCommand } from '../helpers/commands.js';
 import { expectAllGone } from '../helpers/processes.js';
 
@@ -16,17 +15,7 @@ const available = hasCommand('redis-server') && hasCommand('redis-cli');
 const required = process.env['DROVER_REQUIRE_REDIS'] === '1';
 
 /** Runs the built CLI in `cwd` to completion (NO_COLOR=1). */
-function runIn(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runIn = (cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, env, { cwd });
 
 let dir: string;
 beforeEach(() => {
