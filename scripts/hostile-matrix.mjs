@@ -169,11 +169,16 @@ const CASES = [
     what: '3 `drover logs --follow` clients suspended (never read) on a node printing 10 MiB/s',
     driver: 'cli',
     survives: true,
-    params: (quick) => ({ followers: 3, rate: 10 * MiB, holdMs: quick ? 3000 : 5000 }),
+    // 5 s in quick mode too: followers that were buffered without bound would hold 3 × 10 MiB/s × 5 s
+    // = 150 MiB of NDJSON (more as JS strings), well past the bound below, whatever the GC does.
+    params: () => ({ followers: 3, rate: 10 * MiB, holdMs: 5000 }),
     settleMs: () => 2500,
-    maxPeakMiB: 192,
-    // A slow client costs bounded memory: the manager's RSS may not grow by more than 64 MiB while they hang.
-    check: (f) => (f.rssAtEndMiB - f.rssAtStartMiB <= 64 ? [] : [`drover up grew ${f.rssAtStartMiB} → ${f.rssAtEndMiB} MiB RSS in ${f.holdMs} ms with ${f.followers} suspended followers`]),
+    // The manager's RSS here is bimodal: ~117 MiB, or, in about one run of four, 170-210 MiB when
+    // V8 lets the garbage of 10 MiB/s of lines pile up before a major GC (measured on 12 runs; the
+    // NDJSON a suspended follower may hold is bounded at 1 MiB). The bounds sit above that noise.
+    maxPeakMiB: 256,
+    // A slow client costs bounded memory: the manager's RSS may not grow by more than 128 MiB while they hang.
+    check: (f) => (f.rssAtEndMiB - f.rssAtStartMiB <= 128 ? [] : [`drover up grew ${f.rssAtStartMiB} → ${f.rssAtEndMiB} MiB RSS in ${f.holdMs} ms with ${f.followers} suspended followers`]),
   },
   {
     name: 'fd-full-launcher-restart',
