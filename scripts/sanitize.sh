@@ -6,7 +6,8 @@
 #   npm run sanitize -- test/native     # a part of it
 # The ASan runtime is preloaded into node (which is not instrumented) so the addon can load;
 # leak detection is off for node processes, whose V8 heap is never freed at exit (the SPAWN
-# parser's leak freedom is checked by the fuzzer, npm run fuzz).
+# parser's leak freedom is checked by the fuzzer, npm run fuzz). DROVER_SANITIZE=1 tells tests
+# that bound a time that the instrumented binaries are slower.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -34,7 +35,7 @@ npm run build:ts >/dev/null
 preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
 set +e
 DROVER_SHEPHERD="$release/shepherd" DROVER_LAUNCHER_PATH="$release/launcher" DROVER_NATIVE_ADDON="$release/drover_native.node" \
-  LD_PRELOAD="$preload" \
+  LD_PRELOAD="$preload" DROVER_SANITIZE=1 \
   ASAN_OPTIONS="detect_leaks=0:log_path=$out/reports/asan:abort_on_error=1" \
   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$out/reports/ubsan" \
   DROVER_LEAK_CYCLES=200 npx vitest run --testTimeout=120000 --hookTimeout=120000 "$@"

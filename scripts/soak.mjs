@@ -2,10 +2,11 @@
 // Containment soak: per trial, a drover manager runs a cluster of hostile nodes
 // (SIGTERM ignorers, process trees, setsid daemons, double-forked daemons; test/fixtures/
 // hostile-cluster.mjs), is SIGKILLed once every node is ready, and the trial measures the time
-// until the last shepherd and the last descendant are gone. A descendant alive after
-// grace + 1 s is a survivor; any survivor fails the run (exit 1) after it is killed.
+// until the last shepherd and the last descendant are gone. A shepherd or descendant still alive
+// --deadline-ms after the manager's SIGKILL (default grace + 1 s) is a survivor; any survivor
+// fails the run (exit 1) after it is killed.
 //
-//   npm run soak -- [--trials 100] [--nodes 20] [--grace-ms 500] [--cgroup auto|off] [--json]
+//   npm run soak -- [--trials 100] [--nodes 20] [--grace-ms 500] [--deadline-ms N] [--cgroup auto|off] [--json]
 // --cgroup off runs the manager with DROVER_CGROUP=off: containment by the shepherds' frozen tree
 // walk and the launcher (subreaper) alone, as for a user without a writable cgroup v2.
 import { spawn } from 'node:child_process';
@@ -18,6 +19,7 @@ const { values } = parseArgs({
     trials: { type: 'string', default: '10' },
     nodes: { type: 'string', default: '20' },
     'grace-ms': { type: 'string', default: '500' },
+    'deadline-ms': { type: 'string' },
     cgroup: { type: 'string', default: 'auto' },
     json: { type: 'boolean', default: false },
   },
@@ -25,7 +27,8 @@ const { values } = parseArgs({
 const trials = Number(values.trials);
 const nodes = Number(values.nodes);
 const graceMs = Number(values['grace-ms']);
-for (const [name, v] of [['--trials', trials], ['--nodes', nodes], ['--grace-ms', graceMs]]) {
+const deadlineMs = values['deadline-ms'] === undefined ? graceMs + 1000 : Number(values['deadline-ms']);
+for (const [name, v] of [['--trials', trials], ['--nodes', nodes], ['--grace-ms', graceMs], ['--deadline-ms', deadlineMs]]) {
   if (!Number.isInteger(v) || v < 0) {
     console.error(`soak: ${name} must be a non-negative integer`);
     process.exit(2);
@@ -90,11 +93,11 @@ function childrenOf(pid) {
   }
 }
 
-async function poll(check, timeoutMs, intervalMs = 5) {
-  const deadline = Date.now() + timeoutMs;
+// Polls until check() is done or performance.now() passes `deadline` (an absolute time).
+async function poll(check, deadline, intervalMs = 5) {
   for (;;) {
     const value = check();
-    if (value.done || Date.now() >= deadline) return value;
+    if (value.done || performance.now() >= deadline) return value;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
@@ -109,7 +112,7 @@ async function trial(index) {
   let err = '';
   manager.stdout.on('data', (d) => (out += d));
   manager.stderr.on('data', (d) => (err += d));
-  const ready = await poll(() => ({ done: out.includes('cluster-ready') || manager.exitCode !== null }), 120_000, 20);
+  const ready = await poll(() => ({ done: out.includes('cluster-ready') || manager.exitCode !== null }), performance.now() + 120_000, 20);
   if (!out.includes('cluster-ready')) {
     manager.kill('SIGKILL');
     throw new Error(`trial ${index}: the hostile cluster did not become ready (${manager.exitCode ?? 'running'}): ${err.slice(-2000)}`);
@@ -129,13 +132,18 @@ async function trial(index) {
   manager.kill('SIGKILL');
   await exited;
   let lastShepherdGoneMs = null;
+  let goneMs = null;
+  // The deadline counts from the SIGKILL, like allGoneMs, so a trial that reports no survivor
+  // always has allGoneMs within it.
   const result = await poll(() => {
+    const checkedAt = performance.now();
     const left = findMarked(run);
     const shepherdsLeft = [...started, ...launchers].filter(isAlive);
-    if (shepherdsLeft.length === 0 && lastShepherdGoneMs === null) lastShepherdGoneMs = performance.now() - killedAt;
-    return { done: left.length === 0 && shepherdsLeft.length === 0, left, shepherdsLeft };
-  }, graceMs + 1000);
-  const goneMs = performance.now() - killedAt;
+    if (shepherdsLeft.length === 0 && lastShepherdGoneMs === null) lastShepherdGoneMs = checkedAt - killedAt;
+    const done = left.length === 0 && shepherdsLeft.length === 0;
+    if (done) goneMs = checkedAt - killedAt;
+    return { done, left, shepherdsLeft };
+  }, killedAt + deadlineMs);
   const survivors = [...new Set([...result.left, ...result.shepherdsLeft])];
   for (const pid of survivors) {
     try {
@@ -163,6 +171,7 @@ const summary = {
   trials,
   nodes,
   graceMs,
+  deadlineMs,
   cgroup: values.cgroup,
   survivors: results.reduce((sum, r) => sum + r.survivors, 0),
   allGoneMs: times.length ? { min: times[0], median: times[Math.floor(times.length / 2)], max: times[times.length - 1] } : null,

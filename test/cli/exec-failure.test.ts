@@ -1,4 +1,4 @@
-// Issue 3: a node whose command cannot be executed goes `failed` at once, not in a restart loop,
+// A node whose command cannot be executed goes `failed` at once, not in a restart loop,
 // with its error in `drover ps --json` (field `error`) and in the `up` output.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// Issue 3: no orphan under any fault, exec failures reported as their own codes, pty, rlimits,
+// No orphan under any fault, exec failures reported as their own codes, pty, rlimits,
 // cgroup containment, no fd or process leaks. Real shepherds and real processes throughout.
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -38,15 +38,22 @@ afterEach(async () => {
 
 describe('containment', () => {
   it('leaves no survivor when a manager running 20 hostile nodes is SIGKILLed (soak, 1 trial)', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'scripts', 'soak.mjs'), '--trials', '1', '--nodes', '20', '--grace-ms', '500', '--json'], {
-      timeout: 120_000,
-    });
+    // Everything is gone within grace + 1 s of the manager's SIGKILL (0.74-0.78 s measured). Under
+    // ASan+UBSan (scripts/sanitize.sh) the instrumented shepherds and ASan-preloaded processes take
+    // 1.33-1.51 s on the same machine, so that run allows grace + 3 s; the soak in CI checks the
+    // normal build's bound.
+    const deadlineMs = process.env.DROVER_SANITIZE === '1' ? 3500 : 1500;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [path.join(ROOT, 'scripts', 'soak.mjs'), '--trials', '1', '--nodes', '20', '--grace-ms', '500', '--deadline-ms', String(deadlineMs), '--json'],
+      { timeout: 120_000 },
+    );
     const summary = JSON.parse(stdout) as { survivors: number; results: { descendants: number; shepherds: number; spares: number; allGoneMs: number | null }[] };
     // The launcher's spare shepherds (manager/launcher-client.ts) are counted apart, and must be gone too.
     expect(summary.results[0]).toMatchObject({ shepherds: 20, spares: DEFAULT_LAUNCHER_SPARES, descendants: 40 });
+    // The script counts anything alive after deadlineMs as a survivor.
     expect(summary.survivors).toBe(0);
-    // Issue 3: 0 survivors within grace + 1 s (the script counts anything later as a survivor).
-    expect(summary.results[0]!.allGoneMs).toBeLessThan(1500);
+    expect(summary.results[0]!.allGoneMs).toBeLessThan(deadlineMs);
   });
 
   it('kills the whole tree when a shepherd is SIGKILLed, reports ERR_SHEPHERD_LOST and restarts the node', async () => {
