@@ -178,6 +178,8 @@ await yargs(hideBin(process.argv))
         .option('strict', { type: 'boolean', default: false, describe: 'unknown config keys are errors' })
         // Set by `up --detach` on the `up` it starts in the background: output to the state dir's up.log.
         .option('background', { type: 'boolean', default: false, hidden: true })
+        // Set by `up --detach` too: the socket it waits on; the background up connects once its start settled.
+        .option('ready-socket', { type: 'string', hidden: true, requiresArg: true })
         .option('profile', profileOption)
         .example('$0 up -f examples/ring/drover.yaml', 'run the example ring in this terminal')
         .example('$0 up -d', 'start ./drover.yaml in the background, wait until ready')
@@ -188,8 +190,11 @@ await yargs(hideBin(process.argv))
     (argv) =>
       run(
         argv.file,
-        async () =>
-          (await import('./up.js')).runUp({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, detach: argv.detach || argv.wait, timestamps: argv.timestamps, tty: argv.tty, background: argv.background, ...getUpSubset(argv.nodes, argv.deps) }),
+        async () => {
+          const options = { file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, detach: argv.detach || argv.wait, timestamps: argv.timestamps, tty: argv.tty, background: argv.background, ...(argv.readySocket === undefined ? {} : { readySocket: argv.readySocket }), ...getUpSubset(argv.nodes, argv.deps) };
+          // The detaching `up` only waits: it loads neither the cluster nor telemetry code.
+          return options.detach ? (await import('./up-detached.js')).runDetached(options) : (await import('./up.js')).runUp(options);
+        },
         { ownsOutput: !(argv.detach || argv.wait) },
       ),
   )
