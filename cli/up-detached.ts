@@ -16,7 +16,38 @@ import { probeSocket, type ClusterAnswer } from './control-protocol.js';
 import { EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { formatStartSummary, getJobCodes, summarizeStart } from './start-summary.js';
 import { acquireStateLock, getStatePaths, keepFailedLog, openStateFile, prepareStateDir, removeStateDir, type StatePaths } from './state-dir.js';
-import type { UpOptions } from './up.js';
+
+/** Options of `drover up` (cli/up.ts `runUp`) and of {@link runDetached}. */
+export interface UpOptions {
+  /** The config file that names the cluster (its state dir). */
+  readonly file: string;
+  /** Every config file, merged in order (`file` first). @default [file] */
+  readonly files?: readonly string[];
+  /** Profiles to enable. @default DROVER_PROFILES */
+  readonly profiles?: readonly string[] | undefined;
+  readonly strict: boolean;
+  /** Start in the background and return once every node is ready (or failed). */
+  readonly detach: boolean;
+  /** Prefix lines with the time they were read. */
+  readonly timestamps: boolean;
+  /** Live status footer when stdout is a TTY; false = plain lines even on a TTY. */
+  readonly tty: boolean;
+  /**
+   * Set by `up --detach` on the background `up` it starts: output goes to the state dir's
+   * `up.log` (capped and rotated, see {@link UpLog}) instead of stdout. @default false
+   */
+  readonly background?: boolean;
+  /**
+   * Set by `up --detach` on the background `up` it starts: the Unix socket the detaching `up`
+   * listens on; the background `up` connects to it once its start has settled (every node ready,
+   * or failed), which ends the wait. @default none
+   */
+  readonly readySocket?: string;
+  /** Start only these nodes and (unless `noDeps`) their dependencies; the others stay `pending`. @default every node */
+  readonly only?: readonly string[];
+  /** With `only`: exactly those nodes, not their dependencies (`--no-deps`). @default false */
+  readonly noDeps?: boolean;
+}
 
 /**
  * The names of `only` that are no node of `spec`, as ERR_UNKNOWN_NODE naming them and the known

@@ -19,38 +19,9 @@ import { formatStartSummary, getJobCodes, summarizeStart, type SummaryRow } from
 import { acquireStateLock, getStatePaths, keepFailedLog, prepareStateDir, removeStateDir, type StateLock, type StatePaths } from './state-dir.js';
 import { getStatusLines, StatusView } from './status-view.js';
 import { UpLog } from './up-log.js';
-import { checkSubset, getAlreadyRunningError } from './up-detached.js';
+import { checkSubset, getAlreadyRunningError, type UpOptions } from './up-detached.js';
 
-export interface UpOptions {
-  /** The config file that names the cluster (its state dir). */
-  readonly file: string;
-  /** Every config file, merged in order (`file` first). @default [file] */
-  readonly files?: readonly string[];
-  /** Profiles to enable. @default DROVER_PROFILES */
-  readonly profiles?: readonly string[] | undefined;
-  readonly strict: boolean;
-  /** Start in the background and return once every node is ready (or failed). */
-  readonly detach: boolean;
-  /** Prefix lines with the time they were read. */
-  readonly timestamps: boolean;
-  /** Live status footer when stdout is a TTY; false = plain lines even on a TTY. */
-  readonly tty: boolean;
-  /**
-   * Set by `up --detach` on the background `up` it starts: output goes to the state dir's
-   * `up.log` (capped and rotated, see {@link UpLog}) instead of stdout. @default false
-   */
-  readonly background?: boolean;
-  /**
-   * Set by `up --detach` on the background `up` it starts: the Unix socket the detaching `up`
-   * listens on; the background `up` connects to it once its start has settled (every node ready,
-   * or failed), which ends the wait. @default none
-   */
-  readonly readySocket?: string;
-  /** Start only these nodes and (unless `noDeps`) their dependencies; the others stay `pending`. @default every node */
-  readonly only?: readonly string[];
-  /** With `only`: exactly those nodes, not their dependencies (`--no-deps`). @default false */
-  readonly noDeps?: boolean;
-}
+export type { UpOptions } from './up-detached.js';
 
 /** After the final telemetry flush (or its timeout), how long `up` lets open handles linger before it exits. */
 const LINGER_AFTER_FLUSH_MS = 1000;
