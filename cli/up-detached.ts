@@ -12,67 +12,12 @@ import { loadConfig } from '../config/index.js';
 import { DroverError } from '../contract/errors.js';
 import { checkNativeBuild } from '../native/index.js';
 import { getClientTimeoutMs, requestJson } from './control-client.js';
+import { BACKGROUND_UP_ARG, type BackgroundUpRequest } from './background-up.js';
 import { probeSocket, type ClusterAnswer } from './control-protocol.js';
 import { EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { formatStartSummary, getJobCodes, summarizeStart } from './start-summary.js';
+import { checkSubset, getAlreadyRunningError, type UpOptions } from './up-options.js';
 import { acquireStateLock, getStatePaths, keepFailedLog, openStateFile, prepareStateDir, removeStateDir, type StatePaths } from './state-dir.js';
-
-/** Options of `drover up` (cli/up.ts `runUp`) and of {@link runDetached}. */
-export interface UpOptions {
-  /** The config file that names the cluster (its state dir). */
-  readonly file: string;
-  /** Every config file, merged in order (`file` first). @default [file] */
-  readonly files?: readonly string[];
-  /** Profiles to enable. @default DROVER_PROFILES */
-  readonly profiles?: readonly string[] | undefined;
-  readonly strict: boolean;
-  /** Start in the background and return once every node is ready (or failed). */
-  readonly detach: boolean;
-  /** Prefix lines with the time they were read. */
-  readonly timestamps: boolean;
-  /** Live status footer when stdout is a TTY; false = plain lines even on a TTY. */
-  readonly tty: boolean;
-  /**
-   * Set by `up --detach` on the background `up` it starts: output goes to the state dir's
-   * `up.log` (capped and rotated, see {@link UpLog}) instead of stdout. @default false
-   */
-  readonly background?: boolean;
-  /**
-   * Set by `up --detach` on the background `up` it starts: the Unix socket the detaching `up`
-   * listens on; the background `up` connects to it once its start has settled (every node ready,
-   * or failed), which ends the wait. @default none
-   */
-  readonly readySocket?: string;
-  /** Start only these nodes and (unless `noDeps`) their dependencies; the others stay `pending`. @default every node */
-  readonly only?: readonly string[];
-  /** With `only`: exactly those nodes, not their dependencies (`--no-deps`). @default false */
-  readonly noDeps?: boolean;
-}
-
-/**
- * The names of `only` that are no node of `spec`, as ERR_UNKNOWN_NODE naming them and the known
- * names, before anything starts.
- */
-export function checkSubset(spec: { readonly nodes: readonly { readonly name: string }[] }, only: readonly string[] | undefined): void {
-  const known = spec.nodes.map((n) => n.name);
-  const unknown = (only ?? []).filter((name) => !known.includes(name));
-  if (unknown.length > 0) {
-    throw new DroverError('ERR_UNKNOWN_NODE', `drover up: unknown node${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}; the nodes are ${known.join(', ')}`, { node: unknown[0]! });
-  }
-}
-
-/**
- * The error for an `up` of a config whose cluster runs: which pid holds the state dir's lock, and
- * how to reach or stop it (through the control socket while it answers, else with `kill`).
- */
-export async function getAlreadyRunningError(paths: StatePaths, fileArg: string, holderPid: number | null): Promise<DroverError> {
-  const who = holderPid === null ? 'another drover up' : `drover up pid ${holderPid}`;
-  if ((await probeSocket(paths.socket)) === 'live') {
-    return new DroverError('ERR_CONTROL_API', `a cluster is already running for this config: ${who} (control socket ${paths.socket}); see it with \`drover ps -f ${fileArg}\`, stop it with \`drover down -f ${fileArg}\``, holderPid === null ? {} : { pid: holderPid });
-  }
-  const stop = holderPid === null ? `stop the process that holds it (\`fuser ${paths.lock}\` names it)` : `stop it with \`kill ${holderPid}\` (a graceful down)`;
-  return new DroverError('ERR_CONTROL_API', `a cluster is already running for this config: ${who} holds ${paths.lock}, but its control socket ${paths.socket} is gone (deleted, or not created yet); ${stop}`, holderPid === null ? {} : { pid: holderPid });
-}
 
 /** The last `maxBytes` of a file of the state dir (opened without following a symlink), as text; '' when it is missing. */
 function readTail(file: string, maxBytes = 64 * 1024): string {
@@ -157,7 +102,7 @@ function parseRunLog(text: string, clusterName: string): FailedRunLog {
  */
 export async function runDetached(options: UpOptions): Promise<number> {
   checkNativeBuild(); // a broken native build: exit 1 before a background `up` or any node starts
-  const { spec } = await loadConfig(options.files ?? options.file, { strict: options.strict, ...(options.profiles === undefined ? {} : { profiles: options.profiles }) }); // config errors: exit 1 right here
+  const { spec, warnings } = await loadConfig(options.files ?? options.file, { strict: options.strict, ...(options.profiles === undefined ? {} : { profiles: options.profiles }) }); // config errors: exit 1 right here
   checkSubset(spec, options.only);
   const timeoutMs = await getClientTimeoutMs(); // a bad DROVER_CLIENT_TIMEOUT: exit 1 before anything starts
   const paths = prepareStateDir(getStatePaths(options.file));
@@ -182,14 +127,32 @@ export async function runDetached(options: UpOptions): Promise<number> {
   const f = ` -f ${options.file}`;
   if (leftover !== null) out.write(`note: the last background \`drover up\` of this config ended without cleaning up (it was killed); its log is kept as ${leftover}\n`);
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
-  const files = (options.files ?? [options.file]).flatMap((file) => ['-f', path.resolve(file)]);
-  const profiles = (options.profiles ?? []).flatMap((profile) => ['--profile', profile]);
   // Created before the background up starts, in the state dir (mode 0700: only this user connects).
   const ready = await listenForSettled(paths.readySocket);
-  const notify = ready === null ? [] : ['--ready-socket', paths.readySocket];
-  const args = [main, 'up', ...files, ...profiles, '--no-tty', '--timestamps', '--background', ...notify, ...(options.strict ? ['--strict'] : []), ...(options.noDeps === true ? ['--no-deps'] : []), ...(options.only === undefined ? [] : [...options.only])];
+  const files = (options.files ?? [options.file]).map((file) => path.resolve(file));
+  // The background up gets the config as loaded here (no second parse) and its options as JSON on stdin.
+  const request: BackgroundUpRequest = {
+    options: {
+      file: files[0]!,
+      files,
+      ...(options.profiles === undefined ? {} : { profiles: options.profiles }),
+      strict: options.strict,
+      detach: false,
+      timestamps: true,
+      tty: false,
+      background: true,
+      ...(ready === null ? {} : { readySocket: paths.readySocket }),
+      ...(options.only === undefined ? {} : { only: options.only }),
+      ...(options.noDeps === undefined ? {} : { noDeps: options.noDeps }),
+    },
+    spec,
+    warnings,
+  };
   // stdout: nowhere (the background up writes up.log itself); stderr: up.log, for error messages and crash reports.
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'ignore', logFd], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [main, BACKGROUND_UP_ARG], { detached: true, stdio: ['pipe', 'ignore', logFd], env: { ...process.env, NO_COLOR: '1' } });
+  // A background up that dies before reading all of it is reported by its exit, below.
+  child.stdin!.on('error', () => {});
+  child.stdin!.end(JSON.stringify(request));
   closeSync(logFd);
   let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   const exited = new Promise<void>((resolve) =>

@@ -1,6 +1,5 @@
 import { connect } from 'node:net';
 import { unlinkSync } from 'node:fs';
-import { loadConfig } from '../config/index.js';
 import { Cluster } from '../cluster/cluster.js';
 import { DroverError } from '../contract/errors.js';
 import { startOrphanReaping } from '../process/orphan-reaper.js';
@@ -19,9 +18,9 @@ import { formatStartSummary, getJobCodes, summarizeStart, type SummaryRow } from
 import { acquireStateLock, getStatePaths, keepFailedLog, prepareStateDir, removeStateDir, type StateLock, type StatePaths } from './state-dir.js';
 import { getStatusLines, StatusView } from './status-view.js';
 import { UpLog } from './up-log.js';
-import { checkSubset, getAlreadyRunningError, type UpOptions } from './up-detached.js';
+import { checkSubset, getAlreadyRunningError, type UpOptions } from './up-options.js';
 
-export type { UpOptions } from './up-detached.js';
+export type { UpOptions } from './up-options.js';
 
 /** After the final telemetry flush (or its timeout), how long `up` lets open handles linger before it exits. */
 const LINGER_AFTER_FLUSH_MS = 1000;
@@ -48,7 +47,9 @@ export async function runUp(options: UpOptions): Promise<number> {
   // a background `up` or any node starts, with what to run.
   checkNativeBuild();
   if (options.detach) return (await import('./up-detached.js')).runDetached(options);
-  const { spec, warnings } = await loadConfig(options.files ?? options.file, { strict: options.strict, ...(options.profiles === undefined ? {} : { profiles: options.profiles }) });
+  // The background `up` of `up --detach` gets the config loaded already; else (imported here: zod and yaml load only then) read it.
+  const { spec, warnings } =
+    options.loaded ?? (await (await import('../config/index.js')).loadConfig(options.files ?? options.file, { strict: options.strict, ...(options.profiles === undefined ? {} : { profiles: options.profiles }) }));
   checkSubset(spec, options.only);
   const paths = prepareStateDir(getStatePaths(options.file));
   const attempt = await acquireStateLock(paths);

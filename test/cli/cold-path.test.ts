@@ -2,7 +2,8 @@
  * The CLI's cold path loads only what a command uses: `drover --help` and the client commands
  * (`ps` …) load yargs and the control client, never cluster, config (zod, yaml) or OpenTelemetry
  * code; `drover up --detach` waits without cluster or OpenTelemetry code, and the background `up`
- * it starts loads the OpenTelemetry SDK only when an `OTEL_*` variable asks for an export.
+ * it starts gets the validated config from it (no yargs, zod or yaml there) and loads the
+ * OpenTelemetry SDK only when an `OTEL_*` variable asks for an export.
  *
  * Each CLI runs with `NODE_OPTIONS=--import <register>`: a module resolve hook (`module.register`)
  * that appends `<pid> <url>` for every module resolved, in every node process of the run (the
@@ -113,6 +114,8 @@ describe('the CLI loads only what a command uses', () => {
       const background = up.byPid.get(upPid) ?? [];
       expect(background.some((url) => url.endsWith('/dist/cluster/cluster.js'))).toBe(true); // the hook saw the background up
       expect(matching(background, ['/node_modules/@opentelemetry/']).length > 0).toBe(expectTelemetry);
+      // It gets its options and the validated config from the waiting up: no argument parser, no second config load.
+      expect(matching(background, ['/node_modules/yargs/', '/node_modules/zod/', '/node_modules/yaml/', '/dist/config/loader.js'])).toEqual([]);
       const waiting = [...up.byPid].filter(([pid]) => pid !== upPid).flatMap(([, urls]) => urls);
       expect(waiting.some((url) => url.endsWith('/dist/cli/up-detached.js') || url.endsWith('/dist/cli/up.js'))).toBe(true);
       // It validates the config (zod, yaml, and re2js for the config's patterns), nothing more.
