@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { ClusterNode, type CrashOptions, type PauseOptions } from './cluster-node.js';
 import { FaultRegistry } from './fault-registry.js';
 import { allocatePorts, releasePorts } from './ports.js';
-import { EXTERNAL_PEER } from '../network/relay.js';
+import { EXTERNAL_PEER } from '../network/peers.js';
 import type { LinkFault, NetworkRelay } from '../network/relay-thread.js';
 import { ClockDirectory, NodeClock } from './clock-fault.js';
 import { planChaos, runChaos, type ChaosEntry, type ChaosInjectors } from './chaos.js';

@@ -28,7 +28,9 @@ const ON_DEMAND = [
   '/node_modules/get-port/',
   ...['ready', 'http-check', 'tcp-check', 'exec-check', 'log-line-check', 'composite-check', 'port-owner'].map((name) => `/dist/cluster/readiness/${name}.js`),
   '/dist/network/relay-thread.js',
+  '/dist/network/relay.js',
   'node:worker_threads',
+  'node:crypto',
 ];
 
 let dir: string;
