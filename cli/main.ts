@@ -390,8 +390,15 @@ async function parseCommandLine(): Promise<void> {
 
 if (process.argv[2] === BACKGROUND_UP_ARG) {
   // The background `up` of `up --detach`: options, config and warnings as the detaching `up` loaded them.
-  const request = await readBackgroundUpRequest(process.stdin);
-  await run(request.options.file, async () => (await import('./up.js')).runUp({ ...request.options, loaded: { spec: request.spec, warnings: request.warnings } }), { ownsOutput: true });
+  // Inside run(): a hand-over that is missing or cut short is an error message, not a stack trace.
+  await run(
+    BACKGROUND_UP_ARG,
+    async () => {
+      const request = await readBackgroundUpRequest(process.stdin);
+      return (await import('./up.js')).runUp({ ...request.options, loaded: { spec: request.spec, warnings: request.warnings } });
+    },
+    { ownsOutput: true },
+  );
 } else {
   await parseCommandLine();
 }

@@ -10,12 +10,13 @@
  * background `up` inherits NODE_OPTIONS). The positive control proves the hook sees the
  * OpenTelemetry packages in the background `up` when telemetry is asked for.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { cleanupDetachedRun, runCli } from '../helpers/cli.js';
+import { CLI, cleanupDetachedRun, runCli } from '../helpers/cli.js';
 import { findShepherds } from '../helpers/processes.js';
 
 const CONFIG_OR_TELEMETRY = ['/node_modules/zod/', '/node_modules/yaml/', '/node_modules/@opentelemetry/'];
@@ -120,6 +121,18 @@ describe('the CLI loads only what a command uses', () => {
       expect(waiting.some((url) => url.endsWith('/dist/cli/up-detached.js') || url.endsWith('/dist/cli/up.js'))).toBe(true);
       // It validates the config (zod, yaml, and re2js for the config's patterns), nothing more.
       expect(matching(waiting, ['/node_modules/@opentelemetry/', '/dist/cluster/', '/node_modules/chokidar/'])).toEqual([]);
+    }
+  });
+});
+
+describe('the background up entry', () => {
+  test('without the hand-over of up --detach on stdin it exits 1 with a clear error, no stack trace', () => {
+    for (const input of ['', '{"options":']) {
+      const result = spawnSync(process.execPath, [CLI, '--background-up'], { input, encoding: 'utf8', timeout: 20_000, env: { ...process.env, DROVER_STATE_DIR: path.join(dir, 'state') } });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toBe(
+        `drover: --background-up: expected the options and config of \`drover up --detach\` as JSON on stdin, got ${Buffer.byteLength(input)} bytes that are not (did the detaching \`drover up\` go away before it handed them over?)\n`,
+      );
     }
   });
 });
