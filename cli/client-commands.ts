@@ -6,7 +6,7 @@ import { getReplicaLabel } from '../contract/lifecycle.js';
 import { parseSignalName } from '../contract/signals.js';
 import type { NodeState, ResolvedConfig } from '../contract/types.js';
 import { request, requestJson } from './control-client.js';
-import { FOLLOWER_MAX_BUFFERED_BYTES, SCALED_TO_ZERO, type ClusterAnswer, type LogEntry, type LogGap, type NodeRow } from './control-server.js';
+import { FOLLOWER_MAX_BUFFERED_BYTES, SCALED_TO_ZERO, type ClusterAnswer, type LogEntry, type LogGap, type NodeRow } from './control-protocol.js';
 import { EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { createStreamSink, formatClock, Printer, paint, shouldUseColor } from './printer.js';
 import { getStatePaths } from './state-dir.js';

@@ -230,5 +230,5 @@ export function getSocketStatePaths(socket: string): StatePaths {
     throw new DroverError('ERR_INVALID_OPTION', `Expected the control socket to be an absolute path to a file named ${CONTROL_SOCKET_NAME} in a drover state dir, got ${JSON.stringify(socket)}`, { path: socket });
   }
   const dir = path.dirname(socket);
-  return { dir, socket, lock: path.join(dir, 'lock'), log: path.join(dir, 'up.log'), failedLog: path.join(dir, 'up.failed.log'), ownLevels: [dir], source: 'DROVER_STATE_DIR' };
+  return { dir, socket, lock: path.join(dir, 'lock'), log: path.join(dir, 'up.log'), failedLog: path.join(dir, 'up.failed.log'), readySocket: path.join(dir, 'ready.sock'), ownLevels: [dir], source: 'DROVER_STATE_DIR' };
 }

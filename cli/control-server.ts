@@ -13,71 +13,9 @@ import type { StatePaths } from './state-dir.js';
 import { StartupRecorder } from './startup-timeline.js';
 import type { UpLogStatus } from './up-log.js';
 
-/** One row of `drover ps --json` (and of `GET /v1/cluster`'s `nodes`). */
-export interface NodeRow {
-  readonly name: string;
-  /** Replica index; `null` on the one row of a node scaled to 0 (state {@link SCALED_TO_ZERO}). */
-  readonly replica: number | null;
-  /** A node state (`ready`, `stopped` …), or {@link SCALED_TO_ZERO} for a node that has 0 replicas. */
-  readonly state: string;
-  readonly pid: number | null;
-  readonly restarts: number;
-  readonly ports: Record<string, number>;
-  readonly uptimeMs: number | null;
-  readonly exitCode: number | null;
-  readonly signal: string | null;
-  readonly error: string | null;
-  /** What the active injected faults do to this replica (`partitioned`, `slowed`, `clock skewed` …; see `drover fault ls`); absent when none. */
-  readonly faults?: readonly string[];
-}
-
-/** Phase of the `drover up` process serving the API: starting nodes, running, or stopping. */
-export type ClusterStatus = 'starting' | 'running' | 'stopping';
-
-/** Answer of `GET /v1/cluster`. */
-export interface ClusterAnswer {
-  readonly name: string;
-  readonly configPath: string | null;
-  readonly status: ClusterStatus;
-  /** pid of the `drover up` process. */
-  readonly pid: number;
-  readonly stateDir: string;
-  readonly nodes: readonly NodeRow[];
-  /** The background `up`'s output log (`up --detach`) and its write errors; null for a foreground `up`. */
-  readonly log: UpLogStatus | null;
-}
-
-/** One NDJSON line of the logs endpoints: a node's output line and which replica wrote it. */
-export interface LogEntry extends OutputLine {
-  readonly node: string;
-  readonly replica: number;
-}
-
-/**
- * The NDJSON line a follower gets in place of the lines it missed: it read more slowly than the
- * nodes wrote, and more than {@link FOLLOWER_MAX_BUFFERED_BYTES} waited for it.
- */
-export interface LogGap {
-  /** Lines skipped, in all. */
-  readonly skipped: number;
-  /** Lines skipped per node. */
-  readonly nodes: Readonly<Record<string, number>>;
-  /** Epoch ms when the gap ended (this line was written). */
-  readonly time: number;
-}
-
-/**
- * What a `logs --follow` client may have waiting in the manager (bytes of NDJSON not yet taken by
- * its socket) before lines for it are skipped; it gets them back as one {@link LogGap} line once
- * it has read down to half of this. The node is never slowed down by a follower.
- */
-export const FOLLOWER_MAX_BUFFERED_BYTES = 1024 * 1024;
-
-/**
- * State of the one row `ps` shows for a node that is in the config but has 0 replicas (`replicas:
- * 0`, or `drover scale NODE 0`): it is known to every command, and nothing of it runs.
- */
-export const SCALED_TO_ZERO = 'scaled-to-0';
+export type { ClusterAnswer, ClusterStatus, LogEntry, LogGap, NodeRow } from './control-protocol.js';
+export { FOLLOWER_MAX_BUFFERED_BYTES, probeSocket, SCALED_TO_ZERO } from './control-protocol.js';
+import { FOLLOWER_MAX_BUFFERED_BYTES, probeSocket, SCALED_TO_ZERO, type ClusterAnswer, type ClusterStatus, type LogEntry, type LogGap, type NodeRow } from './control-protocol.js';
 
 /** The row of a node that has 0 replicas. */
 export function getScaledToZeroRow(name: string): NodeRow {
@@ -145,21 +83,6 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
 
 function sendError(res: http.ServerResponse, status: number, code: string, message: string): void {
   sendJson(res, status, { error: { code, message } });
-}
-
-/**
- * Probes a socket path: 'live' when something accepts connections, 'stale' when the file exists
- * but nobody listens (a crashed `up`), 'absent' otherwise.
- */
-export function probeSocket(socketPath: string): Promise<'live' | 'stale' | 'absent'> {
-  return new Promise((resolve) => {
-    const socket = net.connect(socketPath);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('live');
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED' ? 'stale' : 'absent'));
-  });
 }
 
 /** What the server needs from the `drover up` process besides the controller. */

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import yargs, { type Argv, type CommandModule } from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import type { Argv, CommandModule } from 'yargs';
 import { DroverError } from '../contract/errors.js';
 import { raiseSignal } from '../process/owned-signals.js';
 import type { NodeAction } from './client-commands.js';
+import { BACKGROUND_UP_ARG, readBackgroundUpRequest } from './background-up.js';
 import { getConfigFiles, getProfiles, takeConfigFiles } from './config-files.js';
 import { EXIT_CODE_HELP, EXIT_INTERNAL, EXIT_NODE_FAILED, EXIT_SIGPIPE, EXIT_USAGE } from './exit-codes.js';
 
@@ -160,219 +160,245 @@ function getUpSubset(nodes: readonly string[] | undefined, deps: boolean): { onl
   return { only: nodes.map(String), noDeps: !deps };
 }
 
-await yargs(hideBin(process.argv))
-  .scriptName('drover')
-  .usage('$0 <command> [options]\n\nSupervise a cluster of named processes described by drover.yaml.')
-  .option('file', fileOption)
-  .command(
-    'up [nodes..]',
-    'start the cluster in the foreground (Ctrl-C = graceful down, twice = SIGKILL all)',
-    (y) =>
-      y
-        .positional('nodes', { type: 'string', array: true, describe: 'start only these nodes and their dependencies (the others stay pending until `drover start`)' })
-        .option('deps', { type: 'boolean', default: true, describe: 'with NODE…: also start their dependencies (--no-deps: exactly those nodes, as docker compose)' })
-        .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'start in the background; return once every node is ready' })
-        .option('wait', { type: 'boolean', default: false, describe: 'as docker compose up --wait: wait for every node to be ready (detached); the same as --detach' })
-        .option('timestamps', timestampsOption)
-        .option('tty', { type: 'boolean', default: true, describe: 'live status footer on a terminal (--no-tty: plain lines)' })
-        .option('strict', { type: 'boolean', default: false, describe: 'unknown config keys are errors' })
-        // Set by `up --detach` on the `up` it starts in the background: output to the state dir's up.log.
-        .option('background', { type: 'boolean', default: false, hidden: true })
-        .option('profile', profileOption)
-        .example('$0 up -f examples/ring/drover.yaml', 'run the example ring in this terminal')
-        .example('$0 up -d', 'start ./drover.yaml in the background, wait until ready')
-        .example('$0 up -f drover.yaml -f drover.dev.yaml --profile debug', 'merge two files; include the nodes of profile debug')
-        .example('$0 up --wait', 'the same, in docker compose words (exit 2 if a node failed)')
-        .example('$0 up --no-tty -t', 'plain, timestamped output (for logs and CI)')
-        .example('$0 up -d api', 'start api and the nodes it depends on, in the background'),
-    (argv) =>
-      run(
-        argv.file,
-        async () =>
-          (await import('./up.js')).runUp({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, detach: argv.detach || argv.wait, timestamps: argv.timestamps, tty: argv.tty, background: argv.background, ...getUpSubset(argv.nodes, argv.deps) }),
-        { ownsOutput: !(argv.detach || argv.wait) },
-      ),
-  )
-  .command(
-    'run [command..]',
-    'start the cluster, wait until ready, run CMD with its addresses in the env, stop it; exit with CMD\'s code (CI)',
-    (y) =>
-      y
-        .usage('$0 run [options] -- CMD [ARGS…]\n\nStart the cluster, wait until every node is ready, run CMD (argv, no shell) with DROVER_<NODE>_<PORT>, DROVER_CLUSTER_JSON, DROVER_CONTROL_SOCKET and DROVER_STATE_DIR in its environment, stop the cluster, exit with CMD\'s exit code. A node failing while CMD runs fails the run (exit 2). A forensic bundle is written on any failure (default ./drover-artifacts/<run-id>), and always with --artifacts. Details: docs/cli.md, drover run.')
-        .positional('command', { type: 'string', array: true, describe: 'CMD and its arguments (after --)' })
-        .option('artifacts', { type: 'string', describe: 'write the forensic bundle to DIR, whatever the outcome' })
-        .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "do not stream the nodes' output; print each node's tail on failure" })
-        .option('keep-going', { type: 'boolean', default: false, describe: 'a node failing while CMD runs does not fail the run' })
-        .option('timestamps', timestampsOption)
-        .option('strict', { type: 'boolean', default: false, describe: 'unknown config keys are errors' })
-        .option('profile', profileOption)
-        .example('$0 run -- npm test', 'run the tests against ./drover.yaml, exit with their code')
-        .example('$0 run --artifacts out -q -- node test.mjs', 'keep a forensic bundle in out/, nodes quiet unless the run fails'),
-    (argv) =>
-      run(argv.file, async () =>
-        (await import('./run.js')).runRun({
-          file: argv.file,
-          files: getConfigFiles(argv.file),
-          profiles: getProfiles(argv.profile),
-          // After `--` yargs leaves CMD in `_` (behind the command name `run`); without it, in the positional.
-          command: [...(argv.command ?? []), ...argv._.slice(1)].map(String),
-          artifacts: argv.artifacts ?? null,
-          quiet: argv.quiet,
-          keepGoing: argv['keep-going'],
-          strict: argv.strict,
-          timestamps: argv.timestamps,
+/**
+ * The command line through yargs, imported here rather than at the top: the background `up` of
+ * `up --detach` ({@link BACKGROUND_UP_ARG}) takes its options as JSON and never loads it.
+ */
+async function parseCommandLine(): Promise<void> {
+  const { default: yargs } = await import('yargs');
+  const { hideBin } = await import('yargs/helpers');
+  await yargs(hideBin(process.argv))
+    .scriptName('drover')
+    .usage('$0 <command> [options]\n\nSupervise a cluster of named processes described by drover.yaml.')
+    .option('file', fileOption)
+    .command(
+      'up [nodes..]',
+      'start the cluster in the foreground (Ctrl-C = graceful down, twice = SIGKILL all)',
+      (y) =>
+        y
+          .positional('nodes', { type: 'string', array: true, describe: 'start only these nodes and their dependencies (the others stay pending until `drover start`)' })
+          .option('deps', { type: 'boolean', default: true, describe: 'with NODE…: also start their dependencies (--no-deps: exactly those nodes, as docker compose)' })
+          .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'start in the background; return once every node is ready' })
+          .option('wait', { type: 'boolean', default: false, describe: 'as docker compose up --wait: wait for every node to be ready (detached); the same as --detach' })
+          .option('timestamps', timestampsOption)
+          .option('tty', { type: 'boolean', default: true, describe: 'live status footer on a terminal (--no-tty: plain lines)' })
+          .option('strict', { type: 'boolean', default: false, describe: 'unknown config keys are errors' })
+          // Set by `up --detach` on the `up` it starts in the background: output to the state dir's up.log.
+          .option('background', { type: 'boolean', default: false, hidden: true })
+          .option('profile', profileOption)
+          .example('$0 up -f examples/ring/drover.yaml', 'run the example ring in this terminal')
+          .example('$0 up -d', 'start ./drover.yaml in the background, wait until ready')
+          .example('$0 up -f drover.yaml -f drover.dev.yaml --profile debug', 'merge two files; include the nodes of profile debug')
+          .example('$0 up --wait', 'the same, in docker compose words (exit 2 if a node failed)')
+          .example('$0 up --no-tty -t', 'plain, timestamped output (for logs and CI)')
+          .example('$0 up -d api', 'start api and the nodes it depends on, in the background'),
+      (argv) =>
+        run(
+          argv.file,
+          async () => {
+            const options = { file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, detach: argv.detach || argv.wait, timestamps: argv.timestamps, tty: argv.tty, background: argv.background, ...getUpSubset(argv.nodes, argv.deps) };
+            // The detaching `up` only waits: it loads neither the cluster nor telemetry code.
+            return options.detach ? (await import('./up-detached.js')).runDetached(options) : (await import('./up.js')).runUp(options);
+          },
+          { ownsOutput: !(argv.detach || argv.wait) },
+        ),
+    )
+    .command(
+      'run [command..]',
+      'start the cluster, wait until ready, run CMD with its addresses in the env, stop it; exit with CMD\'s code (CI)',
+      (y) =>
+        y
+          .usage('$0 run [options] -- CMD [ARGS…]\n\nStart the cluster, wait until every node is ready, run CMD (argv, no shell) with DROVER_<NODE>_<PORT>, DROVER_CLUSTER_JSON, DROVER_CONTROL_SOCKET and DROVER_STATE_DIR in its environment, stop the cluster, exit with CMD\'s exit code. A node failing while CMD runs fails the run (exit 2). A forensic bundle is written on any failure (default ./drover-artifacts/<run-id>), and always with --artifacts. Details: docs/cli.md, drover run.')
+          .positional('command', { type: 'string', array: true, describe: 'CMD and its arguments (after --)' })
+          .option('artifacts', { type: 'string', describe: 'write the forensic bundle to DIR, whatever the outcome' })
+          .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "do not stream the nodes' output; print each node's tail on failure" })
+          .option('keep-going', { type: 'boolean', default: false, describe: 'a node failing while CMD runs does not fail the run' })
+          .option('timestamps', timestampsOption)
+          .option('strict', { type: 'boolean', default: false, describe: 'unknown config keys are errors' })
+          .option('profile', profileOption)
+          .example('$0 run -- npm test', 'run the tests against ./drover.yaml, exit with their code')
+          .example('$0 run --artifacts out -q -- node test.mjs', 'keep a forensic bundle in out/, nodes quiet unless the run fails'),
+      (argv) =>
+        run(argv.file, async () =>
+          (await import('./run.js')).runRun({
+            file: argv.file,
+            files: getConfigFiles(argv.file),
+            profiles: getProfiles(argv.profile),
+            // After `--` yargs leaves CMD in `_` (behind the command name `run`); without it, in the positional.
+            command: [...(argv.command ?? []), ...argv._.slice(1)].map(String),
+            artifacts: argv.artifacts ?? null,
+            quiet: argv.quiet,
+            keepGoing: argv['keep-going'],
+            strict: argv.strict,
+            timestamps: argv.timestamps,
+          }),
+        ),
+    )
+    .command(
+      'ps',
+      'list nodes: name, replica, state, pid, restarts, uptime, ports, error',
+      (y) => y.option('json', jsonOption).example('$0 ps', 'table of the nodes').example('$0 ps --json', 'the same as JSON rows'),
+      (argv) => run(argv.file, async () => (await loadClient()).runPs({ file: argv.file, json: argv.json })),
+    )
+    .command(
+      'logs [nodes..]',
+      "print nodes' output from their ring buffers (every node when none is named)",
+      (y) =>
+        y
+          .positional('nodes', { type: 'string', array: true, describe: 'node names (default: all)' })
+          .option('lines', { alias: 'n', type: 'string', default: '100', describe: 'lines per node, or "all"' })
+          .option('follow', { alias: 'F', type: 'boolean', default: false, describe: 'keep printing new lines until the cluster stops' })
+          .option('since', { type: 'string', describe: 'only lines from the last DURATION (30s, 5m …)' })
+          .option('stream', { choices: ['stdout', 'stderr'] as const, describe: 'only this stream' })
+          .option('timestamps', timestampsOption)
+          .option('json', { ...jsonOption, describe: 'NDJSON lines { node, stream, text, seq, time }' })
+          .example('$0 logs a -n 20 --follow', 'last 20 lines of node a, then follow')
+          .example('$0 logs a b --since 30s --stream stderr', "stderr of a and b from the last 30 s")
+          .example('$0 logs --json -n all', 'everything buffered, as NDJSON'),
+      (argv) =>
+        run(argv.file, async () => {
+          const lines = argv.lines === 'all' ? null : Number(argv.lines);
+          if (lines !== null && !(Number.isSafeInteger(lines) && lines >= 0)) {
+            throw new DroverError('ERR_INVALID_OPTION', `Expected \`--lines\` to be a whole number ≥ 0 or "all", got ${JSON.stringify(argv.lines)} (string)`);
+          }
+          return (await loadClient()).runLogs({
+            file: argv.file,
+            nodes: argv.nodes ?? [],
+            lines,
+            follow: argv.follow,
+            sinceMs: await parseDurationFlag('since', argv.since),
+            stream: argv.stream ?? null,
+            json: argv.json,
+            timestamps: argv.timestamps,
+          });
         }),
-      ),
-  )
-  .command(
-    'ps',
-    'list nodes: name, replica, state, pid, restarts, uptime, ports, error',
-    (y) => y.option('json', jsonOption).example('$0 ps', 'table of the nodes').example('$0 ps --json', 'the same as JSON rows'),
-    (argv) => run(argv.file, async () => (await loadClient()).runPs({ file: argv.file, json: argv.json })),
-  )
-  .command(
-    'logs [nodes..]',
-    "print nodes' output from their ring buffers (every node when none is named)",
-    (y) =>
-      y
-        .positional('nodes', { type: 'string', array: true, describe: 'node names (default: all)' })
-        .option('lines', { alias: 'n', type: 'string', default: '100', describe: 'lines per node, or "all"' })
-        .option('follow', { alias: 'F', type: 'boolean', default: false, describe: 'keep printing new lines until the cluster stops' })
-        .option('since', { type: 'string', describe: 'only lines from the last DURATION (30s, 5m …)' })
-        .option('stream', { choices: ['stdout', 'stderr'] as const, describe: 'only this stream' })
-        .option('timestamps', timestampsOption)
-        .option('json', { ...jsonOption, describe: 'NDJSON lines { node, stream, text, seq, time }' })
-        .example('$0 logs a -n 20 --follow', 'last 20 lines of node a, then follow')
-        .example('$0 logs a b --since 30s --stream stderr', "stderr of a and b from the last 30 s")
-        .example('$0 logs --json -n all', 'everything buffered, as NDJSON'),
-    (argv) =>
-      run(argv.file, async () => {
-        const lines = argv.lines === 'all' ? null : Number(argv.lines);
-        if (lines !== null && !(Number.isSafeInteger(lines) && lines >= 0)) {
-          throw new DroverError('ERR_INVALID_OPTION', `Expected \`--lines\` to be a whole number ≥ 0 or "all", got ${JSON.stringify(argv.lines)} (string)`);
-        }
-        return (await loadClient()).runLogs({
-          file: argv.file,
-          nodes: argv.nodes ?? [],
-          lines,
-          follow: argv.follow,
-          sinceMs: await parseDurationFlag('since', argv.since),
-          stream: argv.stream ?? null,
-          json: argv.json,
-          timestamps: argv.timestamps,
-        });
-      }),
-  )
-  .command(nodeAction('start', 'start nodes of the running cluster (a dependency that is down first); returns once they are ready'))
-  .command(nodeAction('stop', 'stop nodes (stop signal, SIGKILL after their stop timeout)'))
-  .command(nodeAction('restart', 'stop and start nodes; returns once they are ready again'))
-  .command(nodeAction('kill', "send a signal to nodes' process groups (default SIGKILL; restart policy applies)"))
-  .command(
-    'scale <node> <replicas>',
-    'set the number of replicas of a node; returns once added replicas are ready',
-    (y) =>
-      y
-        .positional('node', { type: 'string', demandOption: true, describe: 'node name' })
-        .positional('replicas', { type: 'string', demandOption: true, describe: 'replica count (0 stops them all)' })
-        .example('$0 scale b 3', 'run three replicas of b, each with its own ports')
-        .example('$0 scale b 1', 'back to one (the highest replicas stop first)'),
-    (argv) =>
-      run(argv.file, async () => {
-        const replicas = Number(argv.replicas);
-        if (!/^\d+$/.test(argv.replicas)) {
-          throw new DroverError('ERR_INVALID_OPTION', `Expected \`replicas\` to be a whole number ≥ 0, got ${JSON.stringify(argv.replicas)} (string)`);
-        }
-        return (await loadClient()).runScale({ file: argv.file, node: argv.node, replicas });
-      }),
-  )
-  .command('fault', 'inject and heal faults in the running cluster (see `drover fault --help`)', async (y) =>
-    (await import('./fault-commands.js')).registerFaultCommands(y, run),
-  )
-  .command(
-    'config',
-    'print the resolved config: templates filled in, allocated ports, the env drover adds',
-    (y) =>
-      y
-        .option('json', { ...jsonOption, describe: 'JSON instead of YAML' })
-        .option('sources', { type: 'boolean', default: false, describe: 'the config files as composed (-f files merged, include, extends, profiles), each value with the file it came from; no running cluster needed' })
-        .option('profile', profileOption)
-        .option('from', { type: 'string', requiresArg: true, describe: 'print the drover.yaml equivalent of this Procfile (no running cluster needed)' })
-        .example('$0 config', 'the running cluster as it was started, in YAML')
-        .example('$0 config --from Procfile > drover.yaml', 'turn a Procfile into a drover.yaml')
-        .example('$0 config --json', 'the same as JSON')
-        .example('$0 config -f drover.yaml -f drover.ci.yaml --sources', 'which file each value comes from'),
-    (argv) =>
-      run(argv.file, async () =>
-        argv.from !== undefined
-          ? (await import('./config-from.js')).runConfigFrom({ path: argv.from, json: argv.json })
-          : argv.sources
-          ? (await import('./config-sources.js')).runConfigSources({ files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), json: argv.json })
-          : (await loadClient()).runConfig({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), json: argv.json }),
-      ),
-  )
-  .command(
-    'down',
-    'gracefully stop the running cluster; the `up` process exits 0',
-    (y) =>
-      y
-        .option('timeout', { type: 'string', describe: 'after this long, SIGKILL the nodes still stopping (30s, 1m …)' })
-        .example('$0 down', 'stop the cluster of ./drover.yaml')
-        .example('$0 down --timeout 5s -f examples/ring/drover.yaml', 'stop the ring; SIGKILL what is still running after 5 s'),
-    (argv) => run(argv.file, async () => (await loadClient()).runDown({ file: argv.file, timeoutMs: await parseDurationFlag('timeout', argv.timeout) })),
-  )
-  .command(
-    'validate',
-    'check the config: every problem with its path; exit 1 when invalid',
-    (y) =>
-      y
-        .option('strict', { type: 'boolean', default: false, describe: 'unknown keys are errors' })
-        .option('json', { ...jsonOption, describe: 'print { valid, errors, warnings, … } as JSON' })
-        .option('profile', profileOption)
-        .example('$0 validate -f drover.yaml --strict', 'validate strictly')
-        .example('$0 validate --json', 'machine-readable result'),
-    (argv) => run(argv.file, async () => (await import('./validate.js')).runValidate({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, json: argv.json })),
-  )
-  .command(
-    'graph',
-    'print the dependency graph of the config (Mermaid, JSON or DOT); no running cluster needed',
-    (y) =>
-      y
-        .option('format', { choices: ['mermaid', 'json', 'dot'] as const, default: 'mermaid' as const, describe: 'mermaid: a flowchart for Markdown; json: { nodes, edges: [{ from, to, condition }] }; dot: Graphviz' })
-        .option('profile', profileOption)
-        .example('$0 graph', 'a Mermaid flowchart: arrows from each dependency to the node that waits for it, labelled with the condition')
-        .example('$0 graph --format dot | dot -Tsvg > graph.svg', 'draw it with Graphviz'),
-    (argv) => run(argv.file, async () => (await import('./graph.js')).runGraph({ files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), format: argv.format })),
-  )
-  .command(
-    'analyze',
-    "the running cluster's startup critical chain (like systemd-analyze critical-chain): when each node was spawned, ready, what it waited on",
-    (y) => y.option('json', jsonOption).example('$0 analyze', 'table of the nodes and the chain that decided the start time').example('$0 analyze --json', 'the same as JSON'),
-    (argv) => run(argv.file, async () => (await import('./analyze.js')).runAnalyze({ file: argv.file, json: argv.json })),
-  )
-  .completion('completion', 'print a bash/zsh completion script (source it from ~/.bashrc or ~/.zshrc)', (current: string, argv: { _: unknown[]; file?: string }, defaultCompletion: () => void, done: (completions: string[]) => void) => {
-    const command = String(argv._[0] ?? '');
-    if (NODE_COMMANDS.has(command) && !current.startsWith('-')) {
-      import('../config/index.js').then(({ loadConfig }) => loadConfig(argv.file ?? 'drover.yaml')).then(
-        ({ spec }) => done(spec.nodes.map((n) => n.name)),
-        () => done([]), // no readable config here: nothing to offer
-      );
-      return;
-    }
-    defaultCompletion();
-  })
-  .epilogue(`${ENVIRONMENT_HELP}\n\nExit codes:\n${EXIT_CODE_HELP}`)
-  .demandCommand(1, 'name a command; see `drover --help`')
-  .strict()
-  .recommendCommands()
-  .fail((message, error) => {
-    // yargs wraps what an option's coerce throws (our DroverError) in a YError: a usage error like
-    // its own messages. Anything else is a bug.
-    if (error && error.name !== 'YError' && !(error instanceof DroverError)) throw error;
-    process.stderr.write(`drover: ${error?.message ?? message}\nRun \`drover --help\` for usage, or \`drover <command> --help\` for a command's options and examples.\n`);
-    process.exit(EXIT_USAGE);
-  })
-  .help()
-  .alias('help', 'h')
-  .version(readOwnVersion())
-  .wrap(Math.min(110, process.stdout.columns || 100))
-  .parseAsync();
+    )
+    .command(nodeAction('start', 'start nodes of the running cluster (a dependency that is down first); returns once they are ready'))
+    .command(nodeAction('stop', 'stop nodes (stop signal, SIGKILL after their stop timeout)'))
+    .command(nodeAction('restart', 'stop and start nodes; returns once they are ready again'))
+    .command(nodeAction('kill', "send a signal to nodes' process groups (default SIGKILL; restart policy applies)"))
+    .command(
+      'scale <node> <replicas>',
+      'set the number of replicas of a node; returns once added replicas are ready',
+      (y) =>
+        y
+          .positional('node', { type: 'string', demandOption: true, describe: 'node name' })
+          .positional('replicas', { type: 'string', demandOption: true, describe: 'replica count (0 stops them all)' })
+          .example('$0 scale b 3', 'run three replicas of b, each with its own ports')
+          .example('$0 scale b 1', 'back to one (the highest replicas stop first)'),
+      (argv) =>
+        run(argv.file, async () => {
+          const replicas = Number(argv.replicas);
+          if (!/^\d+$/.test(argv.replicas)) {
+            throw new DroverError('ERR_INVALID_OPTION', `Expected \`replicas\` to be a whole number ≥ 0, got ${JSON.stringify(argv.replicas)} (string)`);
+          }
+          return (await loadClient()).runScale({ file: argv.file, node: argv.node, replicas });
+        }),
+    )
+    .command('fault', 'inject and heal faults in the running cluster (see `drover fault --help`)', async (y) =>
+      (await import('./fault-commands.js')).registerFaultCommands(y, run),
+    )
+    .command(
+      'config',
+      'print the resolved config: templates filled in, allocated ports, the env drover adds',
+      (y) =>
+        y
+          .option('json', { ...jsonOption, describe: 'JSON instead of YAML' })
+          .option('sources', { type: 'boolean', default: false, describe: 'the config files as composed (-f files merged, include, extends, profiles), each value with the file it came from; no running cluster needed' })
+          .option('profile', profileOption)
+          .option('from', { type: 'string', requiresArg: true, describe: 'print the drover.yaml equivalent of this Procfile (no running cluster needed)' })
+          .example('$0 config', 'the running cluster as it was started, in YAML')
+          .example('$0 config --from Procfile > drover.yaml', 'turn a Procfile into a drover.yaml')
+          .example('$0 config --json', 'the same as JSON')
+          .example('$0 config -f drover.yaml -f drover.ci.yaml --sources', 'which file each value comes from'),
+      (argv) =>
+        run(argv.file, async () =>
+          argv.from !== undefined
+            ? (await import('./config-from.js')).runConfigFrom({ path: argv.from, json: argv.json })
+            : argv.sources
+            ? (await import('./config-sources.js')).runConfigSources({ files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), json: argv.json })
+            : (await loadClient()).runConfig({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), json: argv.json }),
+        ),
+    )
+    .command(
+      'down',
+      'gracefully stop the running cluster; the `up` process exits 0',
+      (y) =>
+        y
+          .option('timeout', { type: 'string', describe: 'after this long, SIGKILL the nodes still stopping (30s, 1m …)' })
+          .example('$0 down', 'stop the cluster of ./drover.yaml')
+          .example('$0 down --timeout 5s -f examples/ring/drover.yaml', 'stop the ring; SIGKILL what is still running after 5 s'),
+      (argv) => run(argv.file, async () => (await loadClient()).runDown({ file: argv.file, timeoutMs: await parseDurationFlag('timeout', argv.timeout) })),
+    )
+    .command(
+      'validate',
+      'check the config: every problem with its path; exit 1 when invalid',
+      (y) =>
+        y
+          .option('strict', { type: 'boolean', default: false, describe: 'unknown keys are errors' })
+          .option('json', { ...jsonOption, describe: 'print { valid, errors, warnings, … } as JSON' })
+          .option('profile', profileOption)
+          .example('$0 validate -f drover.yaml --strict', 'validate strictly')
+          .example('$0 validate --json', 'machine-readable result'),
+      (argv) => run(argv.file, async () => (await import('./validate.js')).runValidate({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, json: argv.json })),
+    )
+    .command(
+      'graph',
+      'print the dependency graph of the config (Mermaid, JSON or DOT); no running cluster needed',
+      (y) =>
+        y
+          .option('format', { choices: ['mermaid', 'json', 'dot'] as const, default: 'mermaid' as const, describe: 'mermaid: a flowchart for Markdown; json: { nodes, edges: [{ from, to, condition }] }; dot: Graphviz' })
+          .option('profile', profileOption)
+          .example('$0 graph', 'a Mermaid flowchart: arrows from each dependency to the node that waits for it, labelled with the condition')
+          .example('$0 graph --format dot | dot -Tsvg > graph.svg', 'draw it with Graphviz'),
+      (argv) => run(argv.file, async () => (await import('./graph.js')).runGraph({ files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), format: argv.format })),
+    )
+    .command(
+      'analyze',
+      "the running cluster's startup critical chain (like systemd-analyze critical-chain): when each node was spawned, ready, what it waited on",
+      (y) => y.option('json', jsonOption).example('$0 analyze', 'table of the nodes and the chain that decided the start time').example('$0 analyze --json', 'the same as JSON'),
+      (argv) => run(argv.file, async () => (await import('./analyze.js')).runAnalyze({ file: argv.file, json: argv.json })),
+    )
+    .completion('completion', 'print a bash/zsh completion script (source it from ~/.bashrc or ~/.zshrc)', (current: string, argv: { _: unknown[]; file?: string }, defaultCompletion: () => void, done: (completions: string[]) => void) => {
+      const command = String(argv._[0] ?? '');
+      if (NODE_COMMANDS.has(command) && !current.startsWith('-')) {
+        import('../config/index.js').then(({ loadConfig }) => loadConfig(argv.file ?? 'drover.yaml')).then(
+          ({ spec }) => done(spec.nodes.map((n) => n.name)),
+          () => done([]), // no readable config here: nothing to offer
+        );
+        return;
+      }
+      defaultCompletion();
+    })
+    .epilogue(`${ENVIRONMENT_HELP}\n\nExit codes:\n${EXIT_CODE_HELP}`)
+    .demandCommand(1, 'name a command; see `drover --help`')
+    .strict()
+    .recommendCommands()
+    .fail((message, error) => {
+      // yargs wraps what an option's coerce throws (our DroverError) in a YError: a usage error like
+      // its own messages. Anything else is a bug.
+      if (error && error.name !== 'YError' && !(error instanceof DroverError)) throw error;
+      process.stderr.write(`drover: ${error?.message ?? message}\nRun \`drover --help\` for usage, or \`drover <command> --help\` for a command's options and examples.\n`);
+      process.exit(EXIT_USAGE);
+    })
+    .help()
+    .alias('help', 'h')
+    .version(readOwnVersion())
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .parseAsync();
+}
+
+if (process.argv[2] === BACKGROUND_UP_ARG) {
+  // The background `up` of `up --detach`: options, config and warnings as the detaching `up` loaded them.
+  // Inside run(): a hand-over that is missing or cut short is an error message, not a stack trace.
+  await run(
+    BACKGROUND_UP_ARG,
+    async () => {
+      const request = await readBackgroundUpRequest(process.stdin);
+      return (await import('./up.js')).runUp({ ...request.options, loaded: { spec: request.spec, warnings: request.warnings } });
+    },
+    { ownsOutput: true },
+  );
+} else {
+  await parseCommandLine();
+}

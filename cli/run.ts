@@ -88,6 +88,7 @@ function getRunStatePaths(file: string, runId: string): StatePaths {
     lock: path.join(dir, 'lock'),
     log: path.join(dir, 'up.log'),
     failedLog: path.join(dir, 'up.failed.log'),
+    readySocket: path.join(dir, 'ready.sock'),
     ownLevels: [...shared.ownLevels.slice(0, -1), dir],
   };
 }

@@ -16,6 +16,11 @@ export interface StatePaths {
   /** `up.log` of the last background `up` that failed (exited non-zero, or died), kept for reading. */
   readonly failedLog: string;
   /**
+   * Where `up --detach` listens while it waits: the background `up` it started connects once its
+   * start has settled (every node ready, or failed), so that the wait ends without polling.
+   */
+  readonly readySocket: string;
+  /**
    * The levels drover creates itself and that must be real directories owned by the caller with
    * no group or other access: the per-user dir and the state dir, or `$DROVER_STATE_DIR` alone.
    */
@@ -25,7 +30,7 @@ export interface StatePaths {
 }
 
 function withDir(dir: string, ownLevels: readonly string[], source: StatePaths['source']): StatePaths {
-  return { dir, socket: path.join(dir, 'control.sock'), lock: path.join(dir, 'lock'), log: path.join(dir, 'up.log'), failedLog: path.join(dir, 'up.failed.log'), ownLevels, source };
+  return { dir, socket: path.join(dir, 'control.sock'), lock: path.join(dir, 'lock'), log: path.join(dir, 'up.log'), failedLog: path.join(dir, 'up.failed.log'), readySocket: path.join(dir, 'ready.sock'), ownLevels, source };
 }
 
 /**
@@ -376,7 +381,7 @@ export function keepFailedLog(paths: StatePaths): string | null {
  */
 export function removeStateDir(paths: StatePaths, options: { readonly keepFailedLog?: boolean } = {}): boolean {
   const failed = options.keepFailedLog === true ? [] : [paths.failedLog, `${paths.failedLog}.1`];
-  for (const file of [paths.socket, paths.log, `${paths.log}.1`, ...failed, paths.lock]) removeFile(file);
+  for (const file of [paths.socket, paths.readySocket, paths.log, `${paths.log}.1`, ...failed, paths.lock]) removeFile(file);
   if (paths.source === 'DROVER_STATE_DIR') return false;
   try {
     rmdirSync(paths.dir);

@@ -1,4 +1,4 @@
-import { compileUserPattern, type LinearPattern } from '../contract/pattern.js';
+import type { LinearPattern } from '../contract/pattern.js';
 import { nextDelayMs } from './backoff.js';
 import { DEFAULT_MIN_UPTIME_MS, MAX_LINE_BYTES } from '../contract/defaults.js';
 import { describeExit, endsRun, getReplicaLabel, isFinalState } from '../contract/lifecycle.js';
@@ -9,7 +9,7 @@ import { normalizeSpawnOptions, validateDurationMs, type NormalizedSpawnOptions 
 import { OutputBuffer, type BufferedLine } from '../process/output-buffer.js';
 import { getReplicaOutputPath, OutputFile } from './output-file.js';
 import { delay } from './readiness/readiness-check.js';
-import { Ready, waitForReady, type CheckEnvironment } from './readiness/ready.js';
+import type { CheckEnvironment } from './readiness/ready.js';
 import { isPermanentSpawnError, RestartWindow, shouldRestart } from './restart-policy.js';
 import { getDroverEnv, resolveNodeSpec } from './node-templates.js';
 import { allocatePorts, isAddressInUseLine, leasePorts, releasePorts } from './ports.js';
@@ -672,15 +672,12 @@ export class ClusterNode {
     return this.waitForMatchingLine(pattern, options, 'waitForLine');
   }
 
-  private waitForMatchingLine(pattern: RegExp | string, options: { timeoutMs?: number; stream?: OutputStream | 'both' }, caller: string): Promise<OutputLine> {
+  private async waitForMatchingLine(pattern: RegExp | string, options: { timeoutMs?: number; stream?: OutputStream | 'both' }, caller: string): Promise<OutputLine> {
     const { timeoutMs = 30_000, stream = 'both' } = options;
-    let compiled: LinearPattern;
-    try {
-      validateDurationMs('timeoutMs', timeoutMs);
-      compiled = compileUserPattern(pattern, `${caller} pattern`);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    validateDurationMs('timeoutMs', timeoutMs);
+    // Loaded on first use: the pattern engine (re2js) is not on the path of a cluster's start.
+    const { compileUserPattern } = await import('../contract/pattern.js');
+    const compiled: LinearPattern = compileUserPattern(pattern, `${caller} pattern`);
     const matches = (line: BufferedLine) => line.seq >= this.runFirstSeq && (stream === 'both' || line.stream === stream) && compiled.test(line.text);
     const found = this.output.tail().find(matches);
     if (found) return Promise.resolve(found);
@@ -1209,6 +1206,7 @@ export class ClusterNode {
    */
   private async watchLiveness(process: ManagedProcess, spec: NodeSpec, signal: AbortSignal): Promise<void> {
     const liveness = spec.liveness!;
+    const { Ready } = await loadReadiness();
     const check = Ready.fromSpec(liveness.check, this.checkEnvironment(spec, process));
     let failures = 0;
     try {
@@ -1264,6 +1262,7 @@ export class ClusterNode {
       return null;
     }
     try {
+      const { Ready, waitForReady } = await loadReadiness();
       await waitForReady(
         Ready.fromSpec(spec, this.checkEnvironment(nodeSpec, process)),
         {
@@ -1332,4 +1331,12 @@ export class ClusterNode {
       return false;
     }
   }
+}
+
+let readiness: Promise<typeof import('./readiness/ready.js')> | null = null;
+
+/** The readiness checks, loaded on the first run that has a `ready` or `liveness` check (not on the path of `spawn` or of a node without one). */
+function loadReadiness(): Promise<typeof import('./readiness/ready.js')> {
+  readiness ??= import('./readiness/ready.js');
+  return readiness;
 }

@@ -2,11 +2,12 @@ import { EventEmitter } from 'node:events';
 import { ClusterNode, type CrashOptions, type PauseOptions } from './cluster-node.js';
 import { FaultRegistry } from './fault-registry.js';
 import { allocatePorts, releasePorts } from './ports.js';
-import { EXTERNAL_PEER, NetworkRelay, type LinkFault } from '../network/relay-thread.js';
+import { EXTERNAL_PEER } from '../network/peers.js';
+import type { LinkFault, NetworkRelay } from '../network/relay-thread.js';
 import { ClockDirectory, NodeClock } from './clock-fault.js';
 import { planChaos, runChaos, type ChaosEntry, type ChaosInjectors } from './chaos.js';
 import { getDependents, getStartOrder } from '../contract/dependency-graph.js';
-import { NodeFileWatch } from './file-watch.js';
+import type { NodeFileWatch } from './file-watch.js';
 import { MAX_REPLICAS } from '../contract/defaults.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
 import { getReplicaLabel, isAtRest, isFinalState } from '../contract/lifecycle.js';
@@ -760,6 +761,9 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
   /** Listens for every declared port of every node on a relay port of its own. */
   private async startRelay(): Promise<void> {
     if (this.relay !== null) return;
+    // Loaded only for a cluster with network faults (it starts a worker thread).
+    const { NetworkRelay } = await import('../network/relay-thread.js');
+    if (this.relay !== null) return;
     const relay = new NetworkRelay({
       lookup: (to, port) => ({
         trees: this.members.map((m) => ({ node: m.name, pid: m.pid, cgroup: m.pid === null ? null : (m.snapshot().cgroup ?? null) })),
@@ -1090,8 +1094,11 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
 
   /** Starts the file watch of every node with `watch`; on a failure closes those started and throws ERR_WATCH. */
   private async startWatches(): Promise<void> {
-    for (const spec of this.specs.values()) {
-      if (spec.watch === undefined) continue;
+    const watched = [...this.specs.values()].flatMap((spec) => (spec.watch === undefined ? [] : [{ name: spec.name, watch: spec.watch }]));
+    if (watched.length === 0) return;
+    // Loaded only for a cluster that watches files: chokidar is not on the path of any other start.
+    const { NodeFileWatch } = await import('./file-watch.js');
+    for (const spec of watched) {
       const watch = new NodeFileWatch(spec.name, spec.watch, () => this.onWatchedChange(spec.name));
       this.watches.push(watch);
       try {

@@ -23,7 +23,6 @@
  *   never delete a fresh lease the other just took. Another user's dead lease cannot be removed
  *   (sticky bit): that port is skipped until its owner's user reclaims it.
  */
-import { randomUUID } from 'node:crypto';
 import { closeSync, constants, linkSync, lstatSync, mkdirSync, chmodSync, openSync, readFileSync, readdirSync, readlinkSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DroverError } from '../contract/errors.js';
@@ -183,7 +182,8 @@ export function ensureLeaseDirectory(directory: string): void {
 /** The leases of one registry (one per thread): taken, released, reclaimed from dead owners. */
 export class PortLeaseRegistry {
   /** The registry's token, written into its leases. */
-  readonly token = randomUUID();
+  // The Web Crypto global: node:crypto loads on first use, not with the cluster (`import { spawn }`).
+  readonly token = globalThis.crypto.randomUUID();
   private readonly held = new Set<number>();
   private ready = false;
   private exitHook: (() => void) | null = null;

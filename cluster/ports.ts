@@ -4,7 +4,6 @@
  * processes: two managers (parallel vitest workers, CI jobs, several `drover up`) that pick the
  * same free candidate before either node binds it cannot both lease it.
  */
-import getPort, { portNumbers } from 'get-port';
 import { DroverError } from '../contract/errors.js';
 import { getPortLeases, type PortLeaseRegistry } from './port-lease.js';
 
@@ -61,6 +60,9 @@ export async function allocatePorts(names: readonly string[], options: AllocateP
   const leases = options.leases ?? getPortLeases();
   const ports: Record<string, number> = {};
   const tried: number[] = [];
+  if (names.length === 0) return ports;
+  // Loaded on the first node with ports: `spawn` and clusters without ports never need it.
+  const { default: getPort, portNumbers } = await import('get-port');
   try {
     for (const name of names) {
       for (let attempt = 0; ; attempt++) {

@@ -8,8 +8,6 @@
  * the braces is ignored. There is no escape: a literal `{{` is not expected in argv or URLs.
  */
 
-import { RE2JS } from 're2js';
-
 /** One `{{…}}` occurrence. */
 export type TemplateReference =
   | { readonly kind: 'name' }
@@ -29,23 +27,48 @@ export interface TemplateContext {
 
 /** Finds `{{…}}`; linear in V8 (no nested quantifier, `{` ends every attempt). */
 const TEMPLATE_PATTERN = /\{\{([^{}]*)\}\}/g;
-const PART = '([a-zA-Z0-9][a-zA-Z0-9_.-]*?)';
+/** A character of a node or port name (the first one must be a letter or digit). */
+const NAME_CHAR = /[a-zA-Z0-9_.-]/;
+const NAME_START = /[a-zA-Z0-9]/;
+const PORTS_INFIX = '.ports.';
+
+/** Whether `text` is a node or port name: a letter or digit, then letters, digits, `_`, `.`, `-`. */
+function isName(text: string): boolean {
+  if (text === '' || !NAME_START.test(text[0]!)) return false;
+  for (const char of text) if (!NAME_CHAR.test(char)) return false;
+  return true;
+}
+
 /**
- * Names may hold dots, so `nodes.<node>.ports.<port>` is split at the first `.ports.` that leaves
- * a valid port. On RE2: a backtracking engine tries every `.ports.` in the text (quadratic: a
- * 256 KB template took seconds).
+ * Splits `<node>.ports.<port>` (the text after `nodes.`). Names may hold dots, so the split is at
+ * the first `.ports.` that leaves a valid node name before it and a valid port name after it.
+ * Linear in the text: where the first and last characters that no name may hold are bounds every
+ * candidate split is checked against in constant time (trying each `.ports.` with a pattern would
+ * be quadratic: a 256 KB template took seconds with a backtracking engine).
  */
-const PORT_PATTERN = RE2JS.compile(`^ports\\.${PART}$`);
-const PEER_PORT_PATTERN = RE2JS.compile(`^nodes\\.${PART}\\.ports\\.${PART}$`);
+function splitPeerPort(rest: string): { node: string; port: string } | null {
+  let firstBad = rest.length;
+  let lastBad = -1;
+  for (let i = 0; i < rest.length; i++) {
+    if (NAME_CHAR.test(rest[i]!)) continue;
+    if (firstBad === rest.length) firstBad = i;
+    lastBad = i;
+  }
+  if (rest === '' || !NAME_START.test(rest[0]!)) return null;
+  for (let at = rest.indexOf(PORTS_INFIX, 1); at !== -1 && at <= firstBad; at = rest.indexOf(PORTS_INFIX, at + 1)) {
+    const portAt = at + PORTS_INFIX.length;
+    if (portAt > lastBad && portAt < rest.length && NAME_START.test(rest[portAt]!)) return { node: rest.slice(0, at), port: rest.slice(portAt) };
+  }
+  return null;
+}
 
 function parseReference(inner: string): TemplateReference {
   const text = inner.trim();
   if (text === 'name') return { kind: 'name' };
   if (text === 'replica') return { kind: 'replica' };
-  const peer = PEER_PORT_PATTERN.exec(text);
-  if (peer) return { kind: 'peer-port', node: String(peer[1]), port: String(peer[2]) };
-  const port = PORT_PATTERN.exec(text);
-  if (port) return { kind: 'port', port: String(port[1]) };
+  const peer = text.startsWith('nodes.') ? splitPeerPort(text.slice('nodes.'.length)) : null;
+  if (peer) return { kind: 'peer-port', node: peer.node, port: peer.port };
+  if (text.startsWith('ports.') && isName(text.slice('ports.'.length))) return { kind: 'port', port: text.slice('ports.'.length) };
   return { kind: 'unknown', text };
 }
 

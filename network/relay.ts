@@ -7,9 +7,10 @@
  */
 import net from 'node:net';
 import { identifyPeer, type NodeTree } from './peer-identity.js';
+import { EXTERNAL_PEER } from './peers.js';
 
 /** The node name the relay gives connections from processes outside every node. */
-export const EXTERNAL_PEER = 'external';
+export { EXTERNAL_PEER };
 
 /** One fault acting on links: every connection from a node in `from` to a port of a node in `to`. */
 export interface LinkFault {

@@ -23,6 +23,7 @@ import type { Resource, ResourceDetector } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 import { DroverError } from '../contract/errors.js';
+import { EXPORTER_NONE, EXPORTER_PROMETHEUS, getList, getOtelVariables, isOtlpEndpointSet, isSet, isSignalRequested, OTEL_PREFIX } from './otel-env.js';
 import type { ClusterController, ClusterSpec } from '../contract/types.js';
 import { NODE_STATES } from '../contract/types.js';
 import { ClusterTracing } from './cluster-tracing.js';
@@ -187,9 +188,6 @@ function getDefaultSampleIntervalMs(otelEnv: Readonly<Record<string, string>>): 
   const exportIntervalMs = Number(otelEnv['OTEL_METRIC_EXPORT_INTERVAL'] ?? DEFAULT_METRIC_EXPORT_INTERVAL_MS);
   return Number.isFinite(exportIntervalMs) && exportIntervalMs > 0 ? Math.min(exportIntervalMs, DEFAULT_SAMPLE_INTERVAL_MS) : DEFAULT_SAMPLE_INTERVAL_MS;
 }
-const OTEL_PREFIX = 'OTEL_';
-const EXPORTER_NONE = 'none';
-const EXPORTER_PROMETHEUS = 'prometheus';
 
 const LOG_LEVELS: Readonly<Record<string, DiagLogLevel>> = {
   NONE: DiagLogLevel.NONE,
@@ -212,12 +210,7 @@ export function normalizeOtelEnv(
   env: Readonly<Record<string, string | undefined>>,
   config: { readonly prometheusPort?: number | null } = {},
 ): NormalizedOtelEnv {
-  const otelEnv: Record<string, string> = Object.create(null) as Record<string, string>;
-  for (const [key, value] of Object.entries(env)) {
-    if (key.startsWith(OTEL_PREFIX) && value !== undefined) {
-      otelEnv[key] = value;
-    }
-  }
+  const otelEnv = getOtelVariables(env);
   // drover.yaml `telemetry.prometheus.port` turns the Prometheus exporter on, next to whatever
   // OTEL_METRICS_EXPORTER asks for (an explicit `none` still wins); the variable's port wins.
   const prometheusPort = config.prometheusPort ?? null;
@@ -668,33 +661,6 @@ function withOtelEnv<T>(otelEnv: Readonly<Record<string, string>>, fn: () => T):
       }
     }
   }
-}
-
-function isSignalRequested(
-  otelEnv: Readonly<Record<string, string>>,
-  exporterKey: string,
-  signalEndpointKey: string,
-): boolean {
-  const exporters = getList(otelEnv[exporterKey]);
-  if (exporters.length > 0) {
-    return !exporters.includes(EXPORTER_NONE);
-  }
-  return isSet(otelEnv['OTEL_EXPORTER_OTLP_ENDPOINT']) || isSet(otelEnv[signalEndpointKey]);
-}
-
-function getList(value: string | undefined): string[] {
-  return (value ?? '')
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
-}
-
-function isOtlpEndpointSet(otelEnv: Readonly<Record<string, string>>): boolean {
-  return isSet(otelEnv['OTEL_EXPORTER_OTLP_ENDPOINT']) || isSet(otelEnv['OTEL_EXPORTER_OTLP_METRICS_ENDPOINT']);
-}
-
-function isSet(value: string | undefined): boolean {
-  return value !== undefined && value.trim() !== '';
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
  * A cold `import { spawn } from 'drover'` loads no zod, yaml or OpenTelemetry module: config and
  * telemetry are imported by the entry only when a call needs them (loadConfig, normalizeConfig,
- * startTelemetry, startCluster given a path or a config object).
+ * startTelemetry, startCluster given a path or a config object). Nor does it load what only some
+ * clusters use (chokidar, re2js, get-port, the readiness checks, the relay's worker thread): the
+ * cluster imports each when a node's config asks for it.
  *
  * Each case runs a fresh `node` whose `--import` preload registers a module resolve hook
  * (`module.register`) that appends every resolved URL to a file: it sees every ESM load, and the
@@ -19,6 +21,17 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ENTRY = pathToFileURL(path.join(ROOT, 'dist', 'index.js')).href;
 const FORBIDDEN = ['/node_modules/zod/', '/node_modules/yaml/', '/node_modules/@opentelemetry/'];
+/** Loaded by a cluster only when its config uses them (watch, patterns, ports, ready checks, network faults). */
+const ON_DEMAND = [
+  '/node_modules/chokidar/',
+  '/node_modules/re2js/',
+  '/node_modules/get-port/',
+  ...['ready', 'http-check', 'tcp-check', 'exec-check', 'log-line-check', 'composite-check', 'port-owner'].map((name) => `/dist/cluster/readiness/${name}.js`),
+  '/dist/network/relay-thread.js',
+  '/dist/network/relay.js',
+  'node:worker_threads',
+  'node:crypto',
+];
 
 let dir: string;
 
@@ -73,11 +86,13 @@ function findForbidden(urls: readonly string[]): string[] {
 describe('cold import of the package entry', () => {
   test("import { spawn } from 'drover' loads no zod, yaml or @opentelemetry module", async () => {
     const urls = await getLoadedUrls('spawn', `import { spawn } from ${JSON.stringify(ENTRY)}; if (typeof spawn !== 'function') throw new Error('no spawn'); ${PRINT_CJS_CACHE}`);
-    // The hook saw the entry and the process layer it pulls in, and a package of node_modules.
+    // The hook saw the entry and the process layer it pulls in (the positive control below shows it sees node_modules).
     expect(urls).toContain(ENTRY);
     expect(urls.some((url) => url.endsWith('/dist/process/managed-process.js'))).toBe(true);
-    expect(urls.some((url) => url.includes('/node_modules/re2js/'))).toBe(true);
     expect(findForbidden(urls)).toEqual([]);
+    // Nor what only some clusters use: file watching, the pattern engine, port allocation,
+    // readiness checks, the network-fault relay's worker thread.
+    expect(urls.filter((url) => ON_DEMAND.some((part) => url.includes(part)))).toEqual([]);
   }, 30_000);
 
   test('startCluster given a ClusterSpec loads no config module', async () => {
@@ -91,6 +106,7 @@ ${PRINT_CJS_CACHE}`,
     );
     expect(urls.filter((url) => url.includes('/dist/config/'))).toEqual([]);
     expect(findForbidden(urls)).toEqual([]);
+    expect(urls.filter((url) => ON_DEMAND.some((part) => url.includes(part)))).toEqual([]);
   }, 30_000);
 
   test('the hook sees zod, yaml and @opentelemetry when they load (positive control: loadConfig through the entry, the telemetry SDK module directly)', async () => {

@@ -171,6 +171,15 @@ describe('templates', () => {
       { kind: 'port', port: 'a-b' },
       { kind: 'unknown', text: 'x' },
     ]);
+    // The split is at the first `.ports.` that leaves two valid names; a character no name may hold makes it unknown.
+    expect(getTemplateReferences('{{nodes.a.ports.b.ports.c}} {{nodes.a!.ports.b}} {{nodes.a.ports.b!}} {{nodes.a.ports.}} {{nodes..ports.b}} {{ports._x}}')).toEqual([
+      { kind: 'peer-port', node: 'a', port: 'b.ports.c' },
+      { kind: 'unknown', text: 'nodes.a!.ports.b' },
+      { kind: 'unknown', text: 'nodes.a.ports.b!' },
+      { kind: 'unknown', text: 'nodes.a.ports.' },
+      { kind: 'unknown', text: 'nodes..ports.b' },
+      { kind: 'unknown', text: 'ports._x' },
+    ]);
   });
 });
 
