@@ -71,9 +71,8 @@ export const READ_BUFFER_BYTES = 1024 * 1024;
 /**
  * Read sizes of `stream` streams. One read(2) takes up to the capacity of the pipe the child got
  * (F_GETPIPE_SZ), clamped to 64 KiB..1 MiB: a producer that fills a 1 MiB pipe is emptied by one
- * read, and the chunk the consumer gets is that large. Measured (bench/README.md, "Stream mode"):
- * 1 MiB reads cost the manager a quarter of the read(2) calls and Readable pushes of 256 KiB reads.
- * A pty (no pipe size) reads 64 KiB.
+ * read, and the consumer gets that as one chunk (a quarter of the reads, pushes and 'data' events
+ * of the former fixed 256 KiB; bench/README.md, "Stream mode"). A pty (no pipe size) reads 64 KiB.
  */
 export const STREAM_MIN_READ_BYTES = 64 * 1024;
 export const STREAM_MAX_READ_BYTES = 1024 * 1024;
