@@ -171,17 +171,25 @@ export class PipeReader extends Readable {
       buffer: () => this.getReadBuffer(),
       callback: (n: number, buf: Uint8Array) => this.handleRead(n, buf as Buffer),
     }, true);
-    this.socket.once('end', () => {
-      this.isEof = true;
-      this.push(null);
-      const pending = this.pendingByteRead;
-      if (pending === null) return;
-      this.pendingByteRead = null;
-      pending.controller.close();
-      pending.request.respond(0);
-      pending.resolve();
+    this.socket.once('end', () => this.handleEof());
+    this.socket.once('error', (error: NodeJS.ErrnoException) => {
+      // A pty master reads EIO once the slave side is closed for good (the child and its tree
+      // exited): the end of the output, as for node-pty, not a failure.
+      if (end.isPty && error.code === 'EIO') this.handleEof();
+      else this.destroy(error);
     });
-    this.socket.once('error', (error) => this.destroy(error));
+  }
+
+  private handleEof(): void {
+    if (this.isEof) return;
+    this.isEof = true;
+    this.push(null);
+    const pending = this.pendingByteRead;
+    if (pending === null) return;
+    this.pendingByteRead = null;
+    pending.controller.close();
+    pending.request.respond(0);
+    pending.resolve();
   }
 
   /**

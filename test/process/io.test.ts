@@ -254,6 +254,19 @@ describe('stream mode: the consumer drives the reads', () => {
   });
 });
 
+describe('stream mode over a pty', () => {
+  it("ends with 'end' once the child exits: the master's EIO after the last byte is the end of the output, not an error", async () => {
+    const p = await start(['sh', '-c', 'echo hi; head -c 100000 /dev/zero | tr "\\0" x'], { pty: true, stdout: 'stream' });
+    let text = '';
+    for await (const chunk of p.stdout!) text += (chunk as Buffer).toString();
+    // What a pty delivers after its session leader exits is the kernel's affair (the tail can be
+    // flushed away on hangup, in buffer mode too); the stream must end either way.
+    expect(text.startsWith('hi\r\nxxx')).toBe(true);
+    expect(p.stdout!.readableEnded).toBe(true);
+    expect((await p.exited).exitCode).toBe(0);
+  });
+});
+
 describe('stream mode as a WHATWG byte stream (BYOB)', () => {
   it('reads straight into one reused buffer: byte-exact, what the Readable already held first, backpressure kept', async () => {
     const size = 16 * 1024 * 1024 + 7;
