@@ -236,6 +236,9 @@ describe('stream mode: the consumer drives the reads', () => {
       };
       p.stdout!.on('data', onData);
     });
+    // Reads go on until push() returns false, i.e. until the Readable holds highWaterMark (64 KiB):
+    // from then on nothing reads the pipe, the child fills it and blocks for good.
+    await waitFor(() => p.stdout!.readableLength, (n) => n >= 64 * 1024, { describe: 'the paused Readable to fill to its highWaterMark' });
     await waitBlockedInWrite(p.pid, 'the child blocked in write(1, …) while the consumer is paused');
     const read = p.stats().stdout.bytes;
     // What the manager read beyond what the consumer took sits in the Readable: one read at most
