@@ -205,6 +205,18 @@ describe('stream mode: the consumer drives the reads', () => {
     expect((await p.exited).exitCode).toBe(0);
   });
 
+  it('a consumer that starts after the exit still gets every byte: the output waited in the pipe', async () => {
+    const p = await start(['sh', '-c', 'echo out; echo err >&2'], { stdout: 'stream', stderr: 'stream' });
+    expect((await p.exited).exitCode).toBe(0);
+    expect(p.stats().stdout.bytes).toBe(0);
+    let out = '';
+    for await (const chunk of p.stdout!) out += (chunk as Buffer).toString();
+    let err = '';
+    for await (const chunk of p.stderr!) err += (chunk as Buffer).toString();
+    expect({ out, err }).toEqual({ out: 'out\n', err: 'err\n' });
+    expect(p.stats().stdout).toEqual({ bytes: 4, ops: 1 });
+  });
+
   it('a consumer that keeps up gets chunks as large as the pipe, 1 MiB and 256 KiB pipes alike', async () => {
     const total = 32 * 1024 * 1024;
     for (const pipeSizeBytes of [1024 * 1024, 256 * 1024]) {
