@@ -269,10 +269,12 @@ export class PipeReader extends Readable {
    * @internal Readable's implementation hook: the consumer wants data. Starts libuv reading unless
    * it runs already. Socket#_read starts it (tryReadStart) when the handle is not reading: before
    * the first read (manualStart) and after an onread callback returned false. With `onread`, the
-   * socket's own Readable state never sees data, so resume() would not.
+   * socket's own Readable state never sees data, so resume() would not. A socket already closed
+   * (EOF or error, whose 'end'/'error' is about to end this Readable) is left alone: its _read
+   * would wait for a 'connect' that never comes.
    */
   override _read(): void {
-    if (this.byteStream !== null) return;
+    if (this.byteStream !== null || this.socket.destroyed) return;
     this.socket._read(0);
   }
 
