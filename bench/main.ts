@@ -160,6 +160,24 @@ function addTarget(target: string, value: number, met: boolean | null, detail: s
     `spawn p50/p99 ${loaded('runningP50Ms')} / ${loaded('runningP99Ms')} ms (quiet ${quiet('runningP50Ms')} / ${quiet('runningP99Ms')}), exit p50/p99 ${loaded('exitP50Ms')} / ${loaded('exitP99Ms')} ms (quiet ${quiet('exitP50Ms')} / ${quiet('exitP99Ms')})`,
   );
 }
+{
+  // Stream mode against buffer mode, and both against the floor (`producer | cat`, no manager).
+  const stream = get('throughput', 'drover-stream', 'gbPerSecond');
+  const buffer = get('throughput', 'drover-buffer', 'gbPerSecond');
+  addTarget('stream mode ≥ 0.8× buffer mode, 1 MiB-block producer (dd bs=1M)', stream / buffer, stream / buffer >= 0.8, `${round(stream / buffer)}× (${stream} vs ${buffer} GB/s; BYOB ${get('throughput', 'drover-byob', 'gbPerSecond')})`);
+  const floor = get('throughput', 'pipe-cat', 'gbPerSecond');
+  addTarget('1 MiB-block producer: stream and buffer modes vs dd | cat (no target)', floor, null, `stream ${round(stream / floor)}×, buffer ${round(buffer / floor)}× (floor ${floor} GB/s)`);
+  const smallFloor = get('throughput-small-blocks', 'pipe-cat', 'gbPerSecond');
+  const smallStream = get('throughput-small-blocks', 'drover-stream', 'gbPerSecond');
+  const smallBuffer = get('throughput-small-blocks', 'drover-buffer', 'gbPerSecond');
+  const worst = Math.min(smallStream, smallBuffer) / smallFloor;
+  addTarget(
+    'buffer and stream modes ≥ 0.9× head -c | cat, small-block producer (head -c: 4 KiB writes)',
+    worst,
+    worst >= 0.9,
+    `buffer ${round(smallBuffer / smallFloor)}×, stream ${round(smallStream / smallFloor)}× (${smallBuffer}, ${smallStream} vs ${smallFloor} GB/s; child_process ${get('throughput-small-blocks', 'child_process', 'gbPerSecond')})`,
+  );
+}
 
 // The table.
 const rows: string[][] = [['scenario', 'contender', 'figures (medians)']];

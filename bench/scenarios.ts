@@ -21,7 +21,8 @@ import { NetworkRelay } from '../network/relay-thread.js';
 /** `drover`: defaults (buffer mode, launcher); `drover-direct`: shepherds via child_process (DROVER_LAUNCHER=0). */
 /** `drover-byob`: stream mode read through `stdout.toByteStream()` with a BYOB reader reusing one buffer. */
 /** `loopback`: a TCP client straight to a server on 127.0.0.1; `drover-relay`: the same through drover's network-fault relay. */
-export type Contender = 'child_process' | 'execa' | 'drover' | 'drover-stream' | 'drover-byob' | 'drover-buffer' | 'drover-subscribed' | 'drover-direct' | 'loopback' | 'drover-relay';
+/** `pipe-cat`: the floor of the throughput scenarios, the producer piped into `cat > /dev/null` by a shell, no manager. */
+export type Contender = 'child_process' | 'execa' | 'drover' | 'drover-stream' | 'drover-byob' | 'drover-buffer' | 'drover-subscribed' | 'drover-direct' | 'loopback' | 'drover-relay' | 'pipe-cat';
 
 /** Figures of one measurement; the first key is the headline figure. */
 export type Figures = Record<string, number>;
@@ -121,9 +122,69 @@ async function readBytes(p: ManagedProcess, onChunk: (chunk: Uint8Array) => void
   }
 }
 
+/**
+ * The small-block producer: `head -c N /dev/zero`. Traced with strace (GNU coreutils 9.1): head
+ * reads /dev/zero 8 KiB at a time, but writes a pipe in 4 KiB write(2)s (stdio's buffer takes the
+ * pipe's st_blksize, 4096) after one first write of 8 KiB; so the reader wakes for every few KiB.
+ */
+function getSmallBlockProducer(bytes: number): [string, string[]] {
+  return ['head', ['-c', String(bytes), '/dev/zero']];
+}
+
+/**
+ * The floor of a producer: `sh -c '<producer> | cat > /dev/null'`, spawn to exit, no manager
+ * reading anything. Its pipe is the kernel's default (64 KiB; drover's are 1 MiB where the
+ * per-user budget allows). `cat` reports no byte count: the exit status is checked.
+ */
+async function runShellPipeline([command, args]: [string, string[]]): Promise<void> {
+  const child = spawnChild('sh', ['-c', `${[command, ...args].join(' ')} | cat > /dev/null`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`the shell pipeline of ${command} exited with ${code}`);
+}
+
+/**
+ * stdout throughput with the small-block producer (`head -c`), GB/s: `pipe-cat` (the floor),
+ * child_process, drover `stream` ('data') and `buffer` (ring buffer); manager CPU ms per GiB.
+ */
+export async function measureSmallBlockThroughput(contender: Contender, sizes: Sizes): Promise<Figures> {
+  const bytes = sizes.throughputBytes;
+  const [command, args] = getSmallBlockProducer(bytes);
+  await warmUp(contender === 'pipe-cat' ? 'child_process' : contender);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let received = 0;
+  if (contender === 'pipe-cat') {
+    await runShellPipeline([command, args]);
+    return { gbPerSecond: bytes / ((performance.now() - t0) / 1000) / 1e9 };
+  } else if (contender === 'child_process') {
+    const child = spawnChild(command, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    child.stdout!.on('data', (chunk: Buffer) => (received += chunk.length));
+    await once(child, 'close');
+  } else if (contender === 'drover-stream') {
+    const p = await droverSpawn([command, ...args], { stdout: 'stream', stderr: 'ignore' });
+    p.stdout!.on('data', (chunk: Buffer) => (received += chunk.length));
+    await once(p.stdout!, 'end');
+    await p.exited;
+  } else if (contender === 'drover-buffer') {
+    const p = await droverSpawn([command, ...args], { stdout: 'buffer', stderr: 'ignore' });
+    await p.exited;
+    received = p.stats().stdout.bytes;
+  } else throw new Error(`no throughput-small-blocks contender ${contender}`);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  if (received !== bytes) throw new Error(`${contender} received ${received} of ${bytes} bytes`);
+  return { gbPerSecond: bytes / seconds / 1e9, managerCpuMsPerGiB: ((cpu.user + cpu.system) / 1000) * (1024 ** 3 / bytes) };
+}
+
 /** stdout throughput, GB/s: N bytes from dd, every byte read by the manager. */
 export async function measureThroughput(contender: Contender, sizes: Sizes): Promise<Figures> {
   const bytes = sizes.throughputBytes;
+  if (contender === 'pipe-cat') {
+    await warmUp('child_process');
+    const t0 = performance.now();
+    await runShellPipeline(getProducer(bytes));
+    return { gbPerSecond: bytes / ((performance.now() - t0) / 1000) / 1e9 };
+  }
   await warmUp(contender);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -591,7 +652,8 @@ export async function measureRelayLoad(contender: Contender, sizes: Sizes): Prom
 }
 
 export const SCENARIOS = {
-  throughput: { run: measureThroughput, contenders: ['child_process', 'execa', 'drover-stream', 'drover-byob', 'drover-buffer'] },
+  throughput: { run: measureThroughput, contenders: ['child_process', 'execa', 'drover-stream', 'drover-byob', 'drover-buffer', 'pipe-cat'] },
+  'throughput-small-blocks': { run: measureSmallBlockThroughput, contenders: ['pipe-cat', 'child_process', 'drover-stream', 'drover-buffer'] },
   'round-trip': { run: measureRoundTrip, contenders: ['child_process', 'execa', 'drover-stream'] },
   spawn: { run: measureSpawn, contenders: ['child_process', 'execa', 'drover', 'drover-direct'] },
   stall: { run: measureStall, contenders: ['child_process', 'drover', 'drover-direct'] },

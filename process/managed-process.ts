@@ -222,7 +222,7 @@ export class ManagedProcess {
     // net.Socket owns the fd from here; it is closed only by destroy().
     if (this.options[stream] === 'stream') {
       // The consumer owns a `stream` reader; the manager never destroys it (its EOF is the consumer's).
-      return new PipeReader({ fd, isPty: this.isPty }, counter);
+      return new PipeReader({ fd, isPty: this.isPty }, counter, this.pipeSizes[stream === 'stdout' ? 1 : 2]);
     }
     drains.push(
       new Promise<void>((resolve) => {

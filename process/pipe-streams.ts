@@ -5,10 +5,11 @@
  *
  * - {@link readPipe} (`buffer` policy): always reads, into ONE reused buffer (`net.Socket`'s
  *   `onread` option; no allocation per read), and hands each chunk to a sink. Never blocks the child.
- * - {@link PipeReader} (`stream` policy): a Readable whose consumer drives the reads. When the
- *   consumer stops, reading stops and the kernel pipe fills, so the child blocks in write(2): real
- *   backpressure. At most the pipe plus `highWaterMark` + one
- *   read are ever buffered.
+ * - {@link PipeReader} (`stream` policy): a Readable whose consumer drives the reads: nothing is
+ *   read before the consumer asks, and each read(2) takes up to the pipe's capacity (≤ 1 MiB), so
+ *   a consumer that keeps up gets chunks as large as the pipe. When the consumer stops, reading
+ *   stops and the kernel pipe fills, so the child blocks in write(2): real backpressure. At most
+ *   the pipe plus `highWaterMark` + one read are ever buffered.
  * - {@link PipeWriter} (`stdin: 'pipe'`): a Writable counting bytes the kernel accepted. libuv
  *   retries partial writes at once and waits for POLLOUT on EAGAIN, so `write()` returning false is
  *   the real backpressure signal.
@@ -54,8 +55,9 @@ export interface IoCounter {
 }
 
 /** `new net.Socket({ fd, onread })`: supported since Node 18 (net.md), missing from @types/node 20's constructor options. */
-function createReadSocket(end: PipeEnd, onread: net.OnReadOpts): net.Socket {
-  const options: net.SocketConstructorOpts & { onread: net.OnReadOpts } = { ...getSocketOptions(end, true), onread };
+function createReadSocket(end: PipeEnd, onread: net.OnReadOpts, manualStart = false): net.Socket {
+  // `manualStart` (net.Socket's constructor option, not in @types/node): do not start reading.
+  const options: net.SocketConstructorOpts & { onread: net.OnReadOpts; manualStart: boolean } = { ...getSocketOptions(end, true), onread, manualStart };
   return new net.Socket(options);
 }
 
@@ -67,21 +69,36 @@ function createReadSocket(end: PipeEnd, onread: net.OnReadOpts): net.Socket {
  */
 export const READ_BUFFER_BYTES = 1024 * 1024;
 /**
- * Read size of `stream` streams: one read(2) takes up to 256 KiB (Node's own sockets read 64 KiB;
- * measured here, 256 KiB reads moved 1.9 GB/s where 64 KiB reads moved 1.5, bench/README.md).
- * A read of at least {@link STREAM_HANDOFF_BYTES} is handed to the consumer as is (the kernel's copy
- * is the only one, as in Node's own sockets); a smaller read is copied into a right-sized buffer and
- * the read buffer is reused, so tiny chunks never pin a large one.
+ * Read sizes of `stream` streams. One read(2) takes up to the capacity of the pipe the child got
+ * (F_GETPIPE_SZ), clamped to 64 KiB..1 MiB: a producer that fills a 1 MiB pipe is emptied by one
+ * read, and the consumer gets that as one chunk (a quarter of the reads, pushes and 'data' events
+ * of the former fixed 256 KiB; bench/README.md, "Stream mode"). A pty (no pipe size) reads 64 KiB.
  */
-export const STREAM_READ_BYTES = 256 * 1024;
+export const STREAM_MIN_READ_BYTES = 64 * 1024;
+export const STREAM_MAX_READ_BYTES = 1024 * 1024;
+/**
+ * A read of at least this many bytes is handed to the consumer as is (the kernel's copy is the only
+ * one, as in Node's own sockets); a smaller read is copied into a right-sized buffer and the read
+ * buffer is reused, so tiny chunks never pin a large one.
+ */
 export const STREAM_HANDOFF_BYTES = 16 * 1024;
 /**
  * Reads of `stream` streams go to consecutive page-aligned parts of a 1 MiB slab (see
  * aligned-buffer.ts for why alignment matters); a chunk the consumer keeps keeps its slab.
  */
-const STREAM_SLAB_BYTES = 1024 * 1024;
+const STREAM_SLAB_BYTES = STREAM_MAX_READ_BYTES;
 const PAGE_BYTES = 4096;
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * The read(2) size of a `stream` stream over a pipe of `pipeBytes` (its F_GETPIPE_SZ; 0 for a pty
+ * or when unknown): the pipe's capacity rounded up to whole pages, clamped to
+ * {@link STREAM_MIN_READ_BYTES}..{@link STREAM_MAX_READ_BYTES}.
+ */
+export function getStreamReadBytes(pipeBytes: number): number {
+  const pages = Math.ceil(Math.max(0, pipeBytes) / PAGE_BYTES) * PAGE_BYTES;
+  return Math.min(STREAM_MAX_READ_BYTES, Math.max(STREAM_MIN_READ_BYTES, pages));
+}
 
 let sharedReadBuffer: Buffer | undefined;
 
@@ -121,13 +138,17 @@ interface PendingByteRead {
 }
 
 /**
- * Consumer-driven Readable over a pipe fd (a `stream` stdout/stderr). Reading pauses (`readStop`)
- * as soon as the consumer's buffer is above `highWaterMark` and resumes when it asks for more.
+ * Consumer-driven Readable over a pipe fd (a `stream` stdout/stderr). The fd is read only while
+ * the Readable asks for data (`_read`): reading starts on the consumer's first read or `'data'`
+ * listener, each read(2) takes up to the pipe's capacity (≤ 1 MiB), and reading stops (`readStop`)
+ * as soon as `push()` returns false (the consumer's buffer reached `highWaterMark`); the next
+ * `_read` resumes it. Meanwhile the kernel pipe fills and the child blocks in write(2).
  * {@link PipeReader.toByteStream} offers the same pipe as a WHATWG byte stream for BYOB readers.
  */
 export class PipeReader extends Readable {
   private readonly socket: net.Socket;
-  private paused = false;
+  /** Bytes one read(2) may take: the pipe's capacity, 64 KiB..1 MiB ({@link getStreamReadBytes}). */
+  private readonly readBytes: number;
   private byteStream: ReadableStream<Uint8Array> | null = null;
   private pendingByteRead: PendingByteRead | null = null;
   /** Byte mode: the part of the last read the reader's buffer had no room for. */
@@ -138,24 +159,37 @@ export class PipeReader extends Readable {
   private slabUsed = 0;
   private readBuffer: Buffer = EMPTY;
 
-  /** @internal `spawn` creates the readers of `stream` outputs. */
-  constructor(end: PipeEnd, private readonly counter: IoCounter, highWaterMark = 64 * 1024) {
+  /**
+   * @internal `spawn` creates the readers of `stream` outputs. `pipeBytes`: the pipe's F_GETPIPE_SZ
+   * (0: a pty, or unknown), which sets the read size.
+   */
+  constructor(end: PipeEnd, private readonly counter: IoCounter, pipeBytes = 0, highWaterMark = 64 * 1024) {
     super({ highWaterMark });
+    this.readBytes = getStreamReadBytes(pipeBytes);
+    // manualStart: net.Socket would start reading at once; here the first _read() starts it.
     this.socket = createReadSocket(end, {
       buffer: () => this.getReadBuffer(),
       callback: (n: number, buf: Uint8Array) => this.handleRead(n, buf as Buffer),
+    }, true);
+    this.socket.once('end', () => this.handleEof());
+    this.socket.once('error', (error: NodeJS.ErrnoException) => {
+      // A pty master reads EIO once the slave side is closed for good (the child and its tree
+      // exited): the end of the output, as for node-pty, not a failure.
+      if (end.isPty && error.code === 'EIO') this.handleEof();
+      else this.destroy(error);
     });
-    this.socket.once('end', () => {
-      this.isEof = true;
-      this.push(null);
-      const pending = this.pendingByteRead;
-      if (pending === null) return;
-      this.pendingByteRead = null;
-      pending.controller.close();
-      pending.request.respond(0);
-      pending.resolve();
-    });
-    this.socket.once('error', (error) => this.destroy(error));
+  }
+
+  private handleEof(): void {
+    if (this.isEof) return;
+    this.isEof = true;
+    this.push(null);
+    const pending = this.pendingByteRead;
+    if (pending === null) return;
+    this.pendingByteRead = null;
+    pending.controller.close();
+    pending.request.respond(0);
+    pending.resolve();
   }
 
   /**
@@ -167,7 +201,7 @@ export class PipeReader extends Readable {
    * slow consumer). Backpressure is the same: nothing is read until the consumer asks. Data this
    * Readable had already read comes first. Once called, use only the byte stream (the Readable
    * interface must not be read); later calls return the same stream. A default reader gets
-   * chunks of up to 256 KiB.
+   * chunks of up to the read size (the pipe's capacity, 64 KiB..1 MiB).
    *
    * @example
    * const reader = p.stdout.toByteStream().getReader({ mode: 'byob' });
@@ -182,7 +216,7 @@ export class PipeReader extends Readable {
   toByteStream(): ReadableStream<Uint8Array> {
     this.byteStream ??= new ReadableStream({
       type: 'bytes',
-      autoAllocateChunkSize: STREAM_READ_BYTES,
+      autoAllocateChunkSize: this.readBytes,
       pull: (controller) => this.pullBytes(controller),
       cancel: () => {
         this.destroy();
@@ -212,7 +246,7 @@ export class PipeReader extends Readable {
     }
     return new Promise<void>((resolve) => {
       this.pendingByteRead = { controller, request, resolve };
-      // libuv stopped after the last read (handleRead returned false); read once more.
+      // libuv stopped after the last read (handleRead returned false), or never started; read once more.
       this.socket._read(0);
     });
   }
@@ -231,12 +265,16 @@ export class PipeReader extends Readable {
     return this.socket;
   }
 
-  /** @internal Readable's implementation hook. */
+  /**
+   * @internal Readable's implementation hook: the consumer wants data. Starts libuv reading unless
+   * it runs already. Socket#_read starts it (tryReadStart) when the handle is not reading: before
+   * the first read (manualStart) and after an onread callback returned false. With `onread`, the
+   * socket's own Readable state never sees data, so resume() would not. A socket already closed
+   * (EOF or error, whose 'end'/'error' is about to end this Readable) is left alone: its _read
+   * would wait for a 'connect' that never comes.
+   */
   override _read(): void {
-    if (!this.paused || this.byteStream !== null) return;
-    this.paused = false;
-    // Socket#_read restarts libuv reading (tryReadStart) after an onread callback returned false.
-    // With `onread`, the socket's own Readable state never sees data, so resume() would not.
+    if (this.byteStream !== null || this.socket.destroyed) return;
     this.socket._read(0);
   }
 
@@ -252,13 +290,17 @@ export class PipeReader extends Readable {
     callback(error);
   }
 
+  /**
+   * The buffer of the next read(2): the rest of the slab, up to the read size. A slab with less
+   * than a quarter of the read size left is replaced, so a read is never much smaller than the pipe.
+   */
   private getReadBuffer(): Uint8Array {
     if (this.readBuffer.length > 0) return this.readBuffer;
-    if (this.slab.length - this.slabUsed < STREAM_READ_BYTES) {
+    if (this.slab.length - this.slabUsed < this.readBytes / 4) {
       this.slab = allocateAligned(STREAM_SLAB_BYTES);
       this.slabUsed = 0;
     }
-    this.readBuffer = this.slab.subarray(this.slabUsed, this.slabUsed + STREAM_READ_BYTES);
+    this.readBuffer = this.slab.subarray(this.slabUsed, Math.min(this.slab.length, this.slabUsed + this.readBytes));
     return this.readBuffer;
   }
 
@@ -287,9 +329,8 @@ export class PipeReader extends Readable {
       chunk = Buffer.allocUnsafe(n);
       buf.copy(chunk, 0, 0, n);
     }
-    const more = this.push(chunk) && this.byteStream === null;
-    if (!more) this.paused = true;
-    return more;
+    // false: the consumer's buffer is full; libuv stops reading until the next _read().
+    return this.push(chunk) && this.byteStream === null;
   }
 }
 

@@ -1,11 +1,12 @@
 // The I/O path: byte-exact delivery in every mode, exact counters, real backpressure in
 // stream mode, stdin above pipe capacity, exit after drain with a bound.
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ManagedProcess } from '../../process/index.js';
-import { STREAM_READ_BYTES } from '../../process/pipe-streams.js';
+import { getStreamReadBytes } from '../../process/pipe-streams.js';
 import { fixture } from '../helpers/fixtures.js';
 import { expectAllGone, expectNoShepherds } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -80,7 +81,7 @@ describe('byte-exact delivery and exact counters', () => {
     expect(stats.stdout.bytes).toBe(size);
     // One push per read(2) that returned data: the consumer saw exactly `ops` chunks.
     expect(stats.stdout.ops).toBe(chunks.length);
-    expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(STREAM_READ_BYTES);
+    expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(getStreamReadBytes(p.pipeSizes[1]));
   });
 
   it('buffer mode: 4 MiB of lines arrive byte-exact in the ring buffer; bytes equal the size', async () => {
@@ -172,8 +173,8 @@ describe('stream mode backpressure', () => {
     const pipeBytes = p.pipeSizes[1];
     expect(pipeBytes).toBeGreaterThan(0);
     // Not the 32 MiB a reader without backpressure would have taken.
-    expect(blockedAt).toBeLessThanOrEqual(pipeBytes + 64 * 1024 + STREAM_READ_BYTES + 4096);
-    expect(p.stats().stdout.bytes).toBeLessThanOrEqual(64 * 1024 + STREAM_READ_BYTES);
+    expect(blockedAt).toBeLessThanOrEqual(pipeBytes + 64 * 1024 + getStreamReadBytes(pipeBytes) + 4096);
+    expect(p.stats().stdout.bytes).toBeLessThanOrEqual(64 * 1024 + getStreamReadBytes(pipeBytes));
     // Now consume: the child continues and everything arrives.
     let received = 0;
     for await (const chunk of p.stdout!) received += (chunk as Buffer).length;
@@ -183,11 +184,111 @@ describe('stream mode backpressure', () => {
   });
 });
 
+describe('stream mode: the consumer drives the reads', () => {
+  /** The last "wrote <n>" line of the write-until-blocked fixture (stderr, buffer mode). */
+  const wrote = (p: ManagedProcess) => Number(p.output.tail(1)[0]?.text.split(' ')[1] ?? 0);
+
+  it('reads nothing before the consumer asks: the child fills the pipe and blocks, the manager holds no byte', async () => {
+    const total = 8 * 1024 * 1024;
+    const p = await start(fixture('write-until-blocked', total), { stdout: 'stream', pipeSizeBytes: 256 * 1024 });
+    const pipeBytes = p.pipeSizes[1];
+    expect(pipeBytes).toBe(256 * 1024);
+    await waitBlockedInWrite(p.pid, 'the child blocked in write(1, …) with nobody reading');
+    // Its 4 KiB writes filled the pipe's pages, and nothing more: the manager took nothing out.
+    await waitFor(() => wrote(p), (n) => n >= pipeBytes - 4096, { describe: 'the child to report the bytes it wrote' });
+    expect(wrote(p)).toBeLessThanOrEqual(pipeBytes);
+    expect(p.stats().stdout).toEqual({ bytes: 0, ops: 0 });
+    expect(p.stdout!.readableLength).toBe(0);
+    let received = 0;
+    for await (const chunk of p.stdout!) received += (chunk as Buffer).length;
+    expect(received).toBe(total);
+    expect((await p.exited).exitCode).toBe(0);
+  });
+
+  it('a consumer that starts after the exit still gets every byte: the output waited in the pipe', async () => {
+    const p = await start(['sh', '-c', 'echo out; echo err >&2'], { stdout: 'stream', stderr: 'stream' });
+    expect((await p.exited).exitCode).toBe(0);
+    expect(p.stats().stdout.bytes).toBe(0);
+    let out = '';
+    for await (const chunk of p.stdout!) out += (chunk as Buffer).toString();
+    let err = '';
+    for await (const chunk of p.stderr!) err += (chunk as Buffer).toString();
+    expect({ out, err }).toEqual({ out: 'out\n', err: 'err\n' });
+    expect(p.stats().stdout).toEqual({ bytes: 4, ops: 1 });
+  });
+
+  it('a consumer that keeps up gets chunks as large as the pipe, 1 MiB and 256 KiB pipes alike', async () => {
+    const total = 32 * 1024 * 1024;
+    for (const pipeSizeBytes of [1024 * 1024, 256 * 1024]) {
+      const p = await start(['dd', 'if=/dev/zero', 'bs=1M', `count=${total / 1024 / 1024}`, 'status=none'], { stdout: 'stream', stderr: 'ignore', pipeSizeBytes });
+      expect(p.pipeSizes[1]).toBe(pipeSizeBytes);
+      const sizes: number[] = [];
+      p.stdout!.on('data', (chunk: Buffer) => sizes.push(chunk.length));
+      await once(p.stdout!, 'end');
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(total);
+      // dd writes 1 MiB at a time; each read(2) can take what the whole pipe holds, never more.
+      expect({ pipeSizeBytes, largest: Math.max(...sizes) }).toEqual({ pipeSizeBytes, largest: pipeSizeBytes });
+      expect(sizes.length).toBeLessThan((total / pipeSizeBytes) * 4);
+      expect((await p.exited).exitCode).toBe(0);
+    }
+  });
+
+  it('a consumer that pauses stops the reads: the child blocks, the manager holds at most highWaterMark plus one read', async () => {
+    const total = 64 * 1024 * 1024;
+    const p = await start(fixture('write-until-blocked', total, 65_536), { stdout: 'stream', pipeSizeBytes: 1024 * 1024 });
+    const pipeBytes = p.pipeSizes[1];
+    let received = 0;
+    await new Promise<void>((resolve) => {
+      const onData = (chunk: Buffer) => {
+        received += chunk.length;
+        if (received < 4 * 1024 * 1024) return;
+        p.stdout!.off('data', onData);
+        p.stdout!.pause();
+        resolve();
+      };
+      p.stdout!.on('data', onData);
+    });
+    // Reads go on until push() returns false, i.e. until the Readable holds highWaterMark (64 KiB):
+    // from then on nothing reads the pipe, the child fills it and blocks for good.
+    await waitFor(() => p.stdout!.readableLength, (n) => n >= 64 * 1024, { describe: 'the paused Readable to fill to its highWaterMark' });
+    await waitBlockedInWrite(p.pid, 'the child blocked in write(1, …) while the consumer is paused');
+    const read = p.stats().stdout.bytes;
+    // What the manager read beyond what the consumer took sits in the Readable: one read at most
+    // past highWaterMark (64 KiB).
+    expect(read - received).toBe(p.stdout!.readableLength);
+    expect(read - received).toBeLessThanOrEqual(64 * 1024 + pipeBytes);
+    await waitFor(() => wrote(p), (n) => n >= read + pipeBytes - 65_536, { describe: 'the child to report the bytes it wrote' });
+    // The child got no further than the pipe holds: it is blocked, not buffered into the manager.
+    expect(wrote(p)).toBeLessThanOrEqual(read + pipeBytes);
+    expect(p.stats().stdout.bytes).toBe(read);
+    p.stdout!.on('data', (chunk: Buffer) => (received += chunk.length));
+    p.stdout!.resume();
+    await once(p.stdout!, 'end');
+    expect(received).toBe(total);
+    expect((await p.exited).exitCode).toBe(0);
+  });
+});
+
+describe('stream mode over a pty', () => {
+  it("ends with 'end' once the child exits: the master's EIO after the last byte is the end of the output, not an error", async () => {
+    const p = await start(['sh', '-c', 'echo hi; head -c 100000 /dev/zero | tr "\\0" x'], { pty: true, stdout: 'stream' });
+    let text = '';
+    for await (const chunk of p.stdout!) text += (chunk as Buffer).toString();
+    // What a pty delivers after its session leader exits is the kernel's affair (the tail can be
+    // flushed away on hangup, in buffer mode too); the stream must end either way.
+    expect(text.startsWith('hi\r\nxxx')).toBe(true);
+    expect(p.stdout!.readableEnded).toBe(true);
+    expect((await p.exited).exitCode).toBe(0);
+  });
+});
+
 describe('stream mode as a WHATWG byte stream (BYOB)', () => {
   it('reads straight into one reused buffer: byte-exact, what the Readable already held first, backpressure kept', async () => {
     const size = 16 * 1024 * 1024 + 7;
     const p = await start(fixture('spam-bytes', size, 65_536), { stdout: 'stream' });
-    // Nobody reads yet: the child blocks in write(2) and the Readable side holds what it read.
+    // read(0) asks the Readable to fill its buffer (the reads start only when asked), then nobody
+    // reads: the child blocks in write(2) and the Readable side holds what it read.
+    p.stdout!.read(0);
     await waitBlockedInWrite(p.pid, 'the child blocked in write(1, …)');
     expect(p.stdout!.readableLength).toBeGreaterThan(0);
     const readBefore = p.stats().stdout.bytes;
@@ -201,7 +302,7 @@ describe('stream mode as a WHATWG byte stream (BYOB)', () => {
     let reads = 1;
     view = new Uint8Array(first.value!.buffer);
     await waitBlockedInWrite(p.pid, 'the child blocked in write(1, …) again');
-    expect(p.stats().stdout.bytes).toBeLessThanOrEqual(readBefore + STREAM_READ_BYTES);
+    expect(p.stats().stdout.bytes).toBeLessThanOrEqual(readBefore + getStreamReadBytes(p.pipeSizes[1]));
     const bufferSizes = new Set<number>();
     for (;;) {
       const { value, done } = await reader.read(view);
@@ -223,7 +324,7 @@ describe('stream mode as a WHATWG byte stream (BYOB)', () => {
     expect([...bufferSizes]).toEqual([100_000]);
   });
 
-  it('gives a default reader 256 KiB chunks, and a cancel stops reading', async () => {
+  it('gives a default reader chunks of up to the read size, and a cancel stops reading', async () => {
     const size = 4 * 1024 * 1024;
     const p = await start(fixture('spam-bytes', size, 65_536), { stdout: 'stream' });
     const stream = p.stdout!.toByteStream();
@@ -234,7 +335,7 @@ describe('stream mode as a WHATWG byte stream (BYOB)', () => {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      expect(value.byteLength).toBeLessThanOrEqual(STREAM_READ_BYTES);
+      expect(value.byteLength).toBeLessThanOrEqual(getStreamReadBytes(p.pipeSizes[1]));
       hash.update(value);
       received += value.byteLength;
     }
