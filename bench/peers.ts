@@ -34,7 +34,7 @@ export interface PeerSizes {
 }
 
 export const FULL_PEER_SIZES: PeerSizes = { peerCounts: [10, 100, 300], peerIdleMs: 20_000, peerSurvivorWaitMs: 3000, coldRepeats: 5, coldPsNodes: 100 };
-export const QUICK_PEER_SIZES: PeerSizes = { peerCounts: [10], peerIdleMs: 1000, peerSurvivorWaitMs: 1000, coldRepeats: 2, coldPsNodes: 10 };
+export const QUICK_PEER_SIZES: PeerSizes = { peerCounts: [10], peerIdleMs: 1000, peerSurvivorWaitMs: 1000, coldRepeats: 1, coldPsNodes: 10 };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The built CLI (dist/cli/main.js) next to the built bench. */
@@ -269,11 +269,17 @@ function sumTicks(processes: readonly ProcStat[], now: Map<number, ProcStat>): n
 
 /**
  * One contender, N idle processes: start (timed), idle CPU and PSS of the supervision layer,
- * SIGKILL of the manager and its surviving nodes counted; then everything it started is killed.
+ * SIGKILL of the manager and its surviving nodes counted; then everything it started is killed
+ * (also when a step fails: a graceful stop first). `seen` collects every process of the contender
+ * the bench saw; all of them are gone when this returns, else it throws naming those left.
  */
-export async function measurePeerCount(contender: string, count: number, sizes: PeerSizes): Promise<Record<string, number>> {
+export async function measurePeerCount(
+  contender: string,
+  count: number,
+  sizes: Pick<PeerSizes, 'peerIdleMs' | 'peerSurvivorWaitMs'>,
+  seen = new SeenProcesses(),
+): Promise<Record<string, number>> {
   const dir = mkdtempSync(path.join(os.tmpdir(), `drover-bench-${contender}-`));
-  const seen = new SeenProcesses();
   const run = getRun(contender, dir);
   let killed = false;
   try {

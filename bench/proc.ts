@@ -113,6 +113,11 @@ export class SeenProcesses {
     return now !== null && now.starttime === p.starttime && now.state !== 'Z';
   }
 
+  /** Every process seen, as it was seen. */
+  all(): ProcStat[] {
+    return [...this.#seen.values()];
+  }
+
   alive(): ProcStat[] {
     return [...this.#seen.values()].filter((p) => SeenProcesses.isAlive(p));
   }
