@@ -192,7 +192,7 @@ function addTarget(target: string, value: number, met: boolean | null, detail: s
       `idle supervision layer with ${n} nodes: CPU ${n === 100 ? '≤' : 'vs'} pm2's${n === 100 ? '' : ' (no target)'}`,
       cpu,
       n === 100 && !Number.isNaN(pm2Cpu) ? cpu <= pm2Cpu : null,
-      `${cpu} % of a core (pm2 ${pm2Cpu} %, supervisord ${get('peers', 'supervisord', `idleCpu${n}Pct`)} %)`,
+      `${cpu} % of a core, of which the manager ${get('peers', 'drover', `idleCpuManager${n}Pct`)} % (pm2 ${pm2Cpu} %, supervisord ${get('peers', 'supervisord', `idleCpu${n}Pct`)} %)`,
     );
     const shepherd = get('peers', 'drover', `pssPerShepherd${n}KiB`);
     addTarget(

@@ -320,6 +320,8 @@ export async function measurePeerCount(
     const figures: Record<string, number> = { [`up${n}Ms`]: started.upMs, [`spawned${n}Ms`]: spawnedMs };
     if (started.returnMs !== undefined && contender !== 'drover') figures[`return${n}Ms`] = started.returnMs;
     figures[`idleCpu${n}Pct`] = idleCpuPct;
+    // drover's manager alone (its launcher and shepherds are the rest of the layer).
+    if (contender === 'drover') figures[`idleCpuManager${n}Pct`] = (sumTicks(layer.filter((p) => p.pid === managerPid), now) / ticks / seconds) * 100;
     figures[`pss${n}MiB`] = pssKiB / 1024;
     figures[`pssPerNode${n}KiB`] = pssKiB / count;
     if (shepherds.length > 0) figures[`pssPerShepherd${n}KiB`] = shepherds.reduce((sum, x) => sum + x.kib, 0) / shepherds.length;
