@@ -42,12 +42,14 @@ async function timeCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   return r.endedAt - r.startedAt;
 }
 
+let fifoCount = 0;
+
 /**
  * Foreground `drover up` of one node whose command writes to a fifo: spawn → the fifo's line read,
  * ms. Then SIGINT to that `drover up` (which stops its node and exits).
  */
 async function timeFirstNode(temp: Temp, seen: SeenProcesses): Promise<number> {
-  const fifo = path.join(temp.dir, `first-node-${seen.size}.fifo`);
+  const fifo = path.join(temp.dir, `first-node-${++fifoCount}.fifo`);
   const made = spawnSync('mkfifo', [fifo]);
   if (made.status !== 0) throw new Error(`mkfifo ${fifo} failed: ${made.stderr}`);
   const config = writeDroverConfig(temp.dir, 1, ['/bin/sh', '-c', `echo up > ${fifo}; exec sleep 3600`]);
