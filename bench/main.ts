@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SCENARIOS, type Contender, type Figures, type ScenarioName } from './scenarios.js';
 import { median, round } from './stats.js';
+import { getPeerUnavailable } from './peers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -34,7 +35,7 @@ for (const name of names) {
   }
 }
 /** Heavy scenarios (GiBs held, 1000 processes, 10 GiB streamed) get fewer rounds. */
-const HEAVY = new Set<ScenarioName>(['stall', 'idle', 'slow-consumer']);
+const HEAVY = new Set<ScenarioName>(['stall', 'idle', 'slow-consumer', 'peers']);
 function getRounds(name: ScenarioName): number {
   if (args.rounds) return Number(args.rounds);
   if (args.quick) return name === 'throughput' || name === 'spawn' ? 2 : 1;
@@ -60,8 +61,17 @@ const started = Date.now();
 const load = os.loadavg();
 const results: Results = {};
 const samples: Record<string, Record<string, Figures[]>> = {};
+const skipped: string[] = [];
 for (const name of names) {
   const contenders = [...SCENARIOS[name].contenders] as Contender[];
+  // A peer that is not installed (pm2, supervisord) is skipped with a note, never a failure.
+  for (const contender of [...contenders]) {
+    const why = getPeerUnavailable(contender);
+    if (why === null) continue;
+    contenders.splice(contenders.indexOf(contender), 1);
+    skipped.push(`${name}/${contender}: ${why}`);
+    process.stderr.write(`bench: skipping ${name}/${contender}: ${why}\n`);
+  }
   const rounds = getRounds(name);
   samples[name] = {};
   for (let r = 0; r < rounds; r++) {
@@ -179,6 +189,56 @@ function addTarget(target: string, value: number, met: boolean | null, detail: s
   );
 }
 
+// The peers (pm2, supervisord) and the cold path (against `node -e 0`).
+{
+  const peers = ['pm2', 'supervisord'] as const;
+  for (const n of [10, 100, 300]) {
+    const drover = get('peers', 'drover', `up${n}Ms`);
+    for (const peer of peers) {
+      const other = get('peers', peer, `up${n}Ms`);
+      const ratio = other / drover;
+      addTarget(
+        `drover up -d of ${n} idle nodes ${n === 100 ? '≥ 4× faster than' : 'vs'} ${peer}${n === 100 ? '' : ' (no target)'}`,
+        ratio,
+        n === 100 ? ratio >= 4 : null,
+        `${round(ratio)}× faster (${round(drover)} vs ${round(other)} ms; all spawned after ${get('peers', 'drover', `spawned${n}Ms`)} vs ${get('peers', peer, `spawned${n}Ms`)} ms)`,
+      );
+    }
+    const cpu = get('peers', 'drover', `idleCpu${n}Pct`);
+    const pm2Cpu = get('peers', 'pm2', `idleCpu${n}Pct`);
+    addTarget(
+      `idle supervision layer with ${n} nodes: CPU ${n === 100 ? '≤' : 'vs'} pm2's${n === 100 ? '' : ' (no target)'}`,
+      cpu,
+      n === 100 && !Number.isNaN(pm2Cpu) ? cpu <= pm2Cpu : null,
+      `${cpu} % of a core, of which the manager ${get('peers', 'drover', `idleCpuManager${n}Pct`)} % (pm2 ${pm2Cpu} %, supervisord ${get('peers', 'supervisord', `idleCpu${n}Pct`)} %)`,
+    );
+    const shepherd = get('peers', 'drover', `pssPerShepherd${n}KiB`);
+    addTarget(
+      `PSS of the supervision layer with ${n} nodes, per node${n === 100 ? '; ≤ 1 MiB per shepherd' : ' (no target)'}`,
+      get('peers', 'drover', `pssPerNode${n}KiB`),
+      n === 100 ? shepherd <= 1024 : null,
+      `${get('peers', 'drover', `pssPerNode${n}KiB`)} KiB per node, ${shepherd} KiB per shepherd, ${get('peers', 'drover', `pss${n}MiB`)} MiB in all (pm2 ${get('peers', 'pm2', `pssPerNode${n}KiB`)} KiB per node, supervisord ${get('peers', 'supervisord', `pssPerNode${n}KiB`)})`,
+    );
+    const survivors = get('peers', 'drover', `survivors${n}`);
+    addTarget(
+      `nodes left running after the manager's SIGKILL, ${n} nodes: drover 0`,
+      survivors,
+      survivors === 0,
+      `drover ${survivors}, pm2 ${get('peers', 'pm2', `survivors${n}`)}, supervisord ${get('peers', 'supervisord', `survivors${n}`)} of ${n}`,
+    );
+  }
+  const floor = get('cold', 'node-e0', 'ms');
+  const cold = (contender: Contender, what: string, limit: number) => {
+    const ms = get('cold', contender, 'ms');
+    addTarget(`${what} ≤ ${limit}× node -e 0`, ms / floor, ms / floor <= limit, `${round(ms / floor)}× (${ms} vs ${floor} ms)`);
+  };
+  cold('import-spawn', "import { spawn } from the built package (dist/index.js)", 1.5);
+  cold('cli-help', 'drover --help', 1.5);
+  cold('cli-ps', `drover ps against a running cluster`, 1.5);
+  cold('up-first-node', 'foreground drover up until its first node runs', 2);
+  cold('up-d-1', 'drover up -d of 1 node', 2.5);
+}
+
 // The table.
 const rows: string[][] = [['scenario', 'contender', 'figures (medians)']];
 for (const name of names) {
@@ -190,6 +250,7 @@ const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
 for (const row of rows) console.log(`${row[0]!.padEnd(widths[0]!)}  ${row[1]!.padEnd(widths[1]!)}  ${row[2]}`);
 console.log('');
 for (const t of targets) console.log(`${t.met === null ? 'info   ' : t.met ? 'met    ' : 'NOT MET'}  ${t.target}: ${t.measured}`);
+for (const s of skipped) console.log(`skipped  ${s}`);
 const report = {
   mode: args.quick ? 'quick' : 'full',
   node: process.version,
@@ -197,6 +258,7 @@ const report = {
   loadAverageAtStart: load.map(round),
   durationSeconds: Math.round((Date.now() - started) / 1000),
   rounds: Object.fromEntries(names.map((n) => [n, getRounds(n)])),
+  skipped,
   results,
   targets,
 };

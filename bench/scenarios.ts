@@ -17,17 +17,19 @@ import { startManagedProcess } from '../process/managed-process.js';
 import { normalizeSpawnOptions } from '../process/options.js';
 import { percentile } from './stats.js';
 import { NetworkRelay } from '../network/relay-thread.js';
+import { FULL_PEER_SIZES, measurePeers, QUICK_PEER_SIZES, type PeerContender, type PeerSizes } from './peers.js';
+import { measureCold, type ColdContender } from './cold.js';
 
 /** `drover`: defaults (buffer mode, launcher); `drover-direct`: shepherds via child_process (DROVER_LAUNCHER=0). */
 /** `drover-byob`: stream mode read through `stdout.toByteStream()` with a BYOB reader reusing one buffer. */
 /** `loopback`: a TCP client straight to a server on 127.0.0.1; `drover-relay`: the same through drover's network-fault relay. */
 /** `pipe-cat`: the floor of the throughput scenarios, the producer piped into `cat > /dev/null` by a shell, no manager. */
-export type Contender = 'child_process' | 'execa' | 'drover' | 'drover-stream' | 'drover-byob' | 'drover-buffer' | 'drover-subscribed' | 'drover-direct' | 'loopback' | 'drover-relay' | 'pipe-cat';
+export type Contender = 'child_process' | 'execa' | 'drover' | 'drover-stream' | 'drover-byob' | 'drover-buffer' | 'drover-subscribed' | 'drover-direct' | 'loopback' | 'drover-relay' | 'pipe-cat' | PeerContender | ColdContender;
 
 /** Figures of one measurement; the first key is the headline figure. */
 export type Figures = Record<string, number>;
 
-export interface Sizes {
+export interface Sizes extends PeerSizes {
   /** Bytes for the throughput scenario. */
   readonly throughputBytes: number;
   readonly roundTripBytes: number;
@@ -47,6 +49,7 @@ export interface Sizes {
 }
 
 export const FULL: Sizes = {
+  ...FULL_PEER_SIZES,
   throughputBytes: 1024 ** 3,
   roundTripBytes: 256 * 1024 ** 2,
   spawnCount: 300,
@@ -62,6 +65,7 @@ export const FULL: Sizes = {
 };
 
 export const QUICK: Sizes = {
+  ...QUICK_PEER_SIZES,
   throughputBytes: 256 * 1024 ** 2,
   roundTripBytes: 64 * 1024 ** 2,
   spawnCount: 60,
@@ -663,6 +667,9 @@ export const SCENARIOS = {
   'slow-consumer': { run: measureSlowConsumer, contenders: ['child_process', 'drover-stream', 'drover-byob', 'drover-buffer'] },
   relay: { run: measureRelay, contenders: ['loopback', 'drover-relay'] },
   'relay-load': { run: measureRelayLoad, contenders: ['drover', 'drover-relay'] },
+  // drover against pm2 and supervisord (bench/peers.ts), and the cold path against `node -e 0` (bench/cold.ts)
+  peers: { run: measurePeers, contenders: ['drover', 'pm2', 'supervisord'] },
+  cold: { run: measureCold, contenders: ['node-e0', 'import-spawn', 'cli-help', 'cli-ps', 'up-first-node', 'up-d-1'] },
 } as const satisfies Record<string, { run: (c: Contender, s: Sizes) => Promise<Figures>; contenders: readonly Contender[] }>;
 
 export type ScenarioName = keyof typeof SCENARIOS;

@@ -8,6 +8,7 @@
 #   clang         npm run sanitize and npm run fuzz (ASan/UBSan, libFuzzer); .ci/run uses both
 #   libfaketime   test/cluster/clock-fault.test.ts (clock faults: LD_PRELOAD, timestamp-file mode)
 #   faketime      its command-line wrapper (handy to try a clock by hand)
+#   supervisor    npm run bench, the peers scenario (supervisord as a peer drover is measured against)
 # Usage: bash scripts/install-test-deps.sh   (as root, or with sudo available)
 set -euo pipefail
 # prometheus without its Recommends (they pull in a long tail); the others with them: clang's
@@ -22,6 +23,7 @@ command -v etcd >/dev/null || lean+=(etcd-server)
 command -v etcdctl >/dev/null || lean+=(etcd-client)
 { [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || dpkg -s libfaketime >/dev/null 2>&1; } || full+=(libfaketime)
 command -v faketime >/dev/null || full+=(faketime)
+command -v supervisord >/dev/null || lean+=(supervisor)
 if [ ${#lean[@]} -eq 0 ] && [ ${#full[@]} -eq 0 ]; then
   echo "install-test-deps: nothing missing"
   exit 0
