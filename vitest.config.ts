@@ -3,8 +3,12 @@ import { defineConfig } from 'vitest/config';
 /**
  * The long fault suites: kill paths run as `nobody`, fd exhaustion, hostile matrix subset, npm's
  * signal handling, stuck peers waited out, the shepherd's freeze as `nobody`, process faults
- * without a cgroup, a partitioned etcd cluster, 8 processes racing for the same ports. `npm run test:faults` runs them (CI does, beside
- * `npm test`); the default run leaves them out to stay near five minutes on two cores.
+ * without a cgroup, a partitioned etcd cluster, 8 processes racing for the same ports, Ctrl-C
+ * with telemetry exporting. Beside them the long end-to-end suites of what sits around drover:
+ * the vitest example run as a user runs it, `drover run` as CI runs it, the packed tarball's
+ * types, and the bench's pm2/supervisord harness (as `nobody`). `npm run test:faults` runs them
+ * (CI does, beside `npm test`); the default run leaves them out to stay near five minutes on two
+ * cores.
  */
 const FAULT_SUITES = [
   'test/hostile/**/*.test.ts',
@@ -19,6 +23,11 @@ const FAULT_SUITES = [
   'test/cluster/process-faults-no-cgroup.test.ts',
   'test/network/etcd.test.ts',
   'test/cluster/port-collisions.test.ts',
+  'test/cli/ctrl-c-telemetry.test.ts',
+  'test/vitest/example.test.ts',
+  'test/cli/run.test.ts',
+  'test/package/consumer-types.test.ts',
+  'test/bench/peers-cleanup.test.ts',
 ];
 
 const isFaultRun = process.env.DROVER_TEST_SET === 'faults';

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { getClockTicks, getTree, getUptimeSeconds, readPssKiB, SeenProcesses, type ProcStat } from './proc.js';
 
-export type PeerContender = 'pm2' | 'supervisord';
+export type PeerContender = 'pm2' | 'supervisord' | 'drover-min-uptime-0';
 
 /** Sizes of the peers and cold scenarios (part of bench/scenarios.ts `Sizes`). */
 export interface PeerSizes {
@@ -94,10 +94,14 @@ function describe(argv: readonly string[], r: CommandResult): string {
   return `\`${argv.join(' ')}\` exited with ${r.code ?? r.signal}: ${(r.stderr || r.stdout).trim().slice(-2000)}`;
 }
 
-/** A drover.yaml of `count` nodes n0… each running `command`. */
-export function writeDroverConfig(dir: string, count: number, command: readonly string[] = [SLEEP, '3600']): string {
+/**
+ * A drover.yaml of `count` nodes n0… each running `command`; `minUptime` (a duration such as
+ * `0s`) replaces the default 500 ms a node without a ready check must stay up to count as ready.
+ */
+export function writeDroverConfig(dir: string, count: number, command: readonly string[] = [SLEEP, '3600'], minUptime?: string): string {
   const file = path.join(dir, 'drover.yaml');
-  const nodes = Array.from({ length: count }, (_, i) => `  n${i}: { command: ${JSON.stringify(command)} }`);
+  const extra = minUptime === undefined ? '' : `, minUptime: ${minUptime}`;
+  const nodes = Array.from({ length: count }, (_, i) => `  n${i}: { command: ${JSON.stringify(command)}${extra} }`);
   writeFileSync(file, `name: bench\nnodes:\n${nodes.join('\n')}\n`);
   return file;
 }
@@ -134,14 +138,14 @@ async function pollStatus(argv: readonly string[], env: NodeJS.ProcessEnv, done:
   }
 }
 
-function droverRun(dir: string): PeerRun {
+function droverRun(dir: string, minUptime?: string): PeerRun {
   const env: NodeJS.ProcessEnv = { ...process.env, DROVER_STATE_DIR: path.join(dir, 'state'), NO_COLOR: '1' };
   delete env.DROVER_LAUNCHER;
   let config: string | null = null;
   let managerPid: number | null = null;
   return {
     async start(count) {
-      config = writeDroverConfig(dir, count);
+      config = writeDroverConfig(dir, count, undefined, minUptime);
       const argv = [process.execPath, DROVER_CLI, 'up', '-d', '-f', config];
       const t0Uptime = getUptimeSeconds();
       const r = await runCommand(argv, env);
@@ -247,6 +251,9 @@ function supervisordRun(dir: string): PeerRun {
 
 function getRun(contender: string, dir: string): PeerRun {
   if (contender === 'drover') return droverRun(dir);
+  // Ready as soon as spawned, as pm2's `online`: what drover itself costs, without the 500 ms a
+  // node without a ready check waits by default to show it does not crash at once.
+  if (contender === 'drover-min-uptime-0') return droverRun(dir, '0s');
   if (contender === 'pm2') return pm2Run(dir);
   if (contender === 'supervisord') return supervisordRun(dir);
   throw new Error(`no peers contender ${contender}`);
@@ -318,10 +325,10 @@ export async function measurePeerCount(
 
     const n = String(count);
     const figures: Record<string, number> = { [`up${n}Ms`]: started.upMs, [`spawned${n}Ms`]: spawnedMs };
-    if (started.returnMs !== undefined && contender !== 'drover') figures[`return${n}Ms`] = started.returnMs;
+    if (started.returnMs !== undefined && !contender.startsWith('drover')) figures[`return${n}Ms`] = started.returnMs;
     figures[`idleCpu${n}Pct`] = idleCpuPct;
     // drover's manager alone (its launcher and shepherds are the rest of the layer).
-    if (contender === 'drover') figures[`idleCpuManager${n}Pct`] = (sumTicks(layer.filter((p) => p.pid === managerPid), now) / ticks / seconds) * 100;
+    if (contender.startsWith('drover')) figures[`idleCpuManager${n}Pct`] = (sumTicks(layer.filter((p) => p.pid === managerPid), now) / ticks / seconds) * 100;
     figures[`pss${n}MiB`] = pssKiB / 1024;
     figures[`pssPerNode${n}KiB`] = pssKiB / count;
     if (shepherds.length > 0) figures[`pssPerShepherd${n}KiB`] = shepherds.reduce((sum, x) => sum + x.kib, 0) / shepherds.length;

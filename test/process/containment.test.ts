@@ -107,10 +107,11 @@ describe('containment', () => {
     const env = { LD_PRELOAD: undefined };
     const a = await start(['sleep', '30'], { stdin: 'pipe', env });
     const b = await start(['sleep', '30'], { pty: true, stdin: 'pipe', env });
-    // `sleep` opens libc and locale files for a moment while it starts (seen with the launcher's
-    // faster spawn): wait for its start-up to settle; a leaked fd would stay and fail the wait.
+    // `sleep` opens libc and locale files for a moment while it starts: wait until it sleeps in
+    // the kernel (its start-up done, so no file of its own is open) before listing its fds. Three
+    // fds seen once was not enough: the dynamic loader had not opened libc yet (fd 3 appeared next).
     for (const pid of [a.pid, b.pid]) {
-      await waitFor(() => listFds(pid), (fds) => fds.length === 3, { describe: `fds of ${pid} to settle`, timeoutMs: 2000 });
+      await waitFor(() => readFileSync(`/proc/${pid}/wchan`, 'utf8'), (wchan) => wchan.includes('nanosleep'), { describe: `sleep ${pid} in nanosleep`, timeoutMs: 5000 });
       expect(listFds(pid)).toEqual(['0', '1', '2']);
     }
     expect(readlinkSync(`/proc/${b.pid}/fd/0`)).toMatch(/^\/dev\/pts\/\d+$/);
