@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { writeLoadRecorder } from '../helpers/load-recorder.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ENTRY = pathToFileURL(path.join(ROOT, 'dist', 'index.js')).href;
@@ -37,25 +38,7 @@ let dir: string;
 
 beforeAll(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'drover-cold-import-'));
-  // Runs on the loader hooks thread: records each resolved URL, synchronously, before the load.
-  writeFileSync(
-    path.join(dir, 'hooks.mjs'),
-    `import { appendFileSync } from 'node:fs';
-let log;
-export function initialize(data) { log = data.log; }
-export async function resolve(specifier, context, next) {
-  const result = await next(specifier, context);
-  appendFileSync(log, result.url + '\\n');
-  return result;
-}
-`,
-  );
-  writeFileSync(
-    path.join(dir, 'register.mjs'),
-    `import { register } from 'node:module';
-register(${JSON.stringify(pathToFileURL(path.join(dir, 'hooks.mjs')).href)}, { data: { log: process.env.DROVER_LOAD_LOG } });
-`,
-  );
+  writeLoadRecorder(dir, { withPid: false });
 });
 
 afterAll(() => {

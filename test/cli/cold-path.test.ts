@@ -17,6 +17,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { CLI, cleanupDetachedRun, runCli } from '../helpers/cli.js';
+import { writeLoadRecorder } from '../helpers/load-recorder.js';
 import { findShepherds } from '../helpers/processes.js';
 
 const CONFIG_OR_TELEMETRY = ['/node_modules/zod/', '/node_modules/yaml/', '/node_modules/@opentelemetry/'];
@@ -28,26 +29,7 @@ const pids = new Set<number>();
 
 beforeAll(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'drover-cold-path-'));
-  // Runs on the loader hooks thread of each process: one line per resolved URL, before its load.
-  writeFileSync(
-    path.join(dir, 'hooks.mjs'),
-    `import { appendFileSync } from 'node:fs';
-let log;
-export function initialize(data) { log = data.log; }
-export async function resolve(specifier, context, next) {
-  const result = await next(specifier, context);
-  appendFileSync(log, process.pid + ' ' + result.url + '\\n');
-  return result;
-}
-`,
-  );
-  register = path.join(dir, 'register.mjs');
-  writeFileSync(
-    register,
-    `import { register } from 'node:module';
-register(${JSON.stringify(pathToFileURL(path.join(dir, 'hooks.mjs')).href)}, { data: { log: process.env.DROVER_LOAD_LOG } });
-`,
-  );
+  register = writeLoadRecorder(dir, { withPid: true });
   writeFileSync(path.join(dir, 'drover.yaml'), 'name: cold\nnodes:\n  a:\n    command: [sleep, "600"]\n    minUptime: 0s\n');
 });
 
