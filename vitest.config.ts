@@ -7,8 +7,8 @@ import { defineConfig } from 'vitest/config';
  * with telemetry exporting. Beside them the long end-to-end suites of what sits around drover:
  * the vitest example run as a user runs it, `drover run` as CI runs it, the packed tarball's
  * types, and the bench's pm2/supervisord harness (as `nobody`). `npm run test:faults` runs them
- * (CI does, beside `npm test`); the default run leaves them out to stay near five minutes on two
- * cores.
+ * (CI does, beside `npm test`); the default run leaves them out (it takes about seven minutes on two
+ * cores).
  */
 const FAULT_SUITES = [
   'test/hostile/**/*.test.ts',
