@@ -8,7 +8,7 @@ import { spawn as spawnProcess, startManagedProcess, type ManagedProcess, type P
 import { normalizeSpawnOptions, validateDurationMs, type NormalizedSpawnOptions } from '../process/options.js';
 import { OutputBuffer, type BufferedLine } from '../process/output-buffer.js';
 import { getReplicaOutputPath, OutputFile } from './output-file.js';
-import { delay } from './readiness/readiness-check.js';
+import { delay, delayAtLeast } from './readiness/readiness-check.js';
 import type { CheckEnvironment } from './readiness/ready.js';
 import { isPermanentSpawnError, RestartWindow, shouldRestart } from './restart-policy.js';
 import { getDroverEnv, resolveNodeSpec } from './node-templates.js';
@@ -1254,7 +1254,7 @@ export class ClusterNode {
       // The wait ends early, its timer cleared, when the run exits or the node is stopped.
       const uptime = AbortSignal.any([signal, exitSignal(process)]);
       try {
-        await delay(nodeSpec.minUptimeMs ?? DEFAULT_MIN_UPTIME_MS, uptime);
+        await delayAtLeast(nodeSpec.minUptimeMs ?? DEFAULT_MIN_UPTIME_MS, uptime);
       } catch {
         return null; // exited or stopped meanwhile: the exit or stop path reports it
       }

@@ -67,6 +67,17 @@ export function delay(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Resolves once at least `ms` have passed on `clock` (default `performance.now`, sub-millisecond),
+ * or rejects with the signal's reason when it aborts first. Node's timers count whole
+ * milliseconds of a truncated clock, so a plain `ms` timer can fire up to 1 ms early in real time;
+ * this waits again for whatever is left.
+ */
+export async function delayAtLeast(ms: number, signal: AbortSignal, clock: () => number = () => performance.now()): Promise<void> {
+  const start = clock();
+  for (let left = ms; left > 0; left = ms - (clock() - start)) await delay(Math.ceil(left), signal);
+}
+
 /** Timing of a polling check, ms. */
 export interface PollingTiming {
   readonly timeoutMs: number;
