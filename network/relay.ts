@@ -166,6 +166,8 @@ class RelayedConnection {
     readonly client: net.Socket,
     private readonly effect: () => LinkEffect,
     private readonly random: () => number,
+    /** Called with the upstream socket as soon as it exists (the relay tracks every socket). */
+    private readonly onUpstream: (socket: net.Socket) => void,
   ) {}
 
   /** Connects upstream and starts forwarding (called once the link lets bytes through). */
@@ -174,6 +176,7 @@ class RelayedConnection {
     // client's FIN (a request ended by shutdown(SHUT_WR)) still reaches it.
     const upstream = net.connect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true });
     this.upstream = upstream;
+    this.onUpstream(upstream);
     upstream.setNoDelay(true);
     const effect = () => this.effect();
     const onDiscard = () => void (this.lostBytes = true);
@@ -211,9 +214,10 @@ class RelayedConnection {
 
   /** RST both sides. */
   reset(): void {
-    this.client.resetAndDestroy();
-    if (this.upstream !== null && !this.upstream.destroyed) this.upstream.resetAndDestroy();
+    resetSocket(this.client);
+    if (this.upstream !== null && !this.upstream.destroyed) resetSocket(this.upstream);
   }
+
 }
 
 interface Route {
@@ -233,6 +237,8 @@ interface Route {
 export class RelayEngine {
   private readonly routes: Route[] = [];
   private readonly connections = new Set<RelayedConnection>();
+  /** Every socket of the relay not closed yet, both sides, in or out of a connection. */
+  private readonly sockets = new Set<net.Socket>();
   /** Connections accepted while their link stalls and not connected upstream yet. */
   private readonly held = new Map<RelayedConnection, number>();
   private faults: readonly LinkFault[] = [];
@@ -249,7 +255,10 @@ export class RelayEngine {
    * @throws the listen error (EADDRINUSE …).
    */
   async addRoute(to: string, port: string, listenPort: number): Promise<void> {
-    const server = net.createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (client) => void this.accept(route, client));
+    const server = net.createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (client) => {
+      this.track(client);
+      void this.accept(route, client);
+    });
     const route: Route = { to, port, server, listenPort };
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -306,7 +315,22 @@ export class RelayEngine {
     for (const connection of this.connections) connection.reset();
     this.connections.clear();
     this.held.clear();
-    await Promise.all(this.routes.map((route) => new Promise<void>((resolve) => route.server.close(() => resolve()))));
+    // Every socket, also the half of a connection that is gone from the set (one side reset, the
+    // other still ending): a worker thread that ends with a socket's shutdown request pending (a
+    // FIN waiting behind unread bytes) spins at 100 % CPU in Node 20's environment cleanup and
+    // never exits, which also hangs the process's exit (seen with 100 busy echo connections).
+    const sockets = [...this.sockets];
+    for (const socket of sockets) resetSocket(socket);
+    await Promise.all([
+      ...sockets.map((socket) => (socket.closed ? undefined : new Promise<void>((resolve) => socket.once('close', () => resolve())))),
+      ...this.routes.map((route) => new Promise<void>((resolve) => route.server.close(() => resolve()))),
+    ]);
+  }
+
+  /** Keeps `socket` in {@link sockets} until it has closed. */
+  private track(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
   }
 
   private effectOf(from: string, to: string, port: string): LinkEffect {
@@ -344,7 +368,15 @@ export class RelayEngine {
       client.destroy();
       return;
     }
-    const connection: RelayedConnection = new RelayedConnection(from ?? EXTERNAL_PEER, route.to, route.port, client, () => this.effectOf(connection.from, connection.to, connection.port), this.random);
+    const connection: RelayedConnection = new RelayedConnection(
+      from ?? EXTERNAL_PEER,
+      route.to,
+      route.port,
+      client,
+      () => this.effectOf(connection.from, connection.to, connection.port),
+      this.random,
+      (socket) => this.track(socket),
+    );
     this.connections.add(connection);
     client.setNoDelay(true);
     const effect = this.effectOf(connection.from, connection.to, connection.port);
@@ -365,6 +397,17 @@ export class RelayEngine {
     connection.connect(targetPort, () => this.connections.delete(connection));
     connection.client.resume();
   }
+}
+
+/**
+ * RSTs `socket` and destroys it. A socket whose side was already ended (its FIN sent, or waiting
+ * behind unsent bytes) cannot be reset: libuv's uv_tcp_close_reset refuses a handle with a
+ * shutdown pending (UV_EINVAL), and Node then leaves the handle open with the shutdown request
+ * pending. Such a socket is destroyed instead.
+ */
+function resetSocket(socket: net.Socket): void {
+  if (socket.writableEnded) socket.destroy();
+  else socket.resetAndDestroy();
 }
 
 function matches(link: { from: string; to: string; port: string }, from: string, to: string, port: string | null): boolean {
