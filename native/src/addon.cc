@@ -254,8 +254,18 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     if (status < 0) {
-      Finish(env, uv_err_name(status));
-      return;
+      // libuv reports EPOLLERR as UV_EBADF and stops the handle. On this socket that is the
+      // pending ECONNRESET of a peer that closed with one of our records unread (a shepherd that
+      // reported the exit and left while our STOP was queued): the records it sent before closing
+      // are still queued. Take the error (SO_ERROR clears it), watch again and read them; any
+      // other error ends the stream.
+      int pending = 0;
+      socklen_t len = sizeof pending;
+      if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &pending, &len) != 0 || pending != ECONNRESET ||
+          uv_poll_start(poll_, UV_READABLE | UV_DISCONNECT, OnPoll) != 0) {
+        Finish(env, uv_err_name(status));
+        return;
+      }
     }
     (void)events;
     std::vector<uint8_t> buf(PROTOCOL_MAX_MESSAGE);
@@ -274,7 +284,9 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
       msg.msg_controllen = sizeof control.buf;
       ssize_t n = recvmsg(fd_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
       if (n < 0) {
-        if (errno == EINTR) continue;
+        // ECONNRESET comes before the records still queued (a datagram-style receive reports the
+        // socket's error first and clears it): read on, the queue ends with EOF.
+        if (errno == EINTR || errno == ECONNRESET) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
         Finish(env, uv_err_name(-errno));
         return;
