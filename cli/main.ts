@@ -178,8 +178,8 @@ async function parseCommandLine(): Promise<void> {
         y
           .positional('nodes', { type: 'string', array: true, describe: 'start only these nodes and their dependencies (the others stay pending until `drover start`)' })
           .option('deps', { type: 'boolean', default: true, describe: 'with NODE…: also start their dependencies (--no-deps: exactly those nodes, as docker compose)' })
-          .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'start in the background; return once every node is ready' })
-          .option('wait', { type: 'boolean', default: false, describe: 'as docker compose up --wait: wait for every node to be ready (detached); the same as --detach' })
+          .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'start in the background; return once every node has started (as docker compose up -d)' })
+          .option('wait', { type: 'boolean', default: false, describe: 'as docker compose up --wait: start in the background, return once every node is ready (exit 2 if one failed)' })
           .option('timestamps', timestampsOption)
           .option('tty', { type: 'boolean', default: true, describe: 'live status footer on a terminal (--no-tty: plain lines)' })
           .option('strict', { type: 'boolean', default: false, describe: 'unknown config keys are errors' })
@@ -187,16 +187,16 @@ async function parseCommandLine(): Promise<void> {
           .option('background', { type: 'boolean', default: false, hidden: true })
           .option('profile', profileOption)
           .example('$0 up -f examples/ring/drover.yaml', 'run the example ring in this terminal')
-          .example('$0 up -d', 'start ./drover.yaml in the background, wait until ready')
+          .example('$0 up -d', 'start ./drover.yaml in the background, return once every node started')
           .example('$0 up -f drover.yaml -f drover.dev.yaml --profile debug', 'merge two files; include the nodes of profile debug')
-          .example('$0 up --wait', 'the same, in docker compose words (exit 2 if a node failed)')
+          .example('$0 up --wait', 'the same, but return once every node is ready (exit 2 if a node failed)')
           .example('$0 up --no-tty -t', 'plain, timestamped output (for logs and CI)')
           .example('$0 up -d api', 'start api and the nodes it depends on, in the background'),
       (argv) =>
         run(
           argv.file,
           async () => {
-            const options = { file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, detach: argv.detach || argv.wait, timestamps: argv.timestamps, tty: argv.tty, background: argv.background, ...getUpSubset(argv.nodes, argv.deps) };
+            const options = { file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, detach: argv.detach || argv.wait, wait: argv.wait, timestamps: argv.timestamps, tty: argv.tty, background: argv.background, ...getUpSubset(argv.nodes, argv.deps) };
             // The detaching `up` only waits: it loads neither the cluster nor telemetry code.
             return options.detach ? (await import('./up-detached.js')).runDetached(options) : (await import('./up.js')).runUp(options);
           },

@@ -15,8 +15,8 @@ import { getClientTimeoutMs, requestJson } from './control-client.js';
 import { BACKGROUND_UP_ARG, type BackgroundUpRequest } from './background-up.js';
 import { probeSocket, type ClusterAnswer } from './control-protocol.js';
 import { EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
-import { formatStartSummary, getJobCodes, summarizeStart } from './start-summary.js';
-import { checkSubset, getAlreadyRunningError, type UpOptions } from './up-options.js';
+import { formatStartSummary, getJobCodes, summarizeStart, type StartMilestone } from './start-summary.js';
+import { checkSubset, getAlreadyRunningError, type StartNotice, type UpOptions } from './up-options.js';
 import { acquireStateLock, getStatePaths, keepFailedLog, openStateFile, prepareStateDir, removeStateDir, type StatePaths } from './state-dir.js';
 
 /** The last `maxBytes` of a file of the state dir (opened without following a symlink), as text; '' when it is missing. */
@@ -128,7 +128,9 @@ export async function runDetached(options: UpOptions): Promise<number> {
   if (leftover !== null) out.write(`note: the last background \`drover up\` of this config ended without cleaning up (it was killed); its log is kept as ${leftover}\n`);
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
   // Created before the background up starts, in the state dir (mode 0700: only this user connects).
-  const ready = await listenForSettled(paths.readySocket);
+  const ready = await listenForNotice(paths.readySocket);
+  // `up -d` returns once every node has started, `up --wait` once every node is ready.
+  const milestone: StartMilestone = options.wait === true ? 'ready' : 'started';
   const files = (options.files ?? [options.file]).map((file) => path.resolve(file));
   // The background up gets the config as loaded here (no second parse) and its options as JSON on stdin.
   const request: BackgroundUpRequest = {
@@ -141,7 +143,7 @@ export async function runDetached(options: UpOptions): Promise<number> {
       timestamps: true,
       tty: false,
       background: true,
-      ...(ready === null ? {} : { readySocket: paths.readySocket }),
+      ...(ready === null ? {} : { readySocket: paths.readySocket, notifyOnStarted: milestone === 'started' }),
       ...(options.only === undefined ? {} : { only: options.only }),
       ...(options.noDeps === undefined ? {} : { noDeps: options.noDeps }),
     },
@@ -171,17 +173,22 @@ export async function runDetached(options: UpOptions): Promise<number> {
   process.once('SIGINT', onInterrupt);
   let answer: ClusterAnswer | null = null;
   try {
-    // The background up connects to the ready socket once its start has settled: then one request
-    // gets the answer. Without that socket (it could not listen), or when the answer still says
-    // `starting` (a start that failed as a whole), ask every FALLBACK_POLL_MS instead.
+    // The background up connects to the ready socket once every node started (for `up -d`) and
+    // once its start has settled: then one request gets the answer. Without that socket (it could
+    // not listen), or when the answer still says `starting` after a `settled` (a start that failed
+    // as a whole), ask every FALLBACK_POLL_MS instead, until the start settles.
     let isNotified = ready === null;
-    void ready?.settled.then(() => (isNotified = true));
+    let notice: StartNotice | null = null;
+    void ready?.notice.then((received) => {
+      isNotified = true;
+      notice = received;
+    });
     while (exit === null) {
-      await Promise.race([exited, isNotified ? delay(FALLBACK_POLL_MS) : ready!.settled]);
+      await Promise.race([exited, isNotified ? delay(FALLBACK_POLL_MS) : ready!.notice]);
       if (exit !== null) break;
       try {
         answer = await requestJson<ClusterAnswer>(paths, options.file, 'GET', '/v1/cluster', { timeoutMs });
-        if (answer.pid === pid && answer.status !== 'starting') break;
+        if (answer.pid === pid && (answer.status !== 'starting' || notice === 'started')) break;
       } catch (error) {
         // Not listening (any more): keep waiting while the child lives.
         if (!(error instanceof DroverError && error.code === 'ERR_CONTROL_API')) throw error;
@@ -201,10 +208,13 @@ export async function runDetached(options: UpOptions): Promise<number> {
   if (exit !== null) return reportEndedRun(spec.name, spec.onNodeFailure ?? 'continue', paths, pid, exit);
 
   const jobs = getJobCodes(spec);
-  const summary = summarizeStart(answer!.nodes, jobs);
+  // A start that settled before the `started` notice was read is judged as settled: by readiness.
+  const summary = summarizeStart(answer!.nodes, jobs, answer!.status === 'starting' ? milestone : 'ready');
   const failed = summary.failed.map((n) => n.label);
   const verdict =
-    failed.length === 0 ? 'is up in the background' : summary.ready + summary.completed === 0 ? 'failed to start in the background' : 'started in the background with failed nodes';
+    failed.length === 0
+      ? milestone === 'ready' ? 'is up in the background' : 'started in the background'
+      : summary.ready + summary.completed === 0 ? 'failed to start in the background' : 'started in the background with failed nodes';
   out.write(`cluster ${spec.name} ${verdict} (drover up pid ${pid}): ${formatStartSummary(summary)}${failed.length === 0 ? '' : `; failed: ${failed.join(', ')}`}\n`);
   out.write(`state: ${paths.dir} (control socket ${path.basename(paths.socket)}, output log ${path.basename(paths.log)})\n`);
   const logError = answer!.log?.error;
@@ -282,20 +292,27 @@ function delay(ms: number): Promise<void> {
 
 /**
  * Listens on `socketPath` (a stale file there is removed first) for the background `up`'s
- * "start settled" connection. `settled` resolves on the first connection; `close()` stops
- * listening and removes the socket file. Null when it cannot listen: the caller polls instead.
+ * notices. `notice` resolves with the first one ({@link StartNotice}: what the connection wrote
+ * before it ended, `settled` for anything else); `close()` stops listening and removes the socket
+ * file. Null when it cannot listen: the caller polls instead.
  */
-async function listenForSettled(socketPath: string): Promise<{ readonly settled: Promise<void>; close(): void } | null> {
+async function listenForNotice(socketPath: string): Promise<{ readonly notice: Promise<StartNotice>; close(): void } | null> {
   try {
     unlinkSync(socketPath);
   } catch {
     // No stale socket: the usual case.
   }
-  let onSettled!: () => void;
-  const settled = new Promise<void>((resolve) => (onSettled = resolve));
+  let onNotice!: (notice: StartNotice) => void;
+  const notice = new Promise<StartNotice>((resolve) => (onNotice = resolve));
   const server = net.createServer((socket) => {
-    socket.destroy();
-    onSettled();
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text = (text + chunk).slice(0, 16)));
+    socket.on('error', () => onNotice('settled'));
+    socket.on('end', () => {
+      socket.destroy();
+      onNotice(text === 'started' ? 'started' : 'settled');
+    });
   });
   const listening = await new Promise<boolean>((resolve) => {
     server.once('error', () => resolve(false));
@@ -304,7 +321,7 @@ async function listenForSettled(socketPath: string): Promise<{ readonly settled:
   if (!listening) return null;
   server.on('error', () => {});
   return {
-    settled,
+    notice,
     close: () => {
       server.close();
       try {

@@ -17,8 +17,13 @@ export interface UpOptions {
   /** Profiles to enable. @default DROVER_PROFILES */
   readonly profiles?: readonly string[] | undefined;
   readonly strict: boolean;
-  /** Start in the background and return once every node is ready (or failed). */
+  /**
+   * Start in the background and return once every node has started (or failed), as `docker
+   * compose up -d` does; with `wait`, once every node is ready (or failed).
+   */
   readonly detach: boolean;
+  /** With `detach`: return once every node is ready, not only started (`docker compose up --wait`). @default false */
+  readonly wait?: boolean;
   /** Prefix lines with the time they were read. */
   readonly timestamps: boolean;
   /** Live status footer when stdout is a TTY; false = plain lines even on a TTY. */
@@ -30,10 +35,13 @@ export interface UpOptions {
   readonly background?: boolean;
   /**
    * Set by `up --detach` on the background `up` it starts: the Unix socket the detaching `up`
-   * listens on; the background `up` connects to it once its start has settled (every node ready,
-   * or failed), which ends the wait. @default none
+   * listens on; the background `up` connects to it and writes a {@link StartNotice} once every
+   * node started (with `notifyOnStarted`) and once its start has settled (every node ready, or
+   * failed). @default none
    */
   readonly readySocket?: string;
+  /** With `readySocket`: also tell it when every node has started (`up -d` without `--wait`). @default false */
+  readonly notifyOnStarted?: boolean;
   /**
    * The config as loaded and validated already (the background `up` gets it from `up --detach`):
    * it is used as is, and the config files are not read again. @default load `files`
@@ -44,6 +52,12 @@ export interface UpOptions {
   /** With `only`: exactly those nodes, not their dependencies (`--no-deps`). @default false */
   readonly noDeps?: boolean;
 }
+
+/**
+ * What the background `up` writes on the ready socket: `started` once every node of the start has
+ * been spawned or has failed, `settled` once the start has settled (every node ready, or failed).
+ */
+export type StartNotice = 'started' | 'settled';
 
 /**
  * The names of `only` that are no node of `spec`, as ERR_UNKNOWN_NODE naming them and the known

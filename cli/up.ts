@@ -18,7 +18,7 @@ import { formatStartSummary, getJobCodes, summarizeStart, type SummaryRow } from
 import { acquireStateLock, getStatePaths, keepFailedLog, prepareStateDir, removeStateDir, type StateLock, type StatePaths } from './state-dir.js';
 import { getStatusLines, StatusView } from './status-view.js';
 import { UpLog } from './up-log.js';
-import { checkSubset, getAlreadyRunningError, type UpOptions } from './up-options.js';
+import { checkSubset, getAlreadyRunningError, type StartNotice, type UpOptions } from './up-options.js';
 
 export type { UpOptions } from './up-options.js';
 
@@ -180,7 +180,9 @@ export async function runUp(options: UpOptions): Promise<number> {
   try {
     const starting = options.only === undefined ? spec.nodes.map((n) => n.name).join(', ') : `${options.only.join(', ')}${options.noDeps === true ? ' (--no-deps)' : ' and their dependencies'}`;
     printer.info(`starting cluster ${spec.name}: ${starting} (control socket ${paths.socket})`);
-    await cluster.start({ stopOnFailure: false, ...(options.only === undefined ? {} : { only: options.only, noDeps: options.noDeps === true }) }).then(
+    const readySocket = options.readySocket;
+    const onStarted = readySocket !== undefined && options.notifyOnStarted === true ? () => notify(readySocket, 'started') : undefined;
+    await cluster.start({ stopOnFailure: false, ...(onStarted === undefined ? {} : { onStarted }), ...(options.only === undefined ? {} : { only: options.only, noDeps: options.noDeps === true }) }).then(
       () => {
         if (shutdown.isStopping) return;
         const summary = summarizeStart(cluster.snapshot().nodes.map(toSummaryRow), jobs);
@@ -205,8 +207,9 @@ export async function runUp(options: UpOptions): Promise<number> {
       },
     );
     // The start has settled (status is no longer `starting`, but for a start that failed as a
-    // whole): a detaching `up` waiting on this one asks for the answer now.
-    if (options.readySocket !== undefined) notifySettled(options.readySocket);
+    // whole): a detaching `up` waiting on this one asks for the answer now (if it has not already,
+    // told that every node started).
+    if (readySocket !== undefined) notify(readySocket, 'settled');
     await shutdown.finished;
     if (progress !== null) clearInterval(progress);
     view?.close();
@@ -264,13 +267,14 @@ async function startRequestedTelemetry(cluster: Cluster, spec: ClusterSpec): Pro
 }
 
 /**
- * Tells the detaching `up` that this background `up`'s start has settled: connects to its socket
- * and closes again. Best effort: a detaching `up` that is gone (Ctrl-C) is nobody to tell.
+ * Tells the detaching `up` how far this background `up`'s start got ({@link StartNotice}): connects
+ * to its socket, writes the notice and closes. Best effort: a detaching `up` that is gone (Ctrl-C,
+ * or it returned on an earlier notice) is nobody to tell.
  */
-function notifySettled(socketPath: string): void {
+function notify(socketPath: string, notice: StartNotice): void {
   const socket = connect(socketPath);
   socket.on('error', () => {});
-  socket.on('connect', () => socket.end());
+  socket.on('connect', () => socket.end(notice));
 }
 
 /** What {@link createControlServer} needs from a foreground manager (`up`, `run`). */

@@ -44,6 +44,14 @@ export interface ClusterStartOptions {
    * (`docker compose up --no-deps`). @default false
    */
   readonly noDeps?: boolean;
+  /**
+   * Called once, when every replica of the nodes this start covers has been spawned (it is, or
+   * was, `running`: compose's `service_started`) or has failed, whether or not it is ready yet.
+   * What `drover up --detach` returns on, as `docker compose up -d` returns once its containers
+   * started (`--wait` is for ready). Not called when the start fails before any node starts (a
+   * watched path missing, no port to lease). @default none
+   */
+  readonly onStarted?: () => void;
 }
 
 /** Options of {@link Cluster}. */
@@ -266,7 +274,13 @@ export class Cluster extends EventEmitter<{ event: [ClusterEvent] }> implements 
       // Before anything starts: a watched path that does not exist fails the start with nothing running.
       await this.startWatches();
       await this.allocateAllPorts();
-      const results = await Promise.allSettled(this.startInOrder(names, options.noDeps === true));
+      const starts = this.startInOrder(names, options.noDeps === true);
+      if (options.onStarted !== undefined) {
+        const onStarted = options.onStarted;
+        const spawned = names.flatMap((name) => this.nodes(name).map((member) => member.waitForCondition('started')));
+        void Promise.allSettled(spawned).then(() => onStarted());
+      }
+      const results = await Promise.allSettled(starts);
       this.started = true;
       const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
       // The root cause first: a dependency's own failure explains its dependents' ERR_DEPENDENCY_FAILED.

@@ -52,7 +52,7 @@ afterEach(async () => {
 });
 
 async function upDetached(file: string): Promise<number> {
-  const result = await runCli(['up', '--detach', '-f', file], env);
+  const result = await runCli(['up', '--wait', '-f', file], env);
   expect([result.code, result.stderr]).toEqual([0, '']);
   const pid = await getUpPid(state);
   pids.add(pid);

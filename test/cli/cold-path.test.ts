@@ -86,7 +86,7 @@ describe('the CLI loads only what a command uses', () => {
       { name: 'traced', env: { OTEL_TRACES_EXPORTER: 'console' }, expectTelemetry: true },
     ];
     for (const { name, env, expectTelemetry } of runs) {
-      const up = await runRecorded(`up-${name}`, ['up', '--detach'], env);
+      const up = await runRecorded(`up-${name}`, ['up', '--wait'], env);
       const upPid = Number(/drover up pid (\d+)/.exec(up.result.stdout)?.[1]);
       if (upPid > 0) pids.add(upPid);
       findShepherds().forEach((pid) => pids.add(pid));

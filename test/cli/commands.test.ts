@@ -39,7 +39,7 @@ function rowOf(rows: PsRow[], name: string): PsRow {
 
 /** `up --detach`; returns the pid of the background `up` (recorded for the leak check). */
 async function upDetached(file: string): Promise<number> {
-  const result = await runCli(['up', '--detach', '-f', file], env);
+  const result = await runCli(['up', '--wait', '-f', file], env);
   const pid = Number(/drover up pid (\d+)/.exec(result.stdout)?.[1]);
   if (pid > 0) pids.add(pid);
   expect(result.stderr).toBe('');
@@ -63,7 +63,7 @@ afterEach(async () => {
 describe('drover commands against a running ring', () => {
   it('up --detach, ps, logs, restart, stop, start, kill, second up, down — every answer and exit code', { timeout: 120_000 }, async () => {
     const file = await writeRing(dir, { extraNodes: ECHO_NODE });
-    const detached = await runCli(['up', '--detach', '-f', file], env);
+    const detached = await runCli(['up', '--wait', '-f', file], env);
     expect(detached.stderr).toBe('');
     expect(detached.code).toBe(0);
     expect(detached.stdout).toMatch(/^cluster ring is up in the background \(drover up pid \d+\): 4\/4 nodes ready$/m);
@@ -164,7 +164,7 @@ describe('drover commands against a running ring', () => {
     expect(badSince.stderr).toContain('Expected `--since` to be a duration such as 30s');
 
     // A second up of the same config, foreground or detached, is refused; the first keeps running.
-    for (const args of [['up'], ['up', '--detach']]) {
+    for (const args of [['up'], ['up', '--wait']]) {
       const second = await runCli([...args, '-f', file], env);
       expect(second.code).toBe(1);
       expect(second.stderr).toBe(

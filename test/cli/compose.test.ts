@@ -69,7 +69,7 @@ describe('several -f files and profiles', () => {
     expect(Object.keys(json.config.nodes)).toEqual(['api', 'worker']); // no profile: tracer left out
     expect(json.sources['nodes.api.env.LEVEL']).toBe('drover.dev.yaml');
 
-    const up = await runCli(['up', '-d', ...files, '--profile', 'debug'], env);
+    const up = await runCli(['up', '--wait', ...files, '--profile', 'debug'], env);
     expect([up.code, up.stderr]).toEqual([0, '']);
     pids.add(Number(/drover up pid (\d+)/.exec(up.stdout)![1]));
     findShepherds().forEach((p) => pids.add(p));

@@ -26,7 +26,7 @@ afterEach(async () => {
 describe('drover fault', () => {
   it('ls lists no fault, heal --all heals nothing, an unknown id is refused', { timeout: 120_000 }, async () => {
     const file = await writeRing(dir);
-    const detached = await runCli(['up', '--detach', '-f', file], env);
+    const detached = await runCli(['up', '--wait', '-f', file], env);
     expect([detached.code, detached.stderr]).toEqual([0, '']);
     pids.add(Number(/drover up pid (\d+)/.exec(detached.stdout)![1]));
     findShepherds().forEach((p) => pids.add(p));

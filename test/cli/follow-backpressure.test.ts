@@ -81,7 +81,7 @@ afterEach(async () => {
 describe('logs --follow: a follower that does not read costs the manager bounded memory', () => {
   it('a suspended `logs -F` and a raw client that stopped reading, on 2 × 64 MB of output: bounded RSS growth, then "N lines skipped" once they read again', { timeout: 120_000 }, async () => {
     const file = writeConfig();
-    const up = await runCli(['up', '--detach', '-f', file], env);
+    const up = await runCli(['up', '--wait', '-f', file], env);
     expect([up.code, up.stderr]).toEqual([0, '']);
     const upPid = await getUpPid(state);
     pids.add(upPid);

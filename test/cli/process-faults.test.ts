@@ -22,7 +22,7 @@ afterEach(() => cleanupDetachedRun(pids));
 describe('drover fault pause / resume / crash', () => {
   it('pauses a node (ps shows paused, its process is stopped), lists the fault, resumes it, crashes another with --no-restart', { timeout: 60_000 }, async () => {
     const file = await writeRing(dir);
-    const up = await runCli(['up', '--detach', '-f', file], env);
+    const up = await runCli(['up', '--wait', '-f', file], env);
     expect(up.code).toBe(0);
     pids.add(Number(/drover up pid (\d+)/.exec(up.stdout)?.[1]));
     findShepherds().forEach((p) => pids.add(p));

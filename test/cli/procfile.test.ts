@@ -47,7 +47,7 @@ describe('drover up -f Procfile', () => {
     writeFileSync(procfile, `# three services\n${line('web')}\n\n${line('api')}\n${line('worker')}\n`);
     writeFileSync(path.join(dir, '.env'), 'GREETING=hello\nPORT=1\n');
 
-    const up = await runCli(['up', '-d', '-f', procfile], env);
+    const up = await runCli(['up', '--wait', '-f', procfile], env);
     expect([up.code, up.stderr]).toEqual([0, '']);
     pids.add(Number(/drover up pid (\d+)/.exec(up.stdout)![1]));
     findShepherds().forEach((p) => pids.add(p));

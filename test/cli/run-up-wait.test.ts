@@ -50,3 +50,58 @@ describe('drover up --wait', () => {
     await expectAllGone([manager, ...rows.map((r) => r.pid)]);
   });
 });
+
+describe('drover up --detach', () => {
+  it('returns once every node has started, not once it is ready (docker compose up -d); --wait is for ready', async () => {
+    const file = path.join(dir, 'drover.yaml');
+    // Without a ready check a node is ready once it has run minUptime: 60 s here, so a `-d` that
+    // waited for ready would not return within the test's timeout.
+    writeFileSync(
+      file,
+      `name: detached
+nodes:
+  slow:
+    command: [sleep, "3600"]
+    minUptime: 60s
+  after:
+    command: [sleep, "3600"]
+    dependsOn: { slow: started }
+    minUptime: 60s
+  job:
+    command: ["true"]
+    ready: { exit: {} }
+    restart: { policy: "no" }
+`,
+    );
+    const env = { DROVER_STATE_DIR: path.join(dir, 'state') };
+    const up = await runIn(dir, ['up', '-d', '-f', file], env);
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/^cluster detached started in the background \(drover up pid (\d+)\): 2\/2 nodes started, 1\/1 job started or completed$/m);
+    const manager = Number(/drover up pid (\d+)/.exec(up.stdout)![1]);
+    const ps = await runIn(dir, ['ps', '--json', '-f', file], env);
+    const rows = JSON.parse(ps.stdout) as { name: string; state: string; pid: number | null }[];
+    expect(rows.filter((r) => r.name !== 'job').map((r) => [r.name, r.state])).toEqual([
+      ['slow', 'running'],
+      ['after', 'running'],
+    ]);
+    const down = await runIn(dir, ['down', '-f', file], env);
+    expect(down.code, down.stderr).toBe(0);
+    await expectAllGone([manager, ...rows.flatMap((r) => (r.pid === null ? [] : [r.pid]))]);
+  });
+
+  it('exits 2 naming the node that could not start', async () => {
+    const file = path.join(dir, 'drover.yaml');
+    writeFileSync(file, `name: nostart\nnodes:\n  ok:\n    command: [sleep, "3600"]\n    minUptime: 60s\n  gone:\n    command: [/nonexistent/drover-command]\n`);
+    const env = { DROVER_STATE_DIR: path.join(dir, 'state') };
+    const up = await runIn(dir, ['up', '-d', '-f', file], env);
+    expect(up.code, up.stdout + up.stderr).toBe(2);
+    expect(up.stdout).toMatch(/^cluster nostart started in the background with failed nodes \(drover up pid (\d+)\): 1\/2 nodes started; failed: gone$/m);
+    const manager = Number(/drover up pid (\d+)/.exec(up.stdout)![1]);
+    const ps = await runIn(dir, ['ps', '--json', '-f', file], env);
+    const rows = JSON.parse(ps.stdout) as { name: string; state: string; pid: number | null }[];
+    const down = await runIn(dir, ['down', '-f', file], env);
+    expect(down.code, down.stderr).toBe(0);
+    await expectAllGone([manager, ...rows.flatMap((r) => (r.pid === null ? [] : [r.pid]))]);
+  });
+});
+

@@ -43,7 +43,7 @@ afterEach(async () => {
 describe('nodes with 0 replicas', () => {
   it('are listed by ps, stopped/killed as a no-op, refused by start/restart with a scale hint; a dependency is not scaled to 0 under a running dependent', { timeout: 120_000 }, async () => {
     const file = await writeRing(dir, { extraNodes: EXTRA_NODES });
-    const detached = await runCli(['up', '--detach', '-f', file], env);
+    const detached = await runCli(['up', '--wait', '-f', file], env);
     expect([detached.code, detached.stderr]).toEqual([0, '']);
     expect(detached.stdout).toMatch(/: 4\/4 nodes ready$/m); // idle is no failed node
     pids.add(Number(/drover up pid (\d+)/.exec(detached.stdout)![1]));

@@ -52,7 +52,7 @@ function writeConfig(yaml: string): string {
 }
 
 async function upDetached(file: string, upEnv = env): Promise<CliResult> {
-  const result = await runCli(['up', '--detach', '-f', file], upEnv, { killAfterMs: 60_000 });
+  const result = await runCli(['up', '--wait', '-f', file], upEnv, { killAfterMs: 60_000 });
   const pid = Number(/drover up pid (\d+)/.exec(result.stdout + result.stderr)?.[1]);
   if (pid > 0) pids.add(pid);
   findShepherds().forEach((p) => pids.add(p));

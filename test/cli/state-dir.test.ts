@@ -36,7 +36,7 @@ async function asNobody(command: string[]): Promise<void> {
 
 /** `up --detach`; records the background `up`'s pid (when one started) for the cleanup. */
 async function upDetached(file: string, upEnv: NodeJS.ProcessEnv): Promise<Awaited<ReturnType<typeof runCli>>> {
-  const result = await runCli(['up', '--detach', '-f', file], upEnv);
+  const result = await runCli(['up', '--wait', '-f', file], upEnv);
   const pid = Number(/drover up pid (\d+)/.exec(result.stdout)?.[1]);
   if (pid > 0) pids.add(pid);
   findShepherds().forEach((p) => pids.add(p));

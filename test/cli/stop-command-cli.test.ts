@@ -38,7 +38,7 @@ nodes:
 `,
     );
     const env = { DROVER_STATE_DIR: path.join(dir, 'state') };
-    const up = await runIn(dir, ['up', '-d', '-f', file], env);
+    const up = await runIn(dir, ['up', '--wait', '-f', file], env);
     const manager = Number(/drover up pid (\d+)/.exec(up.stdout)?.[1]);
     const pids: number[] = [];
     try {

@@ -35,7 +35,7 @@ afterEach(async () => {
 
 /** `up --detach`; records the background `up`'s pid (when one started) and the shepherds. */
 async function upDetached(file: string): Promise<Awaited<ReturnType<typeof runCli>>> {
-  const result = await runCli(['up', '--detach', '-f', file], env, { killAfterMs: 30_000 });
+  const result = await runCli(['up', '--wait', '-f', file], env, { killAfterMs: 30_000 });
   const pid = Number(/drover up pid (\d+)/.exec(result.stdout)?.[1]);
   if (pid > 0) pids.add(pid);
   findShepherds().forEach((p) => pids.add(p));

@@ -54,7 +54,7 @@ afterEach(() => cleanupDetachedRun(pids));
 
 /** `up --detach` under `prefix` (e.g. prlimit); records the background up and the shepherds. */
 async function upDetached(file: string, prefix: string[] = []): Promise<{ stdout: string; upPid: number }> {
-  const result = await runCli(['up', '--detach', '-f', file], env, { prefix, killAfterMs: 30_000 });
+  const result = await runCli(['up', '--wait', '-f', file], env, { prefix, killAfterMs: 30_000 });
   const upPid = await getUpPid(state).catch(() => 0);
   if (upPid > 0) pids.add(upPid);
   findShepherds().forEach((p) => pids.add(p));

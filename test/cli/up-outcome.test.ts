@@ -37,7 +37,7 @@ function writeConfig(yaml: string): string {
 
 /** `up --detach`; the background up's pid (when it printed one) and every shepherd go to the leak check. */
 async function upDetached(file: string): Promise<CliResult> {
-  const result = await runCli(['up', '--detach', '-f', file], env, { killAfterMs: 60_000 });
+  const result = await runCli(['up', '--wait', '-f', file], env, { killAfterMs: 60_000 });
   const pid = Number(/drover up pid (\d+)/.exec(result.stdout + result.stderr)?.[1]);
   if (pid > 0) pids.add(pid);
   findShepherds().forEach((p) => pids.add(p));

@@ -59,7 +59,7 @@ async function ps(file: string): Promise<Row[]> {
 describe('drover up NODE…', () => {
   it('up -d b starts a and b, not c; drover start c later starts it', async () => {
     const file = writeConfig(dir);
-    const up = await runIn(dir, ['up', '-d', '-f', file, 'b'], env);
+    const up = await runIn(dir, ['up', '--wait', '-f', file, 'b'], env);
     const manager = Number(/drover up pid (\d+)/.exec(up.stdout)?.[1]);
     const pids = new Set<number>();
     try {
@@ -82,7 +82,7 @@ describe('drover up NODE…', () => {
 
   it('up -d --no-deps c starts only c (its dependency is not waited for); drover start b starts a first', async () => {
     const file = writeConfig(dir);
-    const up = await runIn(dir, ['up', '-d', '--no-deps', '-f', file, 'c'], env);
+    const up = await runIn(dir, ['up', '--wait', '--no-deps', '-f', file, 'c'], env);
     const manager = Number(/drover up pid (\d+)/.exec(up.stdout)?.[1]);
     const pids = new Set<number>();
     try {
@@ -127,7 +127,7 @@ describe('drover up NODE…', () => {
 
   it('an unknown node name is refused before anything starts, naming it and the known nodes', async () => {
     const file = writeConfig(dir);
-    const up = await runIn(dir, ['up', '-d', '-f', file, 'b', 'nope'], env);
+    const up = await runIn(dir, ['up', '--wait', '-f', file, 'b', 'nope'], env);
     expect(up.code).toBe(1);
     expect(up.stderr).toContain('unknown node nope; the nodes are a, b, c');
   });

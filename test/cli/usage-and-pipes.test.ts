@@ -26,7 +26,7 @@ describe('usage errors', () => {
     const one = path.join(dir, 'one.yaml');
     writeFileSync(one, `name: one\nnodes:\n  a:\n    command: [${JSON.stringify(process.execPath)}, -e, '0']\n`);
     const two = path.join(dir, 'two.yaml');
-    for (const command of [['up'], ['up', '-d'], ['validate'], ['config', '--sources']]) {
+    for (const command of [['up'], ['up', '--wait'], ['validate'], ['config', '--sources']]) {
       const result = await runCli([...command, '-f', one, '--file', two], env);
       expect(result.stderr, command.join(' ')).toMatch(new RegExp(`^drover: Cannot read config ${two}: `));
       expect(result.code, command.join(' ')).toBe(1);
@@ -39,7 +39,7 @@ describe('usage errors', () => {
 describe('a closed stdout (`drover … | head`) ends the command as SIGPIPE ends git or ls, and leaves the cluster alone', () => {
   it('up -d, ps, logs and logs --follow with their stdout closed: killed by SIGPIPE, nothing on stderr; the cluster keeps running', { timeout: 90_000 }, async () => {
     const file = await writeRing(dir);
-    const up = await runCli(['up', '--detach', '-f', file], env, { closeStdout: true, killAfterMs: 30_000 });
+    const up = await runCli(['up', '--wait', '-f', file], env, { closeStdout: true, killAfterMs: 30_000 });
     // The pid of the background up: from its control API, since its stdout went nowhere.
     pids.add(await getUpPid(path.join(dir, 'state')));
     const rows = await readPsRows(file, env, pids);

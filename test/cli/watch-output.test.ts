@@ -41,7 +41,7 @@ nodes:
   web: { command: ${FOREVER}, ready: { log: hello }, dependsOn: [api] }
 `,
     );
-    const up = await runCli(['up', '-d', '-f', file], env);
+    const up = await runCli(['up', '--wait', '-f', file], env);
     expect([up.code, up.stderr]).toEqual([0, '']);
     pids.add(Number(/drover up pid (\d+)/.exec(up.stdout)![1]));
     findShepherds().forEach((p) => pids.add(p));

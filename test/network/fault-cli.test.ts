@@ -58,7 +58,7 @@ function tell(port: number, line: string): Promise<string> {
 }
 
 async function up(file: string): Promise<Record<string, number>> {
-  const result = await runCli(['up', '--detach', '-f', file], env);
+  const result = await runCli(['up', '--wait', '-f', file], env);
   const pid = Number(/drover up pid (\d+)/.exec(result.stdout)?.[1]);
   if (pid > 0) pids.add(pid);
   findShepherds().forEach((p) => pids.add(p));

@@ -87,7 +87,7 @@ describe('a consumer project whose native build is missing', () => {
   it('up -d fails at once with what to run, exit 1; ps and down then answer that nothing runs', async () => {
     const project = await stage(false);
     const env = { DROVER_STATE_DIR: makeStateDir(project.dir) };
-    const up = await runBin(project, ['up', '-d'], env);
+    const up = await runBin(project, ['up', '--wait'], env);
     expect(up.hung).toBe(false);
     expect(up.ms).toBeLessThan(10_000);
     expect(up.code).toBe(1);
@@ -105,7 +105,7 @@ describe('a consumer project whose native build is missing', () => {
     const project = await stage(true);
     unlinkSync(path.join(project.packageDir, 'native', 'build', 'Release', 'shepherd'));
     const env = { DROVER_STATE_DIR: makeStateDir(project.dir) };
-    const up = await runBin(project, ['up', '-d'], env);
+    const up = await runBin(project, ['up', '--wait'], env);
     expect(up.hung).toBe(false);
     expect(up.code).toBe(1);
     expect(up.stdout).toBe('');

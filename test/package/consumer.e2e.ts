@@ -127,9 +127,9 @@ describe('drover installed from its tarball into a fresh project', () => {
     expect(left, 'processes left behind by the vitest run').toEqual([]);
   }, 240_000);
 
-  it('the CLI from the installed bin: up -d, ps, down', async () => {
+  it('the CLI from the installed bin: up --wait, ps, down', async () => {
     const env = getConsumerEnv({ DROVER_STATE_DIR: makeStateDir(app) });
-    const up = await run('npx', ['drover', 'up', '-d'], { cwd: app, env, timeoutMs: 60_000 });
+    const up = await run('npx', ['drover', 'up', '--wait'], { cwd: app, env, timeoutMs: 60_000 });
     expect(up.code, up.out).toBe(0);
     expect(up.out).toContain('cluster shop is up in the background');
     const ps = await run('npx', ['drover', 'ps', '--json'], { cwd: app, env });
@@ -137,7 +137,7 @@ describe('drover installed from its tarball into a fresh project', () => {
     expect((JSON.parse(ps.out) as { name: string; state: string }[]).map((r) => `${r.name} ${r.state}`).sort()).toEqual(['store ready', 'web ready']);
     const down = await run('npx', ['drover', 'down'], { cwd: app, env, timeoutMs: 60_000 });
     expect(down.code, down.out).toBe(0);
-    expect(await cleanUpProjectProcessesOnly(), 'processes left behind by up -d').toEqual([]);
+    expect(await cleanUpProjectProcessesOnly(), 'processes left behind by up --wait').toEqual([]);
   }, 180_000);
 
   it('a plain .mjs uses try/finally on Node 20, where await using does not parse', async () => {
