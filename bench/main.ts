@@ -203,14 +203,14 @@ function addTarget(target: string, value: number, met: boolean | null, detail: s
         n === 100 ? ratio >= 4 : null,
         `${round(ratio)}× faster (${round(drover)} vs ${round(other)} ms; all spawned after ${get('peers', 'drover', `spawned${n}Ms`)} vs ${get('peers', peer, `spawned${n}Ms`)} ms)`,
       );
-      // The same with minUptime 0s: ready once spawned, as pm2's `online` (supervisord's RUNNING
-      // still includes its startsecs, 1 s by default).
-      const bare = get('peers', 'drover-min-uptime-0', `up${n}Ms`);
+      // Until every node is ready (`up --wait`): each waits its minUptime, 500 ms by default, as
+      // supervisord's RUNNING waits its startsecs (1 s by default).
+      const ready = get('peers', 'drover-wait', `up${n}Ms`);
       addTarget(
-        `drover up -d of ${n} idle nodes with minUptime 0s vs ${peer} (no target)`,
-        other / bare,
+        `drover up --wait of ${n} idle nodes vs ${peer} (no target)`,
+        other / ready,
         null,
-        `${round(other / bare)}× faster (${round(bare)} vs ${round(other)} ms)`,
+        `${round(other / ready)}× faster (${round(ready)} vs ${round(other)} ms)`,
       );
     }
     const cpu = get('peers', 'drover', `idleCpu${n}Pct`);

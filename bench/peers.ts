@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { getClockTicks, getTree, getUptimeSeconds, readPssKiB, SeenProcesses, type ProcStat } from './proc.js';
 
-export type PeerContender = 'pm2' | 'supervisord' | 'drover-min-uptime-0';
+export type PeerContender = 'pm2' | 'supervisord' | 'drover-wait';
 
 /** Sizes of the peers and cold scenarios (part of bench/scenarios.ts `Sizes`). */
 export interface PeerSizes {
@@ -94,14 +94,10 @@ function describe(argv: readonly string[], r: CommandResult): string {
   return `\`${argv.join(' ')}\` exited with ${r.code ?? r.signal}: ${(r.stderr || r.stdout).trim().slice(-2000)}`;
 }
 
-/**
- * A drover.yaml of `count` nodes n0… each running `command`; `minUptime` (a duration such as
- * `0s`) replaces the default 500 ms a node without a ready check must stay up to count as ready.
- */
-export function writeDroverConfig(dir: string, count: number, command: readonly string[] = [SLEEP, '3600'], minUptime?: string): string {
+/** A drover.yaml of `count` nodes n0… each running `command`, with drover's defaults. */
+export function writeDroverConfig(dir: string, count: number, command: readonly string[] = [SLEEP, '3600']): string {
   const file = path.join(dir, 'drover.yaml');
-  const extra = minUptime === undefined ? '' : `, minUptime: ${minUptime}`;
-  const nodes = Array.from({ length: count }, (_, i) => `  n${i}: { command: ${JSON.stringify(command)}${extra} }`);
+  const nodes = Array.from({ length: count }, (_, i) => `  n${i}: { command: ${JSON.stringify(command)} }`);
   writeFileSync(file, `name: bench\nnodes:\n${nodes.join('\n')}\n`);
   return file;
 }
@@ -110,7 +106,7 @@ export function writeDroverConfig(dir: string, count: number, command: readonly 
 interface Started {
   /** The manager: drover's background `up`, pm2's God daemon, supervisord. */
   readonly managerPid: number;
-  /** Start command spawned → the contender says all N run (drover: `up -d` returned; pm2: `jlist` all online; supervisord: `supervisorctl status` all RUNNING), ms. */
+  /** Start command spawned → the contender says all N run (drover: `up -d` returned, or `up --wait` for drover-wait; pm2: `jlist` all online; supervisord: `supervisorctl status` all RUNNING), ms. */
   readonly upMs: number;
   /** Start command spawned → it returned (pm2 start; drover up -d), ms. */
   readonly returnMs?: number;
@@ -138,15 +134,16 @@ async function pollStatus(argv: readonly string[], env: NodeJS.ProcessEnv, done:
   }
 }
 
-function droverRun(dir: string, minUptime?: string): PeerRun {
+/** drover's contender: `up -d` (returns once every node started) or, with `wait`, `up --wait` (once every node is ready). */
+function droverRun(dir: string, wait = false): PeerRun {
   const env: NodeJS.ProcessEnv = { ...process.env, DROVER_STATE_DIR: path.join(dir, 'state'), NO_COLOR: '1' };
   delete env.DROVER_LAUNCHER;
   let config: string | null = null;
   let managerPid: number | null = null;
   return {
     async start(count) {
-      config = writeDroverConfig(dir, count, undefined, minUptime);
-      const argv = [process.execPath, DROVER_CLI, 'up', '-d', '-f', config];
+      config = writeDroverConfig(dir, count);
+      const argv = [process.execPath, DROVER_CLI, 'up', wait ? '--wait' : '-d', '-f', config];
       const t0Uptime = getUptimeSeconds();
       const r = await runCommand(argv, env);
       const pid = /drover up pid (\d+)/.exec(r.stdout + r.stderr)?.[1];
@@ -251,9 +248,9 @@ function supervisordRun(dir: string): PeerRun {
 
 function getRun(contender: string, dir: string): PeerRun {
   if (contender === 'drover') return droverRun(dir);
-  // Ready as soon as spawned, as pm2's `online`: what drover itself costs, without the 500 ms a
-  // node without a ready check waits by default to show it does not crash at once.
-  if (contender === 'drover-min-uptime-0') return droverRun(dir, '0s');
+  // Until every node is ready: a node without a ready check is ready once it has run minUptime
+  // (500 ms by default), as supervisord's RUNNING waits its startsecs (1 s by default).
+  if (contender === 'drover-wait') return droverRun(dir, true);
   if (contender === 'pm2') return pm2Run(dir);
   if (contender === 'supervisord') return supervisordRun(dir);
   throw new Error(`no peers contender ${contender}`);

@@ -668,7 +668,7 @@ export const SCENARIOS = {
   relay: { run: measureRelay, contenders: ['loopback', 'drover-relay'] },
   'relay-load': { run: measureRelayLoad, contenders: ['drover', 'drover-relay'] },
   // drover against pm2 and supervisord (bench/peers.ts), and the cold path against `node -e 0` (bench/cold.ts)
-  peers: { run: measurePeers, contenders: ['drover', 'drover-min-uptime-0', 'pm2', 'supervisord'] },
+  peers: { run: measurePeers, contenders: ['drover', 'drover-wait', 'pm2', 'supervisord'] },
   cold: { run: measureCold, contenders: ['node-e0', 'import-spawn', 'cli-help', 'cli-ps', 'up-first-node', 'up-d-1'] },
 } as const satisfies Record<string, { run: (c: Contender, s: Sizes) => Promise<Figures>; contenders: readonly Contender[] }>;
 
