@@ -198,16 +198,20 @@ export async function runDetached(options: UpOptions): Promise<number> {
   } finally {
     ready?.close();
   }
-  // Stopping already (onNodeFailure: stop-cluster after a failed start, or a `drover down`):
-  // wait for the background up to end, so that its log is kept before it is reported.
-  if (exit === null && answer?.status === 'stopping') {
+  // Stopping already (onNodeFailure: stop-cluster after a failed start, or a `drover down`), or
+  // about to (`up -d` told every node started, one of them could not, and stop-cluster stops the
+  // cluster once the start settles): wait for the background up to end, so that its log is kept
+  // before it is reported.
+  const jobs = getJobCodes(spec);
+  const stopsOnFailure = (spec.onNodeFailure ?? 'continue') === 'stop-cluster';
+  const willStop = answer?.status === 'starting' && stopsOnFailure && summarizeStart(answer.nodes, jobs, milestone).failed.length > 0;
+  if (exit === null && (answer?.status === 'stopping' || willStop)) {
     child.ref(); // an unref'd child alone would let the event loop end before its exit arrives
     await exited;
   }
   process.off('SIGINT', onInterrupt);
   if (exit !== null) return reportEndedRun(spec.name, spec.onNodeFailure ?? 'continue', paths, pid, exit);
 
-  const jobs = getJobCodes(spec);
   // A start that settled before the `started` notice was read is judged as settled: by readiness.
   const summary = summarizeStart(answer!.nodes, jobs, answer!.status === 'starting' ? milestone : 'ready');
   const failed = summary.failed.map((n) => n.label);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
 import { FIXTURES_DIR } from '../helpers/fixtures.js';
-import { expectAllGone } from '../helpers/processes.js';
+import { expectAllGone, findByEnv } from '../helpers/processes.js';
 
 /** Runs the built CLI in `cwd` to completion (NO_COLOR=1). */
 const runIn = (cwd: string, args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, env, { cwd });
@@ -35,7 +35,7 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('drover up --wait', () => {
-  it('is --detach in docker compose words: returns 0 once every node is ready, the cluster runs in the background', async () => {
+  it('returns 0 once every node is ready, as docker compose up --wait does; the cluster runs in the background', async () => {
     const file = writeConfig(dir);
     const env = { DROVER_STATE_DIR: path.join(dir, 'state') };
     const up = await runIn(dir, ['up', '--wait', '-f', file], env);
@@ -103,5 +103,18 @@ nodes:
     expect(down.code, down.stderr).toBe(0);
     await expectAllGone([manager, ...rows.flatMap((r) => (r.pid === null ? [] : [r.pid]))]);
   });
-});
 
+  it('with onNodeFailure: stop-cluster, a node that could not start stops the cluster: exits 2 once it is stopped, naming the node', async () => {
+    const file = path.join(dir, 'drover.yaml');
+    writeFileSync(file, `name: strict\nonNodeFailure: stop-cluster\nnodes:\n  ok:\n    command: [sleep, "3600"]\n    minUptime: 1s\n    env: { DROVER_TEST_RUN: ${JSON.stringify(dir)} }\n  gone:\n    command: [/nonexistent/drover-command]\n`);
+    const env = { DROVER_STATE_DIR: path.join(dir, 'state') };
+    const up = await runIn(dir, ['up', '-d', '-f', file], env);
+    expect(up.code, up.stdout + up.stderr).toBe(2);
+    expect(up.stderr).toMatch(/^drover: cluster strict failed to start \(drover up pid \d+\): .*failed: gone$/m);
+    expect(up.stderr).toContain('the cluster was stopped (onNodeFailure: stop-cluster)');
+    const manager = Number(/drover up pid (\d+)/.exec(up.stderr)![1]);
+    await expectAllGone([manager, ...findByEnv('DROVER_TEST_RUN', dir)]);
+    const ps = await runIn(dir, ['ps', '-f', file], env);
+    expect(ps.code).toBe(1);
+  });
+});
