@@ -1,3 +1,8 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll } from 'vitest';
+
 // vitest hygiene: a process warning or an unhandled rejection fails the run.
 process.on('warning', (warning) => {
   // The one-time "cgroup v2 is not writable" notice is expected on machines without one.
@@ -7,3 +12,12 @@ process.on('warning', (warning) => {
 process.on('unhandledRejection', (reason) => {
   throw reason;
 });
+
+// Every temp dir a test file makes (its own mkdtemp under os.tmpdir(), the state dirs, sockets and
+// logs of the CLI and clusters it starts, which inherit TMPDIR) goes under one dir per file, removed
+// once the file's own cleanup has run. Mode 1777 as /tmp itself: tests that run a process as
+// `nobody` give it a dir of its own in there.
+const fileTemp = mkdtempSync(path.join(tmpdir(), 'drover-t-'));
+chmodSync(fileTemp, 0o1777);
+process.env.TMPDIR = fileTemp;
+afterAll(() => rmSync(fileTemp, { recursive: true, force: true, maxRetries: 3 }));
