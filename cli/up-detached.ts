@@ -202,9 +202,11 @@ export async function runDetached(options: UpOptions): Promise<number> {
   // about to (`up -d` told every node started, one of them could not, and stop-cluster stops the
   // cluster once the start settles): wait for the background up to end, so that its log is kept
   // before it is reported.
+  // A start that settled before the `started` notice was read is judged as settled: by readiness.
   const jobs = getJobCodes(spec);
+  const summarize = (settled: ClusterAnswer) => summarizeStart(settled.nodes, jobs, settled.status === 'starting' ? milestone : 'ready');
   const stopsOnFailure = (spec.onNodeFailure ?? 'continue') === 'stop-cluster';
-  const willStop = answer?.status === 'starting' && stopsOnFailure && summarizeStart(answer.nodes, jobs, milestone).failed.length > 0;
+  const willStop = answer?.status === 'starting' && stopsOnFailure && summarize(answer).failed.length > 0;
   if (exit === null && (answer?.status === 'stopping' || willStop)) {
     child.ref(); // an unref'd child alone would let the event loop end before its exit arrives
     await exited;
@@ -212,8 +214,7 @@ export async function runDetached(options: UpOptions): Promise<number> {
   process.off('SIGINT', onInterrupt);
   if (exit !== null) return reportEndedRun(spec.name, spec.onNodeFailure ?? 'continue', paths, pid, exit);
 
-  // A start that settled before the `started` notice was read is judged as settled: by readiness.
-  const summary = summarizeStart(answer!.nodes, jobs, answer!.status === 'starting' ? milestone : 'ready');
+  const summary = summarize(answer!);
   const failed = summary.failed.map((n) => n.label);
   const verdict =
     failed.length === 0

@@ -217,7 +217,6 @@ class RelayedConnection {
     resetSocket(this.client);
     if (this.upstream !== null && !this.upstream.destroyed) resetSocket(this.upstream);
   }
-
 }
 
 interface Route {

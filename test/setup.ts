@@ -17,7 +17,11 @@ process.on('unhandledRejection', (reason) => {
 // logs of the CLI and clusters it starts, which inherit TMPDIR) goes under one dir per file, removed
 // once the file's own cleanup has run. Mode 1777 as /tmp itself: tests that run a process as
 // `nobody` give it a dir of its own in there.
-const fileTemp = mkdtempSync(path.join(tmpdir(), 'drover-t-'));
+// The base is kept: a worker that runs several files (vitest --no-isolate) must not nest each
+// file's dir in the previous file's, removed by then.
+const base = process.env.DROVER_TEST_TMPDIR_BASE ?? tmpdir();
+process.env.DROVER_TEST_TMPDIR_BASE = base;
+const fileTemp = mkdtempSync(path.join(base, 'drover-t-'));
 chmodSync(fileTemp, 0o1777);
 process.env.TMPDIR = fileTemp;
 afterAll(() => rmSync(fileTemp, { recursive: true, force: true, maxRetries: 3 }));
