@@ -241,7 +241,7 @@ function addTarget(target: string, value: number, met: boolean | null, detail: s
     const ms = get('cold', contender, 'ms');
     addTarget(`${what} ≤ ${limit}× node -e 0`, ms / floor, ms / floor <= limit, `${round(ms / floor)}× (${ms} vs ${floor} ms)`);
   };
-  cold('import-spawn', "import { spawn } from the built package (dist/index.js)", 1.5);
+  cold('import-spawn', "import { spawn } from the built package (dist/bundle/index.js)", 1.5);
   cold('cli-help', 'drover --help', 1.5);
   cold('cli-ps', `drover ps against a running cluster`, 1.5);
   cold('up-first-node', 'foreground drover up until its first node runs', 2);

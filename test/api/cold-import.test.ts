@@ -21,6 +21,10 @@ import { writeLoadRecorder } from '../helpers/load-recorder.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ENTRY = pathToFileURL(path.join(ROOT, 'dist', 'index.js')).href;
+/** The entry as published (package.json "exports"): scripts/bundle.mjs's output. */
+const BUNDLE_ENTRY = pathToFileURL(path.join(ROOT, 'dist', 'bundle', 'index.js')).href;
+/** Chunks of the bundle that only some clusters or calls load (rolldown names a chunk after its first module). */
+const BUNDLE_ON_DEMAND = ['ready-', 'relay-thread-', 'file-watch-', 'pattern-', 'loader-', 'config-', 'telemetry-'];
 const FORBIDDEN = ['/node_modules/zod/', '/node_modules/yaml/', '/node_modules/@opentelemetry/'];
 /** Loaded by a cluster only when its config uses them (watch, patterns, ports, ready checks, network faults). */
 const ON_DEMAND = [
@@ -107,5 +111,32 @@ ${PRINT_CJS_CACHE}`,
     expect(urls.some((url) => url.includes('/node_modules/zod/'))).toBe(true);
     expect(urls.some((url) => url.includes('/node_modules/yaml/'))).toBe(true);
     expect(urls.some((url) => url.includes('/node_modules/@opentelemetry/'))).toBe(true);
+  }, 30_000);
+
+  test("the published entry (dist/bundle/index.js): import { spawn } loads a few bundled chunks, no zod, yaml or @opentelemetry, nothing on demand", async () => {
+    const urls = await getLoadedUrls('bundle-spawn', `import { spawn } from ${JSON.stringify(BUNDLE_ENTRY)}; if (typeof spawn !== 'function') throw new Error('no spawn'); ${PRINT_CJS_CACHE}`);
+    const own = urls.filter((url) => url.startsWith(pathToFileURL(ROOT).href) && !url.includes('/node_modules/'));
+    expect(own).toContain(BUNDLE_ENTRY);
+    // Every file of drover's it loads is a chunk of the bundle, and there are few of them (tsc's
+    // output is 38 files on the same path: each costs a resolve, a read and a compile).
+    expect(own.filter((url) => !url.includes('/dist/bundle/'))).toEqual([]);
+    expect(new Set(own).size).toBeLessThanOrEqual(16);
+    expect(findForbidden(urls)).toEqual([]);
+    expect(own.filter((url) => BUNDLE_ON_DEMAND.some((prefix) => path.basename(url).startsWith(prefix)))).toEqual([]);
+  }, 30_000);
+
+  test('the published entry loads its on-demand chunks when a call needs them (positive control: loadConfig)', async () => {
+    const config = path.join(dir, 'drover.yaml');
+    writeFileSync(config, 'name: cold\nnodes:\n  a:\n    command: ["true"]\n');
+    const urls = await getLoadedUrls(
+      'bundle-on-demand',
+      `import { loadConfig } from ${JSON.stringify(BUNDLE_ENTRY)};
+const { spec } = await loadConfig(${JSON.stringify(config)});
+if (spec.nodes[0].name !== 'a') throw new Error('bad spec');
+${PRINT_CJS_CACHE}`,
+    );
+    expect(urls.some((url) => url.includes('/node_modules/zod/'))).toBe(true);
+    expect(urls.some((url) => url.includes('/node_modules/yaml/'))).toBe(true);
+    expect(urls.some((url) => url.includes('/dist/bundle/loader-'))).toBe(true);
   }, 30_000);
 });

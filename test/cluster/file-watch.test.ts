@@ -135,7 +135,7 @@ nodes:
     mkdirSync(join(dir, 'src'));
     writeFileSync(join(dir, 'drover.yaml'), `name: watch\nnodes:\n  api: { command: ${forever}, ready: { log: '^ready$' }, watch: { paths: src } }\n`);
     const script = `
-      const { startCluster } = await import(${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)});
+      const { startCluster } = await import(${JSON.stringify(new URL('../../dist/bundle/index.js', import.meta.url).href)});
       const cluster = await startCluster(${JSON.stringify(join(dir, 'drover.yaml'))});
       console.log('pid', cluster.node('api').pid);
       await cluster.stop();

@@ -7,7 +7,7 @@ import { expectAllGone, expectNoShepherds, isAlive } from './processes.js';
 import getPort from 'get-port';
 import { waitFor } from './wait-for.js';
 
-export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli', 'main.js');
+export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'bundle', 'main.js');
 export const RING_NODE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'ring', 'node.mjs');
 
 export interface CliResult {

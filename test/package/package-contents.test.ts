@@ -33,15 +33,15 @@ describe('npm pack', () => {
       'shepherd/src/launcher.c',
       'shepherd/protocol.h',
       'shepherd/launcher-protocol.h',
-      // exports and bin
-      'dist/index.js',
+      // exports and bin: the bundle (scripts/bundle.mjs), its worker entry, and tsc's declarations
+      'dist/bundle/index.js',
       'dist/index.d.ts',
-      'dist/vitest/index.js',
+      'dist/bundle/vitest.js',
       'dist/vitest/index.d.ts',
-      'dist/telemetry/public.js',
+      'dist/bundle/telemetry.js',
       'dist/telemetry/public.d.ts',
-      'dist/cli/main.js',
-      'dist/native/index.js',
+      'dist/bundle/main.js',
+      'dist/bundle/relay-worker.js',
       'dist/native/index.d.ts',
     ];
     expect(needed.filter((f) => !files.includes(f))).toEqual([]);
@@ -53,6 +53,12 @@ describe('npm pack', () => {
     const sources = [...gyp.matchAll(/"((?:\.\.\/)?[\w/.-]+\.(?:c|cc))"/g)].map((m) => path.posix.normalize(path.posix.join('native', m[1]!)));
     expect(sources.length).toBeGreaterThan(0);
     expect(sources.filter((f) => !files.includes(f))).toEqual([]);
+    // The bin is the bundled CLI.
+    expect(path.posix.normalize(PACKAGE_JSON.bin.drover)).toBe('dist/bundle/main.js');
+  });
+
+  it("ships tsc's JavaScript only as the bundle: no module file outside dist/bundle/", () => {
+    expect(files.filter((f) => f.startsWith('dist/') && f.endsWith('.js') && !f.startsWith('dist/bundle/'))).toEqual([]);
   });
 
   it('ships the files README points a consumer to: the JSON Schema, the Grafana dashboard, the telemetry reference', () => {

@@ -1,0 +1,68 @@
+/**
+ * Bundles the compiled package (tsc's output in dist/) into dist/bundle/: what package.json's
+ * "exports" and "bin" point to. Run after `tsc -p tsconfig.build.json` (npm run build:ts does both).
+ *
+ * Why: Node 20 has no compile cache for ES modules, and every module file costs a resolve, a read
+ * and a compile. `import { spawn } from 'drover'` loaded 38 files of drover's own, and the CLI
+ * loaded yargs's ~30 more, before doing anything (bench/README.md, "the cold path"). The bundle
+ * loads a handful of chunks instead. What each entry loads on demand (the config loader, the
+ * OpenTelemetry SDK, the readiness checks, the relay's worker, each CLI command) stays a separate
+ * chunk behind its dynamic import, so nothing is loaded earlier than before.
+ *
+ * - Entries: `index` ("."), `vitest` ("./vitest"), `telemetry` ("./telemetry"), `main` (the CLI;
+ *   `up -d` starts its background `up` as ./main.js), `relay-worker` (the relay's worker thread,
+ *   started as ./relay-worker.js). One build, so the entries share their chunks: one
+ *   `DroverError` class and one set of module state for `drover` and `drover/vitest` alike.
+ * - Every chunk is in dist/bundle/, two levels under the package root, as dist/cli/main.js and
+ *   dist/native/index.js are: their `../../package.json` and the native build's path resolve the same.
+ * - yargs and its own dependencies are inlined: the CLI is their only user, and they are most of
+ *   its module files. Every other package stays an import of the consumer's installed copy (the
+ *   OpenTelemetry API's global registration, zod, yaml, chokidar, vitest as a peer). Their
+ *   license comments are kept.
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'rolldown';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(root, 'dist');
+const outDir = path.join(dist, 'bundle');
+
+/** Packages compiled into the bundle: yargs, and (below) whatever it imports from node_modules. */
+const INLINED = new Set(['yargs']);
+
+function getPackageName(specifier) {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+}
+
+/** True for an import that stays an import: node builtins, and packages other than yargs and its dependencies. */
+function isExternal(id, importer) {
+  if (id.startsWith('node:')) return true;
+  if (id.startsWith('.') || path.isAbsolute(id) || id.startsWith('\0')) return false;
+  if (INLINED.has(getPackageName(id))) return false;
+  // A bare import from inside node_modules comes from an inlined package (nothing else is followed there).
+  return !(importer !== undefined && importer.includes(`${path.sep}node_modules${path.sep}`));
+}
+
+const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+rmSync(outDir, { recursive: true, force: true });
+await build({
+  input: {
+    index: path.join(dist, 'index.js'),
+    vitest: path.join(dist, 'vitest', 'index.js'),
+    telemetry: path.join(dist, 'telemetry', 'public.js'),
+    main: path.join(dist, 'cli', 'main.js'),
+    'relay-worker': path.join(dist, 'network', 'relay-worker.js'),
+  },
+  platform: 'node',
+  external: isExternal,
+  logLevel: 'warn',
+  output: {
+    dir: outDir,
+    format: 'esm',
+    comments: { legal: true, annotation: true, jsdoc: false },
+    postBanner: `// ${pkg.name} ${pkg.version}: bundled by scripts/bundle.mjs from tsc's output; the sources are the .ts files of the repository.`,
+  },
+});
