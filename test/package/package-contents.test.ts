@@ -54,7 +54,7 @@ describe('npm pack', () => {
     expect(sources.length).toBeGreaterThan(0);
     expect(sources.filter((f) => !files.includes(f))).toEqual([]);
     // The bin is the bundled CLI.
-    expect(path.posix.normalize(PACKAGE_JSON.bin.drover)).toBe('dist/bundle/main.js');
+    expect(path.posix.normalize(PACKAGE_JSON.bin.drover ?? '')).toBe('dist/bundle/main.js');
   });
 
   it("ships tsc's JavaScript only as the bundle: no module file outside dist/bundle/", () => {
