@@ -46,6 +46,24 @@ function isExternal(id, importer) {
   return !(importer !== undefined && importer.includes(`${path.sep}node_modules${path.sep}`));
 }
 
+/**
+ * cliui and wrap-ansi (yargs's help layout) import string-width 7, which measures every character
+ * through `Intl.Segmenter` and an emoji RegExp: yargs renders a command's whole help on every run
+ * (after calling its handler, in case a later failure prints it), and that measuring was 20–50 ms
+ * of every cold command. yargs itself depends on string-width 8, the same function (same author,
+ * same options) with a fast path for printable ASCII; the bundle resolves their string-width to
+ * that one, as npm would if their version ranges allowed it.
+ */
+const yargsStringWidth = {
+  name: 'yargs-string-width',
+  async resolveId(source, importer) {
+    if (source !== 'string-width' || importer === undefined) return null;
+    if (!/[\\/]node_modules[\\/](cliui|wrap-ansi)[\\/]/.test(importer)) return null;
+    const yargsEntry = await this.resolve('yargs', path.join(dist, 'cli', 'main.js'));
+    return yargsEntry === null ? null : this.resolve('string-width', yargsEntry.id, { skipSelf: true });
+  },
+};
+
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 rmSync(outDir, { recursive: true, force: true });
 await build({
@@ -58,6 +76,7 @@ await build({
   },
   platform: 'node',
   external: isExternal,
+  plugins: [yargsStringWidth],
   logLevel: 'warn',
   output: {
     dir: outDir,

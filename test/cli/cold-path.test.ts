@@ -9,6 +9,10 @@
  * that appends `<pid> <url>` for every module resolved, in every node process of the run (the
  * background `up` inherits NODE_OPTIONS). The positive control proves the hook sees the
  * OpenTelemetry packages in the background `up` when telemetry is asked for.
+ *
+ * The CLI here is tsc's output (dist/cli/main.js), where each module is a file the hook names. The
+ * published bundle keeps every module loaded on demand behind the same dynamic import, as a chunk
+ * of its own (test/api/cold-import.test.ts checks the bundle's package entry).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { CLI, cleanupDetachedRun, runCli } from '../helpers/cli.js';
+import { CLI, cleanupDetachedRun, runCli, TSC_CLI } from '../helpers/cli.js';
 import { writeLoadRecorder } from '../helpers/load-recorder.js';
 import { findShepherds } from '../helpers/processes.js';
 
@@ -50,7 +54,7 @@ async function runRecorded(name: string, args: string[], env: NodeJS.ProcessEnv 
     DROVER_LOAD_LOG: log,
     NODE_OPTIONS: `--import ${pathToFileURL(register).href}`,
     ...env,
-  });
+  }, { cli: TSC_CLI });
   const byPid = new Map<number, string[]>();
   for (const line of readFileSync(log, 'utf8').split('\n').filter(Boolean)) {
     const [pid, url] = line.split(' ') as [string, string];

@@ -7,7 +7,10 @@ import { expectAllGone, expectNoShepherds, isAlive } from './processes.js';
 import getPort from 'get-port';
 import { waitFor } from './wait-for.js';
 
+/** The CLI as published: the bundle (scripts/bundle.mjs) package.json's "bin" names. */
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'bundle', 'main.js');
+/** tsc's output of the same CLI, one file per module (for tests of which modules a command loads). */
+export const TSC_CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli', 'main.js');
 export const RING_NODE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'ring', 'node.mjs');
 
 export interface CliResult {
@@ -31,11 +34,13 @@ export interface RunCliOptions {
   readonly killAfterMs?: number;
   /** Working directory of the CLI. @default this process's */
   readonly cwd?: string;
+  /** The CLI's main module. @default {@link CLI} */
+  readonly cli?: string;
 }
 
 function getArgv(args: string[], options: RunCliOptions): [string, string[]] {
   const user = options.user === undefined ? [] : ['setpriv', `--reuid=${options.user.name}`, `--regid=${options.user.group}`, '--clear-groups'];
-  const [file, ...rest] = [...user, ...(options.prefix ?? []), process.execPath, CLI, ...args];
+  const [file, ...rest] = [...user, ...(options.prefix ?? []), process.execPath, options.cli ?? CLI, ...args];
   return [file!, rest];
 }
 
