@@ -86,9 +86,9 @@ export function registerFaultCommands(y: Argv<{ file: string }>, run: RunAction)
       (b) =>
         withLinkArgs(b)
           .positional('delay', { type: 'string', demandOption: true, describe: 'added round trip: 200ms, 1s, or ms' })
-          .option('jitter', { type: 'string', default: '0', describe: '± random part of the delay: 20ms' })
+          .option('jitter', { type: 'string', default: '0', describe: '+/- random part of the delay: 20ms' })
           .option('both-ways', { type: 'boolean', default: false, describe: 'also the links from <to> to <from>' })
-          .example('$0 fault latency a b 200ms', 'a → b round trips take 200 ms longer'),
+          .example('$0 fault latency a b 200ms', 'a -> b round trips take 200 ms longer'),
       (argv) =>
         run(argv.file, () =>
           runLinkFault({
@@ -140,7 +140,7 @@ export function registerFaultCommands(y: Argv<{ file: string }>, run: RunAction)
           .example('$0 fault clock b[1] -- -1h', "replica 1 of b one hour behind"),
       (argv) => run(argv.file, () => runFaultClock({ file: argv.file, node: argv.node, offset: argv.offset ?? offsetAfterDashes(argv._) ?? null, rate: argv.rate ?? null })),
     )
-    .demandCommand(1, 'give a fault command: ls, heal, pause, resume, crash, partition, latency, bandwidth, blackhole, reset, clock …');
+    .demandCommand(1, 'give a fault command: ls, heal, pause, resume, crash, partition, latency, bandwidth, blackhole, reset, clock ...');
 }
 
 /** `drover fault ls`. */

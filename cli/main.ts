@@ -138,7 +138,7 @@ function nodeAction(action: NodeAction, describe: string): CommandModule<{ file:
       let b = y.positional('nodes', { type: 'string', array: true, demandOption: true, describe: 'node names' });
       if (action === 'kill') {
         b = b
-          .option('signal', { alias: 's', type: 'string', default: 'SIGKILL', describe: 'signal name (SIGTERM, term, USR1 …) or number' })
+          .option('signal', { alias: 's', type: 'string', default: 'SIGKILL', describe: 'signal name (SIGTERM, term, USR1 ...) or number' })
           .example('$0 kill b', 'SIGKILL node b; its restart policy applies')
           .example('$0 kill a b -s SIGUSR1', 'send SIGUSR1 to nodes a and b');
       } else {
@@ -177,7 +177,7 @@ async function parseCommandLine(): Promise<void> {
       (y) =>
         y
           .positional('nodes', { type: 'string', array: true, describe: 'start only these nodes and their dependencies (the others stay pending until `drover start`)' })
-          .option('deps', { type: 'boolean', default: true, describe: 'with NODE…: also start their dependencies (--no-deps: exactly those nodes, as docker compose)' })
+          .option('deps', { type: 'boolean', default: true, describe: 'with NODE...: also start their dependencies (--no-deps: exactly those nodes, as docker compose)' })
           .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'start in the background; return once every node has started (as docker compose up -d)' })
           .option('wait', { type: 'boolean', default: false, describe: 'as docker compose up --wait: start in the background, return once every node is ready (exit 2 if one failed)' })
           .option('timestamps', timestampsOption)
@@ -208,7 +208,7 @@ async function parseCommandLine(): Promise<void> {
       'start the cluster, wait until ready, run CMD with its addresses in the env, stop it; exit with CMD\'s code (CI)',
       (y) =>
         y
-          .usage('$0 run [options] -- CMD [ARGS…]\n\nStart the cluster, wait until every node is ready, run CMD (argv, no shell) with DROVER_<NODE>_<PORT>, DROVER_CLUSTER_JSON, DROVER_CONTROL_SOCKET and DROVER_STATE_DIR in its environment, stop the cluster, exit with CMD\'s exit code. A node failing while CMD runs fails the run (exit 2). A forensic bundle is written on any failure (default ./drover-artifacts/<run-id>), and always with --artifacts. Details: docs/cli.md, drover run.')
+          .usage('$0 run [options] -- CMD [ARGS...]\n\nStart the cluster, wait until every node is ready, run CMD (argv, no shell) with DROVER_<NODE>_<PORT>, DROVER_CLUSTER_JSON, DROVER_CONTROL_SOCKET and DROVER_STATE_DIR in its environment, stop the cluster, exit with CMD\'s exit code. A node failing while CMD runs fails the run (exit 2). A forensic bundle is written on any failure (default ./drover-artifacts/<run-id>), and always with --artifacts. Details: docs/cli.md, drover run.')
           .positional('command', { type: 'string', array: true, describe: 'CMD and its arguments (after --)' })
           .option('artifacts', { type: 'string', describe: 'write the forensic bundle to DIR, whatever the outcome' })
           .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: "do not stream the nodes' output; print each node's tail on failure" })
@@ -248,7 +248,7 @@ async function parseCommandLine(): Promise<void> {
           .positional('nodes', { type: 'string', array: true, describe: 'node names (default: all)' })
           .option('lines', { alias: 'n', type: 'string', default: '100', describe: 'lines per node, or "all"' })
           .option('follow', { alias: 'F', type: 'boolean', default: false, describe: 'keep printing new lines until the cluster stops' })
-          .option('since', { type: 'string', describe: 'only lines from the last DURATION (30s, 5m …)' })
+          .option('since', { type: 'string', describe: 'only lines from the last DURATION (30s, 5m ...)' })
           .option('stream', { choices: ['stdout', 'stderr'] as const, describe: 'only this stream' })
           .option('timestamps', timestampsOption)
           .option('json', { ...jsonOption, describe: 'NDJSON lines { node, stream, text, seq, time }' })
@@ -325,7 +325,7 @@ async function parseCommandLine(): Promise<void> {
       'gracefully stop the running cluster; the `up` process exits 0',
       (y) =>
         y
-          .option('timeout', { type: 'string', describe: 'after this long, SIGKILL the nodes still stopping (30s, 1m …)' })
+          .option('timeout', { type: 'string', describe: 'after this long, SIGKILL the nodes still stopping (30s, 1m ...)' })
           .example('$0 down', 'stop the cluster of ./drover.yaml')
           .example('$0 down --timeout 5s -f examples/ring/drover.yaml', 'stop the ring; SIGKILL what is still running after 5 s'),
       (argv) => run(argv.file, async () => (await loadClient()).runDown({ file: argv.file, timeoutMs: await parseDurationFlag('timeout', argv.timeout) })),
@@ -336,7 +336,7 @@ async function parseCommandLine(): Promise<void> {
       (y) =>
         y
           .option('strict', { type: 'boolean', default: false, describe: 'unknown keys are errors' })
-          .option('json', { ...jsonOption, describe: 'print { valid, errors, warnings, … } as JSON' })
+          .option('json', { ...jsonOption, describe: 'print { valid, errors, warnings, ... } as JSON' })
           .option('profile', profileOption)
           .example('$0 validate -f drover.yaml --strict', 'validate strictly')
           .example('$0 validate --json', 'machine-readable result'),

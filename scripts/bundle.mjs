@@ -15,10 +15,11 @@
  *   `DroverError` class and one set of module state for `drover` and `drover/vitest` alike.
  * - Every chunk is in dist/bundle/, two levels under the package root, as dist/cli/main.js and
  *   dist/native/index.js are: their `../../package.json` and the native build's path resolve the same.
- * - yargs and its own dependencies are inlined: the CLI is their only user, and they are most of
- *   its module files. Every other package stays an import of the consumer's installed copy (the
- *   OpenTelemetry API's global registration, zod, yaml, chokidar, vitest as a peer). Their
- *   license comments are kept.
+ * - yargs, zod and yaml, with their own dependencies, are inlined (and are devDependencies): each
+ *   is many module files (zod alone 95), no published declaration names their types, and drover
+ *   is their only user in the process. Every other package stays an import of the consumer's
+ *   installed copy: the OpenTelemetry packages (the API's global registration must be shared),
+ *   chokidar, re2js, get-port, picomatch, vitest as a peer. License comments are kept.
  */
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -30,7 +31,7 @@ const dist = path.join(root, 'dist');
 const outDir = path.join(dist, 'bundle');
 
 /** Packages compiled into the bundle: yargs, and (below) whatever it imports from node_modules. */
-const INLINED = new Set(['yargs']);
+const INLINED = new Set(['yargs', 'zod', 'yaml']);
 
 function getPackageName(specifier) {
   const parts = specifier.split('/');
@@ -82,6 +83,11 @@ await build({
     dir: outDir,
     format: 'esm',
     comments: { legal: true, annotation: true, jsdoc: false },
+    // Each inlined package is a chunk named after it (zod-*.js, yaml-*.js), loaded with the first
+    // module that needs it: the config loader, or the CLI's command line.
+    codeSplitting: {
+      groups: [...INLINED].map((name) => ({ name, test: new RegExp(`[\\\\/]node_modules[\\\\/]${name}[\\\\/]`) })),
+    },
     postBanner: `// ${pkg.name} ${pkg.version}: bundled by scripts/bundle.mjs from tsc's output; the sources are the .ts files of the repository.`,
   },
 });

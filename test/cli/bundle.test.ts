@@ -3,6 +3,11 @@
  * help layout's string-width resolved to the one yargs itself uses (8.x, with an ASCII fast path)
  * instead of cliui's 7.x. Its help must be tsc's CLI's, byte for byte, and only one string-width
  * may be in it.
+ *
+ * Help text is printable ASCII: yargs lays out a command's whole help on every run (after calling
+ * its handler, in case a later failure prints it), measuring each word; string-width answers ASCII
+ * with one RegExp test, and anything else by grapheme segmentation and an emoji-property RegExp
+ * whose first use compiles for ~40 ms. One `…` in `up`'s help cost every `drover up` that much.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,4 +31,15 @@ describe('the bundled CLI', () => {
       .reduce((a, b) => a + b, 0);
     expect(builds).toBe(1);
   });
+
+  const COMMANDS = [[], ['up'], ['run'], ['ps'], ['logs'], ['start'], ['stop'], ['restart'], ['kill'], ['scale'], ['config'], ['down'], ['validate'], ['graph'], ['analyze'], ['fault'], ['fault', 'latency'], ['fault', 'partition'], ['fault', 'ls']];
+  test('every command\'s help is printable ASCII (the width of anything else is costly to measure)', async () => {
+    const offending: string[] = [];
+    for (const words of COMMANDS) {
+      const result = await runCli([...words, '--help'], { COLUMNS: '100' });
+      expect(result.code, result.stderr).toBe(0);
+      for (const line of result.stdout.split('\n')) if (!/^[\x20-\x7e]*$/.test(line)) offending.push(`drover ${words.join(' ')} --help: ${line.trim()}`);
+    }
+    expect(offending).toEqual([]);
+  }, 60_000);
 });
