@@ -15,11 +15,13 @@
  *   `DroverError` class and one set of module state for `drover` and `drover/vitest` alike.
  * - Every chunk is in dist/bundle/, two levels under the package root, as dist/cli/main.js and
  *   dist/native/index.js are: their `../../package.json` and the native build's path resolve the same.
- * - yargs, zod and yaml, with their own dependencies, are inlined (and are devDependencies): each
- *   is many module files (zod alone 95), no published declaration names their types, and drover
- *   is their only user in the process. Every other package stays an import of the consumer's
- *   installed copy: the OpenTelemetry packages (the API's global registration must be shared),
- *   chokidar, re2js, get-port, picomatch, vitest as a peer. License comments are kept.
+ * - yargs, zod and yaml, with their own dependencies, are inlined: each is many module files (zod
+ *   alone 95; inlining it took ~80 ms off `drover validate`), and only drover's own code calls
+ *   them. yargs and yaml are devDependencies; zod stays a dependency for its type declarations
+ *   (`ConfigInput` is the input type of drover's zod schema), while the code that runs is the
+ *   bundle's. Every other package stays an import of the consumer's installed copy: the
+ *   OpenTelemetry packages (the API's global registration must be shared), chokidar, re2js,
+ *   get-port, picomatch, vitest as a peer. License comments are kept.
  */
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
