@@ -4,7 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { DroverError } from '../contract/errors.js';
 import { raiseSignal } from '../process/owned-signals.js';
 import type { NodeAction } from './client-commands.js';
-import { BACKGROUND_UP_ARG, readBackgroundUpRequest } from './background-up.js';
+import { BACKGROUND_UP_ARG, cleanUpCancelledStart, readBackgroundUpRequest } from './background-up.js';
 import { getConfigFiles, getProfiles, takeConfigFiles } from './config-files.js';
 import { EXIT_CODE_HELP, EXIT_INTERNAL, EXIT_NODE_FAILED, EXIT_SIGPIPE, EXIT_USAGE } from './exit-codes.js';
 
@@ -394,8 +394,13 @@ if (process.argv[2] === BACKGROUND_UP_ARG) {
   await run(
     BACKGROUND_UP_ARG,
     async () => {
+      // up.js and the cluster code it imports load while the detaching `up` still loads and
+      // validates the config: it starts this process before that, so both Node starts overlap.
+      const loading = import('./up.js');
+      loading.catch(() => {}); // a failed import is reported where it is awaited, below
       const request = await readBackgroundUpRequest(process.stdin);
-      return (await import('./up.js')).runUp({ ...request.options, loaded: { spec: request.spec, warnings: request.warnings } });
+      if ('cancelled' in request) return cleanUpCancelledStart(request);
+      return (await loading).runUp({ ...request.options, loaded: { spec: request.spec, warnings: request.warnings } });
     },
     { ownsOutput: true },
   );

@@ -1,18 +1,20 @@
 /**
- * `drover up --detach`: the process the user waits on. It validates the config, starts the
- * background `up` (cli/up.ts) in a session of its own and waits until that `up` says its start
- * has settled. It loads no cluster or telemetry code: those load in the background `up`.
+ * `drover up --detach`: the process the user waits on. It starts the background `up` (cli/up.ts)
+ * in a session of its own, validates the config while that one starts, hands the config over and
+ * waits until that `up` says its start has settled. It loads no cluster or telemetry code: those
+ * load in the background `up`.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, fstatSync, readSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../config/index.js';
+import type { ConfigIssue } from '../config/index.js';
+import type { ClusterSpec } from '../contract/types.js';
 import { DroverError } from '../contract/errors.js';
 import { checkNativeBuild } from '../native/index.js';
 import { getClientTimeoutMs, requestJson } from './control-client.js';
-import { BACKGROUND_UP_ARG, type BackgroundUpRequest } from './background-up.js';
+import { BACKGROUND_UP_ARG, type BackgroundUpCancel, type BackgroundUpRequest } from './background-up.js';
 import { probeSocket, type ClusterAnswer } from './control-protocol.js';
 import { EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 import { formatStartSummary, getJobCodes, summarizeStart, type StartMilestone } from './start-summary.js';
@@ -88,8 +90,10 @@ function parseRunLog(text: string, clusterName: string): FailedRunLog {
 }
 
 /**
- * `drover up --detach`: validates the config, prepares the state dir, then starts `drover up
- * --no-tty --timestamps` in its own session; that background `up` takes the state dir's lock and
+ * `drover up --detach`: prepares the state dir, starts `drover up --no-tty --timestamps` in its
+ * own session, and validates the config while that one starts (Node, its imports); a config that
+ * does not load cancels the background `up` (it removes the state dir and exits) before the error
+ * is reported, so nothing is left. Else the background `up` gets the config on stdin, takes the state dir's lock and
  * writes its output to `<state dir>/up.log` (capped, rotated to `up.log.1`). Returns once every
  * node is ready and every job completed (exit 0), or the start settled with failed nodes (exit 2:
  * with `onNodeFailure: continue` the background `up` keeps running, to inspect and retry; with
@@ -102,8 +106,6 @@ function parseRunLog(text: string, clusterName: string): FailedRunLog {
  */
 export async function runDetached(options: UpOptions): Promise<number> {
   checkNativeBuild(); // a broken native build: exit 1 before a background `up` or any node starts
-  const { spec, warnings } = await loadConfig(options.files ?? options.file, { strict: options.strict, ...(options.profiles === undefined ? {} : { profiles: options.profiles }) }); // config errors: exit 1 right here
-  checkSubset(spec, options.only);
   const timeoutMs = await getClientTimeoutMs(); // a bad DROVER_CLIENT_TIMEOUT: exit 1 before anything starts
   const paths = prepareStateDir(getStatePaths(options.file));
   const attempt = await acquireStateLock(paths);
@@ -131,6 +133,49 @@ export async function runDetached(options: UpOptions): Promise<number> {
   const ready = await listenForNotice(paths.readySocket);
   // `up -d` returns once every node has started, `up --wait` once every node is ready.
   const milestone: StartMilestone = options.wait === true ? 'ready' : 'started';
+  // The background up starts BEFORE the config is loaded here: its Node start and imports (the
+  // cluster code) overlap with loading and validating the config (yaml, zod), and it waits for
+  // the config on stdin. A config that does not load cancels it before it starts anything.
+  // stdout: nowhere (the background up writes up.log itself); stderr: up.log, for error messages and crash reports.
+  const child = spawn(process.execPath, [main, BACKGROUND_UP_ARG], { detached: true, stdio: ['pipe', 'ignore', logFd], env: { ...process.env, NO_COLOR: '1' } });
+  // A background up that dies before reading all of it is reported by its exit, below.
+  child.stdin!.on('error', () => {});
+  closeSync(logFd);
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  const exited = new Promise<void>((resolve) =>
+    child.on('exit', (code, signal) => {
+      exit = { code, signal };
+      resolve();
+    }),
+  );
+  child.unref();
+  const pid = child.pid ?? 0;
+  // Until the hand-over, giving up means telling the background up to start nothing and to
+  // remove the state dir prepared above (it holds nothing else yet).
+  const cancel: BackgroundUpCancel = { cancelled: { file: path.resolve(options.file) } };
+  const onEarlyInterrupt = () => {
+    child.stdin!.end(JSON.stringify(cancel));
+    ready?.close();
+    process.exit(EXIT_INTERRUPTED);
+  };
+  process.once('SIGINT', onEarlyInterrupt);
+  let spec: ClusterSpec;
+  let warnings: readonly ConfigIssue[];
+  try {
+    // Imported here, after the spawn: loading yaml, zod and the schema is part of what overlaps.
+    const { loadConfig } = await import('../config/index.js');
+    ({ spec, warnings } = await loadConfig(options.files ?? options.file, { strict: options.strict, ...(options.profiles === undefined ? {} : { profiles: options.profiles }) })); // config errors: exit 1
+    checkSubset(spec, options.only);
+  } catch (error) {
+    process.off('SIGINT', onEarlyInterrupt);
+    child.stdin!.end(JSON.stringify(cancel));
+    // The error is reported once the state dir is gone: as before, nothing is left of this `up`.
+    child.ref();
+    await exited;
+    ready?.close();
+    throw error;
+  }
+  process.off('SIGINT', onEarlyInterrupt);
   const files = (options.files ?? [options.file]).map((file) => path.resolve(file));
   // The background up gets the config as loaded here (no second parse) and its options as JSON on stdin.
   const request: BackgroundUpRequest = {
@@ -150,21 +195,7 @@ export async function runDetached(options: UpOptions): Promise<number> {
     spec,
     warnings,
   };
-  // stdout: nowhere (the background up writes up.log itself); stderr: up.log, for error messages and crash reports.
-  const child = spawn(process.execPath, [main, BACKGROUND_UP_ARG], { detached: true, stdio: ['pipe', 'ignore', logFd], env: { ...process.env, NO_COLOR: '1' } });
-  // A background up that dies before reading all of it is reported by its exit, below.
-  child.stdin!.on('error', () => {});
   child.stdin!.end(JSON.stringify(request));
-  closeSync(logFd);
-  let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  const exited = new Promise<void>((resolve) =>
-    child.on('exit', (code, signal) => {
-      exit = { code, signal };
-      resolve();
-    }),
-  );
-  child.unref();
-  const pid = child.pid ?? 0;
   // Ctrl-C while waiting leaves the background `up` alone (it owns the cluster now) and says so.
   const onInterrupt = () => {
     process.stderr.write(`\ndrover: stopped waiting; the cluster keeps starting in the background (drover up pid ${pid}); stop it with \`drover down${f}\`\n`);

@@ -1,4 +1,10 @@
 {
+  "variables": {
+    # 1 when scripts/build-native.mjs found that the compiler links static PIE executables: the
+    # shepherd (exec'd once per node) and the launcher then skip the dynamic loader's start.
+    # Unset (a plain node-gyp run, the sanitizer build): dynamic.
+    "static_native%": "<!(node -p \"process.env.DROVER_STATIC_NATIVE === '1' ? 1 : 0\")"
+  },
   "targets": [
     {
       "target_name": "drover_native",
@@ -15,7 +21,8 @@
       "include_dirs": ["../shepherd"],
       "cflags!": ["-fno-exceptions"],
       "cflags_c": ["-std=gnu99", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", "-O2", "-fstack-protector-strong"],
-      "ldflags": ["-Wl,-z,relro,-z,now"]
+      "ldflags": ["-Wl,-z,relro,-z,now"],
+      "conditions": [["static_native==1", { "cflags_c": ["-fPIE"], "ldflags": ["-static-pie"] }]]
     },
     {
       "target_name": "launcher",
@@ -24,7 +31,8 @@
       "include_dirs": ["../shepherd"],
       "cflags!": ["-fno-exceptions"],
       "cflags_c": ["-std=gnu99", "-Wall", "-Wextra", "-Werror", "-pedantic-errors", "-O2", "-fstack-protector-strong"],
-      "ldflags": ["-Wl,-z,relro,-z,now"]
+      "ldflags": ["-Wl,-z,relro,-z,now"],
+      "conditions": [["static_native==1", { "cflags_c": ["-fPIE"], "ldflags": ["-static-pie"] }]]
     }
   ]
 }

@@ -7,8 +7,9 @@
  * and its whole tree is frozen and killed (tree.h).
  *
  * main() reads as the algorithm (tini habit): check fd 3, mark inherited fds close-on-exec, become
- * child subreaper, block SIGCHLD into a signalfd, then loop { poll; reap; kill orphans; answer
- * LAUNCH } until the manager hangs up, then { reap; kill orphans } until no shepherd is left.
+ * child subreaper, block SIGCHLD into a signalfd, then loop { poll; on SIGCHLD or once a second:
+ * reap, kill orphans; answer LAUNCH } until the manager hangs up, then { reap; kill orphans }
+ * until no shepherd is left.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -238,17 +239,29 @@ int main(int argc, char **argv) {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
     PRINT_WARN("prctl(PR_SET_CHILD_SUBREAPER) failed: %s", strerror(errno));
   int hung_up = 0;
+  int64_t last_check = 0;
   for (;;) {
     struct pollfd pfds[2] = {{.fd = hung_up ? -1 : ctrl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
     /* A re-parented orphan sends no SIGCHLD: children are also checked once a second. */
-    if (poll(pfds, 2, 1000) < 0) {
+    int ready = poll(pfds, 2, 1000);
+    if (ready < 0) {
       if (errno == EINTR) continue;
       PRINT_FATAL("poll failed: %s", strerror(errno));
       return LAUNCHER_EXIT_INTERNAL;
     }
-    if (pfds[1].revents & POLLIN) drain_signalfd(sfd);
-    reap_children();
-    if (has_orphans()) kill_orphans(sfd);
+    int chld = (pfds[1].revents & POLLIN) != 0;
+    if (chld) drain_signalfd(sfd);
+    /* Our children change only when a shepherd exits: its SIGCHLD comes after the kernel has
+     * re-parented its orphans to us. So reap and look for orphans on SIGCHLD, after the manager
+     * hung up, and at least once a second (the backstop); not for every LAUNCH of a burst: each
+     * look reads /proc/self/task/<tid>/children and each wait4 scans every child, which made a
+     * burst of n LAUNCHes cost O(n^2) in the kernel. */
+    int64_t now = now_ms();
+    if (chld || ready == 0 || hung_up || now - last_check >= 1000) {
+      last_check = now;
+      reap_children();
+      if (has_orphans()) kill_orphans(sfd);
+    }
     if (hung_up) {
       /* The manager is gone; its shepherds are stopping their trees. Stay their subreaper until
        * the last one exits, then leave. */

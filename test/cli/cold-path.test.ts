@@ -15,7 +15,7 @@
  * of its own (test/api/cold-import.test.ts checks the bundle's package entry).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -120,5 +120,18 @@ describe('the background up entry', () => {
         `drover: --background-up: expected the options and config of \`drover up --detach\` as JSON on stdin, got ${Buffer.byteLength(input)} bytes that are not (did the detaching \`drover up\` go away before it handed them over?)\n`,
       );
     }
+  });
+
+  test('a cancel from up --detach (the config did not load) starts nothing: it removes the prepared state dir and exits 0 without a word', () => {
+    const stateDir = path.join(dir, 'cancelled-state');
+    mkdirSync(stateDir, { mode: 0o700 });
+    for (const name of ['lock', 'up.log']) writeFileSync(path.join(stateDir, name), '');
+    writeFileSync(path.join(stateDir, 'up.failed.log'), 'an earlier failed run\n');
+    const input = JSON.stringify({ cancelled: { file: path.join(dir, 'drover.yaml') } });
+    const result = spawnSync(process.execPath, [CLI, '--background-up'], { input, encoding: 'utf8', timeout: 20_000, env: { ...process.env, DROVER_STATE_DIR: stateDir } });
+    expect(result.status).toBe(0);
+    expect(result.stdout + result.stderr).toBe('');
+    // A $DROVER_STATE_DIR is the user's: emptied of drover's files, a kept failed log included in what stays.
+    expect(readdirSync(stateDir)).toEqual(['up.failed.log']);
   });
 });

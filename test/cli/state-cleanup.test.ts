@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cleanupDetachedRun, CliProcess, readPsRows, runCli, type CliResult } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
-import { expectAllGone, findShepherds } from '../helpers/processes.js';
+import { expectAllGone, findByEnv, findShepherds } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 let dir: string;
@@ -118,6 +118,38 @@ describe('the state dir after an up', () => {
     expect((await runCli(['down', '-f', file], env)).code).toBe(0);
     await expectAllGone(pids);
     expect(existsSync(state)).toBe(false);
+  });
+
+  it('up -d of a config that does not load leaves no state dir and no background up: the one it started before loading the config is cancelled', { timeout: 60_000 }, async () => {
+    const file = writeConfig('name: clean\nnodes:\n  a:\n    command: 42\n');
+    const { perUser, state } = getDefaultStateDir(file);
+    const result = await runCli(['up', '-d', '-f', file], env, { killAfterMs: 30_000 });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('nodes.a.command');
+    // up -d returns once the cancelled background up has removed the state dir and exited.
+    expect(existsSync(state)).toBe(false);
+    expect(existsSync(perUser)).toBe(true);
+    expect(findByEnv('TMPDIR', tmp)).toEqual([]);
+  });
+
+  it('Ctrl-C while up -d still loads the config cancels the background up it started: exit 130, the state dir goes, nothing starts', { timeout: 60_000 }, async () => {
+    // 5000 nodes of a profile that is not enabled: loading them takes seconds (only `a` would start).
+    const hidden = Array.from({ length: 5000 }, (_, i) => `  h${i}: { command: ["true"], profiles: [hidden] }`).join('\n');
+    const file = writeConfig(`name: clean\nnodes:\n  a:\n    command: ${JSON.stringify(fixture('forever'))}\n${hidden}\n`);
+    const { state } = getDefaultStateDir(file);
+    const up = new CliProcess(['up', '-d', '-f', file], env);
+    ups.push(up);
+    const isBackgroundUp = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--background-up');
+    const background = await waitFor(
+      () => findByEnv('TMPDIR', tmp).filter(isBackgroundUp),
+      (found) => found.length > 0,
+      { timeoutMs: 20_000, describe: 'the background up started before the config is loaded' },
+    );
+    up.child.kill('SIGINT');
+    expect(await up.closed).toBe(130);
+    await expectAllGone(background);
+    expect(existsSync(state)).toBe(false);
+    expect(findShepherds()).toEqual([]);
   });
 
   it('the log of a background up that was killed is kept as up.failed.log by the next up -d, not overwritten', { timeout: 60_000 }, async () => {
