@@ -94,8 +94,9 @@ function parseRunLog(text: string, clusterName: string): FailedRunLog {
  * own session, and validates the config while that one starts (Node, its imports); a config that
  * does not load cancels the background `up` (it removes the state dir and exits) before the error
  * is reported, so nothing is left. Else the background `up` gets the config on stdin, takes the
- * state dir's lock and writes its output to `<state dir>/up.log` (capped, rotated to `up.log.1`). Returns once every
- * node is ready and every job completed (exit 0), or the start settled with failed nodes (exit 2:
+ * state dir's lock and writes its output to `<state dir>/up.log` (capped, rotated to `up.log.1`).
+ * Returns once every node has started (`up -d`) or is ready and every job completed
+ * (`up --wait`) (exit 0), or the start settled with failed nodes (exit 2:
  * with `onNodeFailure: continue` the background `up` keeps running, to inspect and retry; with
  * `stop-cluster` it stops the cluster and ends), or the background `up` ended before the cluster
  * was up (its exit code: 1 for a telemetry endpoint that cannot listen, say). A run that failed
