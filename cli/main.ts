@@ -169,6 +169,10 @@ async function parseCommandLine(): Promise<void> {
   const { hideBin } = await import('yargs/helpers');
   await yargs(hideBin(process.argv))
     .scriptName('drover')
+    // drover's own text is English. yargs would otherwise translate its few words ("Options:")
+    // from LANG or LC_ALL, and only where its locale files sit beside it, which the published
+    // bundle does not ship: one language, whatever the build.
+    .locale('en')
     .usage('$0 <command> [options]\n\nSupervise a cluster of named processes described by drover.yaml.')
     .option('file', fileOption)
     .command(

@@ -54,16 +54,31 @@ function isExternal(id, importer) {
  * through `Intl.Segmenter` and an emoji RegExp: yargs renders a command's whole help on every run
  * (after calling its handler, in case a later failure prints it), and that measuring was 20–50 ms
  * of every cold command. yargs itself depends on string-width 8, the same function (same author,
- * same options) with a fast path for printable ASCII; the bundle resolves their string-width to
- * that one, as npm would if their version ranges allowed it.
+ * same options) with a fast path for printable ASCII.
+ *
+ * string-width 8 still builds its `Intl.Segmenter` and Unicode-property RegExps at import, ~30 ms
+ * of every cold command. So every `string-width` import in the bundle (yargs's, cliui's,
+ * wrap-ansi's) gets scripts/string-width-on-demand.mjs instead (inlined in yargs's
+ * chunk), which answers printable ASCII as string-width 8 does and
+ * `require()`s string-width 8 itself, the entry `string-width.js`, for anything else.
  */
-const yargsStringWidth = {
-  name: 'yargs-string-width',
-  async resolveId(source, importer) {
-    if (source !== 'string-width' || importer === undefined) return null;
-    if (!/[\\/]node_modules[\\/](cliui|wrap-ansi)[\\/]/.test(importer)) return null;
+const ON_DEMAND_SOURCE = path.join(root, 'scripts', 'string-width-on-demand.mjs');
+/** A virtual module, the `string-width` entry: re-exports the string-width yargs depends on (8.x). */
+const STRING_WIDTH_ENTRY = '\0string-width-entry';
+
+const stringWidthOnDemand = {
+  name: 'string-width-on-demand',
+  resolveId(source, importer) {
+    if (source === STRING_WIDTH_ENTRY) return source;
+    if (source === 'string-width' && importer !== undefined) return ON_DEMAND_SOURCE;
+    return null;
+  },
+  async load(id) {
+    if (id !== STRING_WIDTH_ENTRY) return null;
     const yargsEntry = await this.resolve('yargs', path.join(dist, 'cli', 'main.js'));
-    return yargsEntry === null ? null : this.resolve('string-width', yargsEntry.id, { skipSelf: true });
+    const real = yargsEntry === null ? null : await this.resolve('string-width', yargsEntry.id, { skipSelf: true });
+    if (real === null) throw new Error('bundle: cannot resolve the string-width that yargs depends on');
+    return `export { default } from ${JSON.stringify(real.id)};\n`;
   },
 };
 
@@ -76,10 +91,11 @@ await build({
     telemetry: path.join(dist, 'telemetry', 'public.js'),
     main: path.join(dist, 'cli', 'main.js'),
     'relay-worker': path.join(dist, 'network', 'relay-worker.js'),
+    'string-width': STRING_WIDTH_ENTRY,
   },
   platform: 'node',
   external: isExternal,
-  plugins: [yargsStringWidth],
+  plugins: [stringWidthOnDemand],
   logLevel: 'warn',
   output: {
     dir: outDir,
@@ -88,7 +104,19 @@ await build({
     // Each inlined package is a chunk named after it (zod-*.js, yaml-*.js), loaded with the first
     // module that needs it: the config loader, or the CLI's command line.
     codeSplitting: {
-      groups: [...INLINED].map((name) => ({ name, test: new RegExp(`[\\\\/]node_modules[\\\\/]${name}[\\\\/]`) })),
+      // string-width 8 (in yargs's own node_modules) and its width table are a chunk of their own
+      // that only the `string-width` entry loads. strip-ansi, which string-width shares with yargs's
+      // help layout, goes with yargs: a group also takes the modules its own modules import, and
+      // the first group to match a module takes it.
+      groups: [
+        ...[...INLINED].map((name) => ({
+          name,
+          test: name === 'yargs'
+            ? /[\\/]node_modules[\\/](yargs[\\/](?!node_modules[\\/]string-width[\\/])|strip-ansi[\\/]|ansi-regex[\\/])/
+            : new RegExp(`[\\\\/]node_modules[\\\\/]${name}[\\\\/]`),
+        })),
+        { name: 'string-width', test: /[\\/]node_modules[\\/](yargs[\\/]node_modules[\\/]string-width|get-east-asian-width)[\\/]/ },
+      ],
     },
     postBanner: `// ${pkg.name} ${pkg.version}: bundled by scripts/bundle.mjs from tsc's output; the sources are the .ts files of the repository.`,
   },
