@@ -6,6 +6,7 @@ import { raiseSignal } from '../process/owned-signals.js';
 import type { NodeAction } from './client-commands.js';
 import { BACKGROUND_UP_ARG, cleanUpCancelledStart, readBackgroundUpRequest } from './background-up.js';
 import { getConfigFiles, getProfiles, takeConfigFiles } from './config-files.js';
+import { type QuickCommand, readQuickCommandLine } from './quick-command-line.js';
 import { EXIT_CODE_HELP, EXIT_INTERNAL, EXIT_NODE_FAILED, EXIT_SIGPIPE, EXIT_USAGE } from './exit-codes.js';
 
 // Command modules load on use: a client command never pays for the OpenTelemetry SDK `up` loads.
@@ -112,6 +113,9 @@ const profileOption = {
 const jsonOption = { type: 'boolean', default: false, describe: 'machine-readable output' } as const;
 const timestampsOption = { alias: 't', type: 'boolean', default: false, describe: 'prefix lines with the time they were read (HH:MM:SS.mmm)' } as const;
 
+/** `drover kill`'s signal when none is given. */
+const KILL_DEFAULT_SIGNAL = 'SIGKILL';
+
 /** Commands whose positionals are node names, for shell completion. */
 const NODE_COMMANDS = new Set(['logs', 'start', 'stop', 'restart', 'kill', 'scale']);
 
@@ -128,6 +132,17 @@ const ENVIRONMENT_HELP = [
   '  OTEL_*                     OpenTelemetry SDK settings (nothing is exported unless set)',
 ].join('\n');
 
+/** `drover ps`, from yargs or from {@link readQuickCommandLine}. */
+const runPsCommand = (file: string, json: boolean) => run(file, async () => (await loadClient()).runPs({ file, json }));
+
+/** `drover down`. */
+const runDownCommand = (file: string, timeout: string | undefined) =>
+  run(file, async () => (await loadClient()).runDown({ file, timeoutMs: await parseDurationFlag('timeout', timeout) }));
+
+/** `drover start|stop|restart|kill NODE…`; `signal` only for kill (yargs's default SIGKILL). */
+const runNodeActionCommand = (action: NodeAction, file: string, nodes: readonly string[], signal: string | undefined) =>
+  run(file, async () => (await loadClient()).runNodeAction({ file, nodes: [...nodes], action, signal: signal ?? null }));
+
 type NodeActionArgs = { file: string; nodes: string[]; signal: string | undefined };
 
 function nodeAction(action: NodeAction, describe: string): CommandModule<{ file: string }, NodeActionArgs> {
@@ -138,7 +153,7 @@ function nodeAction(action: NodeAction, describe: string): CommandModule<{ file:
       let b = y.positional('nodes', { type: 'string', array: true, demandOption: true, describe: 'node names' });
       if (action === 'kill') {
         b = b
-          .option('signal', { alias: 's', type: 'string', default: 'SIGKILL', describe: 'signal name (SIGTERM, term, USR1 ...) or number' })
+          .option('signal', { alias: 's', type: 'string', default: KILL_DEFAULT_SIGNAL, describe: 'signal name (SIGTERM, term, USR1 ...) or number' })
           .example('$0 kill b', 'SIGKILL node b; its restart policy applies')
           .example('$0 kill a b -s SIGUSR1', 'send SIGUSR1 to nodes a and b');
       } else {
@@ -146,8 +161,7 @@ function nodeAction(action: NodeAction, describe: string): CommandModule<{ file:
       }
       return b as unknown as Argv<NodeActionArgs>;
     },
-    handler: (argv) =>
-      run(argv.file, async () => (await loadClient()).runNodeAction({ file: argv.file, nodes: argv.nodes ?? [], action, signal: argv.signal ?? null })),
+    handler: (argv) => runNodeActionCommand(action, argv.file, argv.nodes ?? [], argv.signal),
   };
 }
 
@@ -158,6 +172,19 @@ function getUpSubset(nodes: readonly string[] | undefined, deps: boolean): { onl
     return {};
   }
   return { only: nodes.map(String), noDeps: !deps };
+}
+
+/** A command line {@link readQuickCommandLine} read, run as yargs would have run it (`-f`'s default and coerce, kill's default signal). */
+async function runQuickCommand(quick: QuickCommand): Promise<void> {
+  const file = takeConfigFiles(quick.files.length === 0 ? fileOption.default : quick.files);
+  switch (quick.command) {
+    case 'ps':
+      return runPsCommand(file, quick.json);
+    case 'down':
+      return runDownCommand(file, quick.timeout);
+    default:
+      return runNodeActionCommand(quick.command, file, quick.nodes, quick.command === 'kill' ? (quick.signal ?? KILL_DEFAULT_SIGNAL) : undefined);
+  }
 }
 
 /**
@@ -242,7 +269,7 @@ async function parseCommandLine(): Promise<void> {
       'ps',
       'list nodes: name, replica, state, pid, restarts, uptime, ports, error',
       (y) => y.option('json', jsonOption).example('$0 ps', 'table of the nodes').example('$0 ps --json', 'the same as JSON rows'),
-      (argv) => run(argv.file, async () => (await loadClient()).runPs({ file: argv.file, json: argv.json })),
+      (argv) => runPsCommand(argv.file, argv.json),
     )
     .command(
       'logs [nodes..]',
@@ -332,7 +359,7 @@ async function parseCommandLine(): Promise<void> {
           .option('timeout', { type: 'string', describe: 'after this long, SIGKILL the nodes still stopping (30s, 1m ...)' })
           .example('$0 down', 'stop the cluster of ./drover.yaml')
           .example('$0 down --timeout 5s -f examples/ring/drover.yaml', 'stop the ring; SIGKILL what is still running after 5 s'),
-      (argv) => run(argv.file, async () => (await loadClient()).runDown({ file: argv.file, timeoutMs: await parseDurationFlag('timeout', argv.timeout) })),
+      (argv) => runDownCommand(argv.file, argv.timeout),
     )
     .command(
       'validate',
@@ -409,5 +436,9 @@ if (process.argv[2] === BACKGROUND_UP_ARG) {
     { ownsOutput: true },
   );
 } else {
-  await parseCommandLine();
+  // The client commands users wait on most skip yargs when their command line is a plain one
+  // (cli/quick-command-line.ts); everything else, and all of it with DROVER_CLI_QUICK=0, goes to yargs.
+  const quick = process.env.DROVER_CLI_QUICK === '0' ? null : readQuickCommandLine(process.argv.slice(2));
+  if (quick === null) await parseCommandLine();
+  else await runQuickCommand(quick);
 }

@@ -64,7 +64,7 @@ describe('the bundled CLI', () => {
     expect(builds).toBe(1);
   });
 
-  test.each([['help', ['--help']], ['ps', ['ps', '-f', 'none.yaml']], ['up-help', ['up', '--help']]])('drover %s lays out its help without loading string-width 8 (no Intl.Segmenter, no Unicode-property RegExp)', async (name, args) => {
+  test.each([['help', ['--help']], ['logs', ['logs', '-f', 'none.yaml']], ['up-help', ['up', '--help']]])('drover %s lays out its help without loading string-width 8 (no Intl.Segmenter, no Unicode-property RegExp)', async (name, args) => {
     const loaded = await getLoadedBundleFiles(name, args);
     expect(loaded.some((file) => path.basename(file).startsWith('yargs-'))).toBe(true); // the hook saw the command line load
     const costly = loaded.filter((file) => /new Intl\.Segmenter\(|\\p\{RGI_Emoji\}/.test(readFileSync(file, 'utf8')));

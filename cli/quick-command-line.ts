@@ -1,0 +1,81 @@
+/**
+ * The command lines of the client commands users wait on most (`ps`, `down`, `start`, `stop`,
+ * `restart`, `kill`), read by Node's own `util.parseArgs` so that they run without loading yargs:
+ * yargs's chunk, its setup of every command and its help layout were about a sixth of a cold
+ * `drover ps` (bench/README.md, "the cold path").
+ *
+ * yargs stays the command line's definition: this reads only the plain forms of these commands'
+ * own options, which yargs reads the same way, and returns null for anything else, which then goes
+ * to yargs (its help, version, completion, error messages and every other form): `--help`,
+ * `--version`, an unknown option or command, a missing or extra positional, a repeated option
+ * other than `-f`, `--` , a value after `=` on a short option (`-f=x`) or glued to it (`-fx`),
+ * grouped short options, `--no-json`, `--json=false`, a value that starts with `-`, a `--signal`
+ * or `--timeout` without a value. test/cli/quick-command-line.test.ts runs each form this
+ * accepts through yargs too (`DROVER_CLI_QUICK=0`) and compares what drover did.
+ */
+import { parseArgs } from 'node:util';
+import type { NodeAction } from './client-commands.js';
+
+/** A client command line as yargs would have read it: option values after defaults. */
+export type QuickCommand =
+  | { readonly command: 'ps'; readonly files: readonly string[]; readonly json: boolean }
+  | { readonly command: 'down'; readonly files: readonly string[]; readonly timeout: string | undefined }
+  | { readonly command: NodeAction; readonly files: readonly string[]; readonly nodes: readonly string[]; readonly signal: string | undefined };
+
+type OptionSpec = { readonly type: 'string' | 'boolean'; readonly short?: string; readonly multiple?: boolean };
+
+const FILE: Record<string, OptionSpec> = { file: { type: 'string', short: 'f', multiple: true } };
+
+/** Each command's own options (as cli/main.ts gives them to yargs) and whether it takes node names. */
+const COMMANDS: Record<QuickCommand['command'], { readonly options: Record<string, OptionSpec>; readonly nodes: boolean }> = {
+  ps: { options: { ...FILE, json: { type: 'boolean' } }, nodes: false },
+  down: { options: { ...FILE, timeout: { type: 'string' } }, nodes: false },
+  start: { options: FILE, nodes: true },
+  stop: { options: FILE, nodes: true },
+  restart: { options: FILE, nodes: true },
+  kill: { options: { ...FILE, signal: { type: 'string', short: 's' } }, nodes: true },
+};
+
+function isQuickCommand(word: string | undefined): word is QuickCommand['command'] {
+  return word !== undefined && Object.hasOwn(COMMANDS, word);
+}
+
+/**
+ * `args` (process.argv after the script) as one of the commands above, or null when it is
+ * anything else: yargs reads it then. Never throws.
+ */
+export function readQuickCommandLine(args: readonly string[]): QuickCommand | null {
+  const [command, ...rest] = args;
+  if (!isQuickCommand(command) || rest.includes('--')) return null;
+  const spec = COMMANDS[command];
+  let parsed: ReturnType<typeof parseArgs<{ options: Record<string, OptionSpec>; allowPositionals: true; strict: true; tokens: true; args: string[] }>>;
+  try {
+    parsed = parseArgs({ args: rest, options: spec.options, allowPositionals: true, strict: true, tokens: true });
+  } catch {
+    return null; // an unknown option, a missing value, a value that looks like an option: yargs says what
+  }
+  const seen = new Set<string>();
+  const argIndexes = new Set<number>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    // `-f=x` means x to yargs and "=x" to parseArgs; `-fx` (a glued value) and grouped short
+    // options (two options from one argument) are left to yargs too.
+    if (!token.rawName.startsWith('--') && token.inlineValue === true) return null;
+    if (argIndexes.has(token.index)) return null;
+    argIndexes.add(token.index);
+    if (token.name !== 'file' && seen.has(token.name)) return null; // yargs makes an array of a repeated option
+    seen.add(token.name);
+  }
+  const positionals = parsed.positionals;
+  if (spec.nodes ? positionals.length === 0 : positionals.length > 0) return null;
+  const values = parsed.values as { file?: string[]; json?: boolean; timeout?: string; signal?: string };
+  const files = values.file ?? [];
+  switch (command) {
+    case 'ps':
+      return { command, files, json: values.json ?? false };
+    case 'down':
+      return { command, files, timeout: values.timeout };
+    default:
+      return { command, files, nodes: positionals, signal: values.signal };
+  }
+}
