@@ -14,7 +14,6 @@
  * Each schema words its own "expected …" phrase through zod's `error` parameter; anything not
  * worded here falls back to `getExpectedPhrase()` (issues.ts).
  */
-import { RE2JS } from 're2js';
 import * as z from 'zod';
 import { getClosestSignalName, parseSignalName } from './signal.js';
 import {
@@ -36,7 +35,7 @@ import {
 } from '../contract/defaults.js';
 import { DEFAULT_OUTPUT_FILE_KEEP, DEFAULT_OUTPUT_FILE_MAX_BYTES, DEFAULT_WATCH_DEBOUNCE_MS, MAX_OUTPUT_FILE_KEEP } from '../contract/defaults.js';
 import { DURATION_EXPECTED, formatDurationMs, getDurationResult, MAX_TIMER_MS } from './duration.js';
-import { getPatternProblem, MAX_PATTERN_LENGTH } from '../contract/pattern.js';
+import { compileUserPattern, getPatternProblem, type LinearPattern, MAX_PATTERN_LENGTH } from '../contract/pattern.js';
 import { formatBytes, getSizeResult, MAX_OUTPUT_BYTES, MAX_OUTPUT_LINES, SIZE_EXPECTED } from './size.js';
 
 /** Cluster and node names. Spelled out rather than with the `i` flag, which JSON Schema's `pattern` cannot carry. */
@@ -141,7 +140,9 @@ function joinWithOr(words: readonly string[]): string {
  * to schema.json for editors.
  */
 const PORT_TEMPLATE_SOURCE = '^\\{\\{\\s*(ports\\.[^{}\\s]+|nodes\\.[^{}\\s]+\\.ports\\.[^{}\\s]+)\\s*\\}\\}$';
-const PORT_TEMPLATE_PATTERN = RE2JS.compile(PORT_TEMPLATE_SOURCE);
+let portTemplatePattern: LinearPattern | undefined;
+/** Whether `text` is one port template, on RE2, compiled on first use (re2js loads then). */
+const isPortTemplate = (text: string): boolean => (portTemplatePattern ??= compileUserPattern(PORT_TEMPLATE_SOURCE)).test(text);
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
 /** A user regular expression: RE2 syntax (see pattern.ts), checked to compile. */
@@ -208,7 +209,7 @@ const TCP_PORT_TEXT_SOURCE = `^(?:${PORT_TEMPLATE_SOURCE.slice(1, -1)}|${NAME_PA
 
 /** A tcp port as text: a port template, or a port name of the node (short for `{{ports.<name>}}`). */
 const tcpPortTextSchema = z.string().meta({ pattern: TCP_PORT_TEXT_SOURCE }).transform((text, ctx) => {
-  if (PORT_TEMPLATE_PATTERN.test(text)) return text;
+  if (isPortTemplate(text)) return text;
   if (NAME_PATTERN.test(text)) return `{{ports.${text}}}`;
   ctx.issues.push({ code: 'custom', input: text, message: TCP_SHORTHAND_EXPECTED });
   return z.NEVER;

@@ -9,9 +9,22 @@
  * plus inline flags such as `(?i)`. RE2 has no backreferences and no lookaround; such patterns
  * are refused with a message saying so.
  */
-import { RE2JS } from 're2js';
+import { createRequire } from 'node:module';
+import type { RE2JS as RE2JSClass } from 're2js';
 import { DroverError } from './errors.js';
 import { describeValue } from './describe-value.js';
+
+let re2: typeof RE2JSClass | undefined;
+
+/**
+ * re2js, loaded on the first pattern compiled: its import and the Unicode tables it sets up take
+ * ~12 ms, which a config without patterns (most) and a process that never compiles one should not
+ * pay before its first spawn. `require` keeps compiling synchronously (zod's refinements are).
+ */
+function getRE2(): typeof RE2JSClass {
+  re2 ??= (createRequire(import.meta.url)('re2js') as typeof import('re2js')).RE2JS;
+  return re2;
+}
 
 /** The longest pattern accepted, in characters: keeps compiling (and the program RE2 builds) small. */
 export const MAX_PATTERN_LENGTH = 4096;
@@ -45,7 +58,7 @@ const UNSUPPORTED_FEATURES: readonly { readonly test: RegExp; readonly feature: 
 export function getPatternProblem(source: string): { readonly expected: string; readonly hint?: string } | undefined {
   if (source.length > MAX_PATTERN_LENGTH) return { expected: `a regular expression of at most ${MAX_PATTERN_LENGTH} characters` };
   try {
-    RE2JS.compile(source);
+    getRE2().compile(source);
     return undefined;
   } catch (error) {
     return { expected: PATTERN_EXPECTED, hint: describeSyntaxError(error) };
@@ -70,13 +83,13 @@ function describeSyntaxError(error: unknown): string {
  *   when that is why).
  */
 export function compileUserPattern(pattern: string | RegExp, what = 'pattern'): LinearPattern {
-  const source = typeof pattern === 'string' ? pattern : RE2JS.translateRegExp(pattern);
+  const source = typeof pattern === 'string' ? pattern : getRE2().translateRegExp(pattern);
   const problem = getPatternProblem(source);
   if (problem !== undefined) {
     const hint = problem.hint === undefined ? '' : `; ${problem.hint}`;
     throw new DroverError('ERR_INVALID_OPTION', `Invalid ${what}: expected ${problem.expected}, got ${describeValue(typeof pattern === 'string' ? pattern : String(pattern))}${hint}`);
   }
-  const compiled = RE2JS.compile(source);
+  const compiled = getRE2().compile(source);
   const rendered = typeof pattern === 'string' ? `/${pattern}/` : `/${pattern.source}/${pattern.flags.replace(/[gyud]/g, '')}`;
   return {
     source,

@@ -113,6 +113,23 @@ ${PRINT_CJS_CACHE}`,
     expect(urls.some((url) => url.includes('/node_modules/@opentelemetry/'))).toBe(true);
   }, 30_000);
 
+  test('loadConfig of a config without patterns loads no pattern engine (re2js); a log pattern loads it (positive control)', async () => {
+    const plain = path.join(dir, 'plain.yaml');
+    writeFileSync(plain, 'name: cold\nnodes:\n  a:\n    command: ["true"]\n    ready:\n      tcp: 4000\n');
+    const patterned = path.join(dir, 'patterned.yaml');
+    writeFileSync(patterned, 'name: cold\nnodes:\n  a:\n    command: ["true"]\n    ready:\n      log: "listening on (?P<port>\\\\d+)"\n');
+    for (const [name, config, expected] of [['plain', plain, false], ['patterned', patterned, true]] as const) {
+      const urls = await getLoadedUrls(
+        `patterns-${name}`,
+        `import { loadConfig } from ${JSON.stringify(BUNDLE_ENTRY)};
+const { spec } = await loadConfig(${JSON.stringify(config)});
+if (spec.nodes[0].name !== 'a') throw new Error('bad spec');
+${PRINT_CJS_CACHE}`,
+      );
+      expect(urls.some((url) => url.includes('/node_modules/re2js/')), name).toBe(expected);
+    }
+  }, 30_000);
+
   test("the published entry (dist/bundle/index.js): import { spawn } loads a few bundled chunks, no zod, yaml or @opentelemetry, nothing on demand", async () => {
     const urls = await getLoadedUrls('bundle-spawn', `import { spawn } from ${JSON.stringify(BUNDLE_ENTRY)}; if (typeof spawn !== 'function') throw new Error('no spawn'); ${PRINT_CJS_CACHE}`);
     const own = urls.filter((url) => url.startsWith(pathToFileURL(ROOT).href) && !url.includes('/node_modules/'));

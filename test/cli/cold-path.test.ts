@@ -105,7 +105,7 @@ describe('the CLI loads only what a command uses', () => {
       expect(matching(background, ['/node_modules/yargs/', '/node_modules/zod/', '/node_modules/yaml/', '/dist/config/loader.js'])).toEqual([]);
       const waiting = [...up.byPid].filter(([pid]) => pid !== upPid).flatMap(([, urls]) => urls);
       expect(waiting.some((url) => url.endsWith('/dist/cli/up-detached.js') || url.endsWith('/dist/cli/up.js'))).toBe(true);
-      // It validates the config (zod, yaml, and re2js for the config's patterns), nothing more.
+      // It validates the config (zod, yaml; re2js only for a config with patterns), nothing more.
       expect(matching(waiting, ['/node_modules/@opentelemetry/', '/dist/cluster/', '/node_modules/chokidar/'])).toEqual([]);
     }
   });
