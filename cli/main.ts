@@ -132,6 +132,33 @@ const ENVIRONMENT_HELP = [
   '  OTEL_*                     OpenTelemetry SDK settings (nothing is exported unless set)',
 ].join('\n');
 
+/** `drover up`'s command line, from yargs or from {@link readQuickCommandLine}. */
+interface UpArgs {
+  readonly file: string;
+  readonly nodes: readonly string[] | undefined;
+  readonly deps: boolean;
+  readonly detach: boolean;
+  readonly wait: boolean;
+  readonly timestamps: boolean;
+  readonly tty: boolean;
+  readonly strict: boolean;
+  readonly background: boolean;
+  readonly profile: readonly string[] | undefined;
+}
+
+/** `drover up`: in the foreground, or (`-d`, `--wait`) started in the background. */
+function runUpCommand(argv: UpArgs): Promise<void> {
+  return run(
+    argv.file,
+    async () => {
+      const options = { file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, detach: argv.detach || argv.wait, wait: argv.wait, timestamps: argv.timestamps, tty: argv.tty, background: argv.background, ...getUpSubset(argv.nodes, argv.deps) };
+      // The detaching `up` only waits: it loads neither the cluster nor telemetry code.
+      return options.detach ? (await import('./up-detached.js')).runDetached(options) : (await import('./up.js')).runUp(options);
+    },
+    { ownsOutput: !(argv.detach || argv.wait) },
+  );
+}
+
 /** `drover ps`, from yargs or from {@link readQuickCommandLine}. */
 const runPsCommand = (file: string, json: boolean) => run(file, async () => (await loadClient()).runPs({ file, json }));
 
@@ -178,6 +205,8 @@ function getUpSubset(nodes: readonly string[] | undefined, deps: boolean): { onl
 async function runQuickCommand(quick: QuickCommand): Promise<void> {
   const file = takeConfigFiles(quick.files.length === 0 ? fileOption.default : quick.files);
   switch (quick.command) {
+    case 'up':
+      return runUpCommand({ ...quick, file, background: false });
     case 'ps':
       return runPsCommand(file, quick.json);
     case 'down':
@@ -223,16 +252,7 @@ async function parseCommandLine(): Promise<void> {
           .example('$0 up --wait', 'the same, but return once every node is ready (exit 2 if a node failed)')
           .example('$0 up --no-tty -t', 'plain, timestamped output (for logs and CI)')
           .example('$0 up -d api', 'start api and the nodes it depends on, in the background'),
-      (argv) =>
-        run(
-          argv.file,
-          async () => {
-            const options = { file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, detach: argv.detach || argv.wait, wait: argv.wait, timestamps: argv.timestamps, tty: argv.tty, background: argv.background, ...getUpSubset(argv.nodes, argv.deps) };
-            // The detaching `up` only waits: it loads neither the cluster nor telemetry code.
-            return options.detach ? (await import('./up-detached.js')).runDetached(options) : (await import('./up.js')).runUp(options);
-          },
-          { ownsOutput: !(argv.detach || argv.wait) },
-        ),
+      (argv) => runUpCommand(argv),
     )
     .command(
       'run [command..]',

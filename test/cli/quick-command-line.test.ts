@@ -1,5 +1,5 @@
 /**
- * `ps`, `down`, `start`, `stop`, `restart` and `kill` with a plain command line run without
+ * `up`, `ps`, `down`, `start`, `stop`, `restart` and `kill` with a plain command line run without
  * yargs (cli/quick-command-line.ts), and do what they do through yargs: every accepted form is run
  * both ways against the same running cluster (`DROVER_CLI_QUICK=0` sends it to yargs) and must
  * print the same and exit the same. What the quick reader does not accept goes to yargs, whose
@@ -17,6 +17,9 @@ import { findShepherds } from '../helpers/processes.js';
 
 describe('readQuickCommandLine', () => {
   test.each([
+    [['up'], { command: 'up', files: [], nodes: [], deps: true, detach: false, wait: false, timestamps: false, tty: true, strict: false, profile: undefined }],
+    [['up', '-d', 'api', '--no-tty', '--profile', 'debug', '-t', '--no-deps', '--strict', '-f', 'a.yaml', '--profile=x,y', '--wait'], { command: 'up', files: ['a.yaml'], nodes: ['api'], deps: false, detach: true, wait: true, timestamps: true, tty: false, strict: true, profile: ['debug', 'x,y'] }],
+    [['up', 'a', 'b', '--tty', '--deps'], { command: 'up', files: [], nodes: ['a', 'b'], deps: true, detach: false, wait: false, timestamps: false, tty: true, strict: false, profile: undefined }],
     [['ps'], { command: 'ps', files: [], json: false }],
     [['ps', '--json', '-f', 'a.yaml'], { command: 'ps', files: ['a.yaml'], json: true }],
     [['ps', '--file=a.yaml', '--file', 'b.yaml', '-f', 'c.yaml'], { command: 'ps', files: ['a.yaml', 'b.yaml', 'c.yaml'], json: false }],
@@ -30,11 +33,13 @@ describe('readQuickCommandLine', () => {
   });
 
   test.each([
-    [[]], [['up']], [['logs', 'a']], [['ps', '--help']], [['ps', '-h']], [['ps', '--version']], [['--help']],
+    [[]], [['logs', 'a']], [['ps', '--help']], [['ps', '-h']], [['ps', '--version']], [['--help']],
     [['ps', 'extra']], [['stop']], [['ps', '--no-json']], [['ps', '--json=false']], [['ps', '--json', '--json']],
     [['ps', '-f=a.yaml']], [['ps', '-fa.yaml']], [['kill', 'a', '-sf', 'x']], [['kill', 'a', '-s', '-9']], [['kill', 'a', '-s']],
     [['down', '--timeout']], [['down', '--timeout', '1s', '--timeout', '2s']], [['stop', '--', 'a']], [['ps', '--unknown']],
     [['ps', '--File', 'x']], [['scale', 'a', '2']], [['completion']], [['ps', '--get-yargs-completions']],
+    [['up', '--profile', 'a', 'b']], [['up', '--profile=a', 'b']], [['up', '--tty', '--no-tty']], [['up', '--no-strict']], [['up', '--background']],
+    [['up', '-dt']], [['up', '--profile']], [['up', '--detach=false']], [['up', '-d', '-d']], [['run', '--', 'true']],
   ])('leaves %j to yargs', (args) => {
     expect(readQuickCommandLine(args)).toBeNull();
   });
@@ -52,6 +57,7 @@ describe('a quick command line does what yargs does with it', () => {
     register = writeLoadRecorder(dir, { withPid: false });
     config = path.join(dir, 'drover.yaml');
     writeFileSync(config, 'name: quick\nnodes:\n  a:\n    command: [sleep, "600"]\n    minUptime: 0s\n  b:\n    command: [sleep, "600"]\n    minUptime: 0s\n');
+    writeFileSync(path.join(dir, 'bad.yaml'), 'name: bad\nnodes:\n  a:\n    commnd: [sleep, "600"]\n');
     env = { DROVER_STATE_DIR: path.join(dir, 'state'), NO_COLOR: '1' };
     const up = await runCli(['up', '--wait', '-f', config], env);
     expect([up.code, up.stderr]).toEqual([0, '']);
@@ -67,10 +73,10 @@ describe('a quick command line does what yargs does with it', () => {
   }, 60_000);
 
   /** One CLI run: its output (uptimes masked), exit code, and whether it loaded the bundle's yargs chunk. */
-  async function runRecorded(name: string, args: string[], quick: boolean) {
+  async function runRecorded(name: string, args: string[], quick: boolean, runEnv: NodeJS.ProcessEnv = env) {
     const log = path.join(dir, `${name}-${quick ? 'quick' : 'yargs'}.log`);
     writeFileSync(log, '');
-    const result = await runCli(args, { ...env, DROVER_LOAD_LOG: log, NODE_OPTIONS: `--import ${pathToFileURL(register).href}`, ...(quick ? {} : { DROVER_CLI_QUICK: '0' }) });
+    const result = await runCli(args, { ...runEnv, DROVER_LOAD_LOG: log, NODE_OPTIONS: `--import ${pathToFileURL(register).href}`, ...(quick ? {} : { DROVER_CLI_QUICK: '0' }) });
     const loadedYargs = readFileSync(log, 'utf8').split('\n').some((url) => /\/yargs-[^/]*\.js$/.test(url));
     return { code: result.code, stdout: result.stdout.replace(/\b\d+(ms|s|m\d+s)\b/g, '<time>').replace(/"uptimeMs": \d+/g, '"uptimeMs": <ms>'), stderr: result.stderr, loadedYargs };
   }
@@ -87,6 +93,9 @@ describe('a quick command line does what yargs does with it', () => {
     ['start-running', (f) => ['start', 'a', '-f', f]],
     ['down-bad-timeout', (f) => ['down', '--timeout', 'soon', '-f', f]],
     ['ps-no-cluster', (f) => ['ps', '-f', path.join(path.dirname(f), 'none', 'drover.yaml')]],
+    ['up-running', (f) => ['up', '-d', '-f', f]],
+    ['up-bad-config', (f) => ['up', '--wait', '-f', path.join(path.dirname(f), 'bad.yaml')]],
+    ['up-no-deps-alone', (f) => ['up', '--no-deps', '--no-tty', '-f', f]],
   ];
 
   test.each(SAME_STATE)('%s: the same output and exit code, without loading yargs', async (name, makeArgs) => {
@@ -107,6 +116,25 @@ describe('a quick command line does what yargs does with it', () => {
       expect([start.code, start.stderr, start.loadedYargs]).toEqual([0, '', !quick]);
       expect((await readPsRows(config, env, pids)).find((row) => row.name === 'b')?.state).toMatch(/^(running|ready)$/);
     }
+  }, 60_000);
+
+  test('up -d of a second cluster: the same output both ways (pids masked), nothing left behind', async () => {
+    const second = path.join(dir, 'second.yaml');
+    writeFileSync(second, 'name: second\nnodes:\n  c:\n    command: [sleep, "600"]\n    minUptime: 0s\n');
+    const outputs: string[] = [];
+    for (const quick of [true, false]) {
+      const secondEnv = { ...env, DROVER_STATE_DIR: path.join(dir, `second-state-${quick}`) };
+      const up = await runRecorded(`up-second-${quick}`, ['up', '-d', '-f', second], quick, secondEnv);
+      const upPid = Number(/drover up pid (\d+)/.exec(up.stdout)?.[1]);
+      if (upPid > 0) pids.add(upPid);
+      findShepherds().forEach((pid) => pids.add(pid));
+      expect([up.code, up.stderr, up.loadedYargs]).toEqual([0, '', !quick]);
+      outputs.push(up.stdout.replace(/pid \d+/g, 'pid <pid>').replaceAll(secondEnv.DROVER_STATE_DIR, '<state>'));
+      const down = await runCli(['down', '-f', second], secondEnv);
+      expect([down.code, down.stderr]).toEqual([0, '']);
+    }
+    expect(outputs[0]).toContain('cluster second started in the background');
+    expect(outputs[0]).toBe(outputs[1]);
   }, 60_000);
 
   test('forms left to yargs get its help and its errors', async () => {
