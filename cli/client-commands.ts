@@ -1,5 +1,4 @@
 import { once } from 'node:events';
-import readline from 'node:readline';
 import { getClosestMatch } from '../config/closest-match.js';
 import { DroverError, isDroverError } from '../contract/errors.js';
 import { getReplicaLabel } from '../contract/lifecycle.js';
@@ -120,6 +119,8 @@ export async function runLogs(options: LogsOptions): Promise<number> {
   const labels = answer.nodes.map((n) => getReplicaLabel(n.name, n.replica ?? 0));
   const out = new Printer(createStreamSink(process.stdout), names, { color, timestamps: options.timestamps, labels });
   const err = new Printer(createStreamSink(process.stderr), names, { color: shouldUseColor(process.stderr), timestamps: options.timestamps, labels });
+  // Imported here: of the client commands, only logs reads lines.
+  const readline = await import('node:readline');
   for await (const line of readline.createInterface({ input: res, crlfDelay: Infinity })) {
     if (line === '') continue;
     // A reader slower than the nodes (a pager, a suspended terminal) slows this loop down, and

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, realpathSync, renameSync, rmdirSync, type Stats, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -46,6 +45,8 @@ export function getStatePaths(configPath: string, env: NodeJS.ProcessEnv = proce
     return withDir(dir, [dir], 'DROVER_STATE_DIR');
   }
   const absolute = path.resolve(configPath);
+  // node:crypto loads here, not with this module: with DROVER_STATE_DIR set no command needs it.
+  const { createHash } = process.getBuiltinModule('node:crypto');
   const hash = createHash('sha256').update(absolute).digest('hex').slice(0, 12);
   const label = path.basename(path.dirname(absolute)).replace(/[^\w.-]/g, '_').slice(0, 24);
   const runtime = env.XDG_RUNTIME_DIR;
