@@ -15,7 +15,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { getClockTicks, getTree, getUptimeSeconds, readPssKiB, SeenProcesses, type ProcStat } from './proc.js';
+import { getClockTicks, getTree, getUptimeSeconds, readCpuNs, readPssKiB, SeenProcesses, type ProcStat } from './proc.js';
 
 export type PeerContender = 'pm2' | 'supervisord' | 'drover-wait';
 
@@ -262,6 +262,20 @@ function splitTree(managerPid: number): { nodes: ProcStat[]; layer: ProcStat[] }
   return { nodes: tree.filter((p) => p.comm === 'sleep'), layer: tree.filter((p) => p.comm !== 'sleep') };
 }
 
+/** CPU ns of each process (the same pid and start time in both samples), before and after. */
+function sumCpuNs(processes: readonly ProcStat[], before: ReadonlyMap<number, number | null>, now: Map<number, ProcStat>): number | null {
+  let ns = 0;
+  for (const p of processes) {
+    const current = now.get(p.pid);
+    const start = before.get(p.pid);
+    if (current === undefined || current.starttime !== p.starttime || start === undefined || start === null) continue;
+    const end = readCpuNs(p.pid);
+    if (end === null) return null;
+    ns += end - start;
+  }
+  return ns;
+}
+
 function sumTicks(processes: readonly ProcStat[], now: Map<number, ProcStat>): number {
   let ticks = 0;
   for (const p of processes) {
@@ -300,13 +314,17 @@ export async function measurePeerCount(
     await sleep(Math.min(2000, sizes.peerIdleMs / 4)); // start-up work settles
     ({ nodes, layer } = splitTree(managerPid));
     seen.add(layer);
+    const cpuBefore = new Map(layer.map((p) => [p.pid, readCpuNs(p.pid)]));
     const t0 = performance.now();
     await sleep(sizes.peerIdleMs);
     const seconds = (performance.now() - t0) / 1000;
     const after = splitTree(managerPid);
     seen.add(after.layer);
     const now = new Map(after.layer.map((p) => [p.pid, p]));
-    const idleCpuPct = (sumTicks(layer, now) / ticks / seconds) * 100;
+    // In ns where the kernel has schedstat (readCpuNs), else in clock ticks.
+    const layerNs = sumCpuNs(layer, cpuBefore, now);
+    const managerNs = sumCpuNs(layer.filter((p) => p.pid === managerPid), cpuBefore, now);
+    const idleCpuPct = layerNs !== null ? (layerNs / 1e9 / seconds) * 100 : (sumTicks(layer, now) / ticks / seconds) * 100;
 
     const pss = after.layer.map((p) => ({ p, kib: readPssKiB(p.pid) }));
     const pssKiB = pss.reduce((sum, x) => sum + x.kib, 0);
@@ -324,8 +342,11 @@ export async function measurePeerCount(
     const figures: Record<string, number> = { [`up${n}Ms`]: started.upMs, [`spawned${n}Ms`]: spawnedMs };
     if (started.returnMs !== undefined && !contender.startsWith('drover')) figures[`return${n}Ms`] = started.returnMs;
     figures[`idleCpu${n}Pct`] = idleCpuPct;
+    figures[`idleTicks${n}`] = sumTicks(layer, now);
     // drover's manager alone (its launcher and shepherds are the rest of the layer).
-    if (contender.startsWith('drover')) figures[`idleCpuManager${n}Pct`] = (sumTicks(layer.filter((p) => p.pid === managerPid), now) / ticks / seconds) * 100;
+    if (contender.startsWith('drover')) {
+      figures[`idleCpuManager${n}Pct`] = managerNs !== null ? (managerNs / 1e9 / seconds) * 100 : (sumTicks(layer.filter((p) => p.pid === managerPid), now) / ticks / seconds) * 100;
+    }
     figures[`pss${n}MiB`] = pssKiB / 1024;
     figures[`pssPerNode${n}KiB`] = pssKiB / count;
     if (shepherds.length > 0) figures[`pssPerShepherd${n}KiB`] = shepherds.reduce((sum, x) => sum + x.kib, 0) / shepherds.length;

@@ -1,6 +1,7 @@
 /**
  * /proc readers for the peers and cold scenarios: the process tree under a manager, CPU ticks
- * (utime + stime), PSS (smaps_rollup), and a set of processes the bench saw alive and may signal.
+ * (utime + stime) and CPU time in ns (schedstat), PSS (smaps_rollup), and a set of processes the
+ * bench saw alive and may signal.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -52,6 +53,29 @@ export function readStat(pid: number): ProcStat | null {
     stime: Number(fields[12]),
     starttime: Number(fields[19]),
   };
+}
+
+/**
+ * CPU time a process has run, in ns: the sum over its live threads of the first field of
+ * /proc/PID/task/TID/schedstat (time spent on the CPU, sched-stats.rst in the kernel's docs). An
+ * idle supervisor uses tens of ms in 20 s: utime + stime count that in 10 ms ticks, sampled at the
+ * timer interrupt, which cannot tell 30 ms from 50 ms. Null when the process is gone or the
+ * kernel has no schedstat (CONFIG_SCHED_INFO).
+ */
+export function readCpuNs(pid: number): number | null {
+  let total = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // A thread that ended between the listing and the read.
+      }
+    }
+  } catch {
+    return null;
+  }
+  return total;
 }
 
 export function listProcesses(): ProcStat[] {
