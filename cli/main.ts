@@ -6,7 +6,7 @@ import { raiseSignal } from '../process/owned-signals.js';
 import type { NodeAction } from './client-commands.js';
 import { BACKGROUND_UP_ARG, cleanUpCancelledStart, readBackgroundUpRequest } from './background-up.js';
 import { getConfigFiles, getProfiles, takeConfigFiles } from './config-files.js';
-import { type QuickCommand, readQuickCommandLine } from './quick-command-line.js';
+import { type QuickCommand, readQuickCommandLine, type UpCommandOptions } from './quick-command-line.js';
 import { EXIT_CODE_HELP, EXIT_INTERNAL, EXIT_NODE_FAILED, EXIT_SIGPIPE, EXIT_USAGE } from './exit-codes.js';
 
 // Command modules load on use: a client command never pays for the OpenTelemetry SDK `up` loads.
@@ -133,18 +133,7 @@ const ENVIRONMENT_HELP = [
 ].join('\n');
 
 /** `drover up`'s command line, from yargs or from {@link readQuickCommandLine}. */
-interface UpArgs {
-  readonly file: string;
-  readonly nodes: readonly string[] | undefined;
-  readonly deps: boolean;
-  readonly detach: boolean;
-  readonly wait: boolean;
-  readonly timestamps: boolean;
-  readonly tty: boolean;
-  readonly strict: boolean;
-  readonly background: boolean;
-  readonly profile: readonly string[] | undefined;
-}
+type UpArgs = Omit<UpCommandOptions, 'nodes'> & { readonly file: string; readonly nodes: readonly string[] | undefined; readonly background: boolean };
 
 /** `drover up`: in the foreground, or (`-d`, `--wait`) started in the background. */
 function runUpCommand(argv: UpArgs): Promise<void> {

@@ -18,20 +18,21 @@
 import { parseArgs } from 'node:util';
 import type { NodeAction } from './client-commands.js';
 
-/** A client command line as yargs would have read it: option values after defaults. */
+/** `drover up`'s own options as yargs reads them (defaults applied), but `-f`. */
+export interface UpCommandOptions {
+  readonly nodes: readonly string[];
+  readonly deps: boolean;
+  readonly detach: boolean;
+  readonly wait: boolean;
+  readonly timestamps: boolean;
+  readonly tty: boolean;
+  readonly strict: boolean;
+  readonly profile: readonly string[] | undefined;
+}
+
+/** A command line as yargs would have read it: option values after defaults. */
 export type QuickCommand =
-  | {
-      readonly command: 'up';
-      readonly files: readonly string[];
-      readonly nodes: readonly string[];
-      readonly deps: boolean;
-      readonly detach: boolean;
-      readonly wait: boolean;
-      readonly timestamps: boolean;
-      readonly tty: boolean;
-      readonly strict: boolean;
-      readonly profile: readonly string[] | undefined;
-    }
+  | ({ readonly command: 'up'; readonly files: readonly string[] } & UpCommandOptions)
   | { readonly command: 'ps'; readonly files: readonly string[]; readonly json: boolean }
   | { readonly command: 'down'; readonly files: readonly string[]; readonly timeout: string | undefined }
   | { readonly command: NodeAction; readonly files: readonly string[]; readonly nodes: readonly string[]; readonly signal: string | undefined };
