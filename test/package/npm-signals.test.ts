@@ -130,8 +130,14 @@ describe('one Ctrl-C that reaches drover up twice (the terminal\'s SIGINT, then 
   it('the copy arriving once the nodes have stopped does not end drover by SIGINT: exit 0', async () => {
     const { run } = await start(['node_modules/.bin/drover', 'up', '--no-tty']);
     run.pressCtrlC();
-    await run.waitForOutput(/^drover \| cluster tiny stopped$/m, 'the down to finish');
-    process.kill(run.pgid, 'SIGINT');
+    await run.waitForOutput(/^drover \| a: stopped /m, 'the node to stop');
+    // drover may have printed its last line and exited by now (nothing is left for it to do):
+    // then the copy reaches nobody, and the exit status is the first Ctrl-C's alone.
+    try {
+      process.kill(run.pgid, 'SIGINT');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
     expect(await run.ended, run.output).toEqual({ code: 0, signal: null });
     for (const line of CLEAN_DOWN) expect(run.output).toMatch(line);
   });
