@@ -151,6 +151,13 @@ function runUpCommand(argv: UpArgs): Promise<void> {
 /** `drover ps`, from yargs or from {@link readQuickCommandLine}. */
 const runPsCommand = (file: string, json: boolean) => run(file, async () => (await loadClient()).runPs({ file, json }));
 
+/** `drover validate`. */
+const runValidateCommand = (file: string, argv: { readonly profile: readonly string[] | undefined; readonly strict: boolean; readonly json: boolean }) =>
+  run(file, async () => (await import('./validate.js')).runValidate({ file, files: getConfigFiles(file), profiles: getProfiles(argv.profile), strict: argv.strict, json: argv.json }));
+
+/** `drover analyze`. */
+const runAnalyzeCommand = (file: string, json: boolean) => run(file, async () => (await import('./analyze.js')).runAnalyze({ file, json }));
+
 /** `drover down`. */
 const runDownCommand = (file: string, timeout: string | undefined) =>
   run(file, async () => (await loadClient()).runDown({ file, timeoutMs: await parseDurationFlag('timeout', timeout) }));
@@ -198,6 +205,10 @@ async function runQuickCommand(quick: QuickCommand): Promise<void> {
       return runUpCommand({ ...quick, file, background: false });
     case 'ps':
       return runPsCommand(file, quick.json);
+    case 'analyze':
+      return runAnalyzeCommand(file, quick.json);
+    case 'validate':
+      return runValidateCommand(file, quick);
     case 'down':
       return runDownCommand(file, quick.timeout);
     default:
@@ -380,7 +391,7 @@ async function parseCommandLine(): Promise<void> {
           .option('profile', profileOption)
           .example('$0 validate -f drover.yaml --strict', 'validate strictly')
           .example('$0 validate --json', 'machine-readable result'),
-      (argv) => run(argv.file, async () => (await import('./validate.js')).runValidate({ file: argv.file, files: getConfigFiles(argv.file), profiles: getProfiles(argv.profile), strict: argv.strict, json: argv.json })),
+      (argv) => runValidateCommand(argv.file, argv),
     )
     .command(
       'graph',
@@ -397,7 +408,7 @@ async function parseCommandLine(): Promise<void> {
       'analyze',
       "the running cluster's startup critical chain (like systemd-analyze critical-chain): when each node was spawned, ready, what it waited on",
       (y) => y.option('json', jsonOption).example('$0 analyze', 'table of the nodes and the chain that decided the start time').example('$0 analyze --json', 'the same as JSON'),
-      (argv) => run(argv.file, async () => (await import('./analyze.js')).runAnalyze({ file: argv.file, json: argv.json })),
+      (argv) => runAnalyzeCommand(argv.file, argv.json),
     )
     .completion('completion', 'print a bash/zsh completion script (source it from ~/.bashrc or ~/.zshrc)', (current: string, argv: { _: unknown[]; file?: string }, defaultCompletion: () => void, done: (completions: string[]) => void) => {
       const command = String(argv._[0] ?? '');

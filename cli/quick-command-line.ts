@@ -1,6 +1,6 @@
 /**
  * The command lines of the commands users wait on most (`up`, `ps`, `down`, `start`, `stop`,
- * `restart`, `kill`), read by Node's own `util.parseArgs` so that they run without loading yargs:
+ * `restart`, `kill`, `validate`, `analyze`), read by Node's own `util.parseArgs` so that they run without loading yargs:
  * yargs's chunk, its setup of every command and its help layout were about a sixth of a cold
  * `drover ps` and ~20 ms of `drover up` before its first spawn (bench/README.md, "the cold path").
  *
@@ -33,7 +33,8 @@ export interface UpCommandOptions {
 /** A command line as yargs would have read it: option values after defaults. */
 export type QuickCommand =
   | ({ readonly command: 'up'; readonly files: readonly string[] } & UpCommandOptions)
-  | { readonly command: 'ps'; readonly files: readonly string[]; readonly json: boolean }
+  | { readonly command: 'ps' | 'analyze'; readonly files: readonly string[]; readonly json: boolean }
+  | { readonly command: 'validate'; readonly files: readonly string[]; readonly json: boolean; readonly strict: boolean; readonly profile: readonly string[] | undefined }
   | { readonly command: 'down'; readonly files: readonly string[]; readonly timeout: string | undefined }
   | { readonly command: NodeAction; readonly files: readonly string[]; readonly nodes: readonly string[]; readonly signal: string | undefined };
 
@@ -59,6 +60,8 @@ const COMMANDS: Record<QuickCommand['command'], { readonly options: Record<strin
     nodes: 'optional',
   },
   ps: { options: { ...FILE, json: { type: 'boolean' } }, nodes: false },
+  analyze: { options: { ...FILE, json: { type: 'boolean' } }, nodes: false },
+  validate: { options: { ...FILE, json: { type: 'boolean' }, strict: { type: 'boolean' }, profile: { type: 'string', multiple: true } }, nodes: false },
   down: { options: { ...FILE, timeout: { type: 'string' } }, nodes: false },
   start: { options: FILE, nodes: true },
   stop: { options: FILE, nodes: true },
@@ -121,7 +124,10 @@ export function readQuickCommandLine(args: readonly string[]): QuickCommand | nu
         profile: values.profile,
       };
     case 'ps':
+    case 'analyze':
       return { command, files, json: values.json ?? false };
+    case 'validate':
+      return { command, files, json: values.json ?? false, strict: values.strict ?? false, profile: values.profile };
     case 'down':
       return { command, files, timeout: values.timeout };
     default:

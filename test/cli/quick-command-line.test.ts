@@ -1,8 +1,8 @@
 /**
- * `up`, `ps`, `down`, `start`, `stop`, `restart` and `kill` with a plain command line run without
- * yargs (cli/quick-command-line.ts), and do what they do through yargs: every accepted form is run
- * both ways against the same running cluster (`DROVER_CLI_QUICK=0` sends it to yargs) and must
- * print the same and exit the same. What the quick reader does not accept goes to yargs, whose
+ * `up`, `ps`, `down`, `start`, `stop`, `restart`, `kill`, `validate` and `analyze` with a plain
+ * command line run without yargs (cli/quick-command-line.ts), and do what they do through yargs:
+ * every accepted form is run both ways against the same running cluster (`DROVER_CLI_QUICK=0`
+ * sends it to yargs) and must print the same and exit the same. What the quick reader does not accept goes to yargs, whose
  * help and error messages it keeps. The module-load recorder shows which path ran.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +21,8 @@ describe('readQuickCommandLine', () => {
     [['up', '-d', 'api', '--no-tty', '--profile', 'debug', '-t', '--no-deps', '--strict', '-f', 'a.yaml', '--profile=x,y', '--wait'], { command: 'up', files: ['a.yaml'], nodes: ['api'], deps: false, detach: true, wait: true, timestamps: true, tty: false, strict: true, profile: ['debug', 'x,y'] }],
     [['up', 'a', 'b', '--tty', '--deps'], { command: 'up', files: [], nodes: ['a', 'b'], deps: true, detach: false, wait: false, timestamps: false, tty: true, strict: false, profile: undefined }],
     [['ps'], { command: 'ps', files: [], json: false }],
+    [['analyze', '--json'], { command: 'analyze', files: [], json: true }],
+    [['validate', '--strict', '--json', '--profile', 'a', '-f', 'x.yaml'], { command: 'validate', files: ['x.yaml'], json: true, strict: true, profile: ['a'] }],
     [['ps', '--json', '-f', 'a.yaml'], { command: 'ps', files: ['a.yaml'], json: true }],
     [['ps', '--file=a.yaml', '--file', 'b.yaml', '-f', 'c.yaml'], { command: 'ps', files: ['a.yaml', 'b.yaml', 'c.yaml'], json: false }],
     [['down', '--timeout', '5s'], { command: 'down', files: [], timeout: '5s' }],
@@ -39,6 +41,7 @@ describe('readQuickCommandLine', () => {
     [['down', '--timeout']], [['down', '--timeout', '1s', '--timeout', '2s']], [['stop', '--', 'a']], [['ps', '--unknown']],
     [['ps', '--File', 'x']], [['scale', 'a', '2']], [['completion']], [['ps', '--get-yargs-completions']],
     [['up', '--profile', 'a', 'b']], [['up', '--profile=a', 'b']], [['up', '--tty', '--no-tty']], [['up', '--no-strict']], [['up', '--background']],
+    [['validate', 'x']], [['analyze', '--no-json']], [['validate', '--profile', 'a', 'b']],
     [['up', '-dt']], [['up', '--profile']], [['up', '--detach=false']], [['up', '-d', '-d']], [['run', '--', 'true']],
   ])('leaves %j to yargs', (args) => {
     expect(readQuickCommandLine(args)).toBeNull();
@@ -93,6 +96,11 @@ describe('a quick command line does what yargs does with it', () => {
     ['start-running', (f) => ['start', 'a', '-f', f]],
     ['down-bad-timeout', (f) => ['down', '--timeout', 'soon', '-f', f]],
     ['ps-no-cluster', (f) => ['ps', '-f', path.join(path.dirname(f), 'none', 'drover.yaml')]],
+    ['validate', (f) => ['validate', '-f', f]],
+    ['validate-bad-strict-json', (f) => ['validate', '--strict', '--json', '-f', path.join(path.dirname(f), 'bad.yaml')]],
+    ['validate-profile', (f) => ['validate', '--profile', 'debug,extra', '-f', f]],
+    ['analyze', (f) => ['analyze', '-f', f]],
+    ['analyze-json', (f) => ['analyze', '--json', '-f', f]],
     ['up-running', (f) => ['up', '-d', '-f', f]],
     ['up-bad-config', (f) => ['up', '--wait', '-f', path.join(path.dirname(f), 'bad.yaml')]],
     ['up-no-deps-alone', (f) => ['up', '--no-deps', '--no-tty', '-f', f]],
