@@ -1,8 +1,9 @@
 /**
  * The command lines of the commands users wait on most (`up`, `ps`, `down`, `start`, `stop`,
- * `restart`, `kill`, `validate`, `analyze`), read by Node's own `util.parseArgs` so that they run without loading yargs:
- * yargs's chunk, its setup of every command and its help layout were about a sixth of a cold
- * `drover ps` and ~20 ms of `drover up` before its first spawn (bench/README.md, "the cold path").
+ * `restart`, `kill`, `validate`, `analyze`), read by Node's own `util.parseArgs` so that they run
+ * without loading yargs: yargs's chunk, its setup of every command and its help layout were ~20 ms
+ * of a cold `drover ps` (~120 ms) and of `drover up` before its first spawn (bench/README.md,
+ * "run 6").
  *
  * yargs stays the command line's definition: this reads only the plain forms of these commands'
  * own options, which yargs reads the same way, and returns null for anything else, which then goes
