@@ -262,14 +262,17 @@ function splitTree(managerPid: number): { nodes: ProcStat[]; layer: ProcStat[] }
   return { nodes: tree.filter((p) => p.comm === 'sleep'), layer: tree.filter((p) => p.comm !== 'sleep') };
 }
 
-/** CPU ns of each process (the same pid and start time in both samples), before and after. */
-function sumCpuNs(processes: readonly ProcStat[], before: ReadonlyMap<number, number | null>, now: Map<number, ProcStat>): number | null {
+/**
+ * CPU ns used between two {@link readCpuNs} samples by the processes alive in both (the same pid
+ * and start time); null when the kernel has no schedstat.
+ */
+function sumCpuNs(processes: readonly ProcStat[], before: ReadonlyMap<number, number | null>, after: ReadonlyMap<number, number | null>, now: Map<number, ProcStat>): number | null {
   let ns = 0;
   for (const p of processes) {
     const current = now.get(p.pid);
     const start = before.get(p.pid);
-    if (current === undefined || current.starttime !== p.starttime || start === undefined || start === null) continue;
-    const end = readCpuNs(p.pid);
+    const end = after.get(p.pid);
+    if (current === undefined || current.starttime !== p.starttime || start === undefined || start === null || end === undefined) continue;
     if (end === null) return null;
     ns += end - start;
   }
@@ -318,12 +321,13 @@ export async function measurePeerCount(
     const t0 = performance.now();
     await sleep(sizes.peerIdleMs);
     const seconds = (performance.now() - t0) / 1000;
+    const cpuAfter = new Map(layer.map((p) => [p.pid, readCpuNs(p.pid)]));
     const after = splitTree(managerPid);
     seen.add(after.layer);
     const now = new Map(after.layer.map((p) => [p.pid, p]));
     // In ns where the kernel has schedstat (readCpuNs), else in clock ticks.
-    const layerNs = sumCpuNs(layer, cpuBefore, now);
-    const managerNs = sumCpuNs(layer.filter((p) => p.pid === managerPid), cpuBefore, now);
+    const layerNs = sumCpuNs(layer, cpuBefore, cpuAfter, now);
+    const managerNs = sumCpuNs(layer.filter((p) => p.pid === managerPid), cpuBefore, cpuAfter, now);
     const idleCpuPct = layerNs !== null ? (layerNs / 1e9 / seconds) * 100 : (sumTicks(layer, now) / ticks / seconds) * 100;
 
     const pss = after.layer.map((p) => ({ p, kib: readPssKiB(p.pid) }));

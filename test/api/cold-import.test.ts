@@ -66,6 +66,17 @@ async function getLoadedUrls(name: string, source: string): Promise<string[]> {
 /** The script's last line: the CommonJS cache as JSON. */
 const PRINT_CJS_CACHE = `import { createRequire } from 'node:module'; console.log(JSON.stringify(Object.keys(createRequire(import.meta.url).cache)));`;
 
+/** The URLs a fresh node loads for `loadConfig(config)` through the published entry. */
+function getLoadConfigUrls(name: string, config: string): Promise<string[]> {
+  return getLoadedUrls(
+    name,
+    `import { loadConfig } from ${JSON.stringify(BUNDLE_ENTRY)};
+const { spec } = await loadConfig(${JSON.stringify(config)});
+if (spec.nodes[0].name !== 'a') throw new Error('bad spec');
+${PRINT_CJS_CACHE}`,
+  );
+}
+
 function findForbidden(urls: readonly string[]): string[] {
   return urls.filter((url) => FORBIDDEN.some((part) => url.includes(part)));
 }
@@ -119,13 +130,7 @@ ${PRINT_CJS_CACHE}`,
     const patterned = path.join(dir, 'patterned.yaml');
     writeFileSync(patterned, 'name: cold\nnodes:\n  a:\n    command: ["true"]\n    ready:\n      log: "listening on (?P<port>\\\\d+)"\n');
     for (const [name, config, expected] of [['plain', plain, false], ['patterned', patterned, true]] as const) {
-      const urls = await getLoadedUrls(
-        `patterns-${name}`,
-        `import { loadConfig } from ${JSON.stringify(BUNDLE_ENTRY)};
-const { spec } = await loadConfig(${JSON.stringify(config)});
-if (spec.nodes[0].name !== 'a') throw new Error('bad spec');
-${PRINT_CJS_CACHE}`,
-      );
+      const urls = await getLoadConfigUrls(`patterns-${name}`, config);
       expect(urls.some((url) => url.includes('/node_modules/re2js/')), name).toBe(expected);
     }
   }, 30_000);
@@ -145,13 +150,7 @@ ${PRINT_CJS_CACHE}`,
   test('the published entry loads its on-demand chunks when a call needs them (positive control: loadConfig loads the loader, zod and yaml chunks)', async () => {
     const config = path.join(dir, 'drover.yaml');
     writeFileSync(config, 'name: cold\nnodes:\n  a:\n    command: ["true"]\n');
-    const urls = await getLoadedUrls(
-      'bundle-on-demand',
-      `import { loadConfig } from ${JSON.stringify(BUNDLE_ENTRY)};
-const { spec } = await loadConfig(${JSON.stringify(config)});
-if (spec.nodes[0].name !== 'a') throw new Error('bad spec');
-${PRINT_CJS_CACHE}`,
-    );
+    const urls = await getLoadConfigUrls('bundle-on-demand', config);
     // zod and yaml are inlined into the bundle, each a chunk of its own (scripts/bundle.mjs).
     for (const chunk of ['loader-', 'zod-', 'yaml-']) expect(urls.some((url) => url.includes(`/dist/bundle/${chunk}`)), chunk).toBe(true);
     expect(urls.filter((url) => url.includes('/node_modules/zod/') || url.includes('/node_modules/yaml/'))).toEqual([]);
