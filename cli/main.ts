@@ -439,26 +439,33 @@ async function parseCommandLine(): Promise<void> {
     .parseAsync();
 }
 
-if (process.argv[2] === BACKGROUND_UP_ARG) {
-  // The background `up` of `up --detach`: options, config and warnings as the detaching `up` loaded them.
-  // Inside run(): a hand-over that is missing or cut short is an error message, not a stack trace.
-  await run(
-    BACKGROUND_UP_ARG,
-    async () => {
-      // up.js and the cluster code it imports load while the detaching `up` still loads and
-      // validates the config: it starts this process before that, so both Node starts overlap.
-      const loading = import('./up.js');
-      loading.catch(() => {}); // a failed import is reported where it is awaited, below
-      const request = await readBackgroundUpRequest(process.stdin);
-      if ('cancelled' in request) return cleanUpCancelledStart(request);
-      return (await loading).runUp({ ...request.options, loaded: { spec: request.spec, warnings: request.warnings } });
-    },
-    { ownsOutput: true },
-  );
-} else {
-  // The client commands users wait on most skip yargs when their command line is a plain one
-  // (cli/quick-command-line.ts); everything else, and all of it with DROVER_CLI_QUICK=0, goes to yargs.
-  const quick = process.env.DROVER_CLI_QUICK === '0' ? null : readQuickCommandLine(process.argv.slice(2));
-  if (quick === null) await parseCommandLine();
-  else await runQuickCommand(quick);
+/**
+ * The CLI's entry. Not a top-level await: the published CLI is a CommonJS bundle (it starts
+ * faster than ES modules on Node 20; scripts/bundle.mjs), and CommonJS has none.
+ */
+async function main(): Promise<void> {
+  if (process.argv[2] === BACKGROUND_UP_ARG) {
+    // The background `up` of `up --detach`: options, config and warnings as the detaching `up` loaded them.
+    // Inside run(): a hand-over that is missing or cut short is an error message, not a stack trace.
+    return run(
+      BACKGROUND_UP_ARG,
+      async () => {
+        // up.js and the cluster code it imports load while the detaching `up` still loads and
+        // validates the config: it starts this process before that, so both Node starts overlap.
+        const loading = import('./up.js');
+        loading.catch(() => {}); // a failed import is reported where it is awaited, below
+        const request = await readBackgroundUpRequest(process.stdin);
+        if ('cancelled' in request) return cleanUpCancelledStart(request);
+        return (await loading).runUp({ ...request.options, loaded: { spec: request.spec, warnings: request.warnings } });
+      },
+      { ownsOutput: true },
+    );
+  } else {
+    // The client commands users wait on most skip yargs when their command line is a plain one
+    // (cli/quick-command-line.ts); everything else, and all of it with DROVER_CLI_QUICK=0, goes to yargs.
+    const quick = process.env.DROVER_CLI_QUICK === '0' ? null : readQuickCommandLine(process.argv.slice(2));
+    return quick === null ? parseCommandLine() : runQuickCommand(quick);
+  }
 }
+
+void main();

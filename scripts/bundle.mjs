@@ -23,7 +23,7 @@
  *   OpenTelemetry packages (the API's global registration must be shared), chokidar, re2js,
  *   get-port, picomatch, vitest as a peer. License comments are kept.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'rolldown';
@@ -31,6 +31,9 @@ import { build } from 'rolldown';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
 const outDir = path.join(dist, 'bundle');
+const binDir = path.join(dist, 'bin');
+/** What `import.meta.url` is in the CommonJS build: a variable each chunk sets from its `__filename`. */
+const IMPORT_META_URL = '__droverImportMetaUrl';
 
 /** Packages compiled into the bundle: yargs, and (below) whatever it imports from node_modules. */
 const INLINED = new Set(['yargs', 'zod', 'yaml']);
@@ -83,12 +86,51 @@ const stringWidthOnDemand = {
 };
 
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+const header = `// ${pkg.name} ${pkg.version}: bundled by scripts/bundle.mjs from tsc's output; the sources are the .ts files of the repository.`;
+
+/**
+ * Each inlined package is a chunk named after it (zod-*.js, yaml-*.js, yargs-*.js), loaded with
+ * the first module that needs it: the config loader, or the CLI's command line. string-width 8 (in
+ * yargs's own node_modules) and its width table are a chunk of their own that only the
+ * `string-width` entry loads. strip-ansi, which string-width shares with yargs's help layout, goes
+ * with yargs: a group also takes the modules its own modules import, and the first group to match
+ * a module takes it.
+ */
+const codeSplitting = {
+  groups: [
+    ...[...INLINED].map((name) => ({
+      name,
+      test: name === 'yargs'
+        ? /[\\/]node_modules[\\/](yargs[\\/](?!node_modules[\\/]string-width[\\/])|strip-ansi[\\/]|ansi-regex[\\/])/
+        : new RegExp(`[\\\\/]node_modules[\\\\/]${name}[\\\\/]`),
+    })),
+    { name: 'string-width', test: /[\\/]node_modules[\\/](yargs[\\/]node_modules[\\/]string-width|get-east-asian-width)[\\/]/ },
+  ],
+};
+const comments = { legal: true, annotation: true, jsdoc: false };
+
 rmSync(outDir, { recursive: true, force: true });
+rmSync(binDir, { recursive: true, force: true });
+
+// The package's entries, as ES modules.
 await build({
   input: {
     index: path.join(dist, 'index.js'),
     vitest: path.join(dist, 'vitest', 'index.js'),
     telemetry: path.join(dist, 'telemetry', 'public.js'),
+    'relay-worker': path.join(dist, 'network', 'relay-worker.js'),
+  },
+  platform: 'node',
+  external: isExternal,
+  logLevel: 'warn',
+  output: { dir: outDir, format: 'esm', comments, codeSplitting, postBanner: header },
+});
+
+// The CLI, as CommonJS in dist/bin/ (its package.json says so, so its files keep the .js names
+// the code uses: ./main.js for the background `up`, ./relay-worker.js, ./string-width.js).
+// `import.meta.url` becomes the chunk's own file URL, computed from `__filename`.
+await build({
+  input: {
     main: path.join(dist, 'cli', 'main.js'),
     'relay-worker': path.join(dist, 'network', 'relay-worker.js'),
     'string-width': STRING_WIDTH_ENTRY,
@@ -97,27 +139,20 @@ await build({
   external: isExternal,
   plugins: [stringWidthOnDemand],
   logLevel: 'warn',
+  // yargs's `extends` support reads `import.meta.resolve`; drover's command line never uses it.
+  onLog: (level, log, handler) => (log.code === 'EMPTY_IMPORT_META' && log.id?.includes(`${path.sep}yargs${path.sep}`) ? undefined : handler(level, log)),
+  transform: { define: { 'import.meta.url': IMPORT_META_URL } },
   output: {
-    dir: outDir,
-    format: 'esm',
-    comments: { legal: true, annotation: true, jsdoc: false },
-    // Each inlined package is a chunk named after it (zod-*.js, yaml-*.js), loaded with the first
-    // module that needs it: the config loader, or the CLI's command line.
-    codeSplitting: {
-      // string-width 8 (in yargs's own node_modules) and its width table are a chunk of their own
-      // that only the `string-width` entry loads. strip-ansi, which string-width shares with yargs's
-      // help layout, goes with yargs: a group also takes the modules its own modules import, and
-      // the first group to match a module takes it.
-      groups: [
-        ...[...INLINED].map((name) => ({
-          name,
-          test: name === 'yargs'
-            ? /[\\/]node_modules[\\/](yargs[\\/](?!node_modules[\\/]string-width[\\/])|strip-ansi[\\/]|ansi-regex[\\/])/
-            : new RegExp(`[\\\\/]node_modules[\\\\/]${name}[\\\\/]`),
-        })),
-        { name: 'string-width', test: /[\\/]node_modules[\\/](yargs[\\/]node_modules[\\/]string-width|get-east-asian-width)[\\/]/ },
-      ],
-    },
-    postBanner: `// ${pkg.name} ${pkg.version}: bundled by scripts/bundle.mjs from tsc's output; the sources are the .ts files of the repository.`,
+    dir: binDir,
+    format: 'cjs',
+    // Strict, as the ES modules it is built from are.
+    strict: true,
+    // `exports.default`, as an ES module's default reads through require(): what the string-width shim expects.
+    exports: 'named',
+    comments,
+    codeSplitting,
+    postBanner: header,
+    intro: `var ${IMPORT_META_URL} = require('node:url').pathToFileURL(__filename).href;`,
   },
 });
+writeFileSync(path.join(binDir, 'package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);

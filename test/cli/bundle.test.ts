@@ -77,6 +77,7 @@ describe('the bundled CLI', () => {
     // columns would wrap these lines elsewhere.
     const yargsChunks = readdirSync(path.dirname(CLI)).filter((file) => file.startsWith('yargs-'));
     const script = `
+      import { createRequire } from 'node:module';
       const texts = ['日本語の説明です、幅は二倍'.repeat(3), 'café naïve – e\\u0301 combining', '\\u001b[1mbold\\u001b[22m plain'];
       const layout = (yargs) => {
         let y = yargs([]).scriptName('x').wrap(40);
@@ -85,8 +86,9 @@ describe('the bundled CLI', () => {
       };
       let bundled;
       for (const file of ${JSON.stringify(yargsChunks)}) {
-        const chunk = await import(${JSON.stringify(pathToFileURL(path.dirname(CLI)).href)} + '/' + file);
-        for (const value of Object.values(chunk)) {
+        const chunk = createRequire(import.meta.url)(${JSON.stringify(path.dirname(CLI))} + '/' + file); // CommonJS
+        // yargs's function: an export of the chunk, or the default of a namespace it exports.
+        for (const value of Object.values(chunk).flatMap((value) => [value, value?.default])) {
           if (typeof value !== 'function') continue;
           let made;
           try { made = value([]); } catch { continue; }

@@ -8,7 +8,7 @@ import getPort from 'get-port';
 import { waitFor } from './wait-for.js';
 
 /** The CLI as published: the bundle (scripts/bundle.mjs) package.json's "bin" names. */
-export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'bundle', 'main.js');
+export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'bin', 'main.js');
 /** tsc's output of the same CLI, one file per module (for tests of which modules a command loads). */
 export const TSC_CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli', 'main.js');
 export const RING_NODE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'ring', 'node.mjs');

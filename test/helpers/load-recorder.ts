@@ -1,8 +1,9 @@
 /**
- * A module-load recorder for the cold-path tests: a `module.register` resolve hook, preloaded
- * with `--import <register.mjs>`, that appends every URL a process resolves (before it loads) to
- * the file named by `DROVER_LOAD_LOG`. It runs on the loader hooks thread, so it sees every ES
- * module load; modules required from CommonJS the hook may not see must be checked apart.
+ * A module-load recorder for the cold-path tests, preloaded with `--import <register.mjs>`: it
+ * appends every URL a process resolves (before it loads) to the file named by `DROVER_LOAD_LOG`.
+ * ES modules through a `module.register` resolve hook (it runs on the loader hooks thread and sees
+ * every import); CommonJS `require()` (the bundled CLI is CommonJS) through `Module._resolveFilename`
+ * on the main thread, builtins as `node:` URLs, files as `file:` URLs, as the ES hook gives them.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -29,8 +30,25 @@ export async function resolve(specifier, context, next) {
   const register = path.join(dir, 'register.mjs');
   writeFileSync(
     register,
-    `import { register } from 'node:module';
-register(${JSON.stringify(pathToFileURL(path.join(dir, 'hooks.mjs')).href)}, { data: { log: process.env.DROVER_LOAD_LOG } });
+    `import { appendFileSync } from 'node:fs';
+import Module, { isBuiltin, register } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+const log = process.env.DROVER_LOAD_LOG;
+register(${JSON.stringify(pathToFileURL(path.join(dir, 'hooks.mjs')).href)}, { data: { log } });
+const record = (url) => appendFileSync(log, ${line.replace('result.url', 'url')});
+// Module._load takes \`node:\` builtins without resolving them; files go through _resolveFilename.
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  if (isBuiltin(request)) record(request.startsWith('node:') ? request : \`node:\${request}\`);
+  return load.call(this, request, ...rest);
+};
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function (...args) {
+  const resolved = resolveFilename.apply(this, args);
+  if (path.isAbsolute(resolved)) record(pathToFileURL(resolved).href);
+  return resolved;
+};
 `,
   );
   return register;

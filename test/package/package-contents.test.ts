@@ -33,15 +33,17 @@ describe('npm pack', () => {
       'shepherd/src/launcher.c',
       'shepherd/protocol.h',
       'shepherd/launcher-protocol.h',
-      // exports and bin: the bundle (scripts/bundle.mjs), its worker entry, and tsc's declarations
+      // exports and bin: the bundles (scripts/bundle.mjs), their worker entries, and tsc's declarations
       'dist/bundle/index.js',
       'dist/index.d.ts',
       'dist/bundle/vitest.js',
       'dist/vitest/index.d.ts',
       'dist/bundle/telemetry.js',
       'dist/telemetry/public.d.ts',
-      'dist/bundle/main.js',
       'dist/bundle/relay-worker.js',
+      'dist/bin/main.js',
+      'dist/bin/package.json',
+      'dist/bin/relay-worker.js',
       'dist/native/index.d.ts',
     ];
     expect(needed.filter((f) => !files.includes(f))).toEqual([]);
@@ -53,12 +55,13 @@ describe('npm pack', () => {
     const sources = [...gyp.matchAll(/"((?:\.\.\/)?[\w/.-]+\.(?:c|cc))"/g)].map((m) => path.posix.normalize(path.posix.join('native', m[1]!)));
     expect(sources.length).toBeGreaterThan(0);
     expect(sources.filter((f) => !files.includes(f))).toEqual([]);
-    // The bin is the bundled CLI.
-    expect(path.posix.normalize(PACKAGE_JSON.bin.drover ?? '')).toBe('dist/bundle/main.js');
+    // The bin is the bundled CLI, CommonJS by its own package.json.
+    expect(path.posix.normalize(PACKAGE_JSON.bin.drover ?? '')).toBe('dist/bin/main.js');
+    expect(JSON.parse(readFileSync(path.join(REPO_ROOT, 'dist', 'bin', 'package.json'), 'utf8'))).toEqual({ type: 'commonjs' });
   });
 
-  it("ships tsc's JavaScript only as the bundle: no module file outside dist/bundle/", () => {
-    expect(files.filter((f) => f.startsWith('dist/') && f.endsWith('.js') && !f.startsWith('dist/bundle/'))).toEqual([]);
+  it("ships tsc's JavaScript only as the bundles: no module file outside dist/bundle/ and dist/bin/", () => {
+    expect(files.filter((f) => f.startsWith('dist/') && f.endsWith('.js') && !f.startsWith('dist/bundle/') && !f.startsWith('dist/bin/'))).toEqual([]);
   });
 
   it('ships the files README points a consumer to: the JSON Schema, the Grafana dashboard, the telemetry reference', () => {
