@@ -37,8 +37,8 @@ export const FULL_PEER_SIZES: PeerSizes = { peerCounts: [10, 100, 300], peerIdle
 export const QUICK_PEER_SIZES: PeerSizes = { peerCounts: [10], peerIdleMs: 1000, peerSurvivorWaitMs: 1000, coldRepeats: 1, coldPsNodes: 10 };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-/** The CLI as published (dist/bin/main.js, what package.json's "bin" names) next to the built bench. */
-export const DROVER_CLI = path.join(here, '..', 'bin', 'main.js');
+/** The CLI as published (dist/bin/drover.js, what package.json's "bin" names) next to the built bench. */
+export const DROVER_CLI = path.join(here, '..', 'bin', 'drover.js');
 /** The package entry as published (dist/bundle/index.js, what package.json's "exports" names). */
 export const DROVER_ENTRY = path.join(here, '..', 'bundle', 'index.js');
 

@@ -129,7 +129,7 @@ export async function runDetached(options: UpOptions): Promise<number> {
   const out = process.stdout;
   const f = ` -f ${options.file}`;
   if (leftover !== null) out.write(`note: the last background \`drover up\` of this config ended without cleaning up (it was killed); its log is kept as ${leftover}\n`);
-  const main = fileURLToPath(new URL('./main.js', import.meta.url));
+  const main = fileURLToPath(new URL('./drover.js', import.meta.url));
   // Created before the background up starts, in the state dir (mode 0700: only this user connects).
   const ready = await listenForNotice(paths.readySocket);
   // `up -d` returns once every node has started, `up --wait` once every node is ready.

@@ -7,7 +7,7 @@
 //
 // Most inputs run in-process, in a worker thread with a heap limit, through loadConfig (what
 // `drover validate` runs); each gets a time budget, and a worker that overruns it is terminated.
-// Alongside, a sample goes through the real CLI (`node dist/bin/main.js validate -f FILE`, under
+// Alongside, a sample goes through the real CLI (`node dist/bin/drover.js validate -f FILE`, under
 // prlimit --data) and must exit 0 or 1, agree with the in-process verdict, and print no stack.
 //
 //   npm run fuzz:config -- SECONDS [--seed N] [--budget-ms 10000] [--out DIR] [--no-cli]
@@ -27,7 +27,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST_CONFIG = path.join(ROOT, 'dist', 'config', 'index.js');
 const DIST_ERRORS = path.join(ROOT, 'dist', 'contract', 'errors.js');
-const CLI = path.join(ROOT, 'dist', 'bin', 'main.js');
+const CLI = path.join(ROOT, 'dist', 'bin', 'drover.js');
 
 /** Heap of the in-process worker; an input that needs more breaks "bounded memory". */
 const WORKER_HEAP_MB = 512;

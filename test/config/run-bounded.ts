@@ -31,7 +31,7 @@ export interface BoundedOptions {
 /** Output kept per stream: enough for any message, bounded against a runaway child. */
 const MAX_OUTPUT_CHARS = 256 * 1024;
 
-/** `node dist/bin/main.js ...args` with a time and memory budget. */
+/** `node dist/bin/drover.js ...args` with a time and memory budget. */
 export function runCliBounded(args: readonly string[], options: BoundedOptions = {}): Promise<BoundedResult> {
   const { timeoutMs = 15_000, dataBytes = 1024 ** 3, cwd } = options;
   const started = Date.now();

@@ -8,7 +8,7 @@ import getPort from 'get-port';
 import { waitFor } from './wait-for.js';
 
 /** The CLI as published: the bundle (scripts/bundle.mjs) package.json's "bin" names. */
-export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'bin', 'main.js');
+export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'bin', 'drover.js');
 /** tsc's output of the same CLI, one file per module (for tests of which modules a command loads). */
 export const TSC_CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli', 'main.js');
 export const RING_NODE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'ring', 'node.mjs');
@@ -168,13 +168,13 @@ export async function readPsRows(file: string, env: NodeJS.ProcessEnv, pids: Set
 }
 
 /**
- * After a test that ran `up --detach`: SIGKILLs a detached `up` (the CLI's main.js) among `pids`
+ * After a test that ran `up --detach`: SIGKILLs a detached `up` (the CLI's drover.js) among `pids`
  * that a failed test left running (its shepherds then stop the nodes), and proves every pid and
  * shepherd gone.
  */
 export async function cleanupDetachedRun(pids: Set<number>): Promise<void> {
   for (const pid of pids) {
-    if (isAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('main.js')) process.kill(pid, 'SIGKILL');
+    if (isAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('/drover.js')) process.kill(pid, 'SIGKILL');
   }
   if (pids.size > 0) await expectAllGone(pids);
   pids.clear();

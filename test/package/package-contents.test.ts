@@ -41,6 +41,7 @@ describe('npm pack', () => {
       'dist/bundle/telemetry.js',
       'dist/telemetry/public.d.ts',
       'dist/bundle/relay-worker.js',
+      'dist/bin/drover.js',
       'dist/bin/main.js',
       'dist/bin/package.json',
       'dist/bin/relay-worker.js',
@@ -56,7 +57,7 @@ describe('npm pack', () => {
     expect(sources.length).toBeGreaterThan(0);
     expect(sources.filter((f) => !files.includes(f))).toEqual([]);
     // The bin is the bundled CLI, CommonJS by its own package.json.
-    expect(path.posix.normalize(PACKAGE_JSON.bin.drover ?? '')).toBe('dist/bin/main.js');
+    expect(path.posix.normalize(PACKAGE_JSON.bin.drover ?? '')).toBe('dist/bin/drover.js');
     expect(JSON.parse(readFileSync(path.join(REPO_ROOT, 'dist', 'bin', 'package.json'), 'utf8'))).toEqual({ type: 'commonjs' });
   });
 
