@@ -34,7 +34,7 @@ export interface PeerSizes {
 }
 
 export const FULL_PEER_SIZES: PeerSizes = { peerCounts: [10, 100, 300], peerIdleMs: 20_000, peerSurvivorWaitMs: 3000, coldRepeats: 5, coldPsNodes: 100 };
-export const QUICK_PEER_SIZES: PeerSizes = { peerCounts: [10], peerIdleMs: 1000, peerSurvivorWaitMs: 1000, coldRepeats: 1, coldPsNodes: 10 };
+export const QUICK_PEER_SIZES: PeerSizes = { peerCounts: [10], peerIdleMs: 1000, peerSurvivorWaitMs: 1000, coldRepeats: 2, coldPsNodes: 10 };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The CLI as published (dist/bin/drover.js, what package.json's "bin" names) next to the built bench. */

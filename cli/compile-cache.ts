@@ -89,12 +89,8 @@ export function enableCompileCache(dir: string | null = getCompileCacheDir()): v
       }
       // A shebang line is a comment to keep the line numbers: inside the wrapper it is no longer the first line.
       const source = content.startsWith('#!') ? `//${content.slice(2)}` : content;
-      script = new vm.Script(internals.wrap(source), {
-        filename,
-        cachedData,
-        // import() inside the file resolves as it would in a file Node compiled itself.
-        importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
-      });
+      // No import() in these files: vm.Script has none on Node 20 (scripts/bundle.mjs turns each into require()).
+      script = new vm.Script(internals.wrap(source), { filename, cachedData });
     } catch {
       return compile.call(this, content, filename);
     }

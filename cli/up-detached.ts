@@ -50,6 +50,8 @@ interface FailedRunLog {
   readonly failures: ReadonlyMap<string, string>;
   /** Why the cluster was stopped (`stopping cluster … (why)`), when it was. */
   readonly stopReason: string | null;
+  /** Why the start failed as a whole (`cluster … did not fully start: why`), when it did. */
+  readonly startError: string | null;
   /** drover's own error lines (what the background `up` wrote to stderr: `drover: …`). */
   readonly errors: readonly string[];
   /** The nodes' own lines, `label | text`, last ones (never drover's lines). */
@@ -65,6 +67,7 @@ interface FailedRunLog {
 function parseRunLog(text: string, clusterName: string): FailedRunLog {
   let summary: string | null = null;
   let stopReason: string | null = null;
+  let startError: string | null = null;
   const failures = new Map<string, string>();
   const errors: string[] = [];
   const nodeOutput: string[] = [];
@@ -83,10 +86,11 @@ function parseRunLog(text: string, clusterName: string): FailedRunLog {
     const failed = /^(\S+): FAILED: (.*)$/.exec(body);
     if (failed !== null) failures.set(failed[1]!, failed[2]!);
     if (body.startsWith(`cluster ${clusterName}: `) && body.includes(' nodes ready')) summary = body.slice(`cluster ${clusterName}: `.length).replace(/ \(see `drover logs [^`]*`\)$/, '');
+    if (body.startsWith(`cluster ${clusterName} did not fully start: `)) startError = body.slice(`cluster ${clusterName} did not fully start: `.length);
     const stopping = /^stopping cluster \S+ \((.*?)\)(;|$)/.exec(body);
     if (stopping !== null) stopReason ??= stopping[1]!;
   }
-  return { summary, failures, stopReason, errors: errors.slice(-10), nodeOutput: nodeOutput.slice(-10) };
+  return { summary, failures, stopReason, startError, errors: errors.slice(-10), nodeOutput: nodeOutput.slice(-10) };
 }
 
 /**
@@ -304,6 +308,8 @@ async function reportEndedRun(
   err.write(
     log.summary !== null
       ? `drover: cluster ${clusterName} failed to start (drover up pid ${pid}): ${log.summary}\n`
+      : log.startError !== null
+      ? `drover: cluster ${clusterName} failed to start (drover up pid ${pid}): ${log.startError}\n`
       : `drover: cluster ${clusterName} failed to start: the background \`drover up\` (pid ${pid}) ${how} before the cluster was up\n`,
   );
   for (const [label, error] of log.failures) err.write(`${label}: failed: ${error}\n`);

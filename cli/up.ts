@@ -199,11 +199,11 @@ export async function runUp(options: UpOptions): Promise<number> {
       },
       (error: unknown) => {
         printer.info(`cluster ${spec.name} did not fully start: ${(error as Error).message.split('\n')[0]}`);
-        // A watch that could not be set up fails the start before any node runs: nothing to wait for.
-        if (error instanceof DroverError && error.code === 'ERR_WATCH') {
-          failedNode = error.node ?? spec.name;
-          void beginDown('a watch could not be set up');
-        }
+        // The start failed as a whole (a watch that could not be set up, no port to lease: nodes'
+        // own failures do not reject it here): nothing more will start, so nothing to wait for.
+        // Whatever did start is stopped and `up` exits 2, as after a node failure.
+        failedNode = (error instanceof DroverError ? error.node : undefined) ?? spec.name;
+        void beginDown(error instanceof DroverError && error.code === 'ERR_WATCH' ? 'a watch could not be set up' : 'the start failed');
       },
     );
     // The start has settled (status is no longer `starting`, but for a start that failed as a

@@ -4,6 +4,7 @@
  * processes: two managers (parallel vitest workers, CI jobs, several `drover up`) that pick the
  * same free candidate before either node binds it cannot both lease it.
  */
+import { createRequire } from 'node:module';
 import { DroverError } from '../contract/errors.js';
 import { getPortLeases, type PortLeaseRegistry } from './port-lease.js';
 
@@ -61,8 +62,10 @@ export async function allocatePorts(names: readonly string[], options: AllocateP
   const ports: Record<string, number> = {};
   const tried: number[] = [];
   if (names.length === 0) return ports;
-  // Loaded on the first node with ports: `spawn` and clusters without ports never need it.
-  const { default: getPort, portNumbers } = await import('get-port');
+  // Loaded on the first node with ports: `spawn` and clusters without ports never need it. With
+  // require() (Node ≥ 20.19 requires an ES module as its namespace): the CLI's CommonJS bundle
+  // would read import()'s `default` as the whole namespace.
+  const { default: getPort, portNumbers } = createRequire(import.meta.url)('get-port') as typeof import('get-port');
   try {
     for (const name of names) {
       for (let attempt = 0; ; attempt++) {

@@ -30,7 +30,7 @@
  *   OpenTelemetry packages (the API's global registration must be shared), chokidar, re2js,
  *   get-port, picomatch, vitest as a peer. License comments are kept.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'rolldown';
@@ -158,6 +158,9 @@ await build({
     strict: true,
     // `exports.default`, as an ES module's default reads through require(): what the string-width shim expects.
     exports: 'named',
+    // import() of a package becomes require() (Node ≥ 20.19 requires ES modules too): the code
+    // cache compiles these files with vm.Script, where Node 20 has no import().
+    dynamicImportInCjs: false,
     comments,
     codeSplitting,
     postBanner: header,
@@ -165,3 +168,8 @@ await build({
   },
 });
 writeFileSync(path.join(binDir, 'package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);
+for (const file of readdirSync(binDir)) {
+  if (file.endsWith('.js') && /\bimport\(/.test(readFileSync(path.join(binDir, file), 'utf8'))) {
+    throw new Error(`bundle: dist/bin/${file} holds an import(), which fails in a file the CLI's code cache compiled`);
+  }
+}

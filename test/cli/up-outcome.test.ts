@@ -80,6 +80,29 @@ describe('up and up --detach say how the start went', () => {
     expect(ps.stderr).toContain('no running cluster');
   });
 
+  it('a start that fails as a whole (no port to lease): up and up --wait stop, exit 2 and say why instead of waiting forever', { timeout: 60_000 }, async () => {
+    // The one port of DROVER_PORT_RANGE is held by this process: nothing can be leased, nothing starts.
+    const port = await holdPort();
+    const file = writeConfig(`name: noport\nnodes:\n  a:\n    command: ${JSON.stringify(fixture('forever'))}\n    ports: [http]\n`);
+    const noPort = { ...env, DROVER_PORT_RANGE: `${port}-${port}` };
+    const expected = `no free port for noport/a port http in DROVER_PORT_RANGE=${port}-${port}`;
+
+    const foreground = await runCli(['up', '--no-tty', '-f', file], noPort, { killAfterMs: 20_000 });
+    expect(foreground.killed).toBe(false);
+    expect(foreground.stdout + foreground.stderr).toContain(expected);
+    expect(foreground.code).toBe(2);
+
+    const detached = await runCli(['up', '--wait', '-f', file], noPort, { killAfterMs: 20_000 });
+    const pid = Number(/drover up pid (\d+)/.exec(detached.stdout + detached.stderr)?.[1]);
+    if (pid > 0) pids.add(pid);
+    expect(detached.killed).toBe(false);
+    expect(detached.stdout + detached.stderr).toContain(expected);
+    expect(detached.code).toBe(2);
+    expect(findShepherds()).toEqual([]);
+    const ps = await runCli(['ps', '-f', file], env);
+    expect(ps.stderr).toContain('no running cluster');
+  });
+
   it('every node failed: up -d says the start failed, exits 2, and with onNodeFailure: continue the manager keeps running to inspect and retry', { timeout: 60_000 }, async () => {
     const file = writeConfig(`name: dud\nnodes:\n  api:\n    command: ${JSON.stringify(fixture('forever'))}\n    ready: { log: { pattern: never }, timeout: 500ms }\n`);
     const detached = await upDetached(file);
