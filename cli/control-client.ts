@@ -2,15 +2,11 @@ import { lstatSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { parseDurationMs } from '../config/duration.js';
 import { DroverError, type DroverErrorCode } from '../contract/errors.js';
 import { checkSocketFile, readLockRecord, verifyStateDir, type StatePaths } from './state-dir.js';
+import { getClientTimeoutMs } from './client-timeout.js';
 
-/** How long a client waits for the manager when `DROVER_CLIENT_TIMEOUT` does not say. */
-export const DEFAULT_CLIENT_TIMEOUT_MS = 10_000;
-
-/** The largest `DROVER_CLIENT_TIMEOUT`: one day. */
-const MAX_CLIENT_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+export { DEFAULT_CLIENT_TIMEOUT_MS, getClientTimeoutMs } from './client-timeout.js';
 
 /**
  * How a request may take its time:
@@ -31,25 +27,6 @@ export interface RequestOptions {
   readonly timeoutMs?: number;
 }
 
-/**
- * `DROVER_CLIENT_TIMEOUT` in ms (a duration such as `30s`, `1.5m`, `500ms`, or a number of ms),
- * else {@link DEFAULT_CLIENT_TIMEOUT_MS}.
- * @throws {DroverError} ERR_INVALID_OPTION naming the variable when it is not a duration from 1 ms to 24 h.
- */
-export async function getClientTimeoutMs(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const value = env.DROVER_CLIENT_TIMEOUT;
-  if (value === undefined || value === '') return DEFAULT_CLIENT_TIMEOUT_MS;
-  let ms: number;
-  try {
-    ms = parseDurationMs(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
-  } catch {
-    ms = Number.NaN;
-  }
-  if (!(ms >= 1 && ms <= MAX_CLIENT_TIMEOUT_MS)) {
-    throw new DroverError('ERR_INVALID_OPTION', `Expected DROVER_CLIENT_TIMEOUT to be a duration from 1ms to 24h such as 10s, 1.5m or 500ms (or a number of milliseconds), got ${JSON.stringify(value)} (string)`);
-  }
-  return ms;
-}
 
 /** Whether `file` is a regular file (a symlink is not followed, and is not one). */
 function isFile(file: string): boolean {

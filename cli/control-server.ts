@@ -201,6 +201,21 @@ export class ControlServer {
     chmodSync(socketPath, 0o600);
   }
 
+  /** The cluster as `GET /v1/cluster` answers now. */
+  getClusterAnswer(): ClusterAnswer {
+    const { controller } = this.handlers;
+    const snapshot = controller.snapshot();
+    return {
+      name: snapshot.name,
+      configPath: snapshot.configPath,
+      status: this.handlers.getStatus(),
+      pid: process.pid,
+      stateDir: this.handlers.paths.dir,
+      nodes: getNodeRows(snapshot.nodes, this.handlers.declaredNodes, Date.now(), controller.faults()),
+      log: this.handlers.getLogStatus?.() ?? null,
+    };
+  }
+
   /** Stops accepting; in-flight answers (such as the one to `drover down`) are still delivered. */
   async close(): Promise<void> {
     this.startup.close();
@@ -235,18 +250,7 @@ export class ControlServer {
       throw new DroverError('ERR_INVALID_OPTION', `malformed %-escape in the request path ${JSON.stringify(url.pathname)}: escape node names with encodeURIComponent`);
     }
     if (req.method === 'GET' && url.pathname === '/v1/cluster') {
-      const snapshot = controller.snapshot();
-      const now = Date.now();
-      const answer: ClusterAnswer = {
-        name: snapshot.name,
-        configPath: snapshot.configPath,
-        status: this.handlers.getStatus(),
-        pid: process.pid,
-        stateDir: this.handlers.paths.dir,
-        nodes: getNodeRows(snapshot.nodes, this.handlers.declaredNodes, now, controller.faults()),
-        log: this.handlers.getLogStatus?.() ?? null,
-      };
-      sendJson(res, 200, answer);
+      sendJson(res, 200, this.getClusterAnswer());
       return;
     }
     if (req.method === 'GET' && url.pathname === '/v1/startup') {

@@ -13,7 +13,7 @@ import type { ConfigIssue } from '../config/index.js';
 import type { ClusterSpec } from '../contract/types.js';
 import { DroverError } from '../contract/errors.js';
 import { checkNativeBuild } from '../native/index.js';
-import { getClientTimeoutMs, requestJson } from './control-client.js';
+import { getClientTimeoutMs } from './client-timeout.js';
 import { BACKGROUND_UP_ARG, type BackgroundUpCancel, type BackgroundUpRequest } from './background-up.js';
 import { probeSocket, type ClusterAnswer } from './control-protocol.js';
 import { EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
@@ -215,15 +215,20 @@ export async function runDetached(options: UpOptions): Promise<number> {
     // as a whole), ask every FALLBACK_POLL_MS instead, until the start settles.
     let isNotified = ready === null;
     let notice: StartNotice | null = null;
+    // The cluster's state the notice carried: the first answer, without a request.
+    let carried: ClusterAnswer | null = null;
     void ready?.notice.then((received) => {
       isNotified = true;
-      notice = received;
+      notice = received.notice;
+      carried = received.answer;
     });
     while (exit === null) {
       await Promise.race([exited, isNotified ? delay(FALLBACK_POLL_MS) : ready!.notice]);
       if (exit !== null) break;
       try {
-        answer = await requestJson<ClusterAnswer>(paths, options.file, 'GET', '/v1/cluster', { timeoutMs });
+        // The control client (and Node's http) loads only when a request is needed after all.
+        answer = carried ?? (await (await import('./control-client.js')).requestJson<ClusterAnswer>(paths, options.file, 'GET', '/v1/cluster', { timeoutMs }));
+        carried = null;
         if (answer.pid === pid && (answer.status !== 'starting' || notice === 'started')) break;
       } catch (error) {
         // Not listening (any more): keep waiting while the child lives.
@@ -333,28 +338,54 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** The most a notice may hold (the word and the cluster's state): more is read as a bare `settled`. */
+const MAX_NOTICE_BYTES = 8 * 1024 * 1024;
+
+/** A notice of the background `up`: the word, and the cluster's state it carried (null when it carried none that parses). */
+interface ReceivedNotice {
+  readonly notice: StartNotice;
+  readonly answer: ClusterAnswer | null;
+}
+
+function parseNotice(text: string): ReceivedNotice {
+  const newline = text.indexOf('\n');
+  const word = newline === -1 ? text : text.slice(0, newline);
+  const notice: StartNotice = word === 'started' ? 'started' : 'settled';
+  if (newline === -1) return { notice, answer: null };
+  try {
+    const answer = JSON.parse(text.slice(newline + 1)) as ClusterAnswer;
+    return { notice, answer: typeof answer === 'object' && answer !== null && Array.isArray(answer.nodes) ? answer : null };
+  } catch {
+    return { notice, answer: null };
+  }
+}
+
 /**
  * Listens on `socketPath` (a stale file there is removed first) for the background `up`'s
- * notices. `notice` resolves with the first one ({@link StartNotice}: what the connection wrote
- * before it ended, `settled` for anything else); `close()` stops listening and removes the socket
- * file. Null when it cannot listen: the caller polls instead.
+ * notices. `notice` resolves with the first one ({@link StartNotice}: the word the connection
+ * wrote before it ended, `settled` for anything else, with the cluster's state written after it);
+ * `close()` stops listening and removes the socket file. Null when it cannot listen: the caller
+ * polls instead.
  */
-async function listenForNotice(socketPath: string): Promise<{ readonly notice: Promise<StartNotice>; close(): void } | null> {
+async function listenForNotice(socketPath: string): Promise<{ readonly notice: Promise<ReceivedNotice>; close(): void } | null> {
   try {
     unlinkSync(socketPath);
   } catch {
     // No stale socket: the usual case.
   }
-  let onNotice!: (notice: StartNotice) => void;
-  const notice = new Promise<StartNotice>((resolve) => (onNotice = resolve));
+  let onNotice!: (notice: ReceivedNotice) => void;
+  const notice = new Promise<ReceivedNotice>((resolve) => (onNotice = resolve));
   const server = net.createServer((socket) => {
-    let text = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => (text = (text + chunk).slice(0, 16)));
-    socket.on('error', () => onNotice('settled'));
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    socket.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes <= MAX_NOTICE_BYTES) chunks.push(chunk);
+    });
+    socket.on('error', () => onNotice({ notice: 'settled', answer: null }));
     socket.on('end', () => {
       socket.destroy();
-      onNotice(text === 'started' ? 'started' : 'settled');
+      onNotice(bytes > MAX_NOTICE_BYTES ? { notice: 'settled', answer: null } : parseNotice(Buffer.concat(chunks).toString('utf8')));
     });
   });
   const listening = await new Promise<boolean>((resolve) => {

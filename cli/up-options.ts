@@ -56,6 +56,7 @@ export interface UpOptions {
 /**
  * What the background `up` writes on the ready socket: `started` once every node of the start has
  * been spawned or has failed, `settled` once the start has settled (every node ready, or failed).
+ * A line break and the cluster as `GET /v1/cluster` answered at that moment follow the word.
  */
 export type StartNotice = 'started' | 'settled';
 

@@ -8,7 +8,7 @@ import { isTelemetryRequested } from '../telemetry/otel-env.js';
 import { checkNativeBuild } from '../native/index.js';
 import { ClusterShutdown, formatPending } from './cluster-shutdown.js';
 import { createCtrlCFilter } from './ctrl-c.js';
-import { ControlServer, type ClusterStatus } from './control-server.js';
+import { ControlServer, type ClusterAnswer, type ClusterStatus } from './control-server.js';
 import type { UpLogStatus } from './up-log.js';
 import type { ClusterSpec } from '../contract/types.js';
 import { EXIT_INTERRUPTED, EXIT_NODE_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
@@ -181,7 +181,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     const starting = options.only === undefined ? spec.nodes.map((n) => n.name).join(', ') : `${options.only.join(', ')}${options.noDeps === true ? ' (--no-deps)' : ' and their dependencies'}`;
     printer.info(`starting cluster ${spec.name}: ${starting} (control socket ${paths.socket})`);
     const readySocket = options.readySocket;
-    const onStarted = readySocket !== undefined && options.notifyOnStarted === true ? () => notify(readySocket, 'started') : undefined;
+    const onStarted = readySocket !== undefined && options.notifyOnStarted === true ? () => notify(readySocket, 'started', server.getClusterAnswer()) : undefined;
     await cluster.start({ stopOnFailure: false, ...(onStarted === undefined ? {} : { onStarted }), ...(options.only === undefined ? {} : { only: options.only, noDeps: options.noDeps === true }) }).then(
       () => {
         if (shutdown.isStopping) return;
@@ -209,7 +209,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     // The start has settled (status is no longer `starting`, but for a start that failed as a
     // whole): a detaching `up` waiting on this one asks for the answer now (if it has not already,
     // told that every node started).
-    if (readySocket !== undefined) notify(readySocket, 'settled');
+    if (readySocket !== undefined) notify(readySocket, 'settled', server.getClusterAnswer());
     await shutdown.finished;
     if (progress !== null) clearInterval(progress);
     view?.close();
@@ -268,13 +268,14 @@ async function startRequestedTelemetry(cluster: Cluster, spec: ClusterSpec): Pro
 
 /**
  * Tells the detaching `up` how far this background `up`'s start got ({@link StartNotice}): connects
- * to its socket, writes the notice and closes. Best effort: a detaching `up` that is gone (Ctrl-C,
- * or it returned on an earlier notice) is nobody to tell.
+ * to its socket, writes the notice and the cluster's state at that moment (so the detaching `up`
+ * needs no request to the control API for it), and closes. Best effort: a detaching `up` that is
+ * gone (Ctrl-C, or it returned on an earlier notice) is nobody to tell.
  */
-function notify(socketPath: string, notice: StartNotice): void {
+function notify(socketPath: string, notice: StartNotice, answer: ClusterAnswer): void {
   const socket = connect(socketPath);
   socket.on('error', () => {});
-  socket.on('connect', () => socket.end(notice));
+  socket.on('connect', () => socket.end(`${notice}\n${JSON.stringify(answer)}`));
 }
 
 /** What {@link createControlServer} needs from a foreground manager (`up`, `run`). */

@@ -1,9 +1,9 @@
 /**
  * The CLI's cold path loads only what a command uses: `drover --help` and the client commands
  * (`ps` …) load yargs and the control client, never cluster, config (zod, yaml) or OpenTelemetry
- * code; `drover up --detach` waits without cluster or OpenTelemetry code, and the background `up`
- * it starts gets the validated config from it (no yargs, zod or yaml there) and loads the
- * OpenTelemetry SDK only when an `OTEL_*` variable asks for an export.
+ * code; `drover up --detach` waits without cluster, OpenTelemetry or control-client code, and the
+ * background `up` it starts gets the validated config from it (no yargs, zod or yaml there) and
+ * loads the OpenTelemetry SDK only when an `OTEL_*` variable asks for an export.
  *
  * Each CLI runs with `NODE_OPTIONS=--import <register>`: a module resolve hook (`module.register`)
  * that appends `<pid> <url>` for every module resolved, in every node process of the run (the
@@ -109,6 +109,9 @@ describe('the CLI loads only what a command uses', () => {
       expect(waiting.some((url) => url.endsWith('/dist/cli/up-detached.js') || url.endsWith('/dist/cli/up.js'))).toBe(true);
       // It validates the config (zod, yaml; re2js only for a config with patterns), nothing more.
       expect(matching(waiting, ['/node_modules/@opentelemetry/', '/dist/cluster/', '/node_modules/chokidar/'])).toEqual([]);
+      // The background up's notice carries the cluster's state: no request to the control API
+      // (no control client, no Node http) to learn how the start went.
+      expect(waiting.filter((url) => url === 'node:http' || url.endsWith('/dist/cli/control-client.js'))).toEqual([]);
     }
   });
 });
