@@ -18,10 +18,14 @@
  * - When: a file without an accepted cache entry gets one when the process exits (so the entry
  *   holds the functions this run compiled, not only the top level), written to a temporary file
  *   and renamed into place (runs racing each other leave one whole entry).
+ * - Size: a directory over 200 entries (a build of the CLI is ~60 files) is pruned to its newest
+ *   100 after a run that wrote entries.
+ * - V8 rejects an entry made under other V8 flags (`node --max-semi-space-size …`); the entry is
+ *   then written again under the flags of this run.
  * - Any failure (no home directory, a read-only disk, a rejected entry) leaves the CLI compiling
  *   as it would without a cache; nothing is reported.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import Module from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -108,6 +112,7 @@ export function enableCompileCache(dir: string | null = getCompileCacheDir()): v
   };
 
   process.once('exit', () => {
+    if (pending.length === 0) return;
     for (const { script, file } of pending) {
       const temporary = `${file}.${process.pid}.tmp`;
       try {
@@ -126,5 +131,39 @@ export function enableCompileCache(dir: string | null = getCompileCacheDir()): v
         }
       }
     }
+    pruneEntries(dir);
   });
+}
+
+/** Entries a cache directory keeps at most: a whole build of the CLI is ~60 files. */
+const MAX_ENTRIES = 200;
+/** What a directory over {@link MAX_ENTRIES} is pruned down to, oldest entries (by mtime) first. */
+const PRUNED_ENTRIES = 100;
+
+/**
+ * Keeps the cache directory bounded: each new build of drover (new chunk names, sizes, mtimes)
+ * adds its own entries, and nothing else removes the old ones. Runs after a process wrote entries.
+ */
+function pruneEntries(dir: string): void {
+  try {
+    const names = readdirSync(dir).filter((name) => name.endsWith('.cache'));
+    if (names.length <= MAX_ENTRIES) return;
+    const entries = names.flatMap((name) => {
+      try {
+        return [{ name, mtimeMs: statSync(path.join(dir, name)).mtimeMs }];
+      } catch {
+        return [];
+      }
+    });
+    entries.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    for (const { name } of entries.slice(0, entries.length - PRUNED_ENTRIES)) {
+      try {
+        unlinkSync(path.join(dir, name));
+      } catch {
+        // removed by another process pruning at the same time
+      }
+    }
+  } catch {
+    // an unreadable directory: left as it is
+  }
 }

@@ -1,13 +1,14 @@
 /**
  * The published CLI compiles its own files through a V8 code cache (cli/compile-cache.ts): the
  * first run writes an entry per file it loaded, later runs use them, a bad entry is replaced, and
- * the cache is off with DROVER_COMPILE_CACHE=0 or in a directory others can write to.
+ * the cache is off with DROVER_COMPILE_CACHE=0 or in a directory others can write to, and a
+ * crowded directory is pruned.
  *
  * Which entries a run used is read from what it leaves behind: an entry is written only for a
  * file that had none, or whose entry V8 rejected. So a second run that writes nothing used every
  * entry it found.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -86,6 +87,27 @@ describe('the CLI code cache', () => {
     expect(without).toEqual(withCache);
     expect(listEntries(path.join(on, 'drover', 'compile-cache', VERSION_DIR)).size).toBeGreaterThan(3);
     expect(readdirSync(off)).toEqual([]);
+  });
+
+  test('a directory over 200 entries is pruned to its newest 100 by a run that wrote entries', async () => {
+    const root = path.join(dir, 'crowded');
+    const cacheDir = path.join(root, VERSION_DIR);
+    mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+    // Entries of earlier builds, a day old and older.
+    const old = Date.now() / 1000 - 86_400;
+    for (let i = 0; i < 250; i++) {
+      const file = path.join(cacheDir, `chunk-old${i}.js-100-${i}.cache`);
+      writeFileSync(file, 'x');
+      utimesSync(file, old - i, old - i);
+    }
+    const result = await validate({ DROVER_COMPILE_CACHE: root });
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    const names = readdirSync(cacheDir);
+    expect(names).toHaveLength(100);
+    // This run's entries are the newest: all kept; of the old ones, the newest.
+    expect(names.filter((name) => name.startsWith('main.js-'))).toHaveLength(1);
+    expect(names).toContain('chunk-old0.js-100-0.cache');
+    expect(names).not.toContain('chunk-old249.js-100-249.cache');
   });
 
   test('a cache directory others can write to is not used', async () => {
