@@ -91,7 +91,13 @@ class LauncherLostError extends Error {}
 
 /** The launcher's and every shepherd's environment (the launcher passes its own on). */
 function getShepherdEnv(): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', SHEPHERD_VERBOSITY: process.env.DROVER_SHEPHERD_VERBOSITY ?? '1', ...getSanitizerEnv() };
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    SHEPHERD_VERBOSITY: process.env.DROVER_SHEPHERD_VERBOSITY ?? '1',
+    // The way back to joining the cgroup after vfork, for a kernel where clone3 misbehaves rather than fails.
+    ...(process.env.DROVER_CLONE_INTO_CGROUP === '0' ? { SHEPHERD_CLONE_INTO_CGROUP: '0' } : {}),
+    ...getSanitizerEnv(),
+  };
 }
 
 /** ASan/UBSan settings reach a sanitizer-built shepherd (npm run sanitize); nothing else leaks in. */

@@ -165,11 +165,14 @@ static __attribute__((noinline)) pid_t vfork_child(const struct spawn_request *r
  * small static process, with its own copy of memory, so returning from syscall() is safe; with
  * CLONE_VFORK the shepherd stays suspended until the child execs or exits, as with vfork. Any
  * failure (ENOSYS before 5.3 or under a seccomp filter, EINVAL before 5.7, a cgroup it may not
- * enter) leaves it to vfork_child, where the write reports the error as before.
+ * enter) leaves it to vfork_child, where the write reports the error as before. So does
+ * SHEPHERD_CLONE_INTO_CGROUP=0 in the environment (the manager's DROVER_CLONE_INTO_CGROUP=0).
  */
 static __attribute__((noinline)) pid_t clone_into_cgroup(const struct spawn_request *req, int stdio_fds[3],
                                                          int pty_slave, const int status_pipe[2]) {
 #if defined(SYS_clone3) && defined(CLONE_INTO_CGROUP)
+  const char *setting = getenv("SHEPHERD_CLONE_INTO_CGROUP");
+  if (setting != NULL && strcmp(setting, "0") == 0) return -1;
   int cgroup_fd = open(req->cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (cgroup_fd < 0) return -1;
   struct clone_args args;

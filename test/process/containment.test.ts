@@ -101,6 +101,35 @@ describe('containment', () => {
     await waitFor(() => existsSync(p.cgroup!), (exists) => !exists, { describe: `${p.cgroup} removed` });
   });
 
+  const cgroupWays: [string, Record<string, string>][] = [
+    ['created in its cgroup (clone3 CLONE_INTO_CGROUP)', {}],
+    ['moved into its cgroup after vfork (DROVER_CLONE_INTO_CGROUP=0)', { DROVER_CLONE_INTO_CGROUP: '0' }],
+  ];
+  for (const [how, env] of cgroupWays) it(`a manager whose child is ${how}: the child is in its own cgroup before it runs`, async (context) => {
+    if (getCgroupSupport().root === null) context.skip();
+    // A manager of its own (its launcher and shepherds take the environment at their start). The
+    // child reads its own cgroup first thing; the shepherd's environment shows the setting arrived.
+    const script = `
+      const { spawn } = await import(${JSON.stringify(new URL('../../dist/bundle/index.js', import.meta.url).href)});
+      const { readFileSync } = await import('node:fs');
+      const p = await spawn(['sh', '-c', 'cat /proc/self/cgroup; exec sleep 30'], { stdout: 'stream' });
+      let text = '';
+      for await (const chunk of p.stdout) {
+        text += chunk;
+        if (/^0::.*\\n/m.test(text)) break;
+      }
+      const own = text.split('\\n').find((line) => line.startsWith('0::'));
+      const shepherdEnv = readFileSync('/proc/' + p.shepherdPid + '/environ', 'utf8').split('\\0');
+      console.log(JSON.stringify({ cgroup: p.cgroup, own, shepherdEnv }));
+      await p.stop();
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env }, timeout: 20_000 });
+    const { cgroup, own, shepherdEnv } = JSON.parse(stdout) as { cgroup: string | null; own: string; shepherdEnv: string[] };
+    expect(cgroup).not.toBeNull();
+    expect(own.trim()).toBe(`0::${cgroup!.slice(cgroup!.indexOf('/drover-'))}`);
+    expect(shepherdEnv.includes('SHEPHERD_CLONE_INTO_CGROUP=0')).toBe(env.DROVER_CLONE_INTO_CGROUP === '0');
+  });
+
   it('hands the child only fds 0, 1 and 2 (pipes and pty), never the control socket or other pipes', async () => {
     // Under npm run sanitize the ASan runtime is preloaded through the environment and keeps a
     // file open in every process; the child here must be plain.
