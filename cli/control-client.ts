@@ -6,8 +6,6 @@ import { DroverError, type DroverErrorCode } from '../contract/errors.js';
 import { checkSocketFile, readLockRecord, verifyStateDir, type StatePaths } from './state-dir.js';
 import { getClientTimeoutMs } from './client-timeout.js';
 
-export { DEFAULT_CLIENT_TIMEOUT_MS, getClientTimeoutMs } from './client-timeout.js';
-
 /**
  * How a request may take its time:
  * - `quick`: the manager answers at once (`ps`, `kill`, `config`, `logs`): no more than the
@@ -23,10 +21,9 @@ export type RequestWait = 'quick' | 'operation' | 'follow';
 export interface RequestOptions {
   /** @default 'quick' */
   readonly wait?: RequestWait;
-  /** @default DROVER_CLIENT_TIMEOUT, else {@link DEFAULT_CLIENT_TIMEOUT_MS} */
+  /** @default DROVER_CLIENT_TIMEOUT, else 10 s (cli/client-timeout.ts) */
   readonly timeoutMs?: number;
 }
-
 
 /** Whether `file` is a regular file (a symlink is not followed, and is not one). */
 function isFile(file: string): boolean {

@@ -210,9 +210,10 @@ export async function runDetached(options: UpOptions): Promise<number> {
   let answer: ClusterAnswer | null = null;
   try {
     // The background up connects to the ready socket once every node started (for `up -d`) and
-    // once its start has settled: then one request gets the answer. Without that socket (it could
-    // not listen), or when the answer still says `starting` after a `settled` (a start that failed
-    // as a whole), ask every FALLBACK_POLL_MS instead, until the start settles.
+    // once its start has settled, and writes the cluster's state with the notice: that is the
+    // answer. Without that socket (it could not listen), without a state that parses, or when the
+    // state still says `starting` after a `settled`, ask the control API every FALLBACK_POLL_MS
+    // instead, until the start settles.
     let isNotified = ready === null;
     let notice: StartNotice | null = null;
     // The cluster's state the notice carried: the first answer, without a request.

@@ -206,9 +206,8 @@ export async function runUp(options: UpOptions): Promise<number> {
         void beginDown(error instanceof DroverError && error.code === 'ERR_WATCH' ? 'a watch could not be set up' : 'the start failed');
       },
     );
-    // The start has settled (status is no longer `starting`, but for a start that failed as a
-    // whole): a detaching `up` waiting on this one asks for the answer now (if it has not already,
-    // told that every node started).
+    // The start has settled (status is no longer `starting`): a detaching `up` waiting on this one
+    // gets the cluster's state now (if it has not already returned, told that every node started).
     if (readySocket !== undefined) notify(readySocket, 'settled', server.getClusterAnswer());
     await shutdown.finished;
     if (progress !== null) clearInterval(progress);

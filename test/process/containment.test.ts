@@ -120,14 +120,19 @@ describe('containment', () => {
       }
       const own = text.split('\\n').find((line) => line.startsWith('0::'));
       const shepherdEnv = readFileSync('/proc/' + p.shepherdPid + '/environ', 'utf8').split('\\0');
-      console.log(JSON.stringify({ cgroup: p.cgroup, own, shepherdEnv }));
       await p.stop();
+      // Every process this manager started that still runs (its launcher, the spare shepherds).
+      const { readdirSync } = await import('node:fs');
+      const descendants = (pid) => readdirSync('/proc/' + pid + '/task').flatMap((tid) => readFileSync('/proc/' + pid + '/task/' + tid + '/children', 'utf8').trim().split(/\\s+/).filter(Boolean).map(Number)).flatMap((child) => [child, ...descendants(child)]);
+      console.log(JSON.stringify({ cgroup: p.cgroup, own, shepherdEnv, pids: [process.pid, p.pid, p.shepherdPid, ...descendants(process.pid)] }));
     `;
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env }, timeout: 20_000 });
-    const { cgroup, own, shepherdEnv } = JSON.parse(stdout) as { cgroup: string | null; own: string; shepherdEnv: string[] };
+    const { cgroup, own, shepherdEnv, pids } = JSON.parse(stdout) as { cgroup: string | null; own: string; shepherdEnv: string[]; pids: number[] };
     expect(cgroup).not.toBeNull();
     expect(own.trim()).toBe(`0::${cgroup!.slice(cgroup!.indexOf('/drover-'))}`);
     expect(shepherdEnv.includes('SHEPHERD_CLONE_INTO_CGROUP=0')).toBe(env.DROVER_CLONE_INTO_CGROUP === '0');
+    // The manager has exited: its child, shepherd, launcher and spares are gone with it.
+    await expectAllGone(pids);
   });
 
   it('hands the child only fds 0, 1 and 2 (pipes and pty), never the control socket or other pipes', async () => {
