@@ -236,6 +236,32 @@ function addTarget(target: string, value: number, met: boolean | null, detail: s
       `drover ${survivors}, pm2 ${get('peers', 'pm2', `survivors${n}`)}, supervisord ${get('peers', 'supervisord', `survivors${n}`)} of ${n}`,
     );
   }
+  // Where the start's time goes: CPU by part, and per node between 10 and 100 nodes (the cost of
+  // each further node, without the fixed cost of the manager's own start). On 2 cores the start
+  // of 100 nodes is bound by this CPU (bench/README.md, "Where the start's CPU goes").
+  {
+    const contenders = ['drover', 'pm2', 'supervisord'] as const;
+    const parts = (c: (typeof contenders)[number], n: number) => {
+      const manager = get('peers', c, `startCpuManager${n}Ms`);
+      const layer = get('peers', c, `startCpuLayer${n}Ms`);
+      const nodes = get('peers', c, `startCpuNodes${n}Ms`);
+      return { manager, layer, nodes };
+    };
+    const describe = (c: (typeof contenders)[number]) => {
+      const at100 = parts(c, 100);
+      const at10 = parts(c, 10);
+      const perNode = (key: 'manager' | 'layer' | 'nodes') => round((at100[key] - at10[key]) / 90);
+      const layer = c === 'drover' ? `, launcher and shepherds ${round(at100.layer)} ms (${perNode('layer')} per node)` : '';
+      return `${c}: manager ${round(at100.manager)} ms (${perNode('manager')} per further node)${layer}, the nodes' own exec ${round(at100.nodes)} ms (${perNode('nodes')} per node)`;
+    };
+    const drover = parts('drover', 100);
+    addTarget(
+      'CPU used by the start of 100 idle nodes, by part (no target)',
+      drover.manager + drover.layer + drover.nodes,
+      null,
+      contenders.filter((c) => !Number.isNaN(get('peers', c, 'startCpuManager100Ms'))).map(describe).join('; '),
+    );
+  }
   const floor = get('cold', 'node-e0', 'ms');
   const cold = (contender: Contender, what: string, limit: number) => {
     const ms = get('cold', contender, 'ms');

@@ -279,6 +279,23 @@ function sumCpuNs(processes: readonly ProcStat[], before: ReadonlyMap<number, nu
   return ns;
 }
 
+/** CPU ms used so far by the manager, the rest of the supervision layer and the nodes; null without schedstat. */
+function getStartCpuMs(managerPid: number, layer: readonly ProcStat[], nodes: readonly ProcStat[]): { manager: number; layer: number; nodes: number } | null {
+  const sum = (processes: readonly ProcStat[]): number | null => {
+    let ns = 0;
+    for (const p of processes) {
+      const cpu = readCpuNs(p.pid);
+      if (cpu === null) return null;
+      ns += cpu;
+    }
+    return ns / 1e6;
+  };
+  const manager = sum(layer.filter((p) => p.pid === managerPid));
+  const rest = sum(layer.filter((p) => p.pid !== managerPid));
+  const own = sum(nodes);
+  return manager === null || rest === null || own === null ? null : { manager, layer: rest, nodes: own };
+}
+
 function sumTicks(processes: readonly ProcStat[], now: Map<number, ProcStat>): number {
   let ticks = 0;
   for (const p of processes) {
@@ -313,6 +330,11 @@ export async function measurePeerCount(
     const ticks = getClockTicks();
     const lastStart = Math.max(...nodes.map((p) => p.starttime));
     const spawnedMs = Math.max(0, (lastStart / ticks - started.t0Uptime) * 1000);
+    // CPU the start has used so far, by part: every process of the tree started with it, so its
+    // whole CPU time is the start's (the manager's includes its own Node start-up). The start
+    // command itself (drover's waiting `up`, `pm2 start`, `supervisorctl`) has exited and is not
+    // counted. Null where the kernel has no schedstat.
+    const startCpu = getStartCpuMs(managerPid, layer, nodes);
 
     await sleep(Math.min(2000, sizes.peerIdleMs / 4)); // start-up work settles
     ({ nodes, layer } = splitTree(managerPid));
@@ -345,6 +367,11 @@ export async function measurePeerCount(
     const n = String(count);
     const figures: Record<string, number> = { [`up${n}Ms`]: started.upMs, [`spawned${n}Ms`]: spawnedMs };
     if (started.returnMs !== undefined && !contender.startsWith('drover')) figures[`return${n}Ms`] = started.returnMs;
+    if (startCpu !== null) {
+      figures[`startCpuManager${n}Ms`] = startCpu.manager;
+      figures[`startCpuLayer${n}Ms`] = startCpu.layer;
+      figures[`startCpuNodes${n}Ms`] = startCpu.nodes;
+    }
     figures[`idleCpu${n}Pct`] = idleCpuPct;
     figures[`idleTicks${n}`] = sumTicks(layer, now);
     // drover's manager alone (its launcher and shepherds are the rest of the layer).
