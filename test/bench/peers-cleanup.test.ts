@@ -69,6 +69,12 @@ describe('bench peers harness', () => {
       expect(figures!.survivors2).toBe(contender === 'drover' ? 0 : 2);
       expect(figures!.up2Ms).toBeGreaterThan(0);
       expect(figures!.pss2MiB).toBeGreaterThan(0);
+      // The start's CPU by part: the manager and the nodes' own exec always used some; only drover
+      // has a layer between them (its launcher and shepherds).
+      expect(figures!.startCpuManager2Ms).toBeGreaterThan(0);
+      expect(figures!.startCpuNodes2Ms).toBeGreaterThan(0);
+      if (contender === 'drover') expect(figures!.startCpuLayer2Ms).toBeGreaterThan(0);
+      else expect(figures!.startCpuLayer2Ms).toBe(0);
       expect(seen!.filter((p) => p.comm === 'sleep')).toHaveLength(2);
       // Gone, not zombies: no pid of them names the same process any more.
       await waitFor(
