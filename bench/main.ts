@@ -238,15 +238,14 @@ function addTarget(target: string, value: number, met: boolean | null, detail: s
   }
   // Where the start's time goes: CPU by part, and per node between 10 and 100 nodes (the cost of
   // each further node, without the fixed cost of the manager's own start). On 2 cores the start
-  // of 100 nodes is bound by this CPU (bench/README.md, "Where the start's CPU goes").
+  // of 100 nodes is bound by this CPU (bench/README.md, "Where the start's time goes").
   {
     const contenders = ['drover', 'pm2', 'supervisord'] as const;
-    const parts = (c: (typeof contenders)[number], n: number) => {
-      const manager = get('peers', c, `startCpuManager${n}Ms`);
-      const layer = get('peers', c, `startCpuLayer${n}Ms`);
-      const nodes = get('peers', c, `startCpuNodes${n}Ms`);
-      return { manager, layer, nodes };
-    };
+    const parts = (c: (typeof contenders)[number], n: number) => ({
+      manager: get('peers', c, `startCpuManager${n}Ms`),
+      layer: get('peers', c, `startCpuLayer${n}Ms`),
+      nodes: get('peers', c, `startCpuNodes${n}Ms`),
+    });
     const describe = (c: (typeof contenders)[number]) => {
       const at100 = parts(c, 100);
       const at10 = parts(c, 10);
